@@ -1,0 +1,46 @@
+# `make bench` and `make test` set themselves up on a machine with only python3 and make:
+# without PYTHON they create .venv, install torch ($(TORCH)) and then the project into it.
+# PYTHON=/path/to/python uses that interpreter as it is (a GPU machine's own torch, or one
+# virtual environment per torch version) and installs nothing.
+VENV   ?= .venv
+TORCH  ?= torch==2.13.0
+BOOTSTRAP_PYTHON ?= python3
+
+ifdef PYTHON
+PY    := $(PYTHON)
+SETUP :=
+else
+PY    := $(VENV)/bin/python
+SETUP := $(VENV)/.installed
+endif
+
+.PHONY: bench test verify gpu-check perf-check clean-venv
+
+bench: $(SETUP)                  ## the default sweep on this machine's default devices
+	$(PY) -m bench run $(ARGS)
+
+test: $(SETUP)                   ## the test suite (GPU tests skip without CUDA)
+	$(PY) -m pytest $(ARGS)
+
+verify: $(SETUP)                 ## gradient flow and optimizer-setup equivalence
+	$(PY) -m bench verify $(ARGS)
+
+gpu-check: $(SETUP)              ## one command for a GPU machine, a few minutes on one GPU
+	status=0; \
+	$(PY) -m pytest -m gpu -p no:cacheprovider || status=1; \
+	$(PY) -m bench.gpu_check $(ARGS) || status=1; \
+	exit $$status
+
+perf-check: $(SETUP)             ## the timer's own accuracy figures on this machine
+	$(PY) -m bench.perf_check $(ARGS)
+
+# torch first, pinned: an unpinned torch would pull a multi-GB CUDA build where a CPU wheel
+# is all that is wanted. On PyPI's Linux x86_64 index this pin is itself a CUDA build.
+$(VENV)/.installed: pyproject.toml
+	$(BOOTSTRAP_PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet "$(TORCH)"
+	$(VENV)/bin/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+clean-venv:
+	rm -rf $(VENV)

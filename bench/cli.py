@@ -1,0 +1,45 @@
+"""``python -m bench <command>``: the harness's command line.
+
+Errors a user can fix (bad names, sizes, files, devices) end as one line on stderr and exit
+code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bench.commands import run as run_command
+from bench.commands import schema as schema_command
+from bench.commands import verify as verify_command
+from bench.errors import UsageError
+from multinet.errors import MultinetError
+
+COMMANDS = (run_command, verify_command, schema_command)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse prints the whole usage before an error; one line that names the command
+    and points at --help is easier to read in a log."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="python -m bench",
+                           description="Time and verify joint training of several networks.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    try:
+        return args.main(args, argv)
+    except (UsageError, MultinetError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,180 @@
+"""A sweep: a TOML file under ``bench/sweeps/`` plus command-line overrides, validated once.
+
+``load_sweep`` turns the file and the overrides into a frozen ``SweepConfig``; every check
+happens here, at the edge, with a message a user can act on, so the runner can trust it.
+``expand`` then gives one ``StepSpec`` per configuration: the cartesian product of the axes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.devices import resolve_devices
+from bench.errors import UsageError
+from bench.timers import TimingOptions
+from multinet import IMPLEMENTATIONS, OPTIMIZERS, SCENARIOS, SETUPS, SIZE_PRESETS, StepSpec
+from multinet.optim import resolve_impl
+
+SWEEPS_DIR = Path(__file__).resolve().parent / "sweeps"
+DEFAULT_SWEEP = SWEEPS_DIR / "default.toml"
+# Far beyond any batch that fits a GPU at these sizes: a larger number is a typo.
+MAX_BATCH_SIZE = 1 << 20
+
+# axis name -> its valid values (None: positive integers)
+AXES: dict[str, Any] = {
+    "scenarios": SCENARIOS,
+    "sizes": SIZE_PRESETS,
+    "batch_sizes": None,
+    "devices": None,  # checked against the machine by resolve_devices
+    "optimizer_setups": SETUPS,
+    "optimizers": OPTIMIZERS,
+    "optimizer_impls": IMPLEMENTATIONS,
+}
+SCALARS = {"seed": int, "repeats": int, "threads": int}
+TIMING_KEYS = {f.name: f.type for f in dataclasses.fields(TimingOptions)}
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    scenarios: tuple[str, ...]
+    sizes: tuple[str, ...]
+    batch_sizes: tuple[int, ...]
+    devices: tuple[str, ...]
+    optimizer_setups: tuple[str, ...]
+    optimizers: tuple[str, ...]
+    optimizer_impls: tuple[str, ...]
+    seed: int = 0
+    repeats: int = 1
+    threads: int = 0  # 0: leave torch's default
+    timing: TimingOptions = field(default_factory=TimingOptions)
+    notices: tuple[str, ...] = ()  # things fixed up on the way in (duplicates dropped)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_axis(name: str, values: Any, source: str, notices: list[str]) -> tuple:
+    if not isinstance(values, list):
+        raise UsageError(f"{source}: {name!r} must be a list, got {values!r}")
+    if not values:
+        raise UsageError(f"{source}: {name!r} is empty; give at least one value")
+    valid = AXES[name]
+    for value in values:
+        if name == "batch_sizes":
+            if not _is_int(value) or value <= 0:
+                raise UsageError(f"{source}: batch sizes must be positive integers, got {value!r}")
+            if value > MAX_BATCH_SIZE:
+                raise UsageError(f"{source}: batch size {value} exceeds the limit of "
+                                 f"{MAX_BATCH_SIZE}")
+        elif not isinstance(value, str):
+            raise UsageError(f"{source}: {name!r} must hold names, got {value!r}")
+        elif valid is not None and value not in valid:
+            raise UsageError(f"{source}: unknown {name.rstrip('s').replace('_', ' ')} "
+                             f"{value!r}; valid: {', '.join(sorted(valid))}")
+    unique = tuple(dict.fromkeys(values))
+    if len(unique) != len(values):
+        notices.append(f"{source}: duplicate values in {name!r} dropped")
+    return unique
+
+
+def _check_scalar(name: str, value: Any, source: str) -> int:
+    if not _is_int(value):
+        raise UsageError(f"{source}: {name!r} must be an integer, got {value!r}")
+    if name == "repeats" and value < 1 or name in ("seed", "threads") and value < 0:
+        raise UsageError(f"{source}: {name!r} out of range: {value!r}")
+    return value
+
+
+def _check_timing(values: Any, source: str) -> dict[str, Any]:
+    if not isinstance(values, dict):
+        raise UsageError(f"{source}: [timing] must be a table")
+    unknown = set(values) - set(TIMING_KEYS)
+    if unknown:
+        raise UsageError(f"{source}: unknown key {sorted(unknown)[0]!r} in [timing]; "
+                         f"valid: {', '.join(TIMING_KEYS)}")
+    for name, value in values.items():
+        want_int = TIMING_KEYS[name] in (int, "int")
+        ok = _is_int(value) if want_int else isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not ok:
+            kind = "an integer" if want_int else "a number"
+            raise UsageError(f"{source}: timing {name!r} must be {kind}, got {value!r}")
+    return values
+
+
+def read_sweep_file(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise UsageError(f"sweep file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"sweep file {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read sweep file {path}: {exc.strerror}") from None
+
+
+def load_sweep(path: Path | None = None, overrides: Mapping[str, Any] | None = None,
+               timing_overrides: Mapping[str, Any] | None = None) -> SweepConfig:
+    """The sweep in ``path`` (default: default.toml), with ``overrides`` (axis or scalar
+    name -> value) and ``timing_overrides`` applied on top."""
+    path = Path(path) if path else DEFAULT_SWEEP
+    raw = read_sweep_file(path)
+    source = f"sweep file {path.name}"
+    unknown = set(raw) - set(AXES) - set(SCALARS) - {"timing"}
+    if unknown:
+        valid = ", ".join([*AXES, *SCALARS, "timing"])
+        raise UsageError(f"{source}: unknown key {sorted(unknown)[0]!r}; valid: {valid}")
+    missing = set(AXES) - set(raw) - set(overrides or {})
+    if missing:
+        raise UsageError(f"{source}: missing {', '.join(sorted(missing))}")
+
+    notices: list[str] = []
+    values: dict[str, Any] = {}
+    for name in AXES:
+        given_on_cli = overrides and name in overrides
+        src = "command line" if given_on_cli else source
+        values[name] = _check_axis(name, overrides[name] if given_on_cli else raw[name], src,
+                                   notices)
+    for name in SCALARS:
+        given_on_cli = overrides and name in overrides and overrides[name] is not None
+        if given_on_cli or name in raw:
+            values[name] = _check_scalar(name, overrides[name] if given_on_cli else raw[name],
+                                         "command line" if given_on_cli else source)
+    timing = {**_check_timing(raw.get("timing", {}), source),
+              **_check_timing(dict(timing_overrides or {}), "command line")}
+    return SweepConfig(**values, timing=TimingOptions(**timing), notices=tuple(notices))
+
+
+def expand(config: SweepConfig) -> list[StepSpec]:
+    """One spec per configuration, devices resolved (`auto` included) and `auto`
+    implementations resolved per device; combinations that resolve to the same spec once."""
+    devices = resolve_devices(config.devices)
+    specs: dict[StepSpec, None] = {}
+    for scenario, size, device, batch, setup, opt, impl in itertools.product(
+            config.scenarios, config.sizes, devices, config.batch_sizes,
+            config.optimizer_setups, config.optimizers, config.optimizer_impls):
+        spec = StepSpec(scenario, batch, device, setup, opt, resolve_impl(impl, device), size,
+                        config.seed)
+        specs[spec] = None
+    return list(specs)
+
+
+def parse_list(option: str, text: str, kind: type = str) -> list:
+    """A comma-separated command-line list; integers checked here so the error names the
+    option."""
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if kind is int:
+        try:
+            return [int(item) for item in items]
+        except ValueError:
+            bad = next(i for i in items if not i.lstrip("-").isdigit())
+            raise UsageError(f"{option}: {bad!r} is not an integer") from None
+    return items
+

@@ -1,0 +1,68 @@
+"""The harness's timer held against ``torch.utils.benchmark``, on the very same step.
+
+Both measure the same built step in one process, alternating round by round, so drift of
+the machine hits both alike. ``blocked_autorange`` reports the median of block means (each
+block runs the statement ``number`` times between two clock reads, synchronizing CUDA at
+both ends); the harness reports the median of single iterations. On a steady step the two
+agree; where they do not, the harness's figure is the one with its samples on disk.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.utils.benchmark as tbench
+
+from bench.timers import PHASES, STEP, TimingOptions, time_step
+from multinet.step import StepSpec, build_step
+
+
+@dataclass(frozen=True)
+class CrossCheck:
+    config: str
+    threads: int
+    rounds: int
+    harness_step_ms: list[float]
+    reference_step_ms: list[float]
+    harness_phase_sum_ms: list[float]
+
+    @property
+    def harness_ms(self) -> float:
+        return statistics.median(self.harness_step_ms)
+
+    @property
+    def reference_ms(self) -> float:
+        return statistics.median(self.reference_step_ms)
+
+    @property
+    def ratio(self) -> float:
+        """Harness over torch.utils.benchmark; 1.0 is perfect agreement."""
+        return self.harness_ms / self.reference_ms
+
+    @property
+    def phase_sum_ratio(self) -> float:
+        """Sum of the phase medians over the step median: the boundaries' cost."""
+        return statistics.median(self.harness_phase_sum_ms) / self.harness_ms
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "harness_ms": self.harness_ms, "reference_ms": self.reference_ms,
+                "ratio": self.ratio, "phase_sum_ratio": self.phase_sum_ratio}
+
+
+def cross_check(spec: StepSpec, options: TimingOptions = TimingOptions(), rounds: int = 3,
+                min_run_time: float = 1.0) -> CrossCheck:
+    step = build_step(spec)
+    threads = torch.get_num_threads()
+    timer = tbench.Timer("step.run()", globals={"step": step}, num_threads=threads,
+                         label=spec.scenario, sub_label=f"bs{spec.batch_size}")
+    harness, reference, phase_sums = [], [], []
+    for _ in range(rounds):
+        timing = time_step(step, spec.device, options)
+        harness.append(timing.summary(STEP).median)
+        phase_sums.append(sum(timing.summary(p).median for p in PHASES))
+        reference.append(timer.blocked_autorange(min_run_time=min_run_time).median * 1e3)
+    name = f"{spec.scenario}/{spec.size}/{spec.device}/bs{spec.batch_size}/" \
+           f"{spec.optimizer_setup}/{spec.optimizer}/{spec.optimizer_impl}"
+    return CrossCheck(name, threads, rounds, harness, reference, phase_sums)

@@ -1,0 +1,140 @@
+"""One configuration's outcome, turned into rows of the schema and appended to disk.
+
+Rows of a configuration are written together and flushed (and fsynced) as soon as it
+finishes, so a run that dies loses at most the configuration in progress.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.schema import (FIELDS, RESULTS_FILE, SAMPLE_FIELDS, SAMPLES_FILE, SCHEMA_VERSION)
+from bench.timers import STEP, TIMED_PHASES, Timing
+from multinet.step import StepSpec
+
+
+def config_id(spec: StepSpec) -> str:
+    return "/".join([spec.scenario, spec.size, spec.device, f"bs{spec.batch_size}",
+                     spec.optimizer_setup, spec.optimizer, spec.optimizer_impl])
+
+
+@dataclass
+class ConfigResult:
+    """Everything measured for one configuration; the rows are derived from it."""
+
+    spec: StepSpec
+    device_name: str
+    repeat: int
+    started_at: str
+    status: str = "ok"
+    error: str = ""
+    timing: Timing | None = None
+    threads: int | None = None
+    # columns measured once per configuration (memory, NVML): the same on each of its rows
+    config_columns: dict[str, Any] = field(default_factory=dict)
+    # per-phase columns (phase_peak_allocated_mib)
+    phase_columns: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _num(value: float | None) -> float | str:
+    # nine significant digits keep nanoseconds of a millisecond figure, without float noise
+    return "" if value is None else float(f"{value:.9g}")
+
+
+def result_rows(result: ConfigResult, run_id: str, torch_version: str,
+                hostname: str) -> list[dict[str, Any]]:
+    spec = result.spec
+    base = {
+        "schema_version": SCHEMA_VERSION, "run_id": run_id, "repeat": result.repeat,
+        "config_id": config_id(spec), "scenario": spec.scenario, "size": spec.size,
+        "device": spec.device, "device_name": result.device_name,
+        "batch_size": spec.batch_size, "optimizer_setup": spec.optimizer_setup,
+        "optimizer": spec.optimizer, "optimizer_impl": spec.optimizer_impl, "seed": spec.seed,
+        "status": result.status, "error": result.error, "threads": result.threads,
+        "torch_version": torch_version, "hostname": hostname, "started_at": result.started_at,
+        **{k: _num(v) if isinstance(v, float) else v for k, v in result.config_columns.items()},
+    }
+    rows = []
+    for phase in TIMED_PHASES:
+        row = {**base, "phase": phase,
+               **{k: _num(v) if isinstance(v, float) else v
+                  for k, v in result.phase_columns.get(phase, {}).items()}}
+        timing = result.timing
+        if timing is not None and timing.device_ms[phase]:
+            s, h = timing.summary(phase), timing.host_summary(phase)
+            row.update({
+                "clock": timing.clock, "n_samples": s.n, "median_ms": _num(s.median),
+                "iqr_ms": _num(s.iqr), "mean_ms": _num(s.mean), "std_ms": _num(s.std),
+                "min_ms": _num(s.min), "max_ms": _num(s.max), "ci_low_ms": _num(s.ci_low),
+                "ci_high_ms": _num(s.ci_high), "rel_ci": _num(s.rel_ci), "noisy": s.noisy,
+                "host_median_ms": _num(h.median), "host_iqr_ms": _num(h.iqr),
+                "samples_per_s": _num(spec.batch_size / s.median * 1e3) if s.median > 0 else "",
+                "warmup_iters": timing.warmup_iters, "stop_reason": timing.stop_reason,
+                "measure_s": _num(timing.elapsed_s),
+            })
+        rows.append(row)
+    return rows
+
+
+def sample_rows(result: ConfigResult, run_id: str) -> list[dict[str, Any]]:
+    timing = result.timing
+    if timing is None:
+        return []
+    cid = config_id(result.spec)
+    return [{"run_id": run_id, "repeat": result.repeat, "config_id": cid, "phase": phase,
+             "iteration": i, "device_ms": _num(d), "host_ms": _num(h)}
+            for phase in TIMED_PHASES
+            for i, (d, h) in enumerate(zip(timing.device_ms[phase], timing.host_ms[phase]))]
+
+
+class CsvAppender:
+    """Appends rows to a CSV file, writing the header when the file is new.
+
+    Each call renders its rows in memory and hands them to the OS in a single write, then
+    flushes and fsyncs, so a configuration's rows reach the disk together.
+    """
+
+    def __init__(self, path: Path, fields: tuple[str, ...]):
+        self.path, self.fields = path, fields
+        new = not path.exists() or path.stat().st_size == 0
+        self._file = open(path, "a", newline="", encoding="utf-8")
+        if new:
+            self.append([])
+
+    def append(self, rows: list[dict[str, Any]]) -> None:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, self.fields, extrasaction="raise")
+        if self._file.tell() == 0:
+            writer.writeheader()
+        writer.writerows(rows)
+        self._file.write(buffer.getvalue())
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class ResultsWriter:
+    """``results.csv`` and ``samples.csv`` of one run folder."""
+
+    def __init__(self, out_dir: Path, run_id: str, torch_version: str, hostname: str):
+        self.run_id, self.torch_version, self.hostname = run_id, torch_version, hostname
+        self.results = CsvAppender(out_dir / RESULTS_FILE, FIELDS)
+        self.samples = CsvAppender(out_dir / SAMPLES_FILE, SAMPLE_FIELDS)
+
+    def write(self, result: ConfigResult) -> list[dict[str, Any]]:
+        rows = result_rows(result, self.run_id, self.torch_version, self.hostname)
+        # samples first: a results row never points at samples that are not on disk
+        self.samples.append(sample_rows(result, self.run_id))
+        self.results.append(rows)
+        return rows
+
+    def close(self) -> None:
+        self.results.close()
+        self.samples.close()

@@ -1,0 +1,118 @@
+"""The one definition of a results row and of a raw-samples row.
+
+Every writer and reader follows ``COLUMNS``; ``results/README.md`` carries the same table
+(``python -m bench schema`` prints it, and a test keeps the two equal). Bump
+``SCHEMA_VERSION`` when a column changes meaning or disappears; adding one does not break
+readers that select columns by name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SCHEMA_VERSION = 1
+RESULTS_FILE = "results.csv"
+SAMPLES_FILE = "samples.csv"
+ENV_FILE = "env.json"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    unit: str
+    meaning: str
+    empty_when: str = "never"
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("schema_version", "", "version of this column list"),
+    Column("run_id", "", "the run's unique id, also the name of its folder by default"),
+    Column("repeat", "", "which pass over the sweep (1-based); `--repeats N` makes N passes, "
+           "each in a fresh random order"),
+    Column("config_id", "", "the configuration's key: scenario/size/device/batch/setup/"
+           "optimizer/impl; joins `results.csv` with `samples.csv`"),
+    Column("scenario", "", "joint-training scenario (see the README)"),
+    Column("size", "", "network size preset (`seed` is the article's sizes)"),
+    Column("device", "", "torch device the step ran on (`cpu`, `cuda:0`, `mps`)"),
+    Column("device_name", "", "GPU name, or the CPU model for `cpu`"),
+    Column("batch_size", "samples", "samples per step (per network input)"),
+    Column("optimizer_setup", "", "`separate` (one optimizer per network), `single` (one "
+           "optimizer, one group) or `grouped` (one optimizer, a group per network)"),
+    Column("optimizer", "", "`adam`, `adamw` or `sgd`"),
+    Column("optimizer_impl", "", "implementation that actually ran: `loop`, `foreach` or "
+           "`fused` (`auto` is resolved before it is recorded)"),
+    Column("seed", "", "seed of the weights and the synthetic batch"),
+    Column("phase", "", "`forward` (networks and loss), `backward`, `optimizer` (every "
+           "optimizer's step, then zero_grad with set_to_none; zeroing is folded in here), "
+           "or `step`: the whole iteration timed with no boundaries between phases"),
+    Column("status", "", "`ok` when measured"),
+    Column("error", "", "one-line reason when the status is not `ok`", "status is `ok`"),
+    Column("clock", "", "how time was taken: `perf_counter` (CPU), `cuda_event` (CUDA events, "
+           "one sync per block), `mps_sync` (host clock, synchronized at each boundary)"),
+    Column("n_samples", "iterations", "timed iterations behind the statistics"),
+    Column("median_ms", "ms", "median time of the phase, on the device's clock"),
+    Column("iqr_ms", "ms", "interquartile range (q3 - q1, linear interpolation)"),
+    Column("mean_ms", "ms", "mean"),
+    Column("std_ms", "ms", "sample standard deviation (n - 1); 0 for one sample"),
+    Column("min_ms", "ms", "fastest iteration"),
+    Column("max_ms", "ms", "slowest iteration"),
+    Column("ci_low_ms", "ms", "lower end of the median's 95% confidence interval (order "
+           "statistics)"),
+    Column("ci_high_ms", "ms", "upper end of the median's 95% confidence interval"),
+    Column("rel_ci", "fraction", "half the confidence interval divided by the median; the "
+           "adaptive repetition stops once every phase is under its target"),
+    Column("noisy", "bool", "True when iqr_ms / median_ms > 0.10"),
+    Column("host_median_ms", "ms", "median host time between the same boundaries: on CUDA "
+           "the CPU dispatch time, elsewhere the same clock as median_ms"),
+    Column("host_iqr_ms", "ms", "interquartile range of the host time"),
+    Column("samples_per_s", "samples/s", "batch_size / median_ms, for this phase"),
+    Column("threads", "", "torch.get_num_threads() while measuring"),
+    Column("warmup_iters", "iterations", "untimed iterations before the first sample"),
+    Column("stop_reason", "", "why sampling stopped: `converged` (confidence target met), "
+           "`budget` (time budget spent) or `max_samples`"),
+    Column("measure_s", "s", "wall time spent sampling this configuration, warm-up excluded"),
+    Column("cuda_peak_allocated_mib", "MiB", "peak memory allocated by tensors while timing "
+           "(torch.cuda.max_memory_allocated)", "not on CUDA"),
+    Column("cuda_peak_reserved_mib", "MiB", "peak memory held by the caching allocator while "
+           "timing", "not on CUDA"),
+    Column("phase_peak_allocated_mib", "MiB", "peak allocated during this phase of one untimed "
+           "iteration (peak reset at the phase's start)", "not on CUDA, or phase is `step`"),
+    Column("nvml_used_mib_max", "MiB", "peak device memory used, all processes (NVML v2 "
+           "memory API)", "no NVML"),
+    Column("nvml_process_mib_max", "MiB", "peak device memory of this process per NVML",
+           "no NVML, or NVML cannot see this process (containers)"),
+    Column("gpu_util_pct_mean", "%", "mean GPU utilization over the NVML readings", "no NVML"),
+    Column("sm_clock_mhz_mean", "MHz", "mean SM clock", "no NVML"),
+    Column("power_w_mean", "W", "mean board power", "no NVML"),
+    Column("temperature_c_max", "°C", "highest GPU temperature", "no NVML"),
+    Column("nvml_samples", "readings", "NVML readings taken (about one per 100 ms)", "no NVML"),
+    Column("cpu_peak_rss_mib", "MiB", "peak resident memory of the process during the "
+           "configuration (Linux VmHWM, reset per configuration)", "not readable on this OS"),
+    Column("param_bytes", "bytes", "parameters of all networks"),
+    Column("grad_bytes", "bytes", "gradients after backward"),
+    Column("optimizer_state_bytes", "bytes", "optimizer state (moments, momentum, step)"),
+    Column("activation_bytes", "bytes", "tensors saved for backward in one forward, parameters "
+           "excluded, each storage once"),
+    Column("torch_version", "", "torch.__version__"),
+    Column("hostname", "", "machine that ran it"),
+    Column("started_at", "", "when the configuration started (ISO 8601, UTC)"),
+)
+
+FIELDS: tuple[str, ...] = tuple(c.name for c in COLUMNS)
+
+SAMPLE_COLUMNS: tuple[Column, ...] = (
+    Column("run_id", "", "as in results.csv"),
+    Column("repeat", "", "as in results.csv"),
+    Column("config_id", "", "as in results.csv"),
+    Column("phase", "", "as in results.csv"),
+    Column("iteration", "", "index of the sample within its configuration and phase"),
+    Column("device_ms", "ms", "time on the device's clock"),
+    Column("host_ms", "ms", "host time between the same boundaries"),
+)
+SAMPLE_FIELDS: tuple[str, ...] = tuple(c.name for c in SAMPLE_COLUMNS)
+
+
+def markdown_table(columns: tuple[Column, ...] = COLUMNS) -> str:
+    lines = ["| column | unit | meaning | empty when |", "| --- | --- | --- | --- |"]
+    lines += [f"| `{c.name}` | {c.unit} | {c.meaning} | {c.empty_when} |" for c in columns]
+    return "\n".join(lines)

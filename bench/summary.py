@@ -1,0 +1,61 @@
+"""The table printed at the end of a run: step time per optimizer setup, and the winner."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from multinet import SETUPS
+
+
+def step_table(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per (device, scenario, size, batch size, optimizer, impl) with the median
+    step time of each setup (the median over repeats, when there are several)."""
+    times: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    names: dict[str, str] = {}
+    for row in rows:
+        if row["phase"] != "step" or row["status"] != "ok" or row["median_ms"] in ("", None):
+            continue
+        key = (row["device"], row["scenario"], row["size"], int(row["batch_size"]),
+               row["optimizer"], row["optimizer_impl"])
+        times[key][row["optimizer_setup"]].append(float(row["median_ms"]))
+        names[row["device"]] = row["device_name"]
+    table = []
+    for key in sorted(times):
+        device, scenario, size, batch, optimizer, impl = key
+        per_setup = {s: statistics.median(v) for s, v in times[key].items()}
+        fastest = min(per_setup, key=per_setup.get)
+        table.append({"device": device, "device_name": names[device], "scenario": scenario,
+                      "size": size, "batch_size": batch, "optimizer": optimizer,
+                      "optimizer_impl": impl, "step_ms": per_setup, "fastest": fastest,
+                      "samples_per_s": batch / per_setup[fastest] * 1e3})
+    return table
+
+
+def format_summary(rows: Iterable[dict[str, Any]]) -> str:
+    rows = list(rows)
+    table = step_table(rows)
+    if not table:
+        return "No configuration was measured."
+    setups = [s for s in SETUPS if any(s in t["step_ms"] for t in table)]
+    header = (f"{'scenario':<16} {'size':<6} {'optim':<13} {'batch':>6} "
+              + " ".join(f"{s:>9}" for s in setups) + f"  {'fastest':<9} {'samples/s':>11}")
+    out = []
+    for device in dict.fromkeys(t["device"] for t in table):
+        entries = [t for t in table if t["device"] == device]
+        out.append(f"Step time, median ms per optimizer setup, on {device} "
+                   f"({entries[0]['device_name']}):")
+        out.append(header)
+        for t in entries:
+            cells = " ".join(f"{t['step_ms'][s]:>9.3f}" if s in t["step_ms"] else f"{'-':>9}"
+                             for s in setups)
+            optim = f"{t['optimizer']}/{t['optimizer_impl']}"
+            out.append(f"{t['scenario']:<16} {t['size']:<6} {optim:<13} {t['batch_size']:>6} "
+                       f"{cells}  {t['fastest']:<9} {t['samples_per_s']:>11,.0f}")
+        out.append("")
+    noisy = sum(1 for r in rows if r.get("noisy") is True and r["phase"] == "step")
+    if noisy:
+        out.append(f"{noisy} step measurement(s) flagged noisy (IQR > 10% of the median).")
+    return "\n".join(out).rstrip()

@@ -1,0 +1,104 @@
+"""Checks that what the harness times is the right computation.
+
+- Gradient flow: for each loss term of a scenario, which networks get a non-zero gradient,
+  computed per term with ``torch.autograd.grad`` and held against the scenario's
+  ``expected_flow``.
+- Setup equivalence: from the same weights and batches, ``single`` and ``grouped`` must end
+  where ``separate`` ends. On the CPU that means bitwise-identical parameters; elsewhere
+  kernels may be scheduled differently, so a stated tolerance applies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from multinet.networks import size_preset
+from multinet.optim import SETUPS
+from multinet.scenarios import get_scenario
+from multinet.step import StepSpec, build_step
+
+# Away from the CPU, equivalence is checked to this tolerance (torch.allclose semantics).
+DEVICE_RTOL = 1e-5
+DEVICE_ATOL = 1e-6
+
+
+@dataclass(frozen=True)
+class FlowResult:
+    scenario: str
+    term: str
+    network: str
+    expected: bool
+    observed: bool
+
+    @property
+    def ok(self) -> bool:
+        return self.expected == self.observed
+
+
+@dataclass(frozen=True)
+class EquivalenceResult:
+    scenario: str
+    optimizer: str
+    optimizer_impl: str
+    setup: str
+    device: str
+    steps: int
+    max_abs_diff: float
+    bitwise: bool
+    within_tolerance: bool
+
+    @property
+    def tolerance(self) -> str:
+        if torch.device(self.device).type == "cpu":
+            return "bitwise"
+        return f"rtol={DEVICE_RTOL:g}, atol={DEVICE_ATOL:g}"
+
+    @property
+    def ok(self) -> bool:
+        return self.bitwise if self.tolerance == "bitwise" else self.within_tolerance
+
+
+def gradient_flow(scenario: str, *, size: str = "seed", batch_size: int = 4,
+                  device: str = "cpu", seed: int = 0) -> list[FlowResult]:
+    """Which networks each loss term reaches, against what the scenario expects."""
+    sc = get_scenario(scenario, size_preset(size))
+    networks = sc.networks(seed, device)
+    terms = sc.loss_terms(networks, sc.batch(batch_size, device, seed))
+    results = []
+    for term, value in terms.items():
+        expected = sc.expected_flow.get(term, frozenset())
+        for net_name, net in networks.items():
+            params = list(net.parameters())
+            grads = torch.autograd.grad(value, params, retain_graph=True, allow_unused=True)
+            reached = any(g is not None and bool(g.ne(0).any()) for g in grads)
+            results.append(FlowResult(scenario, term, net_name, net_name in expected, reached))
+    return results
+
+
+def setup_equivalence(scenario: str, *, optimizer: str = "adam", optimizer_impl: str = "loop",
+                      steps: int = 5, batch_size: int = 4, device: str = "cpu",
+                      size: str = "seed", seed: int = 0) -> list[EquivalenceResult]:
+    """Run ``steps`` iterations under every setup from the same start and compare each
+    setup's final parameters with ``separate``'s."""
+    def final_params(setup: str) -> list[torch.Tensor]:
+        step = build_step(StepSpec(scenario, batch_size, device, setup, optimizer,
+                                   optimizer_impl, size, seed))
+        for i in range(steps):
+            # a new batch every iteration, identical across setups
+            step.batch = step.scenario.batch(batch_size, device, seed + 1 + i)
+            step.run()
+        return [p.detach().clone() for p in step.parameters()]
+
+    reference = final_params("separate")
+    results = []
+    for setup in SETUPS:
+        params = final_params(setup)
+        results.append(EquivalenceResult(
+            scenario, optimizer, optimizer_impl, setup, device, steps,
+            max_abs_diff=max(float((a - b).abs().max()) for a, b in zip(reference, params)),
+            bitwise=all(torch.equal(a, b) for a, b in zip(reference, params)),
+            within_tolerance=all(torch.allclose(a, b, rtol=DEVICE_RTOL, atol=DEVICE_ATOL)
+                                 for a, b in zip(reference, params))))
+    return results

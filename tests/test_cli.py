@@ -1,0 +1,86 @@
+"""The command line in real subprocesses: what users type and what they get back."""
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from bench.schema import FIELDS
+
+pytestmark = pytest.mark.slow
+QUICK = ["--warmup-iters", "1", "--warmup-s", "0", "--min-samples", "5", "--budget-s", "0.05"]
+
+
+def test_run_writes_a_complete_run_folder(cli, tmp_path):
+    out = tmp_path / "run"
+    proc = cli("run", "--scenarios", "sequential,separate_losses", "--batch-sizes", "2",
+               "--optimizer-setups", "separate,grouped", "--devices", "cpu", "--threads", "1",
+               "--out-dir", str(out), *QUICK)
+    assert proc.returncode == 0, proc.stderr
+    df = pd.read_csv(out / "results.csv")
+    assert tuple(df.columns) == FIELDS
+    assert len(df) == 2 * 2 * 4  # scenarios x setups x (3 phases + step)
+    assert set(df.status) == {"ok"} and set(df.threads) == {1}
+    assert (df.n_samples >= 5).all() and (df.median_ms > 0).all()
+    assert df.run_id.nunique() == 1 and (df.torch_version == torch.__version__).all()
+    samples = pd.read_csv(out / "samples.csv")
+    counts = samples.groupby(["config_id", "phase"]).size()
+    assert (counts == df.set_index(["config_id", "phase"]).n_samples.reindex(counts.index)).all()
+    env = json.loads((out / "env.json").read_text())
+    assert env["run_id"] == df.run_id[0] and env["threads"] == 1
+    # the progress goes to stderr, one line per configuration off a terminal; the summary
+    # to stdout
+    assert proc.stderr.count("| sequential/") + proc.stderr.count("| separate_losses/") == 4
+    assert "fastest" in proc.stdout and "separate_losses" in proc.stdout
+    assert str(out / "results.csv") in proc.stdout
+
+
+def test_verify_passes_and_prints_both_tables(cli):
+    proc = cli("verify", "--steps", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert "separate_losses   loss_linear   yes      no       ok" in proc.stdout
+    assert proc.stdout.count("identical") == 2 * 3 * 3 * 3  # 2 setups x scenarios x optimizers x impls
+    assert "All checks hold." in proc.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "--scenarios", "nope"], "unknown scenario 'nope'; valid: separate_losses, sequential, shared_input"),
+    (["run", "--batch-sizes", "0"], "batch sizes must be positive integers, got 0"),
+    (["run", "--batch-sizes", "x"], "--batch-sizes: 'x' is not an integer"),
+    (["run", "--optimizer", "lamb"], "unknown optimizer 'lamb'"),
+    (["run", "--optimizer-setups", "pairs"], "unknown optimizer setup 'pairs'"),
+    (["run", "--optimizer-impl", "fast"], "unknown optimizer impl 'fast'"),
+    (["run", "--devices", "tpu"], "unknown device 'tpu'"),
+    (["run", "--min-samples", "0"], "min_samples"),
+    (["run", "--sweep", "/nonexistent.toml"], "sweep file not found"),
+    (["run", "--bogus"], "unrecognized arguments: --bogus"),
+    (["verify", "--scenarios", "nope"], "unknown scenario 'nope'"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+])
+def test_bad_input_is_one_line_and_exit_2(cli, tmp_path, args, message):
+    proc = cli(*args, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert not (tmp_path / "results").exists()  # nothing created before validation
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_on_a_machine_without_it(cli, tmp_path):
+    proc = cli("run", "--devices", "cuda", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (f"error: device 'cuda' is not available here (torch "
+                                   f"{torch.__version__} sees no CUDA device); available: auto, cpu")
+
+
+def test_out_dir_that_is_a_file(cli, tmp_path):
+    target = tmp_path / "file"
+    target.write_text("")
+    proc = cli("run", "--devices", "cpu", "--out-dir", str(target))
+    assert proc.returncode == 2 and "is a file, not a folder" in proc.stderr
+
+
+def test_schema_command_prints_the_documented_table(cli):
+    proc = cli("schema")
+    assert proc.returncode == 0 and "| `median_ms` | ms |" in proc.stdout

@@ -1,0 +1,22 @@
+import torch
+
+from multinet import PHASES, StepSpec, build_step
+
+
+def test_phases_with_boundaries_compute_what_run_computes():
+    spec = StepSpec("shared_input", 8, optimizer="adamw")
+    by_phase, whole = build_step(spec), build_step(spec)
+    assert [name for name, _ in by_phase.phases()] == list(PHASES)
+    for _ in range(3):
+        for _, fn in by_phase.phases():
+            fn()
+        whole.run()
+    assert all(torch.equal(a, b) for a, b in zip(by_phase.parameters(), whole.parameters()))
+
+
+def test_an_iteration_ends_with_gradients_cleared_and_the_loss_kept():
+    step = build_step(StepSpec("sequential", 4))
+    step.run()
+    assert all(p.grad is None for p in step.parameters())
+    assert step.last_loss is not None and not step.last_loss.requires_grad
+    assert step.loss is None  # the graph is released after backward

@@ -1,0 +1,63 @@
+import pytest
+import torch
+
+from multinet import OPTIMIZERS, SCENARIOS, Scenario, gradient_flow, setup_equivalence
+from multinet.scenarios import register
+
+EXPECTED_MATRIX = {  # (scenario, term, network) -> receives a gradient
+    ("sequential", "loss", "linear"): True, ("sequential", "loss", "conv"): True,
+    ("shared_input", "loss", "linear"): True, ("shared_input", "loss", "conv"): True,
+    ("separate_losses", "loss_linear", "linear"): True,
+    ("separate_losses", "loss_linear", "conv"): False,
+    ("separate_losses", "loss_conv", "linear"): False,
+    ("separate_losses", "loss_conv", "conv"): True,
+}
+
+
+def test_gradient_flow_matrix_of_the_article_scenarios():
+    observed = {(r.scenario, r.term, r.network): r.observed
+                for name in ("sequential", "shared_input", "separate_losses")
+                for r in gradient_flow(name)}
+    assert observed == EXPECTED_MATRIX
+
+
+@pytest.mark.parametrize("scenario", ["sequential", "shared_input", "separate_losses"])
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+@pytest.mark.parametrize("impl", ["loop", "foreach", "fused"])
+def test_setups_are_bitwise_identical_on_cpu(scenario, optimizer, impl):
+    results = setup_equivalence(scenario, optimizer=optimizer, optimizer_impl=impl, steps=3)
+    assert [r.setup for r in results] == ["separate", "single", "grouped"]
+    assert all(r.bitwise and r.max_abs_diff == 0.0 and r.ok for r in results)
+
+
+@pytest.fixture
+def scenario_with_wrong_expectation_and_noise():
+    """A scenario that claims its loss reaches only `a` (it reaches `b` too), and whose loss
+    draws from the global RNG, so that runs of it cannot be identical: both checks must
+    say so."""
+    @register
+    class Broken(Scenario):
+        name = "test_broken"
+        description = "for tests"
+        expected_flow = {"loss": {"a"}}
+
+        def build_networks(self):
+            return {"a": torch.nn.Linear(2, 2), "b": torch.nn.Linear(2, 2)}
+
+        def make_batch(self, batch_size, generator):
+            return {"x": torch.randn(batch_size, 2, generator=generator)}
+
+        def loss_terms(self, networks, batch):
+            noise = torch.rand(())
+            return {"loss": (networks["a"](batch["x"]) * networks["b"](batch["x"])).sum() * noise}
+
+    yield "test_broken"
+    SCENARIOS.pop("test_broken")
+
+
+def test_the_checks_can_fail(scenario_with_wrong_expectation_and_noise):
+    name = scenario_with_wrong_expectation_and_noise
+    flow = {r.network: r for r in gradient_flow(name)}
+    assert flow["a"].ok and not flow["b"].ok  # b is reached but not expected
+    results = {r.setup: r for r in setup_equivalence(name, steps=2)}
+    assert not results["single"].ok and results["single"].max_abs_diff > 0
