@@ -7,7 +7,9 @@ code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import runpy
 import sys
+from pathlib import Path
 
 from bench.commands import run as run_command
 from bench.commands import schema as schema_command
@@ -26,9 +28,18 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def load_file(path: str) -> None:
+    """Execute a user's file (its @register decorators add scenarios) before the command."""
+    if not Path(path).is_file():
+        raise UsageError(f"--load: no such file: {path}")
+    runpy.run_path(path, run_name="__multinet_load__")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="python -m bench",
                            description="Time and verify joint training of several networks.")
+    parser.add_argument("--load", metavar="FILE.py", action="append", default=[],
+                        help="run a Python file first, e.g. one that registers scenarios")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     for command in COMMANDS:
         command.add_parser(sub)
@@ -39,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     try:
+        for path in args.load:
+            load_file(path)
         return args.main(args, argv)
     except (UsageError, MultinetError) as exc:
         print(f"error: {exc}", file=sys.stderr)

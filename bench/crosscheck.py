@@ -9,13 +9,16 @@ agree; where they do not, the harness's figure is the one with its samples on di
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from dataclasses import asdict, dataclass
 
 import torch
 import torch.utils.benchmark as tbench
 
+from bench.results import config_id
 from bench.timers import PHASES, STEP, TimingOptions, time_step
+from multinet.optim import resolve_impl
 from multinet.step import StepSpec, build_step
 
 
@@ -53,6 +56,7 @@ class CrossCheck:
 
 def cross_check(spec: StepSpec, options: TimingOptions = TimingOptions(), rounds: int = 3,
                 min_run_time: float = 1.0) -> CrossCheck:
+    spec = dataclasses.replace(spec, optimizer_impl=resolve_impl(spec.optimizer_impl, spec.device))
     step = build_step(spec)
     threads = torch.get_num_threads()
     timer = tbench.Timer("step.run()", globals={"step": step}, num_threads=threads,
@@ -63,6 +67,4 @@ def cross_check(spec: StepSpec, options: TimingOptions = TimingOptions(), rounds
         harness.append(timing.summary(STEP).median)
         phase_sums.append(sum(timing.summary(p).median for p in PHASES))
         reference.append(timer.blocked_autorange(min_run_time=min_run_time).median * 1e3)
-    name = f"{spec.scenario}/{spec.size}/{spec.device}/bs{spec.batch_size}/" \
-           f"{spec.optimizer_setup}/{spec.optimizer}/{spec.optimizer_impl}"
-    return CrossCheck(name, threads, rounds, harness, reference, phase_sums)
+    return CrossCheck(config_id(spec), threads, rounds, harness, reference, phase_sums)
