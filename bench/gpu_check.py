@@ -23,7 +23,8 @@ import torch
 
 from bench.config import load_sweep
 from bench.crosscheck import cross_check
-from bench.runner import run_sweep, write_json_atomic
+from bench.atomic import write_json_atomic
+from bench.runner import run_sweep
 from bench.summary import format_summary
 from bench.timers import TimingOptions
 from multinet import StepSpec, gradient_flow, setup_equivalence

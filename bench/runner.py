@@ -10,7 +10,6 @@ instead of biasing whichever ran last.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import random
 import re
 import secrets
@@ -22,6 +21,7 @@ from typing import Any, TextIO
 
 import torch
 
+from bench.atomic import write_json_atomic
 from bench.config import SweepConfig, expand
 from bench.devices import device_name
 from bench.env import capture_environment
@@ -128,12 +128,6 @@ def prepare_out_dir(out_dir: Path) -> None:
         probe.unlink()
     except OSError as exc:
         raise UsageError(f"--out-dir {out_dir} is not writable: {exc.strerror}") from None
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
 
 
 def run_sweep(config: SweepConfig, out_dir: Path | None = None, *, argv: list[str] = (),
