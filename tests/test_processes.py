@@ -42,7 +42,7 @@ def wait_until(condition, timeout: float = 120) -> None:
 def resume_command(stderr: str) -> list[str]:
     line = next(line for line in stderr.splitlines() if "to continue: " in line)
     command = shlex.split(line.split("to continue: ", 1)[1])
-    assert command[:3] == ["python", "-m", "bench"]
+    assert command[0] in ("python", sys.executable) and command[1:3] == ["-m", "bench"]
     return command[3:]
 
 
@@ -124,5 +124,6 @@ def test_a_second_sigint_stops_at_once(tmp_path):
     assert len(complete_configurations(out)) == 0  # abandoned, not half written
     assert len(pd.read_csv(out / "samples.csv")) == 0
     err = (tmp_path / "run.err").read_text()
-    assert "2 configuration(s) not measured yet; to continue: python -m bench run --resume" in err
+    assert "2 configuration(s) not measured yet; to continue: " in err
+    assert err.rstrip().endswith(f"-m bench run --resume {out}")
     assert "Traceback" not in err

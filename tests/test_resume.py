@@ -37,13 +37,16 @@ def edit_record(run_dir, change):
     path.write_text(json.dumps(record))
 
 
-def refused(capsys, *args):
-    before = (args[-1] / "results.csv").read_text() if (args[-1] / "results.csv").exists() else None
-    code = main(["run", "--quiet", "--resume", *map(str, args)])
+def refused(capsys, folder):
+    def results():
+        path = folder / "results.csv"
+        return path.read_text() if path.exists() else None
+
+    before = results()
+    code = main(["run", "--quiet", "--resume", str(folder)])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
-    after = (args[-1] / "results.csv").read_text() if (args[-1] / "results.csv").exists() else None
-    assert after == before  # nothing measured
+    assert results() == before  # nothing measured
     return err.strip()
 
 
@@ -91,7 +94,8 @@ def test_resume_with_nothing_left_measures_nothing(run_dir, capsys):
     assert main(["run", "--quiet", "--resume", str(run_dir)]) == 0
     assert (run_dir / "results.csv").read_text() == before
     env = json.loads((run_dir / "env.json").read_text())
-    assert len(env["resumes"]) == 1 and env["run_id"] == pd.read_csv(run_dir / "results.csv").run_id[0]
+    assert len(env["resumes"]) == 1
+    assert env["run_id"] == pd.read_csv(run_dir / "results.csv").run_id[0]
 
 
 def test_a_crash_mid_write_is_repaired(tmp_path):
@@ -118,4 +122,5 @@ def test_a_crash_mid_write_is_repaired(tmp_path):
         samples_before[samples_before.config_id != lost].reset_index(drop=True))
     # the samples of the configuration measured again are the new ones
     counts = samples[samples.config_id == lost].groupby("phase").size()
-    assert counts.to_dict() == final[final.config_id == lost].set_index("phase").n_samples.to_dict()
+    recorded = final[final.config_id == lost].set_index("phase").n_samples
+    assert counts.to_dict() == recorded.to_dict()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -71,8 +72,9 @@ def add_parser(sub) -> None:
 
 
 def main(args: argparse.Namespace, argv: list[str]) -> int:
-    common = {"argv": ["run", *argv[1:]], "progress": not args.quiet,
-              "fail_fast": args.fail_fast}
+    # argv is the whole command line; what env.json records starts at the command's name
+    command = argv[argv.index("run"):] if "run" in argv else ["run", *argv]
+    common = {"argv": command, "progress": not args.quiet, "fail_fast": args.fail_fast}
     if args.resume is not None:
         given = [name for name in (*LIST_OPTIONS, *TIMING_OPTIONS, "seed", "repeats",
                                    "threads", "sweep", "out_dir")
@@ -112,7 +114,9 @@ def report(outcome: RunOutcome, loads: list[str]) -> int:
         print(f"Stopped at the first failure (--fail-fast): {failed.status}: {failed.error}",
               file=sys.stderr)
     if not outcome.complete:
-        command = ["python", "-m", "bench"]
+        # the interpreter that ran this, named as `python` where that is what it finds
+        python = "python" if shutil.which("python") == sys.executable else sys.executable
+        command = [python, "-m", "bench"]
         for path in loads:
             command += ["--load", path]
         command += ["run", "--resume", str(outcome.out_dir)]
