@@ -9,6 +9,7 @@ setup, optimizer and implementation needs more memory still, so it is recorded a
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import torch
@@ -47,28 +48,22 @@ def classify(exc: BaseException) -> tuple[str, str]:
     return (OOM if is_out_of_memory(exc) else ERROR), one_line(exc)
 
 
-GroupKey = tuple[str, str, str, str, str, str]
-
-
-def group_key(scenario: str, size: str, device: str, optimizer_setup: str, optimizer: str,
-              optimizer_impl: str) -> GroupKey:
-    """Configurations that differ only in batch size: their memory grows with it."""
-    return (scenario, size, device, optimizer_setup, optimizer, optimizer_impl)
-
-
-def spec_group(spec: StepSpec) -> GroupKey:
-    return group_key(spec.scenario, spec.size, spec.device, spec.optimizer_setup,
-                     spec.optimizer, spec.optimizer_impl)
+def spec_group(spec: StepSpec) -> StepSpec:
+    """The key of the configurations that differ from ``spec`` only in batch size, whose
+    memory grows with it: the spec itself with its batch size set aside."""
+    return dataclasses.replace(spec, batch_size=1)
 
 
 class OomLimits:
     """The smallest batch size that ran out of memory, per group of configurations."""
 
     def __init__(self) -> None:
-        self.smallest: dict[GroupKey, int] = {}
+        self.smallest: dict[StepSpec, int] = {}
 
-    def record(self, key: GroupKey, batch_size: int) -> None:
-        self.smallest[key] = min(batch_size, self.smallest.get(key, batch_size))
+    def record(self, spec: StepSpec) -> None:
+        """``spec`` ran out of memory."""
+        key = spec_group(spec)
+        self.smallest[key] = min(spec.batch_size, self.smallest.get(key, spec.batch_size))
 
     def skip_reason(self, spec: StepSpec) -> str | None:
         """Why ``spec`` is not attempted, or None when it should be."""

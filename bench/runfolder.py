@@ -23,7 +23,8 @@ import torch
 from bench.config import SweepConfig, expand, sweep_from_mapping, sweep_to_mapping
 from bench.devices import device_name
 from bench.errors import UsageError
-from bench.failures import OomLimits, group_key
+from bench.failures import OomLimits
+from bench.results import config_id
 from bench.schema import FIELDS, OOM, RESULTS_FILE, SAMPLE_FIELDS, SAMPLES_FILE, SWEEP_FILE
 from bench.timers import TIMED_PHASES
 from multinet.scenarios import SCENARIOS
@@ -176,18 +177,18 @@ def _read_results(run: PreviousRun) -> None:
             raise UsageError(f"{path} holds rows of run {record[index['run_id']]}, not of "
                              f"{run.run_id}")
         groups[(int(record[index["repeat"]]), record[index["config_id"]])].append(record)
-    kept = []
+    kept, out_of_memory = [], set()
     for key, group in groups.items():
         if sorted(r[index["phase"]] for r in group) != sorted(TIMED_PHASES):
             changed = True
             continue
         kept.extend(group)
         run.done.add(key)
-        row = dict(zip(FIELDS, group[0]))
-        if row["status"] == OOM:
-            run.oom.record(group_key(row["scenario"], row["size"], row["device"],
-                                     row["optimizer_setup"], row["optimizer"],
-                                     row["optimizer_impl"]), int(row["batch_size"]))
+        if group[0][index["status"]] == OOM:
+            out_of_memory.add(key[1])
+    for spec in run.specs:
+        if config_id(spec) in out_of_memory:
+            run.oom.record(spec)
     if changed:
         _rewrite_csv(path, FIELDS, kept)
     run.rows = [_typed(dict(zip(FIELDS, record))) for record in kept]

@@ -33,7 +33,7 @@ from bench.atomic import write_json_atomic
 from bench.config import SweepConfig, expand
 from bench.devices import device_name
 from bench.env import capture_environment
-from bench.failures import FAILURES, GroupKey, OomLimits, classify, spec_group
+from bench.failures import FAILURES, OomLimits, classify, spec_group
 from bench.interrupt import Interrupted, StopOnSignal
 from bench.memory import RssPeak, analytic_breakdown, cuda_phase_peaks
 from bench.nvml import NvmlSampler, find_handle, nvml_session
@@ -161,7 +161,7 @@ def attempt_configuration(spec: StepSpec, options: TimingOptions, *, repeat: int
     # that held the step's tensors; only now can their memory be given back.
     release_memory(torch.device(spec.device))
     if status == OOM and oom is not None:
-        oom.record(spec_group(spec), spec.batch_size)
+        oom.record(spec)
     return _unmeasured(spec, repeat, started, status, reason)
 
 
@@ -202,7 +202,7 @@ def sweep_order(specs: list[StepSpec], rng: random.Random) -> list[StepSpec]:
     and scenarios that a comparison sets side by side."""
     order = list(specs)
     rng.shuffle(order)
-    ascending: dict[GroupKey, list[StepSpec]] = defaultdict(list)
+    ascending: dict[StepSpec, list[StepSpec]] = defaultdict(list)
     for spec in sorted(order, key=lambda s: s.batch_size):
         ascending[spec_group(spec)].append(spec)
     queues = {key: iter(group) for key, group in ascending.items()}

@@ -56,13 +56,13 @@ def test_the_reason_is_one_line():
 
 def test_only_larger_batches_of_the_same_group_are_skipped():
     limits = OomLimits()
-    limits.record(spec_group(StepSpec("sequential", 64)), 64)
+    limits.record(StepSpec("sequential", 64))
     assert limits.skip_reason(StepSpec("sequential", 128)) == \
         "batch size 64 of the same configuration ran out of memory"
     assert limits.skip_reason(StepSpec("sequential", 64)) is None  # tried again each repeat
     assert limits.skip_reason(StepSpec("sequential", 32)) is None
     assert limits.skip_reason(StepSpec("sequential", 128, optimizer_setup="single")) is None
-    limits.record(spec_group(StepSpec("sequential", 16)), 16)
+    limits.record(StepSpec("sequential", 16))
     assert limits.skip_reason(StepSpec("sequential", 32)) is not None
 
 

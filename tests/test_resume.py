@@ -124,3 +124,19 @@ def test_a_crash_mid_write_is_repaired(tmp_path):
     counts = samples[samples.config_id == lost].groupby("phase").size()
     recorded = final[final.config_id == lost].set_index("phase").n_samples
     assert counts.to_dict() == recorded.to_dict()
+
+
+def test_a_resume_still_skips_what_ran_out_of_memory(failing_scenarios, tmp_path):
+    out = tmp_path / "run"
+    config = load_sweep(overrides={
+        "scenarios": ["test_cuda_hungry"], "sizes": ["seed"], "batch_sizes": [2, 8, 16],
+        "devices": ["cpu"], "optimizer_setups": ["single"], "optimizers": ["sgd"],
+        "optimizer_impls": ["loop"], "threads": 1}, timing_overrides=QUICK)
+    run_sweep(config, out, progress=False)
+    lines = (out / "results.csv").read_text().splitlines(keepends=True)
+    (out / "results.csv").write_text("".join(line for line in lines if "/bs16/" not in line))
+
+    outcome = resume_sweep(out, progress=False)
+    [result] = outcome.results
+    assert (result.spec.batch_size, result.status) == (16, "skipped")
+    assert result.error == "batch size 8 of the same configuration ran out of memory"
