@@ -14,7 +14,7 @@ PY    := $(VENV)/bin/python
 SETUP := $(VENV)/.installed
 endif
 
-.PHONY: bench test verify gpu-check perf-check clean-venv
+.PHONY: bench test verify gpu-check perf-check bench-pytest bench-pytest-compare clean-venv
 
 bench: $(SETUP)                  ## the default sweep on this machine's default devices
 	$(PY) -m bench run $(ARGS)
@@ -33,6 +33,17 @@ gpu-check: $(SETUP)              ## one command for a GPU machine, a few minutes
 
 perf-check: $(SETUP)             ## the timer's own accuracy figures on this machine
 	$(PY) -m bench.perf_check $(ARGS)
+
+# The pytest-benchmark suite (bench/suite): saved per machine, device kind and torch version.
+SUITE          = $(PY) -m pytest bench/suite -p no:cacheprovider --benchmark-enable --benchmark-only
+SUITE_STORAGE  = --benchmark-storage="$$($(PY) -m bench.suite.storage)"
+COMPARE_FAIL  ?= median:20%
+
+bench-pytest: $(SETUP)           ## run the suite and save it (raw rounds kept)
+	$(SUITE) $(SUITE_STORAGE) --benchmark-autosave --benchmark-save-data $(ARGS)
+
+bench-pytest-compare: $(SETUP)   ## run the suite against the last saved run; fail on regression
+	$(SUITE) $(SUITE_STORAGE) --benchmark-compare --benchmark-compare-fail=$(COMPARE_FAIL) $(ARGS)
 
 # torch first, pinned: an unpinned torch would pull a multi-GB CUDA build where a CPU wheel
 # is all that is wanted. On PyPI's Linux x86_64 index this pin is itself a CUDA build.

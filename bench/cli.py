@@ -11,13 +11,14 @@ import runpy
 import sys
 from pathlib import Path
 
+from bench.commands import import_pytest_benchmark as import_command
 from bench.commands import run as run_command
 from bench.commands import schema as schema_command
 from bench.commands import verify as verify_command
 from bench.errors import UsageError
 from multinet.errors import MultinetError
 
-COMMANDS = (run_command, verify_command, schema_command)
+COMMANDS = (run_command, verify_command, schema_command, import_command)
 
 
 class OneLineParser(argparse.ArgumentParser):
