@@ -57,6 +57,13 @@ def _impl_flags(impl: str) -> dict[str, bool]:
             "fused": {"foreach": False, "fused": True}}[impl]
 
 
+def optimizer_scopes(setup: str, networks: Mapping[str, nn.Module]) -> list[frozenset[str]]:
+    """Which networks each optimizer of ``make_optimizers(setup, networks)`` covers."""
+    if setup == "separate":
+        return [frozenset({name}) for name in networks]
+    return [frozenset(networks)]
+
+
 def make_optimizers(setup: str, networks: Mapping[str, nn.Module], optimizer: str = "adam",
                     impl: str = "loop") -> list[torch.optim.Optimizer]:
     """Optimizers for ``networks`` arranged as ``setup``; ``impl`` must already be resolved."""

@@ -33,6 +33,6 @@ def test_prepare_runs_the_phases_before_the_one_named():
     assert step.loss is None and all(p.grad is not None for p in step.parameters())
     # prepare + the phase itself is one ordinary iteration
     reference = build_step(spec)
-    step.optimizer()
+    step.stage("optimizer")()
     reference.run()
     assert all(torch.equal(a, b) for a, b in zip(step.parameters(), reference.parameters()))

@@ -2,7 +2,7 @@
 
 Phases are timed with ``benchmark.pedantic``: a ``setup`` runs the earlier phases untimed
 (``JointStep.prepare``), then one call of the phase is timed (``iterations=1``, since setup
-must run before every call), after explicit warm-up rounds. On CUDA the timed call ends by
+must run before every call; in a scenario with several updates, the first update's phase), after explicit warm-up rounds. On CUDA the timed call ends by
 synchronizing, so the time is the work, not its launch; the setup synchronizes too, so the
 untimed work does not spill into the timed call.
 """
@@ -36,7 +36,7 @@ def test_joint_step(benchmark, request, spec, phase):
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     delay = _slowdown_s(request.config, spec.scenario)
 
-    work = step.run if phase == "step" else dict(step.phases())[phase]
+    work = step.run if phase == "step" else step.stage(phase)
 
     def target():
         work()
