@@ -159,6 +159,7 @@ class StepSpec:
     precision: str = "fp32"
     compile: str = "none"
     n_networks: int = 2
+    cuda_graph: bool = False
 
     def __post_init__(self) -> None:
         check_positive("batch_size", self.batch_size)
@@ -169,12 +170,31 @@ class StepSpec:
         check_positive("n_networks", self.n_networks)
 
 
-def check_supported(spec: StepSpec) -> None:
-    """Raise MultinetError, before anything is built, for what this device cannot run."""
+def unsupported(spec: StepSpec) -> str | None:
+    """Why this device or combination cannot run ``spec``, or None if it can."""
     device = torch.device(spec.device)
     if spec.precision == "fp16" and device.type != "cuda":
-        raise MultinetError(f"precision fp16 (autocast with a GradScaler) needs CUDA; "
-                            f"{spec.device} supports fp32, bf16")
+        return (f"precision fp16 (autocast with a GradScaler) needs CUDA; {spec.device} "
+                "supports fp32, bf16")
+    if spec.cuda_graph:
+        if device.type != "cuda":
+            return "CUDA graphs need a CUDA device"
+        if spec.compile != "none":
+            return "CUDA graphs with torch.compile: use compile alone (or its reduce-overhead mode)"
+        if spec.precision == "fp16" and resolve_impl(spec.optimizer_impl, spec.device) != "fused":
+            return ("CUDA graphs with fp16 need a fused optimizer: the GradScaler's inf check "
+                    "syncs with the host otherwise")
+    if (resolve_impl(spec.optimizer_impl, spec.device) == "fused"
+            and device.type not in ("cuda", "cpu", "mps")):
+        return f"no fused optimizer kernels on {device.type}"
+    return None
+
+
+def check_supported(spec: StepSpec) -> None:
+    """Raise MultinetError, before anything is built, for what cannot run here."""
+    reason = unsupported(spec)
+    if reason:
+        raise MultinetError(reason)
 
 
 def build_step(spec: StepSpec) -> JointStep:
@@ -183,8 +203,13 @@ def build_step(spec: StepSpec) -> JointStep:
     scenario = get_scenario(spec.scenario, size_preset(spec.size), spec.n_networks)
     networks = scenario.networks(spec.seed, spec.device)
     impl = resolve_impl(spec.optimizer_impl, spec.device)
-    optimizers = make_optimizers(spec.optimizer_setup, networks, spec.optimizer, impl)
+    optimizers = make_optimizers(spec.optimizer_setup, networks, spec.optimizer, impl,
+                                 capturable=spec.cuda_graph)
     batch = scenario.batch(spec.batch_size, spec.device, spec.seed)
-    return JointStep(scenario, networks, optimizers, batch,
+    step = JointStep(scenario, networks, optimizers, batch,
                      scopes=optimizer_scopes(spec.optimizer_setup, networks),
                      precision=spec.precision, compile=spec.compile, device=spec.device)
+    if spec.cuda_graph:
+        from multinet.graphs import GraphedStep  # CUDA only; keeps CPU imports light
+        return GraphedStep(step)
+    return step
