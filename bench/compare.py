@@ -3,9 +3,9 @@
 A measurement is matched across runs by scenario, size, batch size, optimizer setup,
 optimizer, implementation, phase and device *kind*: `cuda:0` on one machine meets `cuda:1`
 on another (see ``device_slot``). For each match, the ratio of medians candidate/baseline
-comes with a 95% interval from a hierarchical bootstrap over the raw samples
-(``bench.significance``) in which each repeat of each run is a unit, so the spread between
-runs and repeats widens the interval. A configuration that was not measured on a side
+comes with a 95% interval and a p-value from the raw samples, in which each repeat of each
+run is a unit (``bench.significance``), so the spread between runs and repeats widens the
+interval; the p-values of all measurements are adjusted together. A configuration that was not measured on a side
 (`oom`, `skipped`, `nonfinite`, `error`) is listed with its status, never given a ratio.
 """
 
@@ -27,20 +27,21 @@ from bench.page import Section, Table, esc
 from bench.report import env_table
 from bench.runs import OK, PHASES, Run, device_kind, load_run
 from bench.significance import (CONFIDENCE, DEFAULT_THRESHOLD, IMPROVEMENT, REGRESSION,
-                                RESAMPLES, ratio_interval, verdict)
+                                RatioInterval, adjust, ratio_interval, verdict)
 
 KEY = ("scenario", "size", "device_slot", "batch_size", "optimizer_setup", "optimizer",
        "optimizer_impl", "phase")
 UNIT = ("run_id", "repeat", "config_id", "phase")
 COMPARED, NOT_MEASURED = "compared", "not measured"
 ONLY_BASELINE, ONLY_CANDIDATE = "only in baseline", "only in candidate"
-METHOD = (f"Ratios are candidate / baseline medians. Each {CONFIDENCE:.0%} interval is a "
-          f"percentile bootstrap ({RESAMPLES} resamples) that first resamples a side's units "
-          "(each repeat of each run) and then the raw samples inside each unit, so the "
-          "spread between runs and repeats widens it. A change is a regression or an "
-          "improvement only when it exceeds the threshold and its interval excludes 1. With "
-          "one run and one repeat per side, only the spread within the run is known: "
-          "`--repeats 3` makes the verdicts trustworthy on a shared machine.")
+METHOD = (f"Ratios are candidate / baseline medians (with several repeats or runs on a side, "
+          f"the median of their medians). Each {CONFIDENCE:.0%} interval comes from the raw "
+          "samples: with one repeat of one run per side, a percentile bootstrap of the "
+          "medians; with several on a side, Welch's t interval on the logarithms of the "
+          "repeat medians, so the spread between repeats and runs widens it. A change is a "
+          "regression or an improvement only when it exceeds the threshold, its interval "
+          "excludes 1, and it stays significant after the Benjamini-Hochberg correction for "
+          "testing every measurement at once (q-value under 5%).")
 
 
 @dataclass
@@ -158,8 +159,8 @@ def compare_sides(baseline: pd.DataFrame, candidate: pd.DataFrame,
         b, c = base_groups.get(key), cand_groups.get(key)
         row = dict(zip(keys, key))
         row.update(config=key_label(row), ratio=np.nan, low=np.nan, high=np.nan,
-                   baseline_ms=np.nan, candidate_ms=np.nan, baseline_units=0,
-                   candidate_units=0, verdict="",
+                   p_value=np.nan, method="", baseline_ms=np.nan, candidate_ms=np.nan,
+                   baseline_units=0, candidate_units=0, verdict="",
                    baseline_status="/".join(ordered(b["status"])) if b is not None else "absent",
                    candidate_status="/".join(ordered(c["status"])) if c is not None else "absent",
                    baseline_device=_device_text(b) if b is not None else "",
@@ -178,11 +179,20 @@ def compare_sides(baseline: pd.DataFrame, candidate: pd.DataFrame,
         rng = np.random.default_rng(zlib.crc32(row["config"].encode() + key[-1].encode()))
         interval = ratio_interval(b_ok, c_ok, rng=rng)
         row.update(outcome=COMPARED, ratio=interval.ratio, low=interval.low,
-                   high=interval.high, baseline_ms=_median_of_units(b_ok),
-                   candidate_ms=_median_of_units(c_ok), baseline_units=len(b_ok),
-                   candidate_units=len(c_ok), verdict=verdict(interval, threshold))
+                   high=interval.high, p_value=interval.p_value, method=interval.method,
+                   baseline_ms=_median_of_units(b_ok), candidate_ms=_median_of_units(c_ok),
+                   baseline_units=len(b_ok), candidate_units=len(c_ok))
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    # every measurement is tested at once: the verdicts hold the false discovery rate
+    compared = table.index[table["outcome"] == COMPARED]
+    table["q_value"] = np.nan
+    table.loc[compared, "q_value"] = adjust(table.loc[compared, "p_value"].tolist())
+    table.loc[compared, "verdict"] = [
+        verdict(RatioInterval(r.ratio, r.low, r.high, r.p_value, r.baseline_units,
+                              r.candidate_units, r.method), threshold, r.q_value)
+        for r in table.loc[compared].itertuples()]
+    return table
 
 
 def _inventory(units: pd.DataFrame) -> str:
@@ -244,11 +254,11 @@ def comparison_hover(record: dict) -> str:
     if record["outcome"] == COMPARED:
         lines += [
             f"baseline {record['baseline_ms']:.4g} ms on {record['baseline_device']} "
-            f"({record['baseline_units']} unit(s))",
+            f"({record['baseline_units']} repeat(s))",
             f"candidate {record['candidate_ms']:.4g} ms on {record['candidate_device']} "
-            f"({record['candidate_units']} unit(s))",
+            f"({record['candidate_units']} repeat(s))",
             f"ratio {record['ratio']:.3f}, {CONFIDENCE:.0%} interval [{record['low']:.3f}, "
-            f"{record['high']:.3f}]: {record['verdict']}"]
+            f"{record['high']:.3f}], q {record['q_value']:.2g}: {record['verdict']}"]
     else:
         lines.append(f"not compared: baseline {record['baseline_status']}, candidate "
                      f"{record['candidate_status']}")
@@ -342,6 +352,25 @@ def trend_chart(comparison: Comparison) -> go.Figure | None:
     return fig
 
 
+SINGLE_UNIT_NOTE = ("a side holds a single repeat of a single run, so the intervals know the "
+                    "noise within a run but not the spread between runs; on a shared "
+                    "machine, compare runs made with --repeats 3")
+
+
+def single_units(compared: pd.DataFrame) -> bool:
+    """Whether some measurement has one unit on a side: between-run spread unknown there."""
+    return bool(len(compared)) and bool(
+        ((compared["baseline_units"] == 1) | (compared["candidate_units"] == 1)).any())
+
+
+def _units_text(compared: pd.DataFrame) -> str:
+    if compared.empty:
+        return "none"
+    return (f"repeats per measurement, all runs of a side together: baseline "
+            f"{int(compared['baseline_units'].max())}, candidate "
+            f"{int(compared['candidate_units'].max())}")
+
+
 def _pct(ratio: float) -> str:
     return f"{(ratio - 1) * 100:+.1f}%"
 
@@ -354,17 +383,16 @@ def change_rows(table: pd.DataFrame, verdict_name: str) -> pd.DataFrame:
 def format_terminal(comparison: Comparison) -> str:
     """The regressions and improvements of each candidate, and what could not be compared."""
     out = [f"Baseline: {comparison.baseline.named}; "
-           f"threshold {comparison.threshold:.0%}, {CONFIDENCE:.0%} intervals from a "
-           "hierarchical bootstrap of medians"]
+           f"threshold {comparison.threshold:.0%}; {CONFIDENCE:.0%} intervals (bootstrap over "
+           "samples, or t over repeat medians) and Benjamini-Hochberg q-values"]
     for side, table in zip(comparison.candidates, comparison.tables):
         compared = table[table["outcome"] == COMPARED]
         n_reg = int((compared["verdict"] == REGRESSION).sum())
         n_imp = int((compared["verdict"] == IMPROVEMENT).sum())
-        units = (f"{int(compared['baseline_units'].max())} vs "
-                 f"{int(compared['candidate_units'].max())} unit(s) per measurement"
-                 if len(compared) else "")
-        out += ["", f"Candidate {side.named}: {len(compared)} measurements "
-                f"compared ({units}): {n_reg} regression(s), {n_imp} improvement(s)."]
+        out += ["", f"Candidate {side.named}: {len(compared)} measurements compared "
+                f"({_units_text(compared)}): {n_reg} regression(s), {n_imp} improvement(s)."]
+        if single_units(compared):
+            out.append(f"note: {SINGLE_UNIT_NOTE}")
         width = max([len(c) for c in table["config"]] + [13])
         for name, title in ((REGRESSION, "Regressions"), (IMPROVEMENT, "Improvements")):
             rows = change_rows(compared, name)
@@ -372,11 +400,13 @@ def format_terminal(comparison: Comparison) -> str:
                 continue
             out.append(f"{title}:")
             out.append(f"  {'configuration':<{width}} {'phase':<9} {'baseline ms':>11} "
-                       f"{'candidate ms':>12} {'change':>8}  {CONFIDENCE:.0%} interval")
+                       f"{'candidate ms':>12} {'change':>8}  {f'{CONFIDENCE:.0%} interval':<18} "
+                       f"{'q':>7}")
             for r in rows.to_dict("records"):
+                interval = f"[{_pct(r['low'])}, {_pct(r['high'])}]"
                 out.append(f"  {r['config']:<{width}} {r['phase']:<9} {r['baseline_ms']:>11.4g} "
-                           f"{r['candidate_ms']:>12.4g} {_pct(r['ratio']):>8}  "
-                           f"[{_pct(r['low'])}, {_pct(r['high'])}]")
+                           f"{r['candidate_ms']:>12.4g} {_pct(r['ratio']):>8}  {interval:<18} "
+                           f"{r['q_value']:>7.2g}")
         missing = table[table["outcome"] == NOT_MEASURED].drop_duplicates("config")
         if len(missing):
             out.append("Not compared, not measured on a side (listed, not counted as changes):")
@@ -392,11 +422,11 @@ def format_terminal(comparison: Comparison) -> str:
 
 def _change_table(rows: pd.DataFrame, css: str) -> Table:
     body = [[r["config"], r["phase"], f"{r['baseline_ms']:.4g}", f"{r['candidate_ms']:.4g}",
-             f"{r['ratio']:.3f}", f"[{r['low']:.3f}, {r['high']:.3f}]",
+             f"{r['ratio']:.3f}", f"[{r['low']:.3f}, {r['high']:.3f}]", f"{r['q_value']:.2g}",
              f"{r['baseline_units']} / {r['candidate_units']}"] for r in rows.to_dict("records")]
     return Table(["configuration", "phase", "baseline ms", "candidate ms", "ratio",
-                  f"{CONFIDENCE:.0%} interval", "units (base / cand.)"], body,
-                 row_classes=[css] * len(body), numeric=frozenset({2, 3, 4, 6}))
+                  f"{CONFIDENCE:.0%} interval", "q", "repeats (base / cand.)"], body,
+                 row_classes=[css] * len(body), numeric=frozenset({2, 3, 4, 6, 7}))
 
 
 def candidate_section(comparison: Comparison, index: int) -> Section:
@@ -408,7 +438,9 @@ def candidate_section(comparison: Comparison, index: int) -> Section:
         f"Candidate {side.folders} against baseline {baseline.folders}: {len(compared)} "
         f"measurements compared, {int((compared['verdict'] == REGRESSION).sum())} "
         f"regression(s), {int((compared['verdict'] == IMPROVEMENT).sum())} improvement(s) "
-        f"beyond {comparison.threshold:.0%}.")
+        f"beyond {comparison.threshold:.0%} ({_units_text(compared)}).")
+    if single_units(compared):
+        section.blocks.append(f"Note: {SINGLE_UNIT_NOTE}.")
     section.blocks.append(ratio_heatmap(table, f"{side.label} / {baseline.label}: ratio of "
                                         "medians per phase (▲ regression, ▼ improvement)"))
     for name, css in ((REGRESSION, "regression"), (IMPROVEMENT, "improvement")):

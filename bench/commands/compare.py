@@ -25,9 +25,10 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "compare", help="compare runs, flagging significant changes",
         description="Match configurations across runs, and flag a change as a regression or "
-        "an improvement only when it exceeds the threshold and its 95%% interval (a "
-        "hierarchical bootstrap over repeats, runs and raw samples) excludes no change. "
-        "A side may pool several run folders: DIR,DIR.")
+        "an improvement only when it exceeds the threshold, its 95% interval (from the raw "
+        "samples, and the spread between repeats and runs) excludes no change, and it stays "
+        "significant after the Benjamini-Hochberg correction. A side may pool several run "
+        "folders: DIR,DIR.")
     p.add_argument("baseline", metavar="BASELINE_DIR", help="run folder (or DIR,DIR,...)")
     p.add_argument("candidates", nargs="+", metavar="CANDIDATE_DIR",
                    help="one or more run folders (each may be DIR,DIR,...)")
