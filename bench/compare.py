@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -231,7 +231,6 @@ class Comparison:
     units: list[pd.DataFrame]  # side_units of the baseline, then of each candidate
     tables: list[pd.DataFrame]  # compare_sides of each candidate against the baseline
     threshold: float = DEFAULT_THRESHOLD
-    notes: list[str] = field(default_factory=list)
 
     def count(self, verdict_name: str) -> int:
         return sum(int((t["verdict"] == verdict_name).sum()) for t in self.tables)

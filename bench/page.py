@@ -25,13 +25,14 @@ body { font-family: system-ui, sans-serif; margin: 1.5rem auto; max-width: 1400p
        padding: 0 1rem; color: #222; }
 h1 { font-size: 1.6rem; } h2 { margin-top: 2.5rem; border-bottom: 1px solid #ccc; }
 p.note { color: #555; max-width: 60rem; }
-table { border-collapse: collapse; font-size: 0.85rem; margin: 0.5rem 0 1rem; }
+table { border-collapse: collapse; font-size: 0.85rem; margin: 0.5rem 0 1rem;
+        display: block; max-width: 100%; overflow-x: auto; }
 th, td { border: 1px solid #ddd; padding: 0.2rem 0.5rem; text-align: left;
-         vertical-align: top; }
+         vertical-align: top; max-width: 30rem; overflow-wrap: anywhere; }
 th { background: #f3f3f3; }
 tr.differs td { background: #fff4d6; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
-td.regression { background: #fde0dc; } td.improvement { background: #dcf5e3; }
+tr.regression td { background: #fde0dc; } tr.improvement td { background: #dcf5e3; }
 nav a { margin-right: 1rem; }
 """
 
@@ -76,6 +77,7 @@ def figure_div(fig: go.Figure, div_id: str) -> str:
 
 
 def render_page(title: str, sections: Iterable[Section], intro: Sequence[str] = ()) -> str:
+    """The whole page; plotly.js goes in once, and only when there is a chart to draw."""
     sections = list(sections)
     parts, nav, count = [], [], 0
     for i, section in enumerate(sections):
@@ -94,7 +96,8 @@ def render_page(title: str, sections: Iterable[Section], intro: Sequence[str] = 
     return "\n".join([
         "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
         f"<title>{esc(title)}</title>", f"<style>{STYLE}</style>",
-        f'<script type="text/javascript">{get_plotlyjs()}</script>', "</head>", "<body>",
+        f'<script type="text/javascript">{get_plotlyjs()}</script>' if count else "",
+        "</head>", "<body>",
         f"<h1>{esc(title)}</h1>", intro_html, f"<nav>{''.join(nav)}</nav>", *parts,
         "</body>", "</html>", ""])
 

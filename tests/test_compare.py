@@ -10,7 +10,6 @@ from bench.compare import (COMPARED, NOT_MEASURED, ONLY_BASELINE, Side, compare_
                            ratio_heatmap, trend_chart)
 from bench.errors import UsageError
 from bench.page import figures_of
-from bench.runs import load_run
 from bench.significance import IMPROVEMENT, NO_CHANGE, REGRESSION
 from bench.synthetic import env_record, result_row, sweep_run, write_run
 

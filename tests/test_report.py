@@ -156,3 +156,14 @@ def test_page_inlines_plotly_once_and_escapes_text_from_the_data(tmp_path):
     assert "<td>&lt;script&gt;alert('x')&lt;/script&gt;</td>" in html  # env table
     assert "&lt;script&gt;alert('x')&lt;/script&gt;" in figures[0].data[0].hovertext[0]
     assert "ran without a GPU" in html
+
+
+def test_a_run_with_nothing_measured_still_reports_what_happened(tmp_path):
+    rows = [result_row(phase=p, status="oom", error="CUDA out of memory")
+            for p in ("forward", "backward", "optimizer", "step")]
+    intro, sections = report_sections([load_run(write_run(tmp_path / "run", rows))])
+    assert figures_of(sections) == []
+    html = render_page("report", sections, intro)
+    assert "<script" not in html  # no chart, so no plotly.js either
+    assert "0 configuration(s) measured, 1 not measured (1 oom)" in html
+    assert "<td>CUDA out of memory</td>" in html
