@@ -35,6 +35,9 @@ def test_run_writes_a_complete_run_folder(cli, tmp_path):
     assert proc.stderr.count("| sequential/") + proc.stderr.count("| separate_losses/") == 4
     assert "fastest" in proc.stdout and "separate_losses" in proc.stdout
     assert str(out / "results.csv") in proc.stdout
+    # the run ends with its report, and says where it is
+    assert proc.stdout.rstrip().endswith(f"Report: {out / 'report.html'}")
+    assert "Step time and throughput" in (out / "report.html").read_text()
 
 
 def test_verify_passes_and_prints_both_tables(cli):

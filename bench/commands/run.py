@@ -6,7 +6,10 @@ import argparse
 from pathlib import Path
 
 from bench.config import load_sweep, parse_list
+from bench.errors import UsageError
+from bench.report import write_report
 from bench.runner import run_sweep
+from bench.runs import load_run
 from bench.summary import format_summary
 
 # option -> (axis, element type)
@@ -65,4 +68,10 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     print(format_summary(outcome.rows))
     print()
     print(f"Results: {outcome.out_dir}/results.csv (samples.csv and env.json beside it)")
+    try:
+        report = write_report([load_run(outcome.out_dir)], outcome.out_dir / "report.html")
+    except UsageError as exc:  # nothing measured to report on; the run itself is complete
+        print(f"No report: {exc}")
+    else:
+        print(f"Report: {report}")
     return 0
