@@ -1,9 +1,12 @@
 # `make bench` and `make test` set themselves up on a machine with only python3 and make:
-# without PYTHON they create .venv, install torch ($(TORCH)) and then the project into it.
+# without PYTHON they create .venv, install torch==$(TORCH) and then the project into it.
 # PYTHON=/path/to/python uses that interpreter as it is (a GPU machine's own torch, or one
 # virtual environment per torch version) and installs nothing.
 VENV   ?= .venv
-TORCH  ?= torch==2.13.0
+# A torch version (`make bench-versions` takes a list). PIP_TORCH_ARGS chooses the build,
+# e.g. PIP_TORCH_ARGS="--index-url https://download.pytorch.org/whl/cpu".
+TORCH  ?= 2.13.0
+PIP_TORCH_ARGS ?=
 BOOTSTRAP_PYTHON ?= python3
 
 ifdef PYTHON
@@ -14,7 +17,7 @@ PY    := $(VENV)/bin/python
 SETUP := $(VENV)/.installed
 endif
 
-.PHONY: bench test verify gpu-check perf-check clean-venv
+.PHONY: bench test verify gpu-check perf-check bench-pytest bench-pytest-compare bench-versions clean-venv
 
 bench: $(SETUP)                  ## the default sweep on this machine's default devices
 	$(PY) -m bench run $(ARGS)
@@ -34,11 +37,28 @@ gpu-check: $(SETUP)              ## one command for a GPU machine, a few minutes
 perf-check: $(SETUP)             ## the timer's own accuracy figures on this machine
 	$(PY) -m bench.perf_check $(ARGS)
 
+# The pytest-benchmark suite (bench/suite): saved per machine, device kind and torch version.
+SUITE          = $(PY) -m pytest bench/suite -p no:cacheprovider --benchmark-enable --benchmark-only
+SUITE_STORAGE  = --benchmark-storage="$$($(PY) -m bench.suite.storage)"
+# min, not median: other work on a shared machine only ever adds time, so the minimum
+# moves least between runs; a real slowdown moves it all the same.
+COMPARE_FAIL  ?= min:15%
+
+bench-pytest: $(SETUP)           ## run the suite and save it (raw rounds kept)
+	$(SUITE) $(SUITE_STORAGE) --benchmark-autosave --benchmark-save-data $(ARGS)
+
+bench-pytest-compare: $(SETUP)   ## run the suite against the last saved run; fail on regression
+	$(SUITE) $(SUITE_STORAGE) --benchmark-compare --benchmark-compare-fail=$(COMPARE_FAIL) $(ARGS)
+
+# One environment per torch version under .venvs/, the same sweep in each, then compared.
+bench-versions:                  ## e.g. make bench-versions TORCH="2.13.0 2.14.1"
+	$(BOOTSTRAP_PYTHON) -m bench.versions $(TORCH) --pip-args "$(PIP_TORCH_ARGS)" --run-args "$(ARGS)"
+
 # torch first, pinned: an unpinned torch would pull a multi-GB CUDA build where a CPU wheel
 # is all that is wanted. On PyPI's Linux x86_64 index this pin is itself a CUDA build.
 $(VENV)/.installed: pyproject.toml
 	$(BOOTSTRAP_PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet "$(TORCH)"
+	$(VENV)/bin/python -m pip install --quiet "torch==$(TORCH)" $(PIP_TORCH_ARGS)
 	$(VENV)/bin/python -m pip install --quiet -e ".[test]"
 	touch $@
 

@@ -2,22 +2,31 @@
 
 Errors a user can fix (bad names, sizes, files, devices) end as one line on stderr and exit
 code 2, never a traceback.
+
+Only the module of the command being run is imported: `report` and `compare` read CSV files
+and must start without loading torch, which `run` and `verify` need.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import runpy
 import sys
 from pathlib import Path
 
-from bench.commands import run as run_command
-from bench.commands import schema as schema_command
-from bench.commands import verify as verify_command
 from bench.errors import UsageError
-from multinet.errors import MultinetError
 
-COMMANDS = (run_command, verify_command, schema_command)
+# name -> (module with add_parser and main, one line for the top-level --help)
+COMMANDS = {
+    "run": ("bench.commands.run", "time a sweep of configurations"),
+    "verify": ("bench.commands.verify", "check gradient flow and optimizer-setup equivalence"),
+    "report": ("bench.commands.report", "write the HTML report of one or more runs"),
+    "compare": ("bench.commands.compare", "compare runs, flagging significant changes"),
+    "schema": ("bench.commands.schema", "print the documentation of the CSV columns"),
+    "import-pytest-benchmark": ("bench.commands.import_pytest_benchmark",
+                                "turn a saved suite run (pytest-benchmark JSON) into a run folder"),
+}
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -35,24 +44,50 @@ def load_file(path: str) -> None:
     runpy.run_path(path, run_name="__multinet_load__")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_in(argv: list[str]) -> str | None:
+    """The command named in ``argv``: its first word that is not an option or a --load file."""
+    words = iter(argv)
+    for word in words:
+        if word == "--load":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The full parser of ``command``; every other command is listed by name and help only."""
     parser = OneLineParser(prog="python -m bench",
-                           description="Time and verify joint training of several networks.")
+                           description="Time, verify, report and compare joint training of "
+                           "several networks.")
     parser.add_argument("--load", metavar="FILE.py", action="append", default=[],
                         help="run a Python file first, e.g. one that registers scenarios")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-    for command in COMMANDS:
-        command.add_parser(sub)
+    for name, (module, summary) in COMMANDS.items():
+        if name == command:
+            importlib.import_module(module).add_parser(sub)
+        else:
+            sub.add_parser(name, help=summary)
     return parser
+
+
+def is_user_error(exc: Exception) -> bool:
+    if isinstance(exc, UsageError):
+        return True
+    # the library's bad-input error; it can only have been raised if multinet was imported
+    errors = sys.modules.get("multinet.errors")
+    return errors is not None and isinstance(exc, errors.MultinetError)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser().parse_args(argv)
+    args = build_parser(command_in(argv)).parse_args(argv)
     try:
         for path in args.load:
             load_file(path)
         return args.main(args, argv)
-    except (UsageError, MultinetError) as exc:
+    except Exception as exc:
+        if not is_user_error(exc):
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -31,22 +31,27 @@ def _storage_key(t: torch.Tensor) -> tuple[str, int]:
     return (str(t.device), t.untyped_storage().data_ptr())
 
 
-def saved_activation_bytes(step: JointStep) -> int:
-    """Bytes of the tensors autograd saves for backward during one forward, parameters
-    excluded. Counted per storage, so a tensor saved by two operations (a ReLU's output that
-    the next Linear also saves) or saved as a view counts once, at its storage's size."""
-    param_storages = {_storage_key(p) for p in step.parameters()}
-    seen: dict[tuple[str, int], int] = {}
+class SavedTensorCounter:
+    """Counts the bytes autograd saves for backward, parameters excluded. Counted per
+    storage, so a tensor saved by two operations (a ReLU's output that the next Linear also
+    saves) or saved as a view counts once, at its storage's size."""
 
-    def pack(t: torch.Tensor) -> torch.Tensor:
+    def __init__(self, params: list[torch.Tensor]):
+        self.param_storages = {_storage_key(p) for p in params}
+        self.seen: dict[tuple[str, int], int] = {}
+
+    def pack(self, t: torch.Tensor) -> torch.Tensor:
         key = _storage_key(t)
-        if key not in param_storages:
-            seen[key] = t.untyped_storage().nbytes()
+        if key not in self.param_storages:
+            self.seen[key] = t.untyped_storage().nbytes()
         return t
 
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        step.forward()
-    return sum(seen.values())
+    def hooks(self):
+        return torch.autograd.graph.saved_tensors_hooks(self.pack, lambda t: t)
+
+    @property
+    def total(self) -> int:
+        return sum(self.seen.values())
 
 
 def _tensor_bytes(tensors) -> int:
@@ -54,14 +59,22 @@ def _tensor_bytes(tensors) -> int:
 
 
 def analytic_breakdown(step: JointStep) -> Breakdown:
-    """Runs one full iteration (untimed): forward with saved-tensor hooks, backward, then
-    the optimizer, reading gradients before they are cleared and the optimizer's state
-    after it exists."""
+    """Runs one full iteration (untimed), stage by stage: forwards under saved-tensor hooks,
+    gradients read after each backward, the optimizer's state read at the end. Where an
+    iteration has several updates, activations and gradients are those of the largest."""
     params = step.parameters()
-    activation = saved_activation_bytes(step)
-    step.backward()
-    grads = _tensor_bytes(p.grad for p in params if p.grad is not None)
-    step.optimizer()
+    activation = grads = 0
+    counter = None
+    for phase, fn in step.phases():
+        if phase == "forward":
+            counter = SavedTensorCounter(params)
+            with counter.hooks():
+                fn()
+            activation = max(activation, counter.total)
+            continue
+        fn()
+        if phase == "backward":
+            grads = max(grads, _tensor_bytes(p.grad for p in params if p.grad is not None))
     state = sum(_tensor_bytes(s.values()) for opt in step.optimizers for s in opt.state.values())
     return Breakdown(_tensor_bytes(params), grads, state, activation)
 
@@ -72,11 +85,11 @@ def cuda_phase_peaks(step: JointStep, device: torch.device) -> dict[str, float]:
     The caching allocator counts at allocation time, on the host, so resetting the peak at
     each phase's start attributes every allocation to the phase that asked for it without
     synchronizing."""
-    peaks = {}
+    peaks: dict[str, float] = {}
     for name, fn in step.phases():
         torch.cuda.reset_peak_memory_stats(device)
         fn()
-        peaks[name] = torch.cuda.max_memory_allocated(device) / MIB
+        peaks[name] = max(peaks.get(name, 0.0), torch.cuda.max_memory_allocated(device) / MIB)
     return peaks
 
 

@@ -102,6 +102,15 @@ def _diffs_ms(stamps: list[int]) -> list[float]:
     return [(b - a) / 1e6 for a, b in zip(stamps, stamps[1:])]
 
 
+def per_phase(names: list[str], durations: list[float]) -> list[float]:
+    """Stage durations added up per phase, in PHASES order (a scenario with two updates per
+    iteration has two stages of each phase)."""
+    totals = dict.fromkeys(PHASES, 0.0)
+    for name, d in zip(names, durations):
+        totals[name] += d
+    return list(totals.values())
+
+
 class HostClock:
     """perf_counter_ns at the boundaries; ``sync`` runs before each reading (a no-op on CPU)."""
 
@@ -111,6 +120,7 @@ class HostClock:
         self.sync = sync
 
     def phases(self, step: JointStep, n: int) -> tuple[list[list[float]], list[list[float]]]:
+        names = [name for name, _ in step.phases()]
         fns = [fn for _, fn in step.phases()]
         now, sync = time.perf_counter_ns, self.sync
         rows = []
@@ -123,7 +133,8 @@ class HostClock:
                 if sync:
                     sync()
                 stamps.append(now())
-            rows.append(_diffs_ms(stamps))
+            rows.append(stamps)
+        rows = [per_phase(names, _diffs_ms(stamps)) for stamps in rows]
         return rows, rows
 
     def steps(self, step: JointStep, n: int) -> tuple[list[float], list[float]]:
@@ -150,10 +161,11 @@ class CudaEventClock:
 
     name = "cuda_event"
 
-    def __init__(self, device: torch.device):
+    def __init__(self, device: torch.device, step: JointStep):
+        self.names = [name for name, _ in step.phases()]
         with torch.cuda.device(device):
-            self.events = [[torch.cuda.Event(enable_timing=True) for _ in range(len(PHASES) + 1)]
-                           for _ in range(MAX_BLOCK)]
+            self.events = [[torch.cuda.Event(enable_timing=True)
+                            for _ in range(len(self.names) + 1)] for _ in range(MAX_BLOCK)]
 
     def record_phases(self, step: JointStep, n: int) -> list[list[float]]:
         fns = [fn for _, fn in step.phases()]
@@ -166,12 +178,13 @@ class CudaEventClock:
                 fn()
                 event.record()
                 stamps.append(now())
-            host.append(_diffs_ms(stamps))
+            host.append(per_phase(self.names, _diffs_ms(stamps)))
         return host
 
     def collect_phases(self, n: int) -> list[list[float]]:
         self.events[n - 1][-1].synchronize()  # the block's only host-device sync
-        return [[a.elapsed_time(b) for a, b in zip(ev, ev[1:])] for ev in self.events[:n]]
+        return [per_phase(self.names, [a.elapsed_time(b) for a, b in zip(ev, ev[1:])])
+                for ev in self.events[:n]]
 
     def phases(self, step: JointStep, n: int) -> tuple[list[list[float]], list[list[float]]]:
         host = self.record_phases(step, n)
@@ -205,9 +218,9 @@ def synchronizer(device: torch.device) -> Callable[[], None]:
     return lambda: None
 
 
-def make_clock(device: torch.device):
+def make_clock(device: torch.device, step: JointStep):
     if device.type == "cuda":
-        return CudaEventClock(device)
+        return CudaEventClock(device, step)
     if device.type == "mps":
         clock = HostClock(torch.mps.synchronize)
         clock.name = "mps_sync"
@@ -239,7 +252,7 @@ def time_step(step: JointStep, device: torch.device | str,
     """Warm ``step`` up, then time its phases and its whole step until the medians are
     known well enough (see the module's docstring)."""
     device = torch.device(device)
-    clock = make_clock(device)
+    clock = make_clock(device, step)
     timing = Timing(clock=clock.name)
     timing.warmup_iters, iter_s = warm_up(step, device, options)
     block = max(1, min(MAX_BLOCK, int(BLOCK_TARGET_S / max(iter_s, 1e-9))))

@@ -57,15 +57,26 @@ def _impl_flags(impl: str) -> dict[str, bool]:
             "fused": {"foreach": False, "fused": True}}[impl]
 
 
+def optimizer_scopes(setup: str, networks: Mapping[str, nn.Module]) -> list[frozenset[str]]:
+    """Which networks each optimizer of ``make_optimizers(setup, networks)`` covers."""
+    if setup == "separate":
+        return [frozenset({name}) for name in networks]
+    return [frozenset(networks)]
+
+
 def make_optimizers(setup: str, networks: Mapping[str, nn.Module], optimizer: str = "adam",
-                    impl: str = "loop") -> list[torch.optim.Optimizer]:
-    """Optimizers for ``networks`` arranged as ``setup``; ``impl`` must already be resolved."""
+                    impl: str = "loop", capturable: bool = False) -> list[torch.optim.Optimizer]:
+    """Optimizers for ``networks`` arranged as ``setup``; ``impl`` must already be resolved.
+    ``capturable`` keeps Adam's step counters on the device, for CUDA graph capture (SGD has
+    no counter and needs nothing)."""
     check_choice("optimizer setup", setup, SETUPS)
     kind = OPTIMIZERS.get(optimizer)
     if kind is None:
         raise InvalidChoice("optimizer", optimizer, OPTIMIZERS)
     check_choice("optimizer implementation", impl, IMPLEMENTATIONS[1:])
     options = {**kind.defaults, **_impl_flags(impl)}
+    if capturable and kind.cls is not torch.optim.SGD:
+        options["capturable"] = True
     params = {name: list(net.parameters()) for name, net in networks.items()}
     try:
         if setup == "separate":

@@ -7,9 +7,12 @@ sum. Naming the terms lets ``verify`` check, per term, which networks it reaches
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import inspect
 import operator
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
@@ -23,6 +26,21 @@ Batch = dict[str, torch.Tensor]
 Networks = dict[str, nn.Module]
 
 
+@dataclass(frozen=True)
+class Update:
+    """One backward pass and optimizer step of an iteration.
+
+    ``loss(networks, batch, scratch)`` computes the update's loss; ``scratch`` carries what
+    one update leaves for the next within an iteration. ``trains`` names the networks whose
+    optimizers step after it (None: all); ``frozen`` names networks that take no gradient
+    during its forward.
+    """
+
+    loss: Callable[[Networks, Batch, dict], torch.Tensor]
+    trains: frozenset[str] | None = None
+    frozen: frozenset[str] = frozenset()
+
+
 class Scenario:
     """Base class of a scenario; subclasses set the class attributes and three methods."""
 
@@ -31,8 +49,17 @@ class Scenario:
     # loss term -> the networks that term must send a non-zero gradient to
     expected_flow: ClassVar[Mapping[str, frozenset[str]]]
 
-    def __init__(self, sizes: NetworkSizes | None = None):
+    # Scenarios whose number of networks is a parameter (n_networks) set this, with the
+    # smallest number that makes sense.
+    min_networks: ClassVar[int | None] = None
+
+    def __init__(self, sizes: NetworkSizes | None = None, n_networks: int = 2):
         self.sizes = sizes or NetworkSizes()
+        check_positive("n_networks", n_networks)
+        if self.min_networks is not None and n_networks < self.min_networks:
+            raise MultinetError(f"scenario {self.name!r} needs n_networks >= "
+                                f"{self.min_networks}, got {n_networks}")
+        self.n_networks = n_networks
 
     def build_networks(self) -> Networks:
         raise NotImplementedError
@@ -63,6 +90,24 @@ class Scenario:
         # reduce, not sum(): sum() would add a needless `0 + tensor` kernel to every step.
         return functools.reduce(operator.add, self.loss_terms(networks, batch).values())
 
+    def updates(self) -> list[Update]:
+        """The updates of one iteration: by default one, on the sum of the loss terms."""
+        return [Update(lambda networks, batch, scratch: self.loss(networks, batch))]
+
+
+@contextlib.contextmanager
+def frozen(networks: list[nn.Module]):
+    """Parameters of ``networks`` take no gradient inside the block (a GAN's generator
+    update must not train the discriminator it backpropagates through)."""
+    params = [p for net in networks for p in net.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
 
 SCENARIOS: dict[str, type[Scenario]] = {}
 
@@ -74,17 +119,19 @@ def register(cls: type[Scenario]) -> type[Scenario]:
     if cls.name in SCENARIOS:
         raise MultinetError(f"scenario {cls.name!r} is already registered")
     # Accept plain sets in a definition; store frozensets so the registry cannot drift.
-    cls.expected_flow = {term: frozenset(nets) for term, nets in cls.expected_flow.items()}
+    # (A scenario whose networks depend on n_networks computes its flow in a property.)
+    if not isinstance(inspect.getattr_static(cls, "expected_flow"), property):
+        cls.expected_flow = {term: frozenset(nets) for term, nets in cls.expected_flow.items()}
     SCENARIOS[cls.name] = cls
     return cls
 
 
-def get_scenario(name: str, sizes: NetworkSizes | None = None) -> Scenario:
+def get_scenario(name: str, sizes: NetworkSizes | None = None, n_networks: int = 2) -> Scenario:
     try:
         cls = SCENARIOS[name]
     except KeyError:
         raise InvalidChoice("scenario", name, SCENARIOS) from None
-    return cls(sizes)
+    return cls(sizes, n_networks)
 
 
 class LinearAndConv(Scenario):
@@ -163,3 +210,150 @@ class SeparateLosses(LinearAndConv):
             "loss_linear": F.cross_entropy(networks["linear"](batch["x"]), batch["target_linear"]),
             "loss_conv": F.cross_entropy(networks["conv"](batch["image"]), batch["target_conv"]),
         }
+
+
+@register
+class Detached(Sequential):
+    name = "detached"
+    description = ("teacher-student: LinearNet's output is detached before ConvNet sees it, "
+                   "so only ConvNet learns")
+    expected_flow = {"loss": frozenset({"conv"})}
+
+    def loss_terms(self, networks, batch):
+        n = self.sizes.image_size
+        image = networks["linear"](batch["x"]).detach().reshape(-1, 1, n, n)
+        return {"loss": F.cross_entropy(networks["conv"](image), batch["target"])}
+
+
+@register
+class Gan(Scenario):
+    """A generator (LinearNet: noise -> image) and a discriminator (ConvNet: image -> one
+    logit), updated in a GAN's alternating order: the discriminator on real and detached
+    fake images, then the generator through the just-updated, frozen discriminator."""
+
+    name = "gan"
+    description = "generator and discriminator, two losses, two backward passes and steps"
+    expected_flow = {"loss_discriminator": frozenset({"discriminator"}),
+                     "loss_generator": frozenset({"generator"})}
+
+    def build_networks(self):
+        s = self.sizes
+        return {"generator": LinearNet(s.features, s.linear_hidden, s.pixels),
+                "discriminator": ConvNet(1, 1, hidden_channels=s.conv_hidden,
+                                         image_size=s.image_size, num_classes=1)}
+
+    def make_batch(self, batch_size, generator):
+        n = self.sizes.image_size
+        return {"noise": torch.randn(batch_size, self.sizes.features, generator=generator),
+                "real": torch.randn(batch_size, 1, n, n, generator=generator)}
+
+    def _fake(self, networks, batch):
+        n = self.sizes.image_size
+        return networks["generator"](batch["noise"]).reshape(-1, 1, n, n)
+
+    @staticmethod
+    def _bce(logits, real: bool):
+        target = torch.ones_like(logits) if real else torch.zeros_like(logits)
+        return F.binary_cross_entropy_with_logits(logits, target)
+
+    def _discriminator_loss(self, networks, batch, fake):
+        d = networks["discriminator"]
+        return self._bce(d(batch["real"]), True) + self._bce(d(fake.detach()), False)
+
+    def _generator_loss(self, networks, fake):
+        return self._bce(networks["discriminator"](fake), True)
+
+    def loss_terms(self, networks, batch):
+        fake = self._fake(networks, batch)
+        d_loss = self._discriminator_loss(networks, batch, fake)
+        with frozen([networks["discriminator"]]):
+            g_loss = self._generator_loss(networks, fake)
+        return {"loss_discriminator": d_loss, "loss_generator": g_loss}
+
+    def updates(self):
+        def discriminator(networks, batch, scratch):
+            scratch["fake"] = self._fake(networks, batch)
+            return self._discriminator_loss(networks, batch, scratch["fake"])
+
+        def generator(networks, batch, scratch):
+            return self._generator_loss(networks, scratch.pop("fake"))
+
+        return [Update(discriminator, trains=frozenset({"discriminator"})),
+                Update(generator, trains=frozenset({"generator"}),
+                       frozen=frozenset({"discriminator"}))]
+
+
+@register
+class SharedTrunk(Scenario):
+    name = "shared_trunk"
+    description = "multi-task: one trunk, two heads, two task losses summed"
+    expected_flow = {"loss_a": frozenset({"trunk", "head_a"}),
+                     "loss_b": frozenset({"trunk", "head_b"})}
+
+    def build_networks(self):
+        s = self.sizes
+        return {"trunk": LinearNet(s.features, s.linear_hidden, s.linear_hidden),
+                "head_a": nn.Linear(s.linear_hidden, s.classes),
+                "head_b": nn.Linear(s.linear_hidden, s.classes)}
+
+    def make_batch(self, batch_size, generator):
+        c = self.sizes.classes
+        return {"x": torch.randn(batch_size, self.sizes.features, generator=generator),
+                "target_a": torch.randint(0, c, (batch_size,), generator=generator),
+                "target_b": torch.randint(0, c, (batch_size,), generator=generator)}
+
+    def loss_terms(self, networks, batch):
+        h = torch.relu(networks["trunk"](batch["x"]))
+        return {"loss_a": F.cross_entropy(networks["head_a"](h), batch["target_a"]),
+                "loss_b": F.cross_entropy(networks["head_b"](h), batch["target_b"])}
+
+
+class NLinear(Scenario):
+    """N LinearNets named net0..net{N-1}; N is the sweep's ``n_networks``."""
+
+    min_networks = 2
+
+    @property
+    def names(self) -> list[str]:
+        return [f"net{i}" for i in range(self.n_networks)]
+
+    @property
+    def expected_flow(self):
+        return {"loss": frozenset(self.names)}
+
+    def make_batch(self, batch_size, generator):
+        return {"x": torch.randn(batch_size, self.sizes.features, generator=generator),
+                "target": torch.randint(0, self.sizes.classes, (batch_size,),
+                                        generator=generator)}
+
+
+@register
+class NChain(NLinear):
+    name = "n_chain"
+    description = "N LinearNets in a chain, each feeding the next; one loss"
+
+    def build_networks(self):
+        s = self.sizes
+        return {name: LinearNet(s.features, s.linear_hidden,
+                                s.classes if i == self.n_networks - 1 else s.features)
+                for i, name in enumerate(self.names)}
+
+    def loss_terms(self, networks, batch):
+        x = batch["x"]
+        for name in self.names:
+            x = networks[name](x)
+        return {"loss": F.cross_entropy(x, batch["target"])}
+
+
+@register
+class NEnsemble(NLinear):
+    name = "n_ensemble"
+    description = "N LinearNets on the same input, logits summed; one loss"
+
+    def build_networks(self):
+        s = self.sizes
+        return {name: LinearNet(s.features, s.linear_hidden, s.classes) for name in self.names}
+
+    def loss_terms(self, networks, batch):
+        logits = functools.reduce(operator.add, (networks[n](batch["x"]) for n in self.names))
+        return {"loss": F.cross_entropy(logits, batch["target"])}

@@ -1,10 +1,19 @@
 """The joint training step, split into phases that a timer can put boundaries between.
 
-One iteration is ``forward`` (the networks and the loss), ``backward`` and ``optimizer``
-(every optimizer's ``step``, then ``zero_grad(set_to_none=True)``). Zeroing at the end of
-the optimizer phase means every iteration starts with no gradients, whichever phase a
-timer begins with, and the cost of zeroing is counted with the optimizer that causes it.
-``run`` executes the same three phases with no boundaries at all.
+An iteration is one or more *updates* (most scenarios have one; a GAN has two: the
+discriminator's, then the generator's). Each update runs three stages, each named by the
+phase it belongs to: ``forward`` (the networks and the loss), ``backward``, and
+``optimizer`` (``step`` of every optimizer that owns a network the update trains, then
+``zero_grad(set_to_none=True)``). Zeroing at the end means every update starts without
+gradients, and its cost is counted with the optimizer that causes it. A timer puts
+boundaries between stages and adds up the stages of each phase; ``run`` executes the same
+stages with no boundaries at all.
+
+Precision: ``bf16`` and ``fp16`` run the forward under ``torch.autocast``; ``fp16`` scales
+the loss with a ``GradScaler``, whose ``step`` reads an inf/NaN flag on the host, one device
+sync per update unless the optimizer is fused (then the check stays on the device).
+Compilation: ``modules`` compiles each network, ``step`` compiles each update's forward and
+loss as one function; either way the first calls compile, which a timer keeps apart.
 """
 
 from __future__ import annotations
@@ -14,49 +23,122 @@ from dataclasses import dataclass
 
 import torch
 
-from multinet.errors import check_positive
+from multinet.errors import InvalidChoice, MultinetError, check_positive
 from multinet.networks import size_preset
-from multinet.optim import make_optimizers, resolve_impl
-from multinet.scenarios import Batch, Networks, Scenario, get_scenario
+from multinet.optim import make_optimizers, optimizer_scopes, resolve_impl
+from multinet.scenarios import Batch, Networks, Scenario, Update, frozen, get_scenario
 
 PHASES = ("forward", "backward", "optimizer")
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+COMPILE_MODES = ("none", "modules", "step")
 
 
 class JointStep:
     def __init__(self, scenario: Scenario, networks: Networks,
-                 optimizers: list[torch.optim.Optimizer], batch: Batch):
+                 optimizers: list[torch.optim.Optimizer], batch: Batch, *,
+                 scopes: list[frozenset[str]] | None = None, precision: str = "fp32",
+                 compile: str = "none", device: torch.device | str = "cpu"):
         self.scenario = scenario
         self.networks = networks
         self.optimizers = optimizers
+        # which networks each optimizer covers, to step only those an update trains
+        self.scopes = scopes or [frozenset(networks)] * len(optimizers)
         self.batch = batch
+        self.precision = precision
+        self.device_type = torch.device(device).type
+        self.scaler = torch.amp.GradScaler(self.device_type) if precision == "fp16" else None
         self.loss: torch.Tensor | None = None
         # The last loss, detached: kept so a caller can check it for NaN *after* timing,
         # since reading it inside the timed region would force a device sync.
         self.last_loss: torch.Tensor | None = None
+        self.scratch: dict = {}  # what one update leaves for the next (a GAN's fake images)
+        self.compile = compile
+        self._stages = self._build_stages()
 
-    def forward(self) -> None:
-        self.loss = self.scenario.loss(self.networks, self.batch)
-        self.last_loss = self.loss.detach()
+    def _module_view(self) -> Networks:
+        if self.compile != "modules":
+            return self.networks
+        if not hasattr(self, "_compiled_networks"):
+            self._compiled_networks = {k: torch.compile(v) for k, v in self.networks.items()}
+        return self._compiled_networks
 
-    def backward(self) -> None:
-        self.loss.backward()
+    def _build_stages(self) -> list[tuple[str, Callable[[], None]]]:
+        stages = []
+        for update in self.scenario.updates():
+            trains = update.trains or frozenset(self.networks)
+            owners = [i for i, scope in enumerate(self.scopes) if scope & trains]
+            stages += [("forward", self._forward_fn(update)), ("backward", self._backward),
+                       ("optimizer", self._optimizer_fn(owners))]
+        return stages
+
+    def _forward_fn(self, update: Update) -> Callable[[], None]:
+        compute = torch.compile(update.loss) if self.compile == "step" else update.loss
+        dtype = PRECISIONS[self.precision]
+        freeze = [self.networks[n] for n in update.frozen]
+
+        def forward() -> None:
+            with frozen(freeze), torch.autocast(self.device_type, dtype=dtype,
+                                                enabled=dtype is not None):
+                self.loss = compute(self._module_view(), self.batch, self.scratch)
+            self.last_loss = self.loss.detach()
+        return forward
+
+    def _backward(self) -> None:
+        loss = self.scaler.scale(self.loss) if self.scaler else self.loss
+        loss.backward()
         self.loss = None  # free the graph's root now, not at the next forward
 
-    def optimizer(self) -> None:
-        for opt in self.optimizers:
-            opt.step()
+    def _optimizer_fn(self, owners: list[int]) -> Callable[[], None]:
+        optimizers = [self.optimizers[i] for i in owners]
+
+        def optimizer() -> None:
+            for opt in optimizers:
+                if self.scaler:
+                    self.scaler.step(opt)
+                else:
+                    opt.step()
+            if self.scaler:
+                self.scaler.update()
+            for opt in optimizers:
+                opt.zero_grad(set_to_none=True)
+        return optimizer
+
+    def phases(self) -> list[tuple[str, Callable[[], None]]]:
+        """The stages of one iteration, in order, each named by its phase."""
+        return self._stages
+
+    @property
+    def updates_per_step(self) -> int:
+        return len(self._stages) // len(PHASES)
+
+    def run(self) -> None:
+        """One whole iteration with nothing between the stages."""
+        for _, fn in self._stages:
+            fn()
+
+    def zero_grad(self) -> None:
         for opt in self.optimizers:
             opt.zero_grad(set_to_none=True)
 
-    def phases(self) -> list[tuple[str, Callable[[], None]]]:
-        return [("forward", self.forward), ("backward", self.backward),
-                ("optimizer", self.optimizer)]
+    def stage(self, phase: str) -> Callable[[], None]:
+        """The first stage of ``phase`` (for a scenario with several updates, the first
+        update's)."""
+        if phase not in PHASES:
+            raise ValueError(f"unknown phase {phase!r}; valid: {', '.join(PHASES)}")
+        return next(fn for name, fn in self._stages if name == phase)
 
-    def run(self) -> None:
-        """One whole iteration with nothing between the phases."""
-        self.forward()
-        self.backward()
-        self.optimizer()
+    def prepare(self, phase: str) -> None:
+        """Bring the step to where ``stage(phase)`` starts, by running the stages before it:
+        a clean state (no graph, no gradients) for ``forward``, a fresh forward for
+        ``backward``, a fresh forward and backward for ``optimizer``. For timing one phase
+        on its own."""
+        target = self.stage(phase)
+        self.loss = None
+        self.zero_grad()
+        for _, fn in self._stages:
+            if fn is target:
+                return
+            fn()
 
     def parameters(self) -> list[torch.Tensor]:
         return [p for net in self.networks.values() for p in net.parameters()]
@@ -74,16 +156,60 @@ class StepSpec:
     optimizer_impl: str = "auto"
     size: str = "seed"
     seed: int = 0
+    precision: str = "fp32"
+    compile: str = "none"
+    n_networks: int = 2
+    cuda_graph: bool = False
 
     def __post_init__(self) -> None:
         check_positive("batch_size", self.batch_size)
+        if self.precision not in PRECISIONS:
+            raise InvalidChoice("precision", self.precision, PRECISIONS)
+        if self.compile not in COMPILE_MODES:
+            raise InvalidChoice("compile mode", self.compile, COMPILE_MODES)
+        check_positive("n_networks", self.n_networks)
+
+
+def unsupported(spec: StepSpec) -> str | None:
+    """Why this device or combination cannot run ``spec``, or None if it can."""
+    device = torch.device(spec.device)
+    if spec.precision == "fp16" and device.type != "cuda":
+        return (f"precision fp16 (autocast with a GradScaler) needs CUDA; {spec.device} "
+                "supports fp32, bf16")
+    if spec.cuda_graph:
+        if device.type != "cuda":
+            return "CUDA graphs need a CUDA device"
+        if spec.compile != "none":
+            return "CUDA graphs with torch.compile: use compile alone (or its reduce-overhead mode)"
+        if spec.precision == "fp16" and resolve_impl(spec.optimizer_impl, spec.device) != "fused":
+            return ("CUDA graphs with fp16 need a fused optimizer: the GradScaler's inf check "
+                    "syncs with the host otherwise")
+    if (resolve_impl(spec.optimizer_impl, spec.device) == "fused"
+            and device.type not in ("cuda", "cpu", "mps")):
+        return f"no fused optimizer kernels on {device.type}"
+    return None
+
+
+def check_supported(spec: StepSpec) -> None:
+    """Raise MultinetError, before anything is built, for what cannot run here."""
+    reason = unsupported(spec)
+    if reason:
+        raise MultinetError(reason)
 
 
 def build_step(spec: StepSpec) -> JointStep:
     """Networks, optimizers and batch for ``spec``, ready to run on ``spec.device``."""
-    scenario = get_scenario(spec.scenario, size_preset(spec.size))
+    check_supported(spec)
+    scenario = get_scenario(spec.scenario, size_preset(spec.size), spec.n_networks)
     networks = scenario.networks(spec.seed, spec.device)
     impl = resolve_impl(spec.optimizer_impl, spec.device)
-    optimizers = make_optimizers(spec.optimizer_setup, networks, spec.optimizer, impl)
+    optimizers = make_optimizers(spec.optimizer_setup, networks, spec.optimizer, impl,
+                                 capturable=spec.cuda_graph)
     batch = scenario.batch(spec.batch_size, spec.device, spec.seed)
-    return JointStep(scenario, networks, optimizers, batch)
+    step = JointStep(scenario, networks, optimizers, batch,
+                     scopes=optimizer_scopes(spec.optimizer_setup, networks),
+                     precision=spec.precision, compile=spec.compile, device=spec.device)
+    if spec.cuda_graph:
+        from multinet.graphs import GraphedStep  # CUDA only; keeps CPU imports light
+        return GraphedStep(step)
+    return step

@@ -61,9 +61,9 @@ class EquivalenceResult:
 
 
 def gradient_flow(scenario: str, *, size: str = "seed", batch_size: int = 4,
-                  device: str = "cpu", seed: int = 0) -> list[FlowResult]:
+                  device: str = "cpu", seed: int = 0, n_networks: int = 2) -> list[FlowResult]:
     """Which networks each loss term reaches, against what the scenario expects."""
-    sc = get_scenario(scenario, size_preset(size))
+    sc = get_scenario(scenario, size_preset(size), n_networks)
     networks = sc.networks(seed, device)
     terms = sc.loss_terms(networks, sc.batch(batch_size, device, seed))
     results = []
@@ -79,12 +79,14 @@ def gradient_flow(scenario: str, *, size: str = "seed", batch_size: int = 4,
 
 def setup_equivalence(scenario: str, *, optimizer: str = "adam", optimizer_impl: str = "loop",
                       steps: int = 5, batch_size: int = 4, device: str = "cpu",
-                      size: str = "seed", seed: int = 0) -> list[EquivalenceResult]:
+                      size: str = "seed", seed: int = 0, n_networks: int = 2,
+                      precision: str = "fp32") -> list[EquivalenceResult]:
     """Run ``steps`` iterations under every setup from the same start and compare each
     setup's final parameters with ``separate``'s."""
     def final_params(setup: str) -> list[torch.Tensor]:
         step = build_step(StepSpec(scenario, batch_size, device, setup, optimizer,
-                                   optimizer_impl, size, seed))
+                                   optimizer_impl, size, seed, precision,
+                                   n_networks=n_networks))
         for i in range(steps):
             # a new batch every iteration, identical across setups
             step.batch = step.scenario.batch(batch_size, device, seed + 1 + i)

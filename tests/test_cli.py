@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from bench.schema import FIELDS
+from multinet import SCENARIOS
 
 pytestmark = pytest.mark.slow
 QUICK = ["--warmup-iters", "1", "--warmup-s", "0", "--min-samples", "5", "--budget-s", "0.05"]
@@ -34,18 +35,24 @@ def test_run_writes_a_complete_run_folder(cli, tmp_path):
     assert proc.stderr.count("| sequential/") + proc.stderr.count("| separate_losses/") == 4
     assert "fastest" in proc.stdout and "separate_losses" in proc.stdout
     assert str(out / "results.csv") in proc.stdout
+    # the run ends with its report, and says where it is
+    assert proc.stdout.rstrip().endswith(f"Report: {out / 'report.html'}")
+    assert "Step time and throughput" in (out / "report.html").read_text()
 
 
 def test_verify_passes_and_prints_both_tables(cli):
     proc = cli("verify", "--steps", "2")
     assert proc.returncode == 0, proc.stderr
-    assert "separate_losses   loss_linear   yes      no       ok" in proc.stdout
-    assert proc.stdout.count("identical") == 2 * 3 * 3 * 3  # 2 setups x scenarios x optimizers x impls
+    assert ("separate_losses   loss_linear         linear                 linear                 ok"
+            in proc.stdout)
+    assert "n_chain           loss                net0, net1, net2       net0, net1, net2       ok" in proc.stdout
+    # 2 setups x scenarios x optimizers x impls
+    assert proc.stdout.count("identical") == 2 * len(SCENARIOS) * 3 * 3
     assert "All checks hold." in proc.stdout
 
 
 @pytest.mark.parametrize("args, message", [
-    (["run", "--scenarios", "nope"], "unknown scenario 'nope'; valid: separate_losses, sequential, shared_input"),
+    (["run", "--scenarios", "nope"], "unknown scenario 'nope'; valid: detached, gan, n_chain, n_ensemble, separate_losses, sequential, shared_input, shared_trunk"),
     (["run", "--batch-sizes", "0"], "batch sizes must be positive integers, got 0"),
     (["run", "--batch-sizes", "x"], "--batch-sizes: 'x' is not an integer"),
     (["run", "--optimizer", "lamb"], "unknown optimizer 'lamb'"),

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from bench.commands.run import report
+from bench.commands.run import finish
 from bench.config import load_sweep
 from bench.failures import MAX_REASON, OomLimits, classify, one_line, spec_group
 from bench.runner import attempt_configuration, run_sweep, sweep_order
@@ -101,7 +101,7 @@ def test_out_of_memory_is_recorded_and_larger_batches_skipped(failing_scenarios,
     samples = pd.read_csv(tmp_path / "run" / "samples.csv")
     assert set(samples.config_id) == set(df[df.status == "ok"].config_id)
 
-    assert report(outcome, []) == 0  # out of memory is an expected outcome of a sweep
+    assert finish(outcome, []) == 0  # out of memory is an expected outcome of a sweep
     out = capsys.readouterr().out
     assert "Configurations: 5 ok, 1 oom, 2 skipped." in out
 
@@ -127,7 +127,7 @@ def test_a_nan_loss_is_nonfinite(failing_scenarios, tmp_path, capsys):
     assert set(df.error) == {"loss is nan at the last timed iteration"}
     assert df[MEASURED].isna().all().all()
     assert len(pd.read_csv(tmp_path / "run" / "samples.csv")) == 0
-    assert report(outcome, []) == 1
+    assert finish(outcome, []) == 1
 
 
 def test_an_error_is_recorded_and_the_sweep_goes_on(failing_scenarios, tmp_path, capsys):
@@ -138,7 +138,7 @@ def test_an_error_is_recorded_and_the_sweep_goes_on(failing_scenarios, tmp_path,
     by_scenario = df.groupby("scenario").status.unique().map(list).to_dict()
     assert by_scenario == {"test_raises": ["error"], "sequential": ["ok"]}
     assert set(df[df.status == "error"].error) == {"ValueError: shapes do not line up"}
-    assert report(outcome, []) == 1
+    assert finish(outcome, []) == 1
     assert "error     test_raises/seed/cpu/bs2/single/adam/loop (repeat 1): ValueError: " \
         "shapes do not line up" in capsys.readouterr().out
 
@@ -151,7 +151,7 @@ def test_fail_fast_stops_at_the_first_error(failing_scenarios, tmp_path, capsys)
     assert list(configs.status).count("error") == 1 and configs.status.iloc[-1] == "error"
     assert outcome.failed_fast.status == "error"
     assert outcome.pending == 6 - len(configs) > 0
-    assert report(outcome, []) == 1
+    assert finish(outcome, []) == 1
     err = capsys.readouterr().err
     assert "Stopped at the first failure (--fail-fast): error: ValueError" in err
     assert err.rstrip().endswith(f"-m bench run --resume {tmp_path / 'run'}")

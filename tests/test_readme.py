@@ -17,7 +17,7 @@ def test_adding_a_scenario_example_runs_through_the_cli(tmp_path):
     path.write_text(code_block_after("## Adding a scenario"))
     proc = run_cli("--load", str(path), "verify", "--scenarios", "two_heads", "--steps", "2")
     assert proc.returncode == 0, proc.stderr
-    assert "two_heads         loss          yes      yes      ok" in proc.stdout
+    assert "two_heads         loss                left, right            left, right            ok" in proc.stdout
     proc = run_cli("--load", str(path), "run", "--scenarios", "two_heads", "--devices", "cpu",
                    "--batch-sizes", "4", "--optimizer-setups", "single", "--min-samples", "3",
                    "--budget-s", "0", "--warmup-s", "0", "--out-dir", str(tmp_path / "run"),

@@ -20,3 +20,19 @@ def test_an_iteration_ends_with_gradients_cleared_and_the_loss_kept():
     assert all(p.grad is None for p in step.parameters())
     assert step.last_loss is not None and not step.last_loss.requires_grad
     assert step.loss is None  # the graph is released after backward
+
+
+def test_prepare_runs_the_phases_before_the_one_named():
+    spec = StepSpec("separate_losses", 4)
+    step = build_step(spec)
+    step.prepare("forward")
+    assert step.loss is None and all(p.grad is None for p in step.parameters())
+    step.prepare("backward")
+    assert step.loss is not None and all(p.grad is None for p in step.parameters())
+    step.prepare("optimizer")
+    assert step.loss is None and all(p.grad is not None for p in step.parameters())
+    # prepare + the phase itself is one ordinary iteration
+    reference = build_step(spec)
+    step.stage("optimizer")()
+    reference.run()
+    assert all(torch.equal(a, b) for a, b in zip(step.parameters(), reference.parameters()))

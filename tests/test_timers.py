@@ -22,10 +22,10 @@ def test_samples_for_every_phase_and_the_step():
         assert all(t > 0 for t in timing.device_ms[phase])
     # on the CPU the host clock is the device clock
     assert timing.device_ms == timing.host_ms
-    # each instrumented iteration is the sum of its phases, so the sum of medians is of the
-    # order of the step median (a loose bound: this machine is shared)
-    phase_sum = sum(timing.summary(p).median for p in PHASES)
-    assert 0.5 < phase_sum / timing.summary(STEP).median < 2
+    # the instrumented and the plain pass run the same work, so their fastest iterations
+    # agree (minima: other work on a shared machine only ever adds time)
+    phase_sum = sum(min(timing.device_ms[p]) for p in PHASES)
+    assert 0.5 < phase_sum / min(timing.device_ms[STEP]) < 2
 
 
 def test_stops_at_max_samples_exactly():

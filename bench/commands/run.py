@@ -18,7 +18,9 @@ from bench.config import load_sweep, parse_list
 from bench.errors import UsageError
 from bench.failures import FAILURES
 from bench.interrupt import exit_code
+from bench.report import write_report
 from bench.runner import RunOutcome, resume_sweep, run_sweep
+from bench.runs import load_run
 from bench.summary import format_summary
 
 # option -> (axis, element type)
@@ -86,7 +88,7 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
         outcome = resume_sweep(args.resume, **common)
     else:
         outcome = run_sweep(sweep_from_args(args), args.out_dir, **common)
-    return report(outcome, args.load)
+    return finish(outcome, args.load)
 
 
 def sweep_from_args(args: argparse.Namespace):
@@ -103,12 +105,20 @@ def sweep_from_args(args: argparse.Namespace):
     return load_sweep(args.sweep, overrides, timing)
 
 
-def report(outcome: RunOutcome, loads: list[str]) -> int:
-    """The summary, where the results are, how to resume an unfinished run; the exit code."""
+def finish(outcome: RunOutcome, loads: list[str]) -> int:
+    """The summary, where the results are, the report of a complete run or how to resume an
+    unfinished one; the exit code."""
     print()
     print(format_summary(outcome.rows))
     print()
     print(f"Results: {outcome.out_dir}/results.csv (samples.csv and env.json beside it)")
+    if outcome.complete:  # else the resume that completes the run writes it
+        try:
+            page = write_report([load_run(outcome.out_dir)], outcome.out_dir / "report.html")
+        except UsageError as exc:  # nothing measured to report on; the run itself is complete
+            print(f"No report: {exc}")
+        else:
+            print(f"Report: {page}")
     if outcome.failed_fast is not None:
         failed = outcome.failed_fast
         print(f"Stopped at the first failure (--fail-fast): {failed.status}: {failed.error}",

@@ -1,0 +1,61 @@
+"""``python -m bench compare``: a baseline against candidates, with significance-aware flags."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bench.commands.report import write_html, write_pngs
+from bench.compare import (comparison_sections, comparison_title, compare_runs,
+                           format_terminal, load_side)
+from bench.significance import DEFAULT_THRESHOLD, REGRESSION
+
+
+def percent(text: str) -> float:
+    try:
+        value = float(text.rstrip("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < 100:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage in [0, 100)")
+    return value / 100
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "compare", help="compare runs, flagging significant changes",
+        description="Match configurations across runs, and flag a change as a regression or "
+        "an improvement only when it exceeds the threshold, its 95% interval (from the raw "
+        "samples, and the spread between repeats and runs) excludes no change, and it stays "
+        "significant after the Benjamini-Hochberg correction. A side may pool several run "
+        "folders: DIR,DIR.")
+    p.add_argument("baseline", metavar="BASELINE_DIR", help="run folder (or DIR,DIR,...)")
+    p.add_argument("candidates", nargs="+", metavar="CANDIDATE_DIR",
+                   help="one or more run folders (each may be DIR,DIR,...)")
+    p.add_argument("--threshold", type=percent, default=DEFAULT_THRESHOLD, metavar="PCT",
+                   help=f"smallest change that counts, in percent (default "
+                   f"{DEFAULT_THRESHOLD * 100:g})")
+    p.add_argument("--fail-on-regression", action="store_true",
+                   help="exit with 1 when any regression is found")
+    p.add_argument("--out", type=Path, help="the HTML page (default: comparison.html in the "
+                   "first candidate's run folder)")
+    p.add_argument("--png", action="store_true",
+                   help="also write each chart as a PNG (needs kaleido and a Chromium)")
+    p.set_defaults(main=main)
+
+
+def main(args: argparse.Namespace, argv: list[str]) -> int:
+    baseline = load_side(args.baseline)
+    candidates = [load_side(c) for c in args.candidates]
+    comparison = compare_runs(baseline, candidates, args.threshold)
+    print(format_terminal(comparison))
+    intro, sections = comparison_sections(comparison)
+    out = args.out or candidates[0].runs[0].path / "comparison.html"
+    path = write_html(out, comparison_title(comparison), sections, intro)
+    print()
+    print(f"Comparison page: {path}")
+    if args.png:
+        write_pngs(sections, path)
+    if comparison.count(REGRESSION) and args.fail_on_regression:
+        return 1
+    return 0

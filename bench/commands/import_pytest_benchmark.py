@@ -1,0 +1,22 @@
+"""``python -m bench import-pytest-benchmark FILE.json --out-dir DIR``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("import-pytest-benchmark",
+                       help="turn a saved suite run (pytest-benchmark JSON) into a run folder")
+    p.add_argument("file", type=Path, help="JSON from --benchmark-json or --benchmark-autosave")
+    p.add_argument("--out-dir", type=Path, required=True)
+    p.set_defaults(main=main)
+
+
+def main(args: argparse.Namespace, argv: list[str]) -> int:
+    from bench.pytest_import import import_run
+
+    run_id, n = import_run(args.file, args.out_dir)
+    print(f"Imported {n} configurations as run {run_id} into {args.out_dir}")
+    return 0

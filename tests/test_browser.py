@@ -1,0 +1,85 @@
+"""The report and the comparison page in a real headless Chromium: every chart draws, and
+no script error is logged. Skipped, saying why, where Chromium is missing outside CI."""
+
+import os
+
+import pytest
+
+from bench.compare import compare_runs, comparison_sections, load_side
+from bench.page import figures_of, write_page
+from bench.report import report_sections
+from bench.runs import load_run
+from bench.synthetic import env_record, result_row, sweep_run, write_run
+from tests.chromium import Chromium, find_chromium
+
+pytestmark = pytest.mark.slow
+EVIL = "<script>alert('device')</script>"
+SWEEP = dict(scenarios=("sequential", "separate_losses"), batch_sizes=(1, 32, 128),
+             samples_per_phase=30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = find_chromium()
+    if executable is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed in CI; .ci/run installs it")
+        pytest.skip("chromium is not installed (Debian: apt-get install chromium); the "
+                    "browser test needs a real one")
+    with Chromium(executable) as chromium:
+        yield chromium
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory):
+    """A report of a GPU run and a CPU run (with a device name that is markup, and a
+    configuration that ran out of memory), and a comparison with two candidates."""
+    root = tmp_path_factory.mktemp("pages")
+    gpu = [sweep_run(root / f"gpu-{i}", run_id=f"gpu-{i}", seed=i, slowdown=s, **SWEEP)
+           for i, s in enumerate((1.0, 1.1, 0.9))]
+    cpu_rows = [result_row(run_id="cpu", batch_size=b, phase=p, median_ms=ms,
+                           device_name=EVIL, optimizer_setup=setup)
+                for b, ms in ((1, 0.5), (32, 2.0)) for setup in ("separate", "single")
+                for p in ("forward", "backward", "optimizer", "step")]
+    cpu_rows += [result_row(run_id="cpu", batch_size=4096, phase=p, status="oom",
+                            error="out of memory", device_name=EVIL)
+                 for p in ("forward", "backward", "optimizer", "step")]
+    cpu = write_run(root / "cpu", cpu_rows, env=env_record("cpu", cpu_model=EVIL))
+
+    intro, sections = report_sections([load_run(gpu[0]), load_run(cpu)])
+    report = write_page(root / "report.html", "report", sections, intro)
+    comparison = compare_runs(load_side(str(gpu[0])), [load_side(str(g)) for g in gpu[1:]])
+    c_intro, c_sections = comparison_sections(comparison)
+    compared = write_page(root / "comparison.html", "comparison", c_sections, c_intro)
+    return {"report": (report, len(figures_of(sections))),
+            "comparison": (compared, len(figures_of(c_sections)))}
+
+
+@pytest.fixture(scope="module")
+def checked(browser, pages):
+    """Each page loaded once: (what the browser saw, the number of charts written)."""
+    return {name: (browser.check_page(path), expected) for name, (path, expected) in pages.items()}
+
+
+@pytest.mark.parametrize("page", ["report", "comparison"])
+def test_every_chart_renders_without_script_errors(checked, page):
+    check, expected = checked[page]
+    assert check.errors == []
+    assert len(check.charts) == expected >= 3
+    undrawn = [c for c in check.charts if c["svg"] == 0 or c["marks"] == 0]
+    assert undrawn == []
+
+
+def test_markup_from_the_data_shows_as_text(checked):
+    check = checked["report"][0]
+    assert EVIL in check.text  # shown, in the environment table and the not-measured list
+    assert "ran without a GPU" in check.text and "out of memory" in check.text
+
+
+def test_the_check_itself_catches_a_broken_page(browser, tmp_path):
+    page = tmp_path / "broken.html"
+    page.write_text('<div class="plotly-graph-div" id="empty"></div>'
+                    "<script>notAFunction()</script>")
+    check = browser.check_page(page)
+    assert check.charts == [{"id": "empty", "svg": 0, "marks": 0}]
+    assert len(check.errors) == 1 and "notAFunction" in check.errors[0]

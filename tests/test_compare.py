@@ -1,0 +1,155 @@
+"""Comparison of run folders: matching, verdicts, configurations not measured, the page's
+charts, and the terminal table."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.compare import (COMPARED, NOT_MEASURED, ONLY_BASELINE, Side, compare_runs,
+                           comparison_sections, device_slot, format_terminal, load_side,
+                           ratio_heatmap, trend_chart)
+from bench.errors import UsageError
+from bench.page import figures_of
+from bench.significance import IMPROVEMENT, NO_CHANGE, REGRESSION
+from bench.synthetic import env_record, result_row, sweep_run, write_run
+
+SWEEP = dict(scenarios=("sequential", "shared_input"), batch_sizes=(1, 32), samples_per_phase=60)
+
+
+def side(path) -> Side:
+    return load_side(str(path))
+
+
+def two_configs(folder, run_id, medians, device="cpu", statuses=None, repeats=1, spread=0.02,
+                torch_version="2.13.0+cpu", seed=0):
+    """Batch sizes 8 and 64 of one configuration, step phase only, with raw samples around
+    ``medians[batch]`` (times a per-repeat factor when given as a list)."""
+    rng = np.random.default_rng(seed)
+    rows, samples = [], {}
+    for repeat in range(1, repeats + 1):
+        for batch, median in medians.items():
+            median = median[repeat - 1] if isinstance(median, list) else median
+            status = (statuses or {}).get(batch, "ok")
+            row = result_row(run_id=run_id, repeat=repeat, batch_size=batch, device=device,
+                             status=status, median_ms=median, torch_version=torch_version)
+            rows.append(row)
+            if status == "ok":
+                samples[(row["config_id"], "step", repeat)] = (
+                    median * rng.lognormal(0, spread, 101)).tolist()
+    return write_run(folder, rows, samples, env_record(run_id, torch_version=torch_version))
+
+
+def test_a_a_comparison_flags_nothing(tmp_path):
+    a = sweep_run(tmp_path / "a", run_id="a", seed=1, **SWEEP)
+    b = sweep_run(tmp_path / "b", run_id="b", seed=2, **SWEEP)
+    comparison = compare_runs(side(a), [side(b)])
+    table = comparison.tables[0]
+    assert len(table) == 2 * 2 * 3 * 4 and set(table.outcome) == {COMPARED}
+    assert set(table.verdict) == {NO_CHANGE}
+    assert "0 regression(s), 0 improvement(s)" in format_terminal(comparison)
+
+
+def test_a_uniform_ten_percent_slowdown_is_flagged_everywhere(tmp_path):
+    a = sweep_run(tmp_path / "a", run_id="a", seed=1, **SWEEP)
+    b = sweep_run(tmp_path / "b", run_id="b", seed=2, slowdown=1.1, **SWEEP)
+    table = compare_runs(side(a), [side(b)]).tables[0]
+    assert set(table.verdict) == {REGRESSION}
+    assert table.ratio.between(1.05, 1.16).all()
+    back = compare_runs(side(b), [side(a)]).tables[0]
+    assert set(back.verdict) == {IMPROVEMENT}
+
+
+def test_devices_match_by_kind_across_machines(tmp_path):
+    base = two_configs(tmp_path / "a", "a", {8: 1.0, 64: 2.0}, device="cuda:0")
+    cand = two_configs(tmp_path / "b", "b", {8: 1.0, 64: 2.0}, device="cuda:1")
+    table = compare_runs(side(base), [side(cand)]).tables[0]
+    assert list(table.outcome) == [COMPARED, COMPARED]
+    assert table.config.iloc[0] == "sequential/seed/cuda/bs8/separate/adam/loop"
+    # two GPUs in one run stay apart, numbered in the order of their indexes
+    results = pd.DataFrame({"run_id": ["r"] * 4, "device": ["cuda:1", "cuda:0", "cpu", "cuda:10"]})
+    assert list(device_slot(results)) == ["cuda#2", "cuda", "cpu", "cuda#3"]
+
+
+def test_out_of_memory_is_listed_never_a_regression(tmp_path):
+    base = two_configs(tmp_path / "a", "a", {8: 1.0, 64: 2.0})
+    cand = two_configs(tmp_path / "b", "b", {8: 1.0, 64: 2.0}, statuses={64: "oom"})
+    comparison = compare_runs(side(base), [side(cand)])
+    table = comparison.tables[0].set_index("batch_size")
+    assert table.loc[64, "outcome"] == NOT_MEASURED and table.loc[64, "verdict"] == ""
+    assert np.isnan(table.loc[64, "ratio"])
+    assert (table.loc[64, "baseline_status"], table.loc[64, "candidate_status"]) == ("ok", "oom")
+    assert table.loc[8, "verdict"] == NO_CHANGE and comparison.count(REGRESSION) == 0
+    text = format_terminal(comparison)
+    assert "Not compared, not measured on a side" in text
+    assert "bs64/separate/adam/loop baseline ok, candidate oom" in text
+    heatmap = ratio_heatmap(comparison.tables[0], "t")
+    assert list(heatmap.data[0].text[0]) == ["1.00", "ok → oom"]
+    assert heatmap.data[0].z[0][1] is None
+
+
+def test_heatmap_cells_are_the_log_ratios_marked_by_verdict(tmp_path):
+    base = two_configs(tmp_path / "a", "a", {8: 1.0, 64: 2.0}, spread=0.01)
+    cand = two_configs(tmp_path / "b", "b", {8: 1.2, 64: 1.0}, spread=0.01, seed=1)
+    table = compare_runs(side(base), [side(cand)]).tables[0]
+    ratios = dict(zip(table.batch_size, table.ratio))
+    assert ratios == pytest.approx({8: 1.2, 64: 0.5}, rel=0.01)
+    fig = ratio_heatmap(table, "t")
+    (trace,) = fig.data
+    assert list(trace.x) == ["8", "64"] and list(trace.y) == ["sequential · separate"]
+    assert trace.z[0] == pytest.approx([np.log2(ratios[8]), np.log2(ratios[64])])
+    assert list(trace.text[0]) == [f"{ratios[8]:.2f} ▲", f"{ratios[64]:.2f} ▼"]
+    assert "regression" in trace.hovertext[0][0] and "batch 8" in trace.hovertext[0][0]
+
+
+def test_spread_between_repeats_keeps_a_shift_within_it_unflagged(tmp_path):
+    # each repeat is tight, but the repeats of each side wander by about 10%
+    base = two_configs(tmp_path / "a", "a", {8: [0.95, 1.0, 1.05]}, repeats=3, spread=0.005)
+    cand = two_configs(tmp_path / "b", "b", {8: [0.99, 1.07, 1.12]}, repeats=3, spread=0.005)
+    row = compare_runs(side(base), [side(cand)]).tables[0].iloc[0]
+    assert (row.baseline_units, row.candidate_units) == (3, 3)
+    assert row.ratio == pytest.approx(1.07, rel=0.01) and row.verdict == NO_CHANGE
+    # the same samples as one repeat each: the spread between repeats is invisible
+    flat = two_configs(tmp_path / "c", "c", {8: 1.0}, spread=0.005)
+    one = two_configs(tmp_path / "d", "d", {8: 1.07}, spread=0.005, seed=1)
+    assert compare_runs(side(flat), [side(one)]).tables[0].iloc[0].verdict == REGRESSION
+
+
+def test_several_runs_pool_into_one_side(tmp_path):
+    a1 = two_configs(tmp_path / "a1", "a1", {8: 0.93}, spread=0.005)
+    a2 = two_configs(tmp_path / "a2", "a2", {8: 1.07}, spread=0.005, seed=1)
+    b = two_configs(tmp_path / "b", "b", {8: 1.06}, spread=0.005, seed=2)
+    row = compare_runs(load_side(f"{a1},{a2}"), [side(b)]).tables[0].iloc[0]
+    assert row.baseline_units == 2 and row.ratio == pytest.approx(1.06, rel=0.01)
+    assert row.verdict == NO_CHANGE  # the candidate lies within the baseline's runs
+    assert compare_runs(side(a1), [side(b)]).tables[0].iloc[0].verdict == REGRESSION
+
+
+def test_runs_with_nothing_in_common_are_refused(tmp_path):
+    base = two_configs(tmp_path / "a", "a", {8: 1.0}, device="cpu")
+    cand = two_configs(tmp_path / "b", "b", {8: 1.0}, device="cuda:0")
+    with pytest.raises(UsageError, match="nothing in common.*devices cpu.*devices cuda"):
+        compare_runs(side(base), [side(cand)])
+
+
+def test_configurations_on_one_side_only_are_counted_apart(tmp_path):
+    base = two_configs(tmp_path / "a", "a", {8: 1.0, 64: 2.0})
+    cand = two_configs(tmp_path / "b", "b", {8: 1.0})
+    comparison = compare_runs(side(base), [side(cand)])
+    assert list(comparison.tables[0].outcome) == [COMPARED, ONLY_BASELINE]
+    assert "1 configuration(s) only in baseline" in format_terminal(comparison)
+
+
+def test_several_candidates_give_a_trend_labelled_by_torch_version(tmp_path):
+    sides = [side(two_configs(tmp_path / v, v, {8: ms, 64: 2 * ms}, torch_version=v))
+             for v, ms in (("2.11.0", 1.0), ("2.12.0", 1.1), ("2.13.0", 0.9))]
+    comparison = compare_runs(sides[0], sides[1:])
+    assert [s.label for s in sides] == ["torch 2.11.0", "torch 2.12.0", "torch 2.13.0"]
+    fig = trend_chart(comparison)
+    assert list(fig.data[0].x) == ["torch 2.11.0", "torch 2.12.0", "torch 2.13.0"]
+    assert list(fig.data[0].y) == pytest.approx([1.0, 1.1, 0.9], rel=0.01)
+    intro, sections = comparison_sections(comparison)
+    titles = [s.title for s in sections]
+    assert titles == ["torch 2.12.0 against torch 2.11.0", "torch 2.13.0 against torch 2.11.0",
+                      "Across the runs", "Environments"]
+    assert "What differs: torch_version." in sections[-1].blocks
+    assert len(figures_of(sections)) == 3  # a heatmap per candidate, the trend
