@@ -125,8 +125,17 @@ def load_sweep(path: Path | None = None, overrides: Mapping[str, Any] | None = N
     """The sweep in ``path`` (default: default.toml), with ``overrides`` (axis or scalar
     name -> value) and ``timing_overrides`` applied on top."""
     path = Path(path) if path else DEFAULT_SWEEP
-    raw = read_sweep_file(path)
-    source = f"sweep file {path.name}"
+    return sweep_from_mapping(read_sweep_file(path), f"sweep file {path.name}", overrides,
+                              timing_overrides)
+
+
+def sweep_from_mapping(raw: Mapping[str, Any], source: str,
+                       overrides: Mapping[str, Any] | None = None,
+                       timing_overrides: Mapping[str, Any] | None = None) -> SweepConfig:
+    """A sweep from the keys of a sweep file, checked as a file's are; ``source`` names where
+    they came from in error messages."""
+    if not isinstance(raw, Mapping):
+        raise UsageError(f"{source}: expected a table of sweep keys")
     unknown = set(raw) - set(AXES) - set(SCALARS) - {"timing"}
     if unknown:
         valid = ", ".join([*AXES, *SCALARS, "timing"])
@@ -150,6 +159,17 @@ def load_sweep(path: Path | None = None, overrides: Mapping[str, Any] | None = N
     timing = {**_check_timing(raw.get("timing", {}), source),
               **_check_timing(dict(timing_overrides or {}), "command line")}
     return SweepConfig(**values, timing=TimingOptions(**timing), notices=tuple(notices))
+
+
+def sweep_to_mapping(config: SweepConfig, devices: list[str] | None = None) -> dict[str, Any]:
+    """The keys of a sweep file that give ``config`` back through ``sweep_from_mapping``;
+    ``devices`` replaces the device axis (with the devices `auto` resolved to, say)."""
+    data = {name: list(getattr(config, name)) for name in AXES}
+    if devices is not None:
+        data["devices"] = list(devices)
+    data.update({name: getattr(config, name) for name in SCALARS})
+    data["timing"] = dataclasses.asdict(config.timing)
+    return data
 
 
 def expand(config: SweepConfig) -> list[StepSpec]:

@@ -1,19 +1,25 @@
 """``make gpu-check``: everything a GPU machine should confirm, in one command.
 
 1. the default sweep on ``cuda``, into ``results/gpu-check-<gpu>/``;
-2. CUDA-event step timings cross-checked against ``torch.utils.benchmark`` on the same step,
+2. every measured row has its CUDA and NVML memory columns filled;
+3. a real CUDA out-of-memory: a small sweep, into ``oom-check/`` beside the results, whose
+   middle batch size needs twice the GPU's memory for its activations alone. It must be
+   recorded ``oom``, the larger batch ``skipped``, the smaller one measured, the memory
+   given back, and the GPU must measure a configuration again afterwards;
+4. CUDA-event step timings cross-checked against ``torch.utils.benchmark`` on the same step,
    at the article's size and at a larger one;
-3. every measured row has its CUDA and NVML memory columns filled;
-4. gradient flow and setup equivalence on CUDA (``verify --device cuda``).
+5. gradient flow and setup equivalence on CUDA (``verify --device cuda``).
 
 It prints each check, writes ``gpu_check.json`` beside the results, and exits 1 if any
-check fails. It needs a few minutes on one H100.
+check fails. It needs a few minutes on one H100. A rerun replaces the run files that the
+last one left in its folders.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import dataclasses
+import math
 import re
 import sys
 import time
@@ -21,17 +27,27 @@ from pathlib import Path
 
 import torch
 
-from bench.config import load_sweep
-from bench.crosscheck import cross_check
 from bench.atomic import write_json_atomic
-from bench.runner import run_sweep
+from bench.config import MAX_BATCH_SIZE, load_sweep
+from bench.crosscheck import cross_check
+from bench.devices import normalize_device
+from bench.memory import analytic_breakdown
+from bench.runner import measure_configuration, run_sweep
+from bench.schema import ENV_FILE, OK, OOM, RESULTS_FILE, SAMPLES_FILE, SKIPPED, SWEEP_FILE
 from bench.summary import format_summary
-from bench.timers import TimingOptions
-from multinet import StepSpec, gradient_flow, setup_equivalence
+from bench.timers import STEP, TimingOptions
+from multinet import StepSpec, build_step, gradient_flow, setup_equivalence
 
 # The cross-check passes when the two timers agree within this fraction.
 CROSS_CHECK_TOLERANCE = 0.10
 MEMORY_COLUMNS = ("cuda_peak_allocated_mib", "cuda_peak_reserved_mib", "nvml_used_mib_max")
+# The out-of-memory sweep: the large preset, whose ConvNet keeps 4 MiB of activations per
+# sample, so that a batch past any GPU's memory stays under the batch-size limit.
+OOM_SPEC = StepSpec("sequential", 8, "cuda:0", "separate", "adam", "foreach", "large")
+OOM_TIMING = {"warmup_iters": 1, "warmup_s": 0, "min_samples": 3, "budget_s": 0.2}
+# Memory still allocated after the out-of-memory sweep beyond what was before it
+# (allocator rounding, a library's workspace) that does not count as a leak.
+LEAK_TOLERANCE_MIB = 64
 
 
 def slug(text: str) -> str:
@@ -41,6 +57,67 @@ def slug(text: str) -> str:
 def check(name: str, ok: bool, detail: str, checks: list) -> None:
     checks.append({"check": name, "ok": bool(ok), "detail": detail})
     print(f"[{'PASS' if ok else 'FAIL'}] {name}: {detail}", flush=True)
+
+
+def clear_run_files(folder: Path) -> None:
+    """gpu-check's folders are its own; a new run refuses a folder that holds one."""
+    for name in (RESULTS_FILE, SAMPLES_FILE, ENV_FILE, SWEEP_FILE):
+        (folder / name).unlink(missing_ok=True)
+
+
+def oom_batch_sizes(activation_bytes_per_sample: float, device_bytes: int) -> tuple[int, int, int]:
+    """A batch that fits, one whose saved activations alone need twice the device's memory,
+    and a larger one still."""
+    past = math.ceil(2 * device_bytes / activation_bytes_per_sample)
+    return OOM_SPEC.batch_size, past, 2 * past
+
+
+def oom_outcome(rows: list[dict], batches: tuple[int, int, int]) -> tuple[bool, str]:
+    """Whether the out-of-memory sweep recorded what it should, and what it recorded."""
+    got = {int(r["batch_size"]): r["status"] for r in rows}
+    want = dict(zip(batches, (OK, OOM, SKIPPED)))
+    seen = ", ".join(f"batch {b}: {got.get(b, 'missing')}" for b in batches)
+    phases = len(rows) == 4 * len(batches)
+    return got == want and phases, f"{seen} ({len(rows)} rows)"
+
+
+def check_out_of_memory(device: str, folder: Path, checks: list) -> None:
+    spec = dataclasses.replace(OOM_SPEC, device=normalize_device(device))
+    device = spec.device
+    probe = build_step(spec)
+    per_sample = analytic_breakdown(probe).activation_bytes / spec.batch_size
+    del probe
+    torch.cuda.empty_cache()
+    _, device_bytes = torch.cuda.mem_get_info(device)
+    batches = oom_batch_sizes(per_sample, device_bytes)
+    if batches[-1] > MAX_BATCH_SIZE:
+        check("out of memory recorded", False, f"batch {batches[1]} would be needed, past the "
+              f"limit of {MAX_BATCH_SIZE}", checks)
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    clear_run_files(folder)
+    config = load_sweep(overrides={
+        "scenarios": [spec.scenario], "sizes": [spec.size], "batch_sizes": list(batches),
+        "devices": [device], "optimizer_setups": [spec.optimizer_setup],
+        "optimizers": [spec.optimizer], "optimizer_impls": [spec.optimizer_impl]},
+        timing_overrides=OOM_TIMING)
+    allocated_before = torch.cuda.memory_allocated(device)
+    started = time.time()
+    outcome = run_sweep(config, folder, argv=["gpu-check", "oom"], progress=False)
+    ok, detail = oom_outcome(outcome.rows, batches)
+    check("out of memory recorded", ok and outcome.complete,
+          f"{detail}, {per_sample / 2**20:.1f} MiB of activations per sample, "
+          f"{device_bytes / 2**30:.0f} GiB on the GPU, {time.time() - started:.1f} s, in "
+          f"{folder}", checks)
+    leaked = (torch.cuda.memory_allocated(device) - allocated_before) / 2**20
+    reserved = torch.cuda.memory_reserved(device) / 2**20
+    after = measure_configuration(spec, TimingOptions(**OOM_TIMING))
+    measured = after.status == OK and after.timing is not None
+    step_ms = f"{after.timing.summary(STEP).median:.3f} ms" if measured else after.status
+    check("memory given back after out of memory", leaked <= LEAK_TOLERANCE_MIB and measured,
+          f"{leaked:.1f} MiB more allocated than before (tolerance {LEAK_TOLERANCE_MIB}), "
+          f"{reserved:.0f} MiB reserved; batch {spec.batch_size} measured again: {step_ms}",
+          checks)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = args.out_dir or Path("results") / f"gpu-check-{slug(gpu)}"
     checks: list[dict] = []
 
+    out_dir.mkdir(parents=True, exist_ok=True)
+    clear_run_files(out_dir)
     config = load_sweep(overrides={"devices": [args.device]})
     outcome = run_sweep(config, out_dir, argv=["gpu-check"])
     print(format_summary(outcome.rows), flush=True)
@@ -71,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     filled = sum(1 for r in phase_rows if r.get("phase_peak_allocated_mib") not in ("", None))
     check("column phase_peak_allocated_mib", filled == len(phase_rows),
           f"filled on {filled}/{len(phase_rows)} phase rows", checks)
+    check_out_of_memory(args.device, out_dir / "oom-check", checks)
 
     crosschecks = []
     options = TimingOptions(budget_s=1.0)

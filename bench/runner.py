@@ -5,16 +5,24 @@ Validation happens before anything is created (``load_sweep`` and ``expand`` rai
 ``UsageError``), the environment is captured once, and the configurations of every repeat
 run in a fresh random order, so slow drift of a shared machine spreads over all of them
 instead of biasing whichever ran last.
+
+A configuration that fails is recorded, not fatal: out of memory, a non-finite loss or an
+exception each gives rows with that status (see ``bench/failures.py``), and the sweep goes
+on. SIGINT and SIGTERM stop it cleanly (``bench/interrupt.py``); ``resume_sweep`` continues
+it later in the same folder.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import gc
+import json
 import random
 import re
 import secrets
 import socket
 import sys
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -25,14 +33,17 @@ from bench.atomic import write_json_atomic
 from bench.config import SweepConfig, expand
 from bench.devices import device_name
 from bench.env import capture_environment
-from bench.errors import UsageError
+from bench.failures import FAILURES, OomLimits, classify, spec_group
+from bench.interrupt import Interrupted, StopOnSignal
 from bench.memory import RssPeak, analytic_breakdown, cuda_phase_peaks
 from bench.nvml import NvmlSampler, find_handle, nvml_session
 from bench.progress import Progress
 from bench.results import ConfigResult, ResultsWriter, config_id
-from bench.schema import ENV_FILE
+from bench.runfolder import (PreviousRun, open_previous_run, prepare_out_dir, read_sweep_record,
+                             write_sweep_record)
+from bench.schema import ENV_FILE, NONFINITE, OK, OOM, SKIPPED
 from bench.timers import STEP, TimingOptions, time_step
-from multinet.step import StepSpec, build_step
+from multinet.step import JointStep, StepSpec, build_step
 
 MIB = 1024 * 1024
 
@@ -48,8 +59,15 @@ def new_run_id(now: dt.datetime | None = None) -> str:
 class RunOutcome:
     run_id: str
     out_dir: Path
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    results: list[ConfigResult] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)  # the run's, resumed ones too
+    results: list[ConfigResult] = field(default_factory=list)  # measured by this call
+    pending: int = 0  # configurations (per repeat) left unmeasured
+    signum: int | None = None  # the signal that stopped the sweep
+    failed_fast: ConfigResult | None = None  # the failure that stopped it (--fail-fast)
+
+    @property
+    def complete(self) -> bool:
+        return self.pending == 0
 
 
 class NvmlHandles:
@@ -77,10 +95,10 @@ class NvmlHandles:
 def measure_configuration(spec: StepSpec, options: TimingOptions, *, repeat: int = 1,
                           nvml: NvmlHandles | None = None) -> ConfigResult:
     """Build, warm up and time one configuration, then take its memory figures in untimed
-    passes."""
+    passes. A loss that is not finite after timing makes it ``nonfinite``, with no figures;
+    an exception propagates (``attempt_configuration`` records it)."""
     device = torch.device(spec.device)
-    result = ConfigResult(spec, device_name(spec.device), repeat,
-                          dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    result = ConfigResult(spec, device_name(spec.device), repeat, _now(),
                           threads=torch.get_num_threads())
     is_cuda = device.type == "cuda"
     if is_cuda:
@@ -88,21 +106,26 @@ def measure_configuration(spec: StepSpec, options: TimingOptions, *, repeat: int
     step = build_step(spec)
     rss = RssPeak()
     sampler = nvml.sampler(device) if nvml else NvmlSampler(None, None)
+    columns: dict[str, Any] = {}
     with sampler:
         if is_cuda:
             torch.cuda.reset_peak_memory_stats(device)
         result.timing = time_step(step, device, options)
-        columns: dict[str, Any] = {}
-        if is_cuda:
-            columns["cuda_peak_allocated_mib"] = torch.cuda.max_memory_allocated(device) / MIB
-            columns["cuda_peak_reserved_mib"] = torch.cuda.max_memory_reserved(device) / MIB
-            for phase, peak in cuda_phase_peaks(step, device).items():
-                result.phase_columns[phase] = {"phase_peak_allocated_mib": peak}
-        breakdown = analytic_breakdown(step)
-    columns.update(vars(breakdown))
-    columns.update(sampler.columns() if sampler.active else {})
-    columns["cpu_peak_rss_mib"] = rss.read_mib()
-    result.config_columns = columns
+        bad_loss = nonfinite_loss(step)
+        if bad_loss is None:
+            if is_cuda:
+                columns["cuda_peak_allocated_mib"] = torch.cuda.max_memory_allocated(device) / MIB
+                columns["cuda_peak_reserved_mib"] = torch.cuda.max_memory_reserved(device) / MIB
+                for phase, peak in cuda_phase_peaks(step, device).items():
+                    result.phase_columns[phase] = {"phase_peak_allocated_mib": peak}
+            breakdown = analytic_breakdown(step)
+    if bad_loss is not None:
+        result.status, result.error, result.timing = NONFINITE, bad_loss, None
+    else:
+        columns.update(vars(breakdown))
+        columns.update(sampler.columns() if sampler.active else {})
+        columns["cpu_peak_rss_mib"] = rss.read_mib()
+        result.config_columns = columns
     del step
     if is_cuda:
         torch.cuda.synchronize(device)
@@ -110,55 +133,168 @@ def measure_configuration(spec: StepSpec, options: TimingOptions, *, repeat: int
     return result
 
 
+def nonfinite_loss(step: JointStep) -> str | None:
+    """Why the last timed iteration's loss is not a number, or None when it is finite.
+    Read after timing: inspecting the loss inside the timed region would add a sync."""
+    loss = step.last_loss
+    if loss is None or bool(torch.isfinite(loss).all()):
+        return None
+    value = loss.item() if loss.numel() == 1 else "not finite"
+    return f"loss is {value} at the last timed iteration"
+
+
+def attempt_configuration(spec: StepSpec, options: TimingOptions, *, repeat: int = 1,
+                          nvml: NvmlHandles | None = None,
+                          oom: OomLimits | None = None) -> ConfigResult:
+    """One configuration's result, whatever happens: measured, ``nonfinite``, ``skipped``
+    (a smaller batch ran out of memory), ``oom`` or ``error``. Only an interruption
+    (a BaseException) propagates."""
+    started = _now()
+    reason = oom.skip_reason(spec) if oom else None
+    if reason is not None:
+        return _unmeasured(spec, repeat, started, SKIPPED, reason)
+    try:
+        return measure_configuration(spec, options, repeat=repeat, nvml=nvml)
+    except Exception as exc:  # any failure of one configuration is recorded, not fatal
+        status, reason = classify(exc)
+    # Leaving the except clause dropped the exception and, with its traceback, the frames
+    # that held the step's tensors; only now can their memory be given back.
+    release_memory(torch.device(spec.device))
+    if status == OOM and oom is not None:
+        oom.record(spec)
+    return _unmeasured(spec, repeat, started, status, reason)
+
+
+def release_memory(device: torch.device) -> None:
+    gc.collect()  # tensors held in reference cycles
+    if device.type == "cuda":
+        try:
+            torch.cuda.synchronize(device)
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(device)
+        except RuntimeError:
+            pass  # a sticky CUDA error (an illegal access): each later configuration records it
+
+
+def _unmeasured(spec: StepSpec, repeat: int, started: str, status: str,
+                reason: str) -> ConfigResult:
+    return ConfigResult(spec, device_name(spec.device), repeat, started, status=status,
+                        error=reason, threads=torch.get_num_threads())
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
 def _label(result: ConfigResult) -> str:
     text = config_id(result.spec)
+    if result.status != OK:
+        return f"{text} | {result.status}: {result.error}"
     if result.timing is not None and result.timing.device_ms[STEP]:
         text += f" | step {result.timing.summary(STEP).median:.3f} ms"
     return text
 
 
-def prepare_out_dir(out_dir: Path) -> None:
-    """Create the run folder, or say in one line why it cannot be written."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"--out-dir {out_dir} is a file, not a folder")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        probe = out_dir / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise UsageError(f"--out-dir {out_dir} is not writable: {exc.strerror}") from None
+def sweep_order(specs: list[StepSpec], rng: random.Random) -> list[StepSpec]:
+    """A random order in which, within each group that differs only in batch size, batch
+    sizes come smallest first: one out-of-memory then spares every larger batch of its
+    group. Groups still interleave at random, so drift spreads over the setups, optimizers
+    and scenarios that a comparison sets side by side."""
+    order = list(specs)
+    rng.shuffle(order)
+    ascending: dict[StepSpec, list[StepSpec]] = defaultdict(list)
+    for spec in sorted(order, key=lambda s: s.batch_size):
+        ascending[spec_group(spec)].append(spec)
+    queues = {key: iter(group) for key, group in ascending.items()}
+    return [next(queues[spec_group(spec)]) for spec in order]
 
 
 def run_sweep(config: SweepConfig, out_dir: Path | None = None, *, argv: list[str] = (),
-              progress: bool = True, stream: TextIO | None = None) -> RunOutcome:
+              progress: bool = True, stream: TextIO | None = None,
+              fail_fast: bool = False) -> RunOutcome:
+    """A new run: validate, prepare the folder, record the sweep and the environment,
+    measure."""
     stream = stream or sys.stderr
     specs = expand(config)  # raises UsageError before anything is created
     run_id = new_run_id()
     out_dir = Path(out_dir) if out_dir else Path("results") / run_id
-    prepare_out_dir(out_dir)
+    lock = prepare_out_dir(out_dir)
     for notice in config.notices:
         print(f"note: {notice}", file=stream)
     if config.threads:
         torch.set_num_threads(config.threads)
-
-    env = capture_environment(run_id, list(argv))
-    write_json_atomic(out_dir / ENV_FILE, env)
-    writer = ResultsWriter(out_dir, run_id, torch.__version__, socket.gethostname())
-    outcome = RunOutcome(run_id, out_dir)
-    bar = Progress(len(specs) * config.repeats, stream, enabled=progress)
-    nvml = NvmlHandles(stream)
-    shuffler = random.Random(secrets.randbits(64))
+    names = {device: device_name(device) for device in dict.fromkeys(s.device for s in specs)}
+    write_sweep_record(out_dir, run_id, config, specs, torch.__version__, names)
+    write_json_atomic(out_dir / ENV_FILE, capture_environment(run_id, list(argv)))
     try:
-        for repeat in range(1, config.repeats + 1):
-            order = list(specs)
-            shuffler.shuffle(order)
-            for spec in order:
-                result = measure_configuration(spec, config.timing, repeat=repeat, nvml=nvml)
-                outcome.rows.extend(writer.write(result))
+        return _measure(PreviousRun(out_dir, run_id, config, specs), progress, stream,
+                        fail_fast)
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def resume_sweep(out_dir: Path, *, argv: list[str] = (), progress: bool = True,
+                 stream: TextIO | None = None, fail_fast: bool = False) -> RunOutcome:
+    """Continue the run in ``out_dir``: the configurations (per repeat) not yet recorded,
+    with the same run_id. Refused (UsageError) where the figures would not be comparable."""
+    stream = stream or sys.stderr
+    out_dir = Path(out_dir)
+    record = read_sweep_record(out_dir)
+    lock = prepare_out_dir(out_dir, new=False)
+    try:
+        run = open_previous_run(out_dir, record)
+        if run.config.threads:
+            torch.set_num_threads(run.config.threads)
+        _note_resume(out_dir, run.run_id, list(argv))
+        return _measure(run, progress, stream, fail_fast)
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def _note_resume(out_dir: Path, run_id: str, argv: list[str]) -> None:
+    """env.json keeps the run's environment as first captured; each resume is listed in it."""
+    path = out_dir / ENV_FILE
+    try:
+        env = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        env = capture_environment(run_id, argv)
+    env.setdefault("resumes", []).append({"started_at": _now(),
+                                          "command_line": " ".join(["bench", *argv])})
+    write_json_atomic(path, env)
+
+
+def _measure(run: PreviousRun, progress: bool, stream: TextIO, fail_fast: bool) -> RunOutcome:
+    config = run.config
+    shuffler = random.Random(secrets.randbits(64))
+    todo = [(repeat, spec) for repeat in range(1, config.repeats + 1)
+            for spec in sweep_order(run.specs, shuffler)
+            if (repeat, config_id(spec)) not in run.done]
+    outcome = RunOutcome(run.run_id, run.out_dir, rows=list(run.rows), pending=len(todo))
+    writer = ResultsWriter(run.out_dir, run.run_id, torch.__version__, socket.gethostname())
+    bar = Progress(len(todo), stream, enabled=progress)
+    nvml = NvmlHandles(stream)
+    stop = StopOnSignal(stream)
+    try:
+        with stop:
+            for repeat, spec in todo:
+                if stop.requested:
+                    break
+                result = attempt_configuration(spec, config.timing, repeat=repeat, nvml=nvml,
+                                               oom=run.oom)
+                with stop.protected():  # samples and results of a configuration, or neither
+                    outcome.rows.extend(writer.write(result))
                 outcome.results.append(result)
+                outcome.pending -= 1
                 bar.advance(_label(result))
+                if fail_fast and result.status in FAILURES:
+                    outcome.failed_fast = result
+                    break
+    except Interrupted:
+        pass  # the configuration in progress is abandoned; nothing of it was written
     finally:
         writer.close()
         bar.close()
+    outcome.signum = stop.signum
     return outcome

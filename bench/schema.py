@@ -14,6 +14,12 @@ SCHEMA_VERSION = 1
 RESULTS_FILE = "results.csv"
 SAMPLES_FILE = "samples.csv"
 ENV_FILE = "env.json"
+SWEEP_FILE = "sweep.json"
+
+# What became of a configuration. Every status gives the same rows (one per phase); only
+# `ok` rows carry measurements, the others say why in `error`.
+OK, OOM, SKIPPED, NONFINITE, ERROR = "ok", "oom", "skipped", "nonfinite", "error"
+STATUSES = (OK, OOM, SKIPPED, NONFINITE, ERROR)
 
 
 @dataclass(frozen=True)
@@ -22,6 +28,9 @@ class Column:
     unit: str
     meaning: str
     empty_when: str = "never"
+
+
+NOT_OK = "status is not `ok`"  # a configuration that was not measured has no figures
 
 
 COLUMNS: tuple[Column, ...] = (
@@ -45,54 +54,64 @@ COLUMNS: tuple[Column, ...] = (
     Column("phase", "", "`forward` (networks and loss), `backward`, `optimizer` (every "
            "optimizer's step, then zero_grad with set_to_none; zeroing is folded in here), "
            "or `step`: the whole iteration timed with no boundaries between phases"),
-    Column("status", "", "`ok` when measured"),
-    Column("error", "", "one-line reason when the status is not `ok`", "status is `ok`"),
+    Column("status", "", "`ok` when measured; `oom`: ran out of device (or CPU) memory; "
+           "`skipped`: not attempted, since a smaller batch of the same configuration ran "
+           "out of memory; `nonfinite`: the loss was NaN or infinite after timing; `error`: "
+           "any other exception"),
+    Column("error", "", "one-line reason when the status is not `ok` (the exception's "
+           "message, or what was out of memory)", "status is `ok`"),
     Column("clock", "", "how time was taken: `perf_counter` (CPU), `cuda_event` (CUDA events, "
-           "one sync per block), `mps_sync` (host clock, synchronized at each boundary)"),
-    Column("n_samples", "iterations", "timed iterations behind the statistics"),
-    Column("median_ms", "ms", "median time of the phase, on the device's clock"),
-    Column("iqr_ms", "ms", "interquartile range (q3 - q1, linear interpolation)"),
-    Column("mean_ms", "ms", "mean"),
-    Column("std_ms", "ms", "sample standard deviation (n - 1); 0 for one sample"),
-    Column("min_ms", "ms", "fastest iteration"),
-    Column("max_ms", "ms", "slowest iteration"),
+           "one sync per block), `mps_sync` (host clock, synchronized at each boundary)",
+           NOT_OK),
+    Column("n_samples", "iterations", "timed iterations behind the statistics", NOT_OK),
+    Column("median_ms", "ms", "median time of the phase, on the device's clock", NOT_OK),
+    Column("iqr_ms", "ms", "interquartile range (q3 - q1, linear interpolation)", NOT_OK),
+    Column("mean_ms", "ms", "mean", NOT_OK),
+    Column("std_ms", "ms", "sample standard deviation (n - 1); 0 for one sample", NOT_OK),
+    Column("min_ms", "ms", "fastest iteration", NOT_OK),
+    Column("max_ms", "ms", "slowest iteration", NOT_OK),
     Column("ci_low_ms", "ms", "lower end of the median's 95% confidence interval (order "
-           "statistics)"),
-    Column("ci_high_ms", "ms", "upper end of the median's 95% confidence interval"),
+           "statistics)", NOT_OK),
+    Column("ci_high_ms", "ms", "upper end of the median's 95% confidence interval", NOT_OK),
     Column("rel_ci", "fraction", "half the confidence interval divided by the median; the "
-           "adaptive repetition stops once every phase is under its target"),
-    Column("noisy", "bool", "True when iqr_ms / median_ms > 0.10"),
+           "adaptive repetition stops once every phase is under its target", NOT_OK),
+    Column("noisy", "bool", "True when iqr_ms / median_ms > 0.10", NOT_OK),
     Column("host_median_ms", "ms", "median host time between the same boundaries: on CUDA "
-           "the CPU dispatch time, elsewhere the same clock as median_ms"),
-    Column("host_iqr_ms", "ms", "interquartile range of the host time"),
-    Column("samples_per_s", "samples/s", "batch_size / median_ms, for this phase"),
+           "the CPU dispatch time, elsewhere the same clock as median_ms", NOT_OK),
+    Column("host_iqr_ms", "ms", "interquartile range of the host time", NOT_OK),
+    Column("samples_per_s", "samples/s", "batch_size / median_ms, for this phase", NOT_OK),
     Column("threads", "", "torch.get_num_threads() while measuring"),
-    Column("warmup_iters", "iterations", "untimed iterations before the first sample"),
+    Column("warmup_iters", "iterations", "untimed iterations before the first sample", NOT_OK),
     Column("stop_reason", "", "why sampling stopped: `converged` (confidence target met), "
-           "`budget` (time budget spent) or `max_samples`"),
-    Column("measure_s", "s", "wall time spent sampling this configuration, warm-up excluded"),
+           "`budget` (time budget spent) or `max_samples`", NOT_OK),
+    Column("measure_s", "s", "wall time spent sampling this configuration, warm-up excluded",
+           NOT_OK),
     Column("cuda_peak_allocated_mib", "MiB", "peak memory allocated by tensors while timing "
-           "(torch.cuda.max_memory_allocated)", "not on CUDA"),
+           "(torch.cuda.max_memory_allocated)", f"{NOT_OK}, or not on CUDA"),
     Column("cuda_peak_reserved_mib", "MiB", "peak memory held by the caching allocator while "
-           "timing", "not on CUDA"),
+           "timing", f"{NOT_OK}, or not on CUDA"),
     Column("phase_peak_allocated_mib", "MiB", "peak allocated during this phase of one untimed "
-           "iteration (peak reset at the phase's start)", "not on CUDA, or phase is `step`"),
+           "iteration (peak reset at the phase's start)",
+           f"{NOT_OK}, or not on CUDA, or phase is `step`"),
     Column("nvml_used_mib_max", "MiB", "peak device memory used, all processes (NVML v2 "
-           "memory API)", "no NVML"),
+           "memory API)", f"{NOT_OK}, or no NVML"),
     Column("nvml_process_mib_max", "MiB", "peak device memory of this process per NVML",
-           "no NVML, or NVML cannot see this process (containers)"),
-    Column("gpu_util_pct_mean", "%", "mean GPU utilization over the NVML readings", "no NVML"),
-    Column("sm_clock_mhz_mean", "MHz", "mean SM clock", "no NVML"),
-    Column("power_w_mean", "W", "mean board power", "no NVML"),
-    Column("temperature_c_max", "°C", "highest GPU temperature", "no NVML"),
-    Column("nvml_samples", "readings", "NVML readings taken (about one per 100 ms)", "no NVML"),
+           f"{NOT_OK}, or no NVML, or NVML cannot see this process (containers)"),
+    Column("gpu_util_pct_mean", "%", "mean GPU utilization over the NVML readings",
+           f"{NOT_OK}, or no NVML"),
+    Column("sm_clock_mhz_mean", "MHz", "mean SM clock", f"{NOT_OK}, or no NVML"),
+    Column("power_w_mean", "W", "mean board power", f"{NOT_OK}, or no NVML"),
+    Column("temperature_c_max", "°C", "highest GPU temperature", f"{NOT_OK}, or no NVML"),
+    Column("nvml_samples", "readings", "NVML readings taken (about one per 100 ms)",
+           f"{NOT_OK}, or no NVML"),
     Column("cpu_peak_rss_mib", "MiB", "peak resident memory of the process during the "
-           "configuration (Linux VmHWM, reset per configuration)", "not readable on this OS"),
-    Column("param_bytes", "bytes", "parameters of all networks"),
-    Column("grad_bytes", "bytes", "gradients after backward"),
-    Column("optimizer_state_bytes", "bytes", "optimizer state (moments, momentum, step)"),
+           "configuration (Linux VmHWM, reset per configuration)",
+           f"{NOT_OK}, or not readable on this OS"),
+    Column("param_bytes", "bytes", "parameters of all networks", NOT_OK),
+    Column("grad_bytes", "bytes", "gradients after backward", NOT_OK),
+    Column("optimizer_state_bytes", "bytes", "optimizer state (moments, momentum, step)", NOT_OK),
     Column("activation_bytes", "bytes", "tensors saved for backward in one forward, parameters "
-           "excluded, each storage once"),
+           "excluded, each storage once", NOT_OK),
     Column("torch_version", "", "torch.__version__"),
     Column("hostname", "", "machine that ran it"),
     Column("started_at", "", "when the configuration started (ISO 8601, UTC)"),

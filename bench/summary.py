@@ -1,12 +1,14 @@
-"""The table printed at the end of a run: step time per optimizer setup, and the winner."""
+"""The table printed at the end of a run: step time per optimizer setup, and the winner;
+then, where some configurations were not measured, how many and why."""
 
 from __future__ import annotations
 
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from bench.schema import OK, SKIPPED, STATUSES
 from multinet import SETUPS
 
 
@@ -37,8 +39,9 @@ def step_table(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 def format_summary(rows: Iterable[dict[str, Any]]) -> str:
     rows = list(rows)
     table = step_table(rows)
+    statuses = format_statuses(rows)
     if not table:
-        return "No configuration was measured."
+        return "\n".join(["No configuration was measured.", *([statuses] if statuses else [])])
     setups = [s for s in SETUPS if any(s in t["step_ms"] for t in table)]
     header = (f"{'scenario':<16} {'size':<6} {'optim':<13} {'batch':>6} "
               + " ".join(f"{s:>9}" for s in setups) + f"  {'fastest':<9} {'samples/s':>11}")
@@ -58,4 +61,24 @@ def format_summary(rows: Iterable[dict[str, Any]]) -> str:
     noisy = sum(1 for r in rows if r.get("noisy") is True and r["phase"] == "step")
     if noisy:
         out.append(f"{noisy} step measurement(s) flagged noisy (IQR > 10% of the median).")
+    if statuses:
+        out.append(statuses)
     return "\n".join(out).rstrip()
+
+
+def format_statuses(rows: Iterable[dict[str, Any]], listed: int = 20) -> str:
+    """How many configurations ended in each status, and which failed and why; empty when
+    every one was measured. Skipped ones are counted, not listed: their reason is the
+    out-of-memory listed above them."""
+    configs = {(str(r["repeat"]), r["config_id"]): r for r in rows}  # one row per phase
+    counts = Counter(r["status"] for r in configs.values())
+    if set(counts) <= {OK}:
+        return ""
+    head = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])
+    out = [f"Configurations: {head}."]
+    failed = [r for r in configs.values() if r["status"] not in (OK, SKIPPED)]
+    for r in failed[:listed]:
+        out.append(f"  {r['status']:<9} {r['config_id']} (repeat {r['repeat']}): {r['error']}")
+    if len(failed) > listed:
+        out.append(f"  ... and {len(failed) - listed} more; see the `error` column")
+    return "\n".join(out)

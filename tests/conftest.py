@@ -1,10 +1,13 @@
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+
+from multinet import SCENARIOS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,3 +31,23 @@ def run_cli(*args: str, timeout: float = 300, **kwargs) -> subprocess.CompletedP
 @pytest.fixture
 def cli():
     return run_cli
+
+
+FAILING_SCENARIOS = ROOT / "tests" / "failing_scenarios.py"
+
+
+@pytest.fixture
+def failing_scenarios():
+    """The scenarios of tests/failing_scenarios.py, registered for one test only."""
+    namespace = runpy.run_path(str(FAILING_SCENARIOS))
+    yield namespace
+    for name in namespace["NAMES"]:
+        SCENARIOS.pop(name, None)
+
+
+@pytest.fixture(autouse=True)
+def _keep_torch_threads():
+    """An in-process sweep with `threads` set changes torch's global thread count."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)

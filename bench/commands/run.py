@@ -1,14 +1,25 @@
-"""``python -m bench run``: measure a sweep and write its run folder."""
+"""``python -m bench run``: measure a sweep and write its run folder, or continue one.
+
+Exit codes: 0 when every configuration was measured, ran out of memory or was skipped for
+it; 1 when one raised an error or had a non-finite loss (``--fail-fast`` stops at the
+first); 2 for bad input, or a run that cannot be resumed; 130 or 143 when SIGINT or
+SIGTERM stopped the sweep (the folder is left complete, and the way to resume is printed).
+"""
 
 from __future__ import annotations
 
 import argparse
+import shlex
+import shutil
+import sys
 from pathlib import Path
 
 from bench.config import load_sweep, parse_list
 from bench.errors import UsageError
+from bench.failures import FAILURES
+from bench.interrupt import exit_code
 from bench.report import write_report
-from bench.runner import run_sweep
+from bench.runner import RunOutcome, resume_sweep, run_sweep
 from bench.runs import load_run
 from bench.summary import format_summary
 
@@ -19,13 +30,18 @@ LIST_OPTIONS = {
     "optimizer_setups": ("optimizer_setups", str), "optimizer": ("optimizers", str),
     "optimizer_impl": ("optimizer_impls", str),
 }
+FLAGS = {"target_rel_ci": "--target-ci"}  # where the flag is not the option's name
 TIMING_OPTIONS = {"warmup_iters": int, "warmup_s": float, "min_samples": int,
                   "max_samples": int, "target_rel_ci": float, "budget_s": float}
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("run", help="time a sweep of configurations",
-                       description="Comma-separated lists override the sweep file's axes.")
+                       description="Comma-separated lists override the sweep file's axes.",
+                       epilog="exit codes: 0 all measured, or out of memory (and skipped); "
+                       "1 an error or a non-finite loss; 2 bad input, or a run that cannot be "
+                       "resumed; 130/143 stopped by SIGINT/SIGTERM (the folder stays valid; "
+                       "the command to resume is printed)")
     p.add_argument("--sweep", type=Path, help="sweep TOML file (default: bench/sweeps/default.toml)")
     p.add_argument("--scenarios", help="e.g. sequential,shared_input,separate_losses")
     p.add_argument("--sizes", help="network size presets, e.g. seed,wide")
@@ -48,10 +64,34 @@ def add_parser(sub) -> None:
                    help="stop when the median's relative 95%% CI half-width is under this")
     t.add_argument("--budget-s", type=float, help="sampling time budget per configuration")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--fail-fast", action="store_true",
+                   help="stop at the first configuration that raises an error or has a "
+                   "non-finite loss (exit code 1), instead of recording it and going on")
+    p.add_argument("--resume", type=Path, metavar="DIR",
+                   help="continue the run in DIR: measure what it has not recorded yet, with "
+                   "its sweep (no sweep options then)")
     p.set_defaults(main=main)
 
 
 def main(args: argparse.Namespace, argv: list[str]) -> int:
+    # argv is the whole command line; what env.json records starts at the command's name
+    command = argv[argv.index("run"):] if "run" in argv else ["run", *argv]
+    common = {"argv": command, "progress": not args.quiet, "fail_fast": args.fail_fast}
+    if args.resume is not None:
+        given = [name for name in (*LIST_OPTIONS, *TIMING_OPTIONS, "seed", "repeats",
+                                   "threads", "sweep", "out_dir")
+                 if getattr(args, name) is not None]
+        if given:
+            flag = FLAGS.get(given[0], "--" + given[0].replace("_", "-"))
+            raise UsageError(f"--resume continues the sweep recorded in {args.resume}; "
+                             f"it takes no {flag}")
+        outcome = resume_sweep(args.resume, **common)
+    else:
+        outcome = run_sweep(sweep_from_args(args), args.out_dir, **common)
+    return finish(outcome, args.load)
+
+
+def sweep_from_args(args: argparse.Namespace):
     overrides = {}
     for option, (axis, kind) in LIST_OPTIONS.items():
         text = getattr(args, option)
@@ -62,16 +102,36 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     timing = {k: getattr(args, k) for k in TIMING_OPTIONS if getattr(args, k) is not None}
-    config = load_sweep(args.sweep, overrides, timing)
-    outcome = run_sweep(config, args.out_dir, argv=["run", *argv[1:]], progress=not args.quiet)
+    return load_sweep(args.sweep, overrides, timing)
+
+
+def finish(outcome: RunOutcome, loads: list[str]) -> int:
+    """The summary, where the results are, the report of a complete run or how to resume an
+    unfinished one; the exit code."""
     print()
     print(format_summary(outcome.rows))
     print()
     print(f"Results: {outcome.out_dir}/results.csv (samples.csv and env.json beside it)")
-    try:
-        report = write_report([load_run(outcome.out_dir)], outcome.out_dir / "report.html")
-    except UsageError as exc:  # nothing measured to report on; the run itself is complete
-        print(f"No report: {exc}")
-    else:
-        print(f"Report: {report}")
-    return 0
+    if outcome.complete:  # else the resume that completes the run writes it
+        try:
+            page = write_report([load_run(outcome.out_dir)], outcome.out_dir / "report.html")
+        except UsageError as exc:  # nothing measured to report on; the run itself is complete
+            print(f"No report: {exc}")
+        else:
+            print(f"Report: {page}")
+    if outcome.failed_fast is not None:
+        failed = outcome.failed_fast
+        print(f"Stopped at the first failure (--fail-fast): {failed.status}: {failed.error}",
+              file=sys.stderr)
+    if not outcome.complete:
+        # the interpreter that ran this, named as `python` where that is what it finds
+        python = "python" if shutil.which("python") == sys.executable else sys.executable
+        command = [python, "-m", "bench"]
+        for path in loads:
+            command += ["--load", path]
+        command += ["run", "--resume", str(outcome.out_dir)]
+        print(f"{outcome.pending} configuration(s) not measured yet; to continue: "
+              f"{shlex.join(command)}", file=sys.stderr)
+    if outcome.signum is not None:
+        return exit_code(outcome.signum)
+    return 1 if any(row["status"] in FAILURES for row in outcome.rows) else 0

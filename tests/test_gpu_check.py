@@ -1,0 +1,49 @@
+"""The out-of-memory check of ``make gpu-check``: its arithmetic, and its whole path on the
+CPU with a scenario that runs out of memory where the GPU would."""
+
+import pytest
+import torch
+
+from bench import gpu_check
+from bench.gpu_check import check_out_of_memory, clear_run_files, oom_batch_sizes, oom_outcome
+from bench.runfolder import prepare_out_dir
+from multinet import StepSpec
+
+
+def test_a_batch_past_the_gpu_memory():
+    # 4 MiB of activations per sample (the large preset's ConvNet) on an 80 GiB GPU: twice
+    # its memory is 40960 samples, well under the batch-size limit
+    assert oom_batch_sizes(4 * 2**20, 80 * 2**30) == (8, 40960, 81920)
+
+
+def rows(statuses):
+    return [{"batch_size": b, "status": s} for b, s in statuses for _ in range(4)]
+
+
+@pytest.mark.parametrize("statuses, ok", [
+    ([(8, "ok"), (100, "oom"), (200, "skipped")], True),
+    ([(8, "ok"), (100, "ok"), (200, "ok")], False),  # it all fitted: nothing was checked
+    ([(8, "ok"), (100, "oom"), (200, "oom")], False),  # the larger one was attempted
+    ([(8, "oom"), (100, "skipped"), (200, "skipped")], False),
+])
+def test_what_the_check_accepts(statuses, ok):
+    assert oom_outcome(rows(statuses), (8, 100, 200))[0] is ok
+
+
+def test_the_check_on_the_cpu(failing_scenarios, monkeypatch, tmp_path):
+    monkeypatch.setattr(gpu_check, "OOM_SPEC",
+                        StepSpec("test_cpu_hungry", 2, "cpu", "separate", "adam", "loop"))
+    monkeypatch.setattr(gpu_check, "OOM_TIMING", {"warmup_iters": 1, "warmup_s": 0,
+                                                  "min_samples": 3, "budget_s": 0})
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (0, 2**20))
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device: 0)
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device: 0)
+    checks = []
+    check_out_of_memory("cpu", tmp_path / "oom-check", checks)
+    assert [c["check"] for c in checks] == ["out of memory recorded",
+                                            "memory given back after out of memory"]
+    assert all(c["ok"] for c in checks), checks
+    assert "batch 2: ok" in checks[0]["detail"] and ": oom" in checks[0]["detail"]
+    # a rerun replaces the last run's files, where a new run would refuse the folder
+    clear_run_files(tmp_path / "oom-check")
+    prepare_out_dir(tmp_path / "oom-check").close()

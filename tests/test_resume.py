@@ -1,0 +1,142 @@
+"""``run --resume DIR`` in this process: what it refuses, and how it repairs what a crash
+can leave. The resume of a run stopped by a signal, in real processes, is in
+test_signals.py."""
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from bench.cli import main
+from bench.config import load_sweep
+from bench.runfolder import prepare_out_dir
+from bench.runner import resume_sweep, run_sweep
+
+QUICK = {"warmup_iters": 1, "warmup_s": 0, "min_samples": 3, "budget_s": 0}
+
+
+def tiny_sweep(batch_sizes=(2,)):
+    return load_sweep(overrides={
+        "scenarios": ["separate_losses"], "sizes": ["seed"], "batch_sizes": list(batch_sizes),
+        "devices": ["cpu"], "optimizer_setups": ["single"], "optimizers": ["sgd"],
+        "optimizer_impls": ["loop"], "threads": 1}, timing_overrides=QUICK)
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    out = tmp_path / "run"
+    run_sweep(tiny_sweep(), out, progress=False)
+    return out
+
+
+def edit_record(run_dir, change):
+    path = run_dir / "sweep.json"
+    record = json.loads(path.read_text())
+    change(record)
+    path.write_text(json.dumps(record))
+
+
+def refused(capsys, folder):
+    def results():
+        path = folder / "results.csv"
+        return path.read_text() if path.exists() else None
+
+    before = results()
+    code = main(["run", "--quiet", "--resume", str(folder)])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert results() == before  # nothing measured
+    return err.strip()
+
+
+def test_another_torch_version_is_refused(run_dir, capsys):
+    edit_record(run_dir, lambda r: r.update(torch_version="1.13.1+cu117"))
+    assert refused(capsys, run_dir) == (
+        f"error: cannot resume {run_dir}: it was measured with torch 1.13.1+cu117, this is "
+        f"torch {torch.__version__}; start a new run")
+
+
+def test_another_device_is_refused(run_dir, capsys):
+    edit_record(run_dir, lambda r: r["device_names"].update(cpu="Some Other CPU"))
+    assert refused(capsys, run_dir).startswith(
+        f"error: cannot resume {run_dir}: cpu was 'Some Other CPU', here it is ")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_a_device_that_is_not_here_is_refused(run_dir, capsys):
+    edit_record(run_dir, lambda r: r["sweep"].update(devices=["cuda:0"]))
+    assert "device 'cuda:0' is not available here" in refused(capsys, run_dir)
+
+
+def test_a_folder_that_holds_no_run_is_refused(tmp_path, capsys):
+    assert refused(capsys, tmp_path) == (f"error: --resume {tmp_path}: no sweep.json, so this "
+                                         f"is not a run folder that can be resumed")
+    assert list(tmp_path.iterdir()) == []  # not even a lock file left behind
+
+
+def test_a_folder_in_use_is_refused(run_dir, capsys):
+    lock = prepare_out_dir(run_dir, new=False)
+    try:
+        assert refused(capsys, run_dir) == f"error: {run_dir} is in use by another running sweep"
+    finally:
+        lock.close()
+
+
+def test_a_scenario_that_needs_load_is_named(run_dir, capsys):
+    edit_record(run_dir, lambda r: r["sweep"].update(scenarios=["my_gan"]))
+    assert "scenario 'my_gan' is not registered; pass the file that registers it with --load" \
+        in refused(capsys, run_dir)
+
+
+def test_resume_with_nothing_left_measures_nothing(run_dir, capsys):
+    before = (run_dir / "results.csv").read_text()
+    assert main(["run", "--quiet", "--resume", str(run_dir)]) == 0
+    assert (run_dir / "results.csv").read_text() == before
+    env = json.loads((run_dir / "env.json").read_text())
+    assert len(env["resumes"]) == 1
+    assert env["run_id"] == pd.read_csv(run_dir / "results.csv").run_id[0]
+
+
+def test_a_crash_mid_write_is_repaired(tmp_path):
+    """A process killed outright (SIGKILL, power loss) can leave a half line, or samples whose
+    results never made it. Resume drops both, and measures that configuration once more."""
+    out = tmp_path / "run"
+    run_sweep(tiny_sweep([2, 4]), out, progress=False)
+    results = pd.read_csv(out / "results.csv")
+    samples_before = pd.read_csv(out / "samples.csv")
+    lost = results.config_id.iloc[-1]  # the last configuration written
+    lines = (out / "results.csv").read_text().splitlines(keepends=True)
+    kept = [line for line in lines if lost not in line]
+    (out / "results.csv").write_text("".join(kept) + lines[-1][:40])  # its results: half a line
+
+    outcome = resume_sweep(out, progress=False)
+    assert [r.spec.batch_size for r in outcome.results] == [int(lost.split("/bs")[1].split("/")[0])]
+    final = pd.read_csv(out / "results.csv")
+    assert sorted(final.config_id.unique()) == sorted(results.config_id.unique())
+    assert final.groupby(["repeat", "config_id"]).size().eq(4).all()
+    samples = pd.read_csv(out / "samples.csv")
+    key = ["repeat", "config_id", "phase", "iteration"]
+    assert not samples.duplicated(key).any()
+    assert samples[samples.config_id != lost].equals(
+        samples_before[samples_before.config_id != lost].reset_index(drop=True))
+    # the samples of the configuration measured again are the new ones
+    counts = samples[samples.config_id == lost].groupby("phase").size()
+    recorded = final[final.config_id == lost].set_index("phase").n_samples
+    assert counts.to_dict() == recorded.to_dict()
+
+
+def test_a_resume_still_skips_what_ran_out_of_memory(failing_scenarios, tmp_path):
+    out = tmp_path / "run"
+    config = load_sweep(overrides={
+        "scenarios": ["test_cuda_hungry"], "sizes": ["seed"], "batch_sizes": [2, 8, 16],
+        "devices": ["cpu"], "optimizer_setups": ["single"], "optimizers": ["sgd"],
+        "optimizer_impls": ["loop"], "threads": 1}, timing_overrides=QUICK)
+    run_sweep(config, out, progress=False)
+    lines = (out / "results.csv").read_text().splitlines(keepends=True)
+    (out / "results.csv").write_text("".join(line for line in lines if "/bs16/" not in line))
+
+    outcome = resume_sweep(out, progress=False)
+    [result] = outcome.results
+    assert (result.spec.batch_size, result.status) == (16, "skipped")
+    assert result.error == "batch size 8 of the same configuration ran out of memory"
