@@ -64,15 +64,20 @@ def main(argv: list[str] | None = None) -> int:
         if python is None:
             continue
         out = args.out_dir / f"torch-{version}"
-        if (out / "results.csv").exists():
-            print(f"[torch {version}] reusing the run in {out}", flush=True)
+        if (out / "sweep.json").exists():
+            # a run from an earlier invocation: continue it (a complete one has nothing left)
+            print(f"[torch {version}] continuing the run in {out}", flush=True)
+            cmd = [str(python), "-m", "bench", "run", "--resume", str(out), "--quiet"]
         else:
             print(f"[torch {version}] running the sweep into {out}", flush=True)
             cmd = [str(python), "-m", "bench", "run", "--out-dir", str(out),
                    *shlex.split(args.run_args)]
-            if subprocess.run(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}).returncode:
-                print(f"[torch {version}] the sweep failed; left out", file=sys.stderr)
-                continue
+        status = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}).returncode
+        # 1: some configurations recorded an error or a non-finite loss; the rest compare
+        if status not in (0, 1):
+            print(f"[torch {version}] the sweep did not complete (exit {status}); left out",
+                  file=sys.stderr)
+            continue
         runs.append((version, python, out))
 
     if len(runs) < 2:
