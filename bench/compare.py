@@ -21,7 +21,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from bench.describe import SETUP_ORDER, ordered, unique_labels, varying
+from bench.describe import SETUP_ORDER, VARIANT_AXES, axes_text, ordered, unique_labels, varying
 from bench.errors import UsageError
 from bench.page import Section, Table, esc
 from bench.report import env_table
@@ -30,7 +30,7 @@ from bench.significance import (CONFIDENCE, DEFAULT_THRESHOLD, IMPROVEMENT, REGR
                                 RatioInterval, adjust, ratio_interval, verdict)
 
 KEY = ("scenario", "size", "device_slot", "batch_size", "optimizer_setup", "optimizer",
-       "optimizer_impl", "phase")
+       "optimizer_impl", *VARIANT_AXES, "phase")
 UNIT = ("run_id", "repeat", "config_id", "phase")
 COMPARED, NOT_MEASURED = "compared", "not measured"
 ONLY_BASELINE, ONLY_CANDIDATE = "only in baseline", "only in candidate"
@@ -128,8 +128,10 @@ def side_units(side: Side) -> pd.DataFrame:
 
 def key_label(row) -> str:
     """A matched configuration, like a config_id but with the device kind."""
-    return "/".join([row["scenario"], row["size"], row["device_slot"], f"bs{row['batch_size']}",
-                     row["optimizer_setup"], row["optimizer"], row["optimizer_impl"]])
+    label = "/".join([row["scenario"], row["size"], row["device_slot"], f"bs{row['batch_size']}",
+                      row["optimizer_setup"], row["optimizer"], row["optimizer_impl"]])
+    variant = axes_text(row)
+    return f"{label} ({variant})" if variant else label
 
 
 def _median_of_units(units: list[np.ndarray]) -> float:
@@ -249,7 +251,8 @@ def compare_runs(baseline: Side, candidates: Sequence[Side],
 def comparison_hover(record: dict) -> str:
     lines = [f"{record['scenario']} · size {record['size']} · batch {record['batch_size']}",
              f"setup {record['optimizer_setup']} · {record['optimizer']}/"
-             f"{record['optimizer_impl']} · phase {record['phase']}"]
+             f"{record['optimizer_impl']} · phase {record['phase']}", axes_text(record)]
+    lines = [line for line in lines if line]
     if record["outcome"] == COMPARED:
         lines += [
             f"baseline {record['baseline_ms']:.4g} ms on {record['baseline_device']} "
@@ -272,7 +275,7 @@ def ratio_heatmap(table: pd.DataFrame, title: str) -> go.Figure | None:
     d = table[table["outcome"].isin([COMPARED, NOT_MEASURED])].copy()
     if d.empty:
         return None
-    extra = varying(d, ["size", "device_slot", "optimizer", "optimizer_impl"])
+    extra = varying(d, ["size", "device_slot", "optimizer", "optimizer_impl", *VARIANT_AXES])
     d["row"] = [" · ".join([r["scenario"], r["optimizer_setup"], *(str(r[c]) for c in extra)])
                 for r in d.to_dict("records")]
     setup_rank = {s: i for i, s in enumerate(SETUP_ORDER)}

@@ -20,6 +20,7 @@ from bench.errors import UsageError
 from bench.timers import TimingOptions
 from multinet import IMPLEMENTATIONS, OPTIMIZERS, SCENARIOS, SETUPS, SIZE_PRESETS, StepSpec
 from multinet.optim import resolve_impl
+from multinet.step import COMPILE_MODES, PRECISIONS, unsupported
 
 SWEEPS_DIR = Path(__file__).resolve().parent / "sweeps"
 DEFAULT_SWEEP = SWEEPS_DIR / "default.toml"
@@ -35,7 +36,14 @@ AXES: dict[str, Any] = {
     "optimizer_setups": SETUPS,
     "optimizers": OPTIMIZERS,
     "optimizer_impls": IMPLEMENTATIONS,
+    # optional axes: a sweep file may leave them out (then their defaults)
+    "precisions": PRECISIONS,
+    "compile_modes": COMPILE_MODES,
+    "cuda_graphs": None,  # booleans
+    "n_networks": None,  # integers >= 2; used by scenarios whose network count is a parameter
 }
+OPTIONAL_AXES = {"precisions": ["fp32"], "compile_modes": ["none"], "cuda_graphs": [False],
+                 "n_networks": [2]}
 SCALARS = {"seed": int, "repeats": int, "threads": int}
 TIMING_KEYS = {f.name: f.type for f in dataclasses.fields(TimingOptions)}
 
@@ -49,6 +57,10 @@ class SweepConfig:
     optimizer_setups: tuple[str, ...]
     optimizers: tuple[str, ...]
     optimizer_impls: tuple[str, ...]
+    precisions: tuple[str, ...] = ("fp32",)
+    compile_modes: tuple[str, ...] = ("none",)
+    cuda_graphs: tuple[bool, ...] = (False,)
+    n_networks: tuple[int, ...] = (2,)
     seed: int = 0
     repeats: int = 1
     threads: int = 0  # 0: leave torch's default
@@ -67,7 +79,14 @@ def _check_axis(name: str, values: Any, source: str, notices: list[str]) -> tupl
         raise UsageError(f"{source}: {name!r} is empty; give at least one value")
     valid = AXES[name]
     for value in values:
-        if name == "batch_sizes":
+        if name == "cuda_graphs":
+            if not isinstance(value, bool):
+                raise UsageError(f"{source}: cuda_graphs must hold true/false, got {value!r}")
+        elif name == "n_networks":
+            if not _is_int(value) or value < 2:
+                raise UsageError(f"{source}: n_networks must be integers >= 2 (a chain or an "
+                                 f"ensemble needs two networks), got {value!r}")
+        elif name == "batch_sizes":
             if not _is_int(value) or value <= 0:
                 raise UsageError(f"{source}: batch sizes must be positive integers, got {value!r}")
             if value > MAX_BATCH_SIZE:
@@ -140,7 +159,7 @@ def sweep_from_mapping(raw: Mapping[str, Any], source: str,
     if unknown:
         valid = ", ".join([*AXES, *SCALARS, "timing"])
         raise UsageError(f"{source}: unknown key {sorted(unknown)[0]!r}; valid: {valid}")
-    missing = set(AXES) - set(raw) - set(overrides or {})
+    missing = set(AXES) - set(OPTIONAL_AXES) - set(raw) - set(overrides or {})
     if missing:
         raise UsageError(f"{source}: missing {', '.join(sorted(missing))}")
 
@@ -149,8 +168,8 @@ def sweep_from_mapping(raw: Mapping[str, Any], source: str,
     for name in AXES:
         given_on_cli = overrides and name in overrides
         src = "command line" if given_on_cli else source
-        values[name] = _check_axis(name, overrides[name] if given_on_cli else raw[name], src,
-                                   notices)
+        value = overrides[name] if given_on_cli else raw.get(name, OPTIONAL_AXES.get(name))
+        values[name] = _check_axis(name, value, src, notices)
     for name in SCALARS:
         given_on_cli = overrides and name in overrides and overrides[name] is not None
         if given_on_cli or name in raw:
@@ -172,24 +191,51 @@ def sweep_to_mapping(config: SweepConfig, devices: list[str] | None = None) -> d
     return data
 
 
-def expand(config: SweepConfig) -> list[StepSpec]:
-    """One spec per configuration, devices resolved (`auto` included) and `auto`
-    implementations resolved per device; combinations that resolve to the same spec once."""
+def expand_all(config: SweepConfig) -> tuple[list[StepSpec], list[tuple[StepSpec, str]]]:
+    """Every configuration of the sweep, devices resolved (`auto` included) and `auto`
+    implementations resolved per device; combinations that resolve to the same spec once.
+    Returns those that can run, and those that cannot (fused kernels a device lacks, CUDA
+    graphs off CUDA, fp16 off CUDA) with the reason: never attempted, listed once."""
     devices = resolve_devices(config.devices)
     specs: dict[StepSpec, None] = {}
-    for scenario, size, device, batch, setup, opt, impl in itertools.product(
+    for (scenario, size, device, batch, setup, opt, impl, precision, compile_mode, graph,
+         n) in itertools.product(
             config.scenarios, config.sizes, devices, config.batch_sizes,
-            config.optimizer_setups, config.optimizers, config.optimizer_impls):
+            config.optimizer_setups, config.optimizers, config.optimizer_impls,
+            config.precisions, config.compile_modes, config.cuda_graphs, config.n_networks):
+        if SCENARIOS[scenario].min_networks is None:
+            n = 2  # a fixed set of networks: the axis does not apply
         spec = StepSpec(scenario, batch, device, setup, opt, resolve_impl(impl, device), size,
-                        config.seed)
+                        config.seed, precision, compile_mode, n, graph)
         specs[spec] = None
-    return list(specs)
+    runnable, skipped = [], []
+    for spec in specs:
+        reason = unsupported(spec)
+        if reason is None:
+            runnable.append(spec)
+        else:
+            skipped.append((spec, reason))
+    return runnable, skipped
+
+
+def expand(config: SweepConfig) -> list[StepSpec]:
+    """The configurations of the sweep that can run here; at least one, else UsageError."""
+    runnable, skipped = expand_all(config)
+    if not runnable:
+        raise UsageError(f"no configuration of this sweep can run here: {skipped[0][1]}")
+    return runnable
 
 
 def parse_list(option: str, text: str, kind: type = str) -> list:
     """A comma-separated command-line list; integers checked here so the error names the
     option."""
     items = [item.strip() for item in text.split(",") if item.strip()]
+    if kind is bool:
+        words = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}
+        bad = [i for i in items if i.lower() not in words]
+        if bad:
+            raise UsageError(f"{option}: {bad[0]!r} is not on or off")
+        return [words[i.lower()] for i in items]
     if kind is int:
         try:
             return [int(item) for item in items]

@@ -46,13 +46,14 @@ def count_phases(step: JointStep) -> tuple[dict[str, int], dict[str, int]]:
     return dict(flops), dict(ops)
 
 
-def cuda_kernels(step: JointStep) -> dict[str, int]:
+def cuda_kernels(step) -> dict[str, int]:
     """Kernels (and device memcpy/memset) launched per phase over one iteration, from the
-    profiler's CUDA activity."""
+    profiler's CUDA activity. A step without phases (a CUDA graph) is counted whole, under
+    ``step``."""
     from torch.profiler import ProfilerActivity, profile
 
     kernels: Counter[str] = Counter()
-    for phase, fn in step.phases():
+    for phase, fn in step.phases() or [("step", step.run)]:
         with profile(activities=[ProfilerActivity.CUDA]) as prof:
             fn()
             torch.cuda.synchronize()

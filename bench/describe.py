@@ -49,10 +49,29 @@ def config_hover(row: Mapping[str, Any], lines: Sequence[str] = ()) -> str:
         f"{row['device']} ({row['device_name']})",
         f"{row['scenario']} · size {row['size']} · batch {row['batch_size']}",
         f"setup {row['optimizer_setup']} · {row['optimizer']}/{row['optimizer_impl']}",
+        axes_text(row),
     ]
     if "phase" in row and row["phase"]:
         parts.append(f"phase {row['phase']}")
     return "<br>".join(esc(p) for p in [*parts, *lines] if p)
+
+
+# the later axes, shown only away from their defaults
+VARIANT_AXES = ("precision", "compile", "cuda_graph", "n_networks")
+
+
+def axes_text(row: Mapping[str, Any]) -> str:
+    """`bf16 · compile modules · CUDA graph · 4 networks`, or '' at the defaults."""
+    parts = []
+    if row.get("precision", "fp32") not in ("fp32", None):
+        parts.append(str(row["precision"]))
+    if row.get("compile", "none") not in ("none", None):
+        parts.append(f"compile {row['compile']}")
+    if row.get("cuda_graph") is True:
+        parts.append("CUDA graph")
+    if row.get("n_networks", 2) not in (2, None):
+        parts.append(f"{row['n_networks']} networks")
+    return " · ".join(parts)
 
 
 def env_value(value: Any) -> str:

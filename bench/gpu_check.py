@@ -8,7 +8,12 @@
    given back, and the GPU must measure a configuration again afterwards;
 4. CUDA-event step timings cross-checked against ``torch.utils.benchmark`` on the same step,
    at the article's size and at a larger one;
-5. gradient flow and setup equivalence on CUDA (``verify --device cuda``).
+5. gradient flow and setup equivalence on CUDA for every scenario;
+6. the axes only a GPU exercises (``bench/sweeps/gpu-axes.toml``: fp16 with a GradScaler,
+   bf16, CUDA graphs, fused optimizers) into ``axes-check/``: every configuration measured,
+   kernels counted, the achieved fraction of the GPU's peak filled where its peak is known,
+   and a replayed CUDA graph faster than the eager step where launches bound it; then one
+   ``torch.compile`` configuration, its compile time kept apart.
 
 It prints each check, writes ``gpu_check.json`` beside the results, and exits 1 if any
 check fails. It needs a few minutes on one H100. A rerun replaces the run files that the
@@ -28,15 +33,16 @@ from pathlib import Path
 import torch
 
 from bench.atomic import write_json_atomic
-from bench.config import MAX_BATCH_SIZE, load_sweep
+from bench.config import MAX_BATCH_SIZE, SWEEPS_DIR, load_sweep
 from bench.crosscheck import cross_check
 from bench.devices import normalize_device
 from bench.memory import analytic_breakdown
+from bench.peaks import peak_tflops
 from bench.runner import measure_configuration, run_sweep
 from bench.schema import ENV_FILE, OK, OOM, RESULTS_FILE, SAMPLES_FILE, SKIPPED, SWEEP_FILE
 from bench.summary import format_summary
 from bench.timers import STEP, TimingOptions
-from multinet import StepSpec, build_step, gradient_flow, setup_equivalence
+from multinet import SCENARIOS, StepSpec, build_step, gradient_flow, setup_equivalence
 
 # The cross-check passes when the two timers agree within this fraction.
 CROSS_CHECK_TOLERANCE = 0.10
@@ -120,6 +126,46 @@ def check_out_of_memory(device: str, folder: Path, checks: list) -> None:
           checks)
 
 
+def check_gpu_axes(device: str, folder: Path, checks: list) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    clear_run_files(folder)
+    config = load_sweep(SWEEPS_DIR / "gpu-axes.toml", {"devices": [device]})
+    started = time.time()
+    rows = run_sweep(config, folder, argv=["gpu-check", "axes"], progress=False).rows
+    ok = [r for r in rows if r["status"] == OK]
+    check("CUDA axes measured", len(ok) == len(rows) and rows,
+          f"{len(ok)}/{len(rows)} rows ok (precision x CUDA graph x size x scenario), "
+          f"{time.time() - started:.0f} s, in {folder}", checks)
+    steps = [r for r in ok if r["phase"] == STEP]
+    counted = sum(1 for r in steps if r.get("kernels") not in ("", None))
+    check("kernels counted", counted == len(steps), f"{counted}/{len(steps)} step rows", checks)
+    with_peak = [r for r in steps if r.get("peak_fraction") not in ("", None)]
+    best = max((float(r["peak_fraction"]) for r in with_peak), default=0.0)
+    known = steps and peak_tflops(steps[0]["device_name"], "bf16") is not None
+    check("fraction of peak", bool(with_peak) if known else True,
+          f"on {len(with_peak)}/{len(steps)} step rows; best {best:.1%} of the published peak"
+          + ("" if known else " (this GPU's peak is not in bench/peaks.py)"), checks)
+    eager = {(r["scenario"], r["size"], r["precision"]): float(r["median_ms"])
+             for r in steps if r["cuda_graph"] is False}
+    graphed = {(r["scenario"], r["size"], r["precision"]): float(r["median_ms"])
+               for r in steps if r["cuda_graph"] is True}
+    launch_bound = [k for k in graphed if k[1] == "seed" and k in eager]
+    faster = [k for k in launch_bound if graphed[k] < eager[k]]
+    detail = "; ".join(f"{'/'.join(k)}: {eager[k]:.3f} -> {graphed[k]:.3f} ms"
+                       for k in sorted(graphed) if k in eager)
+    check("CUDA graph replay beats eager where launch-bound",
+          launch_bound and len(faster) == len(launch_bound), detail, checks)
+
+    spec = StepSpec("sequential", 64, normalize_device(device), "single", "adam", "fused",
+                    compile="modules")
+    result = measure_configuration(spec, TimingOptions(warmup_s=0, budget_s=0.5))
+    compiled = result.status == OK and result.timing is not None
+    check("torch.compile configuration", compiled,
+          f"compile {result.timing.first_iter_s:.1f} s, then step "
+          f"{result.timing.summary(STEP).median:.3f} ms" if compiled
+          else f"{result.status}: {result.error}", checks)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make gpu-check", description=__doc__.split("\n")[0])
     parser.add_argument("--out-dir", type=Path, help="default: results/gpu-check-<gpu name>")
@@ -164,17 +210,19 @@ def main(argv: list[str] | None = None) -> int:
               f"ratio {cc.ratio:.3f} (tolerance {CROSS_CHECK_TOLERANCE:.0%}); phases sum to "
               f"{cc.phase_sum_ratio:.3f} x step", checks)
 
-    flows = [r for s in ("sequential", "shared_input", "separate_losses")
-             for r in gradient_flow(s, device=args.device)]
+    flows = [r for s in SCENARIOS for r in gradient_flow(s, device=args.device, n_networks=3)]
     check("gradient flow on CUDA", all(r.ok for r in flows), f"{len(flows)} cells", checks)
-    eq = [r for s in ("sequential", "shared_input", "separate_losses")
-          for opt in ("adam", "adamw", "sgd") for impl in ("loop", "foreach", "fused")
-          for r in setup_equivalence(s, optimizer=opt, optimizer_impl=impl, device=args.device)]
+    eq = [r for s in SCENARIOS for opt in ("adam", "adamw", "sgd")
+          for impl in ("loop", "foreach", "fused")
+          for r in setup_equivalence(s, optimizer=opt, optimizer_impl=impl, device=args.device,
+                                     n_networks=3)]
     worst = max(r.max_abs_diff for r in eq)
     bitwise = sum(r.bitwise for r in eq)
     check("setup equivalence on CUDA", all(r.ok for r in eq),
           f"{bitwise}/{len(eq)} bitwise identical, largest difference {worst:.2e} "
           f"({eq[0].tolerance})", checks)
+
+    check_gpu_axes(args.device, out_dir / "axes-check", checks)
 
     passed = all(c["ok"] for c in checks)
     write_json_atomic(out_dir / "gpu_check.json", {

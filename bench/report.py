@@ -17,8 +17,8 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from bench.describe import (SETUP_ORDER, config_hover, flatten_env, join_label, ordered,
-                            unique_labels, varying)
+from bench.describe import (SETUP_ORDER, VARIANT_AXES, config_hover, flatten_env, join_label,
+                            ordered, unique_labels, varying)
 from bench.page import Section, Table, esc, write_page
 from bench.runs import CONFIG_AXES, OK, PHASES, Run
 
@@ -71,7 +71,7 @@ def tidy(results: pd.DataFrame) -> pd.DataFrame:
     several_runs = d["run"].nunique() > 1
     d["where"] = [(f"{r['run']}: " if several_runs else "") + f"{r['device']} ({r['device_name']})"
                   for r in records]
-    extra = varying(d, ["size", "optimizer", "optimizer_impl"])
+    extra = varying(d, ["size", "optimizer", "optimizer_impl", *VARIANT_AXES])
     d["panel"] = [join_label({"where": w, **r}, ["where", *extra])
                   for w, r in zip(d["where"], records)]
     d["hover"] = [config_hover(r) for r in records]

@@ -19,8 +19,19 @@ from multinet.step import StepSpec
 
 
 def config_id(spec: StepSpec) -> str:
-    return "/".join([spec.scenario, spec.size, spec.device, f"bs{spec.batch_size}",
-                     spec.optimizer_setup, spec.optimizer, spec.optimizer_impl])
+    """The configuration's key. Axes at their defaults are left out, so a configuration of
+    the article's kind keeps the key it had before those axes existed."""
+    parts = [spec.scenario, spec.size, spec.device, f"bs{spec.batch_size}",
+             spec.optimizer_setup, spec.optimizer, spec.optimizer_impl]
+    if spec.precision != "fp32":
+        parts.append(spec.precision)
+    if spec.compile != "none":
+        parts.append(f"compile-{spec.compile}")
+    if spec.cuda_graph:
+        parts.append("cuda-graph")
+    if spec.n_networks != 2:
+        parts.append(f"n{spec.n_networks}")
+    return "/".join(parts)
 
 
 @dataclass
@@ -37,8 +48,10 @@ class ConfigResult:
     threads: int | None = None
     # columns measured once per configuration (memory, NVML): the same on each of its rows
     config_columns: dict[str, Any] = field(default_factory=dict)
-    # per-phase columns (phase_peak_allocated_mib)
+    # per-phase columns (phase_peak_allocated_mib, flops, ops, kernels)
     phase_columns: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # the device's published dense peak at this precision, where known (TFLOP/s)
+    peak_tflops: float | None = None
 
 
 def _num(value: float | None) -> float | str:
@@ -54,7 +67,9 @@ def result_rows(result: ConfigResult, run_id: str, torch_version: str,
         "config_id": config_id(spec), "scenario": spec.scenario, "size": spec.size,
         "device": spec.device, "device_name": result.device_name,
         "batch_size": spec.batch_size, "optimizer_setup": spec.optimizer_setup,
-        "optimizer": spec.optimizer, "optimizer_impl": spec.optimizer_impl, "seed": spec.seed,
+        "optimizer": spec.optimizer, "optimizer_impl": spec.optimizer_impl,
+        "precision": spec.precision, "compile": spec.compile, "cuda_graph": spec.cuda_graph,
+        "n_networks": spec.n_networks, "seed": spec.seed,
         "status": result.status, "error": result.error, "threads": result.threads,
         "torch_version": torch_version, "hostname": hostname, "started_at": result.started_at,
         **{k: _num(v) if isinstance(v, float) else v for k, v in result.config_columns.items()},
@@ -77,6 +92,14 @@ def result_rows(result: ConfigResult, run_id: str, torch_version: str,
                 "warmup_iters": timing.warmup_iters, "stop_reason": timing.stop_reason,
                 "measure_s": _num(timing.elapsed_s),
             })
+            if spec.compile != "none":
+                row["compile_s"] = _num(timing.first_iter_s)
+            flops = row.get("flops")
+            if isinstance(flops, (int, float)) and flops > 0 and s.median > 0:
+                tflops = flops / (s.median * 1e-3) / 1e12
+                row["tflops_per_s"] = _num(tflops)
+                if result.peak_tflops:
+                    row["peak_fraction"] = _num(tflops / result.peak_tflops)
         rows.append(row)
     return rows
 

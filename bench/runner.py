@@ -14,6 +14,7 @@ it later in the same folder.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import gc
 import json
@@ -22,7 +23,7 @@ import re
 import secrets
 import socket
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -30,12 +31,15 @@ from typing import Any, TextIO
 import torch
 
 from bench.atomic import write_json_atomic
-from bench.config import SweepConfig, expand
+from bench.config import SweepConfig, expand_all
+from bench.counting import count_phases, cuda_kernels
+from bench.errors import UsageError
 from bench.devices import device_name
 from bench.env import capture_environment
 from bench.failures import FAILURES, OomLimits, classify, spec_group
 from bench.interrupt import Interrupted, StopOnSignal
 from bench.memory import RssPeak, analytic_breakdown, cuda_phase_peaks
+from bench.peaks import peak_tflops
 from bench.nvml import NvmlSampler, find_handle, nvml_session
 from bench.progress import Progress
 from bench.results import ConfigResult, ResultsWriter, config_id
@@ -104,6 +108,14 @@ def measure_configuration(spec: StepSpec, options: TimingOptions, *, repeat: int
     if is_cuda:
         torch.cuda.set_device(device)
     step = build_step(spec)
+    # Counting and the analytic breakdown dispatch through Python modes and hooks, which
+    # compiled code and graph replays do not take: they run on an eager twin, which
+    # computes the same thing.
+    plain = spec.compile == "none" and not spec.cuda_graph
+    eager = step if plain else build_step(dataclasses.replace(spec, compile="none",
+                                                                 cuda_graph=False))
+    if is_cuda:
+        result.peak_tflops = peak_tflops(result.device_name, spec.precision)
     rss = RssPeak()
     sampler = nvml.sampler(device) if nvml else NvmlSampler(None, None)
     columns: dict[str, Any] = {}
@@ -118,7 +130,8 @@ def measure_configuration(spec: StepSpec, options: TimingOptions, *, repeat: int
                 columns["cuda_peak_reserved_mib"] = torch.cuda.max_memory_reserved(device) / MIB
                 for phase, peak in cuda_phase_peaks(step, device).items():
                     result.phase_columns[phase] = {"phase_peak_allocated_mib": peak}
-            breakdown = analytic_breakdown(step)
+            breakdown = analytic_breakdown(eager)
+            count_work(result, step, eager, is_cuda)
     if bad_loss is not None:
         result.status, result.error, result.timing = NONFINITE, bad_loss, None
     else:
@@ -131,6 +144,22 @@ def measure_configuration(spec: StepSpec, options: TimingOptions, *, repeat: int
         torch.cuda.synchronize(device)
         torch.cuda.empty_cache()  # each configuration's reserved peak starts from nothing
     return result
+
+
+def count_work(result: ConfigResult, step, eager: JointStep, is_cuda: bool) -> None:
+    """FLOPs and operators per phase (from the eager twin), kernels on CUDA (from the step
+    as timed), into the result's per-phase columns; ``step`` rows get the totals."""
+    flops, ops = count_phases(eager)
+    per_phase = {phase: {"flops": flops.get(phase, 0), "ops": ops.get(phase, 0)}
+                 for phase in flops}
+    if is_cuda:
+        for phase, n in cuda_kernels(step).items():
+            per_phase.setdefault(phase, {})["kernels"] = n
+    totals: dict[str, int] = Counter()
+    for columns in per_phase.values():
+        totals.update(columns)
+    for phase, columns in {**per_phase, STEP: dict(totals)}.items():
+        result.phase_columns.setdefault(phase, {}).update(columns)
 
 
 def nonfinite_loss(step: JointStep) -> str | None:
@@ -215,12 +244,16 @@ def run_sweep(config: SweepConfig, out_dir: Path | None = None, *, argv: list[st
     """A new run: validate, prepare the folder, record the sweep and the environment,
     measure."""
     stream = stream or sys.stderr
-    specs = expand(config)  # raises UsageError before anything is created
+    specs, not_attempted = expand_all(config)  # raises UsageError before anything is created
+    if not specs:
+        raise UsageError(f"no configuration of this sweep can run here: {not_attempted[0][1]}")
     run_id = new_run_id()
     out_dir = Path(out_dir) if out_dir else Path("results") / run_id
     lock = prepare_out_dir(out_dir)
     for notice in config.notices:
         print(f"note: {notice}", file=stream)
+    for reason, count in Counter(reason for _, reason in not_attempted).items():
+        print(f"note: {count} configuration(s) not attempted: {reason}", file=stream)
     if config.threads:
         torch.set_num_threads(config.threads)
     names = {device: device_name(device) for device in dict.fromkeys(s.device for s in specs)}

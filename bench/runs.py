@@ -15,12 +15,13 @@ from typing import Any
 import pandas as pd
 
 from bench.errors import UsageError
-from bench.schema import (ENV_FILE, FIELDS, RESULTS_FILE, SAMPLE_FIELDS, SAMPLES_FILE,
-                          SCHEMA_VERSION)
+from bench.schema import (AXIS_DEFAULTS, ENV_FILE, FIELDS, RESULTS_FILE, SAMPLE_FIELDS,
+                          SAMPLES_FILE, SCHEMA_VERSION)
 
 # What a configuration is, apart from its batch size; with it, the key of a measurement.
-CONFIG_AXES = ("scenario", "size", "device", "optimizer_setup", "optimizer", "optimizer_impl")
-REQUIRED_RESULTS = ("schema_version", "run_id", "repeat", "config_id", *CONFIG_AXES,
+BASE_AXES = ("scenario", "size", "device", "optimizer_setup", "optimizer", "optimizer_impl")
+CONFIG_AXES = (*BASE_AXES, *AXIS_DEFAULTS)  # the later axes are optional in a CSV
+REQUIRED_RESULTS = ("schema_version", "run_id", "repeat", "config_id", *BASE_AXES,
                     "device_name", "batch_size", "phase", "status", "median_ms")
 REQUIRED_SAMPLES = ("run_id", "repeat", "config_id", "phase", "device_ms")
 PHASES = ("forward", "backward", "optimizer", "step")
@@ -90,9 +91,14 @@ def read_results(path: Path) -> pd.DataFrame:
         found = ", ".join(str(v) for v in versions if v >= 0) or "none"
         raise UsageError(f"{path} has schema version {found}; this harness reads version "
                          f"{SCHEMA_VERSION}")
+    for column, default in AXIS_DEFAULTS.items():  # runs written before the axis existed
+        df[column] = df[column].astype(object).where(df[column].notna(), default)
+    df["n_networks"] = pd.to_numeric(df["n_networks"]).astype(int)
+    df["cuda_graph"] = df["cuda_graph"].map(lambda v: str(v).lower() == "true")
     df["batch_size"] = pd.to_numeric(df["batch_size"], errors="raise").astype(int)
     df["repeat"] = pd.to_numeric(df["repeat"]).astype(int)
-    for column in ("status", *CONFIG_AXES, "device_name", "phase", "run_id", "config_id"):
+    for column in ("status", *BASE_AXES, "precision", "compile", "device_name", "phase",
+                   "run_id", "config_id"):
         df[column] = df[column].astype(str)
     return df
 

@@ -39,7 +39,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("repeat", "", "which pass over the sweep (1-based); `--repeats N` makes N passes, "
            "each in a fresh random order"),
     Column("config_id", "", "the configuration's key: scenario/size/device/batch/setup/"
-           "optimizer/impl; joins `results.csv` with `samples.csv`"),
+           "optimizer/impl, then any axis away from its default (`bf16`, `compile-modules`, "
+           "`cuda-graph`, `n4`); joins `results.csv` with `samples.csv`"),
     Column("scenario", "", "joint-training scenario (see the README)"),
     Column("size", "", "network size preset (`seed` is the article's sizes)"),
     Column("device", "", "torch device the step ran on (`cpu`, `cuda:0`, `mps`)"),
@@ -50,6 +51,14 @@ COLUMNS: tuple[Column, ...] = (
     Column("optimizer", "", "`adam`, `adamw` or `sgd`"),
     Column("optimizer_impl", "", "implementation that actually ran: `loop`, `foreach` or "
            "`fused` (`auto` is resolved before it is recorded)"),
+    Column("precision", "", "`fp32`, `bf16` (autocast) or `fp16` (autocast and a GradScaler; "
+           "CUDA only)"),
+    Column("compile", "", "`none`, `modules` (each network through torch.compile) or `step` "
+           "(each update's forward and loss compiled as one function)"),
+    Column("cuda_graph", "bool", "True when the whole step was captured in one CUDA graph and "
+           "replayed; its phase rows then have no timing (no boundaries inside a graph)"),
+    Column("n_networks", "", "networks in the scenario (a parameter of `n_chain` and "
+           "`n_ensemble`; the fixed pairs record 2, `shared_trunk` 2 heads on a trunk)"),
     Column("seed", "", "seed of the weights and the synthetic batch"),
     Column("phase", "", "`forward` (networks and loss), `backward`, `optimizer` (every "
            "optimizer's step, then zero_grad with set_to_none; zeroing is folded in here), "
@@ -61,8 +70,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("error", "", "one-line reason when the status is not `ok` (the exception's "
            "message, or what was out of memory)", "status is `ok`"),
     Column("clock", "", "how time was taken: `perf_counter` (CPU), `cuda_event` (CUDA events, "
-           "one sync per block), `mps_sync` (host clock, synchronized at each boundary)",
-           NOT_OK),
+           "one sync per block), `mps_sync` (host clock, synchronized at each boundary), "
+           "`pytest_benchmark` (imported from the pytest-benchmark suite)", NOT_OK),
     Column("n_samples", "iterations", "timed iterations behind the statistics", NOT_OK),
     Column("median_ms", "ms", "median time of the phase, on the device's clock", NOT_OK),
     Column("iqr_ms", "ms", "interquartile range (q3 - q1, linear interpolation)", NOT_OK),
@@ -86,6 +95,18 @@ COLUMNS: tuple[Column, ...] = (
            "`budget` (time budget spent) or `max_samples`", NOT_OK),
     Column("measure_s", "s", "wall time spent sampling this configuration, warm-up excluded",
            NOT_OK),
+    Column("compile_s", "s", "wall time of the first, compiling iteration (synchronized); "
+           "never part of the timed samples", f"{NOT_OK}, or compile is `none`"),
+    Column("flops", "FLOP", "floating-point operations of the phase in one iteration "
+           "(FlopCounterMode: matrix products and convolutions, 2 per multiply-add; the "
+           "optimizer's elementwise work counts 0); `step`: all phases", NOT_OK),
+    Column("tflops_per_s", "TFLOP/s", "flops / median time", f"{NOT_OK}, or no flops"),
+    Column("peak_fraction", "fraction", "tflops_per_s over the GPU's published dense peak for "
+           "the precision (bench/peaks.py)", f"{NOT_OK}, or the GPU's peak is not known"),
+    Column("ops", "operators", "ATen operators dispatched by the phase in one eager iteration; "
+           "many small ones mean a launch-bound step", NOT_OK),
+    Column("kernels", "kernels", "CUDA kernels (and memcpy/memset) the phase launched in one "
+           "iteration, from the profiler", f"{NOT_OK}, or not on CUDA"),
     Column("cuda_peak_allocated_mib", "MiB", "peak memory allocated by tensors while timing "
            "(torch.cuda.max_memory_allocated)", f"{NOT_OK}, or not on CUDA"),
     Column("cuda_peak_reserved_mib", "MiB", "peak memory held by the caching allocator while "
@@ -118,6 +139,9 @@ COLUMNS: tuple[Column, ...] = (
 )
 
 FIELDS: tuple[str, ...] = tuple(c.name for c in COLUMNS)
+
+# Axes added after the first runs were written: what a row without them ran with.
+AXIS_DEFAULTS = {"precision": "fp32", "compile": "none", "cuda_graph": False, "n_networks": 2}
 
 SAMPLE_COLUMNS: tuple[Column, ...] = (
     Column("run_id", "", "as in results.csv"),

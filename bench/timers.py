@@ -84,6 +84,8 @@ class Timing:
     device_ms: dict[str, list[float]] = field(default_factory=lambda: {p: [] for p in TIMED_PHASES})
     host_ms: dict[str, list[float]] = field(default_factory=lambda: {p: [] for p in TIMED_PHASES})
     warmup_iters: int = 0
+    # the first warm-up iteration alone, synchronized: where torch.compile compiles
+    first_iter_s: float = 0.0
     stop_reason: str = ""
     elapsed_s: float = 0.0
 
@@ -164,8 +166,10 @@ class CudaEventClock:
     def __init__(self, device: torch.device, step: JointStep):
         self.names = [name for name, _ in step.phases()]
         with torch.cuda.device(device):
+            # a row serves a whole step too (two events), even for a step with no phases
             self.events = [[torch.cuda.Event(enable_timing=True)
-                            for _ in range(len(self.names) + 1)] for _ in range(MAX_BLOCK)]
+                            for _ in range(max(2, len(self.names) + 1))]
+                           for _ in range(MAX_BLOCK)]
 
     def record_phases(self, step: JointStep, n: int) -> list[list[float]]:
         fns = [fn for _, fn in step.phases()]
@@ -228,11 +232,18 @@ def make_clock(device: torch.device, step: JointStep):
     return HostClock()
 
 
-def warm_up(step: JointStep, device: torch.device, options: TimingOptions) -> tuple[int, float]:
-    """Run untimed iterations; return their count and one synchronized iteration's seconds,
-    from which the block size is chosen."""
+def warm_up(step: JointStep, device: torch.device,
+            options: TimingOptions) -> tuple[int, float, float]:
+    """Run untimed iterations. Returns their count, the first one's seconds (synchronized:
+    a compiled step compiles there) and a last synchronized iteration's seconds, from which
+    the block size is chosen."""
     sync = synchronizer(device)
-    start, iters = time.perf_counter(), 0
+    sync()
+    t0 = time.perf_counter()
+    step.run()
+    sync()
+    first = time.perf_counter() - t0
+    start, iters = time.perf_counter(), 1
     while iters < options.warmup_iters or time.perf_counter() - start < options.warmup_s:
         step.run()
         iters += 1
@@ -240,21 +251,24 @@ def warm_up(step: JointStep, device: torch.device, options: TimingOptions) -> tu
     t0 = time.perf_counter()
     step.run()
     sync()
-    return iters + 1, time.perf_counter() - t0
+    return iters + 1, first, time.perf_counter() - t0
 
 
 def converged(timing: Timing, target: float) -> bool:
-    return all(timing.summary(p).rel_ci <= target for p in TIMED_PHASES)
+    return all(timing.summary(p).rel_ci <= target for p in TIMED_PHASES
+               if timing.device_ms[p])
 
 
 def time_step(step: JointStep, device: torch.device | str,
               options: TimingOptions = TimingOptions()) -> Timing:
     """Warm ``step`` up, then time its phases and its whole step until the medians are
-    known well enough (see the module's docstring)."""
+    known well enough (see the module's docstring). A step with no phases (a replayed CUDA
+    graph) has only its ``step`` timed."""
     device = torch.device(device)
     clock = make_clock(device, step)
     timing = Timing(clock=clock.name)
-    timing.warmup_iters, iter_s = warm_up(step, device, options)
+    timing.warmup_iters, timing.first_iter_s, iter_s = warm_up(step, device, options)
+    has_phases = bool(step.phases())
     block = max(1, min(MAX_BLOCK, int(BLOCK_TARGET_S / max(iter_s, 1e-9))))
     gc.collect()
     gc_was_enabled = gc.isenabled()
@@ -263,7 +277,7 @@ def time_step(step: JointStep, device: torch.device | str,
         while True:
             n = min(block, options.max_samples - timing.n_samples)
             gc.disable()
-            device_rows, host_rows = clock.phases(step, n)
+            device_rows, host_rows = clock.phases(step, n) if has_phases else ([], [])
             device_steps, host_steps = clock.steps(step, n)
             if gc_was_enabled:
                 gc.enable()

@@ -184,10 +184,21 @@ def unsupported(spec: StepSpec) -> str | None:
         if spec.precision == "fp16" and resolve_impl(spec.optimizer_impl, spec.device) != "fused":
             return ("CUDA graphs with fp16 need a fused optimizer: the GradScaler's inf check "
                     "syncs with the host otherwise")
-    if (resolve_impl(spec.optimizer_impl, spec.device) == "fused"
-            and device.type not in ("cuda", "cpu", "mps")):
-        return f"no fused optimizer kernels on {device.type}"
+    if resolve_impl(spec.optimizer_impl, spec.device) == "fused":
+        supported = fused_devices()
+        if device.type not in supported:
+            return (f"torch {torch.__version__} has no fused optimizer kernels for "
+                    f"{device.type}; it has them for {', '.join(supported)}")
     return None
+
+
+def fused_devices() -> list[str]:
+    """Device types with fused optimizer kernels in this torch."""
+    try:
+        from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+        return list(_get_fused_kernels_supported_devices())
+    except ImportError:  # a torch that moved the helper
+        return ["cuda", "cpu"]
 
 
 def check_supported(spec: StepSpec) -> None:

@@ -28,7 +28,9 @@ LIST_OPTIONS = {
     "scenarios": ("scenarios", str), "sizes": ("sizes", str),
     "batch_sizes": ("batch_sizes", int), "devices": ("devices", str),
     "optimizer_setups": ("optimizer_setups", str), "optimizer": ("optimizers", str),
-    "optimizer_impl": ("optimizer_impls", str),
+    "optimizer_impl": ("optimizer_impls", str), "precision": ("precisions", str),
+    "compile": ("compile_modes", str), "cuda_graph": ("cuda_graphs", bool),
+    "n_networks": ("n_networks", int),
 }
 FLAGS = {"target_rel_ci": "--target-ci"}  # where the flag is not the option's name
 TIMING_OPTIONS = {"warmup_iters": int, "warmup_s": float, "min_samples": int,
@@ -51,6 +53,11 @@ def add_parser(sub) -> None:
     p.add_argument("--optimizer-setups", help="separate,single,grouped")
     p.add_argument("--optimizer", "--optimizers", dest="optimizer", help="adam, adamw, sgd")
     p.add_argument("--optimizer-impl", help="auto, loop, foreach, fused")
+    p.add_argument("--precision", "--precisions", dest="precision",
+                   help="fp32, bf16 (autocast), fp16 (autocast + GradScaler; CUDA)")
+    p.add_argument("--compile", help="none, modules (each network), step (forward and loss)")
+    p.add_argument("--cuda-graph", help="off, on (capture the whole step; CUDA)")
+    p.add_argument("--n-networks", help="networks for n_chain and n_ensemble, e.g. 2,4,8")
     p.add_argument("--seed", type=int)
     p.add_argument("--repeats", type=int, help="passes over the sweep, each in a new random order")
     p.add_argument("--threads", type=int, help="torch.set_num_threads before measuring")
