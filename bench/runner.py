@@ -107,6 +107,11 @@ def measure_configuration(spec: StepSpec, options: TimingOptions, *, repeat: int
     is_cuda = device.type == "cuda"
     if is_cuda:
         torch.cuda.set_device(device)
+    if spec.compile != "none":
+        # Forget what earlier configurations compiled: otherwise a repeat would reuse them
+        # and its compile time would be a cache lookup. (Inductor's on-disk cache stays, as
+        # it does between a user's runs.)
+        torch._dynamo.reset()
     step = build_step(spec)
     # Counting and the analytic breakdown dispatch through Python modes and hooks, which
     # compiled code and graph replays do not take: they run on an eager twin, which

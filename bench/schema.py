@@ -95,8 +95,10 @@ COLUMNS: tuple[Column, ...] = (
            "`budget` (time budget spent) or `max_samples`", NOT_OK),
     Column("measure_s", "s", "wall time spent sampling this configuration, warm-up excluded",
            NOT_OK),
-    Column("compile_s", "s", "wall time of the first, compiling iteration (synchronized); "
-           "never part of the timed samples", f"{NOT_OK}, or compile is `none`"),
+    Column("compile_s", "s", "wall time of the first, compiling iteration (synchronized), "
+           "after torch._dynamo.reset() so that each configuration compiles afresh (inductor's "
+           "on-disk cache stays); never part of the timed samples",
+           f"{NOT_OK}, or compile is `none`"),
     Column("flops", "FLOP", "floating-point operations of the phase in one iteration "
            "(FlopCounterMode: matrix products and convolutions, 2 per multiply-add; the "
            "optimizer's elementwise work counts 0); `step`: all phases", NOT_OK),

@@ -12,26 +12,41 @@ from bench.schema import OK, SKIPPED, STATUSES
 from multinet import SETUPS
 
 
+def variant(row: dict[str, Any]) -> str:
+    """The later axes where they are away from their defaults: `bf16 compile-modules n4`."""
+    parts = []
+    if row.get("precision", "fp32") != "fp32":
+        parts.append(str(row["precision"]))
+    if row.get("compile", "none") != "none":
+        parts.append(f"compile-{row['compile']}")
+    if row.get("cuda_graph") in (True, "True"):
+        parts.append("graph")
+    if int(row.get("n_networks", 2)) != 2:
+        parts.append(f"n{row['n_networks']}")
+    return " ".join(parts)
+
+
 def step_table(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One entry per (device, scenario, size, batch size, optimizer, impl) with the median
-    step time of each setup (the median over repeats, when there are several)."""
+    """One entry per (device, scenario, size, batch size, optimizer, impl, variant) with the
+    median step time of each setup (the median over repeats, when there are several)."""
     times: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     names: dict[str, str] = {}
     for row in rows:
         if row["phase"] != "step" or row["status"] != "ok" or row["median_ms"] in ("", None):
             continue
         key = (row["device"], row["scenario"], row["size"], int(row["batch_size"]),
-               row["optimizer"], row["optimizer_impl"])
+               row["optimizer"], row["optimizer_impl"], variant(row))
         times[key][row["optimizer_setup"]].append(float(row["median_ms"]))
         names[row["device"]] = row["device_name"]
     table = []
     for key in sorted(times):
-        device, scenario, size, batch, optimizer, impl = key
+        device, scenario, size, batch, optimizer, impl, var = key
         per_setup = {s: statistics.median(v) for s, v in times[key].items()}
         fastest = min(per_setup, key=per_setup.get)
         table.append({"device": device, "device_name": names[device], "scenario": scenario,
                       "size": size, "batch_size": batch, "optimizer": optimizer,
-                      "optimizer_impl": impl, "step_ms": per_setup, "fastest": fastest,
+                      "optimizer_impl": impl, "variant": var, "step_ms": per_setup,
+                      "fastest": fastest,
                       "samples_per_s": batch / per_setup[fastest] * 1e3})
     return table
 
@@ -43,7 +58,9 @@ def format_summary(rows: Iterable[dict[str, Any]]) -> str:
     if not table:
         return "\n".join(["No configuration was measured.", *([statuses] if statuses else [])])
     setups = [s for s in SETUPS if any(s in t["step_ms"] for t in table)]
-    header = (f"{'scenario':<16} {'size':<6} {'optim':<13} {'batch':>6} "
+    width = max((len(t["variant"]) for t in table), default=0)
+    var_head = f" {'variant':<{width}}" if width else ""
+    header = (f"{'scenario':<16} {'size':<6} {'optim':<13}{var_head} {'batch':>6} "
               + " ".join(f"{s:>9}" for s in setups) + f"  {'fastest':<9} {'samples/s':>11}")
     out = []
     for device in dict.fromkeys(t["device"] for t in table):
@@ -55,7 +72,8 @@ def format_summary(rows: Iterable[dict[str, Any]]) -> str:
             cells = " ".join(f"{t['step_ms'][s]:>9.3f}" if s in t["step_ms"] else f"{'-':>9}"
                              for s in setups)
             optim = f"{t['optimizer']}/{t['optimizer_impl']}"
-            out.append(f"{t['scenario']:<16} {t['size']:<6} {optim:<13} {t['batch_size']:>6} "
+            var = f" {t['variant']:<{width}}" if width else ""
+            out.append(f"{t['scenario']:<16} {t['size']:<6} {optim:<13}{var} {t['batch_size']:>6} "
                        f"{cells}  {t['fastest']:<9} {t['samples_per_s']:>11,.0f}")
         out.append("")
     noisy = sum(1 for r in rows if r.get("noisy") is True and r["phase"] == "step")
