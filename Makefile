@@ -38,7 +38,8 @@ perf-check: $(SETUP)             ## the timer's own accuracy figures on this mac
 	$(PY) -m bench.perf_check $(ARGS)
 
 # The pytest-benchmark suite (bench/suite): saved per machine, device kind and torch version.
-SUITE          = $(PY) -m pytest bench/suite -p no:cacheprovider --benchmark-enable --benchmark-only
+SUITE          = $(PY) -m pytest bench/suite -p no:cacheprovider --benchmark-enable --benchmark-only \
+                 --benchmark-disable-gc
 SUITE_STORAGE  = --benchmark-storage="$$($(PY) -m bench.suite.storage)"
 # min, not median: other work on a shared machine only ever adds time, so the minimum
 # moves least between runs; a real slowdown moves it all the same.

@@ -4,7 +4,8 @@ Phases are timed with ``benchmark.pedantic``: a ``setup`` runs the earlier phase
 (``JointStep.prepare``), then one call of the phase is timed (``iterations=1``, since setup
 must run before every call; in a scenario with several updates, the first update's phase), after explicit warm-up rounds. On CUDA the timed call ends by
 synchronizing, so the time is the work, not its launch; the setup synchronizes too, so the
-untimed work does not spill into the timed call.
+untimed work does not spill into the timed call. ``make bench-pytest`` passes
+``--benchmark-disable-gc``, as the runner's timer pauses the collector while it samples.
 """
 
 from __future__ import annotations
