@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.schema import (FIELDS, RESULTS_FILE, SAMPLE_FIELDS, SAMPLES_FILE, SCHEMA_VERSION)
-from bench.timers import STEP, TIMED_PHASES, Timing
+from bench.timers import TIMED_PHASES, Timing
 from multinet.step import StepSpec
 
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from bench.atomic import write_json_atomic, write_text_atomic
 import torch
 
+from bench.atomic import write_json_atomic, write_text_atomic
 from bench.config import SweepConfig, expand, sweep_from_mapping, sweep_to_mapping
 from bench.devices import device_name
 from bench.errors import UsageError

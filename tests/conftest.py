@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from multinet import SCENARIOS
+from multinet import SCENARIOS, Scenario
+from multinet.scenarios import register
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,3 +52,27 @@ def _keep_torch_threads():
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def small_scenario():
+    """x(5x4) -> Linear(4,3) -> ReLU -> Linear(3,2) -> squared -> mean: small enough that
+    bytes and FLOPs can be counted by hand. Registered for the test, then removed."""
+    @register
+    class Small(Scenario):
+        name = "test_small"
+        description = "for counting tests"
+        expected_flow = {"loss": {"net"}}
+
+        def build_networks(self):
+            return {"net": torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(),
+                                               torch.nn.Linear(3, 2))}
+
+        def make_batch(self, batch_size, generator):
+            return {"x": torch.randn(batch_size, 4, generator=generator)}
+
+        def loss_terms(self, networks, batch):
+            return {"loss": networks["net"](batch["x"]).pow(2).mean()}
+
+    yield Small.name
+    SCENARIOS.pop(Small.name)

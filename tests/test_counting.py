@@ -1,39 +1,14 @@
 """FLOPs, operators and peaks, against counts worked out by hand."""
 
 import pytest
-import torch
 
 from bench.counting import count_phases
 from bench.peaks import peak_tflops
-from multinet import SCENARIOS, Scenario, StepSpec, build_step
-from multinet.scenarios import register
+from multinet import StepSpec, build_step
 
 
-@pytest.fixture
-def two_linear():
-    @register
-    class TwoLinear(Scenario):
-        """x(5x4) -> Linear(4,3) -> ReLU -> Linear(3,2) -> squared -> mean."""
-        name = "test_flops"
-        description = "for counting tests"
-        expected_flow = {"loss": {"net"}}
-
-        def build_networks(self):
-            return {"net": torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(),
-                                               torch.nn.Linear(3, 2))}
-
-        def make_batch(self, batch_size, generator):
-            return {"x": torch.randn(batch_size, 4, generator=generator)}
-
-        def loss_terms(self, networks, batch):
-            return {"loss": networks["net"](batch["x"]).pow(2).mean()}
-
-    yield "test_flops"
-    SCENARIOS.pop("test_flops")
-
-
-def test_flops_of_two_linear_layers_by_hand(two_linear):
-    flops, ops = count_phases(build_step(StepSpec(two_linear, 5, optimizer="sgd")))
+def test_flops_of_small_scenario_layers_by_hand(small_scenario):
+    flops, ops = count_phases(build_step(StepSpec(small_scenario, 5, optimizer="sgd")))
     # forward: 2 * batch * in * out per layer = 2*5*4*3 + 2*5*3*2
     assert flops["forward"] == 120 + 60
     # backward: the second layer's weight gradient and input gradient (60 each); the first

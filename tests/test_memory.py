@@ -2,34 +2,9 @@
 
 import numpy as np
 import pytest
-import torch
 
 from bench.memory import RssPeak, analytic_breakdown
-from multinet import SCENARIOS, Scenario, StepSpec, build_step
-from multinet.scenarios import register
-
-
-@pytest.fixture
-def small_scenario():
-    @register
-    class Small(Scenario):
-        """x(5x4) -> Linear(4,3) -> ReLU -> Linear(3,2) -> squared -> mean."""
-        name = "test_small"
-        description = "for memory tests"
-        expected_flow = {"loss": {"net"}}
-
-        def build_networks(self):
-            return {"net": torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(),
-                                               torch.nn.Linear(3, 2))}
-
-        def make_batch(self, batch_size, generator):
-            return {"x": torch.randn(batch_size, 4, generator=generator)}
-
-        def loss_terms(self, networks, batch):
-            return {"loss": networks["net"](batch["x"]).pow(2).mean()}
-
-    yield "test_small"
-    SCENARIOS.pop("test_small")
+from multinet import StepSpec, build_step
 
 
 @pytest.mark.parametrize("optimizer, state_bytes", [
