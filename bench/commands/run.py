@@ -18,9 +18,7 @@ from bench.config import load_sweep, parse_list
 from bench.errors import UsageError
 from bench.failures import FAILURES
 from bench.interrupt import exit_code
-from bench.report import write_report
 from bench.runner import RunOutcome, resume_sweep, run_sweep
-from bench.runs import load_run
 from bench.summary import format_summary
 
 # option -> (axis, element type)
@@ -112,6 +110,23 @@ def sweep_from_args(args: argparse.Namespace):
     return load_sweep(args.sweep, overrides, timing)
 
 
+def write_run_report(out_dir: Path) -> None:
+    """The run's report.html; a machine without plotly still keeps its results."""
+    try:
+        from bench.report import write_report
+        from bench.runs import load_run
+    except ImportError as exc:
+        print(f"No report: {exc.name} is not installed (`pip install -e .` installs it); "
+              f"`python -m bench report {out_dir}` writes it later")
+        return
+    try:
+        page = write_report([load_run(out_dir)], out_dir / "report.html")
+    except UsageError as exc:  # nothing measured to report on; the run itself is complete
+        print(f"No report: {exc}")
+    else:
+        print(f"Report: {page}")
+
+
 def finish(outcome: RunOutcome, loads: list[str]) -> int:
     """The summary, where the results are, the report of a complete run or how to resume an
     unfinished one; the exit code."""
@@ -120,12 +135,7 @@ def finish(outcome: RunOutcome, loads: list[str]) -> int:
     print()
     print(f"Results: {outcome.out_dir}/results.csv (samples.csv and env.json beside it)")
     if outcome.complete:  # else the resume that completes the run writes it
-        try:
-            page = write_report([load_run(outcome.out_dir)], outcome.out_dir / "report.html")
-        except UsageError as exc:  # nothing measured to report on; the run itself is complete
-            print(f"No report: {exc}")
-        else:
-            print(f"Report: {page}")
+        write_run_report(outcome.out_dir)
     if outcome.failed_fast is not None:
         failed = outcome.failed_fast
         print(f"Stopped at the first failure (--fail-fast): {failed.status}: {failed.error}",
