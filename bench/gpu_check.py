@@ -166,6 +166,20 @@ def check_gpu_axes(device: str, folder: Path, checks: list) -> None:
           else f"{result.status}: {result.error}", checks)
 
 
+def write_pages(out_dir: Path) -> None:
+    """The report of the sweeps, where plotly is installed (not a check: the figures are in
+    the CSV files either way)."""
+    try:
+        from bench.report import write_report
+        from bench.runs import load_run
+    except ImportError as exc:
+        print(f"No report: {exc.name} is not installed", flush=True)
+        return
+    runs = [load_run(folder) for folder in (out_dir, out_dir / "axes-check")
+            if (folder / RESULTS_FILE).exists()]
+    print(f"Report: {write_report(runs, out_dir / 'report.html')}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make gpu-check", description=__doc__.split("\n")[0])
     parser.add_argument("--out-dir", type=Path, help="default: results/gpu-check-<gpu name>")
@@ -224,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
 
     check_gpu_axes(args.device, out_dir / "axes-check", checks)
 
+    write_pages(out_dir)
     passed = all(c["ok"] for c in checks)
     write_json_atomic(out_dir / "gpu_check.json", {
         "gpu": gpu, "torch_version": torch.__version__, "passed": passed,
