@@ -21,6 +21,7 @@ import os
 import socket
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,6 +47,9 @@ from bench.runner import (NvmlHandles, RunOutcome, measure_configuration, new_ru
                           note_resume, pending, progress_label)
 from bench.schema import ENV_FILE
 from multinet.step import StepSpec
+
+
+FAILING_RANK_FIRST_S = 1.0
 
 
 @dataclass
@@ -148,6 +152,9 @@ class Lead:
                   f"{resume_hint(out_dir)}", file=self.stream, flush=True)
             if failure.rank != 0:
                 self.world.reported()
+                # let the failing rank leave first: torchrun names the first rank to exit
+                # as the root cause
+                time.sleep(FAILING_RANK_FIRST_S)
             else:
                 self.world.tell_failure(failure.message)
             exit_now(1)
