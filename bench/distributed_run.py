@@ -48,7 +48,6 @@ from bench.runner import (NvmlHandles, RunOutcome, measure_configuration, new_ru
 from bench.schema import ENV_FILE
 from multinet.step import StepSpec
 
-
 FAILING_RANK_FIRST_S = 1.0
 
 
@@ -57,9 +56,7 @@ class Plan:
     """What rank 0 hands every rank: the run, and what to measure in which order."""
 
     run_id: str
-    out_dir: str
     todo: list[tuple[int, int]] = field(default_factory=list)  # (repeat, index into the specs)
-    done: int = 0  # configurations (per repeat) already on disk
 
 
 def from_lead(world: World, make: Callable[[], Any]) -> Any:
@@ -116,7 +113,7 @@ class Lead:
         index = {spec: i for i, spec in enumerate(self.run.specs)}
         todo = [(repeat, index[spec]) for repeat, spec in pending(self.run)]
         self.configs_on_disk = len(self.run.done)
-        return Plan(self.run.run_id, str(self.run.out_dir), todo, len(self.run.done))
+        return Plan(self.run.run_id, todo)
 
     def _new_run(self, config: SweepConfig, out_dir: Path | None) -> PreviousRun:
         specs, not_attempted = expand_all(config, self.world.local_rank)
@@ -146,9 +143,9 @@ class Lead:
     def stop_for(self, failure: Failure) -> NoReturn:
         """Say which rank failed and what is on disk, let that rank go, and exit."""
         with self.writing:
-            out_dir = self.run.out_dir
-            print(f"\nerror: {failure.message}.\nThe run stops: {out_dir}/results.csv keeps "
-                  f"the {self.configs_on_disk} configuration(s) finished before; "
+            out_dir, what = self.run.out_dir, failure.message.rstrip(".")
+            print(f"\nerror: {what}.\nThe run stops: {out_dir}/results.csv keeps the "
+                  f"{self.configs_on_disk} configuration(s) finished before; "
                   f"{resume_hint(out_dir)}", file=self.stream, flush=True)
             if failure.rank != 0:
                 self.world.reported()
@@ -186,8 +183,8 @@ def run_distributed(world: World, config: SweepConfig | None, out_dir: Path | No
     except UsageError as exc:
         error = f"rank {world.rank}: {exc}"
     errors = world.gather(error)
-    plan = from_lead(world, lambda: lead.plan(config, resume, out_dir, errors))
     try:
+        plan = from_lead(world, lambda: lead.plan(config, resume, out_dir, errors))
         devices = {d: device_name(d) for d in dict.fromkeys(s.device for s in specs)}
         ranks = world.gather(rank_record(world, devices))
         if lead:
@@ -195,7 +192,7 @@ def run_distributed(world: World, config: SweepConfig | None, out_dir: Path | No
         if config.threads:
             torch.set_num_threads(config.threads)
         return _measure(world, lead, plan, specs, config, progress, fail_fast,
-                        stream or sys.stderr if lead else quiet)
+                        (stream or sys.stderr) if lead else quiet)
     finally:
         if lead and lead.lock is not None:
             lead.lock.close()

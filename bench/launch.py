@@ -6,7 +6,7 @@ bench run --distributed ...``) and adds two things. A rendezvous that does not f
 its timeout ends with one line naming the endpoint and what to check, where torchrun ends in
 its own traceback (and with the c10d backend, an exception without a message). A rank that
 fails ends with torchrun's summary of which rank failed, without the launcher's traceback
-around it.
+around it; a signal, with 128 + its number, as a shell reports it.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 
 from torch.distributed import DistError
+from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 from torch.distributed.elastic.rendezvous.api import RendezvousError
 from torch.distributed.run import get_rdzv_endpoint, parse_args, run
@@ -39,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     except ChildFailedError as exc:
         print(str(exc), file=sys.stderr)
         return 1
+    except SignalException as exc:  # the workers had the signal too, and said what they did
+        return 128 + exc.sigval
     return 0
 
 

@@ -82,13 +82,16 @@ class JointStep:
         compute = torch.compile(update.loss) if self.compile == "step" else update.loss
         dtype = PRECISIONS[self.precision]
         freeze = [self.networks[n] for n in update.frozen]
-        through = self.data_parallel or (lambda run: run())
+        data_parallel = self.data_parallel
 
         def forward() -> None:
             with frozen(freeze), torch.autocast(self.device_type, dtype=dtype,
                                                 enabled=dtype is not None):
-                self.loss = through(lambda: compute(self._module_view(), self.batch,
-                                                    self.scratch))
+                if data_parallel is None:
+                    self.loss = compute(self._module_view(), self.batch, self.scratch)
+                else:
+                    self.loss = data_parallel(
+                        lambda: compute(self._module_view(), self.batch, self.scratch))
             self.last_loss = self.loss.detach()
         return forward
 

@@ -119,8 +119,8 @@ def test_two_single_process_nodes_on_loopback_give_the_same_rows(tmp_path, rende
 @pytest.mark.slow
 def test_one_ddp_step_computes_what_one_process_computes_on_the_concatenated_batch(tmp_path):
     report = tmp_path / "gradients.json"
-    proc = torchrun("--standalone", "--nproc-per-node", "2", str(ROOT / "tests" / "ddp_gradients.py"),
-                    str(report))
+    script = ROOT / "tests" / "ddp_gradients.py"
+    proc = torchrun("--standalone", "--nproc-per-node", "2", str(script), str(report))
     assert proc.returncode == 0, proc.stderr
     got = json.loads(report.read_text())
     assert len(got) == 7 * 2  # scenarios x wraps
