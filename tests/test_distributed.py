@@ -92,6 +92,8 @@ def test_three_scenarios_with_both_wraps_on_two_ranks(tmp_path):
     # only rank 0 prints the summary, which counts the samples of both ranks
     assert proc.stdout.count("Step time, median ms") == 1
     assert "on each of 2 ranks" in proc.stdout and "Report:" in proc.stdout
+    page = (out / "report.html").read_text()
+    assert "DDP joint" in page and "DDP per_network" in page
 
 
 @pytest.mark.slow
