@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.devices import resolve_devices
+from bench.devices import rank_devices, resolve_devices
 from bench.errors import UsageError
 from bench.timers import TimingOptions
 from multinet import IMPLEMENTATIONS, OPTIMIZERS, SCENARIOS, SETUPS, SIZE_PRESETS, StepSpec
 from multinet.optim import resolve_impl
-from multinet.step import COMPILE_MODES, PRECISIONS, unsupported
+from multinet.step import COMPILE_MODES, DDP_WRAPS, PRECISIONS, unsupported
 
 SWEEPS_DIR = Path(__file__).resolve().parent / "sweeps"
 DEFAULT_SWEEP = SWEEPS_DIR / "default.toml"
@@ -41,9 +41,10 @@ AXES: dict[str, Any] = {
     "compile_modes": COMPILE_MODES,
     "cuda_graphs": None,  # booleans
     "n_networks": None,  # integers >= 2; used by scenarios whose network count is a parameter
+    "ddp_wraps": DDP_WRAPS[1:],  # under --distributed only; `none` is what a single process runs
 }
 OPTIONAL_AXES = {"precisions": ["fp32"], "compile_modes": ["none"], "cuda_graphs": [False],
-                 "n_networks": [2]}
+                 "n_networks": [2], "ddp_wraps": ["joint"]}
 SCALARS = {"seed": int, "repeats": int, "threads": int}
 TIMING_KEYS = {f.name: f.type for f in dataclasses.fields(TimingOptions)}
 
@@ -61,6 +62,7 @@ class SweepConfig:
     compile_modes: tuple[str, ...] = ("none",)
     cuda_graphs: tuple[bool, ...] = (False,)
     n_networks: tuple[int, ...] = (2,)
+    ddp_wraps: tuple[str, ...] = ("joint",)
     seed: int = 0
     repeats: int = 1
     threads: int = 0  # 0: leave torch's default
@@ -191,22 +193,31 @@ def sweep_to_mapping(config: SweepConfig, devices: list[str] | None = None) -> d
     return data
 
 
-def expand_all(config: SweepConfig) -> tuple[list[StepSpec], list[tuple[StepSpec, str]]]:
+def expand_all(config: SweepConfig, local_rank: int | None = None
+               ) -> tuple[list[StepSpec], list[tuple[StepSpec, str]]]:
     """Every configuration of the sweep, devices resolved (`auto` included) and `auto`
     implementations resolved per device; combinations that resolve to the same spec once.
     Returns those that can run, and those that cannot (fused kernels a device lacks, CUDA
-    graphs off CUDA, fp16 off CUDA) with the reason: never attempted, listed once."""
-    devices = resolve_devices(config.devices)
+    graphs off CUDA, fp16 off CUDA) with the reason: never attempted, listed once.
+
+    ``local_rank``: under --distributed, this rank's LOCAL_RANK. Its devices are its own
+    (``rank_devices``) and the ``ddp_wraps`` axis applies; in a single process every spec
+    has ``ddp_wrap = "none"``. Every rank gets its specs in the same order."""
+    if local_rank is None:
+        devices, wraps = resolve_devices(config.devices), ("none",)
+    else:
+        devices, wraps = rank_devices(config.devices, local_rank), config.ddp_wraps
     specs: dict[StepSpec, None] = {}
     for (scenario, size, device, batch, setup, opt, impl, precision, compile_mode, graph,
-         n) in itertools.product(
+         n, wrap) in itertools.product(
             config.scenarios, config.sizes, devices, config.batch_sizes,
             config.optimizer_setups, config.optimizers, config.optimizer_impls,
-            config.precisions, config.compile_modes, config.cuda_graphs, config.n_networks):
+            config.precisions, config.compile_modes, config.cuda_graphs, config.n_networks,
+            wraps):
         if SCENARIOS[scenario].min_networks is None:
             n = 2  # a fixed set of networks: the axis does not apply
         spec = StepSpec(scenario, batch, device, setup, opt, resolve_impl(impl, device), size,
-                        config.seed, precision, compile_mode, n, graph)
+                        config.seed, precision, compile_mode, n, graph, wrap)
         specs[spec] = None
     runnable, skipped = [], []
     for spec in specs:
@@ -218,9 +229,9 @@ def expand_all(config: SweepConfig) -> tuple[list[StepSpec], list[tuple[StepSpec
     return runnable, skipped
 
 
-def expand(config: SweepConfig) -> list[StepSpec]:
+def expand(config: SweepConfig, local_rank: int | None = None) -> list[StepSpec]:
     """The configurations of the sweep that can run here; at least one, else UsageError."""
-    runnable, skipped = expand_all(config)
+    runnable, skipped = expand_all(config, local_rank)
     if not runnable:
         raise UsageError(f"no configuration of this sweep can run here: {skipped[0][1]}")
     return runnable

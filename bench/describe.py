@@ -57,11 +57,12 @@ def config_hover(row: Mapping[str, Any], lines: Sequence[str] = ()) -> str:
 
 
 # the later axes, shown only away from their defaults
-VARIANT_AXES = ("precision", "compile", "cuda_graph", "n_networks")
+VARIANT_AXES = ("precision", "compile", "cuda_graph", "n_networks", "ddp_wrap", "world_size")
 
 
 def axes_text(row: Mapping[str, Any]) -> str:
-    """`bf16 · compile modules · CUDA graph · 4 networks`, or '' at the defaults."""
+    """`bf16 · compile modules · CUDA graph · 4 networks · DDP joint · 8 ranks`, or '' at
+    the defaults."""
     parts = []
     if row.get("precision", "fp32") not in ("fp32", None):
         parts.append(str(row["precision"]))
@@ -71,13 +72,24 @@ def axes_text(row: Mapping[str, Any]) -> str:
         parts.append("CUDA graph")
     if row.get("n_networks", 2) not in (2, None):
         parts.append(f"{row['n_networks']} networks")
+    if row.get("ddp_wrap", "none") not in ("none", None):
+        parts.append(f"DDP {row['ddp_wrap']}")
+    if row.get("world_size", 1) not in (1, None):
+        parts.append(f"{row['world_size']} ranks")
     return " · ".join(parts)
 
 
 def env_value(value: Any) -> str:
-    """One cell of the environment table: a GPU list, a package dict or a failure reason."""
+    """One cell of the environment table: a GPU list, the ranks of a --distributed run, a
+    package dict or a failure reason."""
     if isinstance(value, dict) and set(value) == {"unavailable"}:
         return f"unavailable: {value['unavailable']}"
+    if isinstance(value, list) and value and all(isinstance(v, dict) and "rank" in v
+                                                 for v in value):
+        return "; ".join(
+            f"rank {r['rank']}: {r.get('hostname', '?')}, "
+            + ", ".join(f"{d} ({n})" for d, n in (r.get("devices") or {}).items())
+            for r in value)
     if isinstance(value, list):
         if value and all(isinstance(v, dict) and "name" in v for v in value):
             return "; ".join(

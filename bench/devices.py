@@ -60,6 +60,26 @@ def resolve_devices(requested: tuple[str, ...] | list[str]) -> list[str]:
     return out
 
 
+def rank_devices(requested: tuple[str, ...] | list[str], local_rank: int) -> list[str]:
+    """The devices of one rank of a --distributed run: a device names a kind, and each rank
+    takes its own of that kind, `cuda:LOCAL_RANK` (the CPU is every rank's `cpu`)."""
+    out: list[str] = []
+    for name in requested:
+        if name == "auto":
+            name = "cuda" if torch.cuda.is_available() else "cpu"
+        if name not in ("cpu", "cuda"):
+            raise UsageError(f"under --distributed a device is `cpu`, `cuda` (each rank takes "
+                             f"cuda:LOCAL_RANK) or `auto`, not {name!r}")
+        device = "cpu" if name == "cpu" else f"cuda:{local_rank}"
+        if device not in available_devices():
+            raise UsageError(f"the rank with LOCAL_RANK {local_rank} has no {device}: torch sees "
+                             f"{len(cuda_devices())} CUDA device(s) here; start at most one "
+                             "process per GPU (--nproc-per-node)")
+        if device not in out:
+            out.append(device)
+    return out
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

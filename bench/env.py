@@ -86,8 +86,11 @@ def physical_cores() -> int | None:
     return len(pairs) or None
 
 
-def capture_environment(run_id: str, argv: list[str]) -> dict[str, Any]:
-    return {
+def capture_environment(run_id: str, argv: list[str],
+                        ranks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """``ranks``: under --distributed, each rank's host and devices (rank 0 captures the
+    rest of the environment on its own host)."""
+    env = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
         "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -111,3 +114,7 @@ def capture_environment(run_id: str, argv: list[str]) -> dict[str, Any]:
         "project": field(project_commit),
         "packages": field(package_versions),
     }
+    if ranks is not None:
+        env["world_size"] = len(ranks)
+        env["ranks"] = ranks
+    return env

@@ -13,7 +13,9 @@
    bf16, CUDA graphs, fused optimizers) into ``axes-check/``: every configuration measured,
    kernels counted, the achieved fraction of the GPU's peak filled where its peak is known,
    and a replayed CUDA graph faster than the eager step where launches bound it; then one
-   ``torch.compile`` configuration, its compile time kept apart.
+   ``torch.compile`` configuration, its compile time kept apart;
+7. a data-parallel sweep under torchrun over every GPU present (one GPU: a world of one),
+   into ``ddp-check/``: both DDP wraps measured over NCCL.
 
 It prints each check, writes ``gpu_check.json`` beside the results, and exits 1 if any
 check fails. It needs a few minutes on one H100. A rerun replaces the run files that the
@@ -23,9 +25,12 @@ last one left in its folders.
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
 import math
+import os
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,6 +41,7 @@ from bench.atomic import write_json_atomic
 from bench.config import MAX_BATCH_SIZE, SWEEPS_DIR, load_sweep
 from bench.crosscheck import cross_check
 from bench.devices import normalize_device
+from bench.env import PROJECT_ROOT
 from bench.memory import analytic_breakdown
 from bench.peaks import peak_tflops
 from bench.runner import measure_configuration, run_sweep
@@ -51,6 +57,11 @@ MEMORY_COLUMNS = ("cuda_peak_allocated_mib", "cuda_peak_reserved_mib", "nvml_use
 # sample, so that a batch past any GPU's memory stays under the batch-size limit.
 OOM_SPEC = StepSpec("sequential", 8, "cuda:0", "separate", "adam", "foreach", "large")
 OOM_TIMING = {"warmup_iters": 1, "warmup_s": 0, "min_samples": 3, "budget_s": 0.2}
+# The data-parallel check: two configurations, a few seconds each after the processes start.
+DDP_SWEEP = ("--scenarios", "sequential", "--batch-sizes", "64", "--optimizer-setups",
+             "single", "--ddp-wrap", "joint,per_network", "--warmup-s", "0.05",
+             "--budget-s", "0.3", "--dist-timeout-s", "120", "--quiet")
+DDP_TIMEOUT_S = 300
 # Memory still allocated after the out-of-memory sweep beyond what was before it
 # (allocator rounding, a library's workspace) that does not count as a leak.
 LEAK_TOLERANCE_MIB = 64
@@ -180,6 +191,39 @@ def write_pages(out_dir: Path) -> None:
     print(f"Report: {write_report(runs, out_dir / 'report.html')}", flush=True)
 
 
+def check_ddp(folder: Path, checks: list, device: str = "cuda",
+              nproc: int | None = None) -> None:
+    """The DDP sweep in a torchrun of its own, one process per GPU (``nproc`` and ``device``
+    let the CPU stand in for the GPUs in a test)."""
+    nproc = nproc or torch.cuda.device_count()
+    folder.mkdir(parents=True, exist_ok=True)
+    clear_run_files(folder)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc-per-node", str(nproc), "-m", "bench", "run", "--distributed",
+               "--devices", device, *DDP_SWEEP, "--out-dir", str(folder)]
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    started = time.time()
+    try:
+        proc = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True,
+                              text=True, timeout=DDP_TIMEOUT_S)
+        code, errors = proc.returncode, proc.stderr
+    except subprocess.TimeoutExpired:
+        code, errors = "timeout", f"no result within {DDP_TIMEOUT_S} s"
+    path = folder / RESULTS_FILE
+    rows = list(csv.DictReader(path.open())) if path.exists() else []
+    ok = [r for r in rows if r["status"] == OK]
+    backend = "nccl" if device == "cuda" else "gloo"
+    world = all(int(r["world_size"]) == nproc and r["backend"] == backend for r in rows)
+    wraps = {r["ddp_wrap"] for r in ok}
+    detail = (f"{len(ok)}/{len(rows)} rows ok over {nproc} rank(s) ({backend}), wraps "
+              f"{', '.join(sorted(wraps)) or 'none'}, {time.time() - started:.0f} s, in {folder}")
+    if code != 0:
+        lines = [line for line in errors.splitlines() if line.strip()]
+        detail += f"; exit {code}: {lines[-1] if lines else 'no output'}"
+    check("DDP sweep under torchrun", code == 0 and rows and len(ok) == len(rows) and world
+          and wraps == {"joint", "per_network"}, detail, checks)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make gpu-check", description=__doc__.split("\n")[0])
     parser.add_argument("--out-dir", type=Path, help="default: results/gpu-check-<gpu name>")
@@ -237,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
           f"({eq[0].tolerance})", checks)
 
     check_gpu_axes(args.device, out_dir / "axes-check", checks)
+    check_ddp(out_dir / "ddp-check", checks)
 
     write_pages(out_dir)
     passed = all(c["ok"] for c in checks)

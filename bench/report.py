@@ -26,6 +26,7 @@ TIMED = PHASES[:3]  # forward, backward, optimizer: the phases that add up to a 
 PHASE_COLORS = {"forward": "#4C78A8", "backward": "#F58518", "optimizer": "#54A24B",
                 "step": "#9D755D"}
 SETUP_DASH = {"separate": "solid", "single": "dash", "grouped": "dot"}
+WRAP_DASH = {"joint": "solid", "per_network": "dash"}
 GPU_MEMORY = {"cuda_peak_allocated_mib": "CUDA peak allocated (MiB)",
               "cuda_peak_reserved_mib": "CUDA peak reserved (MiB)",
               "nvml_used_mib_max": "NVML device memory used (MiB)",
@@ -184,7 +185,7 @@ def step_and_throughput(results: pd.DataFrame) -> go.Figure | None:
     panels, colors = ordered(d["panel"]), _scenario_colors(d)
     fig = _grid(panels, ["ms", "samples/s"], "Step time and throughput against batch size",
                 col_titles=["step time (ms)", "throughput (samples/s)"])
-    throughput = d["batch_size"] / d["median_ms"] * 1e3
+    throughput = d["batch_size"] * d["world_size"] / d["median_ms"] * 1e3
     traces = Traces()
     for r, panel in enumerate(panels, 1):
         cell = d[d["panel"] == panel]
@@ -193,6 +194,87 @@ def step_and_throughput(results: pd.DataFrame) -> go.Figure | None:
     fig = traces.into(fig)
     fig.update_xaxes(type="log", title_text="batch size")
     fig.update_yaxes(type="log")
+    return fig
+
+
+# what stays the same along a line of the scaling chart, world size aside
+SCALING_KEY = ["device_name", "scenario", "size", "batch_size", "optimizer_setup", "optimizer",
+               "optimizer_impl", "precision", "compile", "cuda_graph", "n_networks"]
+
+
+def scaling_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Step time, throughput and efficiency against world size, one line per configuration
+    and DDP wrap, over every run given (several runs of one world size: the median).
+
+    The batch size is per rank, so W ranks take W times the samples of one process: the
+    efficiency is the throughput over W times one process's, which is one process's step
+    time over the W ranks' (1: perfect scaling). One process is the run of world size 1 with
+    the same DDP wrap where there is one, else the single process without DDP, which also
+    becomes the line's first point."""
+    d = tidy(results)
+    d = d[d["phase"] == "step"]
+    if d.empty or d["world_size"].nunique() < 2:
+        return d.iloc[0:0]
+    keys = [*SCALING_KEY, "ddp_wrap", "world_size"]
+    d = d.groupby(keys, sort=False, dropna=False)["median_ms"].median().reset_index()
+    plain = d[d["ddp_wrap"] == "none"].drop(columns=["ddp_wrap", "world_size"])
+    lines = []
+    for wrap in ordered(d.loc[d["ddp_wrap"] != "none", "ddp_wrap"], WRAP_DASH):
+        own = d[d["ddp_wrap"] == wrap]
+        from_plain = plain.merge(own.loc[own["world_size"] == 1, SCALING_KEY], how="left",
+                                 on=SCALING_KEY, indicator=True)
+        from_plain = from_plain[from_plain["_merge"] == "left_only"].drop(columns="_merge")
+        lines.append(pd.concat([own, from_plain.assign(ddp_wrap=wrap, world_size=1)]))
+    if not lines:
+        return d.iloc[0:0]
+    d = pd.concat(lines, ignore_index=True)
+    one = d[d["world_size"] == 1][[*SCALING_KEY, "ddp_wrap", "median_ms"]]
+    d = d.merge(one, on=[*SCALING_KEY, "ddp_wrap"], how="left", suffixes=("", "_one"))
+    d["throughput"] = d["batch_size"] * d["world_size"] / d["median_ms"] * 1e3
+    d["efficiency"] = d["median_ms_one"] / d["median_ms"]
+    records = d.to_dict("records")
+    d["panel"] = [join_label(r, ["device_name", *varying(d, ["size", "optimizer",
+                                                              "optimizer_impl", "precision",
+                                                              "compile", "cuda_graph",
+                                                              "n_networks"])])
+                  + f" · batch {r['batch_size']} per rank" for r in records]
+    d["hover"] = [config_hover({**r, "run": "", "device": "", "phase": "step"}) for r in records]
+    return d.sort_values("world_size")
+
+
+def scaling(results: pd.DataFrame) -> go.Figure | None:
+    """Step time, throughput and efficiency against world size: a row per device and
+    per-rank batch size, a line per scenario and optimizer setup, dashed by DDP wrap."""
+    d = scaling_table(results)
+    if d.empty:
+        return None
+    panels, colors = ordered(d["panel"]), _scenario_colors(d)
+    columns = {"median_ms": "step time (ms)", "throughput": "throughput (samples/s, all ranks)",
+               "efficiency": "efficiency (1 = perfect scaling)"}
+    fig = _grid(panels, list(columns), "Scaling with the number of ranks (batch size per rank "
+                "fixed)", col_titles=list(columns.values()))
+    traces = Traces()
+    for r, panel in enumerate(panels, 1):
+        cell = d[d["panel"] == panel]
+        for c, (column, label) in enumerate(columns.items(), 1):
+            for (scenario, setup, wrap), rows in cell.groupby(
+                    ["scenario", "optimizer_setup", "ddp_wrap"], sort=True):
+                rows = rows[rows[column].notna()]
+                if rows.empty:
+                    continue
+                name = esc(f"{scenario} · {setup} · DDP {wrap}")
+                values = rows[column].tolist()
+                traces.add(go.Scatter(
+                    x=rows["world_size"].tolist(), y=values, mode="lines+markers", name=name,
+                    legendgroup=name, showlegend=r == 1 and c == 1,
+                    line=dict(color=colors[scenario], dash=WRAP_DASH.get(wrap, "dot")),
+                    hovertext=_hover(rows, (f"{w} rank(s): {label.split(' (')[0]} {v:.4g}"
+                                            for w, v in zip(rows["world_size"], values))),
+                    hovertemplate="%{hovertext}<extra></extra>"), r, c)
+    fig = traces.into(fig)
+    fig.update_xaxes(type="log", tickvals=sorted(set(d["world_size"])),
+                     title_text="world size (ranks)")
+    fig.add_hline(y=1, line_dash="dot", line_color="#888", row="all", col=3)
     return fig
 
 
@@ -405,8 +487,21 @@ def report_sections(runs: Sequence[Run]) -> tuple[list[str], list[Section]]:
     timing = Section("Time per phase", anchor="phases")
     for scenario in ordered(results["scenario"]):
         timing.blocks.append(phase_breakdown(results, scenario))
-    scaling = Section("Step time and throughput", [step_and_throughput(results)],
-                      anchor="scaling")
+    throughput = Section("Step time and throughput", [step_and_throughput(results)],
+                         anchor="scaling")
+    ranks = Section("Scaling with the number of ranks", anchor="ranks")
+    if results["world_size"].nunique() > 1:
+        ranks.blocks = [
+            "Runs with different world sizes side by side: each `--distributed` rank takes "
+            "its own batch of the size shown, so with perfect scaling the step time stays "
+            "that of one process and the throughput grows with the ranks. Efficiency is one "
+            "process's step time over the ranks' (with the same DDP wrap where a run of one "
+            "rank has it, else the single process without DDP).", scaling(results)]
+    elif (results["world_size"] > 1).any():
+        ranks.blocks = ["This run is data-parallel over "
+                        f"{int(results['world_size'].max())} ranks; report it together with "
+                        "a run of another world size (a single-process run of the same sweep, "
+                        "say) to see how it scales."]
     setups = Section("Optimizer setups compared", [
         "`single` (one optimizer over every parameter) and `grouped` (one optimizer, a "
         "parameter group per network) relative to `separate` (one optimizer per network), "
@@ -439,7 +534,8 @@ def report_sections(runs: Sequence[Run]) -> tuple[list[str], list[Section]]:
     if noisy:
         quality.blocks.append(noisy)
 
-    sections = [timing, scaling, setups, memory, quality]
+    sections = [timing, throughput, *([ranks] if ranks.blocks else []), setups, memory,
+                quality]
     unmeasured = not_measured_table(raw)
     if unmeasured:
         sections.append(Section("Not measured", [

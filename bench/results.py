@@ -31,6 +31,8 @@ def config_id(spec: StepSpec) -> str:
         parts.append("cuda-graph")
     if spec.n_networks != 2:
         parts.append(f"n{spec.n_networks}")
+    if spec.ddp_wrap != "none":
+        parts.append(f"ddp-{spec.ddp_wrap}")
     return "/".join(parts)
 
 
@@ -52,6 +54,9 @@ class ConfigResult:
     phase_columns: dict[str, dict[str, Any]] = field(default_factory=dict)
     # the device's published dense peak at this precision, where known (TFLOP/s)
     peak_tflops: float | None = None
+    # a data-parallel run: its ranks, and the backend of its collectives
+    world_size: int = 1
+    backend: str = ""
 
 
 def _num(value: float | None) -> float | str:
@@ -69,7 +74,9 @@ def result_rows(result: ConfigResult, run_id: str, torch_version: str,
         "batch_size": spec.batch_size, "optimizer_setup": spec.optimizer_setup,
         "optimizer": spec.optimizer, "optimizer_impl": spec.optimizer_impl,
         "precision": spec.precision, "compile": spec.compile, "cuda_graph": spec.cuda_graph,
-        "n_networks": spec.n_networks, "seed": spec.seed,
+        "n_networks": spec.n_networks, "ddp_wrap": spec.ddp_wrap,
+        "world_size": result.world_size, "backend": result.backend,
+        "global_batch_size": spec.batch_size * result.world_size, "seed": spec.seed,
         "status": result.status, "error": result.error, "threads": result.threads,
         "torch_version": torch_version, "hostname": hostname, "started_at": result.started_at,
         **{k: _num(v) if isinstance(v, float) else v for k, v in result.config_columns.items()},
@@ -88,7 +95,8 @@ def result_rows(result: ConfigResult, run_id: str, torch_version: str,
                 "min_ms": _num(s.min), "max_ms": _num(s.max), "ci_low_ms": _num(s.ci_low),
                 "ci_high_ms": _num(s.ci_high), "rel_ci": _num(s.rel_ci), "noisy": s.noisy,
                 "host_median_ms": _num(h.median), "host_iqr_ms": _num(h.iqr),
-                "samples_per_s": _num(spec.batch_size / s.median * 1e3) if s.median > 0 else "",
+                "samples_per_s": _num(base["global_batch_size"] / s.median * 1e3)
+                if s.median > 0 else "",
                 "warmup_iters": timing.warmup_iters, "stop_reason": timing.stop_reason,
                 "measure_s": _num(timing.elapsed_s),
             })

@@ -3,8 +3,9 @@ previous, interrupted invocation left there so that ``--resume`` can continue it
 
 Besides ``results.csv``, ``samples.csv`` and ``env.json``, a run folder holds ``sweep.json``:
 the sweep as resolved when the run started (devices as `auto` resolved them), the torch
-version and the name of each device. A resume measures the same sweep, and refuses when
-torch or a device differ, since its figures would not be comparable with those on disk.
+version and the name of each device, and for a --distributed run its world size. A resume
+measures the same sweep, and refuses when torch, a device or the world size differ, since
+its figures would not be comparable with those on disk.
 """
 
 from __future__ import annotations
@@ -73,11 +74,17 @@ def _lock(out_dir: Path) -> IO | None:
 
 
 def write_sweep_record(out_dir: Path, run_id: str, config: SweepConfig, specs: list[StepSpec],
-                       torch_version: str, device_names: dict[str, str]) -> None:
+                       torch_version: str, device_names: dict[str, str],
+                       world_size: int | None = None) -> None:
+    """``world_size``: a --distributed run's, whose devices are recorded by kind (`cuda`:
+    each rank its own)."""
     devices = list(dict.fromkeys(spec.device for spec in specs))
-    write_json_atomic(out_dir / SWEEP_FILE, {
-        "run_id": run_id, "torch_version": torch_version, "device_names": device_names,
-        "sweep": sweep_to_mapping(config, devices)})
+    record = {"run_id": run_id, "torch_version": torch_version, "device_names": device_names}
+    if world_size is not None:
+        devices = list(dict.fromkeys(torch.device(d).type for d in devices))
+        record["distributed"] = {"world_size": world_size}
+    write_json_atomic(out_dir / SWEEP_FILE, {**record,
+                                             "sweep": sweep_to_mapping(config, devices)})
 
 
 @dataclass
@@ -113,9 +120,29 @@ def read_sweep_record(out_dir: Path) -> dict[str, Any]:
     return record
 
 
-def open_previous_run(out_dir: Path, record: dict[str, Any]) -> PreviousRun:
+def check_world(out_dir: Path, record: dict[str, Any], world_size: int | None) -> None:
+    """A --distributed run is resumed the same way, over as many ranks; a single-process
+    run in a single process."""
+    then = (record.get("distributed") or {}).get("world_size")
+    if then == world_size:
+        return
+    if then is None:
+        raise UsageError(f"cannot resume {out_dir} with --distributed: it ran in one process; "
+                         "resume it without torchrun")
+    if world_size is None:
+        raise UsageError(f"cannot resume {out_dir} in one process: it ran data-parallel over "
+                         f"{then} ranks; resume it with torchrun over {then} and --distributed")
+    raise UsageError(f"cannot resume {out_dir} over {world_size} ranks: it ran over {then}; "
+                     "start a new run to measure another world size")
+
+
+def open_previous_run(out_dir: Path, record: dict[str, Any], *,
+                      local_rank: int | None = None,
+                      world_size: int | None = None) -> PreviousRun:
     """Check that this process can continue the run comparably (any reason it cannot is a
-    UsageError), then read what it recorded. The caller holds the folder's lock."""
+    UsageError), then read what it recorded. The caller holds the folder's lock. Under
+    --distributed, ``local_rank`` and ``world_size`` are rank 0's."""
+    check_world(out_dir, record, world_size)
     stored_torch, stored_names = record["torch_version"], record["device_names"]
     if stored_torch != torch.__version__:
         raise UsageError(f"cannot resume {out_dir}: it was measured with torch {stored_torch}, "
@@ -126,7 +153,7 @@ def open_previous_run(out_dir: Path, record: dict[str, Any]) -> PreviousRun:
             raise UsageError(f"cannot resume {out_dir}: scenario {name!r} is not registered; "
                              f"pass the file that registers it with --load, as the run did")
     config = sweep_from_mapping(sweep, f"--resume {out_dir}: {SWEEP_FILE}")
-    specs = expand(config)  # a device that is not here is refused, as in a new run
+    specs = expand(config, local_rank)  # a device that is not here is refused, as in a new run
     for device in dict.fromkeys(spec.device for spec in specs):
         here, then = device_name(device), stored_names.get(device)
         if here != then:

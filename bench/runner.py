@@ -46,7 +46,8 @@ from bench.results import ConfigResult, ResultsWriter, config_id
 from bench.runfolder import (PreviousRun, open_previous_run, prepare_out_dir, read_sweep_record,
                              write_sweep_record)
 from bench.schema import ENV_FILE, NONFINITE, OK, OOM, SKIPPED
-from bench.timers import STEP, TimingOptions, time_step
+from bench.ranks import NONFINITE_ELSEWHERE
+from bench.timers import STEP, Agree, TimingOptions, alone, time_step
 from multinet.step import JointStep, StepSpec, build_step
 
 MIB = 1024 * 1024
@@ -97,10 +98,11 @@ class NvmlHandles:
 
 
 def measure_configuration(spec: StepSpec, options: TimingOptions, *, repeat: int = 1,
-                          nvml: NvmlHandles | None = None) -> ConfigResult:
+                          nvml: NvmlHandles | None = None, agree: Agree = alone) -> ConfigResult:
     """Build, warm up and time one configuration, then take its memory figures in untimed
     passes. A loss that is not finite after timing makes it ``nonfinite``, with no figures;
-    an exception propagates (``attempt_configuration`` records it)."""
+    an exception propagates (``attempt_configuration`` records it). ``agree`` makes the
+    ranks of a data-parallel run decide alike (see bench/timers.py)."""
     device = torch.device(spec.device)
     result = ConfigResult(spec, device_name(spec.device), repeat, _now(),
                           threads=torch.get_num_threads())
@@ -127,8 +129,11 @@ def measure_configuration(spec: StepSpec, options: TimingOptions, *, repeat: int
     with sampler:
         if is_cuda:
             torch.cuda.reset_peak_memory_stats(device)
-        result.timing = time_step(step, device, options)
+        result.timing = time_step(step, device, options, agree)
         bad_loss = nonfinite_loss(step)
+        # Under DDP the passes below all-reduce too: every rank takes them, or none does.
+        if agree([float(bad_loss is not None)])[0]:
+            bad_loss = bad_loss or NONFINITE_ELSEWHERE
         if bad_loss is None:
             if is_cuda:
                 columns["cuda_peak_allocated_mib"] = torch.cuda.max_memory_allocated(device) / MIB
@@ -220,7 +225,7 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _label(result: ConfigResult) -> str:
+def progress_label(result: ConfigResult) -> str:
     text = config_id(result.spec)
     if result.status != OK:
         return f"{text} | {result.status}: {result.error}"
@@ -284,14 +289,14 @@ def resume_sweep(out_dir: Path, *, argv: list[str] = (), progress: bool = True,
         run = open_previous_run(out_dir, record)
         if run.config.threads:
             torch.set_num_threads(run.config.threads)
-        _note_resume(out_dir, run.run_id, list(argv))
+        note_resume(out_dir, run.run_id, list(argv))
         return _measure(run, progress, stream, fail_fast)
     finally:
         if lock is not None:
             lock.close()
 
 
-def _note_resume(out_dir: Path, run_id: str, argv: list[str]) -> None:
+def note_resume(out_dir: Path, run_id: str, argv: list[str]) -> None:
     """env.json keeps the run's environment as first captured; each resume is listed in it."""
     path = out_dir / ENV_FILE
     try:
@@ -303,12 +308,16 @@ def _note_resume(out_dir: Path, run_id: str, argv: list[str]) -> None:
     write_json_atomic(path, env)
 
 
-def _measure(run: PreviousRun, progress: bool, stream: TextIO, fail_fast: bool) -> RunOutcome:
-    config = run.config
+def pending(run: PreviousRun) -> list[tuple[int, StepSpec]]:
+    """What is left to measure, per repeat, each repeat in a fresh random order."""
     shuffler = random.Random(secrets.randbits(64))
-    todo = [(repeat, spec) for repeat in range(1, config.repeats + 1)
+    return [(repeat, spec) for repeat in range(1, run.config.repeats + 1)
             for spec in sweep_order(run.specs, shuffler)
             if (repeat, config_id(spec)) not in run.done]
+
+
+def _measure(run: PreviousRun, progress: bool, stream: TextIO, fail_fast: bool) -> RunOutcome:
+    todo = pending(run)
     outcome = RunOutcome(run.run_id, run.out_dir, rows=list(run.rows), pending=len(todo))
     writer = ResultsWriter(run.out_dir, run.run_id, torch.__version__, socket.gethostname())
     bar = Progress(len(todo), stream, enabled=progress)
@@ -319,13 +328,13 @@ def _measure(run: PreviousRun, progress: bool, stream: TextIO, fail_fast: bool) 
             for repeat, spec in todo:
                 if stop.requested:
                     break
-                result = attempt_configuration(spec, config.timing, repeat=repeat, nvml=nvml,
-                                               oom=run.oom)
+                result = attempt_configuration(spec, run.config.timing, repeat=repeat,
+                                               nvml=nvml, oom=run.oom)
                 with stop.protected():  # samples and results of a configuration, or neither
                     outcome.rows.extend(writer.write(result))
                 outcome.results.append(result)
                 outcome.pending -= 1
-                bar.advance(_label(result))
+                bar.advance(progress_label(result))
                 if fail_fast and result.status in FAILURES:
                     outcome.failed_fast = result
                     break

@@ -94,11 +94,14 @@ def read_results(path: Path) -> pd.DataFrame:
     for column, default in AXIS_DEFAULTS.items():  # runs written before the axis existed
         df[column] = df[column].astype(object).where(df[column].notna(), default)
     df["n_networks"] = pd.to_numeric(df["n_networks"]).astype(int)
+    df["world_size"] = pd.to_numeric(df["world_size"]).astype(int)
     df["cuda_graph"] = df["cuda_graph"].map(lambda v: str(v).lower() == "true")
     df["batch_size"] = pd.to_numeric(df["batch_size"], errors="raise").astype(int)
+    global_batch = pd.to_numeric(df["global_batch_size"], errors="coerce")
+    df["global_batch_size"] = global_batch.fillna(df["batch_size"] * df["world_size"]).astype(int)
     df["repeat"] = pd.to_numeric(df["repeat"]).astype(int)
-    for column in ("status", *BASE_AXES, "precision", "compile", "device_name", "phase",
-                   "run_id", "config_id"):
+    for column in ("status", *BASE_AXES, "precision", "compile", "ddp_wrap", "device_name",
+                   "phase", "run_id", "config_id"):
         df[column] = df[column].astype(str)
     return df
 

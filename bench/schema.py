@@ -40,12 +40,14 @@ COLUMNS: tuple[Column, ...] = (
            "each in a fresh random order"),
     Column("config_id", "", "the configuration's key: scenario/size/device/batch/setup/"
            "optimizer/impl, then any axis away from its default (`bf16`, `compile-modules`, "
-           "`cuda-graph`, `n4`); joins `results.csv` with `samples.csv`"),
+           "`cuda-graph`, `n4`, `ddp-joint`); joins `results.csv` with `samples.csv`"),
     Column("scenario", "", "joint-training scenario (see the README)"),
     Column("size", "", "network size preset (`seed` is the article's sizes)"),
-    Column("device", "", "torch device the step ran on (`cpu`, `cuda:0`, `mps`)"),
+    Column("device", "", "torch device the step ran on (`cpu`, `cuda:0`, `mps`); under "
+           "`--distributed`, rank 0's (each rank uses cuda:LOCAL_RANK)"),
     Column("device_name", "", "GPU name, or the CPU model for `cpu`"),
-    Column("batch_size", "samples", "samples per step (per network input)"),
+    Column("batch_size", "samples", "samples per step (per network input); under "
+           "`--distributed`, per rank"),
     Column("optimizer_setup", "", "`separate` (one optimizer per network), `single` (one "
            "optimizer, one group) or `grouped` (one optimizer, a group per network)"),
     Column("optimizer", "", "`adam`, `adamw` or `sgd`"),
@@ -59,7 +61,17 @@ COLUMNS: tuple[Column, ...] = (
            "replayed; its phase rows then have no timing (no boundaries inside a graph)"),
     Column("n_networks", "", "networks in the scenario (a parameter of `n_chain` and "
            "`n_ensemble`; the fixed pairs record 2, `shared_trunk` 2 heads on a trunk)"),
-    Column("seed", "", "seed of the weights and the synthetic batch"),
+    Column("ddp_wrap", "", "`none` (one process, no DistributedDataParallel), or under "
+           "`--distributed` `joint` (one DDP owning every network) or `per_network` (one DDP "
+           "per network)"),
+    Column("world_size", "ranks", "processes the step ran on, data-parallel (1 outside "
+           "`--distributed`)"),
+    Column("backend", "", "the collectives' backend: `nccl` on CUDA, `gloo` on the CPU",
+           "not `--distributed`"),
+    Column("global_batch_size", "samples", "batch_size x world_size: the samples one step "
+           "takes over all ranks"),
+    Column("seed", "", "seed of the weights and the synthetic batch (under `--distributed`, "
+           "rank r draws its batch from seed + r)"),
     Column("phase", "", "`forward` (networks and loss), `backward`, `optimizer` (every "
            "optimizer's step, then zero_grad with set_to_none; zeroing is folded in here), "
            "or `step`: the whole iteration timed with no boundaries between phases"),
@@ -88,7 +100,14 @@ COLUMNS: tuple[Column, ...] = (
     Column("host_median_ms", "ms", "median host time between the same boundaries: on CUDA "
            "the CPU dispatch time, elsewhere the same clock as median_ms", NOT_OK),
     Column("host_iqr_ms", "ms", "interquartile range of the host time", NOT_OK),
-    Column("samples_per_s", "samples/s", "batch_size / median_ms, for this phase", NOT_OK),
+    Column("slowest_rank", "", "under `--distributed`: the rank whose median of this phase is "
+           "the highest; every statistic of the row, and the phase's samples, are that rank's",
+           f"{NOT_OK}, or not `--distributed`"),
+    Column("rank_spread", "ratio", "under `--distributed`: the highest of the ranks' medians "
+           "of this phase over the lowest (1: the ranks agree)",
+           f"{NOT_OK}, or not `--distributed`"),
+    Column("samples_per_s", "samples/s", "global_batch_size / median_ms, for this phase (all "
+           "ranks' samples)", NOT_OK),
     Column("threads", "", "torch.get_num_threads() while measuring"),
     Column("warmup_iters", "iterations", "untimed iterations before the first sample", NOT_OK),
     Column("stop_reason", "", "why sampling stopped: `converged` (confidence target met), "
@@ -143,7 +162,8 @@ COLUMNS: tuple[Column, ...] = (
 FIELDS: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 
 # Axes added after the first runs were written: what a row without them ran with.
-AXIS_DEFAULTS = {"precision": "fp32", "compile": "none", "cuda_graph": False, "n_networks": 2}
+AXIS_DEFAULTS = {"precision": "fp32", "compile": "none", "cuda_graph": False, "n_networks": 2,
+                 "ddp_wrap": "none", "world_size": 1}
 
 SAMPLE_COLUMNS: tuple[Column, ...] = (
     Column("run_id", "", "as in results.csv"),

@@ -23,7 +23,13 @@ def variant(row: dict[str, Any]) -> str:
         parts.append("graph")
     if int(row.get("n_networks", 2)) != 2:
         parts.append(f"n{row['n_networks']}")
+    if row.get("ddp_wrap", "none") not in ("none", "", None):
+        parts.append(f"ddp-{row['ddp_wrap']}")
     return " ".join(parts)
+
+
+def world_size(row: dict[str, Any]) -> int:
+    return int(row.get("world_size") or 1)  # rows read back from a CSV hold text
 
 
 def step_table(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -35,19 +41,19 @@ def step_table(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         if row["phase"] != "step" or row["status"] != "ok" or row["median_ms"] in ("", None):
             continue
         key = (row["device"], row["scenario"], row["size"], int(row["batch_size"]),
-               row["optimizer"], row["optimizer_impl"], variant(row))
+               row["optimizer"], row["optimizer_impl"], variant(row), world_size(row))
         times[key][row["optimizer_setup"]].append(float(row["median_ms"]))
         names[row["device"]] = row["device_name"]
     table = []
     for key in sorted(times):
-        device, scenario, size, batch, optimizer, impl, var = key
+        device, scenario, size, batch, optimizer, impl, var, world = key
         per_setup = {s: statistics.median(v) for s, v in times[key].items()}
         fastest = min(per_setup, key=per_setup.get)
         table.append({"device": device, "device_name": names[device], "scenario": scenario,
                       "size": size, "batch_size": batch, "optimizer": optimizer,
                       "optimizer_impl": impl, "variant": var, "step_ms": per_setup,
-                      "fastest": fastest,
-                      "samples_per_s": batch / per_setup[fastest] * 1e3})
+                      "fastest": fastest, "world_size": world,
+                      "samples_per_s": batch * world / per_setup[fastest] * 1e3})
     return table
 
 
@@ -65,8 +71,11 @@ def format_summary(rows: Iterable[dict[str, Any]]) -> str:
     out = []
     for device in dict.fromkeys(t["device"] for t in table):
         entries = [t for t in table if t["device"] == device]
+        world = max(t["world_size"] for t in entries)
+        ranks = (f" on each of {world} ranks (batch per rank; samples/s over all of them)"
+                 if world > 1 else "")
         out.append(f"Step time, median ms per optimizer setup, on {device} "
-                   f"({entries[0]['device_name']}):")
+                   f"({entries[0]['device_name']}){ranks}:")
         out.append(header)
         for t in entries:
             cells = " ".join(f"{t['step_ms'][s]:>9.3f}" if s in t["step_ms"] else f"{'-':>9}"

@@ -35,6 +35,7 @@ def result_row(**values: Any) -> dict[str, Any]:
     row.update(schema_version=SCHEMA_VERSION, run_id="run-a", repeat=1, scenario="sequential",
                size="seed", device="cpu", device_name="Test CPU", batch_size=32,
                optimizer_setup="separate", optimizer="adam", optimizer_impl="loop", seed=0,
+               ddp_wrap="none", world_size=1,
                phase="step", status="ok", clock="perf_counter", n_samples=20, median_ms=1.0,
                iqr_ms=0.05, noisy=False, threads=1, torch_version="2.13.0+cpu",
                hostname="host-a", started_at="2026-01-01T00:00:00+00:00")
@@ -43,11 +44,15 @@ def result_row(**values: Any) -> dict[str, Any]:
         row["config_id"] = "/".join([row["scenario"], row["size"], row["device"],
                                      f"bs{row['batch_size']}", row["optimizer_setup"],
                                      row["optimizer"], row["optimizer_impl"]])
+        if row["ddp_wrap"] != "none":
+            row["config_id"] += f"/ddp-{row['ddp_wrap']}"
+    if "global_batch_size" not in values:
+        row["global_batch_size"] = row["batch_size"] * row["world_size"]
     if row["status"] != "ok":
         for column in ("clock", "n_samples", "median_ms", "iqr_ms", "noisy"):
             row[column] = values.get(column, "")
     elif "samples_per_s" not in values and row["median_ms"] not in ("", None):
-        row["samples_per_s"] = row["batch_size"] / float(row["median_ms"]) * 1e3
+        row["samples_per_s"] = row["global_batch_size"] / float(row["median_ms"]) * 1e3
     return row
 
 

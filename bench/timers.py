@@ -25,6 +25,13 @@ Repetition is adaptive: blocks are added until the median of every phase is know
 spent, and never fewer than ``min_samples``. The garbage collector is paused while a block
 runs (as ``timeit`` does), so a collection triggered by one configuration's garbage is not
 charged to another's iteration.
+
+Data-parallel ranks must run the same number of iterations, or their collectives deadlock;
+but warm-up and stopping are decided by each rank's own clock and samples. Given ``agree``
+(an element-wise maximum over the ranks, taken between blocks, outside anything timed),
+every decision is made on the agreed figures: warm-up goes on while any rank wants more,
+the block is sized for the slowest rank, and sampling stops once every rank's medians have
+converged or the longest-running rank's budget is spent.
 """
 
 from __future__ import annotations
@@ -46,6 +53,14 @@ TIMED_PHASES = (*PHASES, STEP)
 # alternate many times per configuration, long enough that one sync per block is negligible.
 BLOCK_TARGET_S = 0.05
 MAX_BLOCK = 64
+
+# The element-wise maximum of each value over the ranks of a data-parallel run.
+Agree = Callable[[list[float]], list[float]]
+
+
+def alone(values: list[float]) -> list[float]:
+    """A single process agrees with itself."""
+    return values
 
 
 @dataclass(frozen=True)
@@ -232,11 +247,11 @@ def make_clock(device: torch.device, step: JointStep):
     return HostClock()
 
 
-def warm_up(step: JointStep, device: torch.device,
-            options: TimingOptions) -> tuple[int, float, float]:
+def warm_up(step: JointStep, device: torch.device, options: TimingOptions,
+            agree: Agree = alone) -> tuple[int, float, float]:
     """Run untimed iterations. Returns their count, the first one's seconds (synchronized:
-    a compiled step compiles there) and a last synchronized iteration's seconds, from which
-    the block size is chosen."""
+    a compiled step compiles there) and a last synchronized iteration's seconds (the
+    slowest rank's), from which the block size is chosen."""
     sync = synchronizer(device)
     sync()
     t0 = time.perf_counter()
@@ -244,14 +259,15 @@ def warm_up(step: JointStep, device: torch.device,
     sync()
     first = time.perf_counter() - t0
     start, iters = time.perf_counter(), 1
-    while iters < options.warmup_iters or time.perf_counter() - start < options.warmup_s:
+    while agree([float(iters < options.warmup_iters
+                       or time.perf_counter() - start < options.warmup_s)])[0]:
         step.run()
         iters += 1
     sync()
     t0 = time.perf_counter()
     step.run()
     sync()
-    return iters + 1, first, time.perf_counter() - t0
+    return iters + 1, first, agree([time.perf_counter() - t0])[0]
 
 
 def converged(timing: Timing, target: float) -> bool:
@@ -260,14 +276,15 @@ def converged(timing: Timing, target: float) -> bool:
 
 
 def time_step(step: JointStep, device: torch.device | str,
-              options: TimingOptions = TimingOptions()) -> Timing:
+              options: TimingOptions = TimingOptions(), agree: Agree = alone) -> Timing:
     """Warm ``step`` up, then time its phases and its whole step until the medians are
     known well enough (see the module's docstring). A step with no phases (a replayed CUDA
-    graph) has only its ``step`` timed."""
+    graph) has only its ``step`` timed. ``agree`` makes the ranks of a data-parallel run
+    decide together."""
     device = torch.device(device)
     clock = make_clock(device, step)
     timing = Timing(clock=clock.name)
-    timing.warmup_iters, timing.first_iter_s, iter_s = warm_up(step, device, options)
+    timing.warmup_iters, timing.first_iter_s, iter_s = warm_up(step, device, options, agree)
     has_phases = bool(step.phases())
     block = max(1, min(MAX_BLOCK, int(BLOCK_TARGET_S / max(iter_s, 1e-9))))
     gc.collect()
@@ -293,10 +310,12 @@ def time_step(step: JointStep, device: torch.device | str,
                 timing.stop_reason = "max_samples"
                 break
             if timing.n_samples >= options.min_samples:
-                if converged(timing, options.target_rel_ci):
+                unsettled, elapsed_s = agree([
+                    float(not converged(timing, options.target_rel_ci)), timing.elapsed_s])
+                if not unsettled:
                     timing.stop_reason = "converged"
                     break
-                if timing.elapsed_s >= options.budget_s:
+                if elapsed_s >= options.budget_s:
                     timing.stop_reason = "budget"
                     break
     finally:

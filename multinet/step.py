@@ -14,6 +14,8 @@ the loss with a ``GradScaler``, whose ``step`` reads an inf/NaN flag on the host
 sync per update unless the optimizer is fused (then the check stays on the device).
 Compilation: ``modules`` compiles each network, ``step`` compiles each update's forward and
 loss as one function; either way the first calls compile, which a timer keeps apart.
+Data parallelism (``ddp_wrap``, see ``multinet/ddp.py``): the forward goes through
+DistributedDataParallel, and the backward then all-reduces the gradients as it goes.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+import torch.distributed as dist
 
+from multinet.ddp import DDP_WRAPS, DataParallel, wrap_networks
 from multinet.errors import InvalidChoice, MultinetError, check_positive
 from multinet.networks import size_preset
 from multinet.optim import make_optimizers, optimizer_scopes, resolve_impl
@@ -37,7 +41,8 @@ class JointStep:
     def __init__(self, scenario: Scenario, networks: Networks,
                  optimizers: list[torch.optim.Optimizer], batch: Batch, *,
                  scopes: list[frozenset[str]] | None = None, precision: str = "fp32",
-                 compile: str = "none", device: torch.device | str = "cpu"):
+                 compile: str = "none", device: torch.device | str = "cpu",
+                 data_parallel: DataParallel | None = None):
         self.scenario = scenario
         self.networks = networks
         self.optimizers = optimizers
@@ -53,13 +58,15 @@ class JointStep:
         self.last_loss: torch.Tensor | None = None
         self.scratch: dict = {}  # what one update leaves for the next (a GAN's fake images)
         self.compile = compile
+        self.data_parallel = data_parallel
         self._stages = self._build_stages()
 
     def _module_view(self) -> Networks:
+        networks = self.data_parallel.modules if self.data_parallel else self.networks
         if self.compile != "modules":
-            return self.networks
+            return networks
         if not hasattr(self, "_compiled_networks"):
-            self._compiled_networks = {k: torch.compile(v) for k, v in self.networks.items()}
+            self._compiled_networks = {k: torch.compile(v) for k, v in networks.items()}
         return self._compiled_networks
 
     def _build_stages(self) -> list[tuple[str, Callable[[], None]]]:
@@ -75,11 +82,16 @@ class JointStep:
         compute = torch.compile(update.loss) if self.compile == "step" else update.loss
         dtype = PRECISIONS[self.precision]
         freeze = [self.networks[n] for n in update.frozen]
+        data_parallel = self.data_parallel
 
         def forward() -> None:
             with frozen(freeze), torch.autocast(self.device_type, dtype=dtype,
                                                 enabled=dtype is not None):
-                self.loss = compute(self._module_view(), self.batch, self.scratch)
+                if data_parallel is None:
+                    self.loss = compute(self._module_view(), self.batch, self.scratch)
+                else:
+                    self.loss = data_parallel(
+                        lambda: compute(self._module_view(), self.batch, self.scratch))
             self.last_loss = self.loss.detach()
         return forward
 
@@ -160,6 +172,9 @@ class StepSpec:
     compile: str = "none"
     n_networks: int = 2
     cuda_graph: bool = False
+    # `none`, or how DistributedDataParallel wraps the networks: every rank then draws its
+    # batch from seed + rank, so that ranks see different data as in real data parallelism
+    ddp_wrap: str = "none"
 
     def __post_init__(self) -> None:
         check_positive("batch_size", self.batch_size)
@@ -168,11 +183,20 @@ class StepSpec:
         if self.compile not in COMPILE_MODES:
             raise InvalidChoice("compile mode", self.compile, COMPILE_MODES)
         check_positive("n_networks", self.n_networks)
+        if self.ddp_wrap not in DDP_WRAPS:
+            raise InvalidChoice("DDP wrap", self.ddp_wrap, DDP_WRAPS)
 
 
 def unsupported(spec: StepSpec) -> str | None:
     """Why this device or combination cannot run ``spec``, or None if it can."""
     device = torch.device(spec.device)
+    if spec.ddp_wrap != "none":
+        if device.type not in ("cpu", "cuda"):
+            return f"DDP runs on cpu (gloo) and cuda (nccl), not {device.type}"
+        if spec.cuda_graph:
+            return "CUDA graphs with DDP: the all-reduces would have to be captured in the graph"
+        if not dist.is_initialized():
+            return "DDP needs a process group: launch with torchrun and run --distributed"
     if spec.precision == "fp16" and device.type != "cuda":
         return (f"precision fp16 (autocast with a GradScaler) needs CUDA; {spec.device} "
                 "supports fp32, bf16")
@@ -213,13 +237,18 @@ def build_step(spec: StepSpec) -> JointStep:
     check_supported(spec)
     scenario = get_scenario(spec.scenario, size_preset(spec.size), spec.n_networks)
     networks = scenario.networks(spec.seed, spec.device)
+    wrapped, batch_seed = None, spec.seed
+    if spec.ddp_wrap != "none":
+        wrapped = wrap_networks(spec.ddp_wrap, scenario, networks, spec.device)
+        batch_seed += dist.get_rank()
     impl = resolve_impl(spec.optimizer_impl, spec.device)
     optimizers = make_optimizers(spec.optimizer_setup, networks, spec.optimizer, impl,
                                  capturable=spec.cuda_graph)
-    batch = scenario.batch(spec.batch_size, spec.device, spec.seed)
+    batch = scenario.batch(spec.batch_size, spec.device, batch_seed)
     step = JointStep(scenario, networks, optimizers, batch,
                      scopes=optimizer_scopes(spec.optimizer_setup, networks),
-                     precision=spec.precision, compile=spec.compile, device=spec.device)
+                     precision=spec.precision, compile=spec.compile, device=spec.device,
+                     data_parallel=wrapped)
     if spec.cuda_graph:
         from multinet.graphs import GraphedStep  # CUDA only; keeps CPU imports light
         return GraphedStep(step)

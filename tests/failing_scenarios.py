@@ -8,6 +8,7 @@ on the article's features; they differ only in their loss.
 import weakref
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 
 from multinet import LinearNet, Scenario, register
@@ -79,4 +80,18 @@ class Raises(Tiny):
         raise ValueError("shapes do not line up\nsecond line of the message")
 
 
-NAMES = ("test_cpu_hungry", "test_cuda_hungry", "test_nan_loss", "test_raises")
+@register
+class RankFails(Tiny):
+    """Under --distributed, rank 1 raises from batch size OOM_FROM on; every other rank, and
+    any single process, runs it."""
+
+    name = "test_rank_fails"
+
+    def loss_terms(self, networks, batch):
+        if batch["x"].shape[0] >= OOM_FROM and dist.is_initialized() and dist.get_rank() == 1:
+            raise ValueError("rank 1 cannot go on")
+        return super().loss_terms(networks, batch)
+
+
+NAMES = ("test_cpu_hungry", "test_cuda_hungry", "test_nan_loss", "test_raises",
+         "test_rank_fails")

@@ -4,11 +4,15 @@ Exit codes: 0 when every configuration was measured, ran out of memory or was sk
 it; 1 when one raised an error or had a non-finite loss (``--fail-fast`` stops at the
 first); 2 for bad input, or a run that cannot be resumed; 130 or 143 when SIGINT or
 SIGTERM stopped the sweep (the folder is left complete, and the way to resume is printed).
+
+``--distributed`` runs the sweep data-parallel in every process torchrun started
+(``bench/distributed_run.py``); only rank 0 prints and writes.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import shutil
 import sys
@@ -28,11 +32,14 @@ LIST_OPTIONS = {
     "optimizer_setups": ("optimizer_setups", str), "optimizer": ("optimizers", str),
     "optimizer_impl": ("optimizer_impls", str), "precision": ("precisions", str),
     "compile": ("compile_modes", str), "cuda_graph": ("cuda_graphs", bool),
-    "n_networks": ("n_networks", int),
+    "n_networks": ("n_networks", int), "ddp_wrap": ("ddp_wraps", str),
 }
 FLAGS = {"target_rel_ci": "--target-ci"}  # where the flag is not the option's name
 TIMING_OPTIONS = {"warmup_iters": int, "warmup_s": float, "min_samples": int,
                   "max_samples": int, "target_rel_ci": float, "budget_s": float}
+# How long a rank waits for the others (forming the group, then in each collective) before
+# the run fails: past any configuration's warm-up, torch.compile's included.
+DIST_TIMEOUT_S = 600.0
 
 
 def add_parser(sub) -> None:
@@ -56,6 +63,8 @@ def add_parser(sub) -> None:
     p.add_argument("--compile", help="none, modules (each network), step (forward and loss)")
     p.add_argument("--cuda-graph", help="off, on (capture the whole step; CUDA)")
     p.add_argument("--n-networks", help="networks for n_chain and n_ensemble, e.g. 2,4,8")
+    p.add_argument("--ddp-wrap", help="with --distributed: joint (one DDP owning every "
+                   "network; the default), per_network (one DDP per network), or both")
     p.add_argument("--seed", type=int)
     p.add_argument("--repeats", type=int, help="passes over the sweep, each in a new random order")
     p.add_argument("--threads", type=int, help="torch.set_num_threads before measuring")
@@ -68,6 +77,13 @@ def add_parser(sub) -> None:
     t.add_argument("--target-ci", dest="target_rel_ci", type=float,
                    help="stop when the median's relative 95%% CI half-width is under this")
     t.add_argument("--budget-s", type=float, help="sampling time budget per configuration")
+    d = p.add_argument_group("data-parallel, under torchrun (see the README)")
+    d.add_argument("--distributed", action="store_true",
+                   help="run the sweep data-parallel in every process torchrun started: each "
+                   "rank on cuda:LOCAL_RANK (or the CPU), with its own batch; rank 0 writes")
+    d.add_argument("--dist-timeout-s", type=float, default=DIST_TIMEOUT_S,
+                   help="how long a rank waits for the others, to form the process group and "
+                   "in each collective, before the run fails (default %(default)g)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--fail-fast", action="store_true",
                    help="stop at the first configuration that raises an error or has a "
@@ -82,18 +98,57 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     # argv is the whole command line; what env.json records starts at the command's name
     command = argv[argv.index("run"):] if "run" in argv else ["run", *argv]
     common = {"argv": command, "progress": not args.quiet, "fail_fast": args.fail_fast}
+    if args.distributed:
+        return main_distributed(args, common)
+    if args.ddp_wrap is not None:
+        raise UsageError("--ddp-wrap applies to --distributed runs, under torchrun")
     if args.resume is not None:
-        given = [name for name in (*LIST_OPTIONS, *TIMING_OPTIONS, "seed", "repeats",
-                                   "threads", "sweep", "out_dir")
-                 if getattr(args, name) is not None]
-        if given:
-            flag = FLAGS.get(given[0], "--" + given[0].replace("_", "-"))
-            raise UsageError(f"--resume continues the sweep recorded in {args.resume}; "
-                             f"it takes no {flag}")
+        check_resume_alone(args)
         outcome = resume_sweep(args.resume, **common)
     else:
         outcome = run_sweep(sweep_from_args(args), args.out_dir, **common)
     return finish(outcome, args.load)
+
+
+def main_distributed(args: argparse.Namespace, common: dict) -> int:
+    """One rank's part. Every rank checks the command line alike, so only rank 0 says what
+    is wrong with it; the others leave with the same exit code, silently."""
+    from bench.distributed import join
+    from bench.distributed_run import resume_hint, run_distributed
+
+    lead = os.environ.get("RANK", "0") == "0"
+    try:
+        if args.dist_timeout_s <= 0:
+            raise UsageError(f"--dist-timeout-s must be positive, got {args.dist_timeout_s:g}")
+        if args.resume is not None:
+            check_resume_alone(args)
+        config = None if args.resume is not None else sweep_from_args(args)
+        world = join(args.dist_timeout_s)
+    except UsageError:
+        if lead:
+            raise
+        return 2
+    try:
+        outcome = run_distributed(world, config, args.out_dir, resume=args.resume, **common)
+    except UsageError:
+        if lead:
+            raise
+        return 2
+    finally:
+        world.close()
+    if outcome is None:  # not rank 0: rank 0 reports
+        return 0
+    return finish(outcome, args.load, resume_hint(outcome.out_dir))
+
+
+def check_resume_alone(args: argparse.Namespace) -> None:
+    given = [name for name in (*LIST_OPTIONS, *TIMING_OPTIONS, "seed", "repeats", "threads",
+                               "sweep", "out_dir")
+             if getattr(args, name) is not None]
+    if given:
+        flag = FLAGS.get(given[0], "--" + given[0].replace("_", "-"))
+        raise UsageError(f"--resume continues the sweep recorded in {args.resume}; "
+                         f"it takes no {flag}")
 
 
 def sweep_from_args(args: argparse.Namespace):
@@ -127,9 +182,10 @@ def write_run_report(out_dir: Path) -> None:
         print(f"Report: {page}")
 
 
-def finish(outcome: RunOutcome, loads: list[str]) -> int:
+def finish(outcome: RunOutcome, loads: list[str], resume: str | None = None) -> int:
     """The summary, where the results are, the report of a complete run or how to resume an
-    unfinished one; the exit code."""
+    unfinished one (``resume`` says how, where it is not ``python -m bench run --resume``);
+    the exit code."""
     print()
     print(format_summary(outcome.rows))
     print()
@@ -140,7 +196,9 @@ def finish(outcome: RunOutcome, loads: list[str]) -> int:
         failed = outcome.failed_fast
         print(f"Stopped at the first failure (--fail-fast): {failed.status}: {failed.error}",
               file=sys.stderr)
-    if not outcome.complete:
+    if not outcome.complete and resume is not None:
+        print(f"{outcome.pending} configuration(s) not measured yet; {resume}", file=sys.stderr)
+    elif not outcome.complete:
         # the interpreter that ran this, named as `python` where that is what it finds
         python = "python" if shutil.which("python") == sys.executable else sys.executable
         command = [python, "-m", "bench"]
