@@ -52,6 +52,8 @@ class Scenario:
     # Scenarios whose number of networks is a parameter (n_networks) set this, with the
     # smallest number that makes sense.
     min_networks: ClassVar[int | None] = None
+    # Scenarios whose iteration is several updates (a GAN) set this.
+    several_updates: ClassVar[bool] = False
 
     def __init__(self, sizes: NetworkSizes | None = None, n_networks: int = 2):
         self.sizes = sizes or NetworkSizes()
@@ -233,6 +235,7 @@ class Gan(Scenario):
 
     name = "gan"
     description = "generator and discriminator, two losses, two backward passes and steps"
+    several_updates = True
     expected_flow = {"loss_discriminator": frozenset({"discriminator"}),
                      "loss_generator": frozenset({"generator"})}
 

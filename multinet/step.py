@@ -30,7 +30,8 @@ from multinet.ddp import DDP_WRAPS, DataParallel, wrap_networks
 from multinet.errors import InvalidChoice, MultinetError, check_positive
 from multinet.networks import size_preset
 from multinet.optim import make_optimizers, optimizer_scopes, resolve_impl
-from multinet.scenarios import Batch, Networks, Scenario, Update, frozen, get_scenario
+from multinet.scenarios import (SCENARIOS, Batch, Networks, Scenario, Update, frozen,
+                                 get_scenario)
 
 PHASES = ("forward", "backward", "optimizer")
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -200,6 +201,11 @@ def unsupported(spec: StepSpec) -> str | None:
     if spec.precision == "fp16" and device.type != "cuda":
         return (f"precision fp16 (autocast with a GradScaler) needs CUDA; {spec.device} "
                 "supports fp32, bf16")
+    if spec.compile == "step" and SCENARIOS[spec.scenario].several_updates:
+        # the generator's update backpropagates through a tensor the discriminator's
+        # compiled forward produced, whose graph that update's backward already freed
+        return (f"compile=step compiles each update of {spec.scenario!r} alone, and its later "
+                "update backpropagates through an earlier one's graph; use compile=modules")
     if spec.cuda_graph:
         if device.type != "cuda":
             return "CUDA graphs need a CUDA device"

@@ -110,3 +110,10 @@ def test_compiled_steps_compute_what_eager_computes(mode):
     torch.testing.assert_close(compiled.last_loss, eager.last_loss, rtol=1e-4, atol=1e-5)
     for a, b in zip(compiled.parameters(), eager.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_gan_with_a_compiled_step_is_listed_as_unsupported():
+    from multinet.step import unsupported
+    assert "use compile=modules" in unsupported(StepSpec("gan", 4, compile="step"))
+    assert unsupported(StepSpec("gan", 4, compile="modules")) is None
+    assert unsupported(StepSpec("sequential", 4, compile="step")) is None
