@@ -25,7 +25,7 @@ from bench.describe import SETUP_ORDER, VARIANT_AXES, axes_text, ordered, unique
 from bench.errors import UsageError
 from bench.page import Section, Table, esc
 from bench.report import env_table
-from bench.runs import OK, PHASES, Run, device_kind, load_run
+from bench.runs import OK, PHASES, Run, device_kind, load_run, untimed_phases
 from bench.significance import (CONFIDENCE, DEFAULT_THRESHOLD, IMPROVEMENT, REGRESSION,
                                 RatioInterval, adjust, ratio_interval, verdict)
 
@@ -104,6 +104,8 @@ def side_units(side: Side) -> pd.DataFrame:
     """The side's results rows (one per configuration, phase and repeat) keyed by ``KEY``,
     each with its raw samples as an array (`samples`, empty when it was not measured)."""
     results = side.results()
+    # a CUDA graph's phases have no timing of their own: nothing to compare, nothing to list
+    results = results[~untimed_phases(results)].reset_index(drop=True)
     results["device_slot"] = device_slot(results)
     measured = results["status"] == OK
     arrays = [np.empty(0)] * len(results)

@@ -72,7 +72,7 @@ def read_table(path: Path, required: tuple[str, ...], known: tuple[str, ...],
         raise UsageError(f"{path} holds a header but no rows")
     keys = [c for c in required if c != timing]
     measured = df["status"].eq(OK) if "status" in df.columns else True
-    damaged = df[keys].isna().any(axis=1) | (measured & df[timing].isna())
+    damaged = df[keys].isna().any(axis=1) | (measured & ~untimed_phases(df) & df[timing].isna())
     if damaged.any():
         line = int(damaged.to_numpy().argmax()) + 2  # 1-based, after the header
         raise UsageError(f"{path} is truncated or damaged: line {line} has empty cells "
@@ -81,6 +81,14 @@ def read_table(path: Path, required: tuple[str, ...], known: tuple[str, ...],
         if column not in df.columns:
             df[column] = pd.NA
     return df
+
+
+def untimed_phases(df: pd.DataFrame) -> pd.Series | bool:
+    """Rows measured without timing: the phases of a step replayed as one CUDA graph, which
+    has no boundaries inside it (only its `step` row is timed)."""
+    if "cuda_graph" not in df.columns or "phase" not in df.columns:
+        return False
+    return df["cuda_graph"].astype(str).str.lower().eq("true") & df["phase"].ne("step")
 
 
 def read_results(path: Path) -> pd.DataFrame:

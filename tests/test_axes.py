@@ -100,3 +100,27 @@ def test_a_compiled_configuration_records_its_compile_time_apart(cli, tmp_path):
     assert steps.loc["modules", "compile_s"] > 1
     assert steps.loc["modules", "median_ms"] < 1000 * steps.loc["modules", "compile_s"] / 10
     assert steps.loc["modules", "flops"] == steps.loc["none", "flops"]
+
+
+def test_a_cuda_graph_run_reads_back_with_only_its_step_timed(tmp_path):
+    """The phases of a replayed graph have no timing: readers must not take them for a
+    damaged file, and a comparison has nothing to compare in them."""
+    from bench.compare import compare_runs, load_side
+    from bench.results import ConfigResult, ResultsWriter
+    from bench.timers import Timing
+
+    for name in ("a", "b"):
+        timing = Timing(clock="cuda_event")
+        timing.device_ms["step"] = timing.host_ms["step"] = [0.3, 0.31, 0.29, 0.3]
+        (tmp_path / name).mkdir()
+        writer = ResultsWriter(tmp_path / name, f"run-{name}", "2.11.0", "gpu-host")
+        (tmp_path / name / "env.json").write_text("{}")
+        writer.write(ConfigResult(StepSpec("sequential", 64, "cuda:0", "single", "adam",
+                                           "fused", cuda_graph=True), "NVIDIA H100", 1,
+                                  "2026-01-01T00:00:00+00:00", timing=timing, threads=1))
+        writer.close()
+    run = load_run(tmp_path / "a")
+    assert run.results.cuda_graph.all() and run.results.median_ms.notna().sum() == 1
+    assert "CUDA graph" in tidy(run.results).hover.iloc[0]
+    (table,) = compare_runs(load_side(str(tmp_path / "a")), [load_side(str(tmp_path / "b"))]).tables
+    assert list(table.phase) == ["step"] and list(table.outcome) == ["compared"]

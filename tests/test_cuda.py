@@ -17,7 +17,7 @@ QUICK = TimingOptions(warmup_iters=3, warmup_s=0, min_samples=20, budget_s=0.5)
 
 def test_recording_a_block_never_synchronizes():
     step = build_step(SPEC)
-    clock = CudaEventClock(torch.device("cuda:0"))
+    clock = CudaEventClock(torch.device("cuda:0"), step)
     step.run()
     torch.cuda.synchronize()
     # The two passes share the preallocated events, so each is collected before the other
