@@ -14,9 +14,12 @@ timed.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
-from multinet.step import JointStep
+if TYPE_CHECKING:  # multinet.step builds a GraphedStep; the type is all this needs of it
+    from multinet.step import JointStep
 
 WARMUP_ITERS = 3
 
