@@ -21,7 +21,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -55,6 +55,8 @@ class World:
     control: Any  # the gloo group of the harness's own messages
     store: Any  # a client of torchrun's store; keys go under ``namespace``
     namespace: str = "multinet-bench"
+    _closing: threading.Event = field(default_factory=threading.Event, repr=False)
+    _watcher: threading.Thread | None = field(default=None, repr=False)
 
     def agree(self, values: list[float]) -> list[float]:
         """The element-wise maximum of ``values`` over the ranks (see bench/timers.py)."""
@@ -106,15 +108,21 @@ class World:
         """Call ``on_failure`` (in a daemon thread) once another rank tells of a failure;
         it is expected not to return (it ends the process)."""
         def poll() -> None:
-            while True:
+            while not self._closing.is_set():
                 failure = self.failure()
                 if failure is not None and failure.rank != self.rank:
                     on_failure(failure)
                     return
-                time.sleep(POLL_S)
-        threading.Thread(target=poll, name="failure-watch", daemon=True).start()
+                self._closing.wait(POLL_S)
+        self._watcher = threading.Thread(target=poll, name="failure-watch", daemon=True)
+        self._watcher.start()
 
     def close(self) -> None:
+        # The watcher must be out of the store before the process group and the store go:
+        # a thread still inside a store call at exit aborts the process (std::terminate).
+        self._closing.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=10 * POLL_S)
         dist.destroy_process_group()
 
 
