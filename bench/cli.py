@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import runpy
 import sys
 from pathlib import Path
 
-from bench.errors import UsageError
+from bench.errors import RunFolderWriteError, UsageError
 
 # name -> (module with add_parser and main, one line for the top-level --help)
 COMMANDS = {
@@ -80,12 +81,31 @@ def is_user_error(exc: Exception) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    try:
+        code = run_command(sys.argv[1:] if argv is None else argv)
+        sys.stdout.flush()  # a pipe's reader gone shows here, not at interpreter exit
+        return code
+    except KeyboardInterrupt:
+        # Ctrl-C before a sweep has its own handlers (while torch imports, say): nothing
+        # was measured yet, so a line and the shell's code for SIGINT, not a traceback.
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `python -m bench compare ... | head`: the reader has gone. Point stdout at
+        # /dev/null so that the interpreter's final flush does not fail a second time.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13  # as a shell reports a process that SIGPIPE ended
+
+
+def run_command(argv: list[str]) -> int:
     args = build_parser(command_in(argv)).parse_args(argv)
     try:
         for path in args.load:
             load_file(path)
         return args.main(args, argv)
+    except RunFolderWriteError as exc:  # before the sweep could start: nothing measured
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except Exception as exc:
         if not is_user_error(exc):
             raise

@@ -35,7 +35,7 @@ from bench.config import SweepConfig, expand_all, sweep_from_mapping, sweep_to_m
 from bench.devices import device_name
 from bench.distributed import Failure, World, backend_for, rank_record
 from bench.env import capture_environment
-from bench.errors import UsageError
+from bench.errors import RunFolderWriteError, UsageError
 from bench.failures import FAILURES, classify
 from bench.interrupt import Interrupted, StopOnSignal
 from bench.progress import Progress
@@ -228,9 +228,14 @@ def _measure(world: World, lead: Lead | None, plan: Plan, specs: list[StepSpec],
                 if not lead:
                     continue
                 result = merge_ranks(result, ranks, backend_for(spec.device))
-                with lead.writing, stop.protected():
-                    outcome.rows.extend(writer.write(result))
-                    lead.configs_on_disk += 1
+                try:
+                    with lead.writing, stop.protected():
+                        outcome.rows.extend(writer.write(result))
+                        lead.configs_on_disk += 1
+                except RunFolderWriteError as exc:
+                    # every rank stops at the next agreement, as for --fail-fast
+                    outcome.write_error, stopping = str(exc), True
+                    continue
                 outcome.results.append(result)
                 outcome.pending -= 1
                 bar.advance(progress_label(result))

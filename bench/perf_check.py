@@ -11,7 +11,7 @@ Measures, on the CPU:
 4. the wall time of the default sweep, ``python -m bench run`` (target: under 2 minutes on a
    2-core machine).
 
-It prints a table and writes ``perf_check.json``; the exit code is 0 whatever the figures,
+It prints a table and writes ``results/perf_check.json``; the exit code is 0 whatever the figures,
 since they describe the machine as much as the harness.
 """
 
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--skip-sweep", action="store_true", help="skip the default-sweep timing")
-    parser.add_argument("--out", type=Path, default=Path("perf_check.json"))
+    parser.add_argument("--out", type=Path, default=Path("results/perf_check.json"))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     report: dict = {"threads": args.threads, "torch": torch.__version__, "rows": []}
@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_sweep:
             wall = bench_process(["--quiet"], Path(tmp) / "default")
             row("default sweep (python -m bench run), wall seconds", wall, "< 120 s", wall < 120)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"written: {args.out}")
     return 0

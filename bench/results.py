@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.errors import RunFolderWriteError
 from bench.schema import (FIELDS, RESULTS_FILE, SAMPLE_FIELDS, SAMPLES_FILE, SCHEMA_VERSION)
 from bench.timers import TIMED_PHASES, Timing
 from multinet.step import StepSpec
@@ -126,29 +127,46 @@ def sample_rows(result: ConfigResult, run_id: str) -> list[dict[str, Any]]:
 class CsvAppender:
     """Appends rows to a CSV file, writing the header when the file is new.
 
-    Each call renders its rows in memory and hands them to the OS in a single write, then
-    flushes and fsyncs, so a configuration's rows reach the disk together.
+    Each call renders its rows in memory and hands them to the OS in one write, then fsyncs,
+    so a configuration's rows reach the disk together. A write that fails part way (the disk
+    filled) is cut back off, so the file never ends in half a row.
     """
 
     def __init__(self, path: Path, fields: tuple[str, ...]):
         self.path, self.fields = path, fields
-        new = not path.exists() or path.stat().st_size == 0
-        self._file = open(path, "a", newline="", encoding="utf-8")
-        if new:
+        # unbuffered: a failed write must leave nothing behind in a buffer to retry at close
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        if os.fstat(self._fd).st_size == 0:
             self.append([])
 
-    def append(self, rows: list[dict[str, Any]]) -> None:
+    def append(self, rows: list[dict[str, Any]]) -> int:
+        """Append ``rows``; the file's size before, where ``truncate`` takes them back."""
+        start = os.fstat(self._fd).st_size
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, self.fields, extrasaction="raise")
-        if self._file.tell() == 0:
+        if start == 0:
             writer.writeheader()
         writer.writerows(rows)
-        self._file.write(buffer.getvalue())
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        data = memoryview(buffer.getvalue().encode("utf-8"))
+        try:
+            while data:
+                data = data[os.write(self._fd, data):]
+            os.fsync(self._fd)
+        except OSError as exc:
+            self.truncate(start)
+            raise RunFolderWriteError(f"cannot write {self.path}: {exc.strerror or exc}") \
+                from None
+        return start
+
+    def truncate(self, size: int) -> None:
+        # shrinking a file needs no free space, so this works on the disk that just filled
+        try:
+            os.ftruncate(self._fd, size)
+        except OSError:
+            pass  # a folder gone from under us: there is nothing left to cut back
 
     def close(self) -> None:
-        self._file.close()
+        os.close(self._fd)
 
 
 class ResultsWriter:
@@ -162,8 +180,12 @@ class ResultsWriter:
     def write(self, result: ConfigResult) -> list[dict[str, Any]]:
         rows = result_rows(result, self.run_id, self.torch_version, self.hostname)
         # samples first: a results row never points at samples that are not on disk
-        self.samples.append(sample_rows(result, self.run_id))
-        self.results.append(rows)
+        start = self.samples.append(sample_rows(result, self.run_id))
+        try:
+            self.results.append(rows)
+        except RunFolderWriteError:
+            self.samples.truncate(start)  # no samples without their results row either
+            raise
         return rows
 
     def close(self) -> None:

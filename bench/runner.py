@@ -33,7 +33,7 @@ import torch
 from bench.atomic import write_json_atomic
 from bench.config import SweepConfig, expand_all
 from bench.counting import count_phases, cuda_kernels
-from bench.errors import UsageError
+from bench.errors import RunFolderWriteError, UsageError
 from bench.devices import device_name
 from bench.env import capture_environment
 from bench.failures import FAILURES, OomLimits, classify, spec_group
@@ -69,6 +69,7 @@ class RunOutcome:
     pending: int = 0  # configurations (per repeat) left unmeasured
     signum: int | None = None  # the signal that stopped the sweep
     failed_fast: ConfigResult | None = None  # the failure that stopped it (--fail-fast)
+    write_error: str | None = None  # why the run folder could not be written, which stopped it
 
     @property
     def complete(self) -> bool:
@@ -330,8 +331,12 @@ def _measure(run: PreviousRun, progress: bool, stream: TextIO, fail_fast: bool) 
                     break
                 result = attempt_configuration(spec, run.config.timing, repeat=repeat,
                                                nvml=nvml, oom=run.oom)
-                with stop.protected():  # samples and results of a configuration, or neither
-                    outcome.rows.extend(writer.write(result))
+                try:
+                    with stop.protected():  # samples and results of a configuration, or neither
+                        outcome.rows.extend(writer.write(result))
+                except RunFolderWriteError as exc:
+                    outcome.write_error = str(exc)  # this one is lost; those before are kept
+                    break
                 outcome.results.append(result)
                 outcome.pending -= 1
                 bar.advance(progress_label(result))

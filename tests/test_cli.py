@@ -1,6 +1,9 @@
 """The command line in real subprocesses: what users type and what they get back."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -8,6 +11,7 @@ import torch
 
 from bench.schema import FIELDS
 from multinet import SCENARIOS
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
 QUICK = ["--warmup-iters", "1", "--warmup-s", "0", "--min-samples", "5", "--budget-s", "0.05"]
@@ -91,3 +95,30 @@ def test_out_dir_that_is_a_file(cli, tmp_path):
 def test_schema_command_prints_the_documented_table(cli):
     proc = cli("schema")
     assert proc.returncode == 0 and "| `median_ms` | ms |" in proc.stdout
+
+
+def test_a_reader_that_has_gone_is_not_a_traceback(tmp_path):
+    """`python -m bench schema | head -0`: the pipe's read end is closed before any write."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "bench", "schema"], cwd=ROOT,
+                              stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 141 and proc.stderr == ""
+
+
+def test_sigint_before_the_sweep_starts_is_one_line_and_130(cli, tmp_path):
+    """A real SIGINT while the command is still starting (here from a --load file, which
+    runs before the command), when the sweep's own handlers are not installed yet."""
+    interrupt = tmp_path / "interrupt.py"
+    interrupt.write_text("import os, signal, time\n"
+                         "os.kill(os.getpid(), signal.SIGINT)\n"
+                         "time.sleep(30)\n")
+    proc = cli("--load", str(interrupt), "run", "--devices", "cpu",
+               "--out-dir", str(tmp_path / "run"))
+    assert proc.returncode == 130
+    assert proc.stderr.strip() == "interrupted"
+    assert not (tmp_path / "run").exists()

@@ -4,6 +4,7 @@ what they record, checked by hand."""
 import dataclasses
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -153,6 +154,33 @@ def test_a_rank_that_raises_ends_the_run_and_keeps_what_was_finished(tmp_path):
     df = pd.read_csv(out / "results.csv")
     assert set(df.config_id) == {"test_rank_fails/seed/cpu/bs2/single/adam/loop/ddp-joint"}
     assert len(df) == 4 and set(df.status) == {"ok"}
+
+
+@pytest.mark.slow
+def test_a_full_disk_under_torchrun_stops_every_rank_and_keeps_whole_configurations(tmp_path):
+    """RLIMIT_FSIZE makes rank 0's write past 30 kB fail as a full disk does (see
+    tests/test_processes.py); the other rank must stop with it, not wait in a collective."""
+    out = tmp_path / "run"
+    limit = 30_000
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    proc = subprocess.run(
+        torchrun_command("--standalone", "--nproc-per-node", "2", "-m", "bench", "run",
+                         "--distributed", "--devices", "cpu", "--scenarios", "sequential",
+                         "--batch-sizes", "2,4,8,16,32,64", "--optimizer-setups", "single",
+                         *QUICK, "--min-samples", "20", "--max-samples", "20",
+                         "--out-dir", str(out)),
+        cwd=ROOT, env=env(), capture_output=True, text=True, timeout=120,
+        preexec_fn=small_files)
+    assert proc.returncode != 0
+    assert f"error: cannot write {out / 'samples.csv'}: File too large" in proc.stderr
+    assert f"--resume {out}" in proc.stderr
+    df = pd.read_csv(out / "results.csv")
+    assert 1 <= df.config_id.nunique() < 6 and df.groupby("config_id").size().eq(4).all()
+    samples = pd.read_csv(out / "samples.csv").groupby(["config_id", "phase"]).size()
+    assert samples.to_dict() == df.set_index(["config_id", "phase"]).n_samples.to_dict()
 
 
 @pytest.mark.slow

@@ -3,6 +3,7 @@
 
 import json
 import os
+import resource
 import shlex
 import signal
 import subprocess
@@ -20,11 +21,11 @@ QUICK = ["--warmup-iters", "1", "--warmup-s", "0", "--min-samples", "3", "--thre
 KEY = ["repeat", "config_id"]
 
 
-def start(args: list[str], log_dir, name: str) -> subprocess.Popen:
+def start(args: list[str], log_dir, name: str, **popen) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with open(log_dir / f"{name}.out", "w") as out, open(log_dir / f"{name}.err", "w") as err:
         return subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=ROOT, env=env,
-                                stdout=out, stderr=err)
+                                stdout=out, stderr=err, **popen)
 
 
 def configs_on_disk(out_dir) -> int:
@@ -127,3 +128,39 @@ def test_a_second_sigint_stops_at_once(tmp_path):
     assert "2 configuration(s) not measured yet; to continue: " in err
     assert err.rstrip().endswith(f"-m bench run --resume {out}")
     assert "Traceback" not in err
+
+
+def test_a_full_disk_stops_the_sweep_with_whole_configurations_kept(tmp_path):
+    """A real write failure: with RLIMIT_FSIZE, a write past the limit fails with EFBIG
+    (Python ignores SIGXFSZ), as one to a full disk fails with ENOSPC. A configuration's
+    samples take about 8 kB here, so samples.csv reaches the limit after a few of them."""
+    out = tmp_path / "run"
+    limit = 30_000
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    total = 2 * 2 * 2
+    proc = start(["run", "--scenarios", "sequential,separate_losses", "--batch-sizes", "2,4",
+                  "--optimizer-setups", "separate,single", "--devices", "cpu", "--optimizer",
+                  "sgd", "--budget-s", "0", "--max-samples", "20", *QUICK[:4],
+                  "--min-samples", "20", "--threads", "1", "--out-dir", str(out)],
+                 tmp_path, "full", preexec_fn=small_files)
+    assert proc.wait(timeout=120) == 1
+    err = (tmp_path / "full.err").read_text()
+    assert "Traceback" not in err
+    assert f"error: cannot write {out / 'samples.csv'}: File too large" in err
+    first = complete_configurations(out)
+    assert 1 <= first.config_id.nunique() < total
+    samples = pd.read_csv(out / "samples.csv")  # no half row, no samples without results
+    assert (out / "samples.csv").stat().st_size <= limit
+    assert samples.groupby([*KEY, "phase"]).size().to_dict() == \
+        first.set_index([*KEY, "phase"]).n_samples.to_dict()
+    assert not (out / "report.html").exists()
+
+    proc = start(resume_command(err), tmp_path, "resume")
+    assert proc.wait(timeout=120) == 0, (tmp_path / "resume.err").read_text()
+    final = complete_configurations(out)
+    assert final.config_id.nunique() == total and len(final) == 4 * total
+    kept = first.set_index([*KEY, "phase"]).median_ms
+    assert final.set_index([*KEY, "phase"]).median_ms.loc[kept.index].equals(kept)

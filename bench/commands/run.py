@@ -2,8 +2,10 @@
 
 Exit codes: 0 when every configuration was measured, ran out of memory or was skipped for
 it; 1 when one raised an error or had a non-finite loss (``--fail-fast`` stops at the
-first); 2 for bad input, or a run that cannot be resumed; 130 or 143 when SIGINT or
-SIGTERM stopped the sweep (the folder is left complete, and the way to resume is printed).
+first), or when the run folder could not be written (a full disk: the sweep stops there,
+what is written stays, ``--resume`` continues); 2 for bad input, or a run that cannot be
+resumed; 130 or 143 when SIGINT or SIGTERM stopped the sweep (the folder is left complete,
+and the way to resume is printed).
 
 ``--distributed`` runs the sweep data-parallel in every process torchrun started
 (``bench/distributed_run.py``); only rank 0 prints and writes.
@@ -46,9 +48,10 @@ def add_parser(sub) -> None:
     p = sub.add_parser("run", help="time a sweep of configurations",
                        description="Comma-separated lists override the sweep file's axes.",
                        epilog="exit codes: 0 all measured, or out of memory (and skipped); "
-                       "1 an error or a non-finite loss; 2 bad input, or a run that cannot be "
-                       "resumed; 130/143 stopped by SIGINT/SIGTERM (the folder stays valid; "
-                       "the command to resume is printed)")
+                       "1 an error, a non-finite loss, or a run folder that could not be "
+                       "written; 2 bad input, or a run that cannot be resumed; 130/143 "
+                       "stopped by SIGINT/SIGTERM (the folder stays valid; the command to "
+                       "resume is printed)")
     p.add_argument("--sweep", type=Path, help="sweep TOML file (default: bench/sweeps/default.toml)")
     p.add_argument("--scenarios", help="e.g. sequential,shared_input,separate_losses")
     p.add_argument("--sizes", help="network size presets, e.g. seed,wide")
@@ -178,6 +181,9 @@ def write_run_report(out_dir: Path) -> None:
         page = write_report([load_run(out_dir)], out_dir / "report.html")
     except UsageError as exc:  # nothing measured to report on; the run itself is complete
         print(f"No report: {exc}")
+    except OSError as exc:  # a full disk, say: the results are written, only the page is not
+        print(f"No report: cannot write {out_dir / 'report.html'}: {exc.strerror or exc}; "
+              f"`python -m bench report {out_dir}` writes it later")
     else:
         print(f"Report: {page}")
 
@@ -192,6 +198,8 @@ def finish(outcome: RunOutcome, loads: list[str], resume: str | None = None) -> 
     print(f"Results: {outcome.out_dir}/results.csv (samples.csv and env.json beside it)")
     if outcome.complete:  # else the resume that completes the run writes it
         write_run_report(outcome.out_dir)
+    if outcome.write_error is not None:
+        print(f"error: {outcome.write_error}", file=sys.stderr)
     if outcome.failed_fast is not None:
         failed = outcome.failed_fast
         print(f"Stopped at the first failure (--fail-fast): {failed.status}: {failed.error}",
@@ -209,4 +217,6 @@ def finish(outcome: RunOutcome, loads: list[str], resume: str | None = None) -> 
               f"{shlex.join(command)}", file=sys.stderr)
     if outcome.signum is not None:
         return exit_code(outcome.signum)
+    if outcome.write_error is not None:
+        return 1
     return 1 if any(row["status"] in FAILURES for row in outcome.rows) else 0
