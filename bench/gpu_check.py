@@ -8,7 +8,7 @@
    given back, and the GPU must measure a configuration again afterwards;
 4. CUDA-event step timings cross-checked against ``torch.utils.benchmark`` on the same step,
    at the article's size and at a larger one;
-5. gradient flow and setup equivalence on CUDA for every scenario;
+5. gradient flow and setup equivalence on CUDA for every scenario, in fp32 and bf16;
 6. the axes only a GPU exercises (``bench/sweeps/gpu-axes.toml``: fp16 with a GradScaler,
    bf16, CUDA graphs, fused optimizers) into ``axes-check/``: every configuration measured,
    kernels counted, the achieved fraction of the GPU's peak filled where its peak is known,
@@ -135,6 +135,25 @@ def check_out_of_memory(device: str, folder: Path, checks: list) -> None:
           f"{leaked:.1f} MiB more allocated than before (tolerance {LEAK_TOLERANCE_MIB}), "
           f"{reserved:.0f} MiB reserved; batch {spec.batch_size} measured again: {step_ms}",
           checks)
+
+
+def check_verify(device: str, checks: list[dict]) -> None:
+    """Gradient flow and setup equivalence on CUDA: every optimizer and implementation in
+    fp32; under bf16 autocast, where a tolerance of its own applies, Adam alone."""
+    for precision, optimizers in (("fp32", ("adam", "adamw", "sgd")), ("bf16", ("adam",))):
+        flows = [r for s in SCENARIOS for r in gradient_flow(s, device=device, n_networks=3,
+                                                            precision=precision)]
+        check(f"gradient flow on CUDA, {precision}", all(r.ok for r in flows),
+              f"{len(flows)} cells", checks)
+        eq = [r for s in SCENARIOS for opt in optimizers
+              for impl in ("loop", "foreach", "fused")
+              for r in setup_equivalence(s, optimizer=opt, optimizer_impl=impl, device=device,
+                                         n_networks=3, precision=precision)]
+        worst = max(r.max_abs_diff for r in eq)
+        bitwise = sum(r.bitwise for r in eq)
+        check(f"setup equivalence on CUDA, {precision}", all(r.ok for r in eq),
+              f"{bitwise}/{len(eq)} bitwise identical, largest difference {worst:.2e} "
+              f"({eq[0].tolerance})", checks)
 
 
 def check_gpu_axes(device: str, folder: Path, checks: list) -> None:
@@ -268,17 +287,7 @@ def main(argv: list[str] | None = None) -> int:
               f"ratio {cc.ratio:.3f} (tolerance {CROSS_CHECK_TOLERANCE:.0%}); phases sum to "
               f"{cc.phase_sum_ratio:.3f} x step", checks)
 
-    flows = [r for s in SCENARIOS for r in gradient_flow(s, device=args.device, n_networks=3)]
-    check("gradient flow on CUDA", all(r.ok for r in flows), f"{len(flows)} cells", checks)
-    eq = [r for s in SCENARIOS for opt in ("adam", "adamw", "sgd")
-          for impl in ("loop", "foreach", "fused")
-          for r in setup_equivalence(s, optimizer=opt, optimizer_impl=impl, device=args.device,
-                                     n_networks=3)]
-    worst = max(r.max_abs_diff for r in eq)
-    bitwise = sum(r.bitwise for r in eq)
-    check("setup equivalence on CUDA", all(r.ok for r in eq),
-          f"{bitwise}/{len(eq)} bitwise identical, largest difference {worst:.2e} "
-          f"({eq[0].tolerance})", checks)
+    check_verify(args.device, checks)
 
     check_gpu_axes(args.device, out_dir / "axes-check", checks)
     check_ddp(out_dir / "ddp-check", checks)

@@ -55,6 +55,15 @@ def test_verify_passes_and_prints_both_tables(cli):
     assert "All checks hold." in proc.stdout
 
 
+def test_verify_under_bf16_says_so_and_the_tolerance(cli):
+    proc = cli("verify", "--steps", "2", "--precision", "bf16", "--scenarios", "gan,n_chain")
+    assert proc.returncode == 0, proc.stderr
+    assert "Gradient flow on cpu, bf16:" in proc.stdout
+    assert "Setup equivalence on cpu, bf16, after 2 steps" in proc.stdout
+    assert "tolerance: bitwise" in proc.stdout
+    assert proc.stdout.count("identical") == 2 * 2 * 3 * 3
+
+
 @pytest.mark.parametrize("args, message", [
     (["run", "--scenarios", "nope"], "unknown scenario 'nope'; valid: detached, gan, n_chain, n_ensemble, separate_losses, sequential, shared_input, shared_trunk"),
     (["run", "--batch-sizes", "0"], "batch sizes must be positive integers, got 0"),
@@ -67,6 +76,9 @@ def test_verify_passes_and_prints_both_tables(cli):
     (["run", "--sweep", "/nonexistent.toml"], "sweep file not found"),
     (["run", "--bogus"], "unrecognized arguments: --bogus"),
     (["verify", "--scenarios", "nope"], "unknown scenario 'nope'"),
+    (["verify", "--precision", "fp8"], "unknown precision 'fp8'; valid: bf16, fp16, fp32"),
+    (["verify", "--precision", "fp16"], "precision fp16 (autocast with a GradScaler) needs "
+     "CUDA; cpu supports fp32, bf16"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
 ])
 def test_bad_input_is_one_line_and_exit_2(cli, tmp_path, args, message):

@@ -8,7 +8,7 @@ import torch
 from bench.nvml import find_handle, nvml_session, read_once
 from bench.runner import NvmlHandles, measure_configuration
 from bench.timers import STEP, CudaEventClock, TimingOptions, time_step
-from multinet import StepSpec, build_step, setup_equivalence
+from multinet import SCENARIOS, StepSpec, build_step, gradient_flow, setup_equivalence
 
 pytestmark = pytest.mark.gpu
 SPEC = StepSpec("sequential", 64, "cuda:0", "separate", "adam", "foreach")
@@ -81,6 +81,16 @@ def test_setups_agree_on_cuda_within_the_stated_tolerance(impl):
     results = setup_equivalence("separate_losses", optimizer="adamw", optimizer_impl=impl,
                                 device="cuda:0")
     assert all(r.ok for r in results), [(r.setup, r.max_abs_diff) for r in results]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_every_scenario_has_its_gradient_flow_and_setup_equivalence_on_cuda(precision):
+    for name in SCENARIOS:
+        assert all(r.ok for r in gradient_flow(name, device="cuda:0", n_networks=3,
+                                                precision=precision))
+        results = setup_equivalence(name, optimizer="adam", optimizer_impl="foreach",
+                                    device="cuda:0", n_networks=3, precision=precision)
+        assert all(r.ok for r in results), [(r.setup, r.max_abs_diff) for r in results]
 
 
 @pytest.mark.parametrize("scenario", ["sequential", "gan"])

@@ -1,13 +1,14 @@
-"""The out-of-memory check of ``make gpu-check``: its arithmetic, and its whole path on the
-CPU with a scenario that runs out of memory where the GPU would."""
+"""Checks of ``make gpu-check`` on the CPU: the out-of-memory check's arithmetic and its
+whole path with a scenario that runs out of memory where the GPU would; the verify checks."""
 
 import pytest
 import torch
 
 from bench import gpu_check
-from bench.gpu_check import check_out_of_memory, clear_run_files, oom_batch_sizes, oom_outcome
+from bench.gpu_check import (check_out_of_memory, check_verify, clear_run_files, oom_batch_sizes,
+                              oom_outcome)
 from bench.runfolder import prepare_out_dir
-from multinet import StepSpec
+from multinet import SCENARIOS, StepSpec
 
 
 def test_a_batch_past_the_gpu_memory():
@@ -47,3 +48,17 @@ def test_the_check_on_the_cpu(failing_scenarios, monkeypatch, tmp_path):
     # a rerun replaces the last run's files, where a new run would refuse the folder
     clear_run_files(tmp_path / "oom-check")
     prepare_out_dir(tmp_path / "oom-check").close()
+
+
+def test_the_verify_checks_on_the_cpu():
+    checks = []
+    check_verify("cpu", checks)
+    assert [c["check"] for c in checks] == [
+        "gradient flow on CUDA, fp32", "setup equivalence on CUDA, fp32",
+        "gradient flow on CUDA, bf16", "setup equivalence on CUDA, bf16"]
+    assert all(c["ok"] for c in checks), checks
+    # scenarios x optimizers x implementations x 3 setups, all identical on the CPU
+    n = len(SCENARIOS)
+    assert checks[1]["detail"] == f"{n * 3 * 3 * 3}/{n * 3 * 3 * 3} bitwise identical, " \
+                                  "largest difference 0.00e+00 (bitwise)"
+    assert checks[3]["detail"].startswith(f"{n * 3 * 3}/{n * 3 * 3} bitwise identical")

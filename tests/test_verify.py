@@ -1,8 +1,10 @@
 import pytest
 import torch
 
-from multinet import OPTIMIZERS, SCENARIOS, Scenario, gradient_flow, setup_equivalence
+from multinet import (OPTIMIZERS, SCENARIOS, MultinetError, Scenario, StepSpec, build_step,
+                      gradient_flow, setup_equivalence)
 from multinet.scenarios import register
+from multinet.verify import tolerance
 
 EXPECTED_MATRIX = {  # (scenario, term, network) -> receives a gradient
     ("sequential", "loss", "linear"): True, ("sequential", "loss", "conv"): True,
@@ -28,6 +30,42 @@ def test_setups_are_bitwise_identical_on_cpu(scenario, optimizer, impl):
     results = setup_equivalence(scenario, optimizer=optimizer, optimizer_impl=impl, steps=3)
     assert [r.setup for r in results] == ["separate", "single", "grouped"]
     assert all(r.bitwise and r.max_abs_diff == 0.0 and r.ok for r in results)
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_under_bf16_autocast_the_flow_holds_and_setups_stay_bitwise_on_cpu(scenario):
+    fp32 = {(r.term, r.network): r.observed for r in gradient_flow(scenario, n_networks=3)}
+    flow = gradient_flow(scenario, n_networks=3, precision="bf16")
+    assert {(r.term, r.network): r.observed for r in flow} == fp32 and all(r.ok for r in flow)
+    results = setup_equivalence(scenario, optimizer="adam", optimizer_impl="foreach", steps=3,
+                                n_networks=3, precision="bf16")
+    assert all(r.bitwise and r.tolerance == "bitwise" for r in results)
+    # autocast is really on: the same steps in fp32 end elsewhere
+    assert final_difference(scenario, "fp32", "bf16") > 0
+
+
+def final_difference(scenario: str, a: str, b: str) -> float:
+    """The largest difference between the parameters after 3 steps at precisions a and b."""
+    ends = []
+    for precision in (a, b):
+        step = build_step(StepSpec(scenario, 4, "cpu", "single", "adam", "foreach",
+                                   precision=precision, n_networks=3))
+        for _ in range(3):
+            step.run()
+        ends.append(torch.cat([p.detach().flatten() for p in step.parameters()]))
+    return float((ends[0] - ends[1]).abs().max())
+
+
+def test_the_stated_tolerances():
+    assert tolerance("cpu", "fp32") == tolerance("cpu", "bf16") == "bitwise"
+    assert tolerance("cuda:0", "fp32") == "rtol=1e-05, atol=1e-06"
+    assert tolerance("cuda:0", "bf16") == "rtol=0.00390625, atol=1e-05"  # 2**-8
+
+
+def test_fp16_has_no_setup_equivalence_and_says_why():
+    with pytest.raises(MultinetError, match="no setup equivalence under fp16: each "
+                       "optimizer's GradScaler step skips"):
+        setup_equivalence("sequential", precision="fp16", device="cpu")
 
 
 @pytest.fixture

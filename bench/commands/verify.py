@@ -8,6 +8,8 @@ from bench.config import parse_list
 from bench.devices import normalize_device
 from multinet import IMPLEMENTATIONS, OPTIMIZERS, SCENARIOS, gradient_flow, setup_equivalence
 from multinet.errors import InvalidChoice
+from multinet.step import PRECISIONS
+from multinet.verify import EQUIVALENCE_UNDEFINED, tolerance
 
 
 def add_parser(sub) -> None:
@@ -17,6 +19,9 @@ def add_parser(sub) -> None:
                    help="comma-separated scenarios (default: all)")
     p.add_argument("--device", default="cpu", help="cpu (bitwise checks), cuda, cuda:N, mps")
     p.add_argument("--steps", type=int, default=5, help="optimizer steps before comparing")
+    p.add_argument("--precision", default="fp32",
+                   help=f"autocast precision of the checks: {', '.join(PRECISIONS)} "
+                   "(fp16 needs CUDA)")
     p.add_argument("--n-networks", type=int, default=3,
                    help="networks in the scenarios whose number is a parameter (n_chain, ...)")
     p.set_defaults(main=main)
@@ -56,23 +61,31 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     for name in scenarios:
         if name not in SCENARIOS:
             raise InvalidChoice("scenario", name, SCENARIOS)
-    device = normalize_device(args.device)
-    n = args.n_networks
-    flow = [r for name in scenarios for r in gradient_flow(name, device=device, n_networks=n)]
+    if args.precision not in PRECISIONS:
+        raise InvalidChoice("precision", args.precision, PRECISIONS)
+    device, precision, n = normalize_device(args.device), args.precision, args.n_networks
+    flow = [r for name in scenarios
+            for r in gradient_flow(name, device=device, n_networks=n, precision=precision)]
     flow_lines, flow_ok = flow_table(flow)
-    print(f"Gradient flow on {device}: does each loss term give each network a non-zero "
-          "gradient? (torch.autograd.grad per term)")
+    print(f"Gradient flow on {device}, {precision}: does each loss term give each network a "
+          "non-zero gradient? (torch.autograd.grad per term)")
     print("\n".join(flow_lines))
-
-    impls = [i for i in IMPLEMENTATIONS if i != "auto"]
-    equivalence = [r for name in scenarios for opt in OPTIMIZERS for impl in impls
-                   for r in setup_equivalence(name, optimizer=opt, optimizer_impl=impl,
-                                              steps=args.steps, device=device, n_networks=n)]
-    eq_lines, eq_ok = equivalence_table(equivalence)
     print()
-    print(f"Setup equivalence on {device} after {args.steps} steps, against `separate` "
-          f"(one optimizer per network); tolerance: {equivalence[0].tolerance}")
-    print("\n".join(eq_lines))
+    if precision in EQUIVALENCE_UNDEFINED:
+        print(f"Setup equivalence is not checked under {precision}: "
+              f"{EQUIVALENCE_UNDEFINED[precision]}.")
+        eq_ok = True
+    else:
+        impls = [i for i in IMPLEMENTATIONS if i != "auto"]
+        equivalence = [r for name in scenarios for opt in OPTIMIZERS for impl in impls
+                       for r in setup_equivalence(name, optimizer=opt, optimizer_impl=impl,
+                                                  steps=args.steps, device=device,
+                                                  n_networks=n, precision=precision)]
+        eq_lines, eq_ok = equivalence_table(equivalence)
+        print(f"Setup equivalence on {device}, {precision}, after {args.steps} steps, against "
+              f"`separate` (one optimizer per network); tolerance: "
+              f"{tolerance(device, precision)}")
+        print("\n".join(eq_lines))
     ok = flow_ok and eq_ok
     print()
     print("All checks hold." if ok else "Some checks FAILED (see above).")
