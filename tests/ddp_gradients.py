@@ -8,6 +8,7 @@ the parameters after one whole iteration (SGD; both updates of a GAN).
 """
 
 import dataclasses
+import gc
 import json
 import sys
 
@@ -76,6 +77,13 @@ def main(out: str) -> None:
     if rank == 0:
         with open(out, "w") as f:
             json.dump(report, f)
+    # Rank 0 does more work than the others. A rank that tears down its process group and
+    # exits while a DDP reducer (and its gloo work) still lives can abort at interpreter exit
+    # ("terminate called without an active exception"): drop the DDP modules, then leave
+    # together.
+    del ddp
+    gc.collect()
+    dist.barrier()
     dist.destroy_process_group()
 
 
