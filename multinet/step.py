@@ -81,7 +81,7 @@ class JointStep:
 
     def _forward_fn(self, update: Update) -> Callable[[], None]:
         compute = torch.compile(update.loss) if self.compile == "step" else update.loss
-        dtype = PRECISIONS[self.precision]
+        reduced = PRECISIONS[self.precision] is not None
         freeze = [self.networks[n] for n in update.frozen]
         networks = self._module_view()
         data_parallel = self.data_parallel
@@ -97,11 +97,11 @@ class JointStep:
 
         # Entering a context costs microseconds, inside what is timed: only those that
         # change something are entered.
-        if dtype is not None or freeze:
+        if reduced or freeze:
             inner = loss
 
             def loss() -> torch.Tensor:
-                with frozen(freeze), torch.autocast(self.device_type, dtype=dtype):
+                with frozen(freeze), autocast(self.device_type, self.precision):
                     return inner()
 
         def forward() -> None:
@@ -199,6 +199,13 @@ class StepSpec:
         check_positive("n_networks", self.n_networks)
         if self.ddp_wrap not in DDP_WRAPS:
             raise InvalidChoice("DDP wrap", self.ddp_wrap, DDP_WRAPS)
+
+
+def autocast(device_type: str, precision: str) -> torch.autocast:
+    """The forward's autocast for ``precision``, switched off for fp32: given no dtype,
+    torch.autocast would pick the device's default (bf16 on the CPU, fp16 on CUDA)."""
+    dtype = PRECISIONS[precision]
+    return torch.autocast(device_type, dtype=dtype, enabled=dtype is not None)
 
 
 def unsupported(spec: StepSpec) -> str | None:

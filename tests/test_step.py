@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from multinet import PHASES, StepSpec, build_step
@@ -36,3 +37,16 @@ def test_prepare_runs_the_phases_before_the_one_named():
     step.stage("optimizer")()
     reference.run()
     assert all(torch.equal(a, b) for a, b in zip(step.parameters(), reference.parameters()))
+
+
+@pytest.mark.parametrize("precision, dtype", [("fp32", torch.float32),
+                                              ("bf16", torch.bfloat16)])
+def test_every_update_computes_in_the_precision_asked_for(precision, dtype):
+    """gan's generator update runs with the discriminator frozen: freezing alone must not
+    switch autocast on (autocast with no dtype would pick the device's default, bf16 here)."""
+    step = build_step(StepSpec("gan", 4, "cpu", "single", "adam", "loop", precision=precision))
+    seen = []
+    step.networks["discriminator"].register_forward_hook(
+        lambda module, inputs, output: seen.append(output.dtype))
+    step.run()
+    assert len(seen) >= 2 and set(seen) == {dtype}  # in both updates
