@@ -14,7 +14,6 @@ Both run under a precision's autocast, as the timed step does.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -23,7 +22,7 @@ from multinet.errors import MultinetError
 from multinet.networks import size_preset
 from multinet.optim import SETUPS
 from multinet.scenarios import get_scenario
-from multinet.step import PRECISIONS, StepSpec, build_step, check_supported
+from multinet.step import StepSpec, autocast, build_step, check_supported
 
 # Away from the CPU, equivalence is checked to this tolerance (torch.allclose semantics).
 DEVICE_RTOL = 1e-5
@@ -77,19 +76,19 @@ class EquivalenceResult:
         return self.bitwise if self.tolerance == "bitwise" else self.within_tolerance
 
 
+def _bounds(precision: str) -> tuple[float, float]:
+    """(rtol, atol) away from the CPU."""
+    if precision in REDUCED_RTOL:
+        return REDUCED_RTOL[precision], REDUCED_ATOL
+    return DEVICE_RTOL, DEVICE_ATOL
+
+
 def tolerance(device: str, precision: str = "fp32") -> str:
     """The agreement setup equivalence asks for, in words."""
     if torch.device(device).type == "cpu":
         return "bitwise"
-    if precision in REDUCED_RTOL:
-        return f"rtol={REDUCED_RTOL[precision]:g}, atol={REDUCED_ATOL:g}"
-    return f"rtol={DEVICE_RTOL:g}, atol={DEVICE_ATOL:g}"
-
-
-def _close(a: torch.Tensor, b: torch.Tensor, precision: str) -> bool:
-    if precision in REDUCED_RTOL:
-        return torch.allclose(a, b, rtol=REDUCED_RTOL[precision], atol=REDUCED_ATOL)
-    return torch.allclose(a, b, rtol=DEVICE_RTOL, atol=DEVICE_ATOL)
+    rtol, atol = _bounds(precision)
+    return f"rtol={rtol:g}, atol={atol:g}"
 
 
 def gradient_flow(scenario: str, *, size: str = "seed", batch_size: int = 4,
@@ -101,10 +100,7 @@ def gradient_flow(scenario: str, *, size: str = "seed", batch_size: int = 4,
                              n_networks=n_networks))
     sc = get_scenario(scenario, size_preset(size), n_networks)
     networks = sc.networks(seed, device)
-    dtype = PRECISIONS[precision]
-    autocast = (torch.autocast(torch.device(device).type, dtype=dtype) if dtype is not None
-                else nullcontext())
-    with autocast:
+    with autocast(torch.device(device).type, precision):
         terms = sc.loss_terms(networks, sc.batch(batch_size, device, seed))
     results = []
     for term, value in terms.items():
@@ -144,6 +140,7 @@ def setup_equivalence(scenario: str, *, optimizer: str = "adam", optimizer_impl:
             scenario, optimizer, optimizer_impl, setup, device, steps,
             max_abs_diff=max(float((a - b).abs().max()) for a, b in zip(reference, params)),
             bitwise=all(torch.equal(a, b) for a, b in zip(reference, params)),
-            within_tolerance=all(_close(a, b, precision) for a, b in zip(reference, params)),
+            within_tolerance=all(torch.allclose(a, b, *_bounds(precision))
+                                 for a, b in zip(reference, params)),
             precision=precision))
     return results

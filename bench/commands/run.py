@@ -217,6 +217,6 @@ def finish(outcome: RunOutcome, loads: list[str], resume: str | None = None) -> 
               f"{shlex.join(command)}", file=sys.stderr)
     if outcome.signum is not None:
         return exit_code(outcome.signum)
-    if outcome.write_error is not None:
-        return 1
-    return 1 if any(row["status"] in FAILURES for row in outcome.rows) else 0
+    failed = outcome.write_error is not None or any(row["status"] in FAILURES
+                                                     for row in outcome.rows)
+    return 1 if failed else 0
