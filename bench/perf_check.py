@@ -11,8 +11,8 @@ Measures, on the CPU:
 4. the wall time of the default sweep, ``python -m bench run`` (target: under 2 minutes on a
    2-core machine).
 
-It prints a table and writes ``results/perf_check.json``; the exit code is 0 whatever the figures,
-since they describe the machine as much as the harness.
+It prints a table and writes ``results/perf_check.json``; the exit code is 0 whatever the
+figures, since they describe the machine as much as the harness.
 """
 
 from __future__ import annotations
