@@ -31,11 +31,11 @@ verify: $(SETUP)                 ## gradient flow and optimizer-setup equivalenc
 gpu-check: $(SETUP)              ## one command for a GPU machine, a few minutes on one GPU
 	status=0; \
 	$(PY) -m pytest -m gpu -p no:cacheprovider || status=1; \
-	$(PY) -m bench.gpu_check $(ARGS) || status=1; \
+	$(PY) -m bench.tools.gpu_check $(ARGS) || status=1; \
 	exit $$status
 
 perf-check: $(SETUP)             ## the timer's own accuracy figures on this machine
-	$(PY) -m bench.perf_check $(ARGS)
+	$(PY) -m bench.tools.perf_check $(ARGS)
 
 # The pytest-benchmark suite (bench/suite): saved per machine, device kind and torch version.
 SUITE          = $(PY) -m pytest bench/suite -p no:cacheprovider --benchmark-enable --benchmark-only \
@@ -53,7 +53,7 @@ bench-pytest-compare: $(SETUP)   ## run the suite against the last saved run; fa
 
 # One environment per torch version under .venvs/, the same sweep in each, then compared.
 bench-versions:                  ## e.g. make bench-versions TORCH="2.13.0 2.14.1"
-	$(BOOTSTRAP_PYTHON) -m bench.versions $(TORCH) --pip-args "$(PIP_TORCH_ARGS)" --run-args "$(ARGS)"
+	$(BOOTSTRAP_PYTHON) -m bench.tools.versions $(TORCH) --pip-args "$(PIP_TORCH_ARGS)" --run-args "$(ARGS)"
 
 # torch first, pinned: an unpinned torch would pull a multi-GB CUDA build where a CPU wheel
 # is all that is wanted. On PyPI's Linux x86_64 index this pin is itself a CUDA build.

@@ -14,18 +14,24 @@ timed.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
-
-if TYPE_CHECKING:  # multinet.step builds a GraphedStep; the type is all this needs of it
-    from multinet.step import JointStep
 
 WARMUP_ITERS = 3
 
 
+class EagerStep(Protocol):
+    """What a graph is captured from: a JointStep (multinet.step builds a GraphedStep from
+    one, so this module names only what it uses of it)."""
+
+    last_loss: torch.Tensor | None
+
+    def run(self) -> None: ...
+
+
 class GraphedStep:
-    def __init__(self, step: JointStep, warmup_iters: int = WARMUP_ITERS):
+    def __init__(self, step: EagerStep, warmup_iters: int = WARMUP_ITERS):
         self.step = step
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())

@@ -133,10 +133,6 @@ class JointStep:
         """The stages of one iteration, in order, each named by its phase."""
         return self._stages
 
-    @property
-    def updates_per_step(self) -> int:
-        return len(self._stages) // len(PHASES)
-
     def run(self) -> None:
         """One whole iteration with nothing between the stages."""
         for _, fn in self._stages:

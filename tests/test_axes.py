@@ -4,11 +4,11 @@ implementation, N networks) on the CPU, through the real command line."""
 import pandas as pd
 import pytest
 
-from bench.config import expand_all, load_sweep
+from bench.sweep.config import expand_all, load_sweep
 from bench.errors import UsageError
-from bench.results import config_id
-from bench.runs import load_run
-from bench.report import tidy
+from bench.axes import config_id
+from bench.analyze.reader import load_run
+from bench.present.labels import tidy
 from multinet import StepSpec
 
 QUICK = ["--devices", "cpu", "--warmup-iters", "1", "--warmup-s", "0", "--min-samples", "3",
@@ -50,7 +50,7 @@ def test_axes_become_columns_and_cuda_only_combinations_are_listed_once(cli, tmp
                               "(autocast with a GradScaler) needs CUDA; cpu supports fp32, bf16"),
     (["--cuda-graph", "on"], "no configuration of this sweep can run here: CUDA graphs need a "
                              "CUDA device"),
-    (["--n-networks", "1"], "n_networks must be integers >= 2"),
+    (["--n-networks", "1"], "n networks must be integers >= 2"),
     (["--precision", "fp8"], "unknown precision 'fp8'; valid: bf16, fp16, fp32"),
     (["--compile", "max"], "unknown compile mode 'max'; valid: modules, none, step"),
     (["--cuda-graph", "maybe"], "--cuda-graph: 'maybe' is not on or off"),
@@ -105,9 +105,10 @@ def test_a_compiled_configuration_records_its_compile_time_apart(cli, tmp_path):
 def test_a_cuda_graph_run_reads_back_with_only_its_step_timed(tmp_path):
     """The phases of a replayed graph have no timing: readers must not take them for a
     damaged file, and a comparison has nothing to compare in them."""
-    from bench.compare import compare_runs, load_side
-    from bench.results import ConfigResult, ResultsWriter
-    from bench.timers import Timing
+    from bench.analyze.comparison import compare_runs, load_side
+    from bench.measure.result import ConfigResult
+    from bench.sweep.writer import ResultsWriter
+    from bench.measure.timers import Timing
 
     for name in ("a", "b"):
         timing = Timing(clock="cuda_event")

@@ -6,7 +6,9 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
-from bench.config import MAX_BATCH_SIZE
+from bench.axes import BATCH_SIZE
+
+MAX_BATCH_SIZE = BATCH_SIZE.maximum
 
 QUICK = ["--warmup-iters", "1", "--warmup-s", "0", "--min-samples", "3", "--budget-s", "0",
          "--threads", "1", "--quiet"]
@@ -45,7 +47,7 @@ def test_an_unknown_key_in_a_sweep_file(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     sweep = tmp_path / "sweep.toml"
     sweep.write_text('scenarios = ["sequential"]\nbatch_size = [4]\n')
-    assert "sweep file sweep.toml: unknown key 'batch_size'; valid: scenarios, sizes, " \
+    assert "sweep file sweep.toml: unknown key 'batch_size'; valid: scenarios, sizes, devices, " \
         "batch_sizes" in one_line_error(capsys, ["run", "--sweep", str(sweep)])
     assert list(tmp_path.iterdir()) == [sweep]
 

@@ -5,11 +5,16 @@ import os
 
 import pytest
 
-from bench.compare import compare_runs, comparison_sections, load_side
-from bench.page import figures_of, write_page
-from bench.report import report_sections
-from bench.runs import load_run
-from bench.synthetic import env_record, result_row, sweep_run, write_run
+
+# the charts need plotly; a GPU machine with only torch still collects the GPU tests
+pytest.importorskip("plotly")
+
+from bench.analyze.comparison import compare_runs, load_side
+from bench.present.comparison import comparison_sections
+from bench.present.page import figures_of, write_page
+from bench.present.report import report_sections
+from bench.analyze.reader import load_run
+from bench.tools.synthetic import env_record, result_row, sweep_run, write_run
 from tests.chromium import Chromium, find_chromium
 
 pytestmark = pytest.mark.slow

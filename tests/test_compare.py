@@ -5,13 +5,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.compare import (COMPARED, NOT_MEASURED, ONLY_BASELINE, Side, compare_runs,
-                           comparison_sections, device_slot, format_terminal, load_side,
-                           ratio_heatmap, trend_chart)
+
+# the charts need plotly; a GPU machine with only torch still collects the GPU tests
+pytest.importorskip("plotly")
+
+from bench.analyze.comparison import (COMPARED, NOT_MEASURED, ONLY_BASELINE, Side, compare_runs,
+                                      device_slot, load_side)
+from bench.present.comparison import (comparison_sections, format_terminal, ratio_heatmap,
+                                      trend_chart)
 from bench.errors import UsageError
-from bench.page import figures_of
-from bench.significance import IMPROVEMENT, NO_CHANGE, REGRESSION
-from bench.synthetic import env_record, result_row, sweep_run, write_run
+from bench.present.page import figures_of
+from bench.analyze.significance import IMPROVEMENT, NO_CHANGE, REGRESSION
+from bench.tools.synthetic import env_record, result_row, sweep_run, write_run
 
 SWEEP = dict(scenarios=("sequential", "shared_input"), batch_sizes=(1, 32), samples_per_phase=60)
 

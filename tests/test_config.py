@@ -1,6 +1,9 @@
 import pytest
 
-from bench.config import DEFAULT_SWEEP, MAX_BATCH_SIZE, expand, load_sweep, parse_list
+from bench.axes import BATCH_SIZE, DEVICE, SCENARIO
+from bench.sweep.config import DEFAULT_SWEEP, expand, load_sweep, parse_list
+
+MAX_BATCH_SIZE = BATCH_SIZE.maximum
 from bench.errors import UsageError
 
 
@@ -36,19 +39,19 @@ def test_expansion_is_the_cartesian_product(tmp_path):
 def test_command_line_overrides_the_file(tmp_path):
     config = load_sweep(write(tmp_path, BASE + "[timing]\nbudget_s = 3\n"),
                         {"batch_sizes": [4], "repeats": 2}, {"min_samples": 5})
-    assert config.batch_sizes == (4,) and config.repeats == 2
+    assert config.values(BATCH_SIZE) == (4,) and config.repeats == 2
     assert config.timing.budget_s == 3 and config.timing.min_samples == 5
 
 
 def test_default_sweep_loads():
     config = load_sweep(DEFAULT_SWEEP)
-    assert config.devices == ("auto",)
-    assert set(config.scenarios) == {"sequential", "shared_input", "separate_losses"}
+    assert config.values(DEVICE) == ("auto",)
+    assert set(config.values(SCENARIO)) == {"sequential", "shared_input", "separate_losses"}
 
 
 def test_duplicates_are_dropped_with_a_notice(tmp_path):
     config = load_sweep(write(tmp_path, BASE), {"batch_sizes": [8, 8, 1]})
-    assert config.batch_sizes == (8, 1)
+    assert config.values(BATCH_SIZE) == (8, 1)
     assert config.notices == ("command line: duplicate values in 'batch_sizes' dropped",)
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from bench.counting import count_phases
-from bench.peaks import peak_tflops
+from bench.measure.counting import count_phases
+from bench.measure.peaks import peak_tflops
 from multinet import StepSpec, build_step
 
 

@@ -5,9 +5,9 @@ import time
 import pytest
 import torch
 
-from bench.nvml import find_handle, nvml_session, read_once
-from bench.runner import NvmlHandles, measure_configuration
-from bench.timers import STEP, CudaEventClock, TimingOptions, time_step
+from bench.measure.nvml import find_handle, nvml_session, read_once
+from bench.measure.configuration import NvmlHandles, measure_configuration
+from bench.measure.timers import STEP, CudaEventClock, TimingOptions, time_step
 from multinet import SCENARIOS, StepSpec, build_step, gradient_flow, setup_equivalence
 
 pytestmark = pytest.mark.gpu

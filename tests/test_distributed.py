@@ -3,8 +3,10 @@ what they record, checked by hand."""
 
 import dataclasses
 import json
+import re
 import os
 import resource
+import signal
 import socket
 import subprocess
 import sys
@@ -14,16 +16,20 @@ import pandas as pd
 import pytest
 import torch
 
-from bench.config import expand_all, load_sweep
-from bench.describe import axes_text, env_value
+from bench.analyze.reader import load_run
+from bench.analyze.tables import results_of, scaling_table
+from bench.axes import config_id
 from bench.errors import UsageError
-from bench.gpu_check import check_ddp
-from bench.ranks import NONFINITE_ELSEWHERE, RankResult, merge_ranks
-from bench.report import scaling_table
-from bench.results import ConfigResult, config_id
-from bench.runfolder import check_world
-from bench.synthetic import result_row
-from bench.timers import TIMED_PHASES, Timing, TimingOptions, time_step
+from bench.measure.configuration import NONFINITE_ELSEWHERE
+from bench.measure.result import ConfigResult
+from bench.measure.timers import Timing, TimingOptions, time_step
+from bench.present.labels import axes_text, env_value
+from bench.schema import TIMED_PHASES
+from bench.sweep.config import expand_all, load_sweep
+from bench.sweep.folder import check_world
+from bench.sweep.ranks import RankResult, merge_ranks
+from bench.tools.gpu_check import check_ddp
+from bench.tools.synthetic import result_row, write_run
 from multinet import StepSpec, build_step, get_scenario
 from multinet.ddp import leaves_a_network_out
 from multinet.errors import MultinetError
@@ -185,8 +191,8 @@ def test_a_full_disk_under_torchrun_stops_every_rank_and_keeps_whole_configurati
 
 @pytest.mark.slow
 @pytest.mark.parametrize("launcher, node, expected", [
-    ("bench.launch", 0, "1/2 clients joined"),  # the node that hosts the endpoint
-    ("bench.launch", 1, "trying to connect to"),
+    ("bench.tools.launch", 0, "1/2 clients joined"),  # the node that hosts the endpoint
+    ("bench.tools.launch", 1, "trying to connect to"),
     ("torch.distributed.run", 1, "trying to connect to"),  # torchrun itself names it too
 ])
 def test_a_rendezvous_that_cannot_form_ends_naming_the_endpoint(tmp_path, launcher, node,
@@ -201,7 +207,7 @@ def test_a_rendezvous_that_cannot_form_ends_naming_the_endpoint(tmp_path, launch
     assert proc.returncode != 0
     assert time.monotonic() - started < 30
     assert expected in proc.stderr
-    if launcher == "bench.launch":
+    if launcher == "bench.tools.launch":
         assert f"error: the rendezvous at 127.0.0.1:{port} (static, --nnodes 2) did not " \
                "form: " in proc.stderr and "Traceback" not in proc.stderr
     else:
@@ -212,7 +218,7 @@ def test_a_rendezvous_that_cannot_form_ends_naming_the_endpoint(tmp_path, launch
 def test_a_c10d_rendezvous_that_cannot_form_ends_naming_the_endpoint():
     port = free_port()
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.launch", "--nnodes", "2", "--rdzv-backend", "c10d",
+        [sys.executable, "-m", "bench.tools.launch", "--nnodes", "2", "--rdzv-backend", "c10d",
          "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-conf", "join_timeout=3", "-m",
          "bench", "run", "--distributed", "--devices", "cpu"],
         cwd=ROOT, env=env(), capture_output=True, text=True, timeout=60)
@@ -248,6 +254,56 @@ def test_a_distributed_run_resumes_under_torchrun(tmp_path):
     assert (final.config_id == lost).sum() == 4  # measured again, once
     env_record = json.loads((out / "env.json").read_text())
     assert len(env_record["resumes"]) == 1
+
+
+@pytest.mark.slow
+def test_fail_fast_and_progress_under_torchrun_behave_as_in_one_process(tmp_path):
+    """The one sweep loop: rank 0 shows one progress line per configuration written, and
+    --fail-fast stops every rank after the first non-finite loss, as a single process does."""
+    out = tmp_path / "run"
+    proc = torchrun("--standalone", "--nproc-per-node", "2", "-m", "bench", "--load",
+                    str(FAILING_SCENARIOS), "run", "--distributed", "--devices", "cpu",
+                    "--scenarios", "test_nan_loss,sequential", "--batch-sizes", "2,4",
+                    "--optimizer-setups", "single", "--fail-fast", *QUICK[:-1],
+                    "--out-dir", str(out))
+    assert proc.returncode == 1, proc.stderr
+    assert "Stopped at the first failure (--fail-fast): nonfinite: " in proc.stderr
+    df = pd.read_csv(out / "results.csv")
+    configs = df.drop_duplicates("config_id")
+    assert (configs.status == "nonfinite").sum() == 1 and len(configs) < 4
+    # a line per configuration written, from rank 0 alone
+    progress = [line for line in proc.stderr.splitlines()
+                if re.match(r"\[\s*\d+/\d+\]", line)]
+    assert len(progress) == len(configs)
+    assert f"{4 - len(configs)} configuration(s) not measured yet; to continue, launch the " \
+        "same torchrun command" in proc.stderr
+
+
+@pytest.mark.slow
+def test_a_signal_under_torchrun_stops_every_rank_between_configurations(tmp_path):
+    out = tmp_path / "run"
+    with open(tmp_path / "launch.err", "w") as err:
+        launcher = subprocess.Popen(
+            [sys.executable, "-m", "bench.tools.launch", "--standalone", "--nproc-per-node", "2",
+             "-m", "bench", "run", "--distributed", "--devices", "cpu", "--scenarios",
+             ",".join(ARTICLE), "--batch-sizes", "2,4,8", "--optimizer-setups", "single",
+             *QUICK, "--out-dir", str(out)], cwd=ROOT, env=env(), stderr=err,
+            stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not ((out / "results.csv").exists()
+               and (out / "results.csv").read_text().count("\n") > 4):
+        assert time.monotonic() < deadline and launcher.poll() is None
+        time.sleep(0.05)
+    launcher.send_signal(signal.SIGINT)
+    assert launcher.wait(timeout=90) == 130
+    said = (tmp_path / "launch.err").read_text()
+    assert "SIGINT: stopping after the configuration in progress" in said
+    df = pd.read_csv(out / "results.csv")
+    assert df.groupby("config_id").size().eq(4).all() and df.config_id.nunique() < 9
+    proc = torchrun("--standalone", "--nproc-per-node", "2", "-m", "bench", "run",
+                    "--distributed", "--resume", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert pd.read_csv(out / "results.csv").groupby("config_id").size().eq(4).sum() == 9
 
 
 @pytest.mark.slow
@@ -392,10 +448,12 @@ def test_under_a_rank_devices_are_kinds_and_the_wrap_axis_applies(tmp_path):
     for device, message in (("cuda:1", "under --distributed a device is `cpu`, `cuda`"),
                             ("mps", "under --distributed a device is `cpu`, `cuda`")):
         with pytest.raises(UsageError, match=message):
-            expand_all(dataclasses.replace(config, devices=(device,)), local_rank=0)
+            expand_all(dataclasses.replace(config, axes={**config.axes, "device": (device,)}),
+                       local_rank=0)
     if torch.cuda.device_count() < 8:
         with pytest.raises(UsageError, match="the rank with LOCAL_RANK 7 has no cuda:7"):
-            expand_all(dataclasses.replace(config, devices=("cuda",)), local_rank=7)
+            expand_all(dataclasses.replace(config, axes={**config.axes, "device": ("cuda",)}),
+                       local_rank=7)
     path.write_text(path.read_text().replace('"per_network"', '"none"'))
     with pytest.raises(UsageError, match="unknown ddp wrap 'none'; valid: joint, per_network"):
         load_sweep(path)
@@ -412,18 +470,19 @@ def test_a_run_resumes_with_the_world_it_ran_with(tmp_path):
             check_world(tmp_path, record, world)
 
 
-def scaling_rows(wrap: str, world: int, step_ms: float, run: str) -> list[dict]:
-    return [result_row(run=run, run_id=run, ddp_wrap=wrap, world_size=world, phase=phase,
-                       median_ms=step_ms, batch_size=16)
-            for phase in ("forward", "step")]
+def scaling_run(folder, wrap: str, world: int, step_ms: float):
+    """A run folder of one configuration, read back as every consumer reads it."""
+    rows = [result_row(run_id=folder.name, ddp_wrap=wrap, world_size=world, phase=phase,
+                       median_ms=step_ms, batch_size=16) for phase in ("forward", "step")]
+    return load_run(write_run(folder, rows))
 
 
-def test_scaling_is_step_time_throughput_and_efficiency_against_one_process():
-    results = pd.DataFrame(scaling_rows("none", 1, 2.0, "one")
-                           + scaling_rows("joint", 2, 2.5, "two")
-                           + scaling_rows("joint", 4, 4.0, "four")
-                           + scaling_rows("per_network", 1, 2.2, "pn1")
-                           + scaling_rows("per_network", 4, 2.2, "pn4"))
+def test_scaling_is_step_time_throughput_and_efficiency_against_one_process(tmp_path):
+    results = results_of([scaling_run(tmp_path / "one", "none", 1, 2.0),
+                          scaling_run(tmp_path / "two", "joint", 2, 2.5),
+                          scaling_run(tmp_path / "four", "joint", 4, 4.0),
+                          scaling_run(tmp_path / "pn1", "per_network", 1, 2.2),
+                          scaling_run(tmp_path / "pn4", "per_network", 4, 2.2)])
     table = scaling_table(results)
     got = {(r.ddp_wrap, r.world_size): (r.median_ms, r.throughput, r.efficiency)
            for r in table.itertuples()}
@@ -438,7 +497,7 @@ def test_scaling_is_step_time_throughput_and_efficiency_against_one_process():
     assert sorted(got) == sorted(expected)
     for key, values in expected.items():
         assert got[key] == pytest.approx(values), key
-    one_size = pd.DataFrame(scaling_rows("joint", 2, 2.5, "two"))
+    one_size = results_of([scaling_run(tmp_path / "alone", "joint", 2, 2.5)])
     assert scaling_table(one_size).empty
 
 

@@ -7,11 +7,12 @@ import pytest
 import torch
 
 from bench.commands.run import finish
-from bench.config import load_sweep
-from bench.failures import MAX_REASON, OomLimits, classify, one_line, spec_group
-from bench.runner import attempt_configuration, run_sweep, sweep_order
+from bench.sweep.config import load_sweep
+from bench.sweep.failures import MAX_REASON, OomLimits, classify, one_line, spec_group
+from bench.sweep.failures import attempt_configuration
+from bench.sweep.loop import run_sweep, sweep_order
 from bench.schema import FIELDS
-from bench.timers import TimingOptions
+from bench.measure.timers import TimingOptions
 from multinet import StepSpec
 
 QUICK = {"warmup_iters": 1, "warmup_s": 0, "min_samples": 3, "budget_s": 0}

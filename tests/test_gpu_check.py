@@ -1,13 +1,14 @@
 """Checks of ``make gpu-check`` on the CPU: the out-of-memory check's arithmetic and its
 whole path with a scenario that runs out of memory where the GPU would; the verify checks."""
 
+import pandas as pd
 import pytest
 import torch
 
-from bench import gpu_check
-from bench.gpu_check import (check_out_of_memory, check_verify, clear_run_files, oom_batch_sizes,
-                              oom_outcome)
-from bench.runfolder import prepare_out_dir
+from bench.tools import gpu_check
+from bench.tools.gpu_check import (check_out_of_memory, check_verify, clear_run_files,
+                                   oom_batch_sizes, oom_outcome)
+from bench.sweep.folder import prepare_out_dir
 from multinet import SCENARIOS, StepSpec
 
 
@@ -18,7 +19,7 @@ def test_a_batch_past_the_gpu_memory():
 
 
 def rows(statuses):
-    return [{"batch_size": b, "status": s} for b, s in statuses for _ in range(4)]
+    return pd.DataFrame([{"batch_size": b, "status": s} for b, s in statuses for _ in range(4)])
 
 
 @pytest.mark.parametrize("statuses, ok", [

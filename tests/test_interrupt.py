@@ -6,7 +6,7 @@ import signal
 
 import pytest
 
-from bench.interrupt import Interrupted, StopOnSignal, exit_code
+from bench.sweep.interrupt import Interrupted, StopOnSignal, exit_code
 
 
 def test_the_first_signal_asks_the_second_interrupts():

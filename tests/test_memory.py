@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bench.memory import RssPeak, analytic_breakdown
+from bench.measure.memory import RssPeak, analytic_breakdown
 from multinet import StepSpec, build_step
 
 

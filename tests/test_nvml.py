@@ -10,10 +10,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from bench import nvml as nvml_mod
-from bench.nvml import NVML_COLUMNS, NvmlSampler, Reading, aggregate
-from bench.runner import NvmlHandles, measure_configuration
-from bench.timers import TimingOptions
+from bench.measure import nvml as nvml_mod
+from bench.measure.nvml import NVML_COLUMNS, NvmlSampler, Reading, aggregate
+from bench.measure.configuration import NvmlHandles, measure_configuration
+from bench.measure.timers import TimingOptions
 from multinet import StepSpec
 
 

@@ -164,3 +164,36 @@ def test_a_full_disk_stops_the_sweep_with_whole_configurations_kept(tmp_path):
     assert final.config_id.nunique() == total and len(final) == 4 * total
     kept = first.set_index([*KEY, "phase"]).median_ms
     assert final.set_index([*KEY, "phase"]).median_ms.loc[kept.index].equals(kept)
+
+
+def test_a_resumed_run_prints_the_summary_of_all_its_rows(tmp_path):
+    """The summary after a resume covers the rows of every process that wrote to the run,
+    typed as if measured in one go: checked against pandas' own reading of the file."""
+    out = tmp_path / "run"
+    sweep = ["run", "--scenarios", "sequential,n_chain", "--n-networks", "3",
+             "--batch-sizes", "2", "--optimizer-setups", "separate,single", "--devices", "cpu",
+             "--optimizer", "sgd", "--budget-s", "0", *QUICK, "--out-dir", str(out)]
+    proc = start(sweep, tmp_path, "first")
+    wait_until(lambda: configs_on_disk(out) >= 1)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    assert configs_on_disk(out) < 4
+    proc = start(resume_command((tmp_path / "first.err").read_text()), tmp_path, "second")
+    assert proc.wait(timeout=120) == 0, (tmp_path / "second.err").read_text()
+    printed = (tmp_path / "second.out").read_text()
+
+    df = complete_configurations(out)
+    assert df.config_id.nunique() == 4
+    steps = df[df.phase == "step"].set_index(["scenario", "optimizer_setup"]).median_ms
+    table = [line.split() for line in printed.splitlines()
+             if line.startswith(("sequential ", "n_chain "))]
+    # scenario, size, optim, variant (n_chain only: n3), batch, separate, single, fastest
+    got = {row[0]: (row[-5] if row[0] == "sequential" else row[-6], row[-4], row[-3])
+           for row in table}
+    assert got["n_chain"][0] == "n3"
+    for scenario in ("sequential", "n_chain"):
+        separate, single = steps[(scenario, "separate")], steps[(scenario, "single")]
+        assert table and float(got[scenario][1]) == pytest.approx(separate, abs=5e-4)
+        assert float(got[scenario][2]) == pytest.approx(single, abs=5e-4)
+    noisy = int(((df.noisy == True) & (df.phase == "step")).sum())  # noqa: E712
+    assert (f"{noisy} step measurement(s) flagged noisy" in printed) == (noisy > 0)

@@ -35,3 +35,8 @@ def test_library_example_runs():
     namespace = {}
     exec(code_block_after("## Using the library").replace("budget_s=2", "budget_s=0.1"), namespace)
     assert namespace["timing"].summary("step").median > 0
+
+
+def test_the_readme_lists_every_axis_as_bench_axes_defines_it():
+    from bench.axes import markdown_table
+    assert markdown_table() in README

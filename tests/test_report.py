@@ -3,15 +3,21 @@ values put in (or the ratios computed by hand from them)."""
 
 import pandas as pd
 import pytest
+
+# the charts need plotly; a GPU machine with only torch still collects the GPU tests
+pytest.importorskip("plotly")
+
 from plotly.offline import get_plotlyjs
 
-from bench.page import figures_of, render_page
-from bench.report import (env_table, memory_breakdown, not_measured_table, noisy_table,
-                          per_batch_metrics, GPU_MEMORY, phase_breakdown, report_sections,
-                          runs_without_gpu, setup_ratio_table, setup_ratios,
-                          step_and_throughput, tidy)
-from bench.runs import load_run
-from bench.synthetic import env_record, result_row, write_run
+from bench.present.page import figures_of, render_page
+from bench.analyze.tables import setup_ratio_table
+from bench.present.charts import (GPU_MEMORY, memory_breakdown, per_batch_metrics,
+                                  phase_breakdown, setup_ratios, step_and_throughput)
+from bench.present.labels import tidy
+from bench.present.report import (env_table, not_measured_table, noisy_table, report_sections,
+                                  runs_without_gpu)
+from bench.analyze.reader import load_run
+from bench.tools.synthetic import env_record, frame, result_row, write_run
 
 # median ms per (setup, batch size, phase)
 MEDIANS = {
@@ -23,10 +29,10 @@ MEDIANS = {
 
 
 def hand_made(device="cpu", **extra):
-    return pd.DataFrame([result_row(optimizer_setup=setup, batch_size=batch, phase=phase,
-                                    median_ms=ms, device=device, **extra)
-                         for (setup, batch), phases in MEDIANS.items()
-                         for phase, ms in phases.items()])
+    return frame([result_row(optimizer_setup=setup, batch_size=batch, phase=phase,
+                             median_ms=ms, device=device, **extra)
+                  for (setup, batch), phases in MEDIANS.items()
+                  for phase, ms in phases.items()])
 
 
 def by_name(fig, name):
@@ -75,19 +81,18 @@ def test_hover_names_the_configuration_fully():
     fig = phase_breakdown(hand_made(), "sequential")
     text = fig.data[0].hovertext[1]
     for part in ("cpu (Test CPU)", "sequential", "size seed", "batch 8", "setup separate",
-                 "adam/loop", "phase forward", "median 1.5 ms", "run run-a"):
+                 "adam · impl loop", "phase forward", "median 1.5 ms", "run run-a"):
         assert part in text
 
 
 def test_repeats_collapse_to_the_median_of_their_medians():
-    rows = pd.DataFrame([result_row(repeat=i, median_ms=ms) for i, ms in
-                         enumerate([1.0, 2.0, 10.0], 1)])
+    rows = frame([result_row(repeat=i, median_ms=ms) for i, ms in enumerate([1.0, 2.0, 10.0], 1)])
     d = tidy(rows)
     assert len(d) == 1 and d.median_ms.iloc[0] == 2.0 and d.repeats.iloc[0] == 3
 
 
 def test_rows_not_measured_are_left_out_of_charts_and_listed():
-    results = pd.concat([hand_made(), pd.DataFrame([
+    results = pd.concat([hand_made(), frame([
         result_row(batch_size=64, phase=p, status="oom", error="CUDA out of memory")
         for p in ("forward", "backward", "optimizer", "step")] + [
         result_row(batch_size=128, phase="step", status="skipped",

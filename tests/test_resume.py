@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from bench.cli import main
-from bench.config import load_sweep
-from bench.runfolder import prepare_out_dir
-from bench.runner import resume_sweep, run_sweep
+from bench.sweep.config import load_sweep
+from bench.sweep.folder import prepare_out_dir
+from bench.sweep.loop import resume_sweep, run_sweep
 
 QUICK = {"warmup_iters": 1, "warmup_s": 0, "min_samples": 3, "budget_s": 0}
 

@@ -5,9 +5,11 @@ import re
 import pandas as pd
 import pytest
 
-from bench.results import ConfigResult, ResultsWriter, config_id
+from bench.axes import config_id
+from bench.measure.result import ConfigResult
+from bench.sweep.writer import ResultsWriter
 from bench.schema import FIELDS, SAMPLE_COLUMNS, SAMPLE_FIELDS, markdown_table
-from bench.timers import TIMED_PHASES, Timing
+from bench.measure.timers import TIMED_PHASES, Timing
 from multinet import StepSpec
 from tests.conftest import ROOT
 

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from bench.significance import (BOOTSTRAP, IMPROVEMENT, NO_CHANGE, REGRESSION, WELCH,
-                                RatioInterval, adjust, ratio_interval, resampled_medians,
-                                student_t_cdf, student_t_quantile, verdict)
+from bench.analyze.significance import (BOOTSTRAP, IMPROVEMENT, NO_CHANGE, REGRESSION, WELCH,
+                                        RatioInterval, adjust, ratio_interval,
+                                        resampled_medians, student_t_cdf,
+                                        student_t_quantile, verdict)
 
 
 def timings(median, n=200, spread=0.05, seed=0):

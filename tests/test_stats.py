@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from bench.stats import median_ci_ranks, summarize
+from bench.measure.stats import median_ci_ranks, summarize
 
 
 def test_summary_by_hand():

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from bench.errors import UsageError
-from bench.timers import PHASES, STEP, TIMED_PHASES, TimingOptions, time_step
+from bench.measure.timers import PHASES, STEP, TIMED_PHASES, TimingOptions, time_step
 from multinet import StepSpec, build_step
 
 TINY = StepSpec("separate_losses", 2)
@@ -66,3 +66,14 @@ def test_timing_runs_the_same_computation_as_plain_iterations():
 def test_bad_options(kwargs):
     with pytest.raises(UsageError):
         TimingOptions(**kwargs)
+
+
+def test_the_cross_check_pairs_its_rounds():
+    """Rounds from an H100 whose host slowed between rounds: the medians of the two sides
+    differ by 21%, while each round's two measurements agree within 3% at the median."""
+    from bench.measure.crosscheck import CrossCheck
+    cc = CrossCheck("sequential/seed/cuda:0/bs32", 16, 3, [3.132, 3.188, 2.411],
+                    [3.529, 2.597, 2.354], [3.329, 3.345, 2.344])
+    assert cc.harness_ms / cc.reference_ms == pytest.approx(3.132 / 2.597)
+    assert cc.ratio == pytest.approx(2.411 / 2.354)  # the middle of 0.888, 1.228, 1.024
+    assert cc.phase_sum_ratio == pytest.approx(3.345 / 3.188)  # of 1.063, 1.049, 0.972

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from bench.versions import version_key
+from bench.tools.versions import version_key
 from tests.conftest import ROOT
 
 
@@ -16,7 +16,7 @@ def test_versions_sort_numerically():
 @pytest.mark.slow
 def test_uninstallable_versions_are_named_and_skipped(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.versions", "0.0.1", "0.0.2", "--venvs", str(tmp_path / "v"),
+        [sys.executable, "-m", "bench.tools.versions", "0.0.1", "0.0.2", "--venvs", str(tmp_path / "v"),
          "--out-dir", str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True,
         timeout=600)
     assert proc.returncode == 2

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bench.analyze.comparison import compare_runs, load_side
+from bench.analyze.significance import DEFAULT_THRESHOLD, REGRESSION
 from bench.commands.report import write_html, write_pngs
-from bench.compare import (comparison_sections, comparison_title, compare_runs,
-                           format_terminal, load_side)
-from bench.significance import DEFAULT_THRESHOLD, REGRESSION
+from bench.present.comparison import comparison_sections, comparison_title, format_terminal
 
 
 def percent(text: str) -> float:

@@ -15,7 +15,7 @@ def add_parser(sub) -> None:
 
 
 def main(args: argparse.Namespace, argv: list[str]) -> int:
-    from bench.pytest_import import import_run
+    from bench.suite.importer import import_run
 
     run_id, n = import_run(args.file, args.out_dir)
     print(f"Imported {n} configurations as run {run_id} into {args.out_dir}")

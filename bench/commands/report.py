@@ -6,11 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from bench.analyze.reader import load_run
 from bench.errors import UsageError
-from bench.images import ImagesUnavailable, write_images
-from bench.page import figures_of, write_page
-from bench.report import report_sections, report_title
-from bench.runs import load_run
+from bench.present.images import ImagesUnavailable, write_images
+from bench.present.page import figures_of, write_page
+from bench.present.report import report_sections, report_title
 
 
 def add_parser(sub) -> None:

@@ -8,7 +8,7 @@ resumed; 130 or 143 when SIGINT or SIGTERM stopped the sweep (the folder is left
 and the way to resume is printed).
 
 ``--distributed`` runs the sweep data-parallel in every process torchrun started
-(``bench/distributed_run.py``); only rank 0 prints and writes.
+(``bench/sweep/data_parallel.py``); only rank 0 prints and writes.
 """
 
 from __future__ import annotations
@@ -20,23 +20,16 @@ import shutil
 import sys
 from pathlib import Path
 
-from bench.config import load_sweep, parse_list
+from bench.axes import AXES, DDP_WRAP
 from bench.errors import UsageError
-from bench.failures import FAILURES
-from bench.interrupt import exit_code
-from bench.runner import RunOutcome, resume_sweep, run_sweep
-from bench.summary import format_summary
+from bench.present.summary import format_summary
+from bench.sweep.config import load_sweep, parse_list
+from bench.sweep.failures import FAILURES
+from bench.sweep.interrupt import exit_code
+from bench.sweep.loop import RunOutcome, resume_sweep, run_sweep
 
-# option -> (axis, element type)
-LIST_OPTIONS = {
-    "scenarios": ("scenarios", str), "sizes": ("sizes", str),
-    "batch_sizes": ("batch_sizes", int), "devices": ("devices", str),
-    "optimizer_setups": ("optimizer_setups", str), "optimizer": ("optimizers", str),
-    "optimizer_impl": ("optimizer_impls", str), "precision": ("precisions", str),
-    "compile": ("compile_modes", str), "cuda_graph": ("cuda_graphs", bool),
-    "n_networks": ("n_networks", int), "ddp_wrap": ("ddp_wraps", str),
-}
-FLAGS = {"target_rel_ci": "--target-ci"}  # where the flag is not the option's name
+# where the flag is not the option's name
+FLAGS = {"target_rel_ci": "--target-ci", **{axis.name: axis.option for axis in AXES}}
 TIMING_OPTIONS = {"warmup_iters": int, "warmup_s": float, "min_samples": int,
                   "max_samples": int, "target_rel_ci": float, "budget_s": float}
 # How long a rank waits for the others (forming the group, then in each collective) before
@@ -53,21 +46,8 @@ def add_parser(sub) -> None:
                        "stopped by SIGINT/SIGTERM (the folder stays valid; the command to "
                        "resume is printed)")
     p.add_argument("--sweep", type=Path, help="sweep TOML file (default: bench/sweeps/default.toml)")
-    p.add_argument("--scenarios", help="e.g. sequential,shared_input,separate_losses")
-    p.add_argument("--sizes", help="network size presets, e.g. seed,wide")
-    p.add_argument("--batch-sizes", help="e.g. 1,32,128")
-    p.add_argument("--devices", help="cpu, cuda, cuda:N, mps or auto (every accelerator, "
-                   "else the CPU)")
-    p.add_argument("--optimizer-setups", help="separate,single,grouped")
-    p.add_argument("--optimizer", "--optimizers", dest="optimizer", help="adam, adamw, sgd")
-    p.add_argument("--optimizer-impl", help="auto, loop, foreach, fused")
-    p.add_argument("--precision", "--precisions", dest="precision",
-                   help="fp32, bf16 (autocast), fp16 (autocast + GradScaler; CUDA)")
-    p.add_argument("--compile", help="none, modules (each network), step (forward and loss)")
-    p.add_argument("--cuda-graph", help="off, on (capture the whole step; CUDA)")
-    p.add_argument("--n-networks", help="networks for n_chain and n_ensemble, e.g. 2,4,8")
-    p.add_argument("--ddp-wrap", help="with --distributed: joint (one DDP owning every "
-                   "network; the default), per_network (one DDP per network), or both")
+    for axis in AXES:  # bench/axes.py: one comma-separated list per axis
+        p.add_argument(axis.option, *axis.aliases, dest=axis.name, help=axis.help)
     p.add_argument("--seed", type=int)
     p.add_argument("--repeats", type=int, help="passes over the sweep, each in a new random order")
     p.add_argument("--threads", type=int, help="torch.set_num_threads before measuring")
@@ -103,8 +83,8 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     common = {"argv": command, "progress": not args.quiet, "fail_fast": args.fail_fast}
     if args.distributed:
         return main_distributed(args, common)
-    if args.ddp_wrap is not None:
-        raise UsageError("--ddp-wrap applies to --distributed runs, under torchrun")
+    if getattr(args, DDP_WRAP.name) is not None:
+        raise UsageError(f"{DDP_WRAP.option} applies to --distributed runs, under torchrun")
     if args.resume is not None:
         check_resume_alone(args)
         outcome = resume_sweep(args.resume, **common)
@@ -116,8 +96,8 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
 def main_distributed(args: argparse.Namespace, common: dict) -> int:
     """One rank's part. Every rank checks the command line alike, so only rank 0 says what
     is wrong with it; the others leave with the same exit code, silently."""
-    from bench.distributed import join
-    from bench.distributed_run import resume_hint, run_distributed
+    from bench.sweep.data_parallel import resume_hint, run_distributed
+    from bench.sweep.distributed import join
 
     lead = os.environ.get("RANK", "0") == "0"
     try:
@@ -145,8 +125,8 @@ def main_distributed(args: argparse.Namespace, common: dict) -> int:
 
 
 def check_resume_alone(args: argparse.Namespace) -> None:
-    given = [name for name in (*LIST_OPTIONS, *TIMING_OPTIONS, "seed", "repeats", "threads",
-                               "sweep", "out_dir")
+    given = [name for name in (*(axis.name for axis in AXES), *TIMING_OPTIONS, "seed",
+                               "repeats", "threads", "sweep", "out_dir")
              if getattr(args, name) is not None]
     if given:
         flag = FLAGS.get(given[0], "--" + given[0].replace("_", "-"))
@@ -156,11 +136,10 @@ def check_resume_alone(args: argparse.Namespace) -> None:
 
 def sweep_from_args(args: argparse.Namespace):
     overrides = {}
-    for option, (axis, kind) in LIST_OPTIONS.items():
-        text = getattr(args, option)
+    for axis in AXES:
+        text = getattr(args, axis.name)
         if text is not None:
-            flag = "--" + option.replace("_", "-")
-            overrides[axis] = parse_list(flag, text, kind)
+            overrides[axis.sweep_key] = parse_list(axis.option, text, axis.kind)
     for name in ("seed", "repeats", "threads"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
@@ -171,8 +150,8 @@ def sweep_from_args(args: argparse.Namespace):
 def write_run_report(out_dir: Path) -> None:
     """The run's report.html; a machine without plotly still keeps its results."""
     try:
-        from bench.report import write_report
-        from bench.runs import load_run
+        from bench.analyze.reader import load_run
+        from bench.present.report import write_report
     except ImportError as exc:
         print(f"No report: {exc.name} is not installed (`pip install -e .` installs it); "
               f"`python -m bench report {out_dir}` writes it later")
@@ -192,8 +171,9 @@ def finish(outcome: RunOutcome, loads: list[str], resume: str | None = None) -> 
     """The summary, where the results are, the report of a complete run or how to resume an
     unfinished one (``resume`` says how, where it is not ``python -m bench run --resume``);
     the exit code."""
+    results = outcome.read().results  # read back, as a resume and the report read it
     print()
-    print(format_summary(outcome.rows))
+    print(format_summary(results))
     print()
     print(f"Results: {outcome.out_dir}/results.csv (samples.csv and env.json beside it)")
     if outcome.complete:  # else the resume that completes the run writes it
@@ -217,6 +197,5 @@ def finish(outcome: RunOutcome, loads: list[str], resume: str | None = None) -> 
               f"{shlex.join(command)}", file=sys.stderr)
     if outcome.signum is not None:
         return exit_code(outcome.signum)
-    failed = outcome.write_error is not None or any(row["status"] in FAILURES
-                                                     for row in outcome.rows)
+    failed = outcome.write_error is not None or results["status"].isin(FAILURES).any()
     return 1 if failed else 0

@@ -1,18 +1,24 @@
-"""``python -m bench schema``: the results columns as the Markdown table in results/README.md."""
+"""``python -m bench schema``: the results columns as the Markdown table in results/README.md,
+or with ``--axes`` the sweep's axes as the table in the README."""
 
 from __future__ import annotations
 
 import argparse
 
+from bench.axes import markdown_table as axes_table
 from bench.schema import SAMPLE_COLUMNS, markdown_table
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("schema", help="print the documentation of the CSV columns")
     p.add_argument("--samples", action="store_true", help="the samples file's columns instead")
+    p.add_argument("--axes", action="store_true", help="the sweep's axes instead")
     p.set_defaults(main=main)
 
 
 def main(args: argparse.Namespace, argv: list[str]) -> int:
-    print(markdown_table(SAMPLE_COLUMNS) if args.samples else markdown_table())
+    if args.axes:
+        print(axes_table())
+    else:
+        print(markdown_table(SAMPLE_COLUMNS) if args.samples else markdown_table())
     return 0

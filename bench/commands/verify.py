@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from bench.config import parse_list
-from bench.devices import normalize_device
+from bench.axes import OPTIMIZER, PRECISION, SCENARIO
+from bench.sweep.config import parse_list
+from bench.measure.devices import normalize_device
 from multinet import IMPLEMENTATIONS, OPTIMIZERS, SCENARIOS, gradient_flow, setup_equivalence
 from multinet.errors import InvalidChoice
 from multinet.step import PRECISIONS
@@ -28,7 +29,7 @@ def add_parser(sub) -> None:
 
 
 def flow_table(results) -> tuple[list[str], bool]:
-    lines = [f"{'scenario':<17} {'loss term':<19} {'reaches':<22} {'expected':<22} check"]
+    lines = [f"{SCENARIO.name:<17} {'loss term':<19} {'reaches':<22} {'expected':<22} check"]
     ok_all = True
     for key in dict.fromkeys((r.scenario, r.term) for r in results):
         cells = [r for r in results if (r.scenario, r.term) == key]
@@ -42,7 +43,7 @@ def flow_table(results) -> tuple[list[str], bool]:
 
 
 def equivalence_table(results) -> tuple[list[str], bool]:
-    lines = [f"{'scenario':<18}{'optimizer':<11}{'impl':<9}{'single':<22}{'grouped':<22}"]
+    lines = [f"{SCENARIO.name:<18}{OPTIMIZER.name:<11}{'impl':<9}{'single':<22}{'grouped':<22}"]
     ok_all = True
     for key in dict.fromkeys((r.scenario, r.optimizer, r.optimizer_impl) for r in results):
         cells = {r.setup: r for r in results if (r.scenario, r.optimizer, r.optimizer_impl) == key}
@@ -60,9 +61,9 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     scenarios = parse_list("--scenarios", args.scenarios)
     for name in scenarios:
         if name not in SCENARIOS:
-            raise InvalidChoice("scenario", name, SCENARIOS)
+            raise InvalidChoice(SCENARIO.name, name, SCENARIOS)
     if args.precision not in PRECISIONS:
-        raise InvalidChoice("precision", args.precision, PRECISIONS)
+        raise InvalidChoice(PRECISION.name, args.precision, PRECISIONS)
     device, precision, n = normalize_device(args.device), args.precision, args.n_networks
     flow = [r for name in scenarios
             for r in gradient_flow(name, device=device, n_networks=n, precision=precision)]

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
-from bench.config import expand, load_sweep
-from bench.devices import device_name, resolve_devices
-from bench.results import config_id
+from bench.sweep.config import expand, load_sweep
+from bench.measure.devices import device_name, resolve_devices
+from bench.axes import config_id
 
 
 def pytest_addoption(parser):

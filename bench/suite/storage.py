@@ -10,7 +10,7 @@ import sys
 
 import torch
 
-from bench.devices import resolve_devices
+from bench.measure.devices import resolve_devices
 
 
 def device_kind(device: str = "auto") -> str:

@@ -15,11 +15,10 @@ import time
 import pytest
 import torch
 
-from bench.devices import device_name
-from bench.results import config_id
+from bench.axes import AXES, config_id
+from bench.measure.devices import device_name
+from bench.suite import SUITE
 from multinet import PHASES, build_step
-
-SUITE = "multinet-bench"
 
 
 def _slowdown_s(config, scenario: str) -> float:
@@ -53,10 +52,8 @@ def test_joint_step(benchmark, request, spec, phase):
     benchmark.group = spec.scenario
     benchmark.extra_info.update({
         "suite": SUITE, "config_id": config_id(spec), "phase": phase,
-        "scenario": spec.scenario, "size": spec.size, "device": spec.device,
-        "device_name": device_name(spec.device), "batch_size": spec.batch_size,
-        "optimizer_setup": spec.optimizer_setup, "optimizer": spec.optimizer,
-        "optimizer_impl": spec.optimizer_impl, "seed": spec.seed,
+        **{axis.name: getattr(spec, axis.name) for axis in AXES},
+        "device_name": device_name(spec.device), "seed": spec.seed,
         "torch_version": torch.__version__, "threads": torch.get_num_threads()})
     benchmark.pedantic(target, setup=setup, iterations=1,
                        rounds=request.config.getoption("--suite-rounds"),

@@ -1,0 +1,226 @@
+"""The one reader of a run folder: results, samples, environment and sweep, typed and
+checked at the door.
+
+Every consumer (the summary at the end of a run, a resume, the report, the comparison)
+reads rows through here, so a row has the same types whether it was measured a moment ago
+or months ago: each column is typed by its ``kind`` in ``bench/schema.py``, and a dimension
+a CSV predates (``bench/axes.py``) reads as its default. Whatever a user points at (a
+folder without results, an empty or cut-off CSV, another schema version, a cell of the
+wrong type) ends as one ``UsageError`` line naming the file, so nothing downstream has to
+guard against half a table. This module needs pandas, not torch.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench.axes import BASE, BATCH_SIZE, CUDA_GRAPH, VARIANTS, WORLD_SIZE
+from bench.errors import UsageError
+from bench.schema import (COLUMNS, ENV_FILE, OK, RESULTS_FILE, SAMPLE_COLUMNS, SAMPLES_FILE,
+                          SCHEMA_VERSION, STEP, SWEEP_FILE, Column)
+
+REQUIRED_RESULTS = ("schema_version", "run_id", "repeat", "config_id",
+                    *(d.name for d in BASE), "device_name", "phase", "status", "median_ms")
+REQUIRED_SAMPLES = ("run_id", "repeat", "config_id", "phase", "device_ms")
+BOOLEANS = {"true": True, "false": False, "": False}
+
+
+@dataclass
+class Run:
+    """One run folder: its results table, its environment and sweep, and where its samples
+    are."""
+
+    path: Path
+    results: pd.DataFrame
+    env: dict[str, Any] = field(default_factory=dict)
+    sweep: dict[str, Any] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.resolve().name
+
+    def samples(self) -> pd.DataFrame:
+        return read_samples(self.path / SAMPLES_FILE)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def read_table(path: Path, required: tuple[str, ...], timing: str, *,
+               allow_empty: bool = False) -> pd.DataFrame:
+    """A CSV of this harness as text cells, or a UsageError saying in one line what is wrong
+    with it. ``timing`` names the column that must be filled on every measured row."""
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+    if not path.read_bytes().strip():
+        raise UsageError(f"{path} is empty")
+    # the writer ends every row with a line break; a file that does not was cut off mid-row
+    if not _ends_with_newline(path):
+        raise UsageError(f"{path} is truncated: its last line is incomplete")
+    try:
+        # every cell as text: the schema, not pandas' guess, decides the types
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise UsageError(f"{path} is not a readable CSV: {_first_line(exc)}") from None
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise UsageError(f"{path} lacks the column(s) {', '.join(missing)}; is it a file "
+                         "written by this harness?")
+    if df.empty and not allow_empty:
+        raise UsageError(f"{path} holds a header but no rows")
+    keys = [c for c in required if c != timing]
+    measured = df["status"].eq(OK) if "status" in df.columns else True
+    empty = df[keys].eq("").any(axis=1) | (measured & ~untimed_phases(df) & df[timing].eq(""))
+    if empty.any():
+        raise UsageError(f"{path} is truncated or damaged: line {_line(empty)} has empty "
+                         "cells where every row has values")
+    return df
+
+
+def _line(mask: pd.Series) -> int:
+    """The file's line number of the first row ``mask`` marks (1-based, after the header)."""
+    return int(mask.to_numpy().argmax()) + 2
+
+
+def untimed_phases(df: pd.DataFrame) -> pd.Series | bool:
+    """Rows measured without timing: the phases of a step replayed as one CUDA graph, which
+    has no boundaries inside it (only its `step` row is timed)."""
+    if CUDA_GRAPH.name not in df.columns or "phase" not in df.columns:
+        return False
+    return df[CUDA_GRAPH.name].astype(str).str.lower().eq("true") & df["phase"].ne(STEP)
+
+
+def _typed_column(path: Path, text: pd.Series, column: Column) -> pd.Series:
+    text = text.astype(str).str.strip()
+    if column.kind == "str":
+        return text
+    if column.kind == "bool":
+        values = text.str.lower().map(BOOLEANS)
+        if values.isna().any():
+            bad = values.isna()
+            raise UsageError(f"{path}: line {_line(bad)}: {column.name} holds "
+                             f"{text[bad].iloc[0]!r}, not true or false")
+        return values.astype(bool)
+    numbers = pd.to_numeric(text.where(text != ""), errors="coerce")
+    bad = numbers.isna() & text.ne("") & text.str.lower().ne("nan")
+    if column.kind == "int":
+        bad |= numbers.notna() & (numbers != np.floor(numbers.fillna(0)))
+    if bad.any():
+        wanted = "an integer" if column.kind == "int" else "a number"
+        raise UsageError(f"{path}: line {_line(bad)}: {column.name} holds "
+                         f"{text[bad].iloc[0]!r}, not {wanted}")
+    if column.kind == "int" and numbers.notna().all():
+        return numbers.astype(np.int64)
+    return numbers.astype(float)  # an integer column with empty cells: NaN where empty
+
+
+def typed(path: Path, df: pd.DataFrame, columns: tuple[Column, ...]) -> pd.DataFrame:
+    """Every column of ``columns`` typed by its kind; a column the file lacks (an older
+    writer) is added, empty."""
+    out = {}
+    for column in columns:
+        text = df[column.name] if column.name in df.columns else pd.Series("", index=df.index)
+        out[column.name] = _typed_column(path, text, column)
+    return pd.DataFrame(out, index=df.index)
+
+
+def read_results(path: Path, *, allow_empty: bool = False) -> pd.DataFrame:
+    return typed_results(read_table(path, REQUIRED_RESULTS, "median_ms",
+                                    allow_empty=allow_empty), path)
+
+
+def typed_results(df: pd.DataFrame, path: Path | str) -> pd.DataFrame:
+    """A results table of text cells (as a CSV holds them), typed and checked; ``path``
+    names where it came from in error messages."""
+    versions = sorted(set(df["schema_version"]))
+    if df.empty:
+        versions = [str(SCHEMA_VERSION)]
+    if versions != [str(SCHEMA_VERSION)]:
+        raise UsageError(f"{path} has schema version {', '.join(versions)}; this harness "
+                         f"reads version {SCHEMA_VERSION}")
+    for dimension in VARIANTS:  # runs written before the dimension existed
+        if dimension.name not in df.columns:
+            df[dimension.name] = ""
+        df[dimension.name] = df[dimension.name].mask(df[dimension.name].eq(""),
+                                                     str(dimension.default))
+    df = typed(path, df, COLUMNS)
+    unmeasured = (df["status"] == OK) & ~untimed_phases(df) & df["median_ms"].isna()
+    if unmeasured.any():
+        raise UsageError(f"{path}: line {_line(unmeasured)}: median_ms is not a number on a "
+                         "measured row")
+    df["global_batch_size"] = (df["global_batch_size"]
+                               .fillna(df[BATCH_SIZE.name] * df[WORLD_SIZE.name])
+                               .astype(np.int64))
+    return df
+
+
+def read_samples(path: Path) -> pd.DataFrame:
+    """samples.csv, typed. Millions of rows: pandas parses the numbers itself, and only a
+    file it refuses goes through the slow, cell-by-cell check that names the bad line."""
+    dtypes = {"float": float, "int": np.int64, "str": str}
+    try:
+        df = pd.read_csv(path, encoding="utf-8", na_filter=False,
+                         dtype={c.name: dtypes[c.kind] for c in SAMPLE_COLUMNS})
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError, ValueError):
+        df = None
+    if df is None or not set(REQUIRED_SAMPLES) <= set(df.columns) or df.empty \
+            or not _ends_with_newline(path):
+        return typed(path, read_table(path, REQUIRED_SAMPLES, "device_ms"), SAMPLE_COLUMNS)
+    for column in SAMPLE_COLUMNS:  # an older writer's file
+        if column.name not in df.columns:
+            df[column.name] = np.nan
+    return df
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as f:
+        f.seek(0, 2)
+        if f.tell() == 0:
+            return False
+        f.seek(-1, 2)
+        return f.read(1) == b"\n"
+
+
+def read_json_object(path: Path, what: str) -> dict[str, Any]:
+    """A JSON object from ``path``, or a UsageError naming the file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path} is not valid JSON: {_first_line(exc)}") from None
+    except OSError as exc:
+        raise UsageError(f"{path} cannot be read: {exc.strerror or exc}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path} is not {what} (a JSON object)")
+    return data
+
+
+def read_env(path: Path) -> dict[str, Any]:
+    """The run's env.json; a run without one still reports, saying so where it is shown."""
+    if not path.is_file():
+        return {"unavailable": f"no {ENV_FILE} in the run folder"}
+    return read_json_object(path, "an environment record")
+
+
+def load_run(path: str | Path, *, allow_empty: bool = False) -> Run:
+    path = Path(path)
+    if not path.is_dir():
+        raise UsageError(f"{path}: no such run folder")
+    if not (path / RESULTS_FILE).is_file():
+        raise UsageError(f"{path} holds no {RESULTS_FILE}; give a run folder such as "
+                         "results/<run_id>")
+    sweep_path = path / SWEEP_FILE
+    sweep = read_json_object(sweep_path, "a sweep record") if sweep_path.is_file() else None
+    return Run(path, read_results(path / RESULTS_FILE, allow_empty=allow_empty),
+               read_env(path / ENV_FILE), sweep)
+
+
+def device_kind(device: str) -> str:
+    """`cuda:1` -> `cuda`: runs on different machines match by the kind of device."""
+    return str(device).split(":", 1)[0]

@@ -1,0 +1,120 @@
+"""The environment of a run, captured once and written to ``env.json`` beside the results.
+
+Each field is read on its own; one that cannot be read is recorded as
+``{"unavailable": "<why>"}`` instead of stopping the run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import os
+import platform
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench.measure.devices import cpu_model, mps_available
+from bench.measure.nvml import nvml_session
+from bench.schema import SCHEMA_VERSION
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("torch", "numpy", "pandas", "plotly", "pytest-benchmark", "nvidia-ml-py")
+
+
+def field(read: Callable[[], Any]) -> Any:
+    try:
+        return read()
+    except Exception as exc:
+        return {"unavailable": f"{type(exc).__name__}: {exc}".strip()}
+
+
+def _git(*args: str) -> str:
+    out = subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                         timeout=10, check=True)
+    return out.stdout.strip()
+
+
+def project_commit() -> dict[str, Any]:
+    return {"commit": _git("rev-parse", "HEAD"),
+            "dirty": bool(_git("status", "--porcelain", "--untracked-files=no"))}
+
+
+def gpus() -> list[dict[str, Any]]:
+    if not torch.cuda.is_available():
+        return []
+    out = []
+    for i in range(torch.cuda.device_count()):
+        p = torch.cuda.get_device_properties(i)
+        out.append({"index": i, "name": p.name, "memory_mib": p.total_memory // (1024 * 1024),
+                    "capability": f"{p.major}.{p.minor}",
+                    "multiprocessors": p.multi_processor_count, "uuid": str(p.uuid)})
+    return out
+
+
+def nvidia_driver() -> str | dict[str, str]:
+    nvml, reason = nvml_session()
+    if nvml is None:
+        return {"unavailable": reason}
+    version = nvml.nvmlSystemGetDriverVersion()
+    return version.decode() if isinstance(version, bytes) else version
+
+
+def package_versions() -> dict[str, str | None]:
+    def version(name):
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+    return {name: version(name) for name in PACKAGES}
+
+
+def physical_cores() -> int | None:
+    # Distinct (physical id, core id) pairs; os.cpu_count() counts hyperthreads too.
+    pairs, phys = set(), None
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "physical id":
+            phys = value.strip()
+        elif key.strip() == "core id":
+            pairs.add((phys, value.strip()))
+    return len(pairs) or None
+
+
+def capture_environment(run_id: str, argv: list[str],
+                        ranks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """``ranks``: under --distributed, each rank's host and devices (rank 0 captures the
+    rest of the environment on its own host)."""
+    env = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command_line": field(lambda: " ".join([Path(sys.argv[0]).name, *argv])),
+        "hostname": field(socket.gethostname),
+        "os": field(platform.platform),
+        "python": field(lambda: sys.version.split()[0]),
+        "cpu_model": field(cpu_model),
+        "cpu_logical_cores": field(os.cpu_count),
+        "cpu_physical_cores": field(physical_cores),
+        "threads": field(torch.get_num_threads),
+        "torch_version": field(lambda: torch.__version__),
+        "torch_git_version": field(lambda: torch.version.git_version),
+        "cuda_version": field(lambda: torch.version.cuda),
+        "cudnn_version": field(lambda: torch.backends.cudnn.version()
+                               if torch.cuda.is_available() else None),
+        "nvidia_driver": field(nvidia_driver),
+        "gpu_count": field(lambda: torch.cuda.device_count() if torch.cuda.is_available() else 0),
+        "gpus": field(gpus),
+        "mps_available": field(mps_available),
+        "project": field(project_commit),
+        "packages": field(package_versions),
+    }
+    if ranks is not None:
+        env["world_size"] = len(ranks)
+        env["ranks"] = ranks
+    return env

@@ -1,0 +1,109 @@
+"""One self-contained HTML page from headings, paragraphs, tables and Plotly figures.
+
+plotly.js is inlined once in the page's head, and each figure is a div plus the call that
+draws it, so the page works offline and its size grows with the data, not with the number
+of charts. Every piece of text that came from a CSV or env.json goes through ``esc``:
+a device name holding ``<script>`` is shown, never run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.offline import get_plotlyjs
+
+from bench.atomic import write_text_atomic
+from bench.present.labels import esc
+
+PLOT_CONFIG = {"displaylogo": False, "responsive": True}
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 1.5rem auto; max-width: 1400px;
+       padding: 0 1rem; color: #222; }
+h1 { font-size: 1.6rem; } h2 { margin-top: 2.5rem; border-bottom: 1px solid #ccc; }
+p.note { color: #555; max-width: 60rem; }
+table { border-collapse: collapse; font-size: 0.85rem; margin: 0.5rem 0 1rem;
+        display: block; max-width: 100%; overflow-x: auto; }
+th, td { border: 1px solid #ddd; padding: 0.2rem 0.5rem; text-align: left;
+         vertical-align: top; max-width: 30rem; overflow-wrap: anywhere; }
+th { background: #f3f3f3; }
+tr.differs td { background: #fff4d6; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.regression td { background: #fde0dc; } tr.improvement td { background: #dcf5e3; }
+nav a { margin-right: 1rem; }
+"""
+
+
+@dataclass
+class Table:
+    header: Sequence[str]
+    rows: Sequence[Sequence[object]]
+    # per row, a CSS class (`differs`, ...) or ""
+    row_classes: Sequence[str] = ()
+    numeric: frozenset[int] = frozenset()  # column indexes aligned right
+
+    def html(self) -> str:
+        head = "".join(f"<th>{esc(h)}</th>" for h in self.header)
+        body = []
+        for i, row in enumerate(self.rows):
+            css = self.row_classes[i] if i < len(self.row_classes) else ""
+            cells = "".join(
+                f'<td class="num">{esc(v)}</td>' if j in self.numeric else f"<td>{esc(v)}</td>"
+                for j, v in enumerate(row))
+            body.append(f'<tr class="{esc(css)}">{cells}</tr>' if css else f"<tr>{cells}</tr>")
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+@dataclass
+class Section:
+    """A heading, then its blocks in order: str is a paragraph, Table a table, Figure a chart."""
+
+    title: str
+    blocks: list[str | Table | go.Figure] = field(default_factory=list)
+    anchor: str = ""
+
+
+def figure_div(fig: go.Figure, div_id: str) -> str:
+    return pio.to_html(fig, full_html=False, include_plotlyjs=False, div_id=div_id,
+                       config=PLOT_CONFIG, validate=False)
+
+
+def render_page(title: str, sections: Iterable[Section], intro: Sequence[str] = ()) -> str:
+    """The whole page; plotly.js goes in once, and only when there is a chart to draw."""
+    sections = list(sections)
+    parts, nav, count = [], [], 0
+    for i, section in enumerate(sections):
+        anchor = section.anchor or f"section-{i + 1}"
+        nav.append(f'<a href="#{esc(anchor)}">{esc(section.title)}</a>')
+        parts.append(f'<h2 id="{esc(anchor)}">{esc(section.title)}</h2>')
+        for block in section.blocks:
+            if isinstance(block, Table):
+                parts.append(block.html())
+            elif isinstance(block, go.Figure):
+                count += 1
+                parts.append(figure_div(block, f"chart-{count}"))
+            else:
+                parts.append(f'<p class="note">{esc(block)}</p>')
+    intro_html = "".join(f'<p class="note">{esc(p)}</p>' for p in intro)
+    return "\n".join([
+        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+        f"<title>{esc(title)}</title>", f"<style>{STYLE}</style>",
+        f'<script type="text/javascript">{get_plotlyjs()}</script>' if count else "",
+        "</head>", "<body>",
+        f"<h1>{esc(title)}</h1>", intro_html, f"<nav>{''.join(nav)}</nav>", *parts,
+        "</body>", "</html>", ""])
+
+
+def write_page(path: Path, title: str, sections: Iterable[Section],
+               intro: Sequence[str] = ()) -> Path:
+    """Render the page and write it atomically: a reader never sees half a report."""
+    path = Path(path)
+    write_text_atomic(path, render_page(title, sections, intro))
+    return path
+
+
+def figures_of(sections: Iterable[Section]) -> list[go.Figure]:
+    return [b for s in sections for b in s.blocks if isinstance(b, go.Figure)]

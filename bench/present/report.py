@@ -1,0 +1,167 @@
+"""The report of one or more runs: results in, one HTML page of figures and tables out.
+
+Every function here is pure (runs in, sections out) and needs neither torch nor a GPU;
+``write_report`` is the one that writes a page. Charts (``bench/present/charts.py``) use the
+rows whose status is `ok`; repeats of a configuration collapse to the median of their
+medians, the same figure the run's summary prints. Rows that were not measured (`oom`,
+`skipped`, `nonfinite`, `error`) are listed in a table instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from bench.analyze.reader import Run
+from bench.analyze.tables import ordered, results_of, unique_labels
+from bench.axes import SCENARIO, WORLD_SIZE
+from bench.present.charts import (GPU_ACTIVITY, GPU_MEMORY, memory_breakdown,
+                                  per_batch_metrics, phase_breakdown, phase_peak_memory,
+                                  scaling, setup_ratios, step_and_throughput)
+from bench.present.labels import flatten_env, tidy
+from bench.present.page import Section, Table, write_page
+from bench.schema import OK
+
+# fields that differ between any two runs by construction: shown, never highlighted
+ALWAYS_DIFFERENT = {"run_id", "started_at", "command_line"}
+
+
+def runs_without_gpu(d: pd.DataFrame) -> list[str]:
+    """Runs none of whose measured rows carry a CUDA or NVML figure."""
+    d = tidy(d)
+    columns = [*GPU_MEMORY, *GPU_ACTIVITY]
+    with_gpu = set(d.loc[d[columns].notna().any(axis=1), "run"])
+    return [run for run in ordered(d["run"]) if run not in with_gpu]
+
+
+def noisy_table(results: pd.DataFrame) -> Table | None:
+    ok = results[(results["status"] == OK) & results["noisy"]]
+    if ok.empty:
+        return None
+    median, iqr = ok["median_ms"], ok["iqr_ms"]
+    runs = ok["run"] if "run" in ok.columns else ok["run_id"]
+    rows = [[run, config, repeat, phase, f"{m:.4g}", f"{q:.4g}", f"{q / m:.0%}" if m > 0 else "-"]
+            for run, config, repeat, phase, m, q in zip(runs, ok["config_id"], ok["repeat"],
+                                                        ok["phase"], median, iqr)]
+    return Table(["run", "configuration", "repeat", "phase", "median ms", "IQR ms",
+                  "IQR / median"], rows, numeric=frozenset({2, 4, 5, 6}))
+
+
+def not_measured_table(results: pd.DataFrame) -> Table | None:
+    """Configurations with a status other than `ok`, once each (their phase rows agree)."""
+    bad = results[results["status"] != OK]
+    if bad.empty:
+        return None
+    if "run" not in bad.columns:
+        bad = bad.assign(run=bad["run_id"])
+    bad = bad.drop_duplicates(["run", "repeat", "config_id"])
+    rows = [list(r) for r in zip(bad["run"], bad["config_id"], bad["repeat"], bad["status"],
+                                  bad["error"])]
+    return Table(["run", "configuration", "repeat", "status", "reason"], rows,
+                 numeric=frozenset({2}))
+
+
+def env_table(envs: dict[str, dict]) -> Table:
+    """env.json of each run side by side; rows where the runs differ are highlighted."""
+    flat = {label: flatten_env(env) for label, env in envs.items()}
+    keys = list(dict.fromkeys(k for f in flat.values() for k in f))
+    rows, classes = [], []
+    for key in keys:
+        values = [flat[label].get(key, "-") for label in flat]
+        rows.append([key, *values])
+        differs = len(flat) > 1 and len(set(values)) > 1 and key not in ALWAYS_DIFFERENT
+        classes.append("differs" if differs else "")
+    return Table(["field", *flat], rows, row_classes=classes)
+
+
+def report_sections(runs: Sequence[Run]) -> tuple[list[str], list[Section]]:
+    """The page's introduction and its sections, figures included."""
+    raw = results_of(runs)
+    results = tidy(raw)  # once for every figure
+    measured = raw[raw["status"] == OK].drop_duplicates(["run", "repeat", "config_id"])
+    missing = raw[raw["status"] != OK].drop_duplicates(["run", "repeat", "config_id"])
+    statuses = ", ".join(f"{n} {s}" for s, n in missing["status"].value_counts().items())
+    intro = [f"{len(runs)} run(s): {', '.join(ordered(raw['run']))}. "
+             f"{len(measured)} configuration(s) measured"
+             + (f", {len(missing)} not measured ({statuses})" if len(missing) else "") + ". "
+             "Times are medians over each configuration's timed iterations (over its repeats "
+             "too, when it has several); hover a point for its full configuration."]
+
+    timing = Section("Time per phase", anchor="phases")
+    for scenario in ordered(results[SCENARIO.name]):
+        timing.blocks.append(phase_breakdown(results, scenario))
+    throughput = Section("Step time and throughput", [step_and_throughput(results)],
+                         anchor="scaling")
+    ranks = Section("Scaling with the number of ranks", anchor="ranks")
+    world = results[WORLD_SIZE.name]
+    if world.nunique() > 1:
+        ranks.blocks = [
+            "Runs with different world sizes side by side: each `--distributed` rank takes "
+            "its own batch of the size shown, so with perfect scaling the step time stays "
+            "that of one process and the throughput grows with the ranks. Efficiency is one "
+            "process's step time over the ranks' (with the same DDP wrap where a run of one "
+            "rank has it, else the single process without DDP).", scaling(raw)]
+    elif (world > 1).any():
+        ranks.blocks = ["This run is data-parallel over "
+                        f"{int(world.max())} ranks; report it together with "
+                        "a run of another world size (a single-process run of the same sweep, "
+                        "say) to see how it scales."]
+    setups = Section("Optimizer setups compared", [
+        "`single` (one optimizer over every parameter) and `grouped` (one optimizer, a "
+        "parameter group per network) relative to `separate` (one optimizer per network), "
+        "for the optimizer phase and the whole step.",
+        setup_ratios(raw) or "This run has no `separate` setup with another to compare."],
+        anchor="setups")
+
+    memory = Section("Memory and GPU activity", anchor="memory")
+    no_gpu = runs_without_gpu(results)
+    if no_gpu:
+        memory.blocks.append(
+            f"{', '.join(no_gpu)} ran without a GPU: there are no CUDA or NVML memory, "
+            "utilization, clock or power figures for "
+            + ("it." if len(no_gpu) == 1 else "them."))
+    memory.blocks += [
+        per_batch_metrics(results, GPU_MEMORY, "GPU memory against batch size: CUDA "
+                          "allocator peaks and NVML readings (MiB)"),
+        phase_peak_memory(results),
+        memory_breakdown(results),
+        per_batch_metrics(results, GPU_ACTIVITY, "GPU utilization, SM clock and power, "
+                          "means over the NVML readings taken while timing"),
+    ]
+
+    quality = Section("Noisy measurements", anchor="noisy")
+    noisy = noisy_table(raw)
+    quality.blocks.append(
+        "Phases whose interquartile range exceeds 10% of their median: their medians are "
+        "less certain, and a comparison of them needs more samples or repeats."
+        if noisy else "No measurement is flagged noisy (IQR over 10% of the median).")
+    if noisy:
+        quality.blocks.append(noisy)
+
+    sections = [timing, throughput, *([ranks] if ranks.blocks else []), setups, memory,
+                quality]
+    unmeasured = not_measured_table(raw)
+    if unmeasured:
+        sections.append(Section("Not measured", [
+            "Configurations that did not yield timings: out of memory (`oom`), skipped after "
+            "a smaller batch ran out of memory (`skipped`), a non-finite loss (`nonfinite`) "
+            "or another error (`error`). The charts leave them out.", unmeasured],
+            anchor="not-measured"))
+    labels = unique_labels([run.name for run in runs])
+    sections.append(Section("Environment", [env_table(dict(zip(labels, (r.env for r in runs))))],
+                            anchor="environment"))
+    for section in sections:
+        section.blocks = [b for b in section.blocks if b is not None]
+    return intro, sections
+
+
+def report_title(runs: Sequence[Run]) -> str:
+    return "multinet-bench report: " + ", ".join(unique_labels([r.name for r in runs]))
+
+
+def write_report(runs: Sequence[Run], out: Path) -> Path:
+    """The one call that turns runs into a page on disk (written atomically)."""
+    intro, sections = report_sections(runs)
+    return write_page(out, report_title(runs), sections, intro)

@@ -1,0 +1,117 @@
+"""What a failed configuration is recorded as, and what it means for the rest of the sweep.
+
+A configuration that raises is not the end of a sweep: out of memory becomes ``oom``, any
+other exception ``error``, each with a one-line reason. Out of memory also says something
+about the configurations still to come: a larger batch of the same scenario, size, device,
+setup, optimizer and implementation needs more memory still, so it is recorded as
+``skipped`` instead of being attempted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import re
+
+import torch
+
+from bench.measure.configuration import NvmlHandles, measure_configuration, now
+from bench.measure.devices import device_name
+from bench.measure.result import ConfigResult
+from bench.measure.timers import TimingOptions
+from bench.schema import ERROR, NONFINITE, OOM, SKIPPED
+from multinet.step import StepSpec
+
+# Statuses that make a sweep's exit code 1 (and stop it under --fail-fast): the harness
+# could not measure what it was asked to. Out of memory, and the larger batches it skips,
+# are what a sweep towards the memory limit expects, so they leave the exit code at 0.
+FAILURES = (ERROR, NONFINITE)
+MAX_REASON = 300  # characters kept of an exception's message
+
+# Allocation failures that do not arrive as torch.OutOfMemoryError: the CPU allocator's
+# "DefaultCPUAllocator: can't allocate memory", MPS's "MPS backend out of memory", a CUDA
+# runtime "out of memory" raised outside the caching allocator, and cuBLAS/cuDNN failing
+# to allocate their workspace.
+_OOM_MESSAGE = re.compile(r"out of memory|can't allocate memory|_ALLOC_FAILED", re.IGNORECASE)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    return isinstance(exc, RuntimeError) and bool(_OOM_MESSAGE.search(str(exc)))
+
+
+def one_line(exc: BaseException) -> str:
+    """The exception's type and the first line of its message, shortened."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    return text if len(text) <= MAX_REASON else text[:MAX_REASON - 3] + "..."
+
+
+def classify(exc: BaseException) -> tuple[str, str]:
+    """The status and the reason to record for a configuration that raised ``exc``."""
+    return (OOM if is_out_of_memory(exc) else ERROR), one_line(exc)
+
+
+def spec_group(spec: StepSpec) -> StepSpec:
+    """The key of the configurations that differ from ``spec`` only in batch size, whose
+    memory grows with it: the spec itself with its batch size set aside."""
+    return dataclasses.replace(spec, batch_size=1)
+
+
+class OomLimits:
+    """The smallest batch size that ran out of memory, per group of configurations."""
+
+    def __init__(self) -> None:
+        self.smallest: dict[StepSpec, int] = {}
+
+    def record(self, spec: StepSpec) -> None:
+        """``spec`` ran out of memory."""
+        key = spec_group(spec)
+        self.smallest[key] = min(spec.batch_size, self.smallest.get(key, spec.batch_size))
+
+    def skip_reason(self, spec: StepSpec) -> str | None:
+        """Why ``spec`` is not attempted, or None when it should be."""
+        limit = self.smallest.get(spec_group(spec))
+        if limit is None or spec.batch_size <= limit:
+            return None
+        return f"batch size {limit} of the same configuration ran out of memory"
+
+
+def attempt_configuration(spec: StepSpec, options: TimingOptions, *, repeat: int = 1,
+                          nvml: NvmlHandles | None = None,
+                          oom: OomLimits | None = None) -> ConfigResult:
+    """One configuration's result, whatever happens: measured, ``nonfinite``, ``skipped``
+    (a smaller batch ran out of memory), ``oom`` or ``error``. Only an interruption
+    (a BaseException) propagates."""
+    started = now()
+    reason = oom.skip_reason(spec) if oom else None
+    if reason is not None:
+        return _unmeasured(spec, repeat, started, SKIPPED, reason)
+    try:
+        return measure_configuration(spec, options, repeat=repeat, nvml=nvml)
+    except Exception as exc:  # any failure of one configuration is recorded, not fatal
+        status, reason = classify(exc)
+    # Leaving the except clause dropped the exception and, with its traceback, the frames
+    # that held the step's tensors; only now can their memory be given back.
+    release_memory(torch.device(spec.device))
+    if status == OOM and oom is not None:
+        oom.record(spec)
+    return _unmeasured(spec, repeat, started, status, reason)
+
+
+def release_memory(device: torch.device) -> None:
+    gc.collect()  # tensors held in reference cycles
+    if device.type == "cuda":
+        try:
+            torch.cuda.synchronize(device)
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(device)
+        except RuntimeError:
+            pass  # a sticky CUDA error (an illegal access): each later configuration records it
+
+
+def _unmeasured(spec: StepSpec, repeat: int, started: str, status: str,
+                reason: str) -> ConfigResult:
+    return ConfigResult(spec, device_name(spec.device), repeat, started, status=status,
+                        error=reason, threads=torch.get_num_threads())

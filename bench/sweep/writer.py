@@ -1,0 +1,148 @@
+"""One configuration's outcome, turned into rows of the schema and appended to disk.
+
+Rows of a configuration are written together and flushed (and fsynced) as soon as it
+finishes, so a run that dies loses at most the configuration in progress.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+from bench.axes import AXES, COMPILE, config_id
+from bench.errors import RunFolderWriteError
+from bench.measure.result import ConfigResult
+from bench.schema import (FIELDS, RESULTS_FILE, SAMPLE_FIELDS, SAMPLES_FILE, SCHEMA_VERSION,
+                          TIMED_PHASES)
+
+
+def _num(value: float | None) -> float | str:
+    # nine significant digits keep nanoseconds of a millisecond figure, without float noise
+    return "" if value is None else float(f"{value:.9g}")
+
+
+def result_rows(result: ConfigResult, run_id: str, torch_version: str,
+                hostname: str) -> list[dict[str, Any]]:
+    spec = result.spec
+    base = {
+        "schema_version": SCHEMA_VERSION, "run_id": run_id, "repeat": result.repeat,
+        "config_id": config_id(spec), **{axis.name: getattr(spec, axis.name) for axis in AXES},
+        "device_name": result.device_name, "world_size": result.world_size,
+        "backend": result.backend, "global_batch_size": spec.batch_size * result.world_size,
+        "seed": spec.seed,
+        "status": result.status, "error": result.error, "threads": result.threads,
+        "torch_version": torch_version, "hostname": hostname, "started_at": result.started_at,
+        **{k: _num(v) if isinstance(v, float) else v for k, v in result.config_columns.items()},
+    }
+    rows = []
+    for phase in TIMED_PHASES:
+        row = {**base, "phase": phase,
+               **{k: _num(v) if isinstance(v, float) else v
+                  for k, v in result.phase_columns.get(phase, {}).items()}}
+        timing = result.timing
+        if timing is not None and timing.device_ms[phase]:
+            s, h = timing.summary(phase), timing.host_summary(phase)
+            row.update({
+                "clock": timing.clock, "n_samples": s.n, "median_ms": _num(s.median),
+                "iqr_ms": _num(s.iqr), "mean_ms": _num(s.mean), "std_ms": _num(s.std),
+                "min_ms": _num(s.min), "max_ms": _num(s.max), "ci_low_ms": _num(s.ci_low),
+                "ci_high_ms": _num(s.ci_high), "rel_ci": _num(s.rel_ci), "noisy": s.noisy,
+                "host_median_ms": _num(h.median), "host_iqr_ms": _num(h.iqr),
+                "samples_per_s": _num(base["global_batch_size"] / s.median * 1e3)
+                if s.median > 0 else "",
+                "warmup_iters": timing.warmup_iters, "stop_reason": timing.stop_reason,
+                "measure_s": _num(timing.elapsed_s),
+            })
+            if spec.compile != COMPILE.default:
+                row["compile_s"] = _num(timing.first_iter_s)
+            flops = row.get("flops")
+            if isinstance(flops, (int, float)) and flops > 0 and s.median > 0:
+                tflops = flops / (s.median * 1e-3) / 1e12
+                row["tflops_per_s"] = _num(tflops)
+                if result.peak_tflops:
+                    row["peak_fraction"] = _num(tflops / result.peak_tflops)
+        rows.append(row)
+    return rows
+
+
+def sample_rows(result: ConfigResult, run_id: str) -> list[dict[str, Any]]:
+    timing = result.timing
+    if timing is None:
+        return []
+    cid = config_id(result.spec)
+    return [{"run_id": run_id, "repeat": result.repeat, "config_id": cid, "phase": phase,
+             "iteration": i, "device_ms": _num(d), "host_ms": _num(h)}
+            for phase in TIMED_PHASES
+            for i, (d, h) in enumerate(zip(timing.device_ms[phase], timing.host_ms[phase]))]
+
+
+class CsvAppender:
+    """Appends rows to a CSV file, writing the header when the file is new.
+
+    Each call renders its rows in memory and hands them to the OS in one write, then fsyncs,
+    so a configuration's rows reach the disk together. A write that fails part way (the disk
+    filled) is cut back off, so the file never ends in half a row.
+    """
+
+    def __init__(self, path: Path, fields: tuple[str, ...]):
+        self.path, self.fields = path, fields
+        # unbuffered: a failed write must leave nothing behind in a buffer to retry at close
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        if os.fstat(self._fd).st_size == 0:
+            self.append([])
+
+    def append(self, rows: list[dict[str, Any]]) -> int:
+        """Append ``rows``; the file's size before, where ``truncate`` takes them back."""
+        start = os.fstat(self._fd).st_size
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, self.fields, extrasaction="raise")
+        if start == 0:
+            writer.writeheader()
+        writer.writerows(rows)
+        data = memoryview(buffer.getvalue().encode("utf-8"))
+        try:
+            while data:
+                data = data[os.write(self._fd, data):]
+            os.fsync(self._fd)
+        except OSError as exc:
+            self.truncate(start)
+            raise RunFolderWriteError(f"cannot write {self.path}: {exc.strerror or exc}") \
+                from None
+        return start
+
+    def truncate(self, size: int) -> None:
+        # shrinking a file needs no free space, so this works on the disk that just filled
+        try:
+            os.ftruncate(self._fd, size)
+        except OSError:
+            pass  # a folder gone from under us: there is nothing left to cut back
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+class ResultsWriter:
+    """``results.csv`` and ``samples.csv`` of one run folder."""
+
+    def __init__(self, out_dir: Path, run_id: str, torch_version: str, hostname: str):
+        self.run_id, self.torch_version, self.hostname = run_id, torch_version, hostname
+        self.results = CsvAppender(out_dir / RESULTS_FILE, FIELDS)
+        self.samples = CsvAppender(out_dir / SAMPLES_FILE, SAMPLE_FIELDS)
+
+    def write(self, result: ConfigResult) -> list[dict[str, Any]]:
+        rows = result_rows(result, self.run_id, self.torch_version, self.hostname)
+        # samples first: a results row never points at samples that are not on disk
+        start = self.samples.append(sample_rows(result, self.run_id))
+        try:
+            self.results.append(rows)
+        except RunFolderWriteError:
+            self.samples.truncate(start)  # no samples without their results row either
+            raise
+        return rows
+
+    def close(self) -> None:
+        self.results.close()
+        self.samples.close()
