@@ -200,3 +200,14 @@ def test_the_reading_side_needs_no_torch():
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_the_checkout_root_is_defined_once_and_is_the_checkout():
+    """Subprocesses of the harness start in PROJECT_ROOT with it on PYTHONPATH, so that they
+    import this checkout where it is not installed (a GPU machine's own Python)."""
+    from bench import PROJECT_ROOT
+    assert PROJECT_ROOT == ROOT and (PROJECT_ROOT / "pyproject.toml").is_file()
+    computed = [str(p.relative_to(ROOT)) for p in modules(BENCH)
+                if "Path(__file__)" in p.read_text()]
+    # bench/sweep/config.py finds the sweep files beside the package
+    assert computed == ["bench/__init__.py", "bench/sweep/config.py"]

@@ -19,11 +19,11 @@ from typing import Any
 
 import torch
 
+from bench import PROJECT_ROOT
 from bench.measure.devices import cpu_model, mps_available
 from bench.measure.nvml import nvml_session
 from bench.schema import SCHEMA_VERSION
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("torch", "numpy", "pandas", "plotly", "pytest-benchmark", "nvidia-ml-py")
 
 

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench import PROJECT_ROOT
 from bench.analyze.reader import load_run
 from bench.axes import COMPILE, N_NETWORKS, OPTIMIZER_IMPL, OPTIMIZER_SETUP, PRECISION
 from bench.schema import OK, OPTIMIZER_PHASE, STEP
 
-ROOT = Path(__file__).resolve().parents[2]
 COMMON = ["--devices", "cpu", "--optimizer", "adam", "--repeats", "3", "--quiet"]
 SWEEPS = {
     "n_chain": ["--scenarios", "n_chain", "--n-networks", "2,4,8", "--optimizer-setups",
@@ -42,7 +42,7 @@ def run(name: str, out_dir: Path, batch: int) -> pd.DataFrame:
     if not (folder / "results.csv").exists():
         cmd = [sys.executable, "-m", "bench", "run", *SWEEPS[name], *COMMON,
                "--batch-sizes", str(batch), "--out-dir", str(folder)]
-        subprocess.run(cmd, cwd=ROOT, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        subprocess.run(cmd, cwd=PROJECT_ROOT, check=True, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
     df = load_run(folder).results
     return df[df.status == OK]
 

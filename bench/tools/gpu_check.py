@@ -45,7 +45,7 @@ from bench.axes import (AXES, BATCH_SIZE, CUDA_GRAPH, DDP_WRAP, DEVICE, OPTIMIZE
 from bench.measure.configuration import measure_configuration
 from bench.measure.crosscheck import cross_check
 from bench.measure.devices import normalize_device
-from bench.measure.environment import PROJECT_ROOT
+from bench import PROJECT_ROOT
 from bench.measure.memory import analytic_breakdown
 from bench.measure.peaks import peak_tflops
 from bench.measure.timers import TimingOptions

@@ -29,23 +29,23 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from bench import PROJECT_ROOT
 from bench.axes import BATCH_SIZE
 from bench.measure.crosscheck import cross_check
 from bench.measure.timers import TimingOptions, time_step
 from bench.schema import STEP
 from multinet import StepSpec, build_step
 
-ROOT = Path(__file__).resolve().parent.parent
 BACK_TO_BACK = ["--scenarios", "sequential", "--batch-sizes", "32", "--optimizer-setups",
                 "separate", "--devices", "cpu", "--quiet"]
 
 
 def bench_process(args: list[str], out_dir: Path) -> float:
     """Run ``python -m bench run`` and return its wall time in seconds."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "bench", "run", *args, "--out-dir", str(out_dir)],
-                   cwd=ROOT, env=env, check=True, capture_output=True)
+                   cwd=PROJECT_ROOT, env=env, check=True, capture_output=True)
     return time.perf_counter() - t0
 
 

@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import PROJECT_ROOT
 from bench.tools.synthetic import sweep_run
 
 SCENARIOS = ("sequential", "shared_input", "separate_losses", "two_heads", "gan")
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         run = build_run(Path(tmp) / "run", args.configs)
         rows = sum(1 for _ in open(run / "results.csv")) - 1
         out = Path(tmp) / "report.html"
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+        env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
         times = []
         for _ in range(args.repeats):
             start = time.perf_counter()

@@ -19,15 +19,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench import PROJECT_ROOT
 from bench.suite.importer import import_run
 
-ROOT = Path(__file__).resolve().parents[2]
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+ENV = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
 
 
 def timed(cmd: list[str]) -> float:
     t0 = time.perf_counter()
-    subprocess.run(cmd, cwd=ROOT, env=ENV, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(cmd, cwd=PROJECT_ROOT, env=ENV, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - t0
 
 

@@ -20,7 +20,8 @@ import sys
 import venv
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import PROJECT_ROOT
+
 
 
 def version_key(version: str) -> tuple:
@@ -37,7 +38,7 @@ def environment(version: str, venvs: Path, pip_args: list[str]) -> Path | None:
     print(f"[torch {version}] creating {env_dir}", flush=True)
     venv.create(env_dir, with_pip=True)
     steps = [[str(python), "-m", "pip", "install", "--quiet", f"torch=={version}", *pip_args],
-             [str(python), "-m", "pip", "install", "--quiet", "-e", str(ROOT)]]
+             [str(python), "-m", "pip", "install", "--quiet", "-e", str(PROJECT_ROOT)]]
     for cmd in steps:
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench-versions", description=__doc__.split("\n")[0])
     parser.add_argument("versions", nargs="+", help="torch versions, e.g. 2.13.0 2.14.1")
     parser.add_argument("--out-dir", type=Path, default=Path("results/versions"))
-    parser.add_argument("--venvs", type=Path, default=ROOT / ".venvs")
+    parser.add_argument("--venvs", type=Path, default=PROJECT_ROOT / ".venvs")
     parser.add_argument("--pip-args", default="", help="extra pip arguments for torch, "
                         "e.g. '--index-url https://download.pytorch.org/whl/cpu'")
     parser.add_argument("--run-args", default="", help="extra `python -m bench run` options")
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[torch {version}] running the sweep into {out}", flush=True)
             cmd = [str(python), "-m", "bench", "run", "--out-dir", str(out),
                    *shlex.split(args.run_args)]
-        status = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}).returncode
+        status = subprocess.run(cmd, cwd=PROJECT_ROOT, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}).returncode
         # 1: some configurations recorded an error or a non-finite loss; the rest compare
         if status not in (0, 1):
             print(f"[torch {version}] the sweep did not complete (exit {status}); left out",
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     page = args.out_dir / "compare.html"
     cmd = [str(python), "-m", "bench", "compare", str(baseline), *map(str, candidates),
            "--out", str(page)]
-    status = subprocess.run(cmd, cwd=ROOT).returncode
+    status = subprocess.run(cmd, cwd=PROJECT_ROOT).returncode
     print(f"Comparison across torch {', '.join(v for v, _, _ in runs)}: {page}")
     return status
 
