@@ -24,6 +24,7 @@ COMMANDS = {
     "verify": ("bench.commands.verify", "check gradient flow and optimizer-setup equivalence"),
     "report": ("bench.commands.report", "write the HTML report of one or more runs"),
     "compare": ("bench.commands.compare", "compare runs, flagging significant changes"),
+    "paired": ("bench.commands.paired", "compare environments measured in interleaved rounds"),
     "schema": ("bench.commands.schema", "print the documentation of the CSV columns"),
     "import-pytest-benchmark": ("bench.commands.import_pytest_benchmark",
                                 "turn a saved suite run (pytest-benchmark JSON) into a run folder"),

@@ -69,6 +69,11 @@ COLUMNS: tuple[Column, ...] = (
            "each in a fresh random order", kind="int"),
     Column("config_id", "", f"the configuration's key: {config_id_template()}; joins "
            "`results.csv` with `samples.csv`"),
+    Column("group", "", "config_id of the reference configuration of the comparison group this "
+           "one was timed in: the configurations of a group differ only in the sweep's "
+           "`compare_by` axis (the optimizer setup by default) and were timed together, "
+           "round-robin, a block of each per round, so their ratios pair block by block "
+           "(`ratios.csv`)", "the configuration was timed alone"),
     *_dimension_columns(),
     Column("backend", "", "the collectives' backend: `nccl` on CUDA, `gloo` on the CPU",
            "not `--distributed`"),
@@ -121,6 +126,11 @@ COLUMNS: tuple[Column, ...] = (
            kind="int"),
     Column("stop_reason", "", "why sampling stopped: `converged` (confidence target met), "
            "`budget` (time budget spent) or `max_samples`", NOT_OK),
+    Column("blocks", "rounds", "rounds of the timing this configuration took part in (a block "
+           "of each pass per round)", NOT_OK, kind="int"),
+    Column("disturbed_blocks", "blocks", "blocks in which the process got under 75% of the CPU "
+           "share it got in its typical block (CPU time over wall time, per thread the block "
+           "keeps busy): another process took the CPU from it", NOT_OK, kind="int"),
     Column("measure_s", "s", "wall time spent sampling this configuration, warm-up excluded",
            NOT_OK, kind="float"),
     Column("compile_s", "s", "wall time of the first, compiling iteration (synchronized), "
@@ -139,15 +149,19 @@ COLUMNS: tuple[Column, ...] = (
            "many small ones mean a launch-bound step", NOT_OK, kind="int"),
     Column("kernels", "kernels", "CUDA kernels (and memcpy/memset) the phase launched in one "
            "iteration, from the profiler", f"{NOT_OK}, or not on CUDA", kind="int"),
-    Column("cuda_peak_allocated_mib", "MiB", "peak memory allocated by tensors while timing "
-           "(torch.cuda.max_memory_allocated)", f"{NOT_OK}, or not on CUDA", kind="float"),
-    Column("cuda_peak_reserved_mib", "MiB", "peak memory held by the caching allocator while "
-           "timing", f"{NOT_OK}, or not on CUDA", kind="float"),
+    Column("cuda_peak_allocated_mib", "MiB", "peak memory allocated by tensors over the first "
+           "two iterations of the configuration built afresh after its timing, alone on the "
+           "device (the first creates the optimizers' state; torch.cuda.max_memory_allocated)",
+           f"{NOT_OK}, or not on CUDA", kind="float"),
+    Column("cuda_peak_reserved_mib", "MiB", "peak memory held by the caching allocator over the "
+           "same iterations", f"{NOT_OK}, or not on CUDA", kind="float"),
     Column("phase_peak_allocated_mib", "MiB", "peak allocated during this phase of one untimed "
            "iteration (peak reset at the phase's start)",
            f"{NOT_OK}, or not on CUDA, or phase is `step`", kind="float"),
     Column("nvml_used_mib_max", "MiB", "peak device memory used, all processes (NVML v2 "
-           "memory API)", f"{NOT_OK}, or no NVML", kind="float"),
+           "memory API); this and the NVML columns below are read while the configuration's "
+           "comparison group is timed, so they are the group's", f"{NOT_OK}, or no NVML",
+           kind="float"),
     Column("nvml_process_mib_max", "MiB", "peak device memory of this process per NVML",
            f"{NOT_OK}, or no NVML, or NVML cannot see this process (containers)", kind="float"),
     Column("gpu_util_pct_mean", "%", "mean GPU utilization over the NVML readings",
@@ -158,8 +172,8 @@ COLUMNS: tuple[Column, ...] = (
            kind="float"),
     Column("nvml_samples", "readings", "NVML readings taken (about one per 100 ms)",
            f"{NOT_OK}, or no NVML", kind="int"),
-    Column("cpu_peak_rss_mib", "MiB", "peak resident memory of the process during the "
-           "configuration (Linux VmHWM, reset per configuration)",
+    Column("cpu_peak_rss_mib", "MiB", "peak resident memory of the process over the "
+           "configuration's untimed iterations (Linux VmHWM, reset per configuration)",
            f"{NOT_OK}, or not readable on this OS", kind="float"),
     Column("param_bytes", "bytes", "parameters of all networks", NOT_OK, kind="int"),
     Column("grad_bytes", "bytes", "gradients after backward", NOT_OK, kind="int"),
@@ -179,11 +193,46 @@ SAMPLE_COLUMNS: tuple[Column, ...] = (
     Column("repeat", "", "as in results.csv", kind="int"),
     Column("config_id", "", "as in results.csv"),
     Column("phase", "", "as in results.csv"),
-    Column("iteration", "", "index of the sample within its configuration and phase", kind="int"),
+    Column("iteration", "", "index of the sample within its configuration and phase",
+           kind="int"),
+    Column("block", "", "the round the sample was taken in: the samples of the configurations "
+           "of one comparison group pair by it", "imported from the pytest-benchmark suite",
+           kind="int"),
     Column("device_ms", "ms", "time on the device's clock", kind="float"),
     Column("host_ms", "ms", "host time between the same boundaries", kind="float"),
 )
 SAMPLE_FIELDS: tuple[str, ...] = tuple(c.name for c in SAMPLE_COLUMNS)
+
+RATIOS_FILE = "ratios.csv"
+# What ratios.csv holds: each configuration of a comparison group against the group's
+# reference, per phase, from their samples paired block by block (bench/analyze/ratios.py).
+# Derived from results.csv and samples.csv; written again whenever the run is.
+RATIO_COLUMNS: tuple[Column, ...] = (
+    Column("run_id", "", "as in results.csv"),
+    Column("group", "", "as in results.csv: the reference configuration's config_id"),
+    Column("config_id", "", "the configuration set against the reference"),
+    Column("compared", "", "the axis the two differ in (the sweep's `compare_by`)"),
+    Column("reference", "", "the reference's value of that axis"),
+    Column("value", "", "this configuration's value of that axis"),
+    *_dimension_columns(),
+    Column("phase", "", "as in results.csv"),
+    Column("blocks", "blocks", "rounds in which both were timed (over every repeat)",
+           kind="int"),
+    Column("reference_ms", "ms", "the reference's median (over repeats, the median of the "
+           "medians)", kind="float"),
+    Column("config_ms", "ms", "this configuration's median, likewise", kind="float"),
+    Column("ratio", "ratio", "this configuration's time over the reference's: the median over "
+           "the paired blocks of the ratio of their block medians; below 1 is faster",
+           kind="float"),
+    Column("ci_low", "ratio", "lower end of the ratio's 95% confidence interval (order "
+           "statistics of the blocks' ratios: no distribution assumed)", kind="float"),
+    Column("ci_high", "ratio", "upper end of that interval", kind="float"),
+    Column("verdict", "", "`faster` or `slower` when the interval excludes 1; `same` when it "
+           "lies within the threshold of 1; `inconclusive` otherwise (too few blocks, or "
+           "too much noise to tell)"),
+    Column("threshold", "fraction", "the change within which two are the same", kind="float"),
+)
+RATIO_FIELDS: tuple[str, ...] = tuple(c.name for c in RATIO_COLUMNS)
 
 
 def markdown_table(columns: tuple[Column, ...] = COLUMNS) -> str:

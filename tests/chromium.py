@@ -21,13 +21,14 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--remote-debugging-pipe", "--window-size=1400,1000"]
 
-# Every Plotly chart on the page: whether its SVG exists and how many marks it drew
-# (bars and markers are `.point`, lines `.js-line`, heatmaps an image in `.hm`).
+# Every Plotly chart on the page: whether its SVG exists, how many marks it drew (bars and
+# markers are `.point`, lines `.js-line`, heatmaps an image in `.hm`) and how many error bars.
 CHART_PROBE = """
 [...document.querySelectorAll('div.plotly-graph-div')].map(div => ({
   id: div.id,
   svg: div.querySelectorAll('svg.main-svg').length,
   marks: div.querySelectorAll('.point, .js-line, .hm image').length,
+  errorbars: div.querySelectorAll('.errorbar path').length,
 }))
 """
 
@@ -45,6 +46,7 @@ class PageCheck:
     charts: list[dict] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     text: str = ""
+    headings: list[str] = field(default_factory=list)
 
 
 class Chromium:
@@ -125,6 +127,8 @@ class Chromium:
             previous = charts
         check.charts = previous or []
         check.text = self.evaluate("document.body.innerText", session)
+        check.headings = self.evaluate(
+            "[...document.querySelectorAll('h2')].map(h => h.textContent)", session)
         check.errors = self.errors(session)
         self.send("Target.closeTarget", {"targetId": target})
         return check

@@ -53,10 +53,14 @@ def pages(tmp_path_factory):
 
     intro, sections = report_sections([load_run(gpu[0]), load_run(cpu)])
     report = write_page(root / "report.html", "report", sections, intro)
+    paired = sweep_run(root / "paired", run_id="paired", rounds=12, device="cpu", **SWEEP)
+    p_intro, p_sections = report_sections([load_run(paired)])
+    paired_report = write_page(root / "paired.html", "paired", p_sections, p_intro)
     comparison = compare_runs(load_side(str(gpu[0])), [load_side(str(g)) for g in gpu[1:]])
     c_intro, c_sections = comparison_sections(comparison)
     compared = write_page(root / "comparison.html", "comparison", c_sections, c_intro)
     return {"report": (report, len(figures_of(sections))),
+            "paired": (paired_report, len(figures_of(p_sections))),
             "comparison": (compared, len(figures_of(c_sections)))}
 
 
@@ -66,13 +70,24 @@ def checked(browser, pages):
     return {name: (browser.check_page(path), expected) for name, (path, expected) in pages.items()}
 
 
-@pytest.mark.parametrize("page", ["report", "comparison"])
+@pytest.mark.parametrize("page", ["report", "paired", "comparison"])
 def test_every_chart_renders_without_script_errors(checked, page):
     check, expected = checked[page]
     assert check.errors == []
     assert len(check.charts) == expected >= 3
     undrawn = [c for c in check.charts if c["svg"] == 0 or c["marks"] == 0]
     assert undrawn == []
+
+
+def test_a_run_of_setups_timed_together_opens_with_findings_and_their_intervals(checked):
+    check = checked["paired"][0]
+    assert check.headings[0] == "Findings"
+    # the findings chart: a point and an interval for each of the 2 x 3 x 2 ratios
+    findings = check.charts[0]
+    assert findings["marks"] == 12 and findings["errorbars"] == 12
+    assert "single vs separate" in check.text and "faster" in check.text
+    # every time chart of the page draws the median's interval too
+    assert all(chart["errorbars"] > 0 for chart in check.charts[1:4])
 
 
 def test_markup_from_the_data_shows_as_text(checked):
@@ -86,5 +101,5 @@ def test_the_check_itself_catches_a_broken_page(browser, tmp_path):
     page.write_text('<div class="plotly-graph-div" id="empty"></div>'
                     "<script>notAFunction()</script>")
     check = browser.check_page(page)
-    assert check.charts == [{"id": "empty", "svg": 0, "marks": 0}]
+    assert check.charts == [{"id": "empty", "svg": 0, "marks": 0, "errorbars": 0}]
     assert len(check.errors) == 1 and "notAFunction" in check.errors[0]

@@ -37,7 +37,7 @@ def test_run_writes_a_complete_run_folder(cli, tmp_path):
     # the progress goes to stderr, one line per configuration off a terminal; the summary
     # to stdout
     assert proc.stderr.count("| sequential/") + proc.stderr.count("| separate_losses/") == 4
-    assert "fastest" in proc.stdout and "separate_losses" in proc.stdout
+    assert "against `separate`" in proc.stdout and "separate_losses" in proc.stdout
     assert str(out / "results.csv") in proc.stdout
     # the run ends with its report, and says where it is
     assert proc.stdout.rstrip().endswith(f"Report: {out / 'report.html'}")

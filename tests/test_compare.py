@@ -11,11 +11,12 @@ pytest.importorskip("plotly")
 
 from bench.analyze.comparison import (COMPARED, NOT_MEASURED, ONLY_BASELINE, Side, compare_runs,
                                       device_slot, load_side)
-from bench.present.comparison import (comparison_sections, format_terminal, ratio_heatmap,
-                                      trend_chart)
+from bench.axes import OPTIMIZER_SETUP, SCENARIO
+from bench.present.comparison import (MAX_HEATMAP_ROWS, comparison_sections, format_terminal,
+                                      heatmap_rows, ratio_heatmap, trend_chart)
 from bench.errors import UsageError
 from bench.present.page import figures_of
-from bench.analyze.significance import IMPROVEMENT, NO_CHANGE, REGRESSION
+from bench.analyze.significance import DRIFT, IMPROVEMENT, NO_CHANGE, REGRESSION, WELCH
 from bench.tools.synthetic import env_record, result_row, sweep_run, write_run
 
 SWEEP = dict(scenarios=("sequential", "shared_input"), batch_sizes=(1, 32), samples_per_phase=60)
@@ -54,12 +55,26 @@ def test_a_a_comparison_flags_nothing(tmp_path):
     assert "0 regression(s), 0 improvement(s)" in format_terminal(comparison)
 
 
-def test_a_uniform_ten_percent_slowdown_is_flagged_everywhere(tmp_path):
+def test_a_uniform_slowdown_of_one_run_per_side_is_a_common_shift_not_regressions(tmp_path):
     a = sweep_run(tmp_path / "a", run_id="a", seed=1, **SWEEP)
     b = sweep_run(tmp_path / "b", run_id="b", seed=2, slowdown=1.1, **SWEEP)
-    table = compare_runs(side(a), [side(b)]).tables[0]
-    assert set(table.verdict) == {REGRESSION}
+    comparison = compare_runs(side(a), [side(b)])
+    table = comparison.tables[0]
+    assert set(table.verdict) == {NO_CHANGE} and set(table.method) == {DRIFT}
     assert table.ratio.between(1.05, 1.16).all()
+    assert table["shift"].between(1.08, 1.12).all()  # each phase's median ratio
+    text = format_terminal(comparison)
+    assert "0 regression(s), 0 improvement(s)" in text
+    assert "The candidate is 10% slower throughout" in text
+    assert "one run per side cannot tell this from machine drift" in text
+
+
+def test_a_uniform_slowdown_with_three_repeats_a_side_is_flagged_everywhere(tmp_path):
+    # Welch over the repeats sees how far repeats wander (1% here), and 10% is beyond it
+    a = sweep_run(tmp_path / "a", run_id="a", seed=1, repeats=3, **SWEEP)
+    b = sweep_run(tmp_path / "b", run_id="b", seed=2, slowdown=1.1, repeats=3, **SWEEP)
+    table = compare_runs(side(a), [side(b)]).tables[0]
+    assert set(table.method) == {WELCH} and set(table.verdict) == {REGRESSION}
     back = compare_runs(side(b), [side(a)]).tables[0]
     assert set(back.verdict) == {IMPROVEMENT}
 
@@ -88,22 +103,33 @@ def test_out_of_memory_is_listed_never_a_regression(tmp_path):
     assert "Not compared, not measured on a side" in text
     assert "bs64/separate/adam/loop baseline ok, candidate oom" in text
     heatmap = ratio_heatmap(comparison.tables[0], "t")
-    assert list(heatmap.data[0].text[0]) == ["1.00", "ok → oom"]
-    assert heatmap.data[0].z[0][1] is None
+    neutral, coloured = heatmap.data
+    assert list(coloured.text[0]) == ["1.00", "ok → oom"]
+    # no significant change at batch 8: drawn grey, not coloured; batch 64 not at all
+    assert list(coloured.z[0]) == [None, None] and list(neutral.z[0]) == [0.0, None]
 
 
-def test_heatmap_cells_are_the_log_ratios_marked_by_verdict(tmp_path):
-    base = two_configs(tmp_path / "a", "a", {8: 1.0, 64: 2.0}, spread=0.01)
-    cand = two_configs(tmp_path / "b", "b", {8: 1.2, 64: 1.0}, spread=0.01, seed=1)
+def test_heatmap_colours_only_significant_cells(tmp_path):
+    # three repeats a side, each within 0.2% of the others: Welch calls 8 and 64 changes
+    medians = {8: [1.0, 1.002, 0.998], 64: [2.0, 2.004, 1.996], 512: [3.0, 3.006, 2.994]}
+    changed = {8: [1.2, 1.2024, 1.1976], 64: [1.0, 1.002, 0.998], 512: [3.0, 2.994, 3.006]}
+    base = two_configs(tmp_path / "a", "a", medians, repeats=3, spread=0.01)
+    cand = two_configs(tmp_path / "b", "b", changed, repeats=3, spread=0.01, seed=1)
     table = compare_runs(side(base), [side(cand)]).tables[0]
     ratios = dict(zip(table.batch_size, table.ratio))
-    assert ratios == pytest.approx({8: 1.2, 64: 0.5}, rel=0.01)
+    assert ratios == pytest.approx({8: 1.2, 64: 0.5, 512: 1.0}, rel=0.01)
+    assert list(table.verdict) == [REGRESSION, IMPROVEMENT, NO_CHANGE]
     fig = ratio_heatmap(table, "t")
-    (trace,) = fig.data
-    assert list(trace.x) == ["8", "64"] and list(trace.y) == ["sequential · separate"]
-    assert trace.z[0] == pytest.approx([np.log2(ratios[8]), np.log2(ratios[64])])
-    assert list(trace.text[0]) == [f"{ratios[8]:.2f} ▲", f"{ratios[64]:.2f} ▼"]
-    assert "regression" in trace.hovertext[0][0] and "batch 8" in trace.hovertext[0][0]
+    neutral, coloured = fig.data
+    assert list(coloured.x) == ["8", "64", "512"] and list(coloured.y) == ["sequential · separate"]
+    assert coloured.z[0][:2] == pytest.approx([np.log2(ratios[8]), np.log2(ratios[64])])
+    assert coloured.z[0][2] is None and list(neutral.z[0]) == [None, None, 0.0]
+    assert list(coloured.text[0]) == [f"{ratios[8]:.2f} ▲", f"{ratios[64]:.2f} ▼",
+                                      f"{ratios[512]:.2f}"]
+    assert "regression" in coloured.hovertext[0][0] and "batch 8" in coloured.hovertext[0][0]
+    # the colour bar spans the largest significant change, 0.5 (about an octave)
+    span = abs(np.log2(ratios[64]))
+    assert (coloured.zmin, coloured.zmax) == pytest.approx((-span, span))
 
 
 def test_spread_between_repeats_keeps_a_shift_within_it_unflagged(tmp_path):
@@ -111,22 +137,23 @@ def test_spread_between_repeats_keeps_a_shift_within_it_unflagged(tmp_path):
     base = two_configs(tmp_path / "a", "a", {8: [0.95, 1.0, 1.05]}, repeats=3, spread=0.005)
     cand = two_configs(tmp_path / "b", "b", {8: [0.99, 1.07, 1.12]}, repeats=3, spread=0.005)
     row = compare_runs(side(base), [side(cand)]).tables[0].iloc[0]
-    assert (row.baseline_units, row.candidate_units) == (3, 3)
+    assert (row.baseline_units, row.candidate_units) == (3, 3) and row.method == WELCH
     assert row.ratio == pytest.approx(1.07, rel=0.01) and row.verdict == NO_CHANGE
-    # the same samples as one repeat each: the spread between repeats is invisible
-    flat = two_configs(tmp_path / "c", "c", {8: 1.0}, spread=0.005)
-    one = two_configs(tmp_path / "d", "d", {8: 1.07}, spread=0.005, seed=1)
-    assert compare_runs(side(flat), [side(one)]).tables[0].iloc[0].verdict == REGRESSION
 
 
-def test_several_runs_pool_into_one_side(tmp_path):
+def test_pooled_runs_are_units_of_their_side(tmp_path):
     a1 = two_configs(tmp_path / "a1", "a1", {8: 0.93}, spread=0.005)
     a2 = two_configs(tmp_path / "a2", "a2", {8: 1.07}, spread=0.005, seed=1)
-    b = two_configs(tmp_path / "b", "b", {8: 1.06}, spread=0.005, seed=2)
-    row = compare_runs(load_side(f"{a1},{a2}"), [side(b)]).tables[0].iloc[0]
-    assert row.baseline_units == 2 and row.ratio == pytest.approx(1.06, rel=0.01)
+    b1 = two_configs(tmp_path / "b1", "b1", {8: 1.05}, spread=0.005, seed=2)
+    b2 = two_configs(tmp_path / "b2", "b2", {8: 1.07}, spread=0.005, seed=3)
+    row = compare_runs(load_side(f"{a1},{a2}"), [load_side(f"{b1},{b2}")]).tables[0].iloc[0]
+    assert (row.baseline_units, row.candidate_units) == (2, 2) and row.method == WELCH
+    assert row.ratio == pytest.approx(1.06, rel=0.01)
     assert row.verdict == NO_CHANGE  # the candidate lies within the baseline's runs
-    assert compare_runs(side(a1), [side(b)]).tables[0].iloc[0].verdict == REGRESSION
+    # one run a side: the one measurement is its phase's whole shift, and departs from none
+    row = compare_runs(side(a1), [side(b1)]).tables[0].iloc[0]
+    assert row.method == DRIFT and row["shift"] == pytest.approx(row.ratio)
+    assert row.departure == pytest.approx(1.0) and row.verdict == NO_CHANGE
 
 
 def test_runs_with_nothing_in_common_are_refused(tmp_path):
@@ -158,3 +185,15 @@ def test_several_candidates_give_a_trend_labelled_by_torch_version(tmp_path):
                       "Across the runs", "Environments"]
     assert "What differs: torch_version." in sections[-1].blocks
     assert len(figures_of(sections)) == 3  # a heatmap per candidate, the trend
+
+
+
+def test_a_tall_heatmap_keeps_the_rows_with_significant_changes():
+    # 70 rows, r05 and r66 with a significant change: the cap of 60 keeps those two, then
+    # the first 58 others (r00 to r58 without r05), shown in name order
+    d = pd.DataFrame({"row": [f"r{i:02d}" for i in range(70)], SCENARIO.name: "sequential",
+                      OPTIMIZER_SETUP.name: "separate", "verdict": NO_CHANGE, "ratio": 1.01})
+    d.loc[[5, 66], "verdict"], d.loc[[5, 66], "ratio"] = REGRESSION, [1.5, 1.2]
+    rows, total = heatmap_rows(d)
+    assert total == 70 and MAX_HEATMAP_ROWS == 60
+    assert rows == [f"r{i:02d}" for i in range(59)] + ["r66"]

@@ -7,7 +7,9 @@ import torch
 
 from bench.measure.nvml import find_handle, nvml_session, read_once
 from bench.measure.configuration import NvmlHandles, measure_configuration
-from bench.measure.timers import STEP, CudaEventClock, TimingOptions, time_step
+from bench.measure.clocks import CudaEventClock
+from bench.measure.timers import TimingOptions, time_step
+from bench.schema import STEP
 from multinet import SCENARIOS, StepSpec, build_step, gradient_flow, setup_equivalence
 
 pytestmark = pytest.mark.gpu

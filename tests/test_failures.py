@@ -9,8 +9,10 @@ import torch
 from bench.commands.run import finish
 from bench.sweep.config import load_sweep
 from bench.sweep.failures import MAX_REASON, OomLimits, classify, one_line, spec_group
-from bench.sweep.failures import attempt_configuration
-from bench.sweep.loop import run_sweep, sweep_order
+from bench.axes import OPTIMIZER_SETUP
+from bench.sweep.failures import attempt_group
+from bench.sweep.groups import form_groups, run_order
+from bench.sweep.loop import run_sweep
 from bench.schema import FIELDS
 from bench.measure.timers import TimingOptions
 from multinet import StepSpec
@@ -67,17 +69,23 @@ def test_only_larger_batches_of_the_same_group_are_skipped():
     assert limits.skip_reason(StepSpec("sequential", 32)) is not None
 
 
-def test_sweep_order_is_random_but_batches_ascend_within_a_group():
-    specs = [StepSpec(s, b, optimizer_setup=setup) for s in ("sequential", "shared_input")
-             for setup in ("separate", "single") for b in (64, 1, 16, 4)]
+def test_groups_run_in_random_order_but_batches_ascend():
+    specs = [StepSpec(s, b, optimizer_setup=setup, optimizer=opt)
+             for s in ("sequential", "shared_input") for opt in ("adam", "sgd")
+             for setup in ("single", "separate") for b in (64, 1, 16, 4)]
+    groups = form_groups(specs, OPTIMIZER_SETUP)
+    # a group holds the setups of one configuration, the reference (`separate`) first
+    assert len(groups) == 16 and all(len(g) == 2 for g in groups)
+    assert {tuple(s.optimizer_setup for s in g) for g in groups} == {("separate", "single")}
     patterns = set()
     for seed in range(20):
-        order = sweep_order(specs, random.Random(seed))
-        assert sorted(order, key=repr) == sorted(specs, key=repr)
-        for group in {spec_group(s) for s in specs}:
-            assert [s.batch_size for s in order if spec_group(s) == group] == [1, 4, 16, 64]
-        patterns.add(tuple(spec_group(s) for s in order))
-    assert len(patterns) > 10  # the groups still interleave at random
+        order = run_order(groups, random.Random(seed))
+        assert sorted(order, key=repr) == sorted(groups, key=repr)
+        for family in {spec_group(s) for s in specs if s.optimizer_setup == "separate"}:
+            assert [g[0].batch_size for g in order if spec_group(g[0]) == family] == \
+                [1, 4, 16, 64]
+        patterns.add(tuple(spec_group(g[0]) for g in order))
+    assert len(patterns) > 10  # the families still interleave at random
 
 
 @pytest.mark.parametrize("scenario", ["test_cpu_hungry", "test_cuda_hungry"])
@@ -113,8 +121,7 @@ def test_a_failed_configuration_lets_its_memory_go(failing_scenarios, scenario, 
     batches = failing_scenarios["Tiny"].batches
     batches.clear()
     limits = OomLimits()
-    result = attempt_configuration(StepSpec(scenario, batch), TimingOptions(**QUICK),
-                                   oom=limits)
+    (result,) = attempt_group([StepSpec(scenario, batch)], TimingOptions(**QUICK), oom=limits)
     assert result.status == status and result.timing is None
     # nothing holds the step any more: neither the exception's traceback nor the result
     assert len(batches) == 1 and batches[0]() is None

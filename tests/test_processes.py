@@ -72,10 +72,10 @@ def test_out_of_memory_in_a_real_process_completes_the_sweep(tmp_path):
 
 def test_sigterm_then_sigint_then_resume_measure_everything_once(tmp_path):
     out = tmp_path / "run"
-    sweep = ["run", "--scenarios", "sequential,separate_losses", "--batch-sizes", "2,4",
+    sweep = ["run", "--scenarios", "sequential,separate_losses", "--batch-sizes", "2,4,8,16",
              "--optimizer-setups", "separate,single", "--devices", "cpu", "--optimizer", "sgd",
              "--budget-s", "0", *QUICK, "--out-dir", str(out)]
-    total = 2 * 2 * 2  # scenarios x batch sizes x optimizer setups
+    total = 2 * 4 * 2  # scenarios x batch sizes x optimizer setups
 
     proc = start(sweep, tmp_path, "first")
     wait_until(lambda: configs_on_disk(out) >= 1)
@@ -171,29 +171,33 @@ def test_a_resumed_run_prints_the_summary_of_all_its_rows(tmp_path):
     typed as if measured in one go: checked against pandas' own reading of the file."""
     out = tmp_path / "run"
     sweep = ["run", "--scenarios", "sequential,n_chain", "--n-networks", "3",
-             "--batch-sizes", "2", "--optimizer-setups", "separate,single", "--devices", "cpu",
+             "--batch-sizes", "2,4,8", "--optimizer-setups", "separate,single", "--devices", "cpu",
              "--optimizer", "sgd", "--budget-s", "0", *QUICK, "--out-dir", str(out)]
     proc = start(sweep, tmp_path, "first")
     wait_until(lambda: configs_on_disk(out) >= 1)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 130
-    assert configs_on_disk(out) < 4
+    assert configs_on_disk(out) < 12
     proc = start(resume_command((tmp_path / "first.err").read_text()), tmp_path, "second")
     assert proc.wait(timeout=120) == 0, (tmp_path / "second.err").read_text()
     printed = (tmp_path / "second.out").read_text()
 
     df = complete_configurations(out)
-    assert df.config_id.nunique() == 4
-    steps = df[df.phase == "step"].set_index(["scenario", "optimizer_setup"]).median_ms
-    table = [line.split() for line in printed.splitlines()
-             if line.startswith(("sequential ", "n_chain "))]
-    # scenario, size, optim, variant (n_chain only: n3), batch, separate, single, fastest
-    got = {row[0]: (row[-5] if row[0] == "sequential" else row[-6], row[-4], row[-3])
-           for row in table}
-    assert got["n_chain"][0] == "n3"
-    for scenario in ("sequential", "n_chain"):
-        separate, single = steps[(scenario, "separate")], steps[(scenario, "single")]
-        assert table and float(got[scenario][1]) == pytest.approx(separate, abs=5e-4)
-        assert float(got[scenario][2]) == pytest.approx(single, abs=5e-4)
+    assert df.config_id.nunique() == 12
+    ratios = pd.read_csv(out / "ratios.csv")
+    ratios = ratios[ratios.phase == "step"].set_index(["scenario", "batch_size"]).ratio
+    separate = df[(df.phase == "step") & (df.optimizer_setup == "separate")]
+    separate = separate.set_index(["scenario", "batch_size"]).median_ms
+    # a row per group, whichever process measured it: the reference's median, then single's
+    # ratio to it; n_chain's rows name its variant
+    rows = [line.split() for line in printed.splitlines()
+            if line.startswith(("sequential ", "n_chain "))]
+    assert len(rows) == len(ratios) == 6
+    for row in rows:
+        i = row.index("ms")
+        key = (row[0], int(row[i - 2]))
+        assert float(row[i - 1]) == pytest.approx(separate[key], abs=5e-4)
+        assert float(row[i + 1]) == pytest.approx(ratios[key], abs=5e-4)
+        assert (row[3] == "n3") == (row[0] == "n_chain")
     noisy = int(((df.noisy == True) & (df.phase == "step")).sum())  # noqa: E712
     assert (f"{noisy} step measurement(s) flagged noisy" in printed) == (noisy > 0)

@@ -20,7 +20,10 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     return {"a": sweep_run(root / "a", run_id="a", seed=1, **SWEEP),
             "b": sweep_run(root / "b", run_id="b", seed=2, **SWEEP),
-            "slow": sweep_run(root / "slow", run_id="slow", seed=3, slowdown=1.2, **SWEEP)}
+            "slow": sweep_run(root / "slow", run_id="slow", seed=3, slowdown=1.2, **SWEEP),
+            "a3": sweep_run(root / "a3", run_id="a3", seed=4, repeats=3, **SWEEP),
+            "slow3": sweep_run(root / "slow3", run_id="slow3", seed=5, slowdown=1.2, repeats=3,
+                               **SWEEP)}
 
 
 def test_report_and_compare_never_import_torch(runs, tmp_path):
@@ -49,15 +52,22 @@ def test_compare_exit_codes_gate_on_regressions(runs, tmp_path):
                    "--out", str(out))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "0 regression(s), 0 improvement(s)" in proc.stdout and out.exists()
-    proc = run_cli("compare", str(runs["a"]), str(runs["slow"]), "--out", str(out))
-    assert proc.returncode == 0 and "24 regression(s)" in proc.stdout  # 6 configs x 4 phases
+    # one run a side: 20% slower everywhere is a shift that drift could explain, not a failure
     proc = run_cli("compare", str(runs["a"]), str(runs["slow"]), "--fail-on-regression",
+                   "--out", str(out))
+    assert proc.returncode == 0 and "0 regression(s)" in proc.stdout
+    assert "slower throughout" in proc.stdout
+    assert "cannot tell this from machine drift" in proc.stdout
+    # three repeats a side agree within 1%: Welch flags every measurement
+    proc = run_cli("compare", str(runs["a3"]), str(runs["slow3"]), "--out", str(out))
+    assert proc.returncode == 0 and "24 regression(s)" in proc.stdout  # 6 configs x 4 phases
+    proc = run_cli("compare", str(runs["a3"]), str(runs["slow3"]), "--fail-on-regression",
                    "--threshold", "25", "--out", str(out))
     assert proc.returncode == 0, "a 20% slowdown is under a 25% threshold"
-    proc = run_cli("compare", str(runs["a"]), str(runs["slow"]), str(runs["b"]),
+    proc = run_cli("compare", str(runs["a3"]), str(runs["slow3"]), str(runs["a"]),
                    "--fail-on-regression")
     assert proc.returncode == 1
-    assert proc.stdout.rstrip().endswith(f"Comparison page: {runs['slow'] / 'comparison.html'}")
+    assert proc.stdout.rstrip().endswith(f"Comparison page: {runs['slow3'] / 'comparison.html'}")
 
 
 @pytest.mark.skipif(importlib.util.find_spec("kaleido") is not None,

@@ -8,8 +8,10 @@ import pytest
 from bench.axes import config_id
 from bench.measure.result import ConfigResult
 from bench.sweep.writer import ResultsWriter
-from bench.schema import FIELDS, SAMPLE_COLUMNS, SAMPLE_FIELDS, markdown_table
-from bench.measure.timers import TIMED_PHASES, Timing
+from bench.schema import (FIELDS, RATIO_COLUMNS, SAMPLE_COLUMNS, SAMPLE_FIELDS,
+                          markdown_table)
+from bench.measure.timers import Timing
+from bench.schema import TIMED_PHASES
 from multinet import StepSpec
 from tests.conftest import ROOT
 
@@ -78,6 +80,7 @@ def test_results_readme_documents_every_column():
     readme = (ROOT / "results" / "README.md").read_text()
     assert markdown_table() in readme
     assert markdown_table(SAMPLE_COLUMNS) in readme
+    assert markdown_table(RATIO_COLUMNS) in readme
     documented = set(re.findall(r"^\| `(\w+)` \|", readme, re.MULTILINE))
     assert set(FIELDS) | set(SAMPLE_FIELDS) <= documented
 

@@ -99,23 +99,37 @@ def literal_strings(path: Path) -> list[str]:
             if isinstance(node, ast.Constant) and isinstance(node.value, str)]
 
 
+def token_prefixes(path: Path) -> list[str]:
+    """The literal text right before each value an f-string puts in: `bs` of f"bs{n}"."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.JoinedStr):
+            parts = node.values
+            found += [a.value for a, b in zip(parts, parts[1:])
+                      if isinstance(a, ast.Constant) and isinstance(b, ast.FormattedValue)]
+    return found
+
+
 def test_each_axis_name_and_token_is_written_in_one_module():
     """A name or a config_id token spelled again elsewhere would be a second definition
     that the next axis could miss. The phase `optimizer` shares the name of the axis; the
     tuple of phases in bench/schema.py is where that word may stand for the phase."""
-    tokens = {axis.token.split("{")[0] for axis in AXES} - {""}
+    prefixes = {axis.token.split("{")[0] for axis in AXES if "{" in axis.token} - {""}
+    words = {axis.token for axis in AXES if "{" not in axis.token}
     written: dict[str, set[str]] = {}
     for path in modules(BENCH):
         if path.name == "axes.py" and path.parent == BENCH:
             continue
+        where = str(path.relative_to(ROOT))
         for text in literal_strings(path):
-            for axis in AXES:
-                if text == axis.name:
-                    written.setdefault(text, set()).add(str(path.relative_to(ROOT)))
-            # an f-string's literal part ends where the value is put in: `bs{`, `ddp-{`
-            for token in tokens:
-                if text == token or (len(token) > 1 and text.endswith(token)):
-                    written.setdefault(token, set()).add(str(path.relative_to(ROOT)))
+            for name in [a.name for a in AXES] + sorted(words):
+                if text == name:
+                    written.setdefault(name, set()).add(where)
+        for text in token_prefixes(path):  # f"bs{n}", f"/ddp-{wrap}"
+            for prefix in prefixes:
+                if text.endswith(prefix) and (len(text) == len(prefix)
+                                              or not text[-len(prefix) - 1].isalnum()):
+                    written.setdefault(prefix, set()).add(where)
     allowed = {name: {"bench/schema.py"} for name in PHASES}
     assert {k: v for k, v in written.items() if v - allowed.get(k, set())} == {}
 

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from bench.errors import UsageError
-from bench.measure.timers import PHASES, STEP, TIMED_PHASES, TimingOptions, time_step
+from bench.measure.timers import TimingOptions, time_step, time_steps
+from bench.schema import PHASES, STEP, TIMED_PHASES
 from multinet import StepSpec, build_step
 
 TINY = StepSpec("separate_losses", 2)
@@ -77,3 +78,53 @@ def test_the_cross_check_pairs_its_rounds():
     assert cc.harness_ms / cc.reference_ms == pytest.approx(3.132 / 2.597)
     assert cc.ratio == pytest.approx(2.411 / 2.354)  # the middle of 0.888, 1.228, 1.024
     assert cc.phase_sum_ratio == pytest.approx(3.345 / 3.188)  # of 1.063, 1.049, 0.972
+
+
+class Logged:
+    """A real step whose stages and whole iterations are written down as they run."""
+
+    def __init__(self, name, log):
+        self.step, self.name, self.log = build_step(TINY), name, log
+
+    def phases(self):
+        return [(phase, self._logged(fn)) for phase, fn in self.step.phases()]
+
+    def _logged(self, fn):
+        def run():
+            self.log.append(self.name)
+            fn()
+        return run
+
+    def run(self):
+        self.log.append(self.name)
+        self.step.run()
+
+    @property
+    def last_loss(self):
+        return self.step.last_loss
+
+
+def test_steps_timed_together_take_turns_a_block_each_round():
+    log = []
+    a, b = Logged("a", log), Logged("b", log)
+    options = TimingOptions(warmup_iters=1, warmup_s=0, min_samples=4, target_rel_ci=10,
+                            budget_s=60, min_rounds=6)
+    ta, tb = time_steps([a, b], "cpu", options)
+    # stopped as soon as six rounds were done: the target was met from the start
+    assert ta.stop_reason == tb.stop_reason == "converged"
+    for timing in (ta, tb):
+        assert sorted(set(timing.block[STEP])) == list(range(6)) == sorted(set(
+            timing.block["forward"]))
+        assert len(timing.cpu_share) == 6
+    # The blocks ran a b | b a | a b | b a | a b | b a after the warm-ups (a, b): a different
+    # step leads each round, so two rounds meet in a step's blocks back to back. Written as
+    # runs of one step's work: a b, then a b a b a b a (without taking turns, 14 runs).
+    runs = [name for i, name in enumerate(log) if i == 0 or log[i - 1] != name]
+    assert runs == ["a", "b"] * 4 + ["a"]
+
+
+def test_a_block_the_process_did_not_run_in_counts_as_disturbed():
+    from bench.measure.timers import Timing
+    timing = Timing(clock="perf_counter", cpu_share=[0.95, 0.97, 0.96, 0.40, 0.94, 0.70])
+    # the typical share is the median, 0.945; under 75% of it (0.709): 0.40 and 0.70
+    assert timing.disturbed_blocks == 2

@@ -2,17 +2,19 @@
 
 A measurement is matched across runs by every dimension of ``bench/axes.py`` and the
 phase, with the device by its *kind*: `cuda:0` on one machine meets `cuda:1` on another
-(see ``device_slot``). For each match, the ratio of medians candidate/baseline comes with a
-95% interval and a p-value from the raw samples, in which each repeat of each run is a unit
-(``bench.analyze.significance``), so the spread between runs and repeats widens the
-interval; the p-values of all measurements are adjusted together. A configuration that was
+(see ``device_slot``). Each repeat of each run is a unit, summed up by the median of its raw
+samples. Where both sides hold several units, the ratio candidate/baseline is judged by
+Welch's t over the unit medians, which sees the spread between repeats; where a side holds
+one, by its departure from the common shift of its phase, against the spread of all the
+phase's measurements (``bench.analyze.significance``): one run per side cannot tell a shift
+common to every configuration from the machine's drift, so such a shift is reported, not
+judged. The p-values of all measurements are adjusted together. A configuration that was
 not measured on a side (`oom`, `skipped`, `nonfinite`, `error`) is listed with its status,
 never given a ratio. Rendering is ``bench/present/comparison.py``'s.
 """
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,18 +23,18 @@ import numpy as np
 import pandas as pd
 
 from bench.analyze.reader import Run, device_kind, load_run, untimed_phases
-from bench.analyze.significance import (DEFAULT_THRESHOLD, REGRESSION,
-                                        RatioInterval, adjust, ratio_interval, verdict)
+from bench.analyze.significance import (DEFAULT_THRESHOLD, DRIFT, REGRESSION, WELCH, Z_95,
+                                        adjust, drift, verdict, welch)
 from bench.analyze.tables import ordered, unique_labels
+from bench.analyze.units import UNIT, check_units_unique, unit_medians
 from bench.axes import (BATCH_SIZE, DEVICE, DIMENSIONS, OPTIMIZER, OPTIMIZER_SETUP, SCENARIO,
                         SIZE, WORLD_SIZE, config_id)
 from bench.errors import UsageError
-from bench.schema import OK, STEP
+from bench.schema import OK, SAMPLES_FILE, STEP
 
 SLOT = "device_slot"
 # What a measurement is matched by: every dimension, the device by its slot, and the phase.
 KEY = (*(SLOT if d is DEVICE else d.name for d in DIMENSIONS), "phase")
-UNIT = ("run_id", "repeat", "config_id", "phase")
 COMPARED, NOT_MEASURED = "compared", "not measured"
 ONLY_BASELINE, ONLY_CANDIDATE = "only in baseline", "only in candidate"
 
@@ -95,28 +97,35 @@ def device_slot(results: pd.DataFrame) -> pd.Series:
 
 def side_units(side: Side) -> pd.DataFrame:
     """The side's results rows (one per configuration, phase and repeat) keyed by ``KEY``,
-    each with its raw samples as an array (`samples`, empty when it was not measured)."""
+    each with `unit_ms`, the median of its raw samples (NaN when it was not measured), and
+    `within_var`, the variance of log(unit_ms) from the noise within the run, from the row's
+    95% interval of the median (NaN where the row has none)."""
+    check_units_unique(side.runs)
     results = side.results()
     # a CUDA graph's phases have no timing of their own: nothing to compare, nothing to list
     results = results[~untimed_phases(results)].reset_index(drop=True)
     results[SLOT] = device_slot(results)
     measured = results["status"] == OK
-    arrays = [np.empty(0)] * len(results)
+    medians = []
     for run in side.runs:
-        mine = (results["run_id"].isin(set(run.results["run_id"]))) & measured
-        if not mine.any():
-            continue
-        samples = run.samples()
-        values = samples["device_ms"].to_numpy()
-        groups = samples.groupby(list(UNIT), sort=False).indices
-        for i, row in zip(np.flatnonzero(mine.to_numpy()),
-                          results.loc[mine, list(UNIT)].itertuples(index=False)):
-            index = groups.get(tuple(row))
-            if index is None:
-                raise UsageError(f"{run.path}/samples.csv lacks the samples of "
-                                 f"{row.config_id} ({row.phase}, repeat {row.repeat})")
-            arrays[i] = values[index]
-    results["samples"] = arrays
+        if (measured & results["run_id"].isin(set(run.results["run_id"]))).any():
+            medians.append(unit_medians(run).rename("unit_ms"))
+    if medians:
+        found = pd.concat(medians)
+        index = pd.MultiIndex.from_frame(results[list(UNIT)])
+        results["unit_ms"] = found.reindex(index).to_numpy()
+    else:
+        results["unit_ms"] = np.nan
+    results.loc[~measured, "unit_ms"] = np.nan
+    lacking = measured & results["unit_ms"].isna()
+    if lacking.any():
+        row = results[lacking].iloc[0]
+        run = next(r for r in side.runs if row["run_id"] in set(r.results["run_id"]))
+        raise UsageError(f"{run.path / SAMPLES_FILE} lacks the samples of {row['config_id']} "
+                         f"({row['phase']}, repeat {row['repeat']})")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        half = (np.log(results["ci_high_ms"]) - np.log(results["ci_low_ms"])) / (2 * Z_95)
+    results["within_var"] = half.where(np.isfinite(half)) ** 2
     return results
 
 
@@ -128,14 +137,42 @@ def key_label(row) -> str:
     return label if WORLD_SIZE.at_default(world) else f"{label} ({WORLD_SIZE.describe(world)})"
 
 
-def median_of_units(units: list[np.ndarray]) -> float:
-    """The median of the units' medians: a side's figure for a measurement."""
-    return float(np.median([np.median(u) for u in units]))
-
-
 def device_text(units: pd.DataFrame) -> str:
     return ", ".join(ordered(f"{d} ({n})" for d, n in zip(units[DEVICE.name],
                                                             units["device_name"])))
+
+
+def _joined(units: pd.DataFrame, values: pd.Series, sep: str) -> pd.Series:
+    """Per key, the distinct ``values`` in order, joined by ``sep``; most keys hold one,
+    which needs no joining."""
+    keys = list(KEY)
+    distinct = units[keys].assign(value=values.to_numpy()).drop_duplicates()
+    several = distinct.duplicated(keys, keep=False).to_numpy()
+    joined = distinct[~several].set_index(keys)["value"]
+    if several.any():
+        joined = pd.concat([joined, distinct[several].groupby(keys, sort=False, dropna=False)[
+            "value"].agg(lambda v: sep.join(ordered(v)))])
+    return joined
+
+
+def side_summary(units: pd.DataFrame) -> pd.DataFrame:
+    """Per key (the index, in the order of first appearance): `status` and `devices` in
+    words, and over its measured units `units`, `median_ms` (of the unit medians),
+    `log_mean` and `log_var` (of their logarithms) and `within_var` (of the log median, from
+    the noise within the runs)."""
+    keys = list(KEY)
+    index = pd.MultiIndex.from_frame(units[keys].drop_duplicates())
+    devices = units[DEVICE.name].astype(str) + " (" + units["device_name"].astype(str) + ")"
+    ok = units[units["unit_ms"].notna()].assign(log=lambda d: np.log(d["unit_ms"]))
+    grouped = ok.groupby(keys, sort=False, dropna=False)
+    size = grouped.size()
+    out = pd.DataFrame({"status": _joined(units, units["status"], "/"),
+                        "devices": _joined(units, devices, ", "),
+                        "units": size, "median_ms": grouped["unit_ms"].median(),
+                        "log_mean": grouped["log"].mean(), "log_var": grouped["log"].var(),
+                        "within_var": grouped["within_var"].mean() / size}).reindex(index)
+    out["units"] = out["units"].fillna(0).astype(int)
+    return out
 
 
 def compare_sides(baseline: pd.DataFrame, candidate: pd.DataFrame,
@@ -144,53 +181,70 @@ def compare_sides(baseline: pd.DataFrame, candidate: pd.DataFrame,
 
     `outcome` is `compared` (both sides measured: medians, ratio, interval, verdict),
     `not measured` (a side has the configuration but no timing, e.g. out of memory), `only in
-    baseline` or `only in candidate`.
+    baseline` or `only in candidate`. Of a compared row: `ratio` (candidate / baseline
+    median), `shift` (the common shift of its phase, the median ratio), `reference` (what
+    the verdict takes as no change: the shift where a side has one unit, else 1),
+    `departure` (ratio / reference) with its interval `low`, `high`, `p_value`, `q_value`,
+    `method` and `verdict`.
     """
-    keys = list(KEY)
-    base_groups = dict(tuple(baseline.groupby(keys, sort=False)))
-    cand_groups = dict(tuple(candidate.groupby(keys, sort=False)))
-    if not set(base_groups) & set(cand_groups):
+    base, cand = side_summary(baseline), side_summary(candidate)
+    if not base.index.isin(cand.index).any():
         raise UsageError("the runs have nothing in common to compare: baseline has "
                          f"{_inventory(baseline)}; candidate has {_inventory(candidate)}")
-    rows = []
-    for key in dict.fromkeys([*base_groups, *cand_groups]):
-        b, c = base_groups.get(key), cand_groups.get(key)
-        row = dict(zip(keys, key))
-        row.update(config=key_label(row), ratio=np.nan, low=np.nan, high=np.nan,
-                   p_value=np.nan, method="", baseline_ms=np.nan, candidate_ms=np.nan,
-                   baseline_units=0, candidate_units=0, verdict="",
-                   baseline_status="/".join(ordered(b["status"])) if b is not None else "absent",
-                   candidate_status="/".join(ordered(c["status"])) if c is not None else "absent",
-                   baseline_device=device_text(b) if b is not None else "",
-                   candidate_device=device_text(c) if c is not None else "")
-        if b is None or c is None:
-            row["outcome"] = ONLY_BASELINE if c is None else ONLY_CANDIDATE
-            rows.append(row)
-            continue
-        b_ok = [u for u in b.loc[b["status"] == OK, "samples"] if len(u)]
-        c_ok = [u for u in c.loc[c["status"] == OK, "samples"] if len(u)]
-        if not b_ok or not c_ok:
-            row["outcome"] = NOT_MEASURED
-            rows.append(row)
-            continue
-        # seeded by the key: the same runs give the same intervals, whatever their order
-        rng = np.random.default_rng(zlib.crc32(row["config"].encode() + key[-1].encode()))
-        interval = ratio_interval(b_ok, c_ok, rng=rng)
-        row.update(outcome=COMPARED, ratio=interval.ratio, low=interval.low,
-                   high=interval.high, p_value=interval.p_value, method=interval.method,
-                   baseline_ms=median_of_units(b_ok), candidate_ms=median_of_units(c_ok),
-                   baseline_units=len(b_ok), candidate_units=len(c_ok))
-        rows.append(row)
-    table = pd.DataFrame(rows)
-    # every measurement is tested at once: the verdicts hold the false discovery rate
-    compared = table.index[table["outcome"] == COMPARED]
-    table["q_value"] = np.nan
-    table.loc[compared, "q_value"] = adjust(table.loc[compared, "p_value"].tolist())
-    table.loc[compared, "verdict"] = [
-        verdict(RatioInterval(r.ratio, r.low, r.high, r.p_value, r.baseline_units,
-                              r.candidate_units, r.method), threshold, r.q_value)
-        for r in table.loc[compared].itertuples()]
+    index = base.index.append(cand.index[~cand.index.isin(base.index)])
+    b, c = base.reindex(index), cand.reindex(index)
+    table = index.to_frame(index=False)
+    table.insert(len(KEY), "config", [key_label(r) for r in table.to_dict("records")])
+    in_base, in_cand = index.isin(base.index), index.isin(cand.index)
+    b_units, c_units = b["units"].fillna(0).to_numpy(int), c["units"].fillna(0).to_numpy(int)
+    table["outcome"] = np.where(~in_cand, ONLY_BASELINE, np.where(
+        ~in_base, ONLY_CANDIDATE, np.where((b_units > 0) & (c_units > 0), COMPARED,
+                                           NOT_MEASURED)))
+    table["baseline_ms"] = np.where(b_units > 0, b["median_ms"], np.nan)
+    table["candidate_ms"] = np.where(c_units > 0, c["median_ms"], np.nan)
+    table["baseline_units"], table["candidate_units"] = b_units, c_units
+    table["baseline_status"] = b["status"].fillna("absent").to_numpy()
+    table["candidate_status"] = c["status"].fillna("absent").to_numpy()
+    table["baseline_device"] = b["devices"].fillna("").to_numpy()
+    table["candidate_device"] = c["devices"].fillna("").to_numpy()
+    for column in ("ratio", "shift", "reference", "departure", "low", "high", "p_value",
+                   "q_value"):
+        table[column] = np.nan
+    table["method"], table["verdict"] = "", ""
+    compared = (table["outcome"] == COMPARED).to_numpy()
+    if compared.any():
+        _judge(table, compared, b[compared], c[compared], threshold)
     return table
+
+
+def _judge(table: pd.DataFrame, compared: np.ndarray, b: pd.DataFrame, c: pd.DataFrame,
+           threshold: float) -> None:
+    """Fill the verdict columns of the compared rows, every measurement at once."""
+    ratio = table.loc[compared, "candidate_ms"].to_numpy() / \
+        table.loc[compared, "baseline_ms"].to_numpy()
+    phase = table.loc[compared, "phase"].to_numpy()
+    within = np.nan_to_num(b["within_var"].to_numpy()) + np.nan_to_num(c["within_var"].to_numpy())
+    # every measurement feeds its phase's shift and spread; those with one unit on a side
+    # are judged by them, the others by Welch over their units
+    departures = drift(np.log(ratio), phase, within)
+    several = (b["units"].to_numpy() >= 2) & (c["units"].to_numpy() >= 2)
+    shift = np.exp(departures["shift"])
+    low, high, p = np.exp(departures["low"]), np.exp(departures["high"]), departures["p"]
+    if several.any():
+        _, w_low, w_high, w_p = welch(*(s[several] for s in (
+            b["log_mean"].to_numpy(), b["log_var"].to_numpy(), b["units"].to_numpy(),
+            c["log_mean"].to_numpy(), c["log_var"].to_numpy(), c["units"].to_numpy())))
+        low[several], high[several], p[several] = np.exp(w_low), np.exp(w_high), w_p
+    reference = np.where(several, 1.0, shift)
+    # every measurement is tested at once: the verdicts hold the false discovery rate
+    q = adjust(p)
+    rows = table.index[compared]
+    table.loc[rows, "ratio"], table.loc[rows, "shift"] = ratio, shift
+    table.loc[rows, "reference"], table.loc[rows, "departure"] = reference, ratio / reference
+    table.loc[rows, "low"], table.loc[rows, "high"] = low, high
+    table.loc[rows, "p_value"], table.loc[rows, "q_value"] = p, q
+    table.loc[rows, "method"] = np.where(several, WELCH, DRIFT)
+    table.loc[rows, "verdict"] = verdict(ratio / reference, low, high, q, threshold)
 
 
 def _inventory(units: pd.DataFrame) -> str:
@@ -244,14 +298,43 @@ def compare_runs(baseline: Side, candidates: Sequence[Side],
 
 
 def single_units(compared: pd.DataFrame) -> bool:
-    """Whether some measurement has one unit on a side: between-run spread unknown there."""
-    return bool(len(compared)) and bool(
-        ((compared["baseline_units"] == 1) | (compared["candidate_units"] == 1)).any())
+    """Whether some measurement has one unit on a side: judged against the common shift."""
+    return bool((compared["method"] == DRIFT).any())
 
 
 def change_rows(table: pd.DataFrame, verdict_name: str) -> pd.DataFrame:
     rows = table[table["verdict"] == verdict_name]
     return rows.sort_values("ratio", ascending=verdict_name != REGRESSION)
+
+
+@dataclass(frozen=True)
+class CommonShift:
+    """A shift of every measurement beyond the threshold: `ratio`, the median ratio over
+    every compared measurement; `phases`, each phase's median ratio; `throughout`, whether
+    every phase moved beyond the threshold the same way; `single`, whether one run per side
+    stands behind it (then it cannot be told from the machine's drift)."""
+
+    ratio: float
+    phases: dict[str, float]
+    throughout: bool
+    single: bool
+
+
+def common_shift(table: pd.DataFrame, threshold: float) -> CommonShift | None:
+    """The common shift of a ``compare_sides`` table, where some phase's exceeds the
+    threshold; None otherwise."""
+    compared = table[table["outcome"] == COMPARED]
+    if compared.empty:
+        return None
+    phases = compared.groupby("phase", sort=False)["shift"].first()
+    beyond = {p: float(r) for p, r in phases.items() if abs(r - 1) > threshold}
+    if not beyond:
+        return None
+    same_way = len({r > 1 for r in beyond.values()}) == 1
+    ratio = float(np.exp(np.median(np.log(compared["ratio"]))))
+    return CommonShift(ratio, {str(p): float(r) for p, r in phases.items()},
+                       same_way and len(beyond) == len(phases) and abs(ratio - 1) > threshold,
+                       single_units(compared))
 
 
 def trend_table(comparison: Comparison) -> pd.DataFrame:
@@ -263,7 +346,7 @@ def trend_table(comparison: Comparison) -> pd.DataFrame:
         ok = units[(units["status"] == OK) & (units["phase"] == STEP)]
         for key, group in ok.groupby(list(KEY), sort=False):
             rows.append({"config": key_label(dict(zip(KEY, key))), "side": i,
-                         "median_ms": median_of_units(list(group["samples"])),
+                         "median_ms": float(group["unit_ms"].median()),
                          "devices": device_text(group)})
     table = pd.DataFrame(rows, columns=["config", "side", "median_ms", "devices"])
     sides = table.groupby("config")["side"].agg(set)

@@ -165,9 +165,12 @@ def read_samples(path: Path) -> pd.DataFrame:
     """samples.csv, typed. Millions of rows: pandas parses the numbers itself, and only a
     file it refuses goes through the slow, cell-by-cell check that names the bad line."""
     dtypes = {"float": float, "int": np.int64, "str": str}
+    # an integer column that may be empty is read as float, NaN where it is
+    blank = {c.name: [""] for c in SAMPLE_COLUMNS if c.empty_when != "never"}
+    kinds = {c.name: float if c.name in blank else dtypes[c.kind] for c in SAMPLE_COLUMNS}
     try:
-        df = pd.read_csv(path, encoding="utf-8", na_filter=False,
-                         dtype={c.name: dtypes[c.kind] for c in SAMPLE_COLUMNS})
+        df = pd.read_csv(path, encoding="utf-8", keep_default_na=False, na_values=blank,
+                         dtype=kinds)
     except (OSError, pd.errors.ParserError, UnicodeDecodeError, ValueError):
         df = None
     if df is None or not set(REQUIRED_SAMPLES) <= set(df.columns) or df.empty \

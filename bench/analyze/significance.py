@@ -1,202 +1,225 @@
-"""Is a change in a median real? Intervals for the ratio of two medians, and the verdict.
+"""Is a change in a median real? Intervals for ratios of medians, p-values and verdicts,
+computed for every measurement of a comparison at once (numpy arrays in and out).
 
 A side of a comparison is a list of *units*: the raw samples of one configuration and phase
 from one pass over the sweep (one repeat of one run). Two kinds of noise move a median: the
-samples within a pass, and the pass itself (on a shared machine the medians of two passes
-differ by far more than their samples suggest). The interval uses what the data can show:
+samples within a pass, and the pass itself (on a shared machine the medians of two runs
+differ by far more than their samples suggest, and often all in the same direction). Each
+test works on the logarithms of unit medians, so a ratio is a difference:
 
-- one unit on each side: only the noise within the pass is known. The interval is a
-  percentile bootstrap of candidate/baseline medians over the raw samples.
-- several units on a side: each unit's median carries its own within-pass noise, so the
-  spread of the unit medians measures both kinds. The interval is Welch's t interval on the
-  logarithms of the unit medians (a side with a single unit borrows the other side's
-  spread), which stays honest with two or three units, where a bootstrap of so few is too
-  narrow.
+- ``welch``: several units on each side. The spread of the unit medians shows both kinds of
+  noise; Welch's t interval on their logarithms stays honest with two or three units.
+- ``drift``: a single unit on a side. Nothing within a run sees the drift between runs, so
+  it is estimated from the comparison itself: per phase, the median of all measurements'
+  log-ratios is the common shift, and 1.4826 times their median absolute deviation about it
+  is their spread (the factor makes it the standard deviation of normal data). The median
+  and the MAD stay bounded while up to half of the measurements really changed, where a
+  mean and a standard deviation follow a single outlier; many real changes still widen the
+  spread, which makes the test less sensitive, never more lax. A measurement is judged by
+  its departure from the shift, against that spread; the shift itself is reported, never
+  judged.
+- ``paired``: rounds of two environments measured back to back, log-ratio per round; the
+  t interval of their mean over the rounds.
 
-Each interval comes with the p-value of the same test. A comparison tests every
-configuration and phase at once, so ``adjust`` turns the p-values into Benjamini-Hochberg
-q-values, and ``verdict`` calls a change only when it exceeds the threshold, its interval
-excludes 1 and its q-value is under 1 - confidence: an A/A comparison of hundreds of
-measurements flags nothing.
-
-Resampling the samples of a unit goes through the law of its median's rank: for an odd
-resample size m out of n sorted values, the resampled median is the order statistic x_(j)
-with P(j <= J) = P(Binomial(m, J/n) >= (m+1)/2) = P(Beta((m+1)/2, (m+1)/2) <= J/n), so one
-Beta draw gives one resampled median exactly, at O(1) cost instead of O(n). Even counts
-resample n - 1 values (a slightly wider interval, never a narrower one).
+A comparison tests every configuration and phase at once, so ``adjust`` turns the p-values
+into Benjamini-Hochberg q-values, and ``verdict`` calls a change only when it exceeds the
+threshold, its interval excludes no change and its q-value is under 1 - confidence: an A/A
+comparison of hundreds of measurements flags nothing.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-RESAMPLES = 10_000  # enough for p-values down to 1e-4, which the q-values of large sweeps need
 CONFIDENCE = 0.95
 DEFAULT_THRESHOLD = 0.05
+# 1 / (the standard normal's 75% quantile): the MAD times this estimates a normal sigma
+MAD_SCALE = 1.4826
+# A MAD is as precise as a standard deviation from about 37% as many values (its asymptotic
+# efficiency at the normal), which sets the degrees of freedom of the drift test.
+MAD_EFFICIENCY = 0.37
+# A 95% order-statistic interval of a median spans about 2 x 1.96 of its standard errors.
+Z_95 = 1.959964
 
 REGRESSION, IMPROVEMENT, NO_CHANGE = "regression", "improvement", "no change"
-BOOTSTRAP, WELCH = "bootstrap over samples", "t over unit medians"
+WELCH = "t over unit medians"
+DRIFT = "departure from the common shift"
+PAIRED = "paired t over rounds"
+
+_lgamma = np.vectorize(math.lgamma, otypes=[float])
 
 
-@dataclass(frozen=True)
-class RatioInterval:
-    """candidate / baseline (the ratio of the medians of the unit medians), its interval,
-    the p-value of no change, and how much data stood behind it."""
-
-    ratio: float
-    low: float
-    high: float
-    p_value: float
-    baseline_units: int
-    candidate_units: int
-    method: str
+def _floats(*values) -> list[np.ndarray]:
+    return [np.asarray(v, dtype=float) for v in np.broadcast_arrays(*values)]
 
 
-def _median_of_units(units: Sequence[np.ndarray]) -> float:
-    return float(np.median([np.median(u) for u in units]))
+def _scalar_or_array(result: np.ndarray, *inputs) -> float | np.ndarray:
+    return float(result) if all(np.ndim(i) == 0 for i in inputs) else result
 
 
-def resampled_medians(sorted_values: np.ndarray, count: int,
-                      rng: np.random.Generator) -> np.ndarray:
-    """``count`` medians of bootstrap resamples of one unit (see the module's docstring)."""
-    n = len(sorted_values)
-    if n == 1:
-        return np.full(count, sorted_values[0])
-    m = n if n % 2 else n - 1
-    half = (m + 1) / 2
-    ranks = np.ceil(rng.beta(half, half, size=count) * n).astype(np.int64)
-    return sorted_values[np.clip(ranks, 1, n) - 1]
-
-
-def _bootstrap(baseline: np.ndarray, candidate: np.ndarray, confidence: float,
-               resamples: int, rng: np.random.Generator) -> tuple[float, float, float]:
-    base = resampled_medians(np.sort(baseline), resamples, rng)
-    cand = resampled_medians(np.sort(candidate), resamples, rng)
+def t_interval(estimate, se, df, confidence: float = CONFIDENCE):
+    """(low, high, p-value) of ``estimate`` with standard error ``se`` and ``df`` degrees of
+    freedom: Student's t. A zero standard error (identical values within each side) leaves
+    nothing to blur the estimate: p is 1 where it is 0, else 0. NaN where ``se`` or ``df``
+    is undefined."""
+    estimate, se, df = _floats(estimate, se, df)
+    positive = (se > 0) & (df > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = cand / base
-    alpha = 1 - confidence
-    low, high = np.quantile(ratios, [alpha / 2, 1 - alpha / 2])
-    # the share of resamples on the far side of 1, twice: the percentile interval excludes 1
-    # exactly when this is under alpha
-    tail = min(np.count_nonzero(ratios <= 1), np.count_nonzero(ratios >= 1))
-    return float(low), float(high), min(1.0, 2 * (tail + 1) / (resamples + 1))
+        t = np.where(positive, student_t_quantile(1 - (1 - confidence) / 2,
+                                                  np.where(positive, df, 1.0)), 0.0)
+        z = np.abs(estimate) / np.where(positive, se, 1.0)
+        tail = _betainc(df / 2, 0.5, df / (df + z * z))  # P(|T| >= z), two-sided
+    p = np.where(positive, tail, np.where(estimate == 0, 1.0, 0.0))
+    undefined = np.isnan(se) | np.isnan(df) | np.isnan(estimate)
+    p = np.where(undefined, np.nan, p)
+    return estimate - t * se, estimate + t * se, p
 
 
-def _welch(baseline: np.ndarray, candidate: np.ndarray,
-           confidence: float) -> tuple[float, float, float]:
-    """Interval of exp(mean log candidate - mean log baseline) from the unit medians."""
-    nb, nc = len(baseline), len(candidate)
-    vb = baseline.var(ddof=1) if nb > 1 else None
-    vc = candidate.var(ddof=1) if nc > 1 else None
-    if vb is None or vc is None:  # a lone unit: the other side's spread stands for it
-        pooled = vc if vb is None else vb
-        se2, df = pooled * (1 / nb + 1 / nc), max(nb, nc) - 1
-    else:
-        se2 = vb / nb + vc / nc
-        df = se2 ** 2 / ((vb / nb) ** 2 / (nb - 1) + (vc / nc) ** 2 / (nc - 1)) if se2 else 1.0
-    diff = candidate.mean() - baseline.mean()
-    if se2 <= 0:  # identical medians within each side: nothing to blur the difference
-        return math.exp(diff), math.exp(diff), 1.0 if diff == 0 else 0.0
-    se = math.sqrt(se2)
-    t = student_t_quantile(1 - (1 - confidence) / 2, df)
-    p = 2 * (1 - student_t_cdf(abs(diff) / se, df))
-    return math.exp(diff - t * se), math.exp(diff + t * se), p
+def welch(base_mean, base_var, base_n, cand_mean, cand_var, cand_n,
+          confidence: float = CONFIDENCE):
+    """(difference, low, high, p) of cand_mean - base_mean, the means and variances of each
+    side's log unit medians, by Welch's t (Welch-Satterthwaite degrees of freedom). Every
+    side needs two units or more."""
+    bm, bv, bn, cm, cv, cn = _floats(base_mean, base_var, base_n, cand_mean, cand_var, cand_n)
+    if np.any(bn < 2) or np.any(cn < 2):
+        raise ValueError("Welch's t needs at least two units on each side")
+    wb, wc = bv / bn, cv / cn
+    se2 = wb + wc
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df = np.where(se2 > 0, se2 ** 2 / (wb ** 2 / (bn - 1) + wc ** 2 / (cn - 1)), 1.0)
+    diff = cm - bm
+    low, high, p = t_interval(diff, np.sqrt(se2), df, confidence)
+    return diff, low, high, p
 
 
-def ratio_interval(baseline: Sequence[Sequence[float]], candidate: Sequence[Sequence[float]],
-                   *, confidence: float = CONFIDENCE, resamples: int = RESAMPLES,
-                   rng: np.random.Generator | None = None) -> RatioInterval:
-    """candidate / baseline medians with an interval and a p-value (see the module's
-    docstring for which). ``baseline`` and ``candidate`` are lists of units, each a
-    non-empty list of samples."""
-    if not baseline or not candidate or not all(len(u) for u in (*baseline, *candidate)):
-        raise ValueError("each side needs at least one unit, and each unit a sample")
-    base = [np.asarray(u, dtype=float) for u in baseline]
-    cand = [np.asarray(u, dtype=float) for u in candidate]
-    if len(base) == 1 and len(cand) == 1:
-        rng = rng if rng is not None else np.random.default_rng(0)
-        low, high, p = _bootstrap(base[0], cand[0], confidence, resamples, rng)
-        method = BOOTSTRAP
-    else:
-        low, high, p = _welch(np.log([np.median(u) for u in base]),
-                              np.log([np.median(u) for u in cand]), confidence)
-        method = WELCH
-    return RatioInterval(_median_of_units(cand) / _median_of_units(base), low, high, p,
-                         len(base), len(cand), method)
+def drift(log_ratio, phase, within_var, confidence: float = CONFIDENCE):
+    """Each measurement's departure from the common shift of its phase, for one unit a side.
+
+    ``log_ratio``: log(candidate / baseline median) per measurement; ``phase``: the group
+    whose shift applies; ``within_var``: the variance of the log-ratio from the noise within
+    the runs (0 where unknown). Per phase: shift = median(log_ratio), spread = MAD_SCALE x
+    median |log_ratio - shift|. The spread holds the within-run noise of a typical
+    measurement already, so the between-run part is spread^2 - median(within_var), and each
+    measurement adds its own within-run variance to it: a noisy one gets a wider interval.
+    The departure is referred to Student's t with MAD_EFFICIENCY x (m - 1) degrees of
+    freedom (at least 1) for m measurements in the phase.
+
+    Returns a dict of arrays: shift, spread, departure (log_ratio - shift), se, df, low,
+    high (of the departure) and p.
+    """
+    d, w = _floats(log_ratio, within_var)
+    w = np.where(np.isnan(w), 0.0, w)
+    phase = np.asarray(phase)
+    shift, spread, between, count = (np.zeros_like(d) for _ in range(4))
+    for value in np.unique(phase):
+        mine = phase == value
+        centre = np.median(d[mine])
+        scale = MAD_SCALE * np.median(np.abs(d[mine] - centre))
+        shift[mine], spread[mine], count[mine] = centre, scale, mine.sum()
+        between[mine] = max(scale ** 2 - float(np.median(w[mine])), 0.0)
+    se = np.sqrt(between + w)
+    df = np.maximum(1.0, MAD_EFFICIENCY * (count - 1))
+    departure = d - shift
+    low, high, p = t_interval(departure, se, df, confidence)
+    return dict(shift=shift, spread=spread, departure=departure, se=se, df=df, low=low,
+                high=high, p=p)
 
 
-def adjust(p_values: Sequence[float]) -> list[float]:
+def paired(mean, sd, rounds, confidence: float = CONFIDENCE):
+    """(low, high, p) of the mean of per-round log-ratios (``mean``, their standard deviation
+    ``sd`` over ``rounds`` rounds): the paired t-test, df = rounds - 1. NaN under two
+    rounds."""
+    mean, sd, n = _floats(mean, sd, rounds)
+    enough = n >= 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se = np.where(enough, sd / np.sqrt(n), np.nan)
+    return t_interval(mean, se, np.where(enough, n - 1, np.nan), confidence)
+
+
+def adjust(p_values) -> np.ndarray:
     """Benjamini-Hochberg q-values: calling every q under alpha a change keeps the expected
-    share of false calls among them under alpha, however many measurements are tested."""
-    m = len(p_values)
-    order = sorted(range(m), key=lambda i: p_values[i])
-    q, running = [1.0] * m, 1.0
-    for rank in range(m, 0, -1):
-        i = order[rank - 1]
-        running = min(running, p_values[i] * m / rank)
-        q[i] = min(1.0, running)
+    share of false calls among them under alpha, however many measurements are tested. A NaN
+    p-value is left out of the count and gets a NaN q-value."""
+    p = np.asarray(p_values, dtype=float)
+    q = np.full(len(p), np.nan)
+    tested = np.flatnonzero(~np.isnan(p))  # NaN: nothing could be tested there
+    m = len(tested)
+    if m == 0:
+        return q
+    order = tested[np.argsort(p[tested], kind="stable")]
+    scaled = p[order] * m / np.arange(1, m + 1)
+    q[order] = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
     return q
 
 
-def verdict(interval: RatioInterval, threshold: float = DEFAULT_THRESHOLD,
-            q_value: float | None = None, confidence: float = CONFIDENCE) -> str:
-    """A regression is slower by more than ``threshold`` with the whole interval above 1
-    (an improvement: faster, below 1), and, among many, a q-value under 1 - confidence."""
-    if q_value is not None and q_value >= 1 - confidence:
-        return NO_CHANGE
-    if interval.ratio > 1 + threshold and interval.low > 1:
-        return REGRESSION
-    if interval.ratio < 1 - threshold and interval.high < 1:
-        return IMPROVEMENT
-    return NO_CHANGE
+def verdict(ratio, low, high, q_value=0.0, threshold: float = DEFAULT_THRESHOLD,
+            confidence: float = CONFIDENCE):
+    """A regression is slower by more than ``threshold`` with the whole interval above 1 (an
+    improvement: faster, below 1), and a q-value under 1 - confidence. Ratios and interval
+    ends as ratios, not logarithms; a NaN q-value (nothing to test) is no change."""
+    ratio, low, high, q = _floats(ratio, low, high, q_value)
+    significant = q < 1 - confidence
+    out = np.where(significant & (ratio > 1 + threshold) & (low > 1), REGRESSION,
+                   np.where(significant & (ratio < 1 - threshold) & (high < 1), IMPROVEMENT,
+                            NO_CHANGE)).astype(object)
+    return str(out) if out.ndim == 0 else out
 
 
-def _betainc(a: float, b: float, x: float) -> float:
-    """Regularized incomplete beta I_x(a, b), by its continued fraction (modified Lentz)."""
-    if x <= 0:
-        return 0.0
-    if x >= 1:
-        return 1.0
-    if x > (a + 1) / (a + b + 2):  # the fraction converges fast on this side only
-        return 1.0 - _betainc(b, a, 1.0 - x)
-    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
-                     + a * math.log(x) + b * math.log1p(-x)) / a
-    tiny, f, c, d = 1e-300, 1.0, 1.0, 0.0
-    for i in range(400):
-        m = i // 2
-        if i == 0:
-            numerator = 1.0
-        elif i % 2 == 0:
-            numerator = m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m))
-        else:
-            numerator = -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))
-        d = 1.0 + numerator * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + numerator / c
-        c = c if abs(c) > tiny else tiny
-        f *= c * d
-        if abs(1.0 - c * d) < 1e-12:
-            break
-    return front * (f - 1.0)
+def _betainc(a, b, x) -> np.ndarray:
+    """Regularized incomplete beta I_x(a, b), by its continued fraction (modified Lentz),
+    for arrays: iterates until every element has converged."""
+    a, b, x = _floats(a, b, x)
+    flip = x > (a + 1) / (a + b + 2)  # the fraction converges fast on this side only
+    a, b, y = np.where(flip, b, a), np.where(flip, a, b), np.where(flip, 1 - x, x)
+    tiny = 1e-300
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        front = np.exp(_lgamma(a + b) - _lgamma(a) - _lgamma(b)
+                       + a * np.log(y) + b * np.log1p(-y)) / a
+        f, c, d = np.ones_like(y), np.ones_like(y), np.zeros_like(y)
+        done = np.isnan(y)
+        for i in range(400):
+            m = i // 2
+            if i == 0:
+                numerator = np.ones_like(y)
+            elif i % 2 == 0:
+                numerator = m * (b - m) * y / ((a + 2 * m - 1) * (a + 2 * m))
+            else:
+                numerator = -(a + m) * (a + b + m) * y / ((a + 2 * m) * (a + 2 * m + 1))
+            d = 1.0 + numerator * d
+            d = 1.0 / np.where(np.abs(d) > tiny, d, tiny)
+            c = 1.0 + numerator / c
+            c = np.where(np.abs(c) > tiny, c, tiny)
+            f = np.where(done, f, f * c * d)
+            done |= np.abs(1.0 - c * d) < 1e-12
+            if done.all():
+                break
+        out = front * (f - 1.0)
+    out = np.where(flip, 1.0 - out, out)
+    return np.where(x <= 0, 0.0, np.where(x >= 1, 1.0, out))
 
 
-def student_t_cdf(t: float, df: float) -> float:
-    tail = 0.5 * _betainc(df / 2, 0.5, df / (df + t * t))
-    return 1 - tail if t >= 0 else tail
+def student_t_cdf(t, df):
+    """P(T <= t) for Student's t with ``df`` degrees of freedom; scalars or arrays."""
+    tt, dd = _floats(t, df)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tail = 0.5 * _betainc(dd / 2, 0.5, dd / (dd + tt * tt))
+    return _scalar_or_array(np.where(tt >= 0, 1 - tail, tail), t, df)
 
 
-def student_t_quantile(p: float, df: float) -> float:
+def student_t_quantile(p, df):
     """The t with P(T <= t) = p, for p > 0.5, by Newton's method from 0: the distribution
-    function is concave there, so the steps climb to the root without overshooting it."""
-    scale = math.exp(math.lgamma((df + 1) / 2) - math.lgamma(df / 2)) / math.sqrt(df * math.pi)
-    t = 0.0
+    function is concave there, so the steps climb to the root without overshooting it.
+    Scalars or arrays; each element stops when its step is negligible."""
+    pp, dd = _floats(p, df)
+    scale = np.exp(_lgamma((dd + 1) / 2) - _lgamma(dd / 2)) / np.sqrt(dd * math.pi)
+    t = np.zeros_like(dd)
+    done = np.isnan(dd) | np.isnan(pp)
     for _ in range(200):
-        step = (p - student_t_cdf(t, df)) / (scale * (1 + t * t / df) ** (-(df + 1) / 2))
-        t += step
-        if step < 1e-10 * max(1.0, t):
+        step = (pp - student_t_cdf(t, dd)) / (scale * (1 + t * t / dd) ** (-(dd + 1) / 2))
+        t = np.where(done, t, t + step)
+        done |= step < 1e-10 * np.maximum(1.0, t)
+        if done.all():
             break
-    return t
+    return _scalar_or_array(t, p, df)

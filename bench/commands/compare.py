@@ -25,10 +25,13 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "compare", help="compare runs, flagging significant changes",
         description="Match configurations across runs, and flag a change as a regression or "
-        "an improvement only when it exceeds the threshold, its 95% interval (from the raw "
-        "samples, and the spread between repeats and runs) excludes no change, and it stays "
-        "significant after the Benjamini-Hochberg correction. A side may pool several run "
-        "folders: DIR,DIR.")
+        "an improvement only when it exceeds the threshold, its 95% interval excludes no "
+        "change, and it stays significant after the Benjamini-Hochberg correction. With "
+        "several repeats on each side the interval is Welch's t over the repeats' medians; "
+        "with one run a side, a configuration is judged by its departure from the shift "
+        "common to its phase, against the spread of every configuration about it, and the "
+        "shift itself is reported, not counted: one run per side cannot tell it from the "
+        "machine's drift. A side may pool several run folders: DIR,DIR.")
     p.add_argument("baseline", metavar="BASELINE_DIR", help="run folder (or DIR,DIR,...)")
     p.add_argument("candidates", nargs="+", metavar="CANDIDATE_DIR",
                    help="one or more run folders (each may be DIR,DIR,...)")
@@ -36,7 +39,8 @@ def add_parser(sub) -> None:
                    help=f"smallest change that counts, in percent (default "
                    f"{DEFAULT_THRESHOLD * 100:g})")
     p.add_argument("--fail-on-regression", action="store_true",
-                   help="exit with 1 when any regression is found")
+                   help="exit with 1 when any regression is found (a shift common to every "
+                   "configuration, with one run a side, is not one)")
     p.add_argument("--out", type=Path, help="the HTML page (default: comparison.html in the "
                    "first candidate's run folder)")
     p.add_argument("--png", action="store_true",

@@ -20,18 +20,27 @@ import shutil
 import sys
 from pathlib import Path
 
+import pandas as pd
+
+from bench.analyze.ratios import paired_ratios
+from bench.analyze.reader import Run
+from bench.atomic import write_text_atomic
 from bench.axes import AXES, DDP_WRAP
 from bench.errors import UsageError
 from bench.present.summary import format_summary
-from bench.sweep.config import load_sweep, parse_list
+from bench.schema import RATIOS_FILE
+from bench.sweep.config import (COMPARE_BY, COMPARE_CHOICES, SweepConfig, load_sweep,
+                                parse_list)
 from bench.sweep.failures import FAILURES
 from bench.sweep.interrupt import exit_code
 from bench.sweep.loop import RunOutcome, resume_sweep, run_sweep
 
+COMPARE_DEFAULT = SweepConfig.__dataclass_fields__[COMPARE_BY].default
 # where the flag is not the option's name
 FLAGS = {"target_rel_ci": "--target-ci", **{axis.name: axis.option for axis in AXES}}
 TIMING_OPTIONS = {"warmup_iters": int, "warmup_s": float, "min_samples": int,
-                  "max_samples": int, "target_rel_ci": float, "budget_s": float}
+                  "max_samples": int, "target_rel_ci": float, "budget_s": float,
+                  "min_rounds": int}
 # How long a rank waits for the others (forming the group, then in each collective) before
 # the run fails: past any configuration's warm-up, torch.compile's included.
 DIST_TIMEOUT_S = 600.0
@@ -48,6 +57,9 @@ def add_parser(sub) -> None:
     p.add_argument("--sweep", type=Path, help="sweep TOML file (default: bench/sweeps/default.toml)")
     for axis in AXES:  # bench/axes.py: one comma-separated list per axis
         p.add_argument(axis.option, *axis.aliases, dest=axis.name, help=axis.help)
+    p.add_argument("--compare-by", metavar="AXIS",
+                   help="the axis whose values are timed together, round-robin, and set against "
+                   f"each other (default: {COMPARE_DEFAULT}); one of {', '.join(COMPARE_CHOICES)}")
     p.add_argument("--seed", type=int)
     p.add_argument("--repeats", type=int, help="passes over the sweep, each in a new random order")
     p.add_argument("--threads", type=int, help="torch.set_num_threads before measuring")
@@ -60,6 +72,8 @@ def add_parser(sub) -> None:
     t.add_argument("--target-ci", dest="target_rel_ci", type=float,
                    help="stop when the median's relative 95%% CI half-width is under this")
     t.add_argument("--budget-s", type=float, help="sampling time budget per configuration")
+    t.add_argument("--min-rounds", type=int, help="rounds at least where configurations are "
+                   "timed together (their ratios' intervals come from them)")
     d = p.add_argument_group("data-parallel, under torchrun (see the README)")
     d.add_argument("--distributed", action="store_true",
                    help="run the sweep data-parallel in every process torchrun started: each "
@@ -126,7 +140,7 @@ def main_distributed(args: argparse.Namespace, common: dict) -> int:
 
 def check_resume_alone(args: argparse.Namespace) -> None:
     given = [name for name in (*(axis.name for axis in AXES), *TIMING_OPTIONS, "seed",
-                               "repeats", "threads", "sweep", "out_dir")
+                               "repeats", "threads", COMPARE_BY, "sweep", "out_dir")
              if getattr(args, name) is not None]
     if given:
         flag = FLAGS.get(given[0], "--" + given[0].replace("_", "-"))
@@ -140,7 +154,7 @@ def sweep_from_args(args: argparse.Namespace):
         text = getattr(args, axis.name)
         if text is not None:
             overrides[axis.sweep_key] = parse_list(axis.option, text, axis.kind)
-    for name in ("seed", "repeats", "threads"):
+    for name in ("seed", "repeats", "threads", COMPARE_BY):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     timing = {k: getattr(args, k) for k in TIMING_OPTIONS if getattr(args, k) is not None}
@@ -167,15 +181,29 @@ def write_run_report(out_dir: Path) -> None:
         print(f"Report: {page}")
 
 
+def write_ratios(run: Run) -> pd.DataFrame:
+    """ratios.csv, derived from the run's rows and samples: written whole after every
+    invocation, so a resumed run's pairs those of every process."""
+    ratios = paired_ratios(run)
+    try:
+        write_text_atomic(run.path / RATIOS_FILE, ratios.to_csv(index=False))
+    except OSError as exc:  # a full disk: the results stay; the ratios are printed below
+        print(f"note: cannot write {run.path / RATIOS_FILE}: {exc.strerror or exc}",
+              file=sys.stderr)
+    return ratios
+
+
 def finish(outcome: RunOutcome, loads: list[str], resume: str | None = None) -> int:
     """The summary, where the results are, the report of a complete run or how to resume an
     unfinished one (``resume`` says how, where it is not ``python -m bench run --resume``);
     the exit code."""
-    results = outcome.read().results  # read back, as a resume and the report read it
+    run = outcome.read()  # read back, as a resume and the report read it
+    results, ratios = run.results, write_ratios(run)
     print()
-    print(format_summary(results))
+    print(format_summary(results, ratios, run.env))
     print()
-    print(f"Results: {outcome.out_dir}/results.csv (samples.csv and env.json beside it)")
+    print(f"Results: {outcome.out_dir}/results.csv (samples.csv, {RATIOS_FILE} and env.json "
+          "beside it)")
     if outcome.complete:  # else the resume that completes the run writes it
         write_run_report(outcome.out_dir)
     if outcome.write_error is not None:

@@ -1,6 +1,7 @@
-"""Measuring one configuration: build its step, warm up and time it, then take memory,
-work counters and NVML readings in untimed passes. One ``ConfigResult`` comes out; an
-exception goes to the caller (the sweep records it, ``bench/sweep/loop.py``).
+"""Measuring configurations: each one's memory and work counted alone in untimed passes,
+then the configurations of a comparison group timed together, round-robin. One
+``ConfigResult`` comes out per configuration; an exception goes to the caller (the sweep
+records it, ``bench/sweep/failures.py``).
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any, TextIO
 
 import torch
@@ -19,10 +21,13 @@ from bench.measure.memory import RssPeak, analytic_breakdown, cuda_phase_peaks
 from bench.measure.nvml import NvmlSampler, find_handle, nvml_session
 from bench.measure.peaks import peak_tflops
 from bench.measure.result import ConfigResult
-from bench.measure.timers import Agree, TimingOptions, alone, time_step
-from bench.schema import MIB, NONFINITE, STEP
+from bench.measure.timers import Agree, TimingOptions, alone, time_steps
+from bench.schema import MIB, NONFINITE, OK, STEP
 from multinet.step import JointStep, StepSpec, build_step
 
+# Untimed iterations of the pass that measures memory: the first creates the optimizers'
+# state, the second runs as every later one does.
+ALONE_ITERATIONS = 2
 # What a rank whose own loss was finite records when another's was not: every rank skips
 # the untimed passes alike, but the row names the rank where it happened.
 NONFINITE_ELSEWHERE = "the loss is not finite on another rank"
@@ -55,23 +60,47 @@ class NvmlHandles:
         return NvmlSampler(nvml, handle)
 
 
-def measure_configuration(spec: StepSpec, options: TimingOptions, *, repeat: int = 1,
-                          nvml: NvmlHandles | None = None, agree: Agree = alone) -> ConfigResult:
-    """Build, warm up and time one configuration, then take its memory figures in untimed
-    passes. A loss that is not finite after timing makes it ``nonfinite``, with no figures;
-    an exception propagates (the sweep records it). ``agree`` makes the
-    ranks of a data-parallel run decide alike (see bench/measure/timers.py)."""
-    device = torch.device(spec.device)
+def new_result(spec: StepSpec, repeat: int) -> ConfigResult:
     result = ConfigResult(spec, device_name(spec.device), repeat, now(),
                           threads=torch.get_num_threads())
-    is_cuda = device.type == "cuda"
-    if is_cuda:
+    if torch.device(spec.device).type == "cuda":
+        result.peak_tflops = peak_tflops(result.device_name, spec.precision)
+    return result
+
+
+def measure_configuration(spec: StepSpec, options: TimingOptions, *, repeat: int = 1,
+                          nvml: NvmlHandles | None = None, agree: Agree = alone) -> ConfigResult:
+    """One configuration measured alone: a comparison group of one."""
+    return measure_group([spec], options, repeat=repeat, nvml=nvml, agree=agree)[0]
+
+
+def measure_group(specs: Sequence[StepSpec], options: TimingOptions, *, repeat: int = 1,
+                  nvml: NvmlHandles | None = None, agree: Agree = alone) -> list[ConfigResult]:
+    """Configurations compared with each other, all on one device: all timed together
+    (``time_together``; a compiled one compiles there, which ``compile_s`` times), then each
+    one's memory and work counted alone (``measure_alone``). An exception propagates (the
+    sweep records it). ``agree`` makes the ranks of a data-parallel run decide alike (see
+    bench/measure/timers.py)."""
+    device = torch.device(specs[0].device)
+    if device.type == "cuda":
         torch.cuda.set_device(device)
-    if spec.compile != COMPILE.default:
-        # Forget what earlier configurations compiled: otherwise a repeat would reuse them
-        # and its compile time would be a cache lookup. (Inductor's on-disk cache stays, as
-        # it does between a user's runs.)
-        torch._dynamo.reset()
+    results = [new_result(spec, repeat) for spec in specs]
+    time_together(results, options, nvml=nvml, agree=agree)
+    for result in results:
+        if result.status == OK:  # every rank agreed on which are not
+            measure_alone(result)
+    return results
+
+
+def measure_alone(result: ConfigResult) -> None:
+    """Memory and work of one configuration in untimed iterations, alone on its device, on a
+    step built afresh: the allocator's peak over its first iterations (Adam creates its
+    state in the first), the peak of each phase, the analytic breakdown, FLOPs, operators
+    and kernels."""
+    spec = result.spec
+    device = torch.device(spec.device)
+    is_cuda = device.type == "cuda"
+    rss = RssPeak()
     step = build_step(spec)
     # Counting and the analytic breakdown dispatch through Python modes and hooks, which
     # compiled code and graph replays do not take: they run on an eager twin, which
@@ -79,39 +108,60 @@ def measure_configuration(spec: StepSpec, options: TimingOptions, *, repeat: int
     plain = spec.compile == COMPILE.default and spec.cuda_graph == CUDA_GRAPH.default
     eager = step if plain else build_step(dataclasses.replace(
         spec, compile=COMPILE.default, cuda_graph=CUDA_GRAPH.default))
-    if is_cuda:
-        result.peak_tflops = peak_tflops(result.device_name, spec.precision)
-    rss = RssPeak()
-    sampler = nvml.sampler(device) if nvml else NvmlSampler(None, None)
     columns: dict[str, Any] = {}
-    with sampler:
-        if is_cuda:
-            torch.cuda.reset_peak_memory_stats(device)
-        result.timing = time_step(step, device, options, agree)
-        bad_loss = nonfinite_loss(step)
-        # Under DDP the passes below all-reduce too: every rank takes them, or none does.
-        if agree([float(bad_loss is not None)])[0]:
-            bad_loss = bad_loss or NONFINITE_ELSEWHERE
-        if bad_loss is None:
-            if is_cuda:
-                columns["cuda_peak_allocated_mib"] = torch.cuda.max_memory_allocated(device) / MIB
-                columns["cuda_peak_reserved_mib"] = torch.cuda.max_memory_reserved(device) / MIB
-                for phase, peak in cuda_phase_peaks(step, device).items():
-                    result.phase_columns[phase] = {"phase_peak_allocated_mib": peak}
-            breakdown = analytic_breakdown(eager)
-            count_work(result, step, eager, is_cuda)
-    if bad_loss is not None:
-        result.status, result.error, result.timing = NONFINITE, bad_loss, None
-    else:
-        columns.update(vars(breakdown))
-        columns.update(sampler.columns() if sampler.active else {})
-        columns["cpu_peak_rss_mib"] = rss.read_mib()
-        result.config_columns = columns
-    del step
     if is_cuda:
+        torch.cuda.reset_peak_memory_stats(device)
+    for _ in range(ALONE_ITERATIONS):
+        step.run()
+    if is_cuda:
+        columns["cuda_peak_allocated_mib"] = torch.cuda.max_memory_allocated(device) / MIB
+        columns["cuda_peak_reserved_mib"] = torch.cuda.max_memory_reserved(device) / MIB
+        for phase, peak in cuda_phase_peaks(step, device).items():
+            result.phase_columns.setdefault(phase, {})["phase_peak_allocated_mib"] = peak
+    columns.update(vars(analytic_breakdown(eager)))
+    count_work(result, step, eager, is_cuda)
+    columns["cpu_peak_rss_mib"] = rss.read_mib()
+    result.config_columns.update(columns)
+    del step, eager
+    release_cuda(device)
+
+
+def time_together(results: Sequence[ConfigResult], options: TimingOptions, *,
+                  nvml: NvmlHandles | None = None, agree: Agree = alone) -> None:
+    """Time the configurations of ``results`` round-robin in one process (a group of one is
+    timed alone) and keep each one's timing; a loss that is not finite after timing makes
+    that configuration ``nonfinite``, with no figures. NVML reads the device while they all
+    run: its columns are the group's. Nothing of ``results`` changes if it raises."""
+    specs = [r.spec for r in results]
+    device = torch.device(specs[0].device)
+    if any(spec.compile != COMPILE.default for spec in specs):
+        # Forget what was compiled before: a repeat, or the untimed pass, would otherwise
+        # make this compile time a cache lookup. (Inductor's on-disk cache stays, as it does
+        # between a user's runs.)
+        torch._dynamo.reset()
+    steps = [build_step(spec) for spec in specs]
+    sampler = nvml.sampler(device) if nvml else NvmlSampler(None, None)
+    with sampler:
+        timings = time_steps(steps, device, options, agree)
+    readings = sampler.columns() if sampler.active else {}
+    for result, step, timing in zip(results, steps, timings):
+        bad_loss = nonfinite_loss(step)
+        if agree([float(bad_loss is not None)])[0]:  # every rank records it, or none
+            bad_loss = bad_loss or NONFINITE_ELSEWHERE
+        if bad_loss is not None:
+            result.status, result.error = NONFINITE, bad_loss
+            result.timing, result.config_columns, result.phase_columns = None, {}, {}
+        else:
+            result.timing = timing
+            result.config_columns.update(readings)
+    del steps
+    release_cuda(device)
+
+
+def release_cuda(device: torch.device) -> None:
+    if device.type == "cuda":
         torch.cuda.synchronize(device)
-        torch.cuda.empty_cache()  # each configuration's reserved peak starts from nothing
-    return result
+        torch.cuda.empty_cache()  # the next configuration's reserved peak starts from nothing
 
 
 def count_work(result: ConfigResult, step, eager: JointStep, is_cuda: bool) -> None:

@@ -13,6 +13,7 @@ import platform
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,30 @@ def physical_cores() -> int | None:
     return len(pairs) or None
 
 
+# Other processes using more than this share of the machine's CPU time when a run starts
+# make it a busy machine: its figures will not match a quiet one's.
+BUSY_SHARE = 0.25
+LOAD_WINDOW_S = 0.5
+
+
+def cpu_times() -> tuple[int, int]:
+    """Busy and total jiffies of all CPUs since boot, from /proc/stat (Linux)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle and iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def machine_load(window_s: float = LOAD_WINDOW_S) -> dict[str, Any]:
+    """The share of every CPU's time that other processes used over a short window while
+    this one slept, before anything was measured."""
+    busy0, total0 = cpu_times()
+    time.sleep(window_s)
+    busy1, total1 = cpu_times()
+    share = (busy1 - busy0) / max(total1 - total0, 1)
+    return {"others_share": round(share, 3), "window_s": window_s,
+            "busy": share > BUSY_SHARE}
+
+
 def capture_environment(run_id: str, argv: list[str],
                         ranks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """``ranks``: under --distributed, each rank's host and devices (rank 0 captures the
@@ -113,6 +138,7 @@ def capture_environment(run_id: str, argv: list[str],
         "mps_available": field(mps_available),
         "project": field(project_commit),
         "packages": field(package_versions),
+        "machine_load": field(machine_load),
     }
     if ranks is not None:
         env["world_size"] = len(ranks)

@@ -30,6 +30,8 @@ class ConfigResult:
     phase_columns: dict[str, dict[str, Any]] = field(default_factory=dict)
     # the device's published dense peak at this precision, where known (TFLOP/s)
     peak_tflops: float | None = None
+    # the config_id of the comparison group's reference, where it was timed with others
+    group: str = ""
     # a data-parallel run: its ranks, and the backend of its collectives
     world_size: int = 1
     backend: str = ""

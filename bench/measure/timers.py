@@ -1,34 +1,33 @@
-"""Timing a joint training step, phase by phase. Warm-up and synchronization live here, once.
-
-How each device is clocked:
-
-- CPU: ``time.perf_counter_ns`` at the phase boundaries. The work is synchronous, so the
-  host clock is the work's clock.
-- CUDA: kernels run asynchronously, so a host clock read at a boundary measures only how
-  long it took to *launch* the phase. Each boundary therefore also records a
-  ``torch.cuda.Event`` on the current stream; the events of a whole block of iterations are
-  preallocated and the host synchronizes once, after the block's last event, so no phase
-  waits for the GPU. Host timestamps taken at the same boundaries give the CPU dispatch
-  time of each phase, reported beside the device time.
-- MPS: PyTorch exposes no per-stream timing events for MPS, so the host synchronizes
-  (``torch.mps.synchronize``) at every boundary. Those syncs drain the queue between phases,
-  which an unsynchronized training loop would not do; the ``step`` pass shows by how much.
+"""Timing joint training steps, phase by phase: warm-up, blocks, rounds and when to stop.
+Warm-up and synchronization live here and in ``bench/measure/clocks.py``, once.
 
 Two passes alternate, a block at a time: one with boundaries between ``forward``,
 ``backward`` and ``optimizer``, and one that runs the whole step with no boundaries
 (``phase = step``). The gap between the phases' sum and ``step`` is what the boundaries cost.
 
+Steps that are compared with each other (the optimizer setups of one configuration, say) are
+timed together, round-robin: each round runs one block of each, a different one leading each
+round, in one process. Whatever the machine does over the minutes of a sweep (its speed
+drifts, another process takes a core) then lands on all of them alike, and the ratio of two
+of them can be taken block by block, within a round (``bench/analyze/ratios.py``). A step
+timed alone is a round-robin of one.
+
 Warm-up runs before anything is counted: the first iterations of a configuration pay for
 cuDNN autotuning of a new shape, allocator growth and Adam's lazily created state.
-Repetition is adaptive: blocks are added until the median of every phase is known to within
-``target_rel_ci`` (half its 95% confidence interval, relative to it) or the time budget is
-spent, and never fewer than ``min_samples``. The garbage collector is paused while a block
-runs (as ``timeit`` does), so a collection triggered by one configuration's garbage is not
-charged to another's iteration.
+Repetition is adaptive: rounds are added until the median of every phase of every step is
+known to within ``target_rel_ci`` (half its 95% confidence interval, relative to it) or the
+time budget is spent (``budget_s`` per step), and never fewer than ``min_samples``, nor,
+for steps timed together, ``min_rounds`` rounds. The
+garbage collector is paused while a block runs (as ``timeit`` does), so a collection
+triggered by one configuration's garbage is not charged to another's iteration.
+
+A busy machine is seen per block: the process's CPU time over the block's wall time, per
+thread it should keep busy. A block whose share falls well under the step's typical block
+was disturbed (another process took the CPU); the rows count such blocks.
 
 Data-parallel ranks must run the same number of iterations, or their collectives deadlock;
 but warm-up and stopping are decided by each rank's own clock and samples. Given ``agree``
-(an element-wise maximum over the ranks, taken between blocks, outside anything timed),
+(an element-wise maximum over the ranks, taken between rounds, outside anything timed),
 every decision is made on the agreed figures: warm-up goes on while any rank wants more,
 the block is sized for the slowest rank, and sampling stops once every rank's medians have
 converged or the longest-running rank's budget is spent.
@@ -37,20 +36,26 @@ converged or the longest-running rank's budget is spent.
 from __future__ import annotations
 
 import gc
+import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
 
 from bench.errors import UsageError
+from bench.measure.clocks import MAX_BLOCK, make_clock, synchronizer
 from bench.measure.stats import Summary, summarize
 from bench.schema import PHASES, STEP, TIMED_PHASES
 from multinet.step import JointStep
-# Each block of iterations should last about this long: short enough that the two passes
-# alternate many times per configuration, long enough that one sync per block is negligible.
+
+# Each block of iterations should last about this long: short enough that the passes and the
+# steps of a round alternate many times per configuration, long enough that one sync per
+# block is negligible.
 BLOCK_TARGET_S = 0.05
-MAX_BLOCK = 64
+# A block in which the process ran less than this share of what it runs in its step's
+# typical block was disturbed: on a machine to itself the share barely moves between blocks.
+DISTURBED_SHARE = 0.75
 
 # The element-wise maximum of each value over the ranks of a data-parallel run.
 Agree = Callable[[list[float]], list[float]]
@@ -68,10 +73,13 @@ class TimingOptions:
     min_samples: int = 10
     max_samples: int = 2000
     target_rel_ci: float = 0.02
-    budget_s: float = 1.5  # per configuration, warm-up excluded
+    budget_s: float = 1.5  # per step timed, warm-up excluded
+    # rounds at least, where steps are timed together: their ratios' intervals come from the
+    # rounds' blocks, and below six no order-statistic interval of a median reaches 95%
+    min_rounds: int = 10
 
     def __post_init__(self) -> None:
-        for name in ("warmup_iters", "min_samples", "max_samples"):
+        for name in ("warmup_iters", "min_samples", "max_samples", "min_rounds"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise UsageError(f"{name} must be a non-negative integer, got {value!r}")
@@ -96,6 +104,10 @@ class Timing:
     clock: str
     device_ms: dict[str, list[float]] = field(default_factory=lambda: {p: [] for p in TIMED_PHASES})
     host_ms: dict[str, list[float]] = field(default_factory=lambda: {p: [] for p in TIMED_PHASES})
+    # the round each sample was taken in: samples of two steps timed together pair by it
+    block: dict[str, list[int]] = field(default_factory=lambda: {p: [] for p in TIMED_PHASES})
+    # per block: the process's CPU time over its wall time and the threads it should keep busy
+    cpu_share: list[float] = field(default_factory=list)
     warmup_iters: int = 0
     # the first warm-up iteration alone, synchronized: where torch.compile compiles
     first_iter_s: float = 0.0
@@ -112,137 +124,25 @@ class Timing:
     def n_samples(self) -> int:
         return len(self.device_ms[STEP])
 
+    @property
+    def disturbed_blocks(self) -> int:
+        """Blocks whose CPU share fell under DISTURBED_SHARE of the typical block's."""
+        if not self.cpu_share:
+            return 0
+        typical = statistics.median(self.cpu_share)
+        return sum(share < DISTURBED_SHARE * typical for share in self.cpu_share)
 
-def _diffs_ms(stamps: list[int]) -> list[float]:
-    return [(b - a) / 1e6 for a, b in zip(stamps, stamps[1:])]
-
-
-def per_phase(names: list[str], durations: list[float]) -> list[float]:
-    """Stage durations added up per phase, in PHASES order (a scenario with two updates per
-    iteration has two stages of each phase)."""
-    totals = dict.fromkeys(PHASES, 0.0)
-    for name, d in zip(names, durations):
-        totals[name] += d
-    return list(totals.values())
-
-
-class HostClock:
-    """perf_counter_ns at the boundaries; ``sync`` runs before each reading (a no-op on CPU)."""
-
-    name = "perf_counter"
-
-    def __init__(self, sync: Callable[[], None] | None = None):
-        self.sync = sync
-
-    def phases(self, step: JointStep, n: int) -> tuple[list[list[float]], list[list[float]]]:
-        names = [name for name, _ in step.phases()]
-        fns = [fn for _, fn in step.phases()]
-        now, sync = time.perf_counter_ns, self.sync
-        rows = []
-        for _ in range(n):
-            if sync:
-                sync()
-            stamps = [now()]
-            for fn in fns:
-                fn()
-                if sync:
-                    sync()
-                stamps.append(now())
-            rows.append(stamps)
-        rows = [per_phase(names, _diffs_ms(stamps)) for stamps in rows]
-        return rows, rows
-
-    def steps(self, step: JointStep, n: int) -> tuple[list[float], list[float]]:
-        now, sync, run = time.perf_counter_ns, self.sync, step.run
-        out = []
-        for _ in range(n):
-            if sync:
-                sync()
-            t0 = now()
-            run()
-            if sync:
-                sync()
-            out.append((now() - t0) / 1e6)
-        return out, out
-
-
-class CudaEventClock:
-    """CUDA events at the boundaries, preallocated per block, one host sync per block.
-
-    ``record_*`` only enqueues work and events (nothing in it may synchronize: the GPU test
-    runs it under ``torch.cuda.set_sync_debug_mode("error")``); ``collect_*`` then waits
-    once, for the block's last event, and reads the elapsed times.
-    """
-
-    name = "cuda_event"
-
-    def __init__(self, device: torch.device, step: JointStep):
-        self.names = [name for name, _ in step.phases()]
-        with torch.cuda.device(device):
-            # a row serves a whole step too (two events), even for a step with no phases
-            self.events = [[torch.cuda.Event(enable_timing=True)
-                            for _ in range(max(2, len(self.names) + 1))]
-                           for _ in range(MAX_BLOCK)]
-
-    def record_phases(self, step: JointStep, n: int) -> list[list[float]]:
-        fns = [fn for _, fn in step.phases()]
-        now = time.perf_counter_ns
-        host = []
-        for events in self.events[:n]:
-            stamps = [now()]
-            events[0].record()
-            for fn, event in zip(fns, events[1:]):
-                fn()
-                event.record()
-                stamps.append(now())
-            host.append(per_phase(self.names, _diffs_ms(stamps)))
-        return host
-
-    def collect_phases(self, n: int) -> list[list[float]]:
-        self.events[n - 1][-1].synchronize()  # the block's only host-device sync
-        return [per_phase(self.names, [a.elapsed_time(b) for a, b in zip(ev, ev[1:])])
-                for ev in self.events[:n]]
-
-    def phases(self, step: JointStep, n: int) -> tuple[list[list[float]], list[list[float]]]:
-        host = self.record_phases(step, n)
-        return self.collect_phases(n), host
-
-    def record_steps(self, step: JointStep, n: int) -> list[float]:
-        now, run = time.perf_counter_ns, step.run
-        host = []
-        for events in self.events[:n]:
-            t0 = now()
-            events[0].record()
-            run()
-            events[1].record()
-            host.append((now() - t0) / 1e6)
-        return host
-
-    def collect_steps(self, n: int) -> list[float]:
-        self.events[n - 1][1].synchronize()
-        return [ev[0].elapsed_time(ev[1]) for ev in self.events[:n]]
-
-    def steps(self, step: JointStep, n: int) -> tuple[list[float], list[float]]:
-        host = self.record_steps(step, n)
-        return self.collect_steps(n), host
-
-
-def synchronizer(device: torch.device) -> Callable[[], None]:
-    if device.type == "cuda":
-        return lambda: torch.cuda.synchronize(device)
-    if device.type == "mps":
-        return torch.mps.synchronize
-    return lambda: None
-
-
-def make_clock(device: torch.device, step: JointStep):
-    if device.type == "cuda":
-        return CudaEventClock(device, step)
-    if device.type == "mps":
-        clock = HostClock(torch.mps.synchronize)
-        clock.name = "mps_sync"
-        return clock
-    return HostClock()
+    def add_block(self, round_: int, phases: tuple[list[list[float]], list[list[float]]],
+                  steps: tuple[list[float], list[float]], cpu_share: float) -> None:
+        for device, host in zip(*phases):
+            for phase, d, h in zip(PHASES, device, host):
+                self.device_ms[phase].append(d)
+                self.host_ms[phase].append(h)
+                self.block[phase].append(round_)
+        self.device_ms[STEP].extend(steps[0])
+        self.host_ms[STEP].extend(steps[1])
+        self.block[STEP].extend([round_] * len(steps[0]))
+        self.cpu_share.append(cpu_share)
 
 
 def warm_up(step: JointStep, device: torch.device, options: TimingOptions,
@@ -273,50 +173,80 @@ def converged(timing: Timing, target: float) -> bool:
                if timing.device_ms[p])
 
 
-def time_step(step: JointStep, device: torch.device | str,
-              options: TimingOptions = TimingOptions(), agree: Agree = alone) -> Timing:
-    """Warm ``step`` up, then time its phases and its whole step until the medians are
-    known well enough (see the module's docstring). A step with no phases (a replayed CUDA
-    graph) has only its ``step`` timed. ``agree`` makes the ranks of a data-parallel run
-    decide together."""
+def busy_threads(device: torch.device) -> int:
+    """Threads a block keeps busy: torch's on the CPU; elsewhere the one that launches."""
+    return torch.get_num_threads() if device.type == "cpu" else 1
+
+
+def time_steps(steps: Sequence[JointStep], device: torch.device | str,
+               options: TimingOptions = TimingOptions(),
+               agree: Agree = alone) -> list[Timing]:
+    """Warm each of ``steps`` up, then time them round-robin, a block of each per round,
+    until every median is known well enough (see the module's docstring). A step with no
+    phases (a replayed CUDA graph) has only its ``step`` timed. ``agree`` makes the ranks of
+    a data-parallel run decide together."""
     device = torch.device(device)
-    clock = make_clock(device, step)
-    timing = Timing(clock=clock.name)
-    timing.warmup_iters, timing.first_iter_s, iter_s = warm_up(step, device, options, agree)
-    has_phases = bool(step.phases())
-    block = max(1, min(MAX_BLOCK, int(BLOCK_TARGET_S / max(iter_s, 1e-9))))
+    clocks = [make_clock(device, step) for step in steps]
+    timings = [Timing(clock=clock.name) for clock in clocks]
+    blocks = []
+    for step, timing in zip(steps, timings):
+        timing.warmup_iters, timing.first_iter_s, iter_s = warm_up(step, device, options, agree)
+        blocks.append(max(1, min(MAX_BLOCK, int(BLOCK_TARGET_S / max(iter_s, 1e-9)))))
+    threads = busy_threads(device)
+    budget_s = options.budget_s * len(steps)
     gc.collect()
     gc_was_enabled = gc.isenabled()
-    start = time.perf_counter()
+    round_ = 0
     try:
         while True:
-            n = min(block, options.max_samples - timing.n_samples)
-            gc.disable()
-            device_rows, host_rows = clock.phases(step, n) if has_phases else ([], [])
-            device_steps, host_steps = clock.steps(step, n)
-            if gc_was_enabled:
-                gc.enable()
-            for dev, host in zip(device_rows, host_rows):
-                for phase, d, h in zip(PHASES, dev, host):
-                    timing.device_ms[phase].append(d)
-                    timing.host_ms[phase].append(h)
-            timing.device_ms[STEP].extend(device_steps)
-            timing.host_ms[STEP].extend(host_steps)
-
-            timing.elapsed_s = time.perf_counter() - start
-            if timing.n_samples >= options.max_samples:
-                timing.stop_reason = "max_samples"
+            for j in range(len(steps)):
+                i = (round_ + j) % len(steps)  # a different step leads each round
+                n = min(blocks[i], options.max_samples - timings[i].n_samples)
+                if n > 0:
+                    _time_block(steps[i], clocks[i], timings[i], n, round_, threads,
+                                gc_was_enabled)
+            round_ += 1
+            if all(t.n_samples >= options.max_samples for t in timings):
+                _stopped(timings, "max_samples")
                 break
-            if timing.n_samples >= options.min_samples:
+            rounds_done = len(steps) == 1 or round_ >= options.min_rounds
+            if rounds_done and all(t.n_samples >= options.min_samples for t in timings):
                 unsettled, elapsed_s = agree([
-                    float(not converged(timing, options.target_rel_ci)), timing.elapsed_s])
+                    float(not all(converged(t, options.target_rel_ci) for t in timings)),
+                    sum(t.elapsed_s for t in timings)])
                 if not unsettled:
-                    timing.stop_reason = "converged"
+                    _stopped(timings, "converged")
                     break
-                if elapsed_s >= options.budget_s:
-                    timing.stop_reason = "budget"
+                if elapsed_s >= budget_s:
+                    _stopped(timings, "budget")
                     break
     finally:
         if gc_was_enabled:
             gc.enable()
-    return timing
+    return timings
+
+
+def _time_block(step: JointStep, clock, timing: Timing, n: int, round_: int, threads: int,
+                gc_was_enabled: bool) -> None:
+    """One block of ``n`` iterations of each pass, the collector paused."""
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    gc.disable()
+    phases = clock.phases(step, n) if step.phases() else ([], [])
+    steps = clock.steps(step, n)
+    if gc_was_enabled:
+        gc.enable()
+    wall = time.perf_counter() - wall0
+    timing.elapsed_s += wall
+    share = (time.process_time() - cpu0) / (wall * threads) if wall > 0 else 1.0
+    timing.add_block(round_, phases, steps, share)
+
+
+def _stopped(timings: list[Timing], reason: str) -> None:
+    for timing in timings:
+        timing.stop_reason = reason
+
+
+def time_step(step: JointStep, device: torch.device | str,
+              options: TimingOptions = TimingOptions(), agree: Agree = alone) -> Timing:
+    """One step timed alone: a round-robin of one."""
+    return time_steps([step], device, options, agree)[0]

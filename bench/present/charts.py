@@ -99,9 +99,13 @@ def phase_breakdown(d: pd.DataFrame, scenario: str) -> go.Figure | None:
                 if rows.empty:
                     continue
                 slot = STEP if phase == STEP else "phases"
+                medians = rows["median_ms"].tolist()
+                # stacked phases share one bar: the interval is drawn on the unbroken step
+                errors = (error_bars(medians, rows["ci_low_ms"], rows["ci_high_ms"])
+                          if phase == STEP else None)
                 traces.add(go.Bar(
                     x=[[str(b) for b in rows[BATCH]], [slot] * len(rows)],
-                    y=rows["median_ms"].tolist(), name=phase, legendgroup=phase,
+                    y=medians, name=phase, legendgroup=phase, error_y=errors,
                     showlegend=r == 1 and c == 1, marker_color=PHASE_COLORS[phase],
                     hovertext=hover(rows, (f"median {v:.4g} ms" for v in rows["median_ms"])),
                     hovertemplate="%{hovertext}<extra></extra>"), r, c)
@@ -111,9 +115,19 @@ def phase_breakdown(d: pd.DataFrame, scenario: str) -> go.Figure | None:
     return fig
 
 
+def error_bars(values: Sequence[float], low: Sequence[float],
+               high: Sequence[float]) -> dict:
+    """Plotly error bars from an interval around each value (the median's, say)."""
+    return dict(type="data", symmetric=False, thickness=1, width=3,
+                array=[max(h - v, 0) for v, h in zip(values, high)],
+                arrayminus=[max(v - lo, 0) for v, lo in zip(values, low)])
+
+
 def lines(traces: Traces, d: pd.DataFrame, y: pd.Series, unit: str, row: int, col: int,
-          show_legend: bool, colors: dict[str, str]) -> None:
-    """A line per scenario and setup over batch size; ``y`` is aligned with ``d``."""
+          show_legend: bool, colors: dict[str, str],
+          bounds: tuple[pd.Series, pd.Series] | None = None) -> None:
+    """A line per scenario and setup over batch size; ``y`` (and ``bounds``, an interval
+    around it drawn as error bars) is aligned with ``d``."""
     for scenario in ordered(d[SCEN]):
         for setup in ordered(d[SETUP], OPTIMIZER_SETUP.order):
             rows = d[(d[SCEN] == scenario) & (d[SETUP] == setup)].sort_values(BATCH)
@@ -121,9 +135,11 @@ def lines(traces: Traces, d: pd.DataFrame, y: pd.Series, unit: str, row: int, co
                 continue
             values = y[rows.index].tolist()
             name = esc(f"{scenario} · {setup}")
+            errors = (error_bars(values, bounds[0][rows.index], bounds[1][rows.index])
+                      if bounds is not None else None)
             traces.add(go.Scatter(
                 x=rows[BATCH].tolist(), y=values, mode="lines+markers", name=name,
-                legendgroup=name, showlegend=show_legend,
+                legendgroup=name, showlegend=show_legend, error_y=errors,
                 line=dict(color=colors[scenario], dash=SETUP_DASH.get(setup, "dashdot")),
                 hovertext=hover(rows, (f"{v:.4g} {unit}" for v in values)),
                 hovertemplate="%{hovertext}<extra></extra>"), row, col)
@@ -137,14 +153,18 @@ def step_and_throughput(d: pd.DataFrame) -> go.Figure | None:
     if d.empty:
         return None
     panels, colors = ordered(d["panel"]), scenario_colors(d)
-    fig = grid(panels, ["ms", "samples/s"], "Step time and throughput against batch size",
+    fig = grid(panels, ["ms", "samples/s"], "Step time and throughput against batch size "
+               "(bars: the median's 95% interval)",
                col_titles=["step time (ms)", "throughput (samples/s)"])
-    throughput = d[BATCH] * d[WORLD] / d["median_ms"] * 1e3
+    samples = d[BATCH] * d[WORLD] * 1e3
+    throughput = samples / d["median_ms"]
+    times = (d["ci_low_ms"], d["ci_high_ms"])
+    rates = (samples / d["ci_high_ms"], samples / d["ci_low_ms"])
     traces = Traces()
     for r, panel in enumerate(panels, 1):
         cell = d[d["panel"] == panel]
-        lines(traces, cell, d["median_ms"], "ms", r, 1, r == 1, colors)
-        lines(traces, cell, throughput, "samples/s", r, 2, False, colors)
+        lines(traces, cell, d["median_ms"], "ms", r, 1, r == 1, colors, times)
+        lines(traces, cell, throughput, "samples/s", r, 2, False, colors, rates)
     fig = traces.into(fig)
     fig.update_xaxes(type="log", title_text="batch size")
     fig.update_yaxes(type="log")
@@ -223,6 +243,45 @@ def setup_ratios(results: pd.DataFrame) -> go.Figure | None:
                         line=dict(color=colors[scenario], dash=SETUP_DASH.get(setup, "dot")),
                         hovertext=hover(rows, texts),
                         hovertemplate="%{hovertext}<extra></extra>"), r, c)
+    fig = traces.into(fig)
+    fig.add_hline(y=1, line_dash="dot", line_color="#888", row="all", col="all")
+    fig.update_xaxes(type="category", title_text="batch size")
+    return fig
+
+
+def paired_setup_ratios(ratios: pd.DataFrame) -> go.Figure | None:
+    """Each configuration over its group's reference against batch size, for the optimizer
+    phase and the step, with the intervals from blocks paired round by round."""
+    d = ratios[ratios["phase"].isin([OPTIMIZER_PHASE, STEP])]
+    if d.empty:
+        return None
+    d = labelled(d.reset_index(drop=True))
+    panels, colors = ordered(d["panel"]), scenario_colors(d)
+    phases = [p for p in (OPTIMIZER_PHASE, STEP) if p in set(d["phase"])]
+    references = ", ".join(f"`{r}`" for r in ordered(d["reference"]))
+    fig = grid(panels, phases, f"Against {references}, timed together: time ratio with its 95% "
+               "interval, below 1 is faster",
+               col_titles=["optimizer phase" if p == OPTIMIZER_PHASE else "whole step"
+                           for p in phases])
+    traces = Traces()
+    for r, panel in enumerate(panels, 1):
+        for c, phase in enumerate(phases, 1):
+            cell = d[(d["panel"] == panel) & (d["phase"] == phase)]
+            for (scenario, value), rows in cell.groupby([SCEN, "value"], sort=True):
+                rows = rows.sort_values(BATCH)
+                name = esc(f"{scenario} · {value}")
+                ratio = rows["ratio"].tolist()
+                texts = (f"{m:.4g} ms vs {s:.4g} ms: ratio {q:.3f} [{lo:.3f}, {hi:.3f}], {v}"
+                         for m, s, q, lo, hi, v in zip(rows["config_ms"], rows["reference_ms"],
+                                                       ratio, rows["ci_low"], rows["ci_high"],
+                                                       rows["verdict"]))
+                traces.add(go.Scatter(
+                    x=[str(b) for b in rows[BATCH]], y=ratio, mode="lines+markers", name=name,
+                    legendgroup=name, showlegend=r == 1 and c == 1,
+                    error_y=error_bars(ratio, rows["ci_low"], rows["ci_high"]),
+                    line=dict(color=colors[scenario], dash=SETUP_DASH.get(value, "dot")),
+                    hovertext=hover(rows, texts), hovertemplate="%{hovertext}<extra></extra>"),
+                    r, c)
     fig = traces.into(fig)
     fig.add_hline(y=1, line_dash="dot", line_color="#888", row="all", col="all")
     fig.update_xaxes(type="category", title_text="batch size")

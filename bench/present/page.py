@@ -58,17 +58,34 @@ class Table:
 
 
 @dataclass
+class Details:
+    """Blocks folded under a one-line summary that opens them: what most readers skip."""
+
+    summary: str
+    blocks: list[str | Table | go.Figure] = field(default_factory=list)
+
+
+@dataclass
 class Section:
-    """A heading, then its blocks in order: str is a paragraph, Table a table, Figure a chart."""
+    """A heading, then its blocks in order: str is a paragraph, Table a table, Figure a
+    chart, Details blocks folded."""
 
     title: str
-    blocks: list[str | Table | go.Figure] = field(default_factory=list)
+    blocks: list[str | Table | go.Figure | Details] = field(default_factory=list)
     anchor: str = ""
 
 
 def figure_div(fig: go.Figure, div_id: str) -> str:
     return pio.to_html(fig, full_html=False, include_plotlyjs=False, div_id=div_id,
                        config=PLOT_CONFIG, validate=False)
+
+
+def _block_html(block, chart_number: int) -> str:
+    if isinstance(block, Table):
+        return block.html()
+    if isinstance(block, go.Figure):
+        return figure_div(block, f"chart-{chart_number}")
+    return f'<p class="note">{esc(block)}</p>'
 
 
 def render_page(title: str, sections: Iterable[Section], intro: Sequence[str] = ()) -> str:
@@ -80,13 +97,15 @@ def render_page(title: str, sections: Iterable[Section], intro: Sequence[str] = 
         nav.append(f'<a href="#{esc(anchor)}">{esc(section.title)}</a>')
         parts.append(f'<h2 id="{esc(anchor)}">{esc(section.title)}</h2>')
         for block in section.blocks:
-            if isinstance(block, Table):
-                parts.append(block.html())
-            elif isinstance(block, go.Figure):
-                count += 1
-                parts.append(figure_div(block, f"chart-{count}"))
-            else:
-                parts.append(f'<p class="note">{esc(block)}</p>')
+            inner = block.blocks if isinstance(block, Details) else [block]
+            html = []
+            for b in inner:
+                count += isinstance(b, go.Figure)
+                html.append(_block_html(b, count))
+            if isinstance(block, Details):
+                html = [f"<details><summary>{esc(block.summary)}</summary>", *html,
+                        "</details>"]
+            parts += html
     intro_html = "".join(f'<p class="note">{esc(p)}</p>' for p in intro)
     return "\n".join([
         "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
@@ -106,4 +125,6 @@ def write_page(path: Path, title: str, sections: Iterable[Section],
 
 
 def figures_of(sections: Iterable[Section]) -> list[go.Figure]:
-    return [b for s in sections for b in s.blocks if isinstance(b, go.Figure)]
+    blocks = [b for s in sections for block in s.blocks
+              for b in (block.blocks if isinstance(block, Details) else [block])]
+    return [b for b in blocks if isinstance(b, go.Figure)]

@@ -14,16 +14,20 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.analyze.ratios import paired_ratios
 from bench.analyze.reader import Run
 from bench.analyze.tables import ordered, results_of, unique_labels
 from bench.axes import SCENARIO, WORLD_SIZE
 from bench.present.charts import (GPU_ACTIVITY, GPU_MEMORY, memory_breakdown,
-                                  per_batch_metrics, phase_breakdown, phase_peak_memory,
-                                  scaling, setup_ratios, step_and_throughput)
+                                  paired_setup_ratios, per_batch_metrics, phase_breakdown,
+                                  phase_peak_memory, scaling, setup_ratios,
+                                  step_and_throughput)
+from bench.present.findings import findings_section
 from bench.present.labels import flatten_env, tidy
-from bench.present.page import Section, Table, write_page
+from bench.present.page import Details, Section, Table, write_page
 from bench.schema import OK
 
+NOISY_LISTED = 20
 # fields that differ between any two runs by construction: shown, never highlighted
 ALWAYS_DIFFERENT = {"run_id", "started_at", "command_line"}
 
@@ -36,10 +40,26 @@ def runs_without_gpu(d: pd.DataFrame) -> list[str]:
     return [run for run in ordered(d["run"]) if run not in with_gpu]
 
 
-def noisy_table(results: pd.DataFrame) -> Table | None:
+def noise_summary(results: pd.DataFrame) -> str:
+    ok = results[results["status"] == OK]
+    noisy, disturbed = int(ok["noisy"].sum()), int(ok["disturbed_blocks"].sum())
+    text = (f"{noisy} of {len(ok)} measurements have an interquartile range over 10% of their "
+            "median: their medians are less certain, and a comparison of them needs more "
+            "samples or repeats." if noisy else
+            "No measurement is flagged noisy (IQR over 10% of the median).")
+    if disturbed:
+        text += (f" {disturbed} timing blocks were disturbed: the process got well under its "
+                 "usual share of the CPU in them (another process took it).")
+    return text
+
+
+def noisy_table(results: pd.DataFrame, listed: int = NOISY_LISTED) -> Table | None:
+    """The noisiest measurements first, at most ``listed`` of them."""
     ok = results[(results["status"] == OK) & results["noisy"]]
     if ok.empty:
         return None
+    ok = ok.assign(_spread=ok["iqr_ms"] / ok["median_ms"]).sort_values(
+        "_spread", ascending=False).head(listed)
     median, iqr = ok["median_ms"], ok["iqr_ms"]
     runs = ok["run"] if "run" in ok.columns else ok["run_id"]
     rows = [[run, config, repeat, phase, f"{m:.4g}", f"{q:.4g}", f"{q / m:.0%}" if m > 0 else "-"]
@@ -80,6 +100,7 @@ def report_sections(runs: Sequence[Run]) -> tuple[list[str], list[Section]]:
     """The page's introduction and its sections, figures included."""
     raw = results_of(runs)
     results = tidy(raw)  # once for every figure
+    ratios = pd.concat([paired_ratios(run) for run in runs], ignore_index=True)
     measured = raw[raw["status"] == OK].drop_duplicates(["run", "repeat", "config_id"])
     missing = raw[raw["status"] != OK].drop_duplicates(["run", "repeat", "config_id"])
     statuses = ", ".join(f"{n} {s}" for s, n in missing["status"].value_counts().items())
@@ -111,9 +132,11 @@ def report_sections(runs: Sequence[Run]) -> tuple[list[str], list[Section]]:
     setups = Section("Optimizer setups compared", [
         "`single` (one optimizer over every parameter) and `grouped` (one optimizer, a "
         "parameter group per network) relative to `separate` (one optimizer per network), "
-        "for the optimizer phase and the whole step.",
-        setup_ratios(raw) or "This run has no `separate` setup with another to compare."],
-        anchor="setups")
+        "for the optimizer phase and the whole step. Where they were timed together, the "
+        "ratios come from blocks paired round by round, with their intervals; else from the "
+        "medians, with none.",
+        paired_setup_ratios(ratios) or setup_ratios(raw)
+        or "This run has no `separate` setup with another to compare."], anchor="setups")
 
     memory = Section("Memory and GPU activity", anchor="memory")
     no_gpu = runs_without_gpu(results)
@@ -131,16 +154,12 @@ def report_sections(runs: Sequence[Run]) -> tuple[list[str], list[Section]]:
                           "means over the NVML readings taken while timing"),
     ]
 
-    quality = Section("Noisy measurements", anchor="noisy")
+    quality = Section("Noisy measurements", [noise_summary(raw)], anchor="noisy")
     noisy = noisy_table(raw)
-    quality.blocks.append(
-        "Phases whose interquartile range exceeds 10% of their median: their medians are "
-        "less certain, and a comparison of them needs more samples or repeats."
-        if noisy else "No measurement is flagged noisy (IQR over 10% of the median).")
     if noisy:
-        quality.blocks.append(noisy)
+        quality.blocks.append(Details(f"the {len(noisy.rows)} noisiest measurements", [noisy]))
 
-    sections = [timing, throughput, *([ranks] if ranks.blocks else []), setups, memory,
+    sections = [findings_section(ratios), timing, throughput, *([ranks] if ranks.blocks else []), setups, memory,
                 quality]
     unmeasured = not_measured_table(raw)
     if unmeasured:

@@ -1,61 +1,155 @@
-"""The table printed at the end of a run: step time per optimizer setup, and the winner;
-then, where some configurations were not measured, how many and why. A renderer of
-``bench.analyze.tables.setup_table`` over the run's rows as read back from disk."""
+"""What a run prints at its end: per comparison group, each configuration's time over the
+group's reference with its interval and verdict (``bench/analyze/ratios.py``); the medians
+of configurations timed alone; then what may have disturbed the figures and what was not
+measured. A renderer of analysis tables over the run's rows as read back from disk."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
-from bench.analyze.tables import setup_table
+from bench.analyze.tables import ordered, setup_table
 from bench.axes import (AXES, BATCH_SIZE, DEVICE, OPTIMIZER, OPTIMIZER_IMPL, OPTIMIZER_SETUP,
-                        SCENARIO, SIZE, WORLD_SIZE)
+                        SCENARIO, SIZE, WORLD_SIZE, by_name)
 from bench.schema import OK, SKIPPED, STATUSES, STEP
 
 
-def variant(row) -> str:
+def variant(row, leave_out: str = "") -> str:
     """The later axes where they are away from their defaults, as config_id spells them:
     `bf16 compile-modules n4` (the world size heads the table instead)."""
     return " ".join(axis.config_token(row[axis.name]) for axis in AXES
-                    if axis.default is not None and axis.in_config_id(row[axis.name]))
+                    if axis.default is not None and axis.name != leave_out
+                    and axis.in_config_id(row[axis.name]))
 
 
-def format_summary(results: pd.DataFrame) -> str:
-    table = setup_table(results)
-    statuses = format_statuses(results)
-    if table.empty:
-        return "\n".join(["No configuration was measured.", *([statuses] if statuses else [])])
-    setups = [c for c in table.columns if c in set(results[OPTIMIZER_SETUP.name])]
-    variants = [variant(r) for _, r in table.iterrows()]
-    table = table.assign(variant=variants).sort_values(
-        [DEVICE.name, SCENARIO.name, SIZE.name, BATCH_SIZE.name, OPTIMIZER.name,
-         OPTIMIZER_IMPL.name, "variant", WORLD_SIZE.name], kind="stable")
-    width = max((len(v) for v in variants), default=0)
-    var_head = f" {'variant':<{width}}" if width else ""
-    header = (f"{SCENARIO.name:<16} {SIZE.name:<6} {'optim':<13}{var_head} {'batch':>6} "
-              + " ".join(f"{s:>9}" for s in setups) + f"  {'fastest':<9} {'samples/s':>11}")
+def _head(row, leave_out: str = "") -> dict[str, Any]:
+    return {SCENARIO.name: row[SCENARIO.name], SIZE.name: row[SIZE.name],
+            "optim": f"{row[OPTIMIZER.name]}/{row[OPTIMIZER_IMPL.name]}",
+            "variant": variant(row, leave_out), "batch": row[BATCH_SIZE.name]}
+
+
+def _sort_key(row, leave_out: str = "") -> tuple:
+    return (row[SCENARIO.name], row[SIZE.name], row[OPTIMIZER.name], row[OPTIMIZER_IMPL.name],
+            variant(row, leave_out), row[BATCH_SIZE.name])
+
+
+def _lines(heads: list[dict], cells: list[list[str]], titles: list[str]) -> list[str]:
+    """Rows of a fixed-width table: the configuration's name, then one cell per column."""
+    widths = [max([len(t), *(len(c[i]) for c in cells)]) for i, t in enumerate(titles)]
+    var = max((len(h["variant"]) for h in heads), default=0)
+    var_head = f" {'variant':<{var}}" if var else ""
+    out = [f"{SCENARIO.name:<16} {SIZE.name:<6} {'optim':<13}{var_head} {'batch':>6}  "
+           + "  ".join(f"{t:<{w}}" for t, w in zip(titles, widths))]
+    for h, row in zip(heads, cells):
+        v = f" {h['variant']:<{var}}" if var else ""
+        out.append(f"{h[SCENARIO.name]:<16} {h[SIZE.name]:<6} {h['optim']:<13}{v} "
+                   f"{h['batch']:>6}  "
+                   + "  ".join(f"{c:<{w}}" for c, w in zip(row, widths)).rstrip())
+    return out
+
+
+def _device_heading(what: str, entries: pd.DataFrame) -> str:
+    world = int(entries[WORLD_SIZE.name].max())
+    ranks = (f" on each of {world} ranks (batch per rank; samples/s over all of them)"
+             if world > 1 else "")
+    return (f"{what}, on {entries[DEVICE.name].iloc[0]} ({entries['device_name'].iloc[0]})"
+            f"{ranks}:")
+
+
+def ratio_tables(steps: pd.DataFrame, results: pd.DataFrame) -> list[str]:
+    """Per device and compared axis: a row per group, the reference's median, then each
+    value's ratio to it with its interval and verdict."""
     out = []
-    for device, entries in table.groupby(DEVICE.name, sort=False):
-        world = int(entries[WORLD_SIZE.name].max())
-        ranks = (f" on each of {world} ranks (batch per rank; samples/s over all of them)"
-                 if world > 1 else "")
-        out.append(f"Step time, median ms per optimizer setup, on {device} "
-                   f"({entries['device_name'].iloc[0]}){ranks}:")
-        out.append(header)
-        for _, t in entries.iterrows():
-            cells = " ".join(f"{t[s]:>9.3f}" if pd.notna(t[s]) else f"{'-':>9}" for s in setups)
-            optim = f"{t[OPTIMIZER.name]}/{t[OPTIMIZER_IMPL.name]}"
-            var = f" {t['variant']:<{width}}" if width else ""
-            out.append(f"{t[SCENARIO.name]:<16} {t[SIZE.name]:<6} {optim:<13}{var} "
-                       f"{t[BATCH_SIZE.name]:>6} {cells}  {t['fastest']:<9} "
-                       f"{t['samples_per_s']:>11,.0f}")
+    reference_rows = results.drop_duplicates(["run_id", "config_id"]).set_index("config_id")
+    for (device, compared), entries in steps.groupby([DEVICE.name, "compared"], sort=False):
+        axis = by_name(compared)
+        values = ordered([*entries["reference"], *entries["value"]], getattr(axis, "order", ()))
+        threshold = float(entries["threshold"].iloc[0])
+        heads, cells = [], []
+        groups = sorted(entries.groupby("group", sort=False),
+                        key=lambda item: _sort_key(reference_rows.loc[item[0]], compared))
+        for group, members in groups:
+            ref = reference_rows.loc[group]
+            by_value = {str(r["value"]): r for _, r in members.iterrows()}
+            row = []
+            for value in values:
+                if str(value) == str(members["reference"].iloc[0]):
+                    row.append(f"{members['reference_ms'].iloc[0]:.3f} ms")
+                elif str(value) in by_value:
+                    r = by_value[str(value)]
+                    row.append(f"{r['ratio']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] "
+                               f"{r['verdict']}")
+                else:
+                    row.append("-")
+            heads.append(_head(ref, compared))
+            cells.append(row)
+        reference = members["reference"].iloc[0]
+        out.append(_device_heading(
+            f"Step time per {compared.replace('_', ' ')} against `{reference}`: its median, "
+            f"then each one's time over it, the 95% interval (blocks paired round by round) "
+            f"and the verdict at ±{threshold:.0%}", entries))
+        out += _lines(heads, cells, [str(v) for v in values])
         out.append("")
-    noisy = int((results["noisy"] & (results["phase"] == STEP)
-                 & (results["status"] == OK)).sum())
-    if noisy:
-        out.append(f"{noisy} step measurement(s) flagged noisy (IQR > 10% of the median).")
+    return out
+
+
+def median_tables(results: pd.DataFrame) -> list[str]:
+    """Configurations timed alone: the median step time of each setup side by side."""
+    table = setup_table(results)
+    out = []
+    if table.empty:
+        return out
+    setups = [c for c in table.columns if c in set(results[OPTIMIZER_SETUP.name])]
+    table = table.assign(variant=[variant(r) for _, r in table.iterrows()])
+    for _, entries in table.groupby(DEVICE.name, sort=False):
+        entries = entries.sort_values([SCENARIO.name, SIZE.name, BATCH_SIZE.name,
+                                       OPTIMIZER.name, OPTIMIZER_IMPL.name, "variant"])
+        heads = [_head(r) for _, r in entries.iterrows()]
+        cells = [[f"{r[s]:.3f}" if pd.notna(r[s]) else "-" for s in setups]
+                 + [f"{r['samples_per_s']:,.0f}"] for _, r in entries.iterrows()]
+        out.append(_device_heading("Step time, median ms per optimizer setup, timed alone",
+                                   entries))
+        out += _lines(heads, cells, [*setups, "samples/s (best)"])
+        out.append("")
+    return out
+
+
+def format_summary(results: pd.DataFrame, ratios: pd.DataFrame | None = None,
+                   env: dict | None = None) -> str:
+    steps = (ratios[ratios["phase"] == STEP] if ratios is not None and len(ratios)
+             else pd.DataFrame(columns=["config_id", "group"]))
+    in_groups = set(steps["config_id"]) | set(steps["group"])
+    alone = results[~results["config_id"].isin(in_groups)]
+    out = ratio_tables(steps, results) if len(steps) else []
+    out += median_tables(alone)
+    if not out:
+        out = ["No configuration was measured."]
+    out += notes(results, env or {})
+    statuses = format_statuses(results)
     if statuses:
         out.append(statuses)
     return "\n".join(out).rstrip()
+
+
+def notes(results: pd.DataFrame, env: dict) -> list[str]:
+    """What may have disturbed the figures: noise, stolen CPU, a busy machine."""
+    ok = results[(results["status"] == OK) & (results["phase"] == STEP)]
+    out = []
+    noisy = int(ok["noisy"].sum())
+    if noisy:
+        out.append(f"{noisy} step measurement(s) flagged noisy (IQR > 10% of the median).")
+    disturbed, blocks = int(ok["disturbed_blocks"].sum()), int(ok["blocks"].sum())
+    if disturbed:
+        out.append(f"{disturbed} of {blocks} timing blocks were disturbed: the process got "
+                   "well under its usual share of the CPU in them (another process took it). "
+                   "Ratios pair blocks round by round, so they suffer least.")
+    load = env.get("machine_load") or {}
+    if load.get("busy"):
+        out.append(f"The machine was busy when the run started: other processes used "
+                   f"{load['others_share']:.0%} of its CPU time. Its figures are less "
+                   "comparable with a quiet machine's than its ratios are.")
+    return out
 
 
 def format_statuses(results: pd.DataFrame, listed: int = 20) -> str:

@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.axes import AXES, DDP_WRAP, DEVICE, N_NETWORKS, OPTIMIZER_IMPL, SCENARIO, Axis
+from bench.axes import (AXES, DDP_WRAP, DEVICE, N_NETWORKS, OPTIMIZER_IMPL, OPTIMIZER_SETUP,
+                        SCENARIO, Axis)
 from bench.errors import UsageError
 from bench.measure.devices import rank_devices, resolve_devices
 from bench.measure.timers import TimingOptions
+from bench.sweep.groups import COMPARABLE, NOT_COMPARED, Group, compared_axis, form_groups
 from multinet import SCENARIOS, StepSpec
 from multinet.optim import resolve_impl
 from multinet.step import unsupported
@@ -28,6 +30,9 @@ SWEEPS_DIR = Path(__file__).resolve().parent.parent / "sweeps"
 DEFAULT_SWEEP = SWEEPS_DIR / "default.toml"
 SWEEP_KEYS = {axis.sweep_key: axis for axis in AXES}
 SCALARS = {"seed": int, "repeats": int, "threads": int}
+# The axis whose values are timed together, round-robin, and set against each other.
+COMPARE_BY = "compare_by"
+COMPARE_CHOICES = (*(a.name for a in COMPARABLE), NOT_COMPARED)
 TIMING_KEYS = {f.name: f.type for f in dataclasses.fields(TimingOptions)}
 
 
@@ -38,11 +43,17 @@ class SweepConfig:
     seed: int = 0
     repeats: int = 1
     threads: int = 0  # 0: leave torch's default
+    compare_by: str = OPTIMIZER_SETUP.name
     timing: TimingOptions = field(default_factory=TimingOptions)
     notices: tuple[str, ...] = ()  # things fixed up on the way in (duplicates dropped)
 
     def values(self, axis: Axis) -> tuple[Any, ...]:
         return self.axes[axis.name]
+
+    def groups(self, specs: list[StepSpec]) -> list[Group]:
+        """``specs`` in the comparison groups this sweep times together."""
+        axis = compared_axis(self.compare_by)
+        return form_groups(specs, axis, self.values(axis) if axis else ())
 
 
 def _is_int(value: Any) -> bool:
@@ -138,9 +149,9 @@ def sweep_from_mapping(raw: Mapping[str, Any], source: str,
     if not isinstance(raw, Mapping):
         raise UsageError(f"{source}: expected a table of sweep keys")
     overrides = overrides or {}
-    unknown = set(raw) - set(SWEEP_KEYS) - set(SCALARS) - {"timing"}
+    unknown = set(raw) - set(SWEEP_KEYS) - set(SCALARS) - {COMPARE_BY, "timing"}
     if unknown:
-        valid = ", ".join([*SWEEP_KEYS, *SCALARS, "timing"])
+        valid = ", ".join([*SWEEP_KEYS, *SCALARS, COMPARE_BY, "timing"])
         raise UsageError(f"{source}: unknown key {sorted(unknown)[0]!r}; valid: {valid}")
     missing = [axis.sweep_key for axis in AXES if axis.sweep_default is None
                and axis.sweep_key not in raw and axis.sweep_key not in overrides]
@@ -161,9 +172,21 @@ def sweep_from_mapping(raw: Mapping[str, Any], source: str,
         if on_cli or name in raw:
             scalars[name] = _check_scalar(name, overrides[name] if on_cli else raw[name],
                                           "command line" if on_cli else source)
+    on_cli = overrides.get(COMPARE_BY) is not None
+    if on_cli or COMPARE_BY in raw:
+        scalars[COMPARE_BY] = _check_compare_by(overrides[COMPARE_BY] if on_cli
+                                                else raw[COMPARE_BY],
+                                                "command line" if on_cli else source)
     timing = {**_check_timing(raw.get("timing", {}), source),
               **_check_timing(dict(timing_overrides or {}), "command line")}
     return SweepConfig(axes, **scalars, timing=TimingOptions(**timing), notices=tuple(notices))
+
+
+def _check_compare_by(value: Any, source: str) -> str:
+    if value not in COMPARE_CHOICES:
+        raise UsageError(f"{source}: {COMPARE_BY} {value!r} is not an axis that can be "
+                         f"compared; valid: {', '.join(COMPARE_CHOICES)}")
+    return value
 
 
 def sweep_to_mapping(config: SweepConfig, devices: list[str] | None = None) -> dict[str, Any]:
@@ -172,7 +195,7 @@ def sweep_to_mapping(config: SweepConfig, devices: list[str] | None = None) -> d
     data = {axis.sweep_key: list(config.values(axis)) for axis in AXES}
     if devices is not None:
         data[DEVICE.sweep_key] = list(devices)
-    data.update({name: getattr(config, name) for name in SCALARS})
+    data.update({name: getattr(config, name) for name in (*SCALARS, COMPARE_BY)})
     data["timing"] = dataclasses.asdict(config.timing)
     return data
 

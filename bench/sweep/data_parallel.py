@@ -33,7 +33,7 @@ import torch
 
 from bench.axes import config_id
 from bench.errors import UsageError
-from bench.measure.configuration import NvmlHandles, measure_configuration
+from bench.measure.configuration import NvmlHandles, measure_group
 from bench.measure.devices import device_name
 from bench.measure.result import ConfigResult
 from bench.measure.timers import TimingOptions
@@ -42,9 +42,9 @@ from bench.sweep.distributed import Failure, World, backend_for, rank_record
 from bench.sweep.failures import classify
 from bench.sweep.folder import (OpenRun, check_world, create_run, read_sweep_record,
                                 record_environment, reopen_run)
+from bench.sweep.groups import Group, group_id
 from bench.sweep.loop import RunOutcome, pending, sweep_loop
 from bench.sweep.ranks import merge_ranks, rank_result
-from multinet.step import StepSpec
 
 FAILING_RANK_FIRST_S = 1.0
 
@@ -88,7 +88,8 @@ class Lead:
 
     def plan(self, config: SweepConfig, resume: Path | None, out_dir: Path | None,
              errors: list[str | None]) -> tuple[str, list[tuple[int, int]]]:
-        """The run id, and what to measure in which order: (repeat, index into the specs)."""
+        """The run id, and what to measure in which order: (repeat, indexes into the specs
+        of a comparison group's configurations)."""
         refused = next((e for e in errors if e), None)
         if refused:
             raise UsageError(refused)
@@ -100,7 +101,8 @@ class Lead:
                                   local_rank=self.world.local_rank, world_size=self.world.size)
         index = {spec: i for i, spec in enumerate(self.run.specs)}
         self.configs_on_disk = len(self.run.done)
-        return self.run.run_id, [(repeat, index[spec]) for repeat, spec in pending(self.run)]
+        return self.run.run_id, [(repeat, [index[spec] for spec in group])
+                                 for repeat, group in pending(self.run)]
 
     @contextmanager
     def writing(self) -> Iterator[None]:
@@ -136,17 +138,21 @@ class DataParallelRanks:
     def agree(self, values: list[float]) -> list[float]:
         return self.world.agree(values)
 
-    def measure(self, spec: StepSpec, repeat: int, options: TimingOptions,
-                nvml: NvmlHandles) -> ConfigResult | None:
+    def measure(self, group: Group, repeat: int, options: TimingOptions,
+                nvml: NvmlHandles) -> list[ConfigResult] | None:
         try:
-            result = measure_configuration(spec, options, repeat=repeat, nvml=nvml,
-                                           agree=self.world.agree)
-            ranks = self.world.gather(rank_result(self.world.rank, result))
+            results = measure_group(group, options, repeat=repeat, nvml=nvml,
+                                    agree=self.world.agree)
+            ranks = self.world.gather([rank_result(self.world.rank, r) for r in results])
         except Exception as exc:
-            fail(self.world, self.lead, spec, repeat, exc)
+            fail(self.world, self.lead, group, repeat, exc)
         if self.lead is None:
             return None
-        return merge_ranks(result, ranks, backend_for(spec.device))
+        merged = [merge_ranks(result, [mine[i] for mine in ranks], backend_for(result.spec.device))
+                  for i, result in enumerate(results)]
+        for result in merged:
+            result.group = group_id(group)
+        return merged
 
     def writing(self):
         return self.lead.writing()
@@ -187,7 +193,7 @@ def run_distributed(world: World, config: SweepConfig | None, out_dir: Path | No
         if lead:
             record_environment(lead.run, list(argv), ranks)
         world.watch(lead.stop_for if lead else lambda failure: exit_now(1))
-        todo = [(repeat, specs[index]) for repeat, index in plan]
+        todo = [(repeat, tuple(specs[i] for i in indexes)) for repeat, indexes in plan]
         # the other ranks would only repeat rank 0's notes
         outcome = sweep_loop(todo, config.timing, DataParallelRanks(world, lead),
                              lead.run if lead else None, progress=progress,
@@ -198,7 +204,7 @@ def run_distributed(world: World, config: SweepConfig | None, out_dir: Path | No
             lead.run.close()
 
 
-def fail(world: World, lead: Lead | None, spec: StepSpec, repeat: int,
+def fail(world: World, lead: Lead | None, group: Group, repeat: int,
          exc: Exception) -> NoReturn:
     """This rank cannot go on. Where another rank failed first (this rank's collective broke
     because that one left), rank 0 reports that one; else this one is reported."""
@@ -211,9 +217,9 @@ def fail(world: World, lead: Lead | None, spec: StepSpec, repeat: int,
             lead.stop_for(first)
         exit_now(1)
     status, reason = classify(exc)
-    message = (f"rank {world.rank} of {world.size} ({socket.gethostname()}, {spec.device}) "
-               f"failed at configuration {config_id(spec)} (repeat {repeat}): {status}: "
-               f"{reason}")
+    configs = " or ".join(config_id(spec) for spec in group)
+    message = (f"rank {world.rank} of {world.size} ({socket.gethostname()}, {group[0].device}) "
+               f"failed at configuration {configs} (repeat {repeat}): {status}: {reason}")
     if lead is not None:
         lead.stop_for(Failure(world.rank, message))
     try:

@@ -12,14 +12,17 @@ from __future__ import annotations
 import dataclasses
 import gc
 import re
+from collections.abc import Callable, Sequence
 
 import torch
 
-from bench.measure.configuration import NvmlHandles, measure_configuration, now
+from bench.axes import config_id
+from bench.measure.configuration import (NvmlHandles, measure_alone, new_result, now,
+                                         time_together)
 from bench.measure.devices import device_name
 from bench.measure.result import ConfigResult
 from bench.measure.timers import TimingOptions
-from bench.schema import ERROR, NONFINITE, OOM, SKIPPED
+from bench.schema import ERROR, NONFINITE, OK, OOM, SKIPPED
 from multinet.step import StepSpec
 
 # Statuses that make a sweep's exit code 1 (and stop it under --fail-fast): the harness
@@ -78,26 +81,58 @@ class OomLimits:
         return f"batch size {limit} of the same configuration ran out of memory"
 
 
-def attempt_configuration(spec: StepSpec, options: TimingOptions, *, repeat: int = 1,
-                          nvml: NvmlHandles | None = None,
-                          oom: OomLimits | None = None) -> ConfigResult:
-    """One configuration's result, whatever happens: measured, ``nonfinite``, ``skipped``
-    (a smaller batch ran out of memory), ``oom`` or ``error``. Only an interruption
-    (a BaseException) propagates."""
-    started = now()
-    reason = oom.skip_reason(spec) if oom else None
-    if reason is not None:
-        return _unmeasured(spec, repeat, started, SKIPPED, reason)
+def attempt_group(specs: Sequence[StepSpec], options: TimingOptions, *, repeat: int = 1,
+                  nvml: NvmlHandles | None = None,
+                  oom: OomLimits | None = None) -> list[ConfigResult]:
+    """Each configuration's result, in the order of ``specs``, whatever happens: measured,
+    ``nonfinite``, ``skipped`` (a smaller batch ran out of memory), ``oom`` or ``error``. The
+    configurations are timed together; where that fails (their memory together is more than
+    one needs, say), each is timed alone, so that one configuration's failure is its own.
+    Only an interruption (a BaseException) propagates."""
+    results, timed = [], []
+    for spec in specs:
+        reason = oom.skip_reason(spec) if oom else None
+        if reason is not None:
+            results.append(_unmeasured(spec, repeat, now(), SKIPPED, reason))
+        else:
+            results.append(new_result(spec, repeat))
+            timed.append(results[-1])
+    failed = len(timed) < 2
+    if not failed:
+        try:
+            time_together(timed, options, nvml=nvml)
+        except Exception:  # nothing of the attempt was kept: each is timed alone below
+            failed = True
+        if failed:
+            release_memory(torch.device(timed[0].spec.device))
+        else:
+            for result in timed:  # the group as it was timed: its first is the reference
+                result.group = config_id(timed[0].spec)
+    if failed:
+        for result in timed:
+            _attempt(result, lambda r=result: time_together([r], options, nvml=nvml), oom)
+    for result in timed:
+        if result.status == OK:
+            _attempt(result, lambda r=result: measure_alone(r), oom)
+    return results
+
+
+def _attempt(result: ConfigResult, work: Callable[[], None],
+             oom: OomLimits | None) -> ConfigResult:
+    """``result`` after ``work``, or recorded as failed with the reason."""
     try:
-        return measure_configuration(spec, options, repeat=repeat, nvml=nvml)
+        work()
+        return result
     except Exception as exc:  # any failure of one configuration is recorded, not fatal
         status, reason = classify(exc)
     # Leaving the except clause dropped the exception and, with its traceback, the frames
     # that held the step's tensors; only now can their memory be given back.
-    release_memory(torch.device(spec.device))
+    release_memory(torch.device(result.spec.device))
     if status == OOM and oom is not None:
-        oom.record(spec)
-    return _unmeasured(spec, repeat, started, status, reason)
+        oom.record(result.spec)
+    result.status, result.error, result.timing = status, reason, None
+    result.config_columns, result.phase_columns = {}, {}
+    return result
 
 
 def release_memory(device: torch.device) -> None:

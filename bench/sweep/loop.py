@@ -7,8 +7,10 @@ how a configuration is measured (alone, a failure is recorded as a row; under to
 ranks measure together and rank 0 merges them, ``bench/sweep/data_parallel.py``) and which
 process writes.
 
-The configurations of every repeat run in a fresh random order, so slow drift of a shared
-machine spreads over all of them instead of biasing whichever ran last. SIGINT and SIGTERM
+Configurations are measured a comparison group at a time (``bench/sweep/groups.py``): the
+configurations that differ only in the sweep's ``compare_by`` axis are timed together,
+round-robin. The groups of every repeat run in a fresh random order, so slow drift of a
+shared machine spreads over all of them instead of biasing whichever ran last. SIGINT and SIGTERM
 stop the loop cleanly (``bench/sweep/interrupt.py``); ``resume_sweep`` continues it later in
 the same folder.
 """
@@ -19,7 +21,6 @@ import random
 import secrets
 import socket
 import sys
-from collections import defaultdict
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,12 +36,12 @@ from bench.measure.result import ConfigResult
 from bench.measure.timers import TimingOptions
 from bench.schema import OK, STEP
 from bench.sweep.config import SweepConfig
-from bench.sweep.failures import FAILURES, OomLimits, attempt_configuration, spec_group
+from bench.sweep.failures import FAILURES, OomLimits, attempt_group
 from bench.sweep.folder import OpenRun, create_run, record_environment, reopen_run
+from bench.sweep.groups import Group, run_order
 from bench.sweep.interrupt import Interrupted, StopOnSignal
 from bench.sweep.progress import Progress
 from bench.sweep.writer import ResultsWriter
-from multinet.step import StepSpec
 
 
 @dataclass
@@ -72,9 +73,10 @@ class Ranks(Protocol):
     def agree(self, values: list[float]) -> list[float]:
         """The element-wise maximum of ``values`` over the processes."""
 
-    def measure(self, spec: StepSpec, repeat: int, options: TimingOptions,
-                nvml: NvmlHandles) -> ConfigResult | None:
-        """The configuration's result, for the process that writes (None elsewhere)."""
+    def measure(self, group: Group, repeat: int, options: TimingOptions,
+                nvml: NvmlHandles) -> list[ConfigResult] | None:
+        """The results of a comparison group's configurations, for the process that writes
+        (None elsewhere)."""
 
     def writing(self) -> AbstractContextManager:
         """Held while a configuration's rows are written."""
@@ -82,7 +84,7 @@ class Ranks(Protocol):
 
 class Alone:
     """A single process: it agrees with itself, writes, and records a configuration that
-    fails as a row of its status, skipping the larger batches after an out-of-memory."""
+    fails as rows of its status, skipping the larger batches after an out-of-memory."""
 
     writes = True
 
@@ -92,34 +94,25 @@ class Alone:
     def agree(self, values: list[float]) -> list[float]:
         return values
 
-    def measure(self, spec: StepSpec, repeat: int, options: TimingOptions,
-                nvml: NvmlHandles) -> ConfigResult:
-        return attempt_configuration(spec, options, repeat=repeat, nvml=nvml, oom=self.oom)
+    def measure(self, group: Group, repeat: int, options: TimingOptions,
+                nvml: NvmlHandles) -> list[ConfigResult]:
+        return attempt_group(group, options, repeat=repeat, nvml=nvml, oom=self.oom)
 
     def writing(self) -> AbstractContextManager:
         return nullcontext()
 
 
-def sweep_order(specs: list[StepSpec], rng: random.Random) -> list[StepSpec]:
-    """A random order in which, within each group that differs only in batch size, batch
-    sizes come smallest first: one out-of-memory then spares every larger batch of its
-    group. Groups still interleave at random, so drift spreads over the setups, optimizers
-    and scenarios that a comparison sets side by side."""
-    order = list(specs)
-    rng.shuffle(order)
-    ascending: dict[StepSpec, list[StepSpec]] = defaultdict(list)
-    for spec in sorted(order, key=lambda s: s.batch_size):
-        ascending[spec_group(spec)].append(spec)
-    queues = {key: iter(group) for key, group in ascending.items()}
-    return [next(queues[spec_group(spec)]) for spec in order]
-
-
-def pending(run: OpenRun) -> list[tuple[int, StepSpec]]:
-    """What is left to measure, per repeat, each repeat in a fresh random order."""
+def pending(run: OpenRun) -> list[tuple[int, Group]]:
+    """What is left to measure, per repeat, a comparison group at a time (without its
+    configurations already on disk), each repeat in a fresh random order."""
     shuffler = random.Random(secrets.randbits(64))
-    return [(repeat, spec) for repeat in range(1, run.config.repeats + 1)
-            for spec in sweep_order(run.specs, shuffler)
-            if (repeat, config_id(spec)) not in run.done]
+    todo = []
+    for repeat in range(1, run.config.repeats + 1):
+        for group in run_order(run.config.groups(run.specs), shuffler):
+            left = tuple(s for s in group if (repeat, config_id(s)) not in run.done)
+            if left:
+                todo.append((repeat, left))
+    return todo
 
 
 def progress_label(result: ConfigResult) -> str:
@@ -131,40 +124,43 @@ def progress_label(result: ConfigResult) -> str:
     return text
 
 
-def sweep_loop(todo: list[tuple[int, StepSpec]], options: TimingOptions, ranks: Ranks,
+def sweep_loop(todo: list[tuple[int, Group]], options: TimingOptions, ranks: Ranks,
                run: OpenRun | None, *, progress: bool, stream: TextIO,
                fail_fast: bool) -> RunOutcome:
-    """Measure ``todo`` ((repeat, spec) in order) into ``run``, which the process that
-    writes has open. Every process leaves the loop at the same configuration: whatever
-    stops it (a signal, a failed write, --fail-fast) is agreed on before the next one."""
+    """Measure ``todo`` ((repeat, group) in order) into ``run``, which the process that
+    writes has open. Every process leaves the loop at the same group: whatever stops it (a
+    signal, a failed write, --fail-fast) is agreed on before the next one."""
+    total = sum(len(group) for _, group in todo)
     outcome = RunOutcome(run.run_id if run else "", run.out_dir if run else Path(),
-                         pending=len(todo))
+                         pending=total)
     writer = (ResultsWriter(run.out_dir, run.run_id, torch.__version__, socket.gethostname())
               if ranks.writes else None)
-    bar = Progress(len(todo), stream, enabled=progress and ranks.writes)
+    bar = Progress(total, stream, enabled=progress and ranks.writes)
     nvml = NvmlHandles(stream)
     stop = StopOnSignal(stream)
     stopping = False  # a failed write, or --fail-fast, on the process that writes
     try:
         with stop:
-            for repeat, spec in todo:
+            for repeat, group in todo:
                 if ranks.agree([float(stop.requested or stopping)])[0]:
                     break
-                result = ranks.measure(spec, repeat, options, nvml)
-                if result is None:
+                results = ranks.measure(group, repeat, options, nvml)
+                if results is None:
                     continue
                 try:
-                    # samples and results of a configuration, or neither
+                    # samples and results of a whole group, or nothing of it
                     with ranks.writing(), stop.protected():
-                        writer.write(result)
+                        writer.write(*results)
                 except RunFolderWriteError as exc:
                     outcome.write_error, stopping = str(exc), True  # those before are kept
                     continue
-                outcome.results.append(result)
-                outcome.pending -= 1
-                bar.advance(progress_label(result))
-                if fail_fast and result.status in FAILURES:
-                    outcome.failed_fast, stopping = result, True
+                for result in results:
+                    outcome.results.append(result)
+                    outcome.pending -= 1
+                    bar.advance(progress_label(result))
+                failed = [r for r in results if r.status in FAILURES]
+                if fail_fast and failed:
+                    outcome.failed_fast, stopping = failed[0], True
     except Interrupted:
         pass  # the configuration in progress is abandoned; nothing of it was written
     finally:

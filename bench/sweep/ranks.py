@@ -47,7 +47,9 @@ def merge_ranks(result: ConfigResult, ranks: list[RankResult], backend: str) -> 
     merged = Timing(clock=timings[0].clock, warmup_iters=timings[0].warmup_iters,
                     first_iter_s=max(t.first_iter_s for t in timings),
                     stop_reason=timings[0].stop_reason,
-                    elapsed_s=max(t.elapsed_s for t in timings))
+                    elapsed_s=max(t.elapsed_s for t in timings),
+                    # the ranks run the same blocks; the most disturbed rank's are shown
+                    cpu_share=list(max(timings, key=lambda t: t.disturbed_blocks).cpu_share))
     for phase in TIMED_PHASES:
         medians = {r.rank: r.timing.summary(phase).median for r in ranks
                    if r.timing.device_ms[phase]}
@@ -57,6 +59,7 @@ def merge_ranks(result: ConfigResult, ranks: list[RankResult], backend: str) -> 
         source = by_rank[slowest]
         merged.device_ms[phase] = list(source.device_ms[phase])
         merged.host_ms[phase] = list(source.host_ms[phase])
+        merged.block[phase] = list(source.block[phase])
         lowest = min(medians.values())
         columns = result.phase_columns.setdefault(phase, {})
         columns["slowest_rank"] = slowest

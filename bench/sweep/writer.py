@@ -29,7 +29,8 @@ def result_rows(result: ConfigResult, run_id: str, torch_version: str,
     spec = result.spec
     base = {
         "schema_version": SCHEMA_VERSION, "run_id": run_id, "repeat": result.repeat,
-        "config_id": config_id(spec), **{axis.name: getattr(spec, axis.name) for axis in AXES},
+        "config_id": config_id(spec), "group": result.group,
+        **{axis.name: getattr(spec, axis.name) for axis in AXES},
         "device_name": result.device_name, "world_size": result.world_size,
         "backend": result.backend, "global_batch_size": spec.batch_size * result.world_size,
         "seed": spec.seed,
@@ -54,7 +55,8 @@ def result_rows(result: ConfigResult, run_id: str, torch_version: str,
                 "samples_per_s": _num(base["global_batch_size"] / s.median * 1e3)
                 if s.median > 0 else "",
                 "warmup_iters": timing.warmup_iters, "stop_reason": timing.stop_reason,
-                "measure_s": _num(timing.elapsed_s),
+                "measure_s": _num(timing.elapsed_s), "blocks": len(timing.cpu_share),
+                "disturbed_blocks": timing.disturbed_blocks,
             })
             if spec.compile != COMPILE.default:
                 row["compile_s"] = _num(timing.first_iter_s)
@@ -73,10 +75,15 @@ def sample_rows(result: ConfigResult, run_id: str) -> list[dict[str, Any]]:
     if timing is None:
         return []
     cid = config_id(result.spec)
-    return [{"run_id": run_id, "repeat": result.repeat, "config_id": cid, "phase": phase,
-             "iteration": i, "device_ms": _num(d), "host_ms": _num(h)}
-            for phase in TIMED_PHASES
-            for i, (d, h) in enumerate(zip(timing.device_ms[phase], timing.host_ms[phase]))]
+    rows = []
+    for phase in TIMED_PHASES:
+        device, host, blocks = timing.device_ms[phase], timing.host_ms[phase], timing.block[phase]
+        if len(blocks) != len(device):  # samples from elsewhere (a suite) have no rounds
+            blocks = [""] * len(device)
+        rows += [{"run_id": run_id, "repeat": result.repeat, "config_id": cid, "phase": phase,
+                  "iteration": i, "block": b, "device_ms": _num(d), "host_ms": _num(h)}
+                 for i, (d, h, b) in enumerate(zip(device, host, blocks))]
+    return rows
 
 
 class CsvAppender:
@@ -132,10 +139,14 @@ class ResultsWriter:
         self.results = CsvAppender(out_dir / RESULTS_FILE, FIELDS)
         self.samples = CsvAppender(out_dir / SAMPLES_FILE, SAMPLE_FIELDS)
 
-    def write(self, result: ConfigResult) -> list[dict[str, Any]]:
-        rows = result_rows(result, self.run_id, self.torch_version, self.hostname)
+    def write(self, *results: ConfigResult) -> list[dict[str, Any]]:
+        """The rows of ``results`` (a configuration, or a comparison group's) appended
+        together: one write per file."""
+        rows = [row for result in results
+                for row in result_rows(result, self.run_id, self.torch_version, self.hostname)]
         # samples first: a results row never points at samples that are not on disk
-        start = self.samples.append(sample_rows(result, self.run_id))
+        start = self.samples.append([row for result in results
+                                     for row in sample_rows(result, self.run_id)])
         try:
             self.results.append(rows)
         except RunFolderWriteError:

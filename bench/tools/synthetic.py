@@ -19,7 +19,7 @@ import pandas as pd
 
 from bench.analyze.reader import typed_results
 from bench.atomic import write_json_atomic, write_text_atomic
-from bench.axes import BATCH_SIZE, WORLD_SIZE, config_id
+from bench.axes import BATCH_SIZE, OPTIMIZER_SETUP, WORLD_SIZE, config_id
 from bench.schema import (ENV_FILE, FIELDS, RESULTS_FILE, SAMPLE_FIELDS, SAMPLES_FILE,
                           SCHEMA_VERSION, STEP, TIMED_PHASES)
 
@@ -79,10 +79,12 @@ def _csv(fields: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
 
 def write_run(folder: Path, rows: Sequence[Mapping[str, Any]],
               samples: Mapping[tuple[str, str, int], Sequence[float]] | None = None,
-              env: Mapping[str, Any] | None = None) -> Path:
+              env: Mapping[str, Any] | None = None,
+              blocks: Mapping[tuple[str, str, int], Sequence[int]] | None = None) -> Path:
     """A run folder: ``rows`` as results.csv, ``samples`` ((config_id, phase, repeat) ->
-    times in ms) as samples.csv, ``env`` as env.json. Measured rows without samples get
-    their median repeated n_samples times."""
+    times in ms) as samples.csv, with the round of each sample from ``blocks`` (same keys)
+    where given, ``env`` as env.json. Measured rows without samples get their median
+    repeated n_samples times."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     samples = dict(samples or {})
@@ -94,9 +96,11 @@ def write_run(folder: Path, rows: Sequence[Mapping[str, Any]],
         values = samples.get(key)
         if values is None:
             values = [float(row["median_ms"])] * int(row["n_samples"] or 1)
+        rounds = (blocks or {}).get(key) or [""] * len(values)
         sample_rows += [{"run_id": row["run_id"], "repeat": row["repeat"],
                          "config_id": row["config_id"], "phase": row["phase"], "iteration": i,
-                         "device_ms": v, "host_ms": v} for i, v in enumerate(values)]
+                         "block": b, "device_ms": v, "host_ms": v}
+                        for i, (v, b) in enumerate(zip(values, rounds))]
     write_text_atomic(folder / RESULTS_FILE, _csv(FIELDS, rows))
     write_text_atomic(folder / SAMPLES_FILE, _csv(SAMPLE_FIELDS, sample_rows))
     run_id = rows[0]["run_id"] if rows else "run-a"
@@ -108,17 +112,23 @@ def sweep_run(folder: Path, *, scenarios: Sequence[str], batch_sizes: Sequence[i
               setups: Sequence[str] = ("separate", "single", "grouped"),
               device: str = "cuda:0", device_name: str = "Synthetic GPU",
               samples_per_phase: int = 200, repeats: int = 1, slowdown: float = 1.0,
-              run_id: str = "synthetic", seed: int = 0, limit: int | None = None) -> Path:
+              run_id: str = "synthetic", seed: int = 0, limit: int | None = None,
+              rounds: int = 0) -> Path:
     """A whole sweep in the model: every scenario x batch size x setup (the first ``limit``
     of them), every phase, with CUDA and NVML columns filled on a `cuda` device.
-    ``slowdown`` scales every time."""
+    ``slowdown`` scales every time. With ``rounds``, the setups of each scenario and batch
+    size form a comparison group timed in that many rounds: each round's samples share a
+    slowdown of the machine (lognormal, 5%), as configurations timed together do."""
     rng = np.random.default_rng(seed)
     gpu = device.startswith("cuda")
     rows, samples = [], {}
     configs = [(s, scenario, batch, setup) for s, scenario in enumerate(scenarios)
                for batch in batch_sizes for setup in setups][:limit]
+    blocks = {}
     for repeat in range(1, repeats + 1):
         drift = float(rng.lognormal(0, 0.01))  # repeats differ a little, as on a real machine
+        round_drift = {key: rng.lognormal(0, 0.05, max(rounds, 1))
+                       for key in {(scenario, batch) for _, scenario, batch, _ in configs}}
         for s, scenario, batch, setup in configs:
             step_ms = (0.8 + 0.1 * s + 0.004 * batch) * SETUP_COST.get(setup, 1.0)
             config = {}
@@ -138,6 +148,9 @@ def sweep_run(folder: Path, *, scenarios: Sequence[str], batch_sizes: Sequence[i
             for phase in TIMED_PHASES:
                 median = step_ms * PHASE_SHARE[phase] * slowdown * drift
                 values = median * rng.lognormal(0, 0.04, samples_per_phase)
+                block = np.arange(samples_per_phase) * max(rounds, 1) // samples_per_phase
+                if rounds:
+                    values = values * round_drift[(scenario, batch)][block]
                 q1, q2, q3 = np.quantile(values, [0.25, 0.5, 0.75])
                 row = result_row(
                     run_id=run_id, repeat=repeat, scenario=scenario, device=device,
@@ -151,9 +164,12 @@ def sweep_run(folder: Path, *, scenarios: Sequence[str], batch_sizes: Sequence[i
                 if gpu and phase != STEP:
                     row["phase_peak_allocated_mib"] = config[
                         "cuda_peak_allocated_mib"] * (0.8 + 0.1 * TIMED_PHASES.index(phase))
+                if rounds:
+                    row["group"] = config_id({**row, OPTIMIZER_SETUP.name: setups[0]})
+                    blocks[(row["config_id"], phase, repeat)] = block.tolist()
                 rows.append(row)
                 samples[(row["config_id"], phase, repeat)] = values.tolist()
     gpus = [{"index": 0, "name": device_name, "memory_mib": 81079, "capability": "9.0"}]
     env = env_record(run_id, gpus=gpus if gpu else [], cuda_version="13.0" if gpu else None,
                      torch_version=rows[0]["torch_version"])
-    return write_run(folder, rows, samples, env)
+    return write_run(folder, rows, samples, env, blocks)

@@ -1,19 +1,19 @@
 """``make bench-versions TORCH="2.13.0 2.14.1"``: the same sweep under several torch releases.
 
 For each version: a virtual environment ``.venvs/torch-<version>`` (reused when it exists),
-``torch==<version>`` and the project installed into it, and the sweep run with it into
-``<out>/torch-<version>/``. Then the comparison across them: the oldest version is the
-baseline, every newer one a candidate (trend chart and regression table). A version pip
-cannot install is reported and skipped; the others go on.
+``torch==<version>`` and the project installed into it. Then the sweep runs in interleaved
+rounds, every version once per round in a fresh process (``bench/tools/paired.py``), into
+``<out>/torch-<version>/round-NN/``, and ``python -m bench paired`` sets each newer version
+against the oldest round by round. A version pip cannot install is reported and skipped;
+the others go on.
 
-This module runs under the bootstrap interpreter and imports nothing but the standard
+This module runs under the bootstrap interpreter and needs nothing but the standard
 library: torch lives only in the per-version environments.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import subprocess
 import sys
@@ -21,6 +21,7 @@ import venv
 from pathlib import Path
 
 from bench import PROJECT_ROOT
+from bench.tools.paired import DEFAULT_ROUNDS, Environment, compare, run_rounds
 
 
 
@@ -56,40 +57,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--venvs", type=Path, default=PROJECT_ROOT / ".venvs")
     parser.add_argument("--pip-args", default="", help="extra pip arguments for torch, "
                         "e.g. '--index-url https://download.pytorch.org/whl/cpu'")
+    parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS,
+                        help=f"interleaved rounds of the sweep (default {DEFAULT_ROUNDS})")
     parser.add_argument("--run-args", default="", help="extra `python -m bench run` options")
     args = parser.parse_args(argv)
 
-    runs: list[tuple[str, Path, Path]] = []
+    envs = []
     for version in sorted(dict.fromkeys(args.versions), key=version_key):
         python = environment(version, args.venvs, shlex.split(args.pip_args))
-        if python is None:
-            continue
-        out = args.out_dir / f"torch-{version}"
-        if (out / "sweep.json").exists():
-            # a run from an earlier invocation: continue it (a complete one has nothing left)
-            print(f"[torch {version}] continuing the run in {out}", flush=True)
-            cmd = [str(python), "-m", "bench", "run", "--resume", str(out), "--quiet"]
-        else:
-            print(f"[torch {version}] running the sweep into {out}", flush=True)
-            cmd = [str(python), "-m", "bench", "run", "--out-dir", str(out),
-                   *shlex.split(args.run_args)]
-        status = subprocess.run(cmd, cwd=PROJECT_ROOT, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}).returncode
-        # 1: some configurations recorded an error or a non-finite loss; the rest compare
-        if status not in (0, 1):
-            print(f"[torch {version}] the sweep did not complete (exit {status}); left out",
-                  file=sys.stderr)
-            continue
-        runs.append((version, python, out))
-
-    if len(runs) < 2:
+        if python is not None:
+            envs.append(Environment(f"torch-{version}", str(python)))
+    if len(envs) < 2:
         print("error: fewer than two torch versions ran; nothing to compare", file=sys.stderr)
         return 2
-    (_, python, baseline), candidates = runs[0], [out for _, _, out in runs[1:]]
-    page = args.out_dir / "compare.html"
-    cmd = [str(python), "-m", "bench", "compare", str(baseline), *map(str, candidates),
-           "--out", str(page)]
-    status = subprocess.run(cmd, cwd=PROJECT_ROOT).returncode
-    print(f"Comparison across torch {', '.join(v for v, _, _ in runs)}: {page}")
+    # the versions' rounds interleave, so the machine's drift lands on every version alike
+    failed = run_rounds(envs, args.rounds, args.out_dir, shlex.split(args.run_args))
+    if failed:
+        print(f"note: the sweep did not complete under {', '.join(failed)}; their rounds pair "
+              "where they hold the configuration", file=sys.stderr)
+    status = compare(envs, args.out_dir, args.rounds, "")
+    print(f"Comparison across {', '.join(e.name for e in envs)}: {args.out_dir / 'paired.html'}")
     return status
 
 

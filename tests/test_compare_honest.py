@@ -1,0 +1,225 @@
+"""Comparisons that stay honest about the drift between runs: one run per side judged
+against the common shift, duplicated units refused, and paired rounds."""
+
+import shutil
+from itertools import product
+
+import numpy as np
+import pytest
+
+pytest.importorskip("plotly")
+
+from bench.analyze.comparison import KEY, CommonShift, compare_runs, load_side
+from bench.analyze.paired import compare_paired
+from bench.analyze.reader import load_run
+from bench.analyze.significance import DRIFT, NO_CHANGE, REGRESSION
+from bench.cli import main
+from bench.present.comparison import ratio_heatmap, shift_text
+from bench.schema import TIMED_PHASES
+from bench.tools.synthetic import env_record, result_row, write_run
+from tests.conftest import run_cli
+
+SCENARIOS = ("sequential", "shared_input", "separate_losses", "shared_trunk")
+BATCHES, SETUPS = (1, 32, 256), ("separate", "single", "grouped")
+CONFIGS = len(SCENARIOS) * len(BATCHES) * len(SETUPS)  # 36, so 144 measurements
+
+
+def run_folder(folder, run_id, *, factor=1.0, slower=None, between=0.015, spread=0.03,
+               n=41, seed=0, leave_out=()):
+    """One repeat of every configuration: each configuration and phase times ``factor``, a
+    further factor per scenario from ``slower``, and its own between-run factor
+    (lognormal, sigma ``between``); ``n`` samples around that (sigma ``spread``), the row's
+    95% interval of the median from their order statistics. ``leave_out``: (scenario, batch,
+    setup) not in the run."""
+    rng = np.random.default_rng(seed)
+    rows, samples = [], {}
+    for scenario, batch, setup in product(SCENARIOS, BATCHES, SETUPS):
+        for phase in TIMED_PHASES:
+            median = ((0.5 + 0.01 * batch) * factor * (slower or {}).get(scenario, 1.0)
+                      * rng.lognormal(0, between))
+            values = np.sort(median * rng.lognormal(0, spread, n))
+            if (scenario, batch, setup) in leave_out:
+                continue
+            half = 1.96 * n ** 0.5 / 2  # ranks of the median's interval (Conover)
+            low, high = int(np.floor(n / 2 - half)), int(np.ceil(1 + n / 2 + half))
+            row = result_row(run_id=run_id, scenario=scenario, batch_size=batch,
+                             optimizer_setup=setup, phase=phase, n_samples=n,
+                             median_ms=float(np.median(values)), ci_low_ms=values[low - 1],
+                             ci_high_ms=values[high - 1])
+            rows.append(row)
+            samples[(row["config_id"], phase, 1)] = values.tolist()
+    return write_run(folder, rows, samples, env_record(run_id))
+
+
+@pytest.fixture(scope="module")
+def drifted(tmp_path_factory):
+    """A baseline, the same machine 8% slower with its own per-configuration noise, and
+    that plus one scenario (a quarter of the configurations) 1.3x slower. Each side's
+    between-run noise of 1.5% makes a ratio's about 2.1% (0.015 x sqrt 2); the slowed
+    scenario departs by log 1.3 = 0.26, over ten times that."""
+    root = tmp_path_factory.mktemp("drift")
+    return {"base": run_folder(root / "base", "base", seed=1),
+            "drift": run_folder(root / "drift", "drift", factor=1.08, seed=2),
+            "slower": run_folder(root / "slower", "slower", factor=1.08, seed=3,
+                                 slower={"shared_input": 1.3})}
+
+
+def test_a_common_drift_with_one_run_per_side_is_reported_not_failed(drifted, tmp_path):
+    proc = run_cli("compare", str(drifted["base"]), str(drifted["drift"]),
+                   "--fail-on-regression", "--out", str(tmp_path / "c.html"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"{CONFIGS * 4} measurements compared" in proc.stdout
+    assert "0 regression(s), 0 improvement(s)" in proc.stdout
+    assert "The candidate is 8% slower throughout" in proc.stdout
+    assert "one run per side cannot tell this from machine drift" in proc.stdout
+    assert "cannot tell this from machine drift" in (tmp_path / "c.html").read_text()
+
+
+def test_one_scenario_beyond_the_drift_is_flagged_and_nothing_else(drifted, tmp_path):
+    comparison = compare_runs(load_side(str(drifted["base"])),
+                              [load_side(str(drifted["slower"]))])
+    table = comparison.tables[0]
+    assert set(table.method) == {DRIFT}
+    flagged = table[table.verdict == REGRESSION]
+    assert set(flagged.scenario) == {"shared_input"} and len(flagged) == CONFIGS // 4 * 4
+    assert set(table.loc[table.scenario != "shared_input", "verdict"]) == {NO_CHANGE}
+    # judged beyond the common shift of about 8%, by about 1.3 (a quarter of the
+    # configurations moved, so the median drifts up a little from 1.08)
+    assert flagged.departure.between(1.15, 1.4).all()
+    assert table["shift"].between(1.06, 1.12).all()
+    proc = run_cli("compare", str(drifted["base"]), str(drifted["slower"]),
+                   "--fail-on-regression", "--out", str(tmp_path / "c.html"))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"{CONFIGS // 4 * 4} regression(s), 0 improvement(s)" in proc.stdout
+    # only the significant cells are coloured: the slowed scenario's, with their ratios
+    fig = ratio_heatmap(table, "t")
+    coloured = [t for t in fig.data if t.name == "significant change"]
+    for trace in coloured:
+        for label, z in zip(trace.y, trace.z):
+            assert all((v is not None) == label.startswith("shared_input") for v in z)
+    step = table[(table.phase == "step") & (table.scenario == "shared_input")
+                 & (table.optimizer_setup == "separate")].sort_values("batch_size")
+    (row,) = [i for i, label in enumerate(coloured[-1].y) if label == "shared_input · separate"]
+    assert list(coloured[-1].z[row]) == pytest.approx(list(np.log2(step.ratio)))
+
+
+def refused(capsys, *args) -> str:
+    assert main(["compare", *map(str, args)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
+def test_duplicated_units_are_refused_in_one_line(drifted, tmp_path, capsys):
+    base = drifted["base"]
+    text = (base / "results.csv").read_text()
+    twice = tmp_path / "twice"
+    shutil.copytree(base, twice)
+    header, first, *rest = text.splitlines(keepends=True)
+    (twice / "results.csv").write_text(header + first + "".join(rest) + first)
+    line = refused(capsys, twice, drifted["drift"])
+    assert f"{twice / 'results.csv'}: lines 2 and {len(rest) + 3} both hold" in line
+    assert "a duplicated row would count as a second repeat" in line
+    line = refused(capsys, f"{base},{base}", drifted["drift"])
+    assert f"{base} is given twice on one side" in line
+    line = refused(capsys, base, f"{drifted['drift']},{drifted['drift']}")
+    assert "is given twice on one side" in line
+    copy = tmp_path / "copy"
+    shutil.copytree(base, copy)
+    line = refused(capsys, f"{base},{copy}", drifted["drift"])
+    assert f"{base} and {copy} both hold run base" in line
+
+
+def paired_rounds(root, rounds, slower=None, leave_out=()):
+    """``rounds`` rounds of environments a and b, back to back: a drift per round common
+    to both (sigma 5%), and each configuration's own noise per round and environment
+    (sigma 2%); b slower per scenario by ``slower``; ``leave_out`` of b's first round."""
+    drifts = np.random.default_rng(99).lognormal(0, 0.05, rounds)
+    a, b = [], []
+    for i, drift in enumerate(drifts):
+        a.append(load_run(run_folder(root / f"a{i}", f"a{i}", factor=drift, between=0.02,
+                                     spread=0.01, n=21, seed=2 * i)))
+        b.append(load_run(run_folder(root / f"b{i}", f"b{i}", factor=drift, between=0.02,
+                                     spread=0.01, n=21, seed=2 * i + 1, slower=slower,
+                                     leave_out=leave_out if i == 0 else ())))
+    return a, b
+
+
+def test_paired_rounds_of_identical_environments_flag_nothing(tmp_path):
+    a, b = paired_rounds(tmp_path, 10)
+    table = compare_paired(a, b)
+    assert len(table) == CONFIGS * 4 and set(table.rounds) == {10}
+    assert set(table.verdict) == {NO_CHANGE}
+    # the round's drift cancels within each pair: what is left is the 2% of each side
+    assert table.ratio.between(0.97, 1.03).all()
+
+
+def test_paired_rounds_find_a_ten_percent_slowdown_of_a_quarter(tmp_path):
+    # per round, log(b / a) = log 1.1 + two independent N(0, 0.02) terms: sd 0.02 * sqrt 2
+    # = 0.0283; over 10 rounds se = 0.0283 / sqrt 10 = 0.0089 and t = 0.0953 / 0.0089 =
+    # 10.7 with 9 degrees of freedom (p about 2e-6); an unchanged key would need 0.0488
+    # (5%), 5.5 standard errors, to pass the threshold
+    gone = ("shared_trunk", 1, "separate")
+    a, b = paired_rounds(tmp_path, 10, slower={"sequential": 1.1}, leave_out=[gone])
+    table = compare_paired(a, b)
+    flagged = table[table.verdict == REGRESSION]
+    assert set(flagged.scenario) == {"sequential"} and len(flagged) == CONFIGS // 4 * 4
+    assert set(table.loc[table.scenario != "sequential", "verdict"]) == {NO_CHANGE}
+    assert flagged.ratio.between(1.06, 1.14).all() and (flagged.low > 1).all()
+    assert flagged.p_value.max() < 1e-3
+    # the configuration missing from b's first round is paired over the other nine
+    missing = (table.scenario == "shared_trunk") & (table.batch_size == 1) & \
+        (table.optimizer_setup == "separate")
+    assert set(table.loc[missing, "rounds"]) == {9} and set(table.loc[~missing, "rounds"]) == {10}
+    assert list(table.columns) == [*KEY, "config", "ratio", "low", "high", "p_value",
+                                   "q_value", "verdict", "baseline_ms", "candidate_ms", "rounds"]
+
+
+def test_a_shift_of_some_phases_only_is_named_by_phase():
+    shift = CommonShift(ratio=1.03, phases={"forward": 1.12, "backward": 1.01,
+                                            "optimizer": 0.9, "step": 1.04},
+                        throughout=False, single=True)
+    text = shift_text(shift, 0.05)
+    assert text.startswith("The candidate is 12% slower in the forward phase, 10% faster in "
+                           "the optimizer phase, common to its configurations")
+    assert "backward +1.0%" in text and "cannot tell this from machine drift" in text
+    assert shift_text(None, 0.05) == ""
+
+
+def processes_rounds(root, rounds, slower=None):
+    """Rounds in which each process runs at its own level (lognormal, sigma 10%: a shared
+    machine's processes run up to 1.6x apart), on top of a drift common to the round."""
+    rng = np.random.default_rng(7)
+    a, b = [], []
+    for i in range(rounds):
+        drift = rng.lognormal(0, 0.05)
+        level_a, level_b = rng.lognormal(0, 0.10, 2)
+        a.append(load_run(run_folder(root / f"a{i}", f"a{i}", factor=drift * level_a,
+                                     between=0.02, spread=0.01, n=21, seed=2 * i)))
+        b.append(load_run(run_folder(root / f"b{i}", f"b{i}", factor=drift * level_b,
+                                     between=0.02, spread=0.01, n=21, seed=2 * i + 1,
+                                     slower=slower)))
+    return a, b
+
+
+def test_each_round_s_process_levels_cancel_and_a_change_of_everything_is_one_verdict(tmp_path):
+    # per round, every measurement of b moves with b's process level against a's: taken
+    # relative to the round's median log-ratio, that moves nothing, and a quarter 10% slower
+    # stands out as in rounds without process levels
+    a, b = processes_rounds(tmp_path / "quarter", 8, slower={"sequential": 1.1})
+    table = compare_paired(a, b)
+    assert set(table[table.verdict == REGRESSION].scenario) == {"sequential"}
+    assert (table.verdict == REGRESSION).sum() == CONFIGS // 4 * 4
+    # everything 10% slower: no measurement departs from the others; the shift is judged
+    # once, over the rounds, where the process levels (sd 0.1 * sqrt 2 per round) make its
+    # interval wide: eight rounds see a 10% shift only with that much noise around it
+    everything = {s: 1.1 for s in SCENARIOS}
+    a, b = processes_rounds(tmp_path / "all", 8, slower=everything)
+    table = compare_paired(a, b)
+    assert set(table.verdict) == {NO_CHANGE}
+    shift = table.attrs["common_shift"]
+    assert shift["rounds"] == 8 and shift["low"] < shift["ratio"] < shift["high"]
+    # the same process levels without the slowdown: the two shifts differ by 1.1 exactly
+    a0, b0 = processes_rounds(tmp_path / "none", 8)
+    base = compare_paired(a0, b0).attrs["common_shift"]
+    assert shift["ratio"] / base["ratio"] == pytest.approx(1.1, rel=0.02)

@@ -1,0 +1,36 @@
+"""The summary at the end of a run: verdicts with intervals where configurations were timed
+together, medians where they were timed alone, and what may have disturbed them."""
+
+from bench.analyze.ratios import paired_ratios
+from bench.present.summary import format_summary
+from tests.test_ratios import paired_run
+from bench.tools.synthetic import frame, result_row
+
+
+def test_a_group_prints_each_setup_s_ratio_interval_and_verdict(tmp_path):
+    run = paired_run(tmp_path / "run")
+    text = format_summary(run.results, paired_ratios(run), {})
+    lines = text.splitlines()
+    assert lines[0].startswith("Step time per optimizer setup against `separate`")
+    row = next(line for line in lines if line.startswith("sequential"))
+    # separate's median (30 samples: ten rounds of three, 10 ms times the machine's speed;
+    # the 15th and 16th are 11 and 12 ms), then single over it
+    assert row.split()[:7] == ["sequential", "seed", "adam/loop", "8", "11.500", "ms", "0.890"]
+    assert "[0.820, 0.960] faster" in row
+    assert "fastest" not in text
+
+
+def test_configurations_timed_alone_get_medians_and_no_winner():
+    rows = frame([result_row(batch_size=8, optimizer_setup=s, median_ms=ms)
+                  for s, ms in (("separate", 2.0), ("single", 1.5))])
+    text = format_summary(rows)
+    assert "timed alone" in text and "fastest" not in text
+    row = next(line for line in text.splitlines() if line.startswith("sequential"))
+    assert row.split()[4:7] == ["2.000", "1.500", "5,333"]  # 8 samples / 1.5 ms
+
+
+def test_a_busy_machine_and_disturbed_blocks_are_said():
+    rows = frame([result_row(batch_size=8, blocks=40, disturbed_blocks=3)])
+    text = format_summary(rows, None, {"machine_load": {"busy": True, "others_share": 0.62}})
+    assert "3 of 40 timing blocks were disturbed" in text
+    assert "The machine was busy when the run started: other processes used 62%" in text
