@@ -25,7 +25,7 @@ CONFIGS = len(SCENARIOS) * len(BATCHES) * len(SETUPS)  # 36, so 144 measurements
 
 
 def run_folder(folder, run_id, *, factor=1.0, slower=None, between=0.015, spread=0.03,
-               n=41, seed=0, leave_out=()):
+               n=41, seed=0, leave_out=(), slower_at=None):
     """One repeat of every configuration: each configuration and phase times ``factor``, a
     further factor per scenario from ``slower``, and its own between-run factor
     (lognormal, sigma ``between``); ``n`` samples around that (sigma ``spread``), the row's
@@ -36,6 +36,7 @@ def run_folder(folder, run_id, *, factor=1.0, slower=None, between=0.015, spread
     for scenario, batch, setup in product(SCENARIOS, BATCHES, SETUPS):
         for phase in TIMED_PHASES:
             median = ((0.5 + 0.01 * batch) * factor * (slower or {}).get(scenario, 1.0)
+                      * (slower_at or {}).get((scenario, batch), 1.0)
                       * rng.lognormal(0, between))
             values = np.sort(median * rng.lognormal(0, spread, n))
             if (scenario, batch, setup) in leave_out:
@@ -223,3 +224,25 @@ def test_each_round_s_process_levels_cancel_and_a_change_of_everything_is_one_ve
     a0, b0 = processes_rounds(tmp_path / "none", 8)
     base = compare_paired(a0, b0).attrs["common_shift"]
     assert shift["ratio"] / base["ratio"] == pytest.approx(1.1, rel=0.02)
+
+
+def test_a_change_in_one_measurement_window_is_not_counted_two_are(tmp_path, capsys):
+    """One run per side: a batch size of a scenario (its setups timed together, one window)
+    2x slower could be the machine at another speed for a few seconds; the same at a second
+    batch size, timed at another moment, is a change."""
+    base = run_folder(tmp_path / "a", "a", seed=1)
+    one = run_folder(tmp_path / "one", "one", seed=2, slower_at={("sequential", 32): 2.0})
+    table = compare_runs(load_side(str(base)), [load_side(str(one))]).tables[0]
+    assert set(table.verdict) == {NO_CHANGE}
+    lonely = table[table.unconfirmed]
+    assert set(zip(lonely.scenario, lonely.batch_size)) == {("sequential", 32)}
+    proc = run_cli("compare", str(base), str(one), "--fail-on-regression",
+                   "--out", str(tmp_path / "one.html"))
+    assert proc.returncode == 0 and "at one batch size only" in proc.stdout
+    two = run_folder(tmp_path / "two", "two", seed=2,
+                     slower_at={("sequential", 32): 2.0, ("sequential", 256): 2.0})
+    table = compare_runs(load_side(str(base)), [load_side(str(two))]).tables[0]
+    flagged = table[table.verdict == REGRESSION]
+    assert set(zip(flagged.scenario, flagged.batch_size)) == {("sequential", 32),
+                                                              ("sequential", 256)}
+    assert len(flagged) == 2 * len(SETUPS) * 4 and not table.unconfirmed.any()

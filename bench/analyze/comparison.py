@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from bench.analyze.reader import Run, device_kind, load_run, untimed_phases
-from bench.analyze.significance import (DEFAULT_THRESHOLD, DRIFT, REGRESSION, WELCH, Z_95,
+from bench.analyze.significance import (DEFAULT_THRESHOLD, DRIFT, IMPROVEMENT, NO_CHANGE,
+                                        REGRESSION, WELCH, Z_95,
                                         adjust, drift, verdict, welch)
 from bench.analyze.tables import ordered, unique_labels
 from bench.analyze.units import UNIT, check_units_unique, unit_medians
@@ -245,6 +246,33 @@ def _judge(table: pd.DataFrame, compared: np.ndarray, b: pd.DataFrame, c: pd.Dat
     table.loc[rows, "p_value"], table.loc[rows, "q_value"] = p, q
     table.loc[rows, "method"] = np.where(several, WELCH, DRIFT)
     table.loc[rows, "verdict"] = verdict(ratio / reference, low, high, q, threshold)
+    _confirm(table, rows[~several])
+
+
+# Where one run per side stands behind a change, it must be seen in this many measurement
+# windows: the configuration's other batch sizes, each timed at another moment of the run.
+CONFIRMING_WINDOWS = 2
+
+
+def _confirm(table: pd.DataFrame, rows: pd.Index) -> None:
+    """Keep a change judged against the common shift only where the configuration's step
+    changed the same way at CONFIRMING_WINDOWS batch sizes or more. On a shared machine a
+    few seconds at another speed level move every configuration timed then, by up to 2-3x
+    here: one window of a run cannot tell that from a change, two windows apart can."""
+    table["unconfirmed"] = False
+    judged = table.loc[rows]
+    changed = judged["verdict"].isin([REGRESSION, IMPROVEMENT])
+    if not changed.any():
+        return
+    family = [k for k in KEY if k not in (BATCH_SIZE.name, "phase")]
+    steps = judged[changed & (judged["phase"] == STEP)]
+    seen = steps.groupby([*family, "verdict"], sort=False, dropna=False)[
+        BATCH_SIZE.name].nunique()
+    confirmed = set(seen[seen >= CONFIRMING_WINDOWS].index)
+    keys = [tuple(r) for r in judged.loc[changed, [*family, "verdict"]].itertuples(index=False)]
+    lonely = judged.index[changed][[key not in confirmed for key in keys]]
+    table.loc[lonely, "verdict"] = NO_CHANGE
+    table.loc[lonely, "unconfirmed"] = True
 
 
 def _inventory(units: pd.DataFrame) -> str:

@@ -28,7 +28,7 @@ from bench.schema import (COLUMNS, ENV_FILE, OK, RESULTS_FILE, SAMPLE_COLUMNS, S
 REQUIRED_RESULTS = ("schema_version", "run_id", "repeat", "config_id",
                     *(d.name for d in BASE), "device_name", "phase", "status", "median_ms")
 REQUIRED_SAMPLES = ("run_id", "repeat", "config_id", "phase", "device_ms")
-BOOLEANS = {"true": True, "false": False, "": False}
+BOOLEANS = {"true": True, "false": False, "": False, "True": True, "False": False}
 
 
 @dataclass
@@ -98,25 +98,33 @@ def untimed_phases(df: pd.DataFrame) -> pd.Series | bool:
 
 
 def _typed_column(path: Path, text: pd.Series, column: Column) -> pd.Series:
-    text = text.astype(str).str.strip()
+    text = text.astype(str)
     if column.kind == "str":
         return text
     if column.kind == "bool":
-        values = text.str.lower().map(BOOLEANS)
+        values = text.map(BOOLEANS)
+        if values.isna().any():  # rare: another spelling, or a damaged cell
+            values = text.str.strip().str.lower().map(BOOLEANS)
         if values.isna().any():
             bad = values.isna()
             raise UsageError(f"{path}: line {_line(bad)}: {column.name} holds "
                              f"{text[bad].iloc[0]!r}, not true or false")
         return values.astype(bool)
     numbers = pd.to_numeric(text.where(text != ""), errors="coerce")
-    bad = numbers.isna() & text.ne("") & text.str.lower().ne("nan")
+    missing = numbers.isna()
+    if missing.any():  # empty cells are allowed, and `nan`; anything else is damage
+        stripped = text[missing].str.strip()
+        bad = pd.Series(False, index=text.index)
+        bad[missing] = stripped.ne("") & stripped.str.lower().ne("nan")
+    else:
+        bad = missing
     if column.kind == "int":
-        bad |= numbers.notna() & (numbers != np.floor(numbers.fillna(0)))
+        bad = bad | (numbers.notna() & (numbers != np.floor(numbers.fillna(0))))
     if bad.any():
         wanted = "an integer" if column.kind == "int" else "a number"
         raise UsageError(f"{path}: line {_line(bad)}: {column.name} holds "
                          f"{text[bad].iloc[0]!r}, not {wanted}")
-    if column.kind == "int" and numbers.notna().all():
+    if column.kind == "int" and not missing.any():
         return numbers.astype(np.int64)
     return numbers.astype(float)  # an integer column with empty cells: NaN where empty
 

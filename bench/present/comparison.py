@@ -188,6 +188,18 @@ SINGLE_UNIT_NOTE = ("a side holds a single repeat of a single run, so each confi
                     "--repeats 3 are judged repeat by repeat instead")
 
 
+def unconfirmed_text(compared: pd.DataFrame) -> str:
+    """What departed from the shift in one measurement window only, in words."""
+    lonely = compared[compared.get("unconfirmed", False) == True]  # noqa: E712
+    if lonely.empty:
+        return ""
+    configs = lonely["config"].nunique()
+    return (f"{len(lonely)} measurement(s) of {configs} configuration(s) depart from the shift "
+            f"at one batch size only, one measurement window: one run per side cannot tell "
+            "that from a few seconds of the machine at another speed, so they are not "
+            "counted (the same change at a second batch size would be)")
+
+
 def _units_text(compared: pd.DataFrame) -> str:
     if compared.empty:
         return "none"
@@ -264,6 +276,9 @@ def format_terminal(comparison: Comparison) -> str:
             out.append(shift)
         if single_units(compared):
             out.append(f"note: {SINGLE_UNIT_NOTE}")
+        lonely = unconfirmed_text(compared)
+        if lonely:
+            out.append(f"note: {lonely}.")
         width = max([len(c) for c in table["config"]] + [13])
         for name, title in ((REGRESSION, "Regressions"), (IMPROVEMENT, "Improvements")):
             rows = change_rows(compared, name)
@@ -320,6 +335,9 @@ def candidate_section(comparison: Comparison, index: int) -> Section:
         section.blocks.append(shift)
     if single_units(compared):
         section.blocks.append(f"Note: {SINGLE_UNIT_NOTE}.")
+    lonely = unconfirmed_text(compared)
+    if lonely:
+        section.blocks.append(f"Note: {lonely}.")
     section.blocks.append(ratio_heatmap(
         table, f"{side.label} / {baseline.label}: ratio of medians per phase (coloured where "
         "significant: ▲ regression, ▼ improvement; grey: no significant change)"))

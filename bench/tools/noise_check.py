@@ -31,7 +31,9 @@ from pathlib import Path
 import pandas as pd
 
 from bench import PROJECT_ROOT
+from bench.analyze.comparison import compare_runs, load_side
 from bench.analyze.ratios import FASTER, SLOWER
+from bench.analyze.significance import REGRESSION
 from bench.axes import SCENARIO
 from bench.schema import RATIOS_FILE, RESULTS_FILE, SAMPLES_FILE, STEP
 
@@ -125,11 +127,13 @@ def slowed_comparison(folder: Path, out_dir: Path) -> dict:
     slowed = slowed_copy(folder, out_dir / f"{folder.name}-slowed", scenario)
     proc = bench("compare", str(folder), str(slowed), "--fail-on-regression",
                  "--out", str(out_dir / "compare-slowed.html"))
-    flagged = [line.split()[0] for line in proc.stdout.splitlines()
-               if line.startswith("  ") and "%" in line]
+    table = compare_runs(load_side(str(folder)), [load_side(str(slowed))]).tables[0]
+    flagged = table[table["verdict"] == REGRESSION]
     return {SCENARIO.name: scenario, "exit": proc.returncode,
             "regressions": regressions_of(proc.stdout),
-            "flagged_scenarios": sorted({f.split("/")[0] for f in flagged})}
+            "flagged_scenarios": sorted(set(flagged[SCENARIO.name])),
+            "flagged_of_scenario": f"{int((flagged[SCENARIO.name] == scenario).sum())} of "
+                                   f"{int((table[SCENARIO.name] == scenario).sum())}"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,8 +161,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {c['baseline']} -> {c['candidate']}: exit {c['exit']}, "
               f"{c['regressions']} regression(s). {c['common_shift']}")
     s = summary["slowed"]
-    print(f"{s[SCENARIO.name]} made {SLOWED_BY}x slower: exit {s['exit']}, {s['regressions']} "
-          f"regression(s), in scenarios {', '.join(s['flagged_scenarios']) or 'none'}")
+    print(f"{s[SCENARIO.name]} made {SLOWED_BY}x slower: exit {s['exit']}, "
+          f"{s['regressions']} regression(s) ({s['flagged_of_scenario']} of its "
+          f"measurements), in scenarios {', '.join(s['flagged_scenarios']) or 'none'}")
     (args.out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return 0
 
