@@ -31,9 +31,12 @@ from pathlib import Path
 from bench import PROJECT_ROOT
 from bench.schema import SWEEP_FILE  # no torch, no pandas: the bootstrap interpreter has neither
 
-# From the simulation of the paired comparison under this machine's noise
-# (bench/tools/noise_model.py): with so many rounds a 10% change of a quarter of the
-# configurations is found in at least nine trials out of ten.
+# Rounds by default: enough for the paired t-test to see a change of a few times a
+# configuration's own run-to-run noise. On a shared 2-core virtual machine (the CPU
+# references') that noise is 10-24% per configuration and run, so a 10% change needs far
+# more: 32 rounds found 7% of the slowed configurations in simulation
+# (bench/tools/noise_model.py), with no false flag in 1,880 unchanged measurements at 8, 16
+# or 32. Quieter machines and larger steps need fewer; --rounds sets it.
 DEFAULT_ROUNDS = 8
 
 
