@@ -13,11 +13,15 @@ def write_text_atomic(path: Path, text: str) -> None:
     a reader sees the old file or the new one, never a part."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk must not collect one more file per retry
+        raise
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

@@ -76,3 +76,17 @@ def small_scenario():
 
     yield Small.name
     SCENARIOS.pop(Small.name)
+
+
+@pytest.fixture(scope="session")
+def saved_suite(tmp_path_factory):
+    """A saved suite run, shared by the tests that read one: its folder and its JSON."""
+    from tests.suite_runs import save_run
+
+    tmp_path = tmp_path_factory.mktemp("suite")
+    return tmp_path, save_run(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def saved_suite_run(saved_suite):
+    return saved_suite[1]

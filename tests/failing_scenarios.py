@@ -5,6 +5,7 @@ Loaded with ``python -m bench --load tests/failing_scenarios.py ...`` in a subpr
 on the article's features; they differ only in their loss.
 """
 
+import resource
 import weakref
 
 import torch
@@ -64,6 +65,30 @@ class CudaHungry(Tiny):
         return super().loss_terms(networks, batch)
 
 
+def _address_space_mib() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) // 1024 for line in f if line.startswith("VmSize:"))
+
+
+@register
+class VectorHungry(Tiny):
+    """Runs out of memory the way C++ does inside torch: ``split`` reserves a std::vector of
+    one tensor per piece, and under an address-space limit 1 GiB above what the process
+    already maps, that reservation fails as std::bad_alloc (raised as a RuntimeError)."""
+    name = "test_vector_hungry"
+
+    def loss_terms(self, networks, batch):
+        if batch["x"].shape[0] >= OOM_FROM:
+            soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+            limit = (_address_space_mib() + 1024) << 20
+            resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+            try:  # 400 million pieces: 3.2 GB of pointers, past the limit before any is made
+                torch.ones(400_000_000, dtype=torch.int8).split(1)
+            finally:
+                resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        return super().loss_terms(networks, batch)
+
+
 @register
 class NanLoss(Tiny):
     name = "test_nan_loss"
@@ -93,5 +118,5 @@ class RankFails(Tiny):
         return super().loss_terms(networks, batch)
 
 
-NAMES = ("test_cpu_hungry", "test_cuda_hungry", "test_nan_loss", "test_raises",
-         "test_rank_fails")
+NAMES = ("test_cpu_hungry", "test_cuda_hungry", "test_vector_hungry", "test_nan_loss",
+         "test_raises", "test_rank_fails")

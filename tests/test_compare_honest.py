@@ -119,8 +119,9 @@ def test_duplicated_units_are_refused_in_one_line(drifted, tmp_path, capsys):
     header, first, *rest = text.splitlines(keepends=True)
     (twice / "results.csv").write_text(header + first + "".join(rest) + first)
     line = refused(capsys, twice, drifted["drift"])
-    assert f"{twice / 'results.csv'}: lines 2 and {len(rest) + 3} both hold" in line
-    assert "a duplicated row would count as a second repeat" in line
+    assert line.startswith(f"error: {twice / 'results.csv'}: line {len(rest) + 3} repeats an "
+                           "earlier row (run_id base, repeat 1, config_id ")
+    assert line.endswith("the file is damaged")
     line = refused(capsys, f"{base},{base}", drifted["drift"])
     assert f"{base} is given twice on one side" in line
     line = refused(capsys, base, f"{drifted['drift']},{drifted['drift']}")

@@ -59,7 +59,7 @@ def test_duplicates_are_dropped_with_a_notice(tmp_path):
     (BASE + "colour = 1\n", "unknown key 'colour'"),
     (BASE + "[timing]\nspeed = 1\n", "unknown key 'speed' in [timing]"),
     (BASE + "[timing]\nmin_samples = 'ten'\n", "timing 'min_samples' must be an integer"),
-    (BASE + "repeats = 0\n", "'repeats' out of range"),
+    (BASE + "repeats = 0\n", "'repeats' must be from 1 to 1000, got 0"),
     (BASE + "seed = 1.5\n", "'seed' must be an integer"),
     (BASE.replace('batch_sizes = [1, 8]', 'batch_sizes = "8"'), "'batch_sizes' must be a list"),
     (BASE.replace('batch_sizes = [1, 8]', 'batch_sizes = []'), "'batch_sizes' is empty"),

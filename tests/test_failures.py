@@ -43,6 +43,10 @@ def cpu_allocation_failure():
     (MemoryError(), "oom"),
     (RuntimeError("CUDA error: out of memory"), "oom"),
     (RuntimeError("CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate`"), "oom"),
+    (RuntimeError("MPS backend out of memory (MPS allocated: 17.00 GB, other allocations: "
+                  "1.20 MB, max allowed: 18.13 GB)"), "oom"),
+    (RuntimeError("cuDNN error: CUDNN_STATUS_ALLOC_FAILED"), "oom"),
+    (RuntimeError("std::bad_alloc"), "oom"),
     (RuntimeError("mat1 and mat2 shapes cannot be multiplied (4x3 and 4x2)"), "error"),
     (ValueError("out of range"), "error"),
 ])
@@ -88,7 +92,8 @@ def test_groups_run_in_random_order_but_batches_ascend():
     assert len(patterns) > 10  # the families still interleave at random
 
 
-@pytest.mark.parametrize("scenario", ["test_cpu_hungry", "test_cuda_hungry"])
+@pytest.mark.parametrize("scenario", ["test_cpu_hungry", "test_cuda_hungry",
+                                      "test_vector_hungry"])
 def test_out_of_memory_is_recorded_and_larger_batches_skipped(failing_scenarios, tmp_path,
                                                                capsys, scenario):
     outcome = run_sweep(sweep([scenario, "sequential"], [2, 8, 16, 32]), tmp_path / "run",
@@ -105,8 +110,10 @@ def test_out_of_memory_is_recorded_and_larger_batches_skipped(failing_scenarios,
     assert (failed[failed.status == "skipped"].error ==
             "batch size 8 of the same configuration ran out of memory").all()
     oom_reason = failed[failed.status == "oom"].error.iloc[0]
-    assert (oom_reason.startswith("OutOfMemoryError: CUDA out of memory") if "cuda" in scenario
-            else oom_reason.startswith("RuntimeError:") and "can't allocate memory" in oom_reason)
+    expected = {"test_cuda_hungry": "OutOfMemoryError: CUDA out of memory",
+                "test_cpu_hungry": "RuntimeError: [enforce fail at alloc_cpu",
+                "test_vector_hungry": "RuntimeError: std::bad_alloc"}[scenario]
+    assert oom_reason.startswith(expected), oom_reason
     samples = pd.read_csv(tmp_path / "run" / "samples.csv")
     assert set(samples.config_id) == set(df[df.status == "ok"].config_id)
 

@@ -2,46 +2,20 @@
 project's schema. Real pytest subprocesses on a one-configuration sweep."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
 
 from bench.schema import FIELDS
-from tests.conftest import ROOT, run_cli
+from tests.conftest import run_cli
+from tests.suite_runs import suite
 
 pytestmark = pytest.mark.slow
 
-SWEEP = '''scenarios = ["sequential"]
-sizes = ["seed"]
-batch_sizes = [2]
-devices = ["cpu"]
-optimizer_setups = ["separate", "single"]
-optimizers = ["adam"]
-optimizer_impls = ["auto"]
-'''
 
-
-def suite(tmp_path, *args):
-    sweep = tmp_path / "sweep.toml"
-    sweep.write_text(SWEEP)
-    cmd = [sys.executable, "-m", "pytest", "bench/suite", "-p", "no:cacheprovider", "-q",
-           "--benchmark-enable", "--benchmark-only", f"--suite-sweep={sweep}",
-           "--suite-rounds=8", "--suite-warmup-rounds=2",
-           f"--benchmark-storage=file://{tmp_path / 'storage'}", *args]
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
-
-
-@pytest.fixture(scope="module")
-def saved(tmp_path_factory):
-    tmp_path = tmp_path_factory.mktemp("suite")
-    proc = suite(tmp_path, "--benchmark-autosave", "--benchmark-save-data")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    (saved_file,) = (tmp_path / "storage").rglob("*.json")
-    return tmp_path, saved_file
+@pytest.fixture
+def saved(saved_suite):
+    return saved_suite
 
 
 def test_a_saved_run_has_a_benchmark_per_configuration_and_phase(saved):
@@ -94,7 +68,7 @@ def test_import_gives_a_run_folder_in_the_project_schema(saved, tmp_path):
     ("not json", "is not JSON"),
     ('{"a": 1}', "is not pytest-benchmark output"),
     ('{"machine_info": {}, "benchmarks": [{"name": "t", "extra_info": {}, "stats": {}}]}',
-     "benchmark 't' is not from the multinet-bench suite"),
+     "benchmark 1 ('t') is not from the multinet-bench suite"),
 ])
 def test_import_refuses_what_is_not_suite_output(tmp_path, content, message):
     path = tmp_path / "x.json"

@@ -13,6 +13,7 @@ guard against half a table. This module needs pandas, not torch.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,10 @@ from bench.schema import (COLUMNS, ENV_FILE, OK, RESULTS_FILE, SAMPLE_COLUMNS, S
 
 REQUIRED_RESULTS = ("schema_version", "run_id", "repeat", "config_id",
                     *(d.name for d in BASE), "device_name", "phase", "status", "median_ms")
-REQUIRED_SAMPLES = ("run_id", "repeat", "config_id", "phase", "device_ms")
+REQUIRED_SAMPLES = ("run_id", "repeat", "config_id", "phase", "iteration", "device_ms")
+RESULTS_UNIT = ["run_id", "repeat", "config_id", "phase"]  # one row each
+SAMPLES_UNIT = ["run_id", "repeat", "config_id", "phase", "iteration"]
+TIME_UNITS = ("ms", "s")  # columns that hold a duration: finite and never negative
 BOOLEANS = {"true": True, "false": False, "": False, "True": True, "False": False}
 
 
@@ -69,6 +73,12 @@ def read_table(path: Path, required: tuple[str, ...], timing: str, *,
         df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         raise UsageError(f"{path} is not a readable CSV: {_first_line(exc)}") from None
+    return check_table(df, path, required, timing, allow_empty=allow_empty)
+
+
+def check_table(df: pd.DataFrame, path: Path | str, required: tuple[str, ...], timing: str,
+                *, allow_empty: bool = False) -> pd.DataFrame:
+    """The checks of ``read_table`` on a table of text cells already in memory."""
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise UsageError(f"{path} lacks the column(s) {', '.join(missing)}; is it a file "
@@ -82,6 +92,17 @@ def read_table(path: Path, required: tuple[str, ...], timing: str, *,
         raise UsageError(f"{path} is truncated or damaged: line {_line(empty)} has empty "
                          "cells where every row has values")
     return df
+
+
+def refuse_duplicates(df: pd.DataFrame, path: Path | str, unit: list[str]) -> None:
+    """A unit (a configuration's phase in a repeat, one sample) is on one row: a second row
+    would be counted as a second measurement, and an interval would shrink to nothing."""
+    twice = df.duplicated(unit, keep="first")
+    if twice.any():
+        first = df[unit].iloc[int(twice.to_numpy().argmax())]
+        where = ", ".join(f"{name} {value}" for name, value in first.items())
+        raise UsageError(f"{path}: line {_line(twice)} repeats an earlier row ({where}): "
+                         "the file is damaged")
 
 
 def _line(mask: pd.Series) -> int:
@@ -118,10 +139,14 @@ def _typed_column(path: Path, text: pd.Series, column: Column) -> pd.Series:
         bad[missing] = stripped.ne("") & stripped.str.lower().ne("nan")
     else:
         bad = missing
-    if column.kind == "int":
-        bad = bad | (numbers.notna() & (numbers != np.floor(numbers.fillna(0))))
+    if column.kind == "int":  # a whole number; inf is one to np.floor, not to int64
+        bad = bad | (numbers.notna() & ((numbers != np.floor(numbers.fillna(0)))
+                                        | ~np.isfinite(numbers.fillna(0))))
+    if column.unit in TIME_UNITS:  # no clock reads an infinite or a negative time
+        bad = bad | (numbers.notna() & (~np.isfinite(numbers.fillna(0)) | (numbers < 0)))
     if bad.any():
-        wanted = "an integer" if column.kind == "int" else "a number"
+        wanted = ("an integer" if column.kind == "int" else "a time" if column.unit in TIME_UNITS
+                  else "a number")
         raise UsageError(f"{path}: line {_line(bad)}: {column.name} holds "
                          f"{text[bad].iloc[0]!r}, not {wanted}")
     if column.kind == "int" and not missing.any():
@@ -163,6 +188,7 @@ def typed_results(df: pd.DataFrame, path: Path | str) -> pd.DataFrame:
     if unmeasured.any():
         raise UsageError(f"{path}: line {_line(unmeasured)}: median_ms is not a number on a "
                          "measured row")
+    refuse_duplicates(df, path, RESULTS_UNIT)
     df["global_batch_size"] = (df["global_batch_size"]
                                .fillna(df[BATCH_SIZE.name] * df[WORLD_SIZE.name])
                                .astype(np.int64))
@@ -177,17 +203,40 @@ def read_samples(path: Path) -> pd.DataFrame:
     blank = {c.name: [""] for c in SAMPLE_COLUMNS if c.empty_when != "never"}
     kinds = {c.name: float if c.name in blank else dtypes[c.kind] for c in SAMPLE_COLUMNS}
     try:
-        df = pd.read_csv(path, encoding="utf-8", keep_default_na=False, na_values=blank,
-                         dtype=kinds)
+        with warnings.catch_warnings():  # a damaged cell's cast warns; the slow path names it
+            warnings.simplefilter("ignore", RuntimeWarning)
+            df = pd.read_csv(path, encoding="utf-8", keep_default_na=False, na_values=blank,
+                             dtype=kinds)
     except (OSError, pd.errors.ParserError, UnicodeDecodeError, ValueError):
         df = None
     if df is None or not set(REQUIRED_SAMPLES) <= set(df.columns) or df.empty \
-            or not _ends_with_newline(path):
-        return typed(path, read_table(path, REQUIRED_SAMPLES, "device_ms"), SAMPLE_COLUMNS)
+            or not _ends_with_newline(path) or _has_gaps(df):
+        df = typed(path, read_table(path, REQUIRED_SAMPLES, "device_ms"), SAMPLE_COLUMNS)
     for column in SAMPLE_COLUMNS:  # an older writer's file
         if column.name not in df.columns:
             df[column.name] = np.nan
+    refuse_duplicates(df, path, SAMPLES_UNIT)
     return df
+
+
+def _has_gaps(df: pd.DataFrame) -> bool:
+    """Cells the fast parse lets through that the schema does not: an empty key, an empty,
+    infinite or negative time, a fraction or infinity in an integer column. The slow path
+    names the line."""
+    if df["device_ms"].isna().any():
+        return True
+    if any(df[c].eq("").any() for c in REQUIRED_SAMPLES if df[c].dtype == object):
+        return True
+    for column in SAMPLE_COLUMNS:
+        values = df.get(column.name)
+        if values is None or values.dtype.kind != "f":
+            continue
+        infinite = values.notna() & ~np.isfinite(values.fillna(0))
+        if column.unit in TIME_UNITS and (infinite | (values < 0)).any():
+            return True
+        if column.kind == "int" and (infinite | (values != np.floor(values.fillna(0)))).any():
+            return True
+    return False
 
 
 def _ends_with_newline(path: Path) -> bool:
@@ -203,7 +252,7 @@ def read_json_object(path: Path, what: str) -> dict[str, Any]:
     """A JSON object from ``path``, or a UsageError naming the file."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # nested past Python's stack
         raise UsageError(f"{path} is not valid JSON: {_first_line(exc)}") from None
     except OSError as exc:
         raise UsageError(f"{path} cannot be read: {exc.strerror or exc}") from None

@@ -12,21 +12,21 @@ import pandas as pd
 
 from bench.analyze.reader import Run
 from bench.errors import UsageError
-from bench.schema import RESULTS_FILE
 
 UNIT = ("run_id", "repeat", "config_id", "phase")
 
 
 def check_units_unique(runs: Sequence[Run]) -> None:
-    """Each unit once: a duplicated row, a folder pooled with itself or two folders of one
-    run would count the same measurement as two repeats, and make them agree perfectly."""
+    """Each unit once: a folder pooled with itself or two folders of one run would count the
+    same measurement as two repeats, and make them agree perfectly. (A row repeated within
+    a file is refused by the reader.)"""
     folders: dict[Path, Run] = {}
     for run in runs:
         if folders.setdefault(run.path.resolve(), run) is not run:
             raise UsageError(f"{run.path} is given twice on one side: pooled with itself, "
                              "each of its measurements would count twice")
-    units = pd.concat([r.results[list(UNIT)].assign(_run=i, _line=np.arange(len(r.results)) + 2)
-                       for i, r in enumerate(runs)], ignore_index=True)
+    units = pd.concat([r.results[list(UNIT)].assign(_run=i) for i, r in enumerate(runs)],
+                      ignore_index=True)
     again = units.duplicated(list(UNIT))
     if not again.any():
         return
@@ -34,10 +34,6 @@ def check_units_unique(runs: Sequence[Run]) -> None:
     first = units[(units[list(UNIT)] == second[list(UNIT)]).all(axis=1)].iloc[0]
     what = f"{second['config_id']} ({second['phase']}, repeat {second['repeat']})"
     one, other = runs[first["_run"]], runs[second["_run"]]
-    if one is other:
-        raise UsageError(f"{one.path / RESULTS_FILE}: lines {first['_line']} and "
-                         f"{second['_line']} both hold {what}; a duplicated row would count "
-                         "as a second repeat")
     raise UsageError(f"{one.path} and {other.path} both hold run {second['run_id']} ({what}); "
                      "pooled, its measurements would count twice")
 

@@ -44,6 +44,7 @@ TIMING_OPTIONS = {"warmup_iters": int, "warmup_s": float, "min_samples": int,
 # How long a rank waits for the others (forming the group, then in each collective) before
 # the run fails: past any configuration's warm-up, torch.compile's included.
 DIST_TIMEOUT_S = 600.0
+MAX_DIST_TIMEOUT_S = 86400.0  # a day: a rank later than that is not coming
 
 
 def add_parser(sub) -> None:
@@ -115,8 +116,9 @@ def main_distributed(args: argparse.Namespace, common: dict) -> int:
 
     lead = os.environ.get("RANK", "0") == "0"
     try:
-        if args.dist_timeout_s <= 0:
-            raise UsageError(f"--dist-timeout-s must be positive, got {args.dist_timeout_s:g}")
+        if not 0 < args.dist_timeout_s <= MAX_DIST_TIMEOUT_S:  # nan fails this too
+            raise UsageError(f"--dist-timeout-s must be from 0 (excluded) to "
+                             f"{MAX_DIST_TIMEOUT_S:g} s, got {args.dist_timeout_s:g}")
         if args.resume is not None:
             check_resume_alone(args)
         config = None if args.resume is not None else sweep_from_args(args)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from bench.axes import OPTIMIZER, PRECISION, SCENARIO
+from bench.axes import N_NETWORKS, OPTIMIZER, PRECISION, SCENARIO
+from bench.errors import UsageError
 from bench.sweep.config import parse_list
 from bench.measure.devices import normalize_device
 from multinet import IMPLEMENTATIONS, OPTIMIZERS, SCENARIOS, gradient_flow, setup_equivalence
 from multinet.errors import InvalidChoice
 from multinet.step import PRECISIONS
 from multinet.verify import EQUIVALENCE_UNDEFINED, tolerance
+
+MAX_STEPS = 1000  # optimizer steps before comparing: drift shows within a few
 
 
 def add_parser(sub) -> None:
@@ -64,6 +67,11 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
             raise InvalidChoice(SCENARIO.name, name, SCENARIOS)
     if args.precision not in PRECISIONS:
         raise InvalidChoice(PRECISION.name, args.precision, PRECISIONS)
+    if not 1 <= args.steps <= MAX_STEPS:
+        raise UsageError(f"--steps must be from 1 to {MAX_STEPS}, got {args.steps}")
+    low, high = N_NETWORKS.minimum, N_NETWORKS.maximum
+    if not low <= args.n_networks <= high:
+        raise UsageError(f"--n-networks must be from {low} to {high}, got {args.n_networks}")
     device, precision, n = normalize_device(args.device), args.precision, args.n_networks
     flow = [r for name in scenarios
             for r in gradient_flow(name, device=device, n_networks=n, precision=precision)]

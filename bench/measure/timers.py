@@ -35,6 +35,7 @@ converged or the longest-running rank's budget is spent.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import statistics
 import time
@@ -66,6 +67,13 @@ def alone(values: list[float]) -> list[float]:
     return values
 
 
+# What each timing option may be: finite, and within what one configuration can use (an
+# hour of warm-up or of sampling is already more than a sweep wants).
+BOUNDS = {"warmup_iters": (0, 100_000), "warmup_s": (0, 3600), "min_samples": (1, 10_000_000),
+          "max_samples": (1, 10_000_000), "target_rel_ci": (0, 10), "budget_s": (0, 3600),
+          "min_rounds": (1, 100_000)}
+
+
 @dataclass(frozen=True)
 class TimingOptions:
     warmup_iters: int = 3
@@ -79,17 +87,19 @@ class TimingOptions:
     min_rounds: int = 10
 
     def __post_init__(self) -> None:
-        for name in ("warmup_iters", "min_samples", "max_samples", "min_rounds"):
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        for name, (low, high) in BOUNDS.items():
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise UsageError(f"{name} must be a non-negative integer, got {value!r}")
-        if self.min_samples < 1 or self.max_samples < self.min_samples:
-            raise UsageError(f"need 1 <= min_samples <= max_samples, got "
-                             f"{self.min_samples} and {self.max_samples}")
-        for name in ("warmup_s", "target_rel_ci", "budget_s"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise UsageError(f"{name} must be a non-negative number, got {value!r}")
+            whole = isinstance(defaults[name], int)
+            kind = "an integer" if whole else "a number"
+            if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)):
+                raise UsageError(f"{name} must be {kind}, got {value!r}")
+            # nan compares false with everything, inf is past any bound: both refused here
+            if not low <= value <= high:
+                raise UsageError(f"{name} must be {kind} from {low} to {high}, got {value!r}")
+        if self.max_samples < self.min_samples:
+            raise UsageError(f"need min_samples <= max_samples, got {self.min_samples} and "
+                             f"{self.max_samples}")
 
 
 @dataclass

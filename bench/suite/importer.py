@@ -2,24 +2,24 @@
 project's schema, so ``report`` and ``compare`` work on it.
 
 Statistics are recomputed from the raw per-round times (``--benchmark-save-data``) with the
-same code as the runner's, so the two sources are summarised identically.
+same code as the runner's, so the two sources are summarised identically. The file is read
+and checked in ``bench/suite/saved_run.py``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
+import shutil
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from bench.atomic import write_json_atomic
-from bench.axes import AXES
-from bench.errors import UsageError
+from bench.errors import RunFolderWriteError, UsageError
 from bench.measure.result import ConfigResult
 from bench.measure.timers import Timing
-from bench.schema import ENV_FILE, SCHEMA_VERSION, TIMED_PHASES
-from bench.suite import SUITE
+from bench.schema import ENV_FILE, RESULTS_FILE, SAMPLES_FILE, SCHEMA_VERSION
+from bench.suite.saved_run import SavedBenchmark, SavedRun, read_saved_run
 from bench.sweep.folder import new_run_id
 from bench.sweep.writer import ResultsWriter
 from multinet.step import StepSpec
@@ -27,33 +27,11 @@ from multinet.step import StepSpec
 CLOCK = "pytest_benchmark"
 
 
-def load_suite_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"no such file: {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path} is not JSON: {exc}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list) \
-            or "machine_info" not in data:
-        raise UsageError(f"{path} is not pytest-benchmark output (no 'benchmarks' and "
-                         "'machine_info')")
-    if not data["benchmarks"]:
-        raise UsageError(f"{path} holds no benchmarks")
-    foreign = [b.get("name", "?") for b in data["benchmarks"]
-               if (b.get("extra_info") or {}).get("suite") != SUITE]
-    if foreign:
-        raise UsageError(f"{path}: benchmark {foreign[0]!r} is not from the {SUITE} suite "
-                         f"(bench/suite)")
-    if any(not (b.get("stats") or {}).get("data") for b in data["benchmarks"]):
-        raise UsageError(f"{path} has no per-round data; save runs with --benchmark-save-data")
-    return data
-
-
-def environment(data: dict[str, Any], run_id: str, source: Path) -> dict[str, Any]:
-    machine, commit = data["machine_info"], data.get("commit_info") or {}
-    cpu = machine.get("cpu") or {}
-    first = data["benchmarks"][0]["extra_info"]
+def environment(saved: SavedRun, run_id: str, source: Path) -> dict[str, Any]:
+    data, machine = saved.data, saved.machine
+    commit = data.get("commit_info") if isinstance(data.get("commit_info"), dict) else {}
+    cpu = machine.get("cpu") if isinstance(machine.get("cpu"), dict) else {}
+    first = saved.benchmarks[0]
     return {
         "schema_version": SCHEMA_VERSION, "run_id": run_id,
         "started_at": data.get("datetime"), "source": f"pytest-benchmark {data.get('version')}",
@@ -61,8 +39,8 @@ def environment(data: dict[str, Any], run_id: str, source: Path) -> dict[str, An
         "os": f"{machine.get('system')} {machine.get('release')}",
         "python": machine.get("python_version"),
         "cpu_model": cpu.get("brand_raw") or machine.get("processor"),
-        "cpu_logical_cores": cpu.get("count"), "threads": first.get("threads"),
-        "torch_version": first.get("torch_version"), "cuda_version": machine.get("cuda_version"),
+        "cpu_logical_cores": cpu.get("count"), "threads": first.threads,
+        "torch_version": first.torch_version, "cuda_version": machine.get("cuda_version"),
         "devices": machine.get("devices"),
         "project": {"commit": commit.get("id"), "dirty": commit.get("dirty")},
     }
@@ -70,41 +48,57 @@ def environment(data: dict[str, Any], run_id: str, source: Path) -> dict[str, An
 
 def import_run(path: Path, out_dir: Path) -> tuple[str, int]:
     """Write ``out_dir`` from the suite JSON at ``path``; return the run id and the number
-    of configurations."""
-    data = load_suite_json(path)
-    first = data["benchmarks"][0]["extra_info"]
+    of configurations. The file is checked whole before anything is written, and a write
+    that fails takes back what it wrote, so the same command can be run again."""
+    saved = read_saved_run(path)
     try:
-        when = dt.datetime.fromisoformat(str(data.get("datetime")))
+        when = dt.datetime.fromisoformat(saved.data.get("datetime", ""))
     except ValueError:
         when = None
-    run_id = "pytest-" + new_run_id(str(data["machine_info"].get("node", "")), when)
+    node = saved.machine.get("node", "")
+    run_id = "pytest-" + new_run_id(node, when)
+    if out_dir.is_file():
+        raise UsageError(f"--out-dir {out_dir} is a file, not a folder")
     if out_dir.exists() and any(out_dir.iterdir()):
         raise UsageError(f"--out-dir {out_dir} is not empty")
-    out_dir.mkdir(parents=True, exist_ok=True)
-
-    by_config: dict[str, dict[str, dict]] = defaultdict(dict)
-    for bench in data["benchmarks"]:
-        info = bench["extra_info"]
-        by_config[info["config_id"]][info["phase"]] = bench
-    writer = ResultsWriter(out_dir, run_id, first.get("torch_version", ""),
-                           str(data["machine_info"].get("node", "")))
+    by_config: dict[StepSpec, dict[str, SavedBenchmark]] = defaultdict(dict)
+    for bench in saved.benchmarks:
+        by_config[bench.spec][bench.phase] = bench
+    created = not out_dir.exists()
     try:
-        for phases in by_config.values():
-            info = next(iter(phases.values()))["extra_info"]
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _write(out_dir, run_id, saved, by_config, node)
+        write_json_atomic(out_dir / ENV_FILE, environment(saved, run_id, path))
+    except BaseException as exc:
+        _take_back(out_dir, created)
+        if isinstance(exc, OSError):
+            raise RunFolderWriteError(f"cannot write {out_dir}: {exc.strerror or exc}; "
+                                      "nothing was imported") from None
+        raise
+    return run_id, len(by_config)
+
+
+def _write(out_dir: Path, run_id: str, saved: SavedRun,
+           by_config: dict[StepSpec, dict[str, SavedBenchmark]], node: str) -> None:
+    writer = ResultsWriter(out_dir, run_id, saved.benchmarks[0].torch_version, node)
+    try:
+        for spec, phases in by_config.items():
             timing = Timing(clock=CLOCK)
-            for phase in TIMED_PHASES:
-                if phase in phases:
-                    stats = phases[phase]["stats"]
-                    ms = [t * 1e3 / stats.get("iterations", 1) for t in stats["data"]]
-                    timing.device_ms[phase] = ms
-                    timing.host_ms[phase] = list(ms)
-            # a suite saved before an axis existed ran at its default
-            spec = StepSpec(**{a.name: info[a.name] for a in AXES if a.name in info},
-                            seed=info["seed"])
-            writer.write(ConfigResult(spec, info.get("device_name", ""), 1,
-                                      str(data.get("datetime", "")), timing=timing,
-                                      threads=info.get("threads")))
+            for phase, bench in phases.items():
+                timing.device_ms[phase] = list(bench.ms)
+                timing.host_ms[phase] = list(bench.ms)
+            first = next(iter(phases.values()))
+            writer.write(ConfigResult(spec, first.device_name, 1,
+                                      str(saved.data.get("datetime", "")), timing=timing,
+                                      threads=first.threads))
     finally:
         writer.close()
-    write_json_atomic(out_dir / ENV_FILE, environment(data, run_id, path))
-    return run_id, len(by_config)
+
+
+def _take_back(out_dir: Path, created: bool) -> None:
+    """What a failed import wrote: its files, and the folder if it made it."""
+    if created:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        return
+    for name in (RESULTS_FILE, SAMPLES_FILE, ENV_FILE):
+        (out_dir / name).unlink(missing_ok=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -60,7 +61,8 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _check_value(axis: Axis, value: Any, source: str) -> None:
+def check_value(axis: Axis, value: Any, source: str) -> None:
+    """One value of an axis, as a sweep file or a saved suite run gives it."""
     plural = axis.sweep_key.replace("_", " ")
     if axis.kind is bool:
         if not isinstance(value, bool):
@@ -89,18 +91,25 @@ def _check_axis(axis: Axis, values: Any, source: str, notices: list[str]) -> tup
     if not values:
         raise UsageError(f"{source}: {axis.sweep_key!r} is empty; give at least one value")
     for value in values:
-        _check_value(axis, value, source)
+        check_value(axis, value, source)
     unique = tuple(dict.fromkeys(values))
     if len(unique) != len(values):
         notices.append(f"{source}: duplicate values in {axis.sweep_key!r} dropped")
     return unique
 
 
+def scalar_bounds() -> dict[str, tuple[int, int]]:
+    """What each scalar may be: a seed torch accepts, repeats a person would wait for, and no
+    more threads than this machine has cores (0: torch's default)."""
+    return {"seed": (0, 2**63 - 1), "repeats": (1, 1000), "threads": (0, os.cpu_count() or 1)}
+
+
 def _check_scalar(name: str, value: Any, source: str) -> int:
     if not _is_int(value):
         raise UsageError(f"{source}: {name!r} must be an integer, got {value!r}")
-    if name == "repeats" and value < 1 or name in ("seed", "threads") and value < 0:
-        raise UsageError(f"{source}: {name!r} out of range: {value!r}")
+    low, high = scalar_bounds()[name]
+    if not low <= value <= high:
+        raise UsageError(f"{source}: {name!r} must be from {low} to {high}, got {value!r}")
     return value
 
 
@@ -113,7 +122,8 @@ def _check_timing(values: Any, source: str) -> dict[str, Any]:
                          f"valid: {', '.join(TIMING_KEYS)}")
     for name, value in values.items():
         want_int = TIMING_KEYS[name] in (int, "int")
-        ok = _is_int(value) if want_int else isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = _is_int(value) if want_int else (isinstance(value, (int, float))
+                                              and not isinstance(value, bool))
         if not ok:
             kind = "an integer" if want_int else "a number"
             raise UsageError(f"{source}: timing {name!r} must be {kind}, got {value!r}")
@@ -126,8 +136,11 @@ def read_sweep_file(path: Path) -> dict[str, Any]:
             return tomllib.load(f)
     except FileNotFoundError:
         raise UsageError(f"sweep file not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"sweep file {path} is not valid TOML: {exc}") from None
+    except IsADirectoryError:
+        raise UsageError(f"sweep file {path} is a folder, not a file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise UsageError(f"sweep file {path} is not valid TOML: {reason}") from None
     except OSError as exc:
         raise UsageError(f"cannot read sweep file {path}: {exc.strerror}") from None
 

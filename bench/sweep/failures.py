@@ -33,9 +33,11 @@ MAX_REASON = 300  # characters kept of an exception's message
 
 # Allocation failures that do not arrive as torch.OutOfMemoryError: the CPU allocator's
 # "DefaultCPUAllocator: can't allocate memory", MPS's "MPS backend out of memory", a CUDA
-# runtime "out of memory" raised outside the caching allocator, and cuBLAS/cuDNN failing
-# to allocate their workspace.
-_OOM_MESSAGE = re.compile(r"out of memory|can't allocate memory|_ALLOC_FAILED", re.IGNORECASE)
+# runtime "out of memory" raised outside the caching allocator, cuBLAS/cuDNN failing to
+# allocate their workspace, and C++'s own `new` failing inside torch ("std::bad_alloc",
+# under an address-space limit, say).
+_OOM_MESSAGE = re.compile(r"out of memory|can't allocate memory|_ALLOC_FAILED|bad_alloc",
+                          re.IGNORECASE)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

@@ -10,30 +10,29 @@ its figures would not be comparable with those on disk. Both kinds of start end 
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import re
 import secrets
+import shutil
 import socket
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TextIO
 
 import torch
 
-from bench.analyze.reader import read_json_object, read_results
-from bench.atomic import write_json_atomic, write_text_atomic
+from bench.analyze.reader import read_json_object
+from bench.atomic import write_json_atomic
 from bench.axes import SCENARIO, config_id
-from bench.errors import UsageError
+from bench.errors import RunFolderWriteError, UsageError
 from bench.measure.configuration import now
 from bench.measure.devices import device_name
 from bench.measure.environment import capture_environment
-from bench.schema import (ENV_FILE, FIELDS, OOM, RESULTS_FILE, SAMPLE_FIELDS, SAMPLES_FILE,
-                          SWEEP_FILE, TIMED_PHASES)
+from bench.schema import ENV_FILE, RESULTS_FILE, SAMPLES_FILE, SWEEP_FILE
 from bench.sweep.config import SweepConfig, expand, expand_all, sweep_from_mapping, sweep_to_mapping
 from bench.sweep.failures import OomLimits
+from bench.sweep.repair import repair
 from multinet.scenarios import SCENARIOS
 from multinet.step import StepSpec
 
@@ -43,6 +42,9 @@ except ImportError:  # Windows: no advisory locks, one run per folder is up to t
     fcntl = None
 
 RUN_FILES = (RESULTS_FILE, SWEEP_FILE)  # either one means the folder already holds a run
+# What sweep.json must hold for a run to be continued, and of what type.
+RECORD_KEYS = {"run_id": str, "torch_version": str, "device_names": dict, "sweep": dict}
+KIND_NAMES = {str: "text", dict: "a table (a JSON object)"}
 LOCK_FILE = ".lock"
 
 
@@ -67,11 +69,22 @@ class OpenRun:
     oom: OomLimits = field(default_factory=OomLimits)
     lock: IO | None = None
     resumed: bool = False
+    created: bool = False  # the folder did not exist before this run
+    env: dict[str, Any] | None = None  # a resumed run's env.json, as read before measuring
 
     def close(self) -> None:
         if self.lock is not None:
             self.lock.close()
             self.lock = None
+
+    def abandon(self) -> None:
+        """Take back what a new run wrote before it measured anything, so that the same
+        command can be run again: its files, and its folder if it made it."""
+        self.close()
+        for name in (SWEEP_FILE, ENV_FILE, RESULTS_FILE, SAMPLES_FILE, LOCK_FILE):
+            (self.out_dir / name).unlink(missing_ok=True)
+        if self.created:
+            shutil.rmtree(self.out_dir, ignore_errors=True)
 
 
 def prepare_out_dir(out_dir: Path, *, new: bool = True) -> IO | None:
@@ -117,12 +130,19 @@ def create_run(config: SweepConfig, out_dir: Path | None, stream: TextIO, *,
         raise UsageError(f"no configuration of this sweep can run here: {not_attempted[0][1]}")
     run_id = new_run_id()
     out_dir = Path(out_dir) if out_dir else Path("results") / run_id
-    run = OpenRun(out_dir, run_id, config, specs, lock=prepare_out_dir(out_dir))
+    created = not out_dir.exists()
+    run = OpenRun(out_dir, run_id, config, specs, lock=prepare_out_dir(out_dir),
+                  created=created)
     for notice in config.notices:
         print(f"note: {notice}", file=stream)
     for reason, count in Counter(reason for _, reason in not_attempted).items():
         print(f"note: {count} configuration(s) not attempted: {reason}", file=stream)
-    write_sweep_record(run, world_size)
+    try:
+        write_sweep_record(run, world_size)
+    except OSError as exc:
+        run.abandon()
+        raise RunFolderWriteError(f"cannot write {out_dir / SWEEP_FILE}: "
+                                  f"{exc.strerror or exc}; nothing was measured") from None
     return run
 
 
@@ -144,16 +164,19 @@ def record_environment(run: OpenRun, argv: list[str],
     """env.json: the environment as first captured; a resume is listed in it instead.
     ``ranks``: under --distributed, each rank's host and devices."""
     path = run.out_dir / ENV_FILE
-    if not run.resumed:
-        write_json_atomic(path, capture_environment(run.run_id, argv, ranks))
-        return
-    try:
-        env = read_json_object(path, "an environment record")
-    except UsageError:
+    if run.resumed:  # gone (a crash before it was written): this resume's environment
+        env = run.env if run.env is not None else capture_environment(run.run_id, argv, ranks)
+        env.setdefault("resumes", []).append({"started_at": now(),
+                                              "command_line": " ".join(["bench", *argv])})
+    else:
         env = capture_environment(run.run_id, argv, ranks)
-    env.setdefault("resumes", []).append({"started_at": now(),
-                                          "command_line": " ".join(["bench", *argv])})
-    write_json_atomic(path, env)
+    try:
+        write_json_atomic(path, env)
+    except OSError as exc:
+        if not run.resumed:
+            run.abandon()
+        raise RunFolderWriteError(f"cannot write {path}: {exc.strerror or exc}; nothing was "
+                                  "measured") from None
 
 
 def read_sweep_record(out_dir: Path) -> dict[str, Any]:
@@ -168,11 +191,36 @@ def read_sweep_record(out_dir: Path) -> dict[str, Any]:
         record = read_json_object(out_dir / SWEEP_FILE, "a sweep record")
     except UsageError as exc:
         raise UsageError(f"{where}: {exc}") from None
-    missing = [key for key in ("run_id", "torch_version", "device_names", "sweep")
-               if key not in record]
-    if missing:
-        raise UsageError(f"{where}: {SWEEP_FILE} has no {missing[0]!r}")
+    for key, kind in RECORD_KEYS.items():
+        if key not in record:
+            raise UsageError(f"{where}: {SWEEP_FILE} has no {key!r}")
+        if not isinstance(record[key], kind):
+            raise UsageError(f"{where}: {SWEEP_FILE}'s {key!r} is not {KIND_NAMES[kind]}: "
+                             f"{record[key]!r:.60}")
+    if not all(isinstance(v, str) for v in record["device_names"].values()):
+        raise UsageError(f"{where}: {SWEEP_FILE}'s 'device_names' must map devices to names")
+    world = record.get("distributed")
+    if world is not None and not (isinstance(world, dict)
+                                  and isinstance(world.get("world_size"), int)):
+        raise UsageError(f"{where}: {SWEEP_FILE}'s 'distributed' must hold a 'world_size'")
     return record
+
+
+def read_env_record(out_dir: Path) -> dict[str, Any] | None:
+    """A resumed run's env.json, which the resume adds itself to; None where a crash came
+    before it was written. A damaged one is refused rather than replaced: it is the only
+    record of the environment the run began in."""
+    path = out_dir / ENV_FILE
+    if not path.exists():
+        return None
+    hint = "delete it to resume, recording this machine's environment instead"
+    try:
+        env = read_json_object(path, "an environment record")
+    except UsageError as exc:
+        raise UsageError(f"{exc} ({hint})") from None
+    if not isinstance(env.get("resumes", []), list):
+        raise UsageError(f"{path}: 'resumes' is not a list: the file is damaged ({hint})")
+    return env
 
 
 def check_world(out_dir: Path, record: dict[str, Any], world_size: int | None) -> None:
@@ -216,7 +264,8 @@ def _reopen(out_dir: Path, record: dict[str, Any], local_rank: int | None,
         raise UsageError(f"cannot resume {out_dir}: it was measured with torch {stored_torch}, "
                          f"this is torch {torch.__version__}; start a new run")
     sweep = record["sweep"]
-    for name in sweep.get(SCENARIO.sweep_key, []) if isinstance(sweep, dict) else []:
+    names = sweep.get(SCENARIO.sweep_key, [])
+    for name in names if isinstance(names, list) else []:  # not a list: refused just below
         if name not in SCENARIOS:
             raise UsageError(f"cannot resume {out_dir}: scenario {name!r} is not registered; "
                              f"pass the file that registers it with --load, as the run did")
@@ -227,81 +276,10 @@ def _reopen(out_dir: Path, record: dict[str, Any], local_rank: int | None,
         if here != then:
             raise UsageError(f"cannot resume {out_dir}: {device} was {then!r}, here it is "
                              f"{here!r}; start a new run")
-    run = OpenRun(out_dir, record["run_id"], config, specs, lock=lock, resumed=True)
-    _drop_incomplete_configurations(run)
-    _read_done(run)
-    _drop_orphan_samples(run)
-    return run
-
-
-def _read_csv(path: Path, fields: tuple[str, ...]) -> tuple[list[list[str]], bool]:
-    """The complete records of a CSV file written by CsvAppender, and whether anything was
-    left out (a last line cut short, a record of the wrong length)."""
-    if not path.exists():
-        return [], False
-    text = path.read_text(encoding="utf-8")
-    cut = bool(text) and not text.endswith("\n")
-    if cut:
-        text = text[:text.rfind("\n") + 1]
-    records = list(csv.reader(io.StringIO(text)))
-    if not records:
-        return [], cut
-    if tuple(records[0]) != fields:
-        raise UsageError(f"{path} has other columns than this version writes; start a new run")
-    body = [r for r in records[1:] if len(r) == len(fields)]
-    return body, cut or len(body) != len(records) - 1
-
-
-def _rewrite_csv(path: Path, fields: tuple[str, ...], records: list[list[str]]) -> None:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)  # the dialect csv.DictWriter used to append them
-    writer.writerow(fields)
-    writer.writerows(records)
-    write_text_atomic(path, buffer.getvalue())
-
-
-def _drop_incomplete_configurations(run: OpenRun) -> None:
-    """Keep the configurations whose rows are all on disk; a part of one (only a crash
-    can leave that) is removed, so that it is measured again in full."""
-    path = run.out_dir / RESULTS_FILE
-    records, changed = _read_csv(path, FIELDS)
-    index = {name: i for i, name in enumerate(FIELDS)}
-    groups: dict[tuple[str, str], list[list[str]]] = defaultdict(list)
-    for record in records:
-        if record[index["run_id"]] != run.run_id:
-            raise UsageError(f"{path} holds rows of run {record[index['run_id']]}, not of "
-                             f"{run.run_id}")
-        groups[(record[index["repeat"]], record[index["config_id"]])].append(record)
-    kept = []
-    for group in groups.values():
-        if sorted(r[index["phase"]] for r in group) == sorted(TIMED_PHASES):
-            kept.extend(group)
-        else:
-            changed = True
-    if changed:
-        _rewrite_csv(path, FIELDS, kept)
-
-
-def _read_done(run: OpenRun) -> None:
-    """The configurations on disk, through the reader every other consumer uses; those that
-    ran out of memory make the larger batches of their group skipped."""
-    if not (run.out_dir / RESULTS_FILE).exists():
-        return
-    rows = read_results(run.out_dir / RESULTS_FILE, allow_empty=True)
-    configs = rows.drop_duplicates(["repeat", "config_id"])
-    run.done = set(zip(configs["repeat"].tolist(), configs["config_id"].tolist()))
-    out_of_memory = set(configs.loc[configs["status"] == OOM, "config_id"])
-    for spec in run.specs:
+    run = OpenRun(out_dir, record["run_id"], config, specs, lock=lock, resumed=True,
+                  env=read_env_record(out_dir))
+    run.done, out_of_memory = repair(out_dir, run.run_id)
+    for spec in specs:  # what ran out of memory makes the larger batches of its group skipped
         if config_id(spec) in out_of_memory:
             run.oom.record(spec)
-
-
-def _drop_orphan_samples(run: OpenRun) -> None:
-    """Samples of a configuration whose results are not on disk would be written again
-    when it is measured again; they go."""
-    path = run.out_dir / SAMPLES_FILE
-    records, changed = _read_csv(path, SAMPLE_FIELDS)
-    repeat, cid = SAMPLE_FIELDS.index("repeat"), SAMPLE_FIELDS.index("config_id")
-    kept = [r for r in records if (int(r[repeat]), r[cid]) in run.done]
-    if changed or len(kept) != len(records):
-        _rewrite_csv(path, SAMPLE_FIELDS, kept)
+    return run

@@ -1,0 +1,162 @@
+"""A run folder reopened to continue it: what a crash left is taken back, anything else that
+is wrong is damage, refused in one line with the files left as they are.
+
+The writer appends a comparison group's rows in one write per file, samples first, and
+each configuration's rows together (``bench/sweep/writer.py``). A process killed outright
+can therefore leave, at the end of a file and only there, a cut last line, a configuration
+with some of its phases, and samples whose results never reached results.csv. Those are
+removed, and their configurations measured again. A configuration recorded `ok` whose
+samples are gone (samples.csv deleted, say) is measured again too: its figures could not be
+checked or compared. Everything else (a short row in the middle, a configuration twice, a
+cell of the wrong type) no crash of the writer can leave, so it is damage.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.analyze.reader import (REQUIRED_RESULTS, REQUIRED_SAMPLES, SAMPLES_UNIT, check_table,
+                                  refuse_duplicates, typed, typed_results)
+from bench.atomic import write_text_atomic
+from bench.errors import RunFolderWriteError, UsageError
+from bench.schema import (FIELDS, OK, OOM, RESULTS_FILE, SAMPLE_COLUMNS, SAMPLE_FIELDS,
+                          SAMPLES_FILE, TIMED_PHASES)
+
+Key = tuple[str, str]  # (repeat, config_id) as the file spells them
+
+
+def read_records(path: Path, fields: tuple[str, ...]) -> tuple[list[list[str]], bool]:
+    """The records of a CSV file the writer appended to, and whether its last line was cut
+    short (then left out). A record of the wrong length elsewhere than last is damage."""
+    if not path.exists():
+        return [], False
+    try:
+        text = path.read_bytes().decode("utf-8")
+        cut = bool(text) and not text.endswith("\n")
+        if cut:
+            text = text[:text.rfind("\n") + 1]
+        records = list(csv.reader(io.StringIO(text)))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise UsageError(f"{path} is damaged: {str(exc).splitlines()[0]}") from None
+    if not records:
+        return [], cut
+    if tuple(records[0]) != fields:
+        raise UsageError(f"{path} has other columns than this version writes; start a new run")
+    body = records[1:]
+    for line, record in enumerate(body[:-1], 2):
+        if len(record) != len(fields):
+            raise UsageError(f"{path}: line {line} has {len(record)} fields, not "
+                             f"{len(fields)}: the file is damaged")
+    if body and len(body[-1]) != len(fields):
+        body, cut = body[:-1], True  # a last line cut short at a comma
+    return body, cut
+
+
+def _rewrite(path: Path, fields: tuple[str, ...], records: list[list[str]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)  # the dialect csv.DictWriter used to append them
+    writer.writerow(fields)
+    writer.writerows(records)
+    try:
+        write_text_atomic(path, buffer.getvalue())  # the old file stays whole if this fails
+    except OSError as exc:
+        raise RunFolderWriteError(f"cannot write {path}: {exc.strerror or exc}; nothing was "
+                                  "measured") from None
+
+
+def _runs_of(records: list[list[str]], key_of) -> list[tuple[Key, list[list[str]]]]:
+    """Records in stretches of one key, in file order."""
+    stretches: list[tuple[Key, list[list[str]]]] = []
+    for record in records:
+        key = key_of(record)
+        if stretches and stretches[-1][0] == key:
+            stretches[-1][1].append(record)
+        else:
+            stretches.append((key, [record]))
+    return stretches
+
+
+def repair(out_dir: Path, run_id: str) -> tuple[set[tuple[int, str]], set[str]]:
+    """Take back what a crash left in ``out_dir`` and what lost its samples; refuse damage
+    before anything is rewritten. Returns the configurations kept on disk, (repeat,
+    config_id), and the config_ids that ran out of memory."""
+    results_path, samples_path = out_dir / RESULTS_FILE, out_dir / SAMPLES_FILE
+    records, results_cut = read_records(results_path, FIELDS)
+    kept = _complete_configurations(results_path, records, run_id)
+    results_cut |= sum(len(rows) for _, rows in kept) != len(records)
+    samples, samples_cut = read_records(samples_path, SAMPLE_FIELDS)
+    with_samples, orphans = _samples_of(samples_path, samples, {key for key, _ in kept})
+    # typed through the checks every other consumer makes, before anything is written
+    results = _typed(results_path, [r for _, rows in kept for r in rows], FIELDS)
+    _typed(samples_path, samples[:len(samples) - orphans], SAMPLE_FIELDS)
+    status = FIELDS.index("status")
+    done = [(key, rows) for key, rows in kept if rows[0][status] != OK or key in with_samples]
+    if results_cut or len(done) != len(kept):
+        _rewrite(results_path, FIELDS, [r for _, rows in done for r in rows])
+    if samples_cut or orphans:
+        _rewrite(samples_path, SAMPLE_FIELDS, samples[:len(samples) - orphans])
+    keys = {key for key, _ in done}  # the typed rows are the kept records, in order
+    results = results.loc[np.repeat([key in keys for key, _ in kept],
+                                    [len(rows) for _, rows in kept]).astype(bool)]
+    return (set(zip(results["repeat"].tolist(), results["config_id"].tolist())),
+            set(results.loc[results["status"] == OOM, "config_id"]))
+
+
+def _complete_configurations(path: Path, records: list[list[str]],
+                             run_id: str) -> list[tuple[Key, list[list[str]]]]:
+    """The configurations of results.csv with all their rows; the last one may be cut short
+    (a crash), and is left out. Anything else incomplete or repeated is damage."""
+    index = {name: i for i, name in enumerate(FIELDS)}
+    stretches = _runs_of(records, lambda r: (r[index["repeat"]], r[index["config_id"]]))
+    seen: dict[Key, int] = {}
+    kept: list[tuple[Key, list[list[str]]]] = []
+    line = 2
+    for n, (key, rows) in enumerate(stretches):
+        if key in seen:
+            raise UsageError(f"{path}: lines {seen[key]} and {line} both start {key[1]} "
+                             f"(repeat {key[0]}): the file is damaged")
+        seen[key] = line
+        stranger = next((r for r in rows if r[index["run_id"]] != run_id), None)
+        if stranger is not None:
+            raise UsageError(f"{path}: line {line} holds a row of run "
+                             f"{stranger[index['run_id']]!r}, not of {run_id}")
+        if sorted(r[index["phase"]] for r in rows) == sorted(TIMED_PHASES):
+            kept.append((key, rows))
+        elif n < len(stretches) - 1:
+            raise UsageError(f"{path}: line {line}: {key[1]} (repeat {key[0]}) has "
+                             f"{len(rows)} of its {len(TIMED_PHASES)} rows: the file is damaged")
+        line += len(rows)
+    return kept
+
+
+def _samples_of(path: Path, records: list[list[str]], on_disk: set[Key]) -> tuple[set[Key], int]:
+    """Which configurations have samples, and how many records at the end of samples.csv
+    belong to none on disk (a crash between the two writes: they go). Samples of no
+    configuration anywhere else are damage."""
+    repeat, cid = SAMPLE_FIELDS.index("repeat"), SAMPLE_FIELDS.index("config_id")
+    stretches = _runs_of(records, lambda r: (r[repeat], r[cid]))
+    trailing = len(stretches)
+    while trailing and stretches[trailing - 1][0] not in on_disk:
+        trailing -= 1
+    stray = next((key for key, _ in stretches[:trailing] if key not in on_disk), None)
+    if stray is not None:
+        raise UsageError(f"{path} holds samples of {stray[1]} (repeat {stray[0]}), which "
+                         f"{RESULTS_FILE} does not: the file is damaged")
+    orphans = sum(len(rows) for _, rows in stretches[trailing:])
+    return {key for key, _ in stretches[:trailing]}, orphans
+
+
+def _typed(path: Path, records: list[list[str]], fields: tuple[str, ...]) -> pd.DataFrame:
+    df = pd.DataFrame(records, columns=list(fields), dtype=str)
+    if fields == FIELDS:
+        return typed_results(check_table(df, path, REQUIRED_RESULTS, "median_ms",
+                                         allow_empty=True), path)
+    df = typed(path, check_table(df, path, REQUIRED_SAMPLES, "device_ms", allow_empty=True),
+               SAMPLE_COLUMNS)
+    refuse_duplicates(df, path, SAMPLES_UNIT)
+    return df
