@@ -17,7 +17,7 @@ PY    := $(VENV)/bin/python
 SETUP := $(VENV)/.installed
 endif
 
-.PHONY: bench test verify gpu-check perf-check bench-pytest bench-pytest-compare bench-versions clean-venv
+.PHONY: bench test verify gpu-check perf-check mutation-check bench-pytest bench-pytest-compare bench-versions clean-venv
 
 bench: $(SETUP)                  ## the default sweep on this machine's default devices
 	$(PY) -m bench run $(ARGS)
@@ -25,7 +25,7 @@ bench: $(SETUP)                  ## the default sweep on this machine's default 
 test: $(SETUP)                   ## the test suite (GPU tests skip without CUDA)
 	$(PY) -m pytest $(ARGS)
 
-verify: $(SETUP)                 ## gradient flow and optimizer-setup equivalence
+verify: $(SETUP)                 ## gradient flow, setup equivalence, the reference loops
 	$(PY) -m bench verify $(ARGS)
 
 gpu-check: $(SETUP)              ## one command for a GPU machine, a few minutes on one GPU
@@ -36,6 +36,9 @@ gpu-check: $(SETUP)              ## one command for a GPU machine, a few minutes
 
 perf-check: $(SETUP)             ## the timer's own accuracy figures on this machine
 	$(PY) -m bench.tools.perf_check $(ARGS)
+
+mutation-check: $(SETUP)         ## plant known defects one at a time; each must fail a test
+	$(PY) -m bench.tools.mutation_check $(ARGS)
 
 # The pytest-benchmark suite (bench/suite): saved per machine, device kind and torch version.
 SUITE          = $(PY) -m pytest bench/suite -p no:cacheprovider --benchmark-enable --benchmark-only \

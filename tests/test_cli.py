@@ -44,14 +44,26 @@ def test_run_writes_a_complete_run_folder(cli, tmp_path):
     assert "Step time and throughput" in (out / "report.html").read_text()
 
 
-def test_verify_passes_and_prints_both_tables(cli):
+def reference_rows(stdout: str, impl: str) -> list[str]:
+    """The rows of verify's reference table for one implementation."""
+    table = stdout.split("Against the reference loops", 1)[1]
+    return [line for line in table.splitlines() if line[29:38].strip() == impl]
+
+
+def test_verify_passes_and_prints_its_three_tables(cli):
     proc = cli("verify", "--steps", "2")
     assert proc.returncode == 0, proc.stderr
     assert ("separate_losses   loss_linear         linear                 linear                 ok"
             in proc.stdout)
     assert "n_chain           loss                net0, net1, net2       net0, net1, net2       ok" in proc.stdout
+    equivalence, reference = proc.stdout.split("Against the reference loops")
     # 2 setups x scenarios x optimizers x impls
-    assert proc.stdout.count("identical") == 2 * len(SCENARIOS) * 3 * 3
+    assert equivalence.count("identical") == 2 * len(SCENARIOS) * 3 * 3
+    # against the reference: loop and foreach bitwise in all three setups
+    for impl in ("loop", "foreach"):
+        rows = reference_rows(proc.stdout, impl)
+        assert len(rows) == len(SCENARIOS) * 3
+        assert all(row.split()[3:] == ["identical"] * 3 for row in rows), rows
     assert "All checks hold." in proc.stdout
 
 
@@ -61,7 +73,11 @@ def test_verify_under_bf16_says_so_and_the_tolerance(cli):
     assert "Gradient flow on cpu, bf16:" in proc.stdout
     assert "Setup equivalence on cpu, bf16, after 2 steps" in proc.stdout
     assert "tolerance: bitwise" in proc.stdout
-    assert proc.stdout.count("identical") == 2 * 2 * 3 * 3
+    equivalence = proc.stdout.split("Against the reference loops")[0]
+    assert equivalence.count("identical") == 2 * 2 * 3 * 3
+    assert "Against the reference loops on cpu, bf16, over 2 steps" in proc.stdout
+    assert all(row.split()[3:] == ["identical"] * 3 for row in reference_rows(proc.stdout,
+                                                                              "loop"))
 
 
 @pytest.mark.parametrize("args, message", [
@@ -126,7 +142,10 @@ def test_sigint_before_the_sweep_starts_is_one_line_and_130(cli, tmp_path):
     """A real SIGINT while the command is still starting (here from a --load file, which
     runs before the command), when the sweep's own handlers are not installed yet."""
     interrupt = tmp_path / "interrupt.py"
+    # Python's own handler first: a process started in the background by a shell without
+    # job control (nohup cmd &) inherits SIGINT ignored, as an interactive user's does not
     interrupt.write_text("import os, signal, time\n"
+                         "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
                          "os.kill(os.getpid(), signal.SIGINT)\n"
                          "time.sleep(30)\n")
     proc = cli("--load", str(interrupt), "run", "--devices", "cpu",

@@ -56,10 +56,16 @@ def test_the_verify_checks_on_the_cpu():
     check_verify("cpu", checks)
     assert [c["check"] for c in checks] == [
         "gradient flow on CUDA, fp32", "setup equivalence on CUDA, fp32",
-        "gradient flow on CUDA, bf16", "setup equivalence on CUDA, bf16"]
+        "against the reference loops on CUDA, fp32",
+        "gradient flow on CUDA, bf16", "setup equivalence on CUDA, bf16",
+        "against the reference loops on CUDA, bf16"]
     assert all(c["ok"] for c in checks), checks
     # scenarios x optimizers x implementations x 3 setups, all identical on the CPU
     n = len(SCENARIOS)
     assert checks[1]["detail"] == f"{n * 3 * 3 * 3}/{n * 3 * 3 * 3} bitwise identical, " \
                                   "largest difference 0.00e+00 (bitwise)"
-    assert checks[3]["detail"].startswith(f"{n * 3 * 3}/{n * 3 * 3} bitwise identical")
+    assert checks[2]["detail"].startswith(f"{n * 3 * 3 * 3}/{n * 3 * 3 * 3} agree, largest ")
+    assert "of a tensor's norm" in checks[2]["detail"]
+    assert checks[2]["detail"].endswith(
+        "(loop bitwise; foreach bitwise; fused norm rtol=0.0001, atol=1e-07)")
+    assert checks[4]["detail"].startswith(f"{n * 3 * 3}/{n * 3 * 3} bitwise identical")

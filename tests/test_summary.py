@@ -1,6 +1,8 @@
 """The summary at the end of a run: verdicts with intervals where configurations were timed
 together, medians where they were timed alone, and what may have disturbed them."""
 
+import pytest
+
 from bench.analyze.ratios import paired_ratios
 from bench.present.summary import format_summary
 from tests.test_ratios import paired_run
@@ -34,3 +36,19 @@ def test_a_busy_machine_and_disturbed_blocks_are_said():
     text = format_summary(rows, None, {"machine_load": {"busy": True, "others_share": 0.62}})
     assert "3 of 40 timing blocks were disturbed" in text
     assert "The machine was busy when the run started: other processes used 62%" in text
+
+
+@pytest.mark.parametrize("load", [{"busy": True}, {"busy": True, "others_share": "most"},
+                                  {"busy": True, "others_share": float("nan")}])
+def test_a_busy_machine_whose_share_is_not_recorded_is_said_so(load):
+    """env.json edited by hand: found by the fuzz of tests/test_fuzz_inputs.py on a busy
+    machine, where the summary of a resumed run raised KeyError."""
+    rows = frame([result_row(batch_size=8)])
+    text = format_summary(rows, None, {"machine_load": load})
+    assert ("other processes used a share of its CPU time that env.json does not record"
+            in text)
+
+
+def test_a_machine_load_that_is_not_an_object_is_left_out():
+    rows = frame([result_row(batch_size=8)])
+    assert "busy" not in format_summary(rows, None, {"machine_load": [1, 2]})

@@ -5,7 +5,7 @@ import torch
 
 from bench.errors import UsageError
 from bench.measure.timers import TimingOptions, time_step, time_steps
-from bench.schema import PHASES, STEP, TIMED_PHASES
+from bench.schema import STEP, TIMED_PHASES
 from multinet import StepSpec, build_step
 
 TINY = StepSpec("separate_losses", 2)
@@ -21,12 +21,9 @@ def test_samples_for_every_phase_and_the_step():
     for phase in TIMED_PHASES:
         assert len(timing.device_ms[phase]) == len(timing.host_ms[phase]) == n
         assert all(t > 0 for t in timing.device_ms[phase])
-    # on the CPU the host clock is the device clock
+    # on the CPU the host clock is the device clock (how the phases add up to the step:
+    # tests/test_phase_attribution.py)
     assert timing.device_ms == timing.host_ms
-    # the instrumented and the plain pass run the same work, so their fastest iterations
-    # agree (minima: other work on a shared machine only ever adds time)
-    phase_sum = sum(min(timing.device_ms[p]) for p in PHASES)
-    assert 0.5 < phase_sum / min(timing.device_ms[STEP]) < 2
 
 
 def test_stops_at_max_samples_exactly():

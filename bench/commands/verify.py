@@ -1,23 +1,31 @@
-"""``python -m bench verify``: gradient flow and optimizer-setup equivalence, as tables."""
+"""``python -m bench verify``: gradient flow, optimizer-setup equivalence, and the joint step
+against reference loops written apart from it, as tables."""
 
 from __future__ import annotations
 
 import argparse
 
-from bench.axes import N_NETWORKS, OPTIMIZER, PRECISION, SCENARIO
+from bench.axes import N_NETWORKS, PRECISION, SCENARIO
+from bench.correctness.check import UNCHECKED, against_reference, reference_trace, tolerance
+from bench.correctness.check import tolerance_text
+from bench.correctness.loops import LOOPS
 from bench.errors import UsageError
-from bench.sweep.config import parse_list
 from bench.measure.devices import normalize_device
+from bench.present.verification import equivalence_table, flow_table, reference_table
+from bench.sweep.config import parse_list
 from multinet import IMPLEMENTATIONS, OPTIMIZERS, SCENARIOS, gradient_flow, setup_equivalence
 from multinet.errors import InvalidChoice
 from multinet.step import PRECISIONS
-from multinet.verify import EQUIVALENCE_UNDEFINED, tolerance
+from multinet.verify import EQUIVALENCE_UNDEFINED
+from multinet.verify import tolerance as equivalence_tolerance
 
 MAX_STEPS = 1000  # optimizer steps before comparing: drift shows within a few
+IMPLS = [i for i in IMPLEMENTATIONS if i != "auto"]
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("verify", help="check gradient flow and optimizer-setup equivalence",
+    p = sub.add_parser("verify", help="check gradient flow, setup equivalence and the step "
+                       "against reference loops",
                        description="Exit 0 when every check holds, 1 otherwise.")
     p.add_argument("--scenarios", default=",".join(SCENARIOS),
                    help="comma-separated scenarios (default: all)")
@@ -31,36 +39,7 @@ def add_parser(sub) -> None:
     p.set_defaults(main=main)
 
 
-def flow_table(results) -> tuple[list[str], bool]:
-    lines = [f"{SCENARIO.name:<17} {'loss term':<19} {'reaches':<22} {'expected':<22} check"]
-    ok_all = True
-    for key in dict.fromkeys((r.scenario, r.term) for r in results):
-        cells = [r for r in results if (r.scenario, r.term) == key]
-        ok = all(c.ok for c in cells)
-        ok_all &= ok
-        reached = ", ".join(c.network for c in cells if c.observed) or "none"
-        expected = ", ".join(c.network for c in cells if c.expected) or "none"
-        lines.append(f"{key[0]:<17} {key[1]:<19} {reached:<22} {expected:<22} "
-                     + ("ok" if ok else "FAILED"))
-    return lines, ok_all
-
-
-def equivalence_table(results) -> tuple[list[str], bool]:
-    lines = [f"{SCENARIO.name:<18}{OPTIMIZER.name:<11}{'impl':<9}{'single':<22}{'grouped':<22}"]
-    ok_all = True
-    for key in dict.fromkeys((r.scenario, r.optimizer, r.optimizer_impl) for r in results):
-        cells = {r.setup: r for r in results if (r.scenario, r.optimizer, r.optimizer_impl) == key}
-        text = []
-        for setup in ("single", "grouped"):
-            r = cells[setup]
-            ok_all &= r.ok
-            verdict = "identical" if r.bitwise else f"max diff {r.max_abs_diff:.2e}"
-            text.append(f"{verdict + ('' if r.ok else ' FAILED'):<22}")
-        lines.append(f"{key[0]:<18}{key[1]:<11}{key[2]:<9}{''.join(text)}")
-    return lines, ok_all
-
-
-def main(args: argparse.Namespace, argv: list[str]) -> int:
+def check_arguments(args: argparse.Namespace) -> list[str]:
     scenarios = parse_list("--scenarios", args.scenarios)
     for name in scenarios:
         if name not in SCENARIOS:
@@ -72,6 +51,58 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     low, high = N_NETWORKS.minimum, N_NETWORKS.maximum
     if not low <= args.n_networks <= high:
         raise UsageError(f"--n-networks must be from {low} to {high}, got {args.n_networks}")
+    return scenarios
+
+
+def equivalence_section(scenarios, device, precision, args) -> bool:
+    if precision in EQUIVALENCE_UNDEFINED:
+        print(f"Setup equivalence is not checked under {precision}: "
+              f"{EQUIVALENCE_UNDEFINED[precision]}.")
+        return True
+    results = [r for name in scenarios for opt in OPTIMIZERS for impl in IMPLS
+               for r in setup_equivalence(name, optimizer=opt, optimizer_impl=impl,
+                                          steps=args.steps, device=device,
+                                          n_networks=args.n_networks, precision=precision)]
+    lines, ok = equivalence_table(results)
+    print(f"Setup equivalence on {device}, {precision}, after {args.steps} steps, against "
+          f"`separate` (one optimizer per network); tolerance: "
+          f"{equivalence_tolerance(device, precision)}")
+    print("\n".join(lines))
+    return ok
+
+
+def reference_section(scenarios, device, precision, args) -> bool:
+    if precision in UNCHECKED:
+        print(f"The reference loops are not run under {precision}: {UNCHECKED[precision]}.")
+        return True
+    checked = [name for name in scenarios if name in LOOPS]
+    results = []
+    for name in checked:
+        for opt in OPTIMIZERS:
+            # one reference run serves every implementation and setup of the harness
+            trace = reference_trace(name, opt, steps=args.steps, batch_size=4, device=device,
+                                    seed=0, n_networks=args.n_networks, precision=precision)
+            for impl in IMPLS:
+                results += against_reference(name, optimizer=opt, optimizer_impl=impl,
+                                             steps=args.steps, device=device,
+                                             n_networks=args.n_networks, precision=precision,
+                                             trace=trace)
+    bounds = {impl: tolerance_text(tolerance(device, precision, impl)) for impl in IMPLS}
+    print(f"Against the reference loops on {device}, {precision}, over {args.steps} steps: the "
+          "article's loop written apart from the harness (one optimizer per network, "
+          "torch.optim's documented defaults); losses, gradients, parameters and optimizer "
+          "state after every step; tolerance: "
+          + "; ".join(f"{impl} {text}" for impl, text in bounds.items()))
+    lines, ok = reference_table(results) if results else ([], True)
+    print("\n".join(lines))
+    missing = [name for name in scenarios if name not in LOOPS]
+    if missing:
+        print(f"No reference loop for {', '.join(missing)}: not checked against one.")
+    return ok
+
+
+def main(args: argparse.Namespace, argv: list[str]) -> int:
+    scenarios = check_arguments(args)
     device, precision, n = normalize_device(args.device), args.precision, args.n_networks
     flow = [r for name in scenarios
             for r in gradient_flow(name, device=device, n_networks=n, precision=precision)]
@@ -80,22 +111,10 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
           "non-zero gradient? (torch.autograd.grad per term)")
     print("\n".join(flow_lines))
     print()
-    if precision in EQUIVALENCE_UNDEFINED:
-        print(f"Setup equivalence is not checked under {precision}: "
-              f"{EQUIVALENCE_UNDEFINED[precision]}.")
-        eq_ok = True
-    else:
-        impls = [i for i in IMPLEMENTATIONS if i != "auto"]
-        equivalence = [r for name in scenarios for opt in OPTIMIZERS for impl in impls
-                       for r in setup_equivalence(name, optimizer=opt, optimizer_impl=impl,
-                                                  steps=args.steps, device=device,
-                                                  n_networks=n, precision=precision)]
-        eq_lines, eq_ok = equivalence_table(equivalence)
-        print(f"Setup equivalence on {device}, {precision}, after {args.steps} steps, against "
-              f"`separate` (one optimizer per network); tolerance: "
-              f"{tolerance(device, precision)}")
-        print("\n".join(eq_lines))
-    ok = flow_ok and eq_ok
+    eq_ok = equivalence_section(scenarios, device, precision, args)
+    print()
+    ref_ok = reference_section(scenarios, device, precision, args)
+    ok = flow_ok and eq_ok and ref_ok
     print()
     print("All checks hold." if ok else "Some checks FAILED (see above).")
     return 0 if ok else 1

@@ -92,6 +92,7 @@ class CudaEventClock:
     name = "cuda_event"
 
     def __init__(self, device: torch.device, step: JointStep):
+        self.device = device
         self.names = [name for name, _ in step.phases()]
         with torch.cuda.device(device):
             # a row serves a whole step too (two events), even for a step with no phases
@@ -102,13 +103,15 @@ class CudaEventClock:
     def record_phases(self, step: JointStep, n: int) -> list[list[float]]:
         fns = [fn for _, fn in step.phases()]
         now = time.perf_counter_ns
+        # the stream the step's kernels go to: an event on another would time other work
+        stream = torch.cuda.current_stream(self.device)
         host = []
         for events in self.events[:n]:
             stamps = [now()]
-            events[0].record()
+            events[0].record(stream)
             for fn, event in zip(fns, events[1:]):
                 fn()
-                event.record()
+                event.record(stream)
                 stamps.append(now())
             host.append(per_phase(self.names, _diffs_ms(stamps)))
         return host
@@ -124,12 +127,13 @@ class CudaEventClock:
 
     def record_steps(self, step: JointStep, n: int) -> list[float]:
         now, run = time.perf_counter_ns, step.run
+        stream = torch.cuda.current_stream(self.device)
         host = []
         for events in self.events[:n]:
             t0 = now()
-            events[0].record()
+            events[0].record(stream)
             run()
-            events[1].record()
+            events[1].record(stream)
             host.append((now() - t0) / 1e6)
         return host
 

@@ -20,7 +20,8 @@ import torch.utils.benchmark as tbench
 
 from bench.axes import BATCH_SIZE, config_id
 from bench.measure.timers import TimingOptions, time_step
-from bench.schema import PHASES, STEP
+from bench.measure.instrumentation import bounded_iterations
+from bench.schema import STEP
 from multinet.optim import resolve_impl
 from multinet.step import StepSpec, build_step
 
@@ -50,8 +51,8 @@ class CrossCheck:
 
     @property
     def phase_sum_ratio(self) -> float:
-        """Sum of the phase medians over the step median, round by round: the boundaries'
-        cost."""
+        """The median iteration of the pass with boundaries (its phases added up) over the
+        step median, round by round: the boundaries' cost (bench/measure/instrumentation.py)."""
         return statistics.median(p / h for p, h in zip(self.harness_phase_sum_ms,
                                                        self.harness_step_ms))
 
@@ -71,6 +72,6 @@ def cross_check(spec: StepSpec, options: TimingOptions = TimingOptions(), rounds
     for _ in range(rounds):
         timing = time_step(step, spec.device, options)
         harness.append(timing.summary(STEP).median)
-        phase_sums.append(sum(timing.summary(p).median for p in PHASES))
+        phase_sums.append(statistics.median(bounded_iterations(timing)))
         reference.append(timer.blocked_autorange(min_run_time=min_run_time).median * 1e3)
     return CrossCheck(config_id(spec), threads, rounds, harness, reference, phase_sums)

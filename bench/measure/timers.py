@@ -248,6 +248,13 @@ def _time_block(step: JointStep, clock, timing: Timing, n: int, round_: int, thr
     wall = time.perf_counter() - wall0
     timing.elapsed_s += wall
     share = (time.process_time() - cpu0) / (wall * threads) if wall > 0 else 1.0
+    # A clock that returned fewer samples than iterations would misalign the device and host
+    # samples, and could keep the count short of min_samples, where sampling never stops.
+    expected = [n, n, n, n] if step.phases() else [n, n, 0, 0]
+    got = [len(steps[0]), len(steps[1]), len(phases[0]), len(phases[1])]
+    if got != expected:
+        raise RuntimeError(f"{clock.name} returned {got} samples (device and host, step and "
+                           f"phases) for a block of {n} iterations")
     timing.add_block(round_, phases, steps, share)
 
 

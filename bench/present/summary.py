@@ -5,6 +5,7 @@ measured. A renderer of analysis tables over the run's rows as read back from di
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pandas as pd
@@ -144,11 +145,16 @@ def notes(results: pd.DataFrame, env: dict) -> list[str]:
         out.append(f"{disturbed} of {blocks} timing blocks were disturbed: the process got "
                    "well under its usual share of the CPU in them (another process took it). "
                    "Ratios pair blocks round by round, so they suffer least.")
-    load = env.get("machine_load") or {}
-    if load.get("busy"):
-        out.append(f"The machine was busy when the run started: other processes used "
-                   f"{load['others_share']:.0%} of its CPU time. Its figures are less "
-                   "comparable with a quiet machine's than its ratios are.")
+    # env.json is the user's file too: a field edited away or mistyped is said, not raised
+    load = env.get("machine_load") if isinstance(env.get("machine_load"), dict) else {}
+    if load.get("busy") is True:
+        share = load.get("others_share")
+        used = (f"{share:.0%} of its CPU time" if isinstance(share, (int, float))
+                and not isinstance(share, bool) and math.isfinite(share)
+                else "a share of its CPU time that env.json does not record")
+        out.append(f"The machine was busy when the run started: other processes used {used}. "
+                   "Its figures are less comparable with a quiet machine's than its ratios "
+                   "are.")
     return out
 
 

@@ -6,6 +6,7 @@ must run before every call; in a scenario with several updates, the first update
 synchronizing, so the time is the work, not its launch; the setup synchronizes too, so the
 untimed work does not spill into the timed call. ``make bench-pytest`` passes
 ``--benchmark-disable-gc``, as the runner's timer pauses the collector while it samples.
+After timing, each test checks that the work it timed was done, not only that it ran.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 
 from bench.axes import AXES, config_id
 from bench.measure.devices import device_name
+from bench.schema import OPTIMIZER_PHASE, STEP
 from bench.suite import SUITE
 from multinet import PHASES, build_step
 
@@ -29,12 +31,39 @@ def _slowdown_s(config, scenario: str) -> float:
     return float(ms) / 1e3 if name == scenario else 0.0
 
 
+def _learning(step, phase: str) -> list[str]:
+    """The networks that the timed work must change: those a loss term reaches and an
+    update trains; for a lone phase, only the first update's (a GAN's discriminator)."""
+    reached = set().union(*step.scenario.expected_flow.values())
+    updates = step.scenario.updates() if phase == STEP else step.scenario.updates()[:1]
+    trains = set().union(*(u.trains or reached for u in updates))
+    return [name for name in step.networks if name in reached and name in trains]
+
+
+def _parameters(step) -> dict[str, list[torch.Tensor]]:
+    return {n: [p.detach().clone() for p in net.parameters()] for n, net in step.networks.items()}
+
+
+def _changed(before, step) -> list[str]:
+    """The networks whose parameters moved since ``before``, every one of them: one that
+    moves when it should not is as wrong as one that stays."""
+    return [n for n, ps in before.items()
+            if any(not torch.equal(a, b) for a, b in zip(ps, step.networks[n].parameters()))]
+
+
+def _with_gradients(step, names) -> list[str]:
+    return [n for n in names if any(p.grad is not None and bool(p.grad.ne(0).any())
+                                    for p in step.networks[n].parameters())]
+
+
 @pytest.mark.parametrize("phase", ["step", *PHASES])
 def test_joint_step(benchmark, request, spec, phase):
     step = build_step(spec)
     device = torch.device(spec.device)
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     delay = _slowdown_s(request.config, spec.scenario)
+    learning = _learning(step, phase)
+    before = {}
 
     work = step.run if phase == "step" else step.stage(phase)
 
@@ -47,6 +76,9 @@ def test_joint_step(benchmark, request, spec, phase):
     def setup():
         if phase != "step":
             step.prepare(phase)
+        if phase in (STEP, OPTIMIZER_PHASE):
+            # untimed: the parameters as the timed call finds them
+            before.update(_parameters(step))
         sync()
 
     benchmark.group = spec.scenario
@@ -58,5 +90,11 @@ def test_joint_step(benchmark, request, spec, phase):
     benchmark.pedantic(target, setup=setup, iterations=1,
                        rounds=request.config.getoption("--suite-rounds"),
                        warmup_rounds=request.config.getoption("--suite-warmup-rounds"))
-    # the step did real work: its last loss is finite
+    # What was timed happened, as of its last call: a finite loss from the forward,
+    # gradients from the backward, moved parameters (and gradients let go) from the optimizer.
     assert step.last_loss is not None and bool(torch.isfinite(step.last_loss))
+    if phase == PHASES[1]:  # backward
+        assert _with_gradients(step, list(step.networks)) == learning
+    if phase in (STEP, OPTIMIZER_PHASE):
+        assert _changed(before, step) == learning
+        assert _with_gradients(step, list(step.networks)) == []

@@ -8,7 +8,8 @@
    given back, and the GPU must measure a configuration again afterwards;
 4. CUDA-event step timings cross-checked against ``torch.utils.benchmark`` on the same step,
    at the article's size and at a larger one;
-5. gradient flow and setup equivalence on CUDA for every scenario, in fp32 and bf16;
+5. gradient flow, setup equivalence and the reference loops on CUDA for every scenario,
+   in fp32 and bf16;
 6. the axes only a GPU exercises (``bench/sweeps/gpu-axes.toml``: fp16 with a GradScaler,
    bf16, CUDA graphs, fused optimizers) into ``axes-check/``: every configuration measured,
    kernels counted, the achieved fraction of the GPU's peak filled where its peak is known,
@@ -42,6 +43,8 @@ from bench.analyze.reader import load_run
 from bench.atomic import write_json_atomic
 from bench.axes import (AXES, BATCH_SIZE, CUDA_GRAPH, DDP_WRAP, DEVICE, OPTIMIZER_SETUP,
                         PRECISION, SCENARIO, SIZE, WORLD_SIZE)
+from bench.correctness.check import against_reference
+from bench.correctness.loops import LOOPS
 from bench.measure.configuration import measure_configuration
 from bench.measure.crosscheck import cross_check
 from bench.measure.devices import normalize_device
@@ -143,8 +146,9 @@ def check_out_of_memory(device: str, folder: Path, checks: list) -> None:
 
 
 def check_verify(device: str, checks: list[dict]) -> None:
-    """Gradient flow and setup equivalence on CUDA: every optimizer and implementation in
-    fp32; under bf16 autocast, where a tolerance of its own applies, Adam alone."""
+    """Gradient flow, setup equivalence and the reference loops on CUDA: every optimizer and
+    implementation in fp32; under bf16 autocast, where a tolerance of its own applies, Adam
+    alone."""
     for precision, optimizers in (("fp32", ("adam", "adamw", "sgd")), ("bf16", ("adam",))):
         flows = [r for s in SCENARIOS for r in gradient_flow(s, device=device, n_networks=3,
                                                             precision=precision)]
@@ -159,6 +163,17 @@ def check_verify(device: str, checks: list[dict]) -> None:
         check(f"setup equivalence on CUDA, {precision}", all(r.ok for r in eq),
               f"{bitwise}/{len(eq)} bitwise identical, largest difference {worst:.2e} "
               f"({eq[0].tolerance})", checks)
+        ref = [r for s in SCENARIOS if s in LOOPS for opt in optimizers
+               for impl in ("loop", "foreach", "fused")
+               for r in against_reference(s, optimizer=opt, optimizer_impl=impl, device=device,
+                                          n_networks=3, precision=precision)]
+        failed = [f"{r.scenario}/{r.optimizer}/{r.optimizer_impl}/{r.setup}: {r.mismatch}"
+                  for r in ref if not r.ok]
+        check(f"against the reference loops on CUDA, {precision}", not failed,
+              f"{len(ref) - len(failed)}/{len(ref)} agree, largest difference "
+              f"{max(r.max_rel_diff for r in ref):.1e} of a tensor's norm ("
+              + "; ".join(dict.fromkeys(f"{r.optimizer_impl} {r.tolerance}" for r in ref)) + ")"
+              + "".join(f"; {f}" for f in failed[:3]), checks)
 
 
 def check_gpu_axes(device: str, folder: Path, checks: list) -> None:
