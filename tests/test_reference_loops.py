@@ -2,7 +2,6 @@
 setup, optimizer and implementation, five steps, losses, gradients, parameters and state."""
 
 import ast
-import shutil
 import subprocess
 import sys
 
@@ -12,6 +11,8 @@ import torch
 from bench.correctness import check, loops, networks
 from bench.correctness.check import against_reference
 from bench.correctness.loops import LOOPS
+from bench.tools.mutation_check import copy_checkout
+from bench.tools.mutations import MUTATIONS
 from multinet import OPTIMIZERS, SCENARIOS, SETUPS, JointStep
 from multinet.optim import OptimizerKind
 from tests import article
@@ -95,15 +96,12 @@ def test_gradients_left_from_the_last_step_are_caught(monkeypatch):
 
 def test_verify_shows_the_reference_check_and_fails_on_changed_betas(tmp_path):
     """A copy of the library whose Adam has other betas: verify exits 1 and says why."""
-    tree = tmp_path / "tree"
-    for package in ("bench", "multinet"):
-        shutil.copytree(ROOT / package, tree / package,
-                        ignore=shutil.ignore_patterns("__pycache__"))
-    optim = tree / "multinet" / "optim.py"
-    text = optim.read_text()
-    assert text.count('torch.optim.Adam, {"lr": 1e-3}') == 1
-    optim.write_text(text.replace('torch.optim.Adam, {"lr": 1e-3}',
-                                  'torch.optim.Adam, {"lr": 1e-3, "betas": (0.8, 0.99)}'))
+    # the very defect and copy that `make mutation-check` plants
+    tree = copy_checkout(ROOT, tmp_path)
+    betas = next(m for m in MUTATIONS if m.name.startswith("Adam built with betas=(0.8, 0.99)"))
+    path = tree / betas.path
+    assert path.read_text().count(betas.find) == 1
+    path.write_text(path.read_text().replace(betas.find, betas.replace))
     proc = subprocess.run([sys.executable, "-m", "bench", "verify", "--scenarios", "sequential"],
                           cwd=tree, capture_output=True, text=True, timeout=300,
                           env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"})
