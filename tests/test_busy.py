@@ -27,7 +27,8 @@ def test_blocks_the_process_was_stopped_in_are_counted_disturbed(tmp_path):
         stderr=subprocess.PIPE)
     time.sleep(3)  # past the start (importing torch), into the six seconds of timing
     stops = 0
-    while proc.poll() is None and stops < 10:
+    # until the run ends: on a slow start the first stops land before any block is timed
+    while proc.poll() is None and stops < 100:
         # 150 ms stopped inside blocks of about 50 ms: its CPU time stands still, the
         # wall clock does not
         proc.send_signal(signal.SIGSTOP)
@@ -38,7 +39,7 @@ def test_blocks_the_process_was_stopped_in_are_counted_disturbed(tmp_path):
     assert proc.wait(timeout=120) == 0, proc.stderr.read().decode()
     df = pd.read_csv(out / "results.csv")
     steps = df[df.phase == "step"]
-    assert stops == 10 and steps.disturbed_blocks.sum() >= 3
+    assert stops >= 10 and steps.disturbed_blocks.sum() >= 3
     assert (steps.disturbed_blocks <= steps.blocks).all()
 
 
