@@ -105,11 +105,19 @@ SCENARIO = Axis(
     choices=_from_multinet("scenarios", "SCENARIOS"),
     help="e.g. sequential,shared_input,separate_losses",
     meaning="joint-training scenario (see the README)", values_doc="see Scenarios")
+def _size_names() -> Collection[Any]:
+    """Every scenario's size presets: the article's pairs have seed, wide and large, the real
+    workloads tiny and published."""
+    return importlib.import_module("multinet.scenarios").size_names()
+
+
 SIZE = Axis(
-    name="size", sweep_key="sizes", option="--sizes", text="size {}",
-    choices=_from_multinet("networks", "SIZE_PRESETS"),
-    help="network size presets, e.g. seed,wide",
-    meaning="network size preset (`seed` is the article's sizes)")
+    name="size", sweep_key="sizes", option="--sizes", text="size {}", choices=_size_names,
+    help="size presets, e.g. seed,wide (the article's pairs) or tiny,published (the workloads)",
+    meaning="size preset: `seed` (the article's sizes), `wide`, `large` for the article's "
+    "networks; `tiny` (for the CPU) and `published` (the reference code's) for the real "
+    "workloads, and `published-128` for CycleGAN at 128x128",
+    values_doc="see Scenarios")
 DEVICE = Axis(
     name="device", sweep_key="devices", option="--devices",
     help="cpu, cuda, cuda:N, mps or auto (every accelerator, else the CPU)",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bench.analyze.bounds import COMPUTE_PEAK_FRACTION, LAUNCH_HOST_SHARE
 from bench.axes import DEVICE, DIMENSIONS, Dimension, config_id_template
 
 SCHEMA_VERSION = 1
@@ -22,14 +23,21 @@ SWEEP_FILE = "sweep.json"
 # `ok` rows carry measurements, the others say why in `error`.
 OK, OOM, SKIPPED, NONFINITE, ERROR = "ok", "oom", "skipped", "nonfinite", "error"
 STATUSES = (OK, OOM, SKIPPED, NONFINITE, ERROR)
+# Where `energy_j_per_step` came from: NVML's energy counter, or mean power x time
+# (bench/measure/energy.py).
+COUNTER, ESTIMATE = "counter", "estimate"
 
 # The phases a configuration is timed in, as the reading side names them (it cannot import
 # multinet, which needs torch; a test holds these equal to ``multinet.PHASES``). `step` is
 # the whole iteration timed with no boundaries.
 PHASES = ("forward", "backward", "optimizer")
 OPTIMIZER_PHASE = PHASES[2]
+# A phase only some scenarios have (SAC's target critics averaged towards the critics after
+# the updates): its rows exist for those scenarios alone.
+TARGET = "target"
 STEP = "step"
-TIMED_PHASES = (*PHASES, STEP)
+TIMED_PHASES = (*PHASES, TARGET, STEP)
+REQUIRED_PHASES = (*PHASES, STEP)
 
 MIB = 1024 * 1024
 
@@ -83,7 +91,9 @@ COLUMNS: tuple[Column, ...] = (
            "rank r draws its batch from seed + r)", kind="int"),
     Column("phase", "", "`forward` (networks and loss), `backward`, `optimizer` (every "
            "optimizer's step, then zero_grad with set_to_none; zeroing is folded in here), "
-           "or `step`: the whole iteration timed with no boundaries between phases"),
+           "`target` (only where the scenario has one: SAC's target critics averaged towards "
+           "the critics after the updates), or `step`: the whole iteration timed with no "
+           "boundaries between phases"),
     Column("status", "", "`ok` when measured; `oom`: ran out of device (or CPU) memory; "
            "`skipped`: not attempted, since a smaller batch of the same configuration ran "
            "out of memory; `nonfinite`: the loss was NaN or infinite after timing; `error`: "
@@ -145,6 +155,11 @@ COLUMNS: tuple[Column, ...] = (
     Column("peak_fraction", "fraction", "tflops_per_s over the GPU's published dense peak for "
            "the precision (bench/measure/peaks.py)", f"{NOT_OK}, or the GPU's peak is not known",
            kind="float"),
+    Column("bound", "", "what bounds the phase on the GPU (bench/analyze/bounds.py): "
+           f"`compute` when peak_fraction >= {COMPUTE_PEAK_FRACTION}; else `launch` when "
+           f"host_median_ms / median_ms >= {LAUNCH_HOST_SHARE} (the host's dispatch took "
+           "most of the device's time, so the GPU idled between kernels); else `neither`",
+           f"{NOT_OK}, or not on CUDA, or the phase has no timing (a CUDA graph's phases)"),
     Column("ops", "operators", "ATen operators dispatched by the phase in one eager iteration; "
            "many small ones mean a launch-bound step", NOT_OK, kind="int"),
     Column("kernels", "kernels", "CUDA kernels (and memcpy/memset) the phase launched in one "
@@ -172,6 +187,20 @@ COLUMNS: tuple[Column, ...] = (
            kind="float"),
     Column("nvml_samples", "readings", "NVML readings taken (about one per 100 ms)",
            f"{NOT_OK}, or no NVML", kind="int"),
+    Column("energy_j_per_step", "J", "energy the GPU used per iteration: NVML's total-energy "
+           "counter read before and after each of this configuration's blocks (so each "
+           "configuration of a comparison group gets its own), the differences' sum over the "
+           "iterations both passes ran in them (bench/measure/energy.py); where the GPU has no "
+           "counter, power_w_mean x the step's median time. Under `--distributed`, rank 0's GPU",
+           f"{NOT_OK}, or no NVML, or neither the counter nor power could be read",
+           kind="float"),
+    Column("samples_per_j", "samples/J", "batch_size / energy_j_per_step: samples per joule "
+           "of one GPU (global_batch_size / energy_j_per_step with one process)",
+           "energy_j_per_step is empty", kind="float"),
+    Column("energy_source", "", "`counter`: from the energy counter; `estimate`: mean power x "
+           "time, where the power is the comparison group's mean (it sets two "
+           "configurations of a group apart only by their times)",
+           "energy_j_per_step is empty"),
     Column("cpu_peak_rss_mib", "MiB", "peak resident memory of the process over the "
            "configuration's untimed iterations (Linux VmHWM, reset per configuration)",
            f"{NOT_OK}, or not readable on this OS", kind="float"),

@@ -9,10 +9,11 @@ from multinet.optim import IMPLEMENTATIONS, OPTIMIZERS, SETUPS, make_optimizers,
 from multinet.scenarios import SCENARIOS, Scenario, get_scenario, register
 from multinet.step import PHASES, JointStep, StepSpec, build_step
 from multinet.verify import gradient_flow, setup_equivalence
+from multinet import n_networks, workloads  # registers the N-network and real workloads
 
 __all__ = [
     "ConvNet", "IMPLEMENTATIONS", "InvalidChoice", "JointStep", "LinearNet", "MultinetError",
     "NetworkSizes", "OPTIMIZERS", "PHASES", "SCENARIOS", "SETUPS", "SIZE_PRESETS", "Scenario",
     "StepSpec", "build_step", "get_scenario", "gradient_flow", "make_optimizers", "register",
-    "resolve_impl", "setup_equivalence", "size_preset",
+    "resolve_impl", "setup_equivalence", "size_preset", "n_networks", "workloads",
 ]

@@ -65,16 +65,18 @@ def optimizer_scopes(setup: str, networks: Mapping[str, nn.Module]) -> list[froz
 
 
 def make_optimizers(setup: str, networks: Mapping[str, nn.Module], optimizer: str = "adam",
-                    impl: str = "loop", capturable: bool = False) -> list[torch.optim.Optimizer]:
+                    impl: str = "loop", capturable: bool = False,
+                    overrides: Mapping[str, Any] | None = None) -> list[torch.optim.Optimizer]:
     """Optimizers for ``networks`` arranged as ``setup``; ``impl`` must already be resolved.
     ``capturable`` keeps Adam's step counters on the device, for CUDA graph capture (SGD has
-    no counter and needs nothing)."""
+    no counter and needs nothing). ``overrides`` replace the kind's default hyperparameters
+    (a scenario's reference code may use others)."""
     check_choice("optimizer setup", setup, SETUPS)
     kind = OPTIMIZERS.get(optimizer)
     if kind is None:
         raise InvalidChoice("optimizer", optimizer, OPTIMIZERS)
     check_choice("optimizer implementation", impl, IMPLEMENTATIONS[1:])
-    options = {**kind.defaults, **_impl_flags(impl)}
+    options = {**kind.defaults, **(overrides or {}), **_impl_flags(impl)}
     if capturable and kind.cls is not torch.optim.SGD:
         options["capturable"] = True
     params = {name: list(net.parameters()) for name, net in networks.items()}

@@ -20,7 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from multinet.errors import InvalidChoice, MultinetError, check_positive
-from multinet.networks import ConvNet, LinearNet, NetworkSizes
+from multinet.networks import SIZE_PRESETS, ConvNet, LinearNet, NetworkSizes, size_preset
 
 Batch = dict[str, torch.Tensor]
 Networks = dict[str, nn.Module]
@@ -54,6 +54,30 @@ class Scenario:
     min_networks: ClassVar[int | None] = None
     # Scenarios whose iteration is several updates (a GAN) set this.
     several_updates: ClassVar[bool] = False
+    # Networks no optimizer owns: a frozen teacher, target networks that follow another by
+    # averaging. They are built, moved and compared like the others, but never trained.
+    untrained: ClassVar[frozenset[str]] = frozenset()
+    # Scenarios with a ``target_update`` (the ``target`` phase) set this.
+    has_target_update: ClassVar[bool] = False
+    # Per optimizer kind, hyperparameters of the scenario's reference code that replace the
+    # harness's defaults (DCGAN's Adam has lr 2e-4 and beta1 0.5).
+    optimizer_overrides: ClassVar[Mapping[str, Mapping]] = {}
+
+    @classmethod
+    def size_names(cls) -> tuple[str, ...]:
+        """The size presets this scenario can be built at."""
+        return tuple(SIZE_PRESETS)
+
+    @classmethod
+    def check_size(cls) -> str:
+        """The size that checks of the computation use: the smallest (the article's own for
+        its networks, ``tiny`` for the real workloads)."""
+        return cls.size_names()[0]
+
+    @classmethod
+    def at_size(cls, size: str, n_networks: int = 2) -> Scenario:
+        """The scenario at the size preset named ``size``."""
+        return cls(size_preset(size), n_networks)
 
     def __init__(self, sizes: NetworkSizes | None = None, n_networks: int = 2):
         self.sizes = sizes or NetworkSizes()
@@ -96,6 +120,15 @@ class Scenario:
         """The updates of one iteration: by default one, on the sum of the loss terms."""
         return [Update(lambda networks, batch, scratch: self.loss(networks, batch))]
 
+    def target_update(self, networks: Networks) -> None:
+        """What moves untrained networks after the updates (SAC's target critics follow the
+        critics by Polyak averaging): the ``target`` phase."""
+        raise NotImplementedError
+
+    def trained(self, networks: Networks) -> Networks:
+        """The networks that optimizers own, in the scenario's order."""
+        return {name: net for name, net in networks.items() if name not in self.untrained}
+
 
 @contextlib.contextmanager
 def frozen(networks: list[nn.Module]):
@@ -134,6 +167,29 @@ def get_scenario(name: str, sizes: NetworkSizes | None = None, n_networks: int =
     except KeyError:
         raise InvalidChoice("scenario", name, SCENARIOS) from None
     return cls(sizes, n_networks)
+
+
+def size_problem(name: str, size: str) -> str | None:
+    """Why scenario ``name`` has no size ``size``, or None when it has."""
+    cls = SCENARIOS[name]
+    if size in cls.size_names():
+        return None
+    return (f"scenario {name!r} has sizes {', '.join(cls.size_names())}, not {size!r}")
+
+
+def build_scenario(name: str, size: str = "seed", n_networks: int = 2) -> Scenario:
+    """Scenario ``name`` at its size preset ``size`` (each scenario has its own presets)."""
+    if name not in SCENARIOS:
+        raise InvalidChoice("scenario", name, SCENARIOS)
+    problem = size_problem(name, size)
+    if problem:
+        raise MultinetError(problem)
+    return SCENARIOS[name].at_size(size, n_networks)
+
+
+def size_names() -> tuple[str, ...]:
+    """Every size preset some scenario has, the article's first."""
+    return tuple(dict.fromkeys(n for cls in SCENARIOS.values() for n in cls.size_names()))
 
 
 class LinearAndConv(Scenario):
@@ -309,54 +365,3 @@ class SharedTrunk(Scenario):
         h = torch.relu(networks["trunk"](batch["x"]))
         return {"loss_a": F.cross_entropy(networks["head_a"](h), batch["target_a"]),
                 "loss_b": F.cross_entropy(networks["head_b"](h), batch["target_b"])}
-
-
-class NLinear(Scenario):
-    """N LinearNets named net0..net{N-1}; N is the sweep's ``n_networks``."""
-
-    min_networks = 2
-
-    @property
-    def names(self) -> list[str]:
-        return [f"net{i}" for i in range(self.n_networks)]
-
-    @property
-    def expected_flow(self):
-        return {"loss": frozenset(self.names)}
-
-    def make_batch(self, batch_size, generator):
-        return {"x": torch.randn(batch_size, self.sizes.features, generator=generator),
-                "target": torch.randint(0, self.sizes.classes, (batch_size,),
-                                        generator=generator)}
-
-
-@register
-class NChain(NLinear):
-    name = "n_chain"
-    description = "N LinearNets in a chain, each feeding the next; one loss"
-
-    def build_networks(self):
-        s = self.sizes
-        return {name: LinearNet(s.features, s.linear_hidden,
-                                s.classes if i == self.n_networks - 1 else s.features)
-                for i, name in enumerate(self.names)}
-
-    def loss_terms(self, networks, batch):
-        x = batch["x"]
-        for name in self.names:
-            x = networks[name](x)
-        return {"loss": F.cross_entropy(x, batch["target"])}
-
-
-@register
-class NEnsemble(NLinear):
-    name = "n_ensemble"
-    description = "N LinearNets on the same input, logits summed; one loss"
-
-    def build_networks(self):
-        s = self.sizes
-        return {name: LinearNet(s.features, s.linear_hidden, s.classes) for name in self.names}
-
-    def loss_terms(self, networks, batch):
-        logits = functools.reduce(operator.add, (networks[n](batch["x"]) for n in self.names))
-        return {"loss": F.cross_entropy(logits, batch["target"])}

@@ -28,12 +28,15 @@ import torch.distributed as dist
 
 from multinet.ddp import DDP_WRAPS, DataParallel, wrap_networks
 from multinet.errors import InvalidChoice, MultinetError, check_positive
-from multinet.networks import size_preset
 from multinet.optim import make_optimizers, optimizer_scopes, resolve_impl
-from multinet.scenarios import (SCENARIOS, Batch, Networks, Scenario, Update, frozen,
-                                 get_scenario)
+from multinet.scenarios import (SCENARIOS, Batch, Networks, Scenario, Update, build_scenario,
+                                 frozen, size_problem)
 
 PHASES = ("forward", "backward", "optimizer")
+# A phase only some scenarios have: parameters moved outside any optimizer after the
+# updates (SAC's target critics, averaged towards the critics).
+TARGET = "target"
+ALL_PHASES = (*PHASES, TARGET)
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 COMPILE_MODES = ("none", "modules", "step")
 
@@ -77,6 +80,9 @@ class JointStep:
             owners = [i for i, scope in enumerate(self.scopes) if scope & trains]
             stages += [("forward", self._forward_fn(update)), ("backward", self._backward),
                        ("optimizer", self._optimizer_fn(owners))]
+        if self.scenario.has_target_update:
+            scenario, networks = self.scenario, self.networks
+            stages.append((TARGET, lambda: scenario.target_update(networks)))
         return stages
 
     def _forward_fn(self, update: Update) -> Callable[[], None]:
@@ -145,8 +151,8 @@ class JointStep:
     def stage(self, phase: str) -> Callable[[], None]:
         """The first stage of ``phase`` (for a scenario with several updates, the first
         update's)."""
-        if phase not in PHASES:
-            raise ValueError(f"unknown phase {phase!r}; valid: {', '.join(PHASES)}")
+        if phase not in ALL_PHASES:
+            raise ValueError(f"unknown phase {phase!r}; valid: {', '.join(ALL_PHASES)}")
         return next(fn for name, fn in self._stages if name == phase)
 
     def prepare(self, phase: str) -> None:
@@ -207,7 +213,13 @@ def autocast(device_type: str, precision: str) -> torch.autocast:
 def unsupported(spec: StepSpec) -> str | None:
     """Why this device or combination cannot run ``spec``, or None if it can."""
     device = torch.device(spec.device)
+    problem = size_problem(spec.scenario, spec.size) if spec.scenario in SCENARIOS else None
+    if problem:
+        return problem
     if spec.ddp_wrap != "none":
+        if SCENARIOS[spec.scenario].untrained:
+            return (f"DDP runs of {spec.scenario!r} are not built: its untrained networks "
+                    "(a teacher, target networks) would need a wrap of their own")
         if device.type not in ("cpu", "cuda"):
             return f"DDP runs on cpu (gloo) and cuda (nccl), not {device.type}"
         if spec.cuda_graph:
@@ -257,18 +269,20 @@ def check_supported(spec: StepSpec) -> None:
 def build_step(spec: StepSpec) -> JointStep:
     """Networks, optimizers and batch for ``spec``, ready to run on ``spec.device``."""
     check_supported(spec)
-    scenario = get_scenario(spec.scenario, size_preset(spec.size), spec.n_networks)
+    scenario = build_scenario(spec.scenario, spec.size, spec.n_networks)
     networks = scenario.networks(spec.seed, spec.device)
     wrapped, batch_seed = None, spec.seed
     if spec.ddp_wrap != "none":
         wrapped = wrap_networks(spec.ddp_wrap, scenario, networks, spec.device)
         batch_seed += dist.get_rank()
     impl = resolve_impl(spec.optimizer_impl, spec.device)
-    optimizers = make_optimizers(spec.optimizer_setup, networks, spec.optimizer, impl,
-                                 capturable=spec.cuda_graph)
+    trained = scenario.trained(networks)
+    optimizers = make_optimizers(spec.optimizer_setup, trained, spec.optimizer, impl,
+                                 capturable=spec.cuda_graph,
+                                 overrides=scenario.optimizer_overrides.get(spec.optimizer))
     batch = scenario.batch(spec.batch_size, spec.device, batch_seed)
     step = JointStep(scenario, networks, optimizers, batch,
-                     scopes=optimizer_scopes(spec.optimizer_setup, networks),
+                     scopes=optimizer_scopes(spec.optimizer_setup, trained),
                      precision=spec.precision, compile=spec.compile, device=spec.device,
                      data_parallel=wrapped)
     if spec.cuda_graph:

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 import torch
 
 from multinet.errors import MultinetError
-from multinet.networks import size_preset
 from multinet.optim import SETUPS
-from multinet.scenarios import get_scenario
+from multinet.scenarios import build_scenario
 from multinet.step import StepSpec, autocast, build_step, check_supported
 
 # Away from the CPU, equivalence is checked to this tolerance (torch.allclose semantics).
@@ -96,9 +95,9 @@ def gradient_flow(scenario: str, *, size: str = "seed", batch_size: int = 4,
                   precision: str = "fp32") -> list[FlowResult]:
     """Which networks each loss term reaches, against what the scenario expects."""
     # the same checks a timed step of this precision gets (fp16 needs CUDA, ...)
-    check_supported(StepSpec(scenario, batch_size, device, precision=precision,
+    check_supported(StepSpec(scenario, batch_size, device, size=size, precision=precision,
                              n_networks=n_networks))
-    sc = get_scenario(scenario, size_preset(size), n_networks)
+    sc = build_scenario(scenario, size, n_networks)
     networks = sc.networks(seed, device)
     with autocast(torch.device(device).type, precision):
         terms = sc.loss_terms(networks, sc.batch(batch_size, device, seed))
@@ -106,7 +105,11 @@ def gradient_flow(scenario: str, *, size: str = "seed", batch_size: int = 4,
     for term, value in terms.items():
         expected = sc.expected_flow.get(term, frozenset())
         for net_name, net in networks.items():
-            params = list(net.parameters())
+            params = [p for p in net.parameters() if p.requires_grad]
+            if not params:  # an untrained network (a frozen teacher): nothing can reach it
+                results.append(FlowResult(scenario, term, net_name, net_name in expected,
+                                          False))
+                continue
             grads = torch.autograd.grad(value, params, retain_graph=True, allow_unused=True)
             reached = any(g is not None and bool(g.ne(0).any()) for g in grads)
             results.append(FlowResult(scenario, term, net_name, net_name in expected, reached))

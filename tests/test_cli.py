@@ -51,18 +51,24 @@ def reference_rows(stdout: str, impl: str) -> list[str]:
 
 
 def test_verify_passes_and_prints_its_three_tables(cli):
-    proc = cli("verify", "--steps", "2")
+    # the article's scenarios and one workload with a target update and untrained networks
+    # (every workload is checked in tests/test_workload_references.py; all of them here
+    # would take minutes on a loaded 2-core machine)
+    scenarios = [name for name in SCENARIOS if SCENARIOS[name].check_size() == "seed"]
+    scenarios.append("sac")
+    proc = cli("verify", "--steps", "2", "--scenarios", ",".join(scenarios))
     assert proc.returncode == 0, proc.stderr
+    assert "Checked at size seed: sequential, " in proc.stdout and "; tiny: sac" in proc.stdout
     assert ("separate_losses   loss_linear         linear                 linear                 ok"
             in proc.stdout)
     assert "n_chain           loss                net0, net1, net2       net0, net1, net2       ok" in proc.stdout
     equivalence, reference = proc.stdout.split("Against the reference loops")
     # 2 setups x scenarios x optimizers x impls
-    assert equivalence.count("identical") == 2 * len(SCENARIOS) * 3 * 3
+    assert equivalence.count("identical") == 2 * len(scenarios) * 3 * 3
     # against the reference: loop and foreach bitwise in all three setups
     for impl in ("loop", "foreach"):
         rows = reference_rows(proc.stdout, impl)
-        assert len(rows) == len(SCENARIOS) * 3
+        assert len(rows) == len(scenarios) * 3
         assert all(row.split()[3:] == ["identical"] * 3 for row in rows), rows
     assert "All checks hold." in proc.stdout
 
@@ -81,7 +87,8 @@ def test_verify_under_bf16_says_so_and_the_tolerance(cli):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["run", "--scenarios", "nope"], "unknown scenario 'nope'; valid: detached, gan, n_chain, n_ensemble, separate_losses, sequential, shared_input, shared_trunk"),
+    (["run", "--scenarios", "nope"], "unknown scenario 'nope'; valid: clip, cyclegan, dcgan, detached, distill, gan, n_chain, "
+         "n_ensemble, sac, separate_losses, sequential, shared_input, shared_trunk"),
     (["run", "--batch-sizes", "0"], "batch sizes must be positive integers, got 0"),
     (["run", "--batch-sizes", "x"], "--batch-sizes: 'x' is not an integer"),
     (["run", "--optimizer", "lamb"], "unknown optimizer 'lamb'"),

@@ -15,7 +15,7 @@ from bench.analyze.reader import load_run
 from bench.analyze.significance import DRIFT, NO_CHANGE, REGRESSION
 from bench.cli import main
 from bench.present.comparison import ratio_heatmap, shift_text
-from bench.schema import TIMED_PHASES
+from bench.schema import REQUIRED_PHASES
 from bench.tools.synthetic import env_record, result_row, write_run
 from tests.conftest import run_cli
 
@@ -34,7 +34,7 @@ def run_folder(folder, run_id, *, factor=1.0, slower=None, between=0.015, spread
     rng = np.random.default_rng(seed)
     rows, samples = [], {}
     for scenario, batch, setup in product(SCENARIOS, BATCHES, SETUPS):
-        for phase in TIMED_PHASES:
+        for phase in REQUIRED_PHASES:
             median = ((0.5 + 0.01 * batch) * factor * (slower or {}).get(scenario, 1.0)
                       * (slower_at or {}).get((scenario, batch), 1.0)
                       * rng.lognormal(0, between))

@@ -68,7 +68,7 @@ def test_duplicates_are_dropped_with_a_notice(tmp_path):
     (BASE.replace('batch_sizes = [1, 8]', f'batch_sizes = [{MAX_BATCH_SIZE + 1}]'),
      f"exceeds the limit of {MAX_BATCH_SIZE}"),
     (BASE.replace('"sequential"', '"sequentail"'),
-     "unknown scenario 'sequentail'; valid: detached, gan, n_chain, n_ensemble, separate_losses, sequential, shared_input, shared_trunk"),
+     "unknown scenario 'sequentail'; valid: clip, cyclegan, dcgan, detached, distill, gan, n_chain, n_ensemble, sac, separate_losses, sequential, shared_input, shared_trunk"),
     (BASE.replace('optimizers = ["adam"]', 'optimizers = ["lamb"]'),
      "unknown optimizer 'lamb'; valid: adam, adamw, sgd"),
     (BASE.replace('sizes = ["seed"]\n', ''), "missing sizes"),

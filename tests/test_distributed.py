@@ -24,7 +24,7 @@ from bench.measure.configuration import NONFINITE_ELSEWHERE
 from bench.measure.result import ConfigResult
 from bench.measure.timers import Timing, TimingOptions, time_step
 from bench.present.labels import axes_text, env_value
-from bench.schema import TIMED_PHASES
+from bench.schema import REQUIRED_PHASES
 from bench.sweep.config import expand_all, load_sweep
 from bench.sweep.folder import check_world
 from bench.sweep.ranks import RankResult, merge_ranks
@@ -340,7 +340,7 @@ def test_distributed_outside_torchrun_is_refused(cli, tmp_path, monkeypatch):
 def timing(medians: dict[str, list[float]]) -> Timing:
     t = Timing(clock="perf_counter", warmup_iters=3, first_iter_s=0.1, stop_reason="budget",
                elapsed_s=0.5)
-    for phase in TIMED_PHASES:
+    for phase in REQUIRED_PHASES:
         t.device_ms[phase] = list(medians[phase])
         t.host_ms[phase] = [v / 2 for v in medians[phase]]
     return t
@@ -357,9 +357,9 @@ def test_each_phase_takes_the_slowest_rank_and_the_spread_across_ranks():
     merged = merge_ranks(result, [RankResult(0, "ok", "", rank0), RankResult(1, "ok", "", rank1)],
                          "gloo")
     cols = merged.phase_columns
-    assert {p: cols[p]["slowest_rank"] for p in TIMED_PHASES} == {
+    assert {p: cols[p]["slowest_rank"] for p in REQUIRED_PHASES} == {
         "forward": 1, "backward": 0, "optimizer": 0, "step": 1}  # a tie goes to the lower rank
-    assert {p: cols[p]["rank_spread"] for p in TIMED_PHASES} == {
+    assert {p: cols[p]["rank_spread"] for p in REQUIRED_PHASES} == {
         "forward": 2.0, "backward": 4 / 3, "optimizer": 1.0, "step": 9 / 7}
     assert cols["forward"]["flops"] == 10  # rank 0's counts stay
     assert merged.timing.device_ms["forward"] == [2, 2, 2]
@@ -369,7 +369,7 @@ def test_each_phase_takes_the_slowest_rank_and_the_spread_across_ranks():
 
 
 def test_a_rank_that_did_not_measure_makes_the_configuration_unmeasured():
-    t = timing({p: [1.0] for p in TIMED_PHASES})
+    t = timing({p: [1.0] for p in REQUIRED_PHASES})
     result = ConfigResult(StepSpec("sequential", 4, ddp_wrap="joint"), "CPU", 1, "t", timing=t,
                           config_columns={"param_bytes": 1})
     merged = merge_ranks(result, [RankResult(0, "nonfinite", NONFINITE_ELSEWHERE, None),

@@ -64,8 +64,20 @@ def test_the_verify_checks_on_the_cpu():
     n = len(SCENARIOS)
     assert checks[1]["detail"] == f"{n * 3 * 3 * 3}/{n * 3 * 3 * 3} bitwise identical, " \
                                   "largest difference 0.00e+00 (bitwise)"
-    assert checks[2]["detail"].startswith(f"{n * 3 * 3 * 3}/{n * 3 * 3 * 3} agree, largest ")
+    # fused kernels round differently; cyclegan, clip and distill are compared bitwise only
+    # (bench/correctness: rounding noise that Adam turns into full steps): 3 x 3 optimizers x
+    # 3 setups left out
+    agree = n * 3 * 3 * 3 - 27
+    assert checks[2]["detail"].startswith(f"{agree}/{agree} agree, largest ")
+    assert checks[2]["detail"].endswith("not compared: clip fused, cyclegan fused, "
+                                        "distill fused")
     assert "of a tensor's norm" in checks[2]["detail"]
-    assert checks[2]["detail"].endswith(
-        "(loop bitwise; foreach bitwise; fused norm rtol=0.0001, atol=1e-07)")
+    assert "(loop bitwise; foreach bitwise; fused norm rtol=0.0001, atol=1e-07)" in \
+        checks[2]["detail"]
     assert checks[4]["detail"].startswith(f"{n * 3 * 3}/{n * 3 * 3} bitwise identical")
+    # under bf16, Adam alone: dcgan is left out (its reference's two backward passes add in
+    # fp32 what one backward of the sum adds in bf16), and the three fused ones as above
+    agree = n * 3 * 3 - 9 - 9
+    assert checks[5]["detail"].startswith(f"{agree}/{agree} agree, largest ")
+    assert checks[5]["detail"].endswith("not compared: clip fused, cyclegan fused, "
+                                        "dcgan foreach, dcgan fused, dcgan loop, distill fused")

@@ -113,5 +113,5 @@ def test_a_user_scenario_is_one_registered_class():
 
 def test_unknown_scenario_names_the_valid_ones():
     with pytest.raises(MultinetError, match=r"unknown scenario 'nope'; valid: "
-                                            r"detached, gan, n_chain, n_ensemble, separate_losses, sequential, shared_input, shared_trunk"):
+                                            r"clip, cyclegan, dcgan, detached, distill, gan, n_chain, n_ensemble, sac, separate_losses, sequential, shared_input, shared_trunk"):
         get_scenario("nope")

@@ -10,8 +10,9 @@ import textwrap
 from pathlib import Path
 
 from bench.axes import AXES
-from bench.schema import PHASES, STEP
+from bench.schema import PHASES, STEP, TARGET
 from multinet import PHASES as LIBRARY_PHASES
+from multinet.step import ALL_PHASES, TARGET as LIBRARY_TARGET
 from tests.conftest import ROOT
 
 BENCH = ROOT / "bench"
@@ -136,6 +137,7 @@ def test_each_axis_name_and_token_is_written_in_one_module():
 
 def test_the_phases_are_the_library_s():
     assert PHASES == LIBRARY_PHASES and STEP not in PHASES
+    assert (TARGET, ALL_PHASES) == (LIBRARY_TARGET, (*LIBRARY_PHASES, LIBRARY_TARGET))
 
 
 DUMMY = '''

@@ -5,7 +5,7 @@ import torch
 
 from bench.errors import UsageError
 from bench.measure.timers import TimingOptions, time_step, time_steps
-from bench.schema import STEP, TIMED_PHASES
+from bench.schema import REQUIRED_PHASES, STEP, TARGET
 from multinet import StepSpec, build_step
 
 TINY = StepSpec("separate_losses", 2)
@@ -18,9 +18,10 @@ def test_samples_for_every_phase_and_the_step():
     assert n >= 8
     assert timing.clock == "perf_counter"
     assert timing.warmup_iters == 3  # two, then one synchronized to size the blocks
-    for phase in TIMED_PHASES:
+    for phase in REQUIRED_PHASES:  # the scenario has no target update: no `target` samples
         assert len(timing.device_ms[phase]) == len(timing.host_ms[phase]) == n
         assert all(t > 0 for t in timing.device_ms[phase])
+    assert timing.device_ms[TARGET] == []
     # on the CPU the host clock is the device clock (how the phases add up to the step:
     # tests/test_phase_attribution.py)
     assert timing.device_ms == timing.host_ms
@@ -125,3 +126,16 @@ def test_a_block_the_process_did_not_run_in_counts_as_disturbed():
     timing = Timing(clock="perf_counter", cpu_share=[0.95, 0.97, 0.96, 0.40, 0.94, 0.70])
     # the typical share is the median, 0.945; under 75% of it (0.709): 0.40 and 0.70
     assert timing.disturbed_blocks == 2
+
+
+def test_a_target_update_is_timed_as_a_phase_of_its_own():
+    """SAC's iteration ends in its target critics' Polyak update: a fourth phase, whose
+    samples line up with the others' and which the step contains."""
+    options = TimingOptions(warmup_iters=1, warmup_s=0, min_samples=6, budget_s=0.2)
+    timing = time_step(build_step(StepSpec("sac", 8, size="tiny")), "cpu", options)
+    assert timing.phases == ("forward", "backward", "optimizer", TARGET)
+    n = len(timing.device_ms[STEP])
+    for phase in (*REQUIRED_PHASES, TARGET):
+        assert len(timing.device_ms[phase]) == n and all(t > 0 for t in timing.device_ms[phase])
+    # three updates' worth of work in the other phases, one averaging in the target phase
+    assert timing.summary(TARGET).median < timing.summary("optimizer").median

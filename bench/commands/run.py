@@ -25,12 +25,12 @@ import pandas as pd
 from bench.analyze.ratios import paired_ratios
 from bench.analyze.reader import Run
 from bench.atomic import write_text_atomic
-from bench.axes import AXES, DDP_WRAP
+from bench.axes import AXES, DDP_WRAP, DEVICE
 from bench.errors import UsageError
 from bench.present.summary import format_summary
 from bench.schema import RATIOS_FILE
-from bench.sweep.config import (COMPARE_BY, COMPARE_CHOICES, SweepConfig, load_sweep,
-                                parse_list)
+from bench.sweep.config import (COMPARE_BY, COMPARE_CHOICES, SweepConfig, default_sweep,
+                                load_sweep, parse_list)
 from bench.sweep.failures import FAILURES
 from bench.sweep.interrupt import exit_code
 from bench.sweep.loop import RunOutcome, resume_sweep, run_sweep
@@ -55,7 +55,8 @@ def add_parser(sub) -> None:
                        "written; 2 bad input, or a run that cannot be resumed; 130/143 "
                        "stopped by SIGINT/SIGTERM (the folder stays valid; the command to "
                        "resume is printed)")
-    p.add_argument("--sweep", type=Path, help="sweep TOML file (default: bench/sweeps/default.toml)")
+    p.add_argument("--sweep", type=Path, help="sweep TOML file (default: bench/sweeps/"
+                   "default-cuda.toml where the devices include a GPU, else default.toml)")
     for axis in AXES:  # bench/axes.py: one comma-separated list per axis
         p.add_argument(axis.option, *axis.aliases, dest=axis.name, help=axis.help)
     p.add_argument("--compare-by", metavar="AXIS",
@@ -160,7 +161,8 @@ def sweep_from_args(args: argparse.Namespace):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     timing = {k: getattr(args, k) for k in TIMING_OPTIONS if getattr(args, k) is not None}
-    return load_sweep(args.sweep, overrides, timing)
+    path = args.sweep or default_sweep(overrides.get(DEVICE.sweep_key))
+    return load_sweep(path, overrides, timing)
 
 
 def write_run_report(out_dir: Path) -> None:

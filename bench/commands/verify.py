@@ -1,13 +1,14 @@
 """``python -m bench verify``: gradient flow, optimizer-setup equivalence, and the joint step
-against reference loops written apart from it, as tables."""
+against reference loops written apart from it, as tables. Each scenario is checked at the
+size its reference loop names first: the article's ``seed``, a workload's CPU size ``tiny``."""
 
 from __future__ import annotations
 
 import argparse
 
 from bench.axes import N_NETWORKS, PRECISION, SCENARIO
-from bench.correctness.check import UNCHECKED, against_reference, reference_trace, tolerance
-from bench.correctness.check import tolerance_text
+from bench.correctness.check import (UNCHECKED, against_reference, checked_size,
+                                     reference_trace, tolerance, tolerance_text, unchecked)
 from bench.correctness.loops import LOOPS
 from bench.errors import UsageError
 from bench.measure.devices import normalize_device
@@ -62,6 +63,7 @@ def equivalence_section(scenarios, device, precision, args) -> bool:
     results = [r for name in scenarios for opt in OPTIMIZERS for impl in IMPLS
                for r in setup_equivalence(name, optimizer=opt, optimizer_impl=impl,
                                           steps=args.steps, device=device,
+                                          size=checked_size(name),
                                           n_networks=args.n_networks, precision=precision)]
     lines, ok = equivalence_table(results)
     print(f"Setup equivalence on {device}, {precision}, after {args.steps} steps, against "
@@ -75,26 +77,37 @@ def reference_section(scenarios, device, precision, args) -> bool:
     if precision in UNCHECKED:
         print(f"The reference loops are not run under {precision}: {UNCHECKED[precision]}.")
         return True
-    checked = [name for name in scenarios if name in LOOPS]
-    results = []
-    for name in checked:
-        for opt in OPTIMIZERS:
+    results, skipped = [], {}
+    for name in [name for name in scenarios if name in LOOPS]:
+        impls = []
+        for impl in IMPLS:
+            reason = unchecked(name, device, precision, impl)
+            if reason:
+                skipped.setdefault((name, reason), []).append(impl)
+            else:
+                impls.append(impl)
+        for opt in OPTIMIZERS if impls else ():
             # one reference run serves every implementation and setup of the harness
             trace = reference_trace(name, opt, steps=args.steps, batch_size=4, device=device,
-                                    seed=0, n_networks=args.n_networks, precision=precision)
-            for impl in IMPLS:
+                                    seed=0, n_networks=args.n_networks, precision=precision,
+                                    size=checked_size(name))
+            for impl in impls:
                 results += against_reference(name, optimizer=opt, optimizer_impl=impl,
                                              steps=args.steps, device=device,
                                              n_networks=args.n_networks, precision=precision,
-                                             trace=trace)
+                                             size=checked_size(name), trace=trace)
     bounds = {impl: tolerance_text(tolerance(device, precision, impl)) for impl in IMPLS}
-    print(f"Against the reference loops on {device}, {precision}, over {args.steps} steps: the "
-          "article's loop written apart from the harness (one optimizer per network, "
-          "torch.optim's documented defaults); losses, gradients, parameters and optimizer "
-          "state after every step; tolerance: "
+    print(f"Against the reference loops on {device}, {precision}, over {args.steps} steps: "
+          "each scenario's loop written apart from the harness (the article's: one optimizer "
+          "per network, torch.optim's documented defaults; a workload's: its reference "
+          "code's optimizers and hyperparameters); losses, gradients, parameters, optimizer "
+          "state and buffers after every step; tolerance: "
           + "; ".join(f"{impl} {text}" for impl, text in bounds.items()))
     lines, ok = reference_table(results) if results else ([], True)
     print("\n".join(lines))
+    for (name, reason), impls in skipped.items():
+        print(f"{name} with {', '.join(impls)} is not held against its reference loop: "
+              f"{reason}.")
     missing = [name for name in scenarios if name not in LOOPS]
     if missing:
         print(f"No reference loop for {', '.join(missing)}: not checked against one.")
@@ -104,9 +117,15 @@ def reference_section(scenarios, device, precision, args) -> bool:
 def main(args: argparse.Namespace, argv: list[str]) -> int:
     scenarios = check_arguments(args)
     device, precision, n = normalize_device(args.device), args.precision, args.n_networks
-    flow = [r for name in scenarios
-            for r in gradient_flow(name, device=device, n_networks=n, precision=precision)]
+    sizes: dict[str, list[str]] = {}
+    for name in scenarios:
+        sizes.setdefault(checked_size(name), []).append(name)
+    flow = [r for size, names in sizes.items() for name in names
+            for r in gradient_flow(name, size=size, device=device, n_networks=n,
+                                   precision=precision)]
     flow_lines, flow_ok = flow_table(flow)
+    print("Checked at size " + "; ".join(f"{size}: {', '.join(names)}"
+                                         for size, names in sizes.items()))
     print(f"Gradient flow on {device}, {precision}: does each loss term give each network a "
           "non-zero gradient? (torch.autograd.grad per term)")
     print("\n".join(flow_lines))

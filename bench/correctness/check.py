@@ -1,13 +1,17 @@
 """The harness's joint step held against the reference loops of ``bench/correctness/loops``.
 
 From the same seed, on the same batches (drawn by the reference), a few iterations of each
-optimizer setup of ``JointStep`` must give what the article's loop gives: every update's
-loss, the gradients right after each backward, and after each iteration every parameter,
-its optimizer state and its hyperparameters. On the CPU the ``loop`` and ``foreach``
-implementations run the very same arithmetic as the reference (which takes the documented
-default, the loop there), so they must agree bitwise; ``fused`` kernels round differently,
-and away from the CPU the reference takes torch's default there (foreach), so a stated
-tolerance applies, tensor by tensor in norm (see ``agree``).
+optimizer setup of ``JointStep`` must give what the scenario's reference loop gives (the
+article's, or a workload's reference code's): every update's loss, the gradients right
+after each backward, and after each iteration every parameter (the untrained networks'
+too: a frozen teacher must not move, target networks must follow their averaging), its
+optimizer state and its hyperparameters, and every buffer (a batch norm's running
+statistics). On the CPU the ``loop`` and ``foreach`` implementations run the very same
+arithmetic as the reference (which takes the documented default, the loop there), so they
+must agree bitwise; ``fused`` kernels round differently, and away from the CPU the
+reference takes torch's default there (foreach), so a stated tolerance applies, tensor by
+tensor in norm (see ``agree``). Where no tolerance can hold, or a precision changes what
+the reference computes, the loop says so and the check is not run (see ``unchecked``).
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from dataclasses import dataclass
 
 import torch
 
-from bench.correctness.loops import LOOPS, Record, forward_context, make_optimizer
-from multinet import SETUPS, StepSpec, build_step
+from bench.correctness.base import Record, buffers, forward_context, moved, parameters
+from bench.correctness.loops import LOOPS
+from multinet import SCENARIOS, SETUPS, StepSpec, build_step
 
 EXACT_IMPLS = ("loop", "foreach")
 # Where rounding may differ, a tensor agrees when the norm of its difference is within a
@@ -36,7 +41,7 @@ FUSED_RTOL = 1e-4
 REDUCED_RTOL, REDUCED_ATOL = 1e-2, 1e-6
 # Why a precision has no reference check.
 UNCHECKED = {"fp16": "the GradScaler skips a step on an inf in the gradients, which the "
-                     "article's loop has no counterpart for"}
+                     "reference loops have no counterpart for"}
 # What an optimizer's parameter group must hold as the reference's does.
 HYPERPARAMETERS = ("lr", "betas", "eps", "weight_decay", "amsgrad", "momentum", "dampening",
                    "nesterov", "maximize")
@@ -55,10 +60,17 @@ class ReferenceResult:
     max_abs_diff: float  # over everything compared up to the first mismatch
     max_rel_diff: float  # the largest norm of a difference over its reference's norm
     mismatch: str  # the first disagreement, in words; "" when there is none
+    size: str = "seed"
 
     @property
     def ok(self) -> bool:
         return not self.mismatch
+
+
+def checked_size(scenario: str) -> str:
+    """The size a scenario is checked at when none is named: the first its reference loop is
+    written at (the article's ``seed``, a workload's ``tiny``), else the scenario's smallest."""
+    return LOOPS[scenario].sizes[0] if scenario in LOOPS else SCENARIOS[scenario].check_size()
 
 
 def tolerance(device: str, precision: str, impl: str) -> tuple[float, float] | None:
@@ -75,21 +87,42 @@ def tolerance_text(bounds: tuple[float, float] | None) -> str:
     return "bitwise" if bounds is None else f"norm rtol={bounds[0]:g}, atol={bounds[1]:g}"
 
 
+def difference(ours: torch.Tensor, theirs: torch.Tensor) -> torch.Tensor:
+    """ours - theirs, where elements equal as they stand differ by nothing (the -inf of an
+    attention mask minus itself is no NaN)."""
+    return torch.where(ours == theirs, 0.0, ours - theirs)
+
+
 def agree(ours: torch.Tensor, theirs: torch.Tensor, bounds: tuple[float, float]) -> bool:
     """|ours - theirs| <= rtol |theirs| + atol sqrt(n), in the 2-norm of the whole tensor."""
     rtol, atol = bounds
-    diff = float(torch.linalg.vector_norm(ours - theirs))
+    diff = float(torch.linalg.vector_norm(difference(ours, theirs)))
     return diff <= rtol * float(torch.linalg.vector_norm(theirs)) + atol * ours.numel() ** 0.5
+
+
+def unchecked(scenario: str, device: str, precision: str, impl: str) -> str | None:
+    """Why the joint step of ``scenario`` is not held against its reference loop on
+    ``device`` at ``precision`` with ``impl``; None where it is."""
+    if precision in UNCHECKED:
+        return UNCHECKED[precision]
+    loop = LOOPS[scenario]
+    if precision in loop.unchecked_precisions:
+        return loop.unchecked_precisions[precision]
+    if loop.bitwise_only and tolerance(device, precision, impl) is not None:
+        return loop.bitwise_only
+    return None
 
 
 @dataclass
 class Snapshot:
-    """One iteration: what it recorded, then every parameter with its state and group."""
+    """One iteration: what it recorded, then every parameter with its state and group, and
+    every buffer."""
 
     record: Record
     parameters: dict[str, list[torch.Tensor]]
     state: dict[str, list[dict]]
     groups: dict[str, list[dict]]
+    buffers: dict[str, list[torch.Tensor]]
 
 
 def _snapshot(record: Record, nets, optimizers) -> Snapshot:
@@ -97,26 +130,31 @@ def _snapshot(record: Record, nets, optimizers) -> Snapshot:
              for p in group["params"]}
     params, state, groups = {}, {}, {}
     for name, net in nets.items():
-        ps = list(net.parameters())
+        ps = parameters(net)
         params[name] = [p.detach().clone() for p in ps]
         state[name] = [{k: torch.as_tensor(v).detach().clone()
                         for k, v in owner[id(p)][0].state.get(p, {}).items()}
                        if id(p) in owner else {} for p in ps]
         groups[name] = [{k: owner[id(p)][1].get(k) for k in HYPERPARAMETERS}
                         if id(p) in owner else {} for p in ps]
-    return Snapshot(record, params, state, groups)
+    return Snapshot(record, params, state, groups,
+                    {name: [b.detach().clone() for b in buffers(net)]
+                     for name, net in nets.items()})
 
 
 def reference_trace(scenario: str, optimizer: str, *, steps: int, batch_size: int,
-                    device: str, seed: int, n_networks: int, precision: str):
-    """The initial parameters, the batches and one snapshot per iteration of the loop."""
-    loop = LOOPS[scenario]()
+                    device: str, seed: int, n_networks: int, precision: str,
+                    size: str | None = None):
+    """The initial parameters, the batches and one snapshot per iteration of the loop, at
+    ``size`` (by default ``checked_size(scenario)``)."""
+    loop = LOOPS[scenario](size or checked_size(scenario))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         nets = loop.networks(n_networks)
-    nets = {name: net.to(device) for name, net in nets.items()}
-    initial = {name: [p.detach().clone() for p in net.parameters()] for name, net in nets.items()}
-    optimizers = {name: make_optimizer(optimizer, net.parameters()) for name, net in nets.items()}
+    nets = {name: moved(net, device) for name, net in nets.items()}
+    initial = {name: [p.detach().clone() for p in parameters(net)]
+               for name, net in nets.items()}
+    optimizers = loop.optimizers(nets, optimizer)
     batches, snapshots = [], []
     for i in range(steps):
         g = torch.Generator().manual_seed(seed + 1 + i)
@@ -130,7 +168,8 @@ def reference_trace(scenario: str, optimizer: str, *, steps: int, batch_size: in
 
 def harness_trace(spec: StepSpec, batches) -> tuple[dict, list[Snapshot]]:
     """The same, from ``JointStep``: its stages run one by one, so that the loss after each
-    forward and the gradients after each backward can be read."""
+    forward and the gradients after each backward can be read (a ``target`` stage runs
+    as it is)."""
     step = build_step(spec)
     initial = {name: [p.detach().clone() for p in net.parameters()]
                for name, net in step.networks.items()}
@@ -173,9 +212,10 @@ class _Comparer:
                             f"{tuple(theirs.shape)}"
             return
         ours, theirs = ours.double(), theirs.double()
-        diff = float((ours - theirs).abs().max()) if ours.numel() else 0.0
+        delta = difference(ours, theirs)
+        diff = float(delta.abs().max()) if ours.numel() else 0.0
         norm = float(torch.linalg.vector_norm(theirs))
-        rel = float(torch.linalg.vector_norm(ours - theirs)) / norm if norm else float(diff > 0)
+        rel = float(torch.linalg.vector_norm(delta)) / norm if norm else float(diff > 0)
         self.max_abs_diff = max(self.max_abs_diff, diff)
         self.max_rel_diff = max(self.max_rel_diff, rel)
         same = torch.equal(ours, theirs) if self.bounds is None else agree(ours, theirs,
@@ -203,9 +243,10 @@ def compare_snapshots(c: _Comparer, step: int, ours: Snapshot, ref: Snapshot,
             for key in theirs:
                 c.values(f"{where}, {net} parameter {i}'s {key}", mine.get(key), theirs[key])
     c.lists(f"{where}, loss of update", ours.record.losses, ref.record.losses)
+    # the networks an update trains, and the untrained ones, which must have no gradient
     c.values(f"{where}, backward passes", len(ours.record.gradients), len(ref.record.gradients))
     for u, (mine, theirs) in enumerate(zip(ours.record.gradients, ref.record.gradients)):
-        for net in theirs:  # the networks this update trains, as the reference records them
+        for net in theirs:  # as the reference records them
             c.lists(f"{where}, update {u}, gradient of {net} parameter", mine.get(net, []),
                     theirs[net])
     for net in ref.parameters:
@@ -224,6 +265,7 @@ def compare_snapshots(c: _Comparer, step: int, ours: Snapshot, ref: Snapshot,
                      sorted(theirs))
             for key in theirs:
                 c.tensors(f"{where}, {net} parameter {i}'s {key}", mine.get(key), theirs[key])
+        c.lists(f"{where}, {net} buffer", ours.buffers.get(net, []), ref.buffers[net])
 
 
 def _moved(now: list[torch.Tensor], start: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -233,17 +275,19 @@ def _moved(now: list[torch.Tensor], start: list[torch.Tensor]) -> list[torch.Ten
 def against_reference(scenario: str, *, optimizer: str = "adam", optimizer_impl: str = "loop",
                       setups=SETUPS, steps: int = 5, batch_size: int = 4, device: str = "cpu",
                       seed: int = 0, n_networks: int = 2, precision: str = "fp32",
-                      trace=None) -> list[ReferenceResult]:
-    """Each of ``setups`` of the joint step against the reference loop, ``steps`` iterations.
-    ``trace`` is a ``reference_trace`` already computed for these arguments."""
+                      size: str | None = None, trace=None) -> list[ReferenceResult]:
+    """Each of ``setups`` of the joint step against the reference loop, ``steps`` iterations,
+    at ``size`` (by default ``checked_size(scenario)``). ``trace`` is a ``reference_trace``
+    already computed for these arguments."""
+    size = size or checked_size(scenario)
     initial, batches, snapshots = trace or reference_trace(
         scenario, optimizer, steps=steps, batch_size=batch_size, device=device, seed=seed,
-        n_networks=n_networks, precision=precision)
+        n_networks=n_networks, precision=precision, size=size)
     bounds = tolerance(device, precision, optimizer_impl)
     results = []
     for setup in setups:
         spec = StepSpec(scenario, batch_size, device, setup, optimizer, optimizer_impl,
-                        seed=seed, precision=precision, n_networks=n_networks)
+                        size=size, seed=seed, precision=precision, n_networks=n_networks)
         ours_initial, ours = harness_trace(spec, batches)
         c = _Comparer(bounds)
         c.values("networks", list(ours_initial), list(initial))
@@ -253,6 +297,6 @@ def against_reference(scenario: str, *, optimizer: str = "adam", optimizer_impl:
             compare_snapshots(c, i, mine, theirs, ours_initial, initial)
         results.append(ReferenceResult(scenario, optimizer, optimizer_impl, setup, device,
                                        precision, steps, tolerance_text(bounds),
-                                       c.max_abs_diff, c.max_rel_diff, c.mismatch))
+                                       c.max_abs_diff, c.max_rel_diff, c.mismatch, size))
     return results
 

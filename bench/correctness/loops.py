@@ -1,94 +1,25 @@
-"""Each scenario's training loop, written out the way the article writes its own.
+"""Each scenario's training loop, written out the way its reference code writes it: the
+article's own for the article's scenarios, and ``workload_loops`` for the real workloads.
 
-One optimizer per network, ``torch.optim`` with its documented defaults; every iteration
-zeroes the gradients, computes the loss, calls ``loss.backward()`` and steps. A GAN's
-iteration is the DCGAN reference's: the discriminator's update on real and detached fake
-images, then the generator's through the updated discriminator. The sizes are the article's
-(the harness's ``seed`` size). Networks are built in the order the scenario names them, from
-``torch.manual_seed(seed)``, as the harness documents.
-
-A loop records what the check compares: each update's loss, the gradients of the networks it
-trains right after its backward, and afterwards every parameter and its optimizer state.
+For the article's scenarios: one optimizer per network, ``torch.optim`` with its documented
+defaults; every iteration zeroes the gradients, computes the loss, calls ``loss.backward()``
+and steps. A GAN's iteration is the DCGAN reference's: the discriminator's update on real and
+detached fake images, then the generator's through the updated discriminator. The sizes are
+the article's (the harness's ``seed`` size). Networks are built in the order the scenario
+names them, from ``torch.manual_seed(seed)``, as the harness documents.
 """
 
 from __future__ import annotations
-
-import contextlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from bench.correctness.base import Loop, Record
 from bench.correctness.networks import ConvNet, LinearNet
+from bench.correctness.workload_loops import WORKLOAD_LOOPS
 
 FEATURES, HIDDEN, CLASSES, SIDE = 10, 20, 10, 32  # the article's sizes
-# The autocast dtype of each precision, stated here rather than taken from the harness.
-AUTOCAST = {"fp32": None, "bf16": torch.bfloat16}
-
-Nets = dict[str, nn.Module]
-Batch = dict[str, torch.Tensor]
-Gradients = dict[str, list[torch.Tensor | None]]
-
-
-def make_optimizer(name: str, params) -> torch.optim.Optimizer:
-    """The optimizer ``name`` as documented, with the harness's stated learning rates
-    (Adam's is the article's; SGD has momentum so that it, too, keeps state per parameter)."""
-    if name == "adam":
-        return torch.optim.Adam(params, lr=0.001)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=0.001)
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=0.01, momentum=0.9)
-    raise KeyError(f"no reference for optimizer {name!r}")
-
-
-def forward_context(device: str, precision: str) -> contextlib.AbstractContextManager:
-    """Where a loss is computed: under autocast for a reduced precision, plainly for fp32."""
-    dtype = AUTOCAST[precision]
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(torch.device(device).type, dtype=dtype)
-
-
-@dataclass
-class Record:
-    """What one iteration did: per update, its loss and its trained networks' gradients."""
-
-    losses: list[torch.Tensor] = field(default_factory=list)
-    gradients: list[Gradients] = field(default_factory=list)
-
-
-def gradients(nets: Nets, names) -> Gradients:
-    return {name: [None if p.grad is None else p.grad.detach().clone()
-                   for p in nets[name].parameters()] for name in names}
-
-
-class Loop:
-    """A scenario with one loss: the article's loop, one backward and every optimizer."""
-
-    def networks(self, n_networks: int) -> Nets:
-        raise NotImplementedError
-
-    def batch(self, batch_size: int, g: torch.Generator) -> Batch:
-        raise NotImplementedError
-
-    def loss(self, nets: Nets, batch: Batch) -> torch.Tensor:
-        raise NotImplementedError
-
-    def iteration(self, nets: Nets, optimizers: dict[str, torch.optim.Optimizer],
-                  batch: Batch, forward: Callable[[], contextlib.AbstractContextManager]
-                  ) -> Record:
-        for opt in optimizers.values():
-            opt.zero_grad()
-        with forward():
-            loss = self.loss(nets, batch)
-        loss.backward()
-        record = Record([loss.detach().clone()], [gradients(nets, nets)])
-        for opt in optimizers.values():
-            opt.step()
-        return record
 
 
 def _features(n: int, g: torch.Generator) -> torch.Tensor:
@@ -209,8 +140,7 @@ class Gan(Loop):
                       + F.binary_cross_entropy_with_logits(fake_logits,
                                                            torch.zeros_like(fake_logits)))
         loss_d.backward()
-        record.losses.append(loss_d.detach().clone())
-        record.gradients.append(gradients(nets, ["discriminator"]))
+        self.record(record, loss_d, nets, ["discriminator"])
         optimizers["discriminator"].step()
 
         optimizers["generator"].zero_grad()
@@ -218,8 +148,7 @@ class Gan(Loop):
             logits = disc(fake)
             loss_g = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
         loss_g.backward()
-        record.losses.append(loss_g.detach().clone())
-        record.gradients.append(gradients(nets, ["generator"]))
+        self.record(record, loss_g, nets, ["generator"])
         optimizers["generator"].step()
         return record
 
@@ -227,5 +156,5 @@ class Gan(Loop):
 LOOPS: dict[str, type[Loop]] = {
     "sequential": Sequential, "shared_input": SharedInput, "separate_losses": SeparateLosses,
     "detached": Detached, "gan": Gan, "shared_trunk": SharedTrunk, "n_chain": NChain,
-    "n_ensemble": NEnsemble,
+    "n_ensemble": NEnsemble, **WORKLOAD_LOOPS,
 }

@@ -21,7 +21,6 @@ from collections.abc import Callable
 
 import torch
 
-from bench.schema import PHASES
 from multinet.step import JointStep
 
 # The most iterations in one block; a CUDA clock preallocates this many rows of events.
@@ -32,10 +31,16 @@ def _diffs_ms(stamps: list[int]) -> list[float]:
     return [(b - a) / 1e6 for a, b in zip(stamps, stamps[1:])]
 
 
+def phase_names(step: JointStep) -> tuple[str, ...]:
+    """The phases of ``step``, in the order its stages first name them (``target`` only for a
+    scenario that has it; none for a replayed CUDA graph)."""
+    return tuple(dict.fromkeys(name for name, _ in step.phases()))
+
+
 def per_phase(names: list[str], durations: list[float]) -> list[float]:
-    """Stage durations added up per phase, in PHASES order (a scenario with two updates per
-    iteration has two stages of each phase)."""
-    totals = dict.fromkeys(PHASES, 0.0)
+    """Stage durations added up per phase, in ``phase_names`` order (a scenario with two
+    updates per iteration has two stages of each phase)."""
+    totals = dict.fromkeys(names, 0.0)
     for name, d in zip(names, durations):
         totals[name] += d
     return list(totals.values())

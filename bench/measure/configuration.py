@@ -17,6 +17,7 @@ import torch
 from bench.axes import COMPILE, CUDA_GRAPH
 from bench.measure.counting import count_phases, cuda_kernels
 from bench.measure.devices import device_name
+from bench.measure.energy import EnergyMeter
 from bench.measure.memory import RssPeak, analytic_breakdown, cuda_phase_peaks
 from bench.measure.nvml import NvmlSampler, find_handle, nvml_session
 from bench.measure.peaks import peak_tflops
@@ -131,7 +132,8 @@ def time_together(results: Sequence[ConfigResult], options: TimingOptions, *,
     """Time the configurations of ``results`` round-robin in one process (a group of one is
     timed alone) and keep each one's timing; a loss that is not finite after timing makes
     that configuration ``nonfinite``, with no figures. NVML reads the device while they all
-    run: its columns are the group's. Nothing of ``results`` changes if it raises."""
+    run: its columns are the group's, except the energy, which is read around each one's
+    blocks (``bench/measure/energy.py``). Nothing of ``results`` changes if it raises."""
     specs = [r.spec for r in results]
     device = torch.device(specs[0].device)
     if any(spec.compile != COMPILE.default for spec in specs):
@@ -141,10 +143,11 @@ def time_together(results: Sequence[ConfigResult], options: TimingOptions, *,
         torch._dynamo.reset()
     steps = [build_step(spec) for spec in specs]
     sampler = nvml.sampler(device) if nvml else NvmlSampler(None, None)
+    meter = EnergyMeter(sampler.nvml, sampler.handle, len(steps))
     with sampler:
-        timings = time_steps(steps, device, options, agree)
+        timings = time_steps(steps, device, options, agree, block_hook=meter)
     readings = sampler.columns() if sampler.active else {}
-    for result, step, timing in zip(results, steps, timings):
+    for i, (result, step, timing) in enumerate(zip(results, steps, timings)):
         bad_loss = nonfinite_loss(step)
         if agree([float(bad_loss is not None)])[0]:  # every rank records it, or none
             bad_loss = bad_loss or NONFINITE_ELSEWHERE
@@ -154,6 +157,8 @@ def time_together(results: Sequence[ConfigResult], options: TimingOptions, *,
         else:
             result.timing = timing
             result.config_columns.update(readings)
+            result.config_columns.update(meter.columns(i, timing, result.spec.batch_size,
+                                                       readings.get("power_w_mean")))
     del steps
     release_cuda(device)
 

@@ -28,7 +28,7 @@ def bounded_iterations(timing, where=None) -> list[float]:
     """The iterations of the pass with boundaries, each its phases added up (those at the
     indices ``where``, else all)."""
     indices = range(len(timing.device_ms[PHASES[0]])) if where is None else where
-    return [sum(timing.device_ms[p][i] for p in PHASES) for i in indices]
+    return [sum(timing.device_ms[p][i] for p in timing.phases) for i in indices]
 
 
 def round_ratios(timing) -> list[float]:

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.measure.timers import Timing
-from bench.schema import OK
+from bench.schema import OK, TARGET, TIMED_PHASES
+from multinet.scenarios import SCENARIOS
 from multinet.step import StepSpec
 
 
@@ -35,3 +36,12 @@ class ConfigResult:
     # a data-parallel run: its ranks, and the backend of its collectives
     world_size: int = 1
     backend: str = ""
+
+    @property
+    def timed_phases(self) -> tuple[str, ...]:
+        """The phases this configuration has rows for, whatever its status: the optional
+        ``target`` phase only where the scenario has a target update."""
+        scenario = SCENARIOS.get(self.spec.scenario)
+        if scenario is not None and scenario.has_target_update:
+            return TIMED_PHASES
+        return tuple(p for p in TIMED_PHASES if p != TARGET)

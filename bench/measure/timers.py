@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 import torch
 
 from bench.errors import UsageError
-from bench.measure.clocks import MAX_BLOCK, make_clock, synchronizer
+from bench.measure.clocks import MAX_BLOCK, make_clock, phase_names, synchronizer
 from bench.measure.stats import Summary, summarize
 from bench.schema import PHASES, STEP, TIMED_PHASES
 from multinet.step import JointStep
@@ -112,6 +112,8 @@ class Timing:
     """
 
     clock: str
+    # the phases the step has, in the order a clock's rows give them (see clocks.phase_names)
+    phases: tuple[str, ...] = PHASES
     device_ms: dict[str, list[float]] = field(default_factory=lambda: {p: [] for p in TIMED_PHASES})
     host_ms: dict[str, list[float]] = field(default_factory=lambda: {p: [] for p in TIMED_PHASES})
     # the round each sample was taken in: samples of two steps timed together pair by it
@@ -145,7 +147,7 @@ class Timing:
     def add_block(self, round_: int, phases: tuple[list[list[float]], list[list[float]]],
                   steps: tuple[list[float], list[float]], cpu_share: float) -> None:
         for device, host in zip(*phases):
-            for phase, d, h in zip(PHASES, device, host):
+            for phase, d, h in zip(self.phases, device, host):
                 self.device_ms[phase].append(d)
                 self.host_ms[phase].append(h)
                 self.block[phase].append(round_)
@@ -190,14 +192,18 @@ def busy_threads(device: torch.device) -> int:
 
 def time_steps(steps: Sequence[JointStep], device: torch.device | str,
                options: TimingOptions = TimingOptions(),
-               agree: Agree = alone) -> list[Timing]:
+               agree: Agree = alone,
+               block_hook: Callable[[int, str], None] | None = None) -> list[Timing]:
     """Warm each of ``steps`` up, then time them round-robin, a block of each per round,
     until every median is known well enough (see the module's docstring). A step with no
     phases (a replayed CUDA graph) has only its ``step`` timed. ``agree`` makes the ranks of
-    a data-parallel run decide together."""
+    a data-parallel run decide together. ``block_hook(i, "before")`` and ``(i, "after")``
+    run around each block of ``steps[i]``, outside its timing, the device synchronized
+    after it (``bench/measure/energy.py`` reads an energy counter there)."""
     device = torch.device(device)
     clocks = [make_clock(device, step) for step in steps]
-    timings = [Timing(clock=clock.name) for clock in clocks]
+    timings = [Timing(clock=clock.name, phases=phase_names(step))
+               for clock, step in zip(clocks, steps)]
     blocks = []
     for step, timing in zip(steps, timings):
         timing.warmup_iters, timing.first_iter_s, iter_s = warm_up(step, device, options, agree)
@@ -213,8 +219,12 @@ def time_steps(steps: Sequence[JointStep], device: torch.device | str,
                 i = (round_ + j) % len(steps)  # a different step leads each round
                 n = min(blocks[i], options.max_samples - timings[i].n_samples)
                 if n > 0:
+                    if block_hook:
+                        block_hook(i, "before")
                     _time_block(steps[i], clocks[i], timings[i], n, round_, threads,
                                 gc_was_enabled)
+                    if block_hook:
+                        block_hook(i, "after")
             round_ += 1
             if all(t.n_samples >= options.max_samples for t in timings):
                 _stopped(timings, "max_samples")

@@ -20,7 +20,8 @@ from bench.schema import MIB, OPTIMIZER_PHASE, PHASES, STEP, TIMED_PHASES
 
 SCEN, SETUP, BATCH = SCENARIO.name, OPTIMIZER_SETUP.name, BATCH_SIZE.name
 WRAP, WORLD = DDP_WRAP.name, WORLD_SIZE.name
-PHASE_COLORS = dict(zip(TIMED_PHASES, ("#4C78A8", "#F58518", "#54A24B", "#9D755D")))
+PHASE_COLORS = dict(zip(TIMED_PHASES, ("#4C78A8", "#F58518", "#54A24B", "#B279A2",
+                                       "#9D755D")))
 SETUP_DASH = dict(zip(OPTIMIZER_SETUP.order, ("solid", "dash", "dot")))
 WRAP_DASH = ("solid", "dash", "dot")
 GPU_MEMORY = {"cuda_peak_allocated_mib": "CUDA peak allocated (MiB)",

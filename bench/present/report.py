@@ -22,6 +22,7 @@ from bench.present.charts import (GPU_ACTIVITY, GPU_MEMORY, memory_breakdown,
                                   paired_setup_ratios, per_batch_metrics, phase_breakdown,
                                   phase_peak_memory, scaling, setup_ratios,
                                   step_and_throughput)
+from bench.present.bounds import bounds_section
 from bench.present.findings import findings_section
 from bench.present.labels import flatten_env, tidy
 from bench.present.page import Details, Section, Table, write_page
@@ -160,7 +161,7 @@ def report_sections(runs: Sequence[Run]) -> tuple[list[str], list[Section]]:
         quality.blocks.append(Details(f"the {len(noisy.rows)} noisiest measurements", [noisy]))
 
     sections = [findings_section(ratios), timing, throughput, *([ranks] if ranks.blocks else []), setups, memory,
-                quality]
+                bounds_section(raw), quality]
     unmeasured = not_measured_table(raw)
     if unmeasured:
         sections.append(Section("Not measured", [

@@ -3,7 +3,10 @@
 ``load_sweep`` turns the file and the overrides into a frozen ``SweepConfig``; every check
 happens here, at the edge, with a message a user can act on, so the runner can trust it.
 ``expand`` then gives one ``StepSpec`` per configuration: the cartesian product of the axes
-(``bench/axes.py``), in their order.
+(``bench/axes.py``), in their order. A sweep may add ``[[parts]]``, each a table of axes
+that replace the top level's: it is then the union of the top level's product and each
+part's (the article's networks at their batch sizes, the real workloads at theirs). Command-line values
+replace an axis everywhere, in every part too.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ from multinet.step import unsupported
 
 SWEEPS_DIR = Path(__file__).resolve().parent.parent / "sweeps"
 DEFAULT_SWEEP = SWEEPS_DIR / "default.toml"
+# What `make bench` runs where the devices include a GPU: the article's scenarios, kept as
+# the launch-bound case, and the real workloads at batch sizes that keep a GPU busy.
+DEFAULT_CUDA_SWEEP = SWEEPS_DIR / "default-cuda.toml"
+PARTS = "parts"
 SWEEP_KEYS = {axis.sweep_key: axis for axis in AXES}
 SCALARS = {"seed": int, "repeats": int, "threads": int}
 # The axis whose values are timed together, round-robin, and set against each other.
@@ -47,6 +54,13 @@ class SweepConfig:
     compare_by: str = OPTIMIZER_SETUP.name
     timing: TimingOptions = field(default_factory=TimingOptions)
     notices: tuple[str, ...] = ()  # things fixed up on the way in (duplicates dropped)
+    # per part: the axes it replaces (axis name -> values); empty: the top level alone
+    parts: tuple[Mapping[str, tuple[Any, ...]], ...] = ()
+
+    def part_axes(self) -> list[Mapping[str, tuple[Any, ...]]]:
+        """The top level's axes, then each part's: the top level's with the part's replacing
+        them."""
+        return [self.axes, *({**self.axes, **part} for part in self.parts)]
 
     def values(self, axis: Axis) -> tuple[Any, ...]:
         return self.axes[axis.name]
@@ -162,9 +176,9 @@ def sweep_from_mapping(raw: Mapping[str, Any], source: str,
     if not isinstance(raw, Mapping):
         raise UsageError(f"{source}: expected a table of sweep keys")
     overrides = overrides or {}
-    unknown = set(raw) - set(SWEEP_KEYS) - set(SCALARS) - {COMPARE_BY, "timing"}
+    unknown = set(raw) - set(SWEEP_KEYS) - set(SCALARS) - {COMPARE_BY, "timing", PARTS}
     if unknown:
-        valid = ", ".join([*SWEEP_KEYS, *SCALARS, COMPARE_BY, "timing"])
+        valid = ", ".join([*SWEEP_KEYS, *SCALARS, COMPARE_BY, "timing", PARTS])
         raise UsageError(f"{source}: unknown key {sorted(unknown)[0]!r}; valid: {valid}")
     missing = [axis.sweep_key for axis in AXES if axis.sweep_default is None
                and axis.sweep_key not in raw and axis.sweep_key not in overrides]
@@ -192,7 +206,34 @@ def sweep_from_mapping(raw: Mapping[str, Any], source: str,
                                                 "command line" if on_cli else source)
     timing = {**_check_timing(raw.get("timing", {}), source),
               **_check_timing(dict(timing_overrides or {}), "command line")}
-    return SweepConfig(axes, **scalars, timing=TimingOptions(**timing), notices=tuple(notices))
+    parts = _check_parts(raw.get(PARTS, []), source, overrides, notices)
+    return SweepConfig(axes, **scalars, timing=TimingOptions(**timing), notices=tuple(notices),
+                       parts=parts)
+
+
+def _check_parts(raw: Any, source: str, overrides: Mapping[str, Any],
+                 notices: list[str]) -> tuple[dict[str, tuple], ...]:
+    """The ``[[parts]]`` of a sweep: each a table of axes; what the command line gives is
+    left out of them, so that it applies to every part."""
+    if not isinstance(raw, list) or not all(isinstance(p, Mapping) for p in raw):
+        raise UsageError(f"{source}: {PARTS!r} must be a list of tables ([[parts]])")
+    parts = []
+    for i, part in enumerate(raw, 1):
+        where = f"{source}, part {i}"
+        unknown = set(part) - set(SWEEP_KEYS)
+        if unknown:
+            raise UsageError(f"{where}: unknown key {sorted(unknown)[0]!r}; a part holds "
+                             f"axes: {', '.join(SWEEP_KEYS)}")
+        parts.append({SWEEP_KEYS[key].name: _check_axis(SWEEP_KEYS[key], values, where, notices)
+                      for key, values in part.items() if key not in overrides})
+    return tuple(parts)
+
+
+def default_sweep(devices: list[str] | None) -> Path:
+    """The sweep `run` takes when none is given: the CUDA one where the devices (given, or
+    `auto`) include a GPU, else the article's."""
+    resolved = resolve_devices(devices or ["auto"])
+    return DEFAULT_CUDA_SWEEP if any(d.startswith("cuda") for d in resolved) else DEFAULT_SWEEP
 
 
 def _check_compare_by(value: Any, source: str) -> str:
@@ -210,6 +251,10 @@ def sweep_to_mapping(config: SweepConfig, devices: list[str] | None = None) -> d
         data[DEVICE.sweep_key] = list(devices)
     data.update({name: getattr(config, name) for name in (*SCALARS, COMPARE_BY)})
     data["timing"] = dataclasses.asdict(config.timing)
+    if config.parts:
+        by_name = {axis.name: axis for axis in AXES}
+        data[PARTS] = [{by_name[name].sweep_key: list(values) for name, values in part.items()}
+                       for part in config.parts]
     return data
 
 
@@ -223,20 +268,10 @@ def expand_all(config: SweepConfig, local_rank: int | None = None
     ``local_rank``: under --distributed, this rank's LOCAL_RANK. Its devices are its own
     (``rank_devices``) and the DDP wraps apply; in a single process every spec has the
     wrap's default (no DDP). Every rank gets its specs in the same order."""
-    values = dict(config.axes)
-    if local_rank is None:
-        values[DEVICE.name] = resolve_devices(config.values(DEVICE))
-        values[DDP_WRAP.name] = (DDP_WRAP.default,)
-    else:
-        values[DEVICE.name] = rank_devices(config.values(DEVICE), local_rank)
     specs: dict[StepSpec, None] = {}
-    for combination in itertools.product(*values.values()):
-        fields = dict(zip(values, combination))
-        if SCENARIOS[fields[SCENARIO.name]].min_networks is None:
-            fields[N_NETWORKS.name] = N_NETWORKS.default  # a fixed set: the axis does not apply
-        fields[OPTIMIZER_IMPL.name] = resolve_impl(fields[OPTIMIZER_IMPL.name],
-                                                   fields[DEVICE.name])
-        specs[StepSpec(**fields, seed=config.seed)] = None
+    for part in config.part_axes():
+        for spec in _expand_part(config, dict(part), local_rank):
+            specs[spec] = None
     runnable, skipped = [], []
     for spec in specs:
         reason = unsupported(spec)
@@ -245,6 +280,22 @@ def expand_all(config: SweepConfig, local_rank: int | None = None
         else:
             skipped.append((spec, reason))
     return runnable, skipped
+
+
+def _expand_part(config: SweepConfig, values: dict[str, tuple], local_rank: int | None):
+    """The specs of one part: the product of its axes, devices and implementations resolved."""
+    if local_rank is None:
+        values[DEVICE.name] = resolve_devices(values[DEVICE.name])
+        values[DDP_WRAP.name] = (DDP_WRAP.default,)
+    else:
+        values[DEVICE.name] = rank_devices(values[DEVICE.name], local_rank)
+    for combination in itertools.product(*values.values()):
+        fields = dict(zip(values, combination))
+        if SCENARIOS[fields[SCENARIO.name]].min_networks is None:
+            fields[N_NETWORKS.name] = N_NETWORKS.default  # a fixed set: the axis does not apply
+        fields[OPTIMIZER_IMPL.name] = resolve_impl(fields[OPTIMIZER_IMPL.name],
+                                                   fields[DEVICE.name])
+        yield StepSpec(**fields, seed=config.seed)
 
 
 def expand(config: SweepConfig, local_rank: int | None = None) -> list[StepSpec]:

@@ -44,7 +44,8 @@ def merge_ranks(result: ConfigResult, ranks: list[RankResult], backend: str) -> 
         return result
     by_rank = {r.rank: r.timing for r in ranks}
     timings = list(by_rank.values())
-    merged = Timing(clock=timings[0].clock, warmup_iters=timings[0].warmup_iters,
+    merged = Timing(clock=timings[0].clock, phases=timings[0].phases,
+                    warmup_iters=timings[0].warmup_iters,
                     first_iter_s=max(t.first_iter_s for t in timings),
                     stop_reason=timings[0].stop_reason,
                     elapsed_s=max(t.elapsed_s for t in timings),

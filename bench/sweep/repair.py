@@ -25,7 +25,7 @@ from bench.analyze.reader import (REQUIRED_RESULTS, REQUIRED_SAMPLES, SAMPLES_UN
 from bench.atomic import write_text_atomic
 from bench.errors import RunFolderWriteError, UsageError
 from bench.schema import (FIELDS, OK, OOM, RESULTS_FILE, SAMPLE_COLUMNS, SAMPLE_FIELDS,
-                          SAMPLES_FILE, TIMED_PHASES)
+                          SAMPLES_FILE, REQUIRED_PHASES, TIMED_PHASES)
 
 Key = tuple[str, str]  # (repeat, config_id) as the file spells them
 
@@ -125,11 +125,12 @@ def _complete_configurations(path: Path, records: list[list[str]],
         if stranger is not None:
             raise UsageError(f"{path}: line {line} holds a row of run "
                              f"{stranger[index['run_id']]!r}, not of {run_id}")
-        if sorted(r[index["phase"]] for r in rows) == sorted(TIMED_PHASES):
+        phases = sorted(r[index["phase"]] for r in rows)
+        if phases in (sorted(REQUIRED_PHASES), sorted(TIMED_PHASES)):
             kept.append((key, rows))
         elif n < len(stretches) - 1:
             raise UsageError(f"{path}: line {line}: {key[1]} (repeat {key[0]}) has "
-                             f"{len(rows)} of its {len(TIMED_PHASES)} rows: the file is damaged")
+                             f"{len(rows)} of its {len(REQUIRED_PHASES)} rows: the file is damaged")
         line += len(rows)
     return kept
 

@@ -12,11 +12,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from bench.analyze.bounds import phase_bound
 from bench.axes import AXES, COMPILE, config_id
 from bench.errors import RunFolderWriteError
 from bench.measure.result import ConfigResult
-from bench.schema import (FIELDS, RESULTS_FILE, SAMPLE_FIELDS, SAMPLES_FILE, SCHEMA_VERSION,
-                          TIMED_PHASES)
+from bench.schema import FIELDS, OK, RESULTS_FILE, SAMPLE_FIELDS, SAMPLES_FILE, SCHEMA_VERSION
 
 
 def _num(value: float | None) -> float | str:
@@ -39,7 +39,7 @@ def result_rows(result: ConfigResult, run_id: str, torch_version: str,
         **{k: _num(v) if isinstance(v, float) else v for k, v in result.config_columns.items()},
     }
     rows = []
-    for phase in TIMED_PHASES:
+    for phase in result.timed_phases:
         row = {**base, "phase": phase,
                **{k: _num(v) if isinstance(v, float) else v
                   for k, v in result.phase_columns.get(phase, {}).items()}}
@@ -66,6 +66,8 @@ def result_rows(result: ConfigResult, run_id: str, torch_version: str,
                 row["tflops_per_s"] = _num(tflops)
                 if result.peak_tflops:
                     row["peak_fraction"] = _num(tflops / result.peak_tflops)
+            row["bound"] = phase_bound(spec.device, row["median_ms"], row["host_median_ms"],
+                                       row.get("peak_fraction"), measured=result.status == OK)
         rows.append(row)
     return rows
 
@@ -76,7 +78,7 @@ def sample_rows(result: ConfigResult, run_id: str) -> list[dict[str, Any]]:
         return []
     cid = config_id(result.spec)
     rows = []
-    for phase in TIMED_PHASES:
+    for phase in result.timed_phases:
         device, host, blocks = timing.device_ms[phase], timing.host_ms[phase], timing.block[phase]
         if len(blocks) != len(device):  # samples from elsewhere (a suite) have no rounds
             blocks = [""] * len(device)

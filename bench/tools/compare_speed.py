@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from bench import PROJECT_ROOT
-from bench.schema import TIMED_PHASES
+from bench.schema import REQUIRED_PHASES
 from bench.tools.synthetic import sweep_run
 
 SCENARIOS = ("sequential", "shared_input", "separate_losses", "shared_trunk", "gan")
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
                             "--out", str(Path(tmp) / "comparison.html")],
                            check=True, env=env, stdout=subprocess.DEVNULL)
             times.append(time.perf_counter() - start)
-    rows = args.configs * len(TIMED_PHASES) * args.repeats
+    rows = args.configs * len(REQUIRED_PHASES) * args.repeats
     print(f"compare of two runs of {args.configs} configurations x {args.repeats} repeats "
           f"({rows} results rows and {rows * SAMPLES} samples a side, {sizes:.0f} MB of CSV; "
           f"built in {built:.0f} s): median wall time {statistics.median(times):.2f} s over "

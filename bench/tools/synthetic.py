@@ -3,7 +3,9 @@
 They stand in for GPU runs on machines that have none: the report's speed benchmark
 (``bench.tools.report_speed``) and the tests of the report and the comparison use them.
 Times follow a simple model (a fixed cost plus a cost per sample, lognormal noise) so the
-charts look like a sweep's; nothing here is a measurement.
+charts look like a sweep's. On a GPU the host's launches take most of the fixed cost and
+the per-sample work runs near a made-up peak, so small batches come out launch-bound and
+large ones compute-bound. Nothing here is a measurement.
 """
 
 from __future__ import annotations
@@ -17,16 +19,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench.analyze.bounds import phase_bound
 from bench.analyze.reader import typed_results
 from bench.atomic import write_json_atomic, write_text_atomic
 from bench.axes import BATCH_SIZE, OPTIMIZER_SETUP, WORLD_SIZE, config_id
-from bench.schema import (ENV_FILE, FIELDS, RESULTS_FILE, SAMPLE_FIELDS, SAMPLES_FILE,
-                          SCHEMA_VERSION, STEP, TIMED_PHASES)
+from bench.schema import (COUNTER, ENV_FILE, FIELDS, OPTIMIZER_PHASE, PHASES, RESULTS_FILE,
+                          SAMPLE_FIELDS, SAMPLES_FILE, SCHEMA_VERSION, STEP, TIMED_PHASES)
 
 # share of the step each phase takes, in the model; the phases' sum exceeds the step a
 # little, as the instrumentation costs
-PHASE_SHARE = dict(zip(TIMED_PHASES, (0.3, 0.5, 0.23, 1.0)))
+PHASE_SHARE = {PHASES[0]: 0.3, PHASES[1]: 0.5, OPTIMIZER_PHASE: 0.23, STEP: 1.0}
 SETUP_COST = {"separate": 1.0, "single": 0.9, "grouped": 0.95}
+# the step's time in the model: a fixed cost, more for each later scenario, and a cost per
+# sample
+FIXED_MS, PER_SCENARIO_MS, PER_SAMPLE_MS = 0.8, 0.1, 0.004
+# On a GPU, the host's dispatch takes this share of the fixed cost at every batch size: a
+# batch whose device time is little more than the fixed cost is launch-bound.
+LAUNCH_SHARE = 0.94
+# The per-sample work of forward and backward runs at this fraction of the made-up GPU's
+# peak; the optimizer's elementwise work counts no FLOPs, as the runner counts it.
+SAMPLE_PEAK_FRACTION, PEAK_TFLOPS = 0.9, 100.0
 
 
 def result_row(**values: Any) -> dict[str, Any]:
@@ -108,14 +120,41 @@ def write_run(folder: Path, rows: Sequence[Mapping[str, Any]],
     return folder
 
 
+def model_work(device: str, batch: int, phase: str, median_ms: float,
+               host_ms: float) -> dict[str, Any]:
+    """A GPU row's host time, FLOPs, TFLOP/s, peak fraction and bound in the model."""
+    def flops(p: str) -> float:
+        share = PHASE_SHARE[p] if p in PHASES[:2] else 0.0
+        return SAMPLE_PEAK_FRACTION * PEAK_TFLOPS * 1e12 * PER_SAMPLE_MS * 1e-3 * batch * share
+
+    work = round(flops(PHASES[0]) + flops(PHASES[1]) if phase == STEP else flops(phase))
+    row: dict[str, Any] = {"host_median_ms": host_ms, "flops": work}
+    if work:
+        row["tflops_per_s"] = work / (median_ms * 1e-3) / 1e12
+        row["peak_fraction"] = row["tflops_per_s"] / PEAK_TFLOPS
+    row["bound"] = phase_bound(device, median_ms, host_ms, row.get("peak_fraction"))
+    return row
+
+
+def model_energy(batch: int, step_ms: float, power_w: float, source: str) -> dict[str, Any]:
+    """The energy columns in the model: the board's power over the step's time."""
+    if not source:
+        return {}
+    joules = power_w * step_ms / 1e3
+    return {"energy_j_per_step": joules, "samples_per_j": batch / joules,
+            "energy_source": source}
+
+
 def sweep_run(folder: Path, *, scenarios: Sequence[str], batch_sizes: Sequence[int],
               setups: Sequence[str] = ("separate", "single", "grouped"),
               device: str = "cuda:0", device_name: str = "Synthetic GPU",
               samples_per_phase: int = 200, repeats: int = 1, slowdown: float = 1.0,
               run_id: str = "synthetic", seed: int = 0, limit: int | None = None,
-              rounds: int = 0) -> Path:
+              rounds: int = 0, energy_source: str = COUNTER) -> Path:
     """A whole sweep in the model: every scenario x batch size x setup (the first ``limit``
-    of them), every phase, with CUDA and NVML columns filled on a `cuda` device.
+    of them), every phase, with CUDA, NVML, work (FLOPs, peak fraction), host time, bound
+    and energy columns filled on a `cuda` device (energy from ``energy_source``: `counter`,
+    `estimate`, or "" for none).
     ``slowdown`` scales every time. With ``rounds``, the setups of each scenario and batch
     size form a comparison group timed in that many rounds: each round's samples share a
     slowdown of the machine (lognormal, 5%), as configurations timed together do."""
@@ -130,7 +169,8 @@ def sweep_run(folder: Path, *, scenarios: Sequence[str], batch_sizes: Sequence[i
         round_drift = {key: rng.lognormal(0, 0.05, max(rounds, 1))
                        for key in {(scenario, batch) for _, scenario, batch, _ in configs}}
         for s, scenario, batch, setup in configs:
-            step_ms = (0.8 + 0.1 * s + 0.004 * batch) * SETUP_COST.get(setup, 1.0)
+            cost = SETUP_COST.get(setup, 1.0)
+            step_ms = (FIXED_MS + PER_SCENARIO_MS * s + PER_SAMPLE_MS * batch) * cost
             config = {}
             if gpu:
                 allocated = 60 + 0.2 * batch + 4 * s
@@ -142,10 +182,12 @@ def sweep_run(folder: Path, *, scenarios: Sequence[str], batch_sizes: Sequence[i
                     gpu_util_pct_mean=min(95.0, 5 + 0.1 * batch),
                     sm_clock_mhz_mean=1980.0, power_w_mean=120 + 0.05 * batch,
                     temperature_c_max=40, nvml_samples=15)
+                config.update(model_energy(batch, step_ms * slowdown * drift,
+                                           config["power_w_mean"], energy_source))
             config.update(param_bytes=129116, grad_bytes=129116,
                           optimizer_state_bytes=258272,
                           activation_bytes=2400 * batch * (1 + s))
-            for phase in TIMED_PHASES:
+            for phase in PHASE_SHARE:
                 median = step_ms * PHASE_SHARE[phase] * slowdown * drift
                 values = median * rng.lognormal(0, 0.04, samples_per_phase)
                 block = np.arange(samples_per_phase) * max(rounds, 1) // samples_per_phase
@@ -164,6 +206,10 @@ def sweep_run(folder: Path, *, scenarios: Sequence[str], batch_sizes: Sequence[i
                 if gpu and phase != STEP:
                     row["phase_peak_allocated_mib"] = config[
                         "cuda_peak_allocated_mib"] * (0.8 + 0.1 * TIMED_PHASES.index(phase))
+                if gpu:
+                    launch_ms = (FIXED_MS + PER_SCENARIO_MS * s) * cost * LAUNCH_SHARE
+                    row.update(model_work(device, batch, phase, float(q2),
+                                          launch_ms * PHASE_SHARE[phase] * slowdown * drift))
                 if rounds:
                     row["group"] = config_id({**row, OPTIMIZER_SETUP.name: setups[0]})
                     blocks[(row["config_id"], phase, repeat)] = block.tolist()
