@@ -19,8 +19,12 @@ endif
 
 .PHONY: bench test verify gpu-check perf-check mutation-check bench-pytest bench-pytest-compare bench-versions clean-venv
 
+# Every run `make bench` makes goes into the history store too (HISTORY= leaves it out);
+# BENCH_HISTORY=postgresql://... points it at a team's database.
+HISTORY ?= $(or $(BENCH_HISTORY),results/history.duckdb)
+
 bench: $(SETUP)                  ## the default sweep on this machine's default devices
-	$(PY) -m bench run $(ARGS)
+	$(PY) -m bench run $(if $(HISTORY),--history "$(HISTORY)") $(ARGS)
 
 test: $(SETUP)                   ## the test suite (GPU tests skip without CUDA)
 	$(PY) -m pytest $(ARGS)

@@ -169,8 +169,10 @@ N_NETWORKS = Axis(
     name="n_networks", sweep_key="n_networks", option="--n-networks", kind=int, default=2,
     token="n{}", text="{} networks", minimum=2, maximum=1024, sweep_default=(2,),
     help="networks for n_chain and n_ensemble, e.g. 2,4,8",
-    meaning="networks in the scenario (a parameter of `n_chain` and `n_ensemble`; the fixed "
-    "pairs record 2, `shared_trunk` 2 heads on a trunk)", values_doc="integers from 2 to 1024")
+    meaning="networks in the scenario (a parameter of `n_chain` and `n_ensemble`; every other "
+    "scenario has a fixed set and records 2, whatever the sweep gives: the article's pairs, "
+    "`shared_trunk` (2 heads on a trunk) and the real workloads)",
+    values_doc="integers from 2 to 1024")
 DDP_WRAP = Axis(
     name="ddp_wrap", sweep_key="ddp_wraps", option="--ddp-wrap", default="none",
     token="ddp-{}", text="DDP {}", sweep_default=("joint",),

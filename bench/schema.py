@@ -144,8 +144,10 @@ COLUMNS: tuple[Column, ...] = (
     Column("measure_s", "s", "wall time spent sampling this configuration, warm-up excluded",
            NOT_OK, kind="float"),
     Column("compile_s", "s", "wall time of the first, compiling iteration (synchronized), "
-           "after torch._dynamo.reset() so that each configuration compiles afresh (inductor's "
-           "on-disk cache stays); never part of the timed samples",
+           "after torch._dynamo.reset() so that each comparison group compiles afresh "
+           "(inductor's on-disk cache stays); within a group only the first configuration pays "
+           "in full: the others reuse the graphs it compiled where theirs are the same (the "
+           "optimizer setups share their networks' graphs); never part of the timed samples",
            f"{NOT_OK}, or compile is `none`", kind="float"),
     Column("flops", "FLOP", "floating-point operations of the phase in one iteration "
            "(FlopCounterMode: matrix products and convolutions, 2 per multiply-add; the "

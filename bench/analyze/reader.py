@@ -225,7 +225,9 @@ def _has_gaps(df: pd.DataFrame) -> bool:
     names the line."""
     if df["device_ms"].isna().any():
         return True
-    if any(df[c].eq("").any() for c in REQUIRED_SAMPLES if df[c].dtype == object):
+    # text columns: object, or pandas' own string dtype
+    if any(df[c].eq("").any() for c in REQUIRED_SAMPLES
+           if not pd.api.types.is_numeric_dtype(df[c])):
         return True
     for column in SAMPLE_COLUMNS:
         values = df.get(column.name)
@@ -234,7 +236,8 @@ def _has_gaps(df: pd.DataFrame) -> bool:
         infinite = values.notna() & ~np.isfinite(values.fillna(0))
         if column.unit in TIME_UNITS and (infinite | (values < 0)).any():
             return True
-        if column.kind == "int" and (infinite | (values != np.floor(values.fillna(0)))).any():
+        whole = values.fillna(0)  # an empty cell (NaN) is allowed here, not a fraction
+        if column.kind == "int" and (infinite | (whole != np.floor(whole))).any():
             return True
     return False
 

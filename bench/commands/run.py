@@ -83,6 +83,9 @@ def add_parser(sub) -> None:
     d.add_argument("--dist-timeout-s", type=float, default=DIST_TIMEOUT_S,
                    help="how long a rank waits for the others, to form the process group and "
                    "in each collective, before the run fails (default %(default)g)")
+    p.add_argument("--history", metavar="STORE",
+                   help="add the run, once complete, to this history store (a DuckDB file or "
+                   "a postgresql:// URL; `make bench` gives results/history.duckdb)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--fail-fast", action="store_true",
                    help="stop at the first configuration that raises an error or has a "
@@ -106,7 +109,7 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
         outcome = resume_sweep(args.resume, **common)
     else:
         outcome = run_sweep(sweep_from_args(args), args.out_dir, **common)
-    return finish(outcome, args.load)
+    return finish(outcome, args.load, history=args.history)
 
 
 def main_distributed(args: argparse.Namespace, common: dict) -> int:
@@ -138,7 +141,7 @@ def main_distributed(args: argparse.Namespace, common: dict) -> int:
         world.close()
     if outcome is None:  # not rank 0: rank 0 reports
         return 0
-    return finish(outcome, args.load, resume_hint(outcome.out_dir))
+    return finish(outcome, args.load, resume_hint(outcome.out_dir), history=args.history)
 
 
 def check_resume_alone(args: argparse.Namespace) -> None:
@@ -197,10 +200,26 @@ def write_ratios(run: Run) -> pd.DataFrame:
     return ratios
 
 
-def finish(outcome: RunOutcome, loads: list[str], resume: str | None = None) -> int:
+def add_to_history(out_dir: Path, store: str) -> None:
+    """A complete run into the history store. A store that fails is said on stderr and
+    changes nothing else: the run folder is written whatever becomes of the store, and
+    `python -m bench history add` adds it later."""
+    try:
+        from bench.history.add import add_run
+        from bench.history.store import open_store
+        with open_store(store) as history:
+            outcome = add_run(history, out_dir)
+        print(f"History: {outcome.run_id} {outcome.what} in {history.name}")
+    except (UsageError, ImportError) as exc:
+        print(f"note: not added to the history store: {exc}; `python -m bench history add "
+              f"{out_dir} --store ...` adds it later", file=sys.stderr)
+
+
+def finish(outcome: RunOutcome, loads: list[str], resume: str | None = None,
+           history: str | None = None) -> int:
     """The summary, where the results are, the report of a complete run or how to resume an
-    unfinished one (``resume`` says how, where it is not ``python -m bench run --resume``);
-    the exit code."""
+    unfinished one (``resume`` says how, where it is not ``python -m bench run --resume``),
+    the complete run added to the ``history`` store where one is given; the exit code."""
     run = outcome.read()  # read back, as a resume and the report read it
     results, ratios = run.results, write_ratios(run)
     print()
@@ -210,6 +229,8 @@ def finish(outcome: RunOutcome, loads: list[str], resume: str | None = None) -> 
           "beside it)")
     if outcome.complete:  # else the resume that completes the run writes it
         write_run_report(outcome.out_dir)
+        if history:  # a run is added whole, once: an unfinished one waits for its resume
+            add_to_history(outcome.out_dir, history)
     if outcome.write_error is not None:
         print(f"error: {outcome.write_error}", file=sys.stderr)
     if outcome.failed_fast is not None:

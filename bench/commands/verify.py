@@ -11,7 +11,7 @@ from bench.correctness.check import (UNCHECKED, against_reference, checked_size,
                                      reference_trace, tolerance, tolerance_text, unchecked)
 from bench.correctness.loops import LOOPS
 from bench.errors import UsageError
-from bench.measure.devices import normalize_device
+from bench.measure.devices import resolve_devices
 from bench.present.verification import equivalence_table, flow_table, reference_table
 from bench.sweep.config import parse_list
 from multinet import IMPLEMENTATIONS, OPTIMIZERS, SCENARIOS, gradient_flow, setup_equivalence
@@ -30,7 +30,7 @@ def add_parser(sub) -> None:
                        description="Exit 0 when every check holds, 1 otherwise.")
     p.add_argument("--scenarios", default=",".join(SCENARIOS),
                    help="comma-separated scenarios (default: all)")
-    p.add_argument("--device", default="cpu", help="cpu (bitwise checks), cuda, cuda:N, mps")
+    p.add_argument("--device", default="cpu", help="cpu (bitwise checks), cuda, cuda:N, mps, or auto (the first accelerator, else the CPU)")
     p.add_argument("--steps", type=int, default=5, help="optimizer steps before comparing")
     p.add_argument("--precision", default="fp32",
                    help=f"autocast precision of the checks: {', '.join(PRECISIONS)} "
@@ -42,6 +42,8 @@ def add_parser(sub) -> None:
 
 def check_arguments(args: argparse.Namespace) -> list[str]:
     scenarios = parse_list("--scenarios", args.scenarios)
+    if not scenarios:
+        raise UsageError(f"--scenarios is empty; give at least one of {', '.join(SCENARIOS)}")
     for name in scenarios:
         if name not in SCENARIOS:
             raise InvalidChoice(SCENARIO.name, name, SCENARIOS)
@@ -116,7 +118,8 @@ def reference_section(scenarios, device, precision, args) -> bool:
 
 def main(args: argparse.Namespace, argv: list[str]) -> int:
     scenarios = check_arguments(args)
-    device, precision, n = normalize_device(args.device), args.precision, args.n_networks
+    # `auto`: the first accelerator, else the CPU, as `run` resolves it
+    device, precision, n = resolve_devices([args.device])[0], args.precision, args.n_networks
     sizes: dict[str, list[str]] = {}
     for name in scenarios:
         sizes.setdefault(checked_size(name), []).append(name)

@@ -150,14 +150,17 @@ def sweep_run(folder: Path, *, scenarios: Sequence[str], batch_sizes: Sequence[i
               device: str = "cuda:0", device_name: str = "Synthetic GPU",
               samples_per_phase: int = 200, repeats: int = 1, slowdown: float = 1.0,
               run_id: str = "synthetic", seed: int = 0, limit: int | None = None,
-              rounds: int = 0, energy_source: str = COUNTER) -> Path:
+              rounds: int = 0, energy_source: str = COUNTER,
+              env: Mapping[str, Any] | None = None) -> Path:
     """A whole sweep in the model: every scenario x batch size x setup (the first ``limit``
     of them), every phase, with CUDA, NVML, work (FLOPs, peak fraction), host time, bound
     and energy columns filled on a `cuda` device (energy from ``energy_source``: `counter`,
     `estimate`, or "" for none).
     ``slowdown`` scales every time. With ``rounds``, the setups of each scenario and batch
     size form a comparison group timed in that many rounds: each round's samples share a
-    slowdown of the machine (lognormal, 5%), as configurations timed together do."""
+    slowdown of the machine (lognormal, 5%), as configurations timed together do. ``env``
+    replaces fields of env.json (`torch_version`, `hostname`, `started_at`, ...); the rows'
+    `torch_version`, `hostname` and `started_at` follow it."""
     rng = np.random.default_rng(seed)
     gpu = device.startswith("cuda")
     rows, samples = [], {}
@@ -201,7 +204,9 @@ def sweep_run(folder: Path, *, scenarios: Sequence[str], batch_sizes: Sequence[i
                     clock="cuda_event" if gpu else "perf_counter",
                     n_samples=samples_per_phase, median_ms=float(q2),
                     iqr_ms=float(q3 - q1), noisy=bool((q3 - q1) / q2 > 0.1),
-                    torch_version="2.13.0+cu130" if gpu else "2.13.0+cpu",
+                    **{"torch_version": "2.13.0+cu130" if gpu else "2.13.0+cpu",
+                       **{k: v for k, v in (env or {}).items()
+                          if k in ("torch_version", "hostname", "started_at")}},
                     **config)
                 if gpu and phase != STEP:
                     row["phase_peak_allocated_mib"] = config[
@@ -216,6 +221,7 @@ def sweep_run(folder: Path, *, scenarios: Sequence[str], batch_sizes: Sequence[i
                 rows.append(row)
                 samples[(row["config_id"], phase, repeat)] = values.tolist()
     gpus = [{"index": 0, "name": device_name, "memory_mib": 81079, "capability": "9.0"}]
-    env = env_record(run_id, gpus=gpus if gpu else [], cuda_version="13.0" if gpu else None,
-                     torch_version=rows[0]["torch_version"])
+    env = env_record(run_id, **{"gpus": gpus if gpu else [],
+                                "cuda_version": "13.0" if gpu else None,
+                                "torch_version": rows[0]["torch_version"], **(env or {})})
     return write_run(folder, rows, samples, env, blocks)

@@ -1,0 +1,32 @@
+"""``python -m bench history``: the store of every run (``bench/history/``).
+
+Subcommands, a module each: ``add`` (run folders into the store) and ``report`` (the offline
+dashboard). Each takes ``--store``: a DuckDB file, or a
+``postgresql://`` URL; without it, $BENCH_HISTORY, else ``results/history.duckdb``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+SUBCOMMANDS = ("bench.commands.history_add", "bench.commands.history_report")
+
+
+def store_option() -> argparse.ArgumentParser:
+    """The ``--store`` option every subcommand takes."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--store", metavar="URL",
+                        help="a DuckDB file or a postgresql:// URL (default: $BENCH_HISTORY, "
+                        "else results/history.duckdb)")
+    return parent
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("history", help="the store of every run: add, report",
+                       description=__doc__.split("\n\n")[1].replace("\n", " "))
+    subcommands = p.add_subparsers(dest="history_command", required=True,
+                                   metavar="{add,report}")
+    parent = store_option()
+    for module in SUBCOMMANDS:
+        importlib.import_module(module).add_parser(subcommands, parent)

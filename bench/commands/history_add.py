@@ -1,0 +1,28 @@
+"""``python -m bench history add RUN_DIR...``: load run folders into the history store."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bench.history.add import ADDED, add_run
+from bench.history.store import open_store
+
+
+def add_parser(sub, parent: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("add", parents=[parent], help="add run folders to the store",
+                       description="Load run folders (results, samples, environment) into "
+                       "the history store. A run already there is left as it is; a damaged "
+                       "folder is refused and leaves the store unchanged.")
+    p.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
+    p.set_defaults(main=main)
+
+
+def main(args: argparse.Namespace, argv: list[str]) -> int:
+    with open_store(args.store) as store:
+        for folder in args.run_dirs:
+            outcome = add_run(store, folder)
+            detail = (f"{outcome.rows} rows, {outcome.samples} samples"
+                      if outcome.what == ADDED else "left as it is")
+            print(f"{outcome.run_id}: {outcome.what} ({detail}) in {store.name}")
+    return 0
