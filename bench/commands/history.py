@@ -1,7 +1,8 @@
 """``python -m bench history``: the store of every run (``bench/history/``).
 
-Subcommands, a module each: ``add`` (run folders into the store) and ``report`` (the offline
-dashboard). Each takes ``--store``: a DuckDB file, or a
+Subcommands, a module each: ``add`` (run folders into the store), ``report`` (the offline
+dashboard) and ``changes`` (where a configuration's time moved along one machine's history,
+and what changed in the environment there: ``bench/history/changes.py``). Each takes ``--store``: a DuckDB file, or a
 ``postgresql://`` URL; without it, $BENCH_HISTORY, else ``results/history.duckdb``.
 """
 
@@ -10,7 +11,8 @@ from __future__ import annotations
 import argparse
 import importlib
 
-SUBCOMMANDS = ("bench.commands.history_add", "bench.commands.history_report")
+SUBCOMMANDS = ("bench.commands.history_add", "bench.commands.history_report",
+               "bench.commands.history_changes")
 
 
 def store_option() -> argparse.ArgumentParser:
@@ -23,10 +25,10 @@ def store_option() -> argparse.ArgumentParser:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("history", help="the store of every run: add, report",
+    p = sub.add_parser("history", help="the store of every run: add, report, changes",
                        description=__doc__.split("\n\n")[1].replace("\n", " "))
     subcommands = p.add_subparsers(dest="history_command", required=True,
-                                   metavar="{add,report}")
+                                   metavar="{add,report,changes}")
     parent = store_option()
     for module in SUBCOMMANDS:
         importlib.import_module(module).add_parser(subcommands, parent)
