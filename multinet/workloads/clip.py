@@ -27,7 +27,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from multinet.scenarios import Scenario, register
+from multinet.scenarios import register
+from multinet.workloads.base import Workload
 from multinet.workloads.resnet import resnet18
 
 
@@ -98,25 +99,14 @@ def contrastive_loss(image: torch.Tensor, text: torch.Tensor,
 
 
 @register
-class Clip(Scenario):
+class Clip(Workload):
+    SIZES = SIZES
     name = "clip"
     description = "CLIP-style dual encoder: ResNet-18 images, transformer text, InfoNCE"
     expected_flow = {"loss": frozenset({"image", "text"})}
     optimizer_overrides: ClassVar = {
         "adam": {"lr": 5e-4, "betas": (0.9, 0.98), "eps": 1e-6},
         "adamw": {"lr": 5e-4, "betas": (0.9, 0.98), "eps": 1e-6, "weight_decay": 0.2}}
-
-    def __init__(self, sizes: ClipSizes, n_networks: int = 2):
-        super().__init__(None, n_networks)
-        self.dims = sizes
-
-    @classmethod
-    def size_names(cls):
-        return tuple(SIZES)
-
-    @classmethod
-    def at_size(cls, size, n_networks=2):
-        return cls(SIZES[size], n_networks)
 
     def build_networks(self):
         s = self.dims

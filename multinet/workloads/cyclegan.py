@@ -22,7 +22,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from multinet.scenarios import Scenario, Update, frozen, register
+from multinet.scenarios import Update, frozen, register
+from multinet.workloads.base import Workload
 
 LAMBDA_CYCLE = 10.0  # lambda_A = lambda_B
 LAMBDA_IDENTITY = 0.5
@@ -115,7 +116,8 @@ def gan_loss(prediction: torch.Tensor, real: bool) -> torch.Tensor:
 
 
 @register
-class Cyclegan(Scenario):
+class Cyclegan(Workload):
+    SIZES = SIZES
     name = "cyclegan"
     description = ("CycleGAN: two ResNet generators, two PatchGAN discriminators, an Adam "
                    "per pair; generators' update then discriminators'")
@@ -124,18 +126,6 @@ class Cyclegan(Scenario):
                      "loss_discriminators": frozenset({"discriminators"})}
     optimizer_overrides: ClassVar = {"adam": {"lr": 2e-4, "betas": (0.5, 0.999)},
                                      "adamw": {"lr": 2e-4, "betas": (0.5, 0.999)}}
-
-    def __init__(self, sizes: CycleganSizes, n_networks: int = 2):
-        super().__init__(None, n_networks)
-        self.dims = sizes
-
-    @classmethod
-    def size_names(cls):
-        return tuple(SIZES)
-
-    @classmethod
-    def at_size(cls, size, n_networks=2):
-        return cls(SIZES[size], n_networks)
 
     def build_networks(self):
         s = self.dims

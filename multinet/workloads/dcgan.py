@@ -21,7 +21,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from multinet.scenarios import Scenario, Update, frozen, register
+from multinet.scenarios import Update, frozen, register
+from multinet.workloads.base import Workload
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,8 @@ def bce(logits: torch.Tensor, real: bool) -> torch.Tensor:
 
 
 @register
-class Dcgan(Scenario):
+class Dcgan(Workload):
+    SIZES = SIZES
     name = "dcgan"
     description = ("DCGAN 64x64: discriminator's update then generator's, an Adam each "
                    "(lr 2e-4, beta1 0.5)")
@@ -96,18 +98,6 @@ class Dcgan(Scenario):
                      "loss_generator": frozenset({"generator"})}
     optimizer_overrides: ClassVar = {"adam": {"lr": 2e-4, "betas": (0.5, 0.999)},
                                      "adamw": {"lr": 2e-4, "betas": (0.5, 0.999)}}
-
-    def __init__(self, sizes: DcganSizes, n_networks: int = 2):
-        super().__init__(None, n_networks)
-        self.dims = sizes
-
-    @classmethod
-    def size_names(cls):
-        return tuple(SIZES)
-
-    @classmethod
-    def at_size(cls, size, n_networks=2):
-        return cls(SIZES[size], n_networks)
 
     def build_networks(self):
         generator = Generator(self.dims)

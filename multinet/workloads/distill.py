@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from multinet.scenarios import Scenario, register
+from multinet.scenarios import register
+from multinet.workloads.base import Workload
 from multinet.workloads.resnet import resnet18, resnet50
 
 TEMPERATURE = 2.0
@@ -42,23 +43,12 @@ def soft_target_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor)
 
 
 @register
-class Distill(Scenario):
+class Distill(Workload):
+    SIZES = SIZES
     name = "distill"
     description = "distillation: frozen ResNet-50 teacher (no_grad), ResNet-18 student, KL + CE"
     untrained = frozenset({"teacher"})
     expected_flow = {"loss_soft": frozenset({"student"}), "loss_label": frozenset({"student"})}
-
-    def __init__(self, sizes: DistillSizes, n_networks: int = 2):
-        super().__init__(None, n_networks)
-        self.dims = sizes
-
-    @classmethod
-    def size_names(cls):
-        return tuple(SIZES)
-
-    @classmethod
-    def at_size(cls, size, n_networks=2):
-        return cls(SIZES[size], n_networks)
 
     def build_networks(self):
         s = self.dims

@@ -29,7 +29,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from multinet.scenarios import Scenario, Update, frozen, register
+from multinet.scenarios import Update, frozen, register
+from multinet.workloads.base import Workload
 
 GAMMA = 0.99
 TAU = 0.005
@@ -109,7 +110,8 @@ class Temperature(nn.Module):
 
 
 @register
-class Sac(Scenario):
+class Sac(Workload):
+    SIZES = SIZES
     name = "sac"
     description = ("Soft Actor-Critic: twin critics, actor, temperature (three Adams), then "
                    "target critics by Polyak averaging")
@@ -121,17 +123,8 @@ class Sac(Scenario):
     optimizer_overrides: ClassVar = {"adam": {"lr": 3e-4}, "adamw": {"lr": 3e-4}}
 
     def __init__(self, sizes: SacSizes, n_networks: int = 2):
-        super().__init__(None, n_networks)
-        self.dims = sizes
+        super().__init__(sizes, n_networks)
         self.target_entropy = -float(sizes.actions)  # the reference's -|A|
-
-    @classmethod
-    def size_names(cls):
-        return tuple(SIZES)
-
-    @classmethod
-    def at_size(cls, size, n_networks=2):
-        return cls(SIZES[size], n_networks)
 
     def build_networks(self):
         critic = QNetwork(self.dims)
