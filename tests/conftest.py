@@ -2,6 +2,7 @@ import os
 import runpy
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import torch
 
 from multinet import SCENARIOS, Scenario
 from multinet.scenarios import register
+from tests.postgres_server import PostgresServer, find_binaries
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -90,3 +92,24 @@ def saved_suite(tmp_path_factory):
 @pytest.fixture(scope="session")
 def saved_suite_run(saved_suite):
     return saved_suite[1]
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server in a temporary folder, for the whole session; skipped with
+    the reason where its binaries are absent."""
+    binaries, why = find_binaries()
+    if binaries is None:
+        pytest.skip(why)
+    server = PostgresServer(binaries).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["duckdb", "postgresql"])
+def store_url(request, tmp_path):
+    """A new, empty history store of each kind: every test that takes it runs against both."""
+    if request.param == "duckdb":
+        return str(tmp_path / "history.duckdb")
+    server = request.getfixturevalue("postgres")
+    return server.create_database(f"t{uuid.uuid4().hex[:12]}")

@@ -9,7 +9,6 @@ import re
 import statistics
 import subprocess
 import sys
-import uuid
 
 import numpy as np
 import pandas as pd
@@ -22,29 +21,10 @@ from bench.history.store import open_store
 from bench.schema import STEP
 from bench.tools.synthetic import sweep_run
 from tests.conftest import ROOT
-from tests.postgres_server import PostgresServer, find_binaries, free_port
+from tests.postgres_server import free_port
 
 UPGRADE = "torch 2.13.0 -> 2.14.1"
 CONFIGS = 12  # 2 scenarios x 2 batch sizes x 3 setups
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    binaries, why = find_binaries()
-    if binaries is None:
-        pytest.skip(why)
-    server = PostgresServer(binaries).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(params=["duckdb", "postgresql"])
-def store_url(request, tmp_path):
-    """A new, empty store of each kind."""
-    if request.param == "duckdb":
-        return str(tmp_path / "history.duckdb")
-    server = request.getfixturevalue("postgres")
-    return server.create_database(f"c{uuid.uuid4().hex[:12]}")
 
 
 def machine_history(folder, prefix, slowdowns, torch, noise, hostname="host-a", hour=0,

@@ -8,43 +8,22 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-import uuid
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
 from bench.history.add import ADDED, ALREADY, add_run
+from bench.history.changes import Change
 from bench.history.dashboard import build_dashboard, version_key
 from bench.history.store import open_store
 from bench.present.history_page import write_history_page
 from bench.tools.synthetic import env_record, result_row, write_run
 from tests.chromium import CHART_PROBE, Chromium, find_chromium
 from tests.conftest import ROOT
-from tests.postgres_server import PostgresServer, find_binaries
 
 pytestmark = pytest.mark.slow
 SHARE = {"forward": 0.3, "backward": 0.5, "optimizer": 0.2, "step": 1.0}
 EVIL = "<script>alert('gpu')</script>"
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    binaries, why = find_binaries()
-    if binaries is None:
-        pytest.skip(why)
-    server = PostgresServer(binaries).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(params=["duckdb", "postgresql"])
-def store_url(request, tmp_path):
-    """A new, empty store of each kind."""
-    if request.param == "duckdb":
-        return str(tmp_path / "history.duckdb")
-    server = request.getfixturevalue("postgres")
-    return server.create_database(f"d{uuid.uuid4().hex[:12]}")
 
 
 @pytest.fixture(scope="module")
@@ -283,29 +262,21 @@ def test_an_empty_store_gives_a_page_that_says_so(tmp_path, store_url, open_page
     assert out.stat().st_size < 10_000  # no plotly.js where there is nothing to draw
 
 
-@dataclass(frozen=True)
-class Change:
-    """A change as ``bench/history/changes.py`` describes one."""
-
-    machine: str
-    config_id: str
-    phase: str
-    run_before: str
-    run_after: str
-    date_before: str
-    date_after: str
-    ratio: float
-    direction: str
-    attributed_to: tuple[str, ...]
+def a_change(before, after, ratio, attributed_to=()):
+    """A change of (sequential, batch 1)'s step on host-a, as ``find_changes`` reports one."""
+    return Change(machine="host-a", config_id="sequential/seed/cuda:0/bs1/separate/adam/loop",
+                  phase="step", before_run=before, before_started_at="", after_run=after,
+                  after_started_at="", ratio=ratio, ratio_low=ratio * 0.9,
+                  ratio_high=ratio * 1.1, direction="faster" if ratio < 1 else "slower",
+                  before_ms=1.0, after_ms=ratio, runs_before=2, runs_after=2, q_value=0.01,
+                  attributed_to=attributed_to)
 
 
 def test_changes_are_marked_where_they_happened(tmp_path, open_page):
     url = str(tmp_path / "history.duckdb")
     matrix_store(tmp_path, url)
-    config = "sequential/seed/cuda:0/bs1/separate/adam/loop"
-    changes = [Change("host-a", config, "step", "a2", "a3", "2026-01-02", "2026-01-03",
-                      2 / 3, "faster", ("torch 2.5.1 -> 2.6.0",)),
-               Change("host-a", config, "step", "a1", "gone", "", "", 1.5, "slower", ())]
+    changes = [a_change("a2", "a3", 2 / 3, ("torch 2.5.1 -> 2.6.0",)),
+               a_change("a1", "gone", 1.5)]
     with open_store(url) as store:
         dashboard = build_dashboard(store, changes=changes)
     assert "1 change(s) name a run or configuration not drawn here." in dashboard.notes
@@ -319,6 +290,27 @@ def test_changes_are_marked_where_they_happened(tmp_path, open_page):
     assert "faster: x0.6667 against run a2" in hover and "torch 2.5.1 -&gt; 2.6.0" in hover
     page.choose("pick-batch_size", "batch 8")
     assert [t["name"] for t in page.traces("versions-chart")] == ["GPU-A", "GPU-B"]
+    assert page.errors() == []
+
+
+def test_the_report_marks_the_changes_the_store_holds(tmp_path, store_url, open_page):
+    """Three runs at 2 ms under torch 2.5.1, then three at 2.6 ms under 2.6.0: the report
+    finds the step itself (``history changes``'s method) and marks it at the first 2.6.0 run,
+    against the last 2.5.1 one."""
+    with open_store(store_url) as store:
+        for day in range(1, 7):
+            add_run(store, history_run(tmp_path, f"r{day}", host="host-a", gpu="GPU-A",
+                                       torch="2.5.1" if day <= 3 else "2.6.0", day=day,
+                                       step_ms={("sequential", 1): 2.0 if day <= 3 else 2.6}))
+    out = tmp_path / "history.html"
+    report(store_url, out)
+    page = open_page(out)
+    page.wait_for_draw(1)
+    (marks,) = [t for t in page.traces("versions-chart") if t["name"] == "change"]
+    assert marks["x"] == ["2.6.0 · 2026-01-04"] and marks["y"] == [2.6]
+    hover = page.js("document.getElementById('versions-chart').data.find(t => "
+                    "t.name === 'change').text[0]")
+    assert "slower: x1.300 against run r3" in hover and "torch 2.5.1 -&gt; 2.6.0" in hover
     assert page.errors() == []
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
 
 import pandas as pd
 import pytest
@@ -18,26 +17,7 @@ from bench.history.tables import MIGRATIONS
 from bench.schema import COLUMNS
 from bench.tools.synthetic import sweep_run
 from tests.conftest import ROOT
-from tests.postgres_server import PostgresServer, find_binaries
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    binaries, why = find_binaries()
-    if binaries is None:
-        pytest.skip(why)
-    server = PostgresServer(binaries).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(params=["duckdb", "postgresql"])
-def store_url(request, tmp_path):
-    """A new, empty store of each kind."""
-    if request.param == "duckdb":
-        return str(tmp_path / "history.duckdb")
-    server = request.getfixturevalue("postgres")
-    return server.create_database(f"h{uuid.uuid4().hex[:12]}")
+from tests.postgres_server import free_port
 
 
 def a_run(tmp_path, name, **kwargs):
@@ -155,7 +135,6 @@ def test_a_store_that_cannot_be_reached_is_named_in_one_line(tmp_path):
 
 
 def _closed_port() -> int:
-    from tests.postgres_server import free_port
     return free_port()  # bound and released: nothing listens there
 
 

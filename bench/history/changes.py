@@ -55,6 +55,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from bench.analyze.ratios import FASTER, SLOWER
 from bench.analyze.significance import (CONFIDENCE, DEFAULT_THRESHOLD, Z_95, adjust,
                                         student_t_quantile, t_interval)
 from bench.errors import UsageError
@@ -67,7 +68,6 @@ WINDOW, MIN_RUNS = 5, 2
 # The variance of the median of n normal values is about pi/2 times that of their mean
 # (exactly so for large n; less for 2 to 5, so this errs on the wide side).
 MEDIAN_VARIANCE = math.pi / 2
-SLOWER, FASTER = "slower", "faster"
 NO_RECORDED_CHANGE = "no recorded change in the environment"
 # What a change is attributed to: a column of ``runs`` and its name in a sentence.
 ENVIRONMENT = (("torch_version", "torch"), ("cuda_version", "CUDA"),
@@ -131,9 +131,10 @@ def scan(store, machine: str | None = None, config: str | None = None, phase: st
          threshold: float = DEFAULT_THRESHOLD) -> Scan:
     """``find_changes``, with the number of series it looked at."""
     runs = read_series(store, machine, config, phase)
-    judged = [(series.reset_index(drop=True),
-               judge(series[LEVEL].to_numpy(), series[WITHIN].to_numpy(), threshold))
-              for _, series in runs.groupby(["machine", "config_id"], sort=True)]
+    every_series = [s.reset_index(drop=True)
+                    for _, s in runs.groupby(["machine", "config_id"], sort=True)]
+    judged = list(zip(every_series, judge_all([(s[LEVEL].to_numpy(), s[WITHIN].to_numpy())
+                                               for s in every_series], threshold)))
     every = [b for _, boundaries in judged for b in boundaries]
     for boundary, q in zip(every, adjust([b.p for b in every])):
         boundary.q = float(q)
@@ -174,36 +175,59 @@ def judge(levels, within_var, threshold: float = DEFAULT_THRESHOLD,
     """Every boundary of one series with ``MIN_RUNS`` runs or more on each side.
     ``levels``: the log median of each run, in order; ``within_var``: the variance of each
     from the run's own interval (NaN where it has none). The rules are the module's."""
-    x = np.asarray(levels, dtype=float)
-    w = np.asarray(within_var, dtype=float)
-    out = []
-    for k in range(MIN_RUNS, len(x) - MIN_RUNS + 1):
-        before, after = slice(max(0, k - window), k), slice(k, min(len(x), k + window))
-        out.append(_boundary(k, x[before], x[after], w[before.start:after.stop],
-                             x[k:k + MIN_RUNS], threshold))
+    return judge_all([(levels, within_var)], threshold, window)[0]
+
+
+def judge_all(series, threshold: float = DEFAULT_THRESHOLD,
+              window: int = WINDOW) -> list[list[Boundary]]:
+    """``judge`` of each (levels, within_var) of ``series``. The windows are summed up one
+    boundary at a time, but Student's t (a root-finding and an incomplete beta function)
+    runs once over every boundary of the search: a history of a thousand series has tens of
+    thousands of boundaries, and each call costs milliseconds however few it is given."""
+    windows = [[_window(k, x, w, window) for k in range(MIN_RUNS, len(x) - MIN_RUNS + 1)]
+               for x, w in ((np.asarray(x, dtype=float), np.asarray(w, dtype=float))
+                            for x, w in series)]
+    flat = [w for ws in windows for w in ws]
+    if not flat:
+        return [[] for _ in windows]
+    k, a, b, level_before, level_after, var, persists = (np.array(c) for c in zip(*flat))
+    d = level_after - level_before
+    df = (a + b - 2).astype(float)
+    se = np.sqrt(var * MEDIAN_VARIANCE * (1 / a + 1 / b))
+    low, high, p = t_interval(d, se, df)
+    t = np.asarray(student_t_quantile(1 - (1 - CONFIDENCE) / 2, df))
+    # each side's 95% interval of its level; they overlap when the shift is within both
+    reach = t * np.sqrt(var * MEDIAN_VARIANCE) * (1 / np.sqrt(a) + 1 / np.sqrt(b))
+    candidate = (np.abs(np.expm1(d)) > threshold) & (np.abs(d) > reach) & persists
+    with np.errstate(divide="ignore"):
+        score = np.where(se > 0, np.abs(d) / np.where(se > 0, se, 1.0), np.inf)
+    judged = [Boundary(int(k[i]), int(a[i]), int(b[i]), float(level_before[i]),
+                       float(level_after[i]), float(d[i]), float(se[i]), float(df[i]),
+                       float(low[i]), float(high[i]), float(p[i]), float(score[i]),
+                       bool(candidate[i])) for i in range(len(flat))]
+    out, start = [], 0
+    for ws in windows:
+        out.append(judged[start:start + len(ws)])
+        start += len(ws)
     return out
 
 
-def _boundary(k: int, before: np.ndarray, after: np.ndarray, within: np.ndarray,
-              first_after: np.ndarray, threshold: float) -> Boundary:
+def _window(k: int, x: np.ndarray, w: np.ndarray, window: int) -> tuple:
+    """The boundary before run ``k``: (k, runs before, runs after, level before, level
+    after, the variance of one run's log median, whether the first ``MIN_RUNS`` runs after
+    it lie nearer the level after)."""
+    before, after = x[max(0, k - window):k], x[k:min(len(x), k + window)]
+    within = w[max(0, k - window):k + len(after)]
     a, b = len(before), len(after)
     level_before, level_after = float(np.median(before)), float(np.median(after))
-    d = level_after - level_before
-    df = a + b - 2
-    pooled = (np.sum((before - before.mean()) ** 2) + np.sum((after - after.mean()) ** 2)) / df
-    floor = float(np.median(within[~np.isnan(within)])) if (~np.isnan(within)).any() else 0.0
-    var = max(float(pooled), floor)  # of one run's log median
-    se = math.sqrt(var * MEDIAN_VARIANCE * (1 / a + 1 / b))
-    low, high, p = t_interval(d, se, df)
-    t = float(student_t_quantile(1 - (1 - CONFIDENCE) / 2, df))
-    # each side's 95% interval of its level; they overlap when the shift is within both
-    reach = t * math.sqrt(var * MEDIAN_VARIANCE) * (1 / math.sqrt(a) + 1 / math.sqrt(b))
+    pooled = (np.sum((before - before.mean()) ** 2) + np.sum((after - after.mean()) ** 2)) \
+        / (a + b - 2)
+    known = within[~np.isnan(within)]
+    floor = float(np.median(known)) if known.size else 0.0
     midpoint = (level_before + level_after) / 2
-    persists = bool(np.all((first_after - midpoint) * np.sign(d) > 0))
-    candidate = abs(math.expm1(d)) > threshold and abs(d) > reach and persists
-    score = abs(d) / se if se > 0 else math.inf
-    return Boundary(k, a, b, level_before, level_after, d, se, df, float(low), float(high),
-                    float(p), score, candidate)
+    persists = bool(np.all((x[k:k + MIN_RUNS] - midpoint) * np.sign(level_after - level_before)
+                           > 0))
+    return k, a, b, level_before, level_after, max(float(pooled), floor), persists
 
 
 def clearest(changes: list[Boundary], window: int = WINDOW) -> list[Boundary]:

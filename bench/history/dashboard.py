@@ -16,8 +16,6 @@ writes HTML (``bench/present/history_page.py``).
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import re
 from dataclasses import dataclass, field
 
@@ -27,6 +25,7 @@ import pandas as pd
 from bench.analyze.significance import DEFAULT_THRESHOLD
 from bench.analyze.tables import ordered
 from bench.axes import DEVICE, DIMENSIONS, WORLD_SIZE, Dimension
+from bench.history.changes import Change, find_changes
 from bench.history.latest import LatestComparison, compare_latest, with_defaults
 from bench.history.store import Store
 from bench.schema import OK, STEP, TIMED_PHASES
@@ -193,67 +192,24 @@ def compact(runs: pd.DataFrame, points: pd.DataFrame, configs: pd.DataFrame) -> 
     return Compact(table, points[["run_id", "config_id", "phase"]])
 
 
-# What ``bench/history/changes.py``'s Change calls its fields: the first name a change has
-# of each tuple is read.
-CHANGE_FIELDS = {"machine": ("machine",), "config_id": ("config_id", "config"),
-                 "phase": ("phase",),
-                 "before": ("run_before", "before_run", "before_run_id", "run_id_before",
-                            "before"),
-                 "after": ("run_after", "after_run", "after_run_id", "run_id_after", "after"),
-                 "ratio": ("ratio",), "direction": ("direction",),
-                 "attributed_to": ("attributed_to", "attribution")}
-
-
-def stored_changes(store: Store, threshold: float = DEFAULT_THRESHOLD) -> list | None:
-    """``find_changes`` of ``bench/history/changes.py`` over the whole store, or None where
-    this checkout has no such module (the page then draws no change)."""
-    if importlib.util.find_spec("bench.history.changes") is None:
-        return None
-    module = importlib.import_module("bench.history.changes")
-    return list(module.find_changes(store, threshold=threshold))
-
-
-def _field(change, name: str):
-    for attribute in CHANGE_FIELDS[name]:
-        if hasattr(change, attribute):
-            return getattr(change, attribute)
-    raise AttributeError(f"a change has none of the fields {', '.join(CHANGE_FIELDS[name])}")
-
-
-def change_markers(changes, data: Compact) -> tuple[dict | None, str]:
+def change_markers(changes: list[Change], data: Compact) -> tuple[dict | None, str]:
     """The changes as the page draws them, in columns: `point` (the point after the change),
     `before` (the run before it, -1 where it is not drawn), `ratio`, `direction` and
     `attributed` (text); and a note of those that could not be placed. Drawn, never judged
     again here."""
     if not changes:
         return None, ""
-    try:
-        fields = [{name: _field(change, name) for name in CHANGE_FIELDS} for change in changes]
-    except AttributeError as exc:
-        return None, f"the changes could not be drawn: {exc}"
-    points = data.points_of([(str(f["after"]), str(f["config_id"]), str(f["phase"]))
-                             for f in fields])
+    points = data.points_of([(c.after_run, c.config_id, c.phase) for c in changes])
     run_index = {r: i for i, r in enumerate(data.table["runs"]["id"])}
-    drawn = [(p, f) for p, f in zip(points, fields) if p >= 0]
+    drawn = [(p, c) for p, c in zip(points, changes) if p >= 0]
     markers = {"point": [p for p, _ in drawn],
-               "before": [run_index.get(str(f["before"]), -1) for _, f in drawn],
-               "ratio": _rounded([np.nan if f["ratio"] is None else float(f["ratio"])
-                                  for _, f in drawn]),
-               "direction": [str(f["direction"]) for _, f in drawn],
-               "attributed": [_attribution_text(f["attributed_to"]) for _, f in drawn]}
-    missed = len(fields) - len(drawn)
+               "before": [run_index.get(c.before_run, -1) for _, c in drawn],
+               "ratio": _rounded([c.ratio for _, c in drawn]),
+               "direction": [c.direction for _, c in drawn],
+               "attributed": ["; ".join(c.attributed_to) for _, c in drawn]}
+    missed = len(changes) - len(drawn)
     note = f"{missed} change(s) name a run or configuration not drawn here" if missed else ""
     return (markers if drawn else None), note
-
-
-def _attribution_text(value) -> str:
-    if value is None or value == "":
-        return ""
-    if isinstance(value, (list, tuple)):
-        return "; ".join(str(v) for v in value)
-    if isinstance(value, dict):
-        return "; ".join(f"{k}: {v}" for k, v in value.items())
-    return str(value)
 
 
 @dataclass
@@ -275,8 +231,8 @@ class Dashboard:
 
 def build_dashboard(store: Store, threshold: float = DEFAULT_THRESHOLD,
                     changes=None) -> Dashboard:
-    """The dashboard of ``store``; ``changes`` (a list of Change) replaces the store's own
-    (``stored_changes``) where given."""
+    """The dashboard of ``store``; ``changes`` replaces those ``find_changes`` finds in the
+    store where given."""
     runs = read_runs(store)
     points, configs = read_points(store)
     configurations = points.groupby("run_id")["config_id"].nunique()
@@ -284,13 +240,9 @@ def build_dashboard(store: Store, threshold: float = DEFAULT_THRESHOLD,
     data = compact(runs, points, configs)
     notes = []
     if changes is None:
-        changes = stored_changes(store, threshold) if not runs.empty else None
-    if changes is None:
-        notes.append("Changes along each machine's history are not marked: this version "
-                     "of the harness does not find them yet.")
-    else:
-        data.table["changes"], note = change_markers(changes, data)
-        if note:
-            notes.append(note[0].upper() + note[1:] + ".")
+        changes = find_changes(store, threshold=threshold) if not runs.empty else []
+    data.table["changes"], note = change_markers(changes, data)
+    if note:
+        notes.append(note[0].upper() + note[1:] + ".")
     latest = compare_latest(store, runs, threshold)
     return Dashboard(store.name, runs, data, latest, threshold, notes)

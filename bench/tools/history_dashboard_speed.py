@@ -7,10 +7,10 @@ of a few tries. The bar: under 10 s and under 15 MB.
     python -m bench.tools.history_dashboard_speed [--runs 100] [--configs 300]
         [--samples 50] [--tries 3] [--keep DIR]
 
-The synthetic rows carry no interval of the median; each gets one of +-3% here, as a real
-run's rows do, so the page's size counts them. The raw samples per phase (``--samples``)
-only matter to the comparison of each machine's two latest runs: fewer make the store
-quicker to build.
+The rows' intervals of the median come from their samples, as a real run's do, so the
+page's size counts them and the change detection that the report runs over the whole store
+weighs them. The raw samples per phase (``--samples``) only matter to those intervals and to
+the comparison of each machine's two latest runs: fewer make the store quicker to build.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ import pandas as pd
 from bench import PROJECT_ROOT
 from bench.history.add import add_run
 from bench.history.store import open_store
-from bench.schema import OK, RESULTS_FILE
 from bench.tools.synthetic import sweep_run
 
 SCENARIOS = ["sequential", "shared_input", "separate_losses", "detached", "gan",
@@ -42,7 +41,6 @@ MACHINES = (("node-h100", "NVIDIA H100 80GB HBM3", 0.6),
             ("node-4090", "NVIDIA GeForce RTX 4090", 1.0))
 VERSIONS = (("2.5.1+cu124", 1.0), ("2.6.0+cu126", 0.97), ("2.7.1+cu128", 0.95),
             ("2.8.0+cu128", 1.02), ("2.9.0+cu130", 0.93))
-HALF_INTERVAL = 0.03
 
 
 def one_run(folder: Path, index: int, runs: int, configs: int, samples: int) -> Path:
@@ -57,18 +55,7 @@ def one_run(folder: Path, index: int, runs: int, configs: int, samples: int) -> 
                     device_name=gpu, slowdown=machine_speed * version_speed,
                     env={"torch_version": version, "hostname": host,
                          "started_at": started.isoformat()})
-    with_intervals(run / RESULTS_FILE)
     return run
-
-
-def with_intervals(path: Path) -> None:
-    """Give each measured row an interval of its median, as a real run's rows have."""
-    rows = pd.read_csv(path, dtype=str, keep_default_na=False)
-    ok = rows["status"] == OK
-    median = pd.to_numeric(rows.loc[ok, "median_ms"])
-    rows.loc[ok, "ci_low_ms"] = (median * (1 - HALF_INTERVAL)).map(repr)
-    rows.loc[ok, "ci_high_ms"] = (median * (1 + HALF_INTERVAL)).map(repr)
-    rows.to_csv(path, index=False, lineterminator="\r\n")
 
 
 def build_store(folder: Path, runs: int, configs: int, samples: int) -> Path:

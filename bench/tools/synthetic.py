@@ -23,6 +23,7 @@ from bench.analyze.bounds import phase_bound
 from bench.analyze.reader import typed_results
 from bench.atomic import write_json_atomic, write_text_atomic
 from bench.axes import BATCH_SIZE, OPTIMIZER_SETUP, WORLD_SIZE, config_id
+from bench.measure.stats import median_ci_ranks
 from bench.schema import (COUNTER, ENV_FILE, FIELDS, OPTIMIZER_PHASE, PHASES, RESULTS_FILE,
                           SAMPLE_FIELDS, SAMPLES_FILE, SCHEMA_VERSION, STEP, TIMED_PHASES)
 
@@ -197,12 +198,15 @@ def sweep_run(folder: Path, *, scenarios: Sequence[str], batch_sizes: Sequence[i
                 if rounds:
                     values = values * round_drift[(scenario, batch)][block]
                 q1, q2, q3 = np.quantile(values, [0.25, 0.5, 0.75])
+                low, high = median_ci_ranks(samples_per_phase)
+                ordered = np.sort(values)
                 row = result_row(
                     run_id=run_id, repeat=repeat, scenario=scenario, device=device,
                     device_name=device_name, batch_size=batch, optimizer_setup=setup,
                     optimizer_impl="foreach" if gpu else "loop", phase=phase,
                     clock="cuda_event" if gpu else "perf_counter",
                     n_samples=samples_per_phase, median_ms=float(q2),
+                    ci_low_ms=float(ordered[low - 1]), ci_high_ms=float(ordered[high - 1]),
                     iqr_ms=float(q3 - q1), noisy=bool((q3 - q1) / q2 > 0.1),
                     **{"torch_version": "2.13.0+cu130" if gpu else "2.13.0+cpu",
                        **{k: v for k, v in (env or {}).items()
