@@ -15,7 +15,7 @@ from bench.present.page import figures_of, write_page
 from bench.present.report import report_sections
 from bench.analyze.reader import load_run
 from bench.tools.synthetic import env_record, result_row, sweep_run, write_run
-from tests.chromium import Chromium, find_chromium
+from bench.tools.chromium import Chromium, find_chromium
 
 pytestmark = pytest.mark.slow
 EVIL = "<script>alert('device')</script>"

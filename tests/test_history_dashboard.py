@@ -18,7 +18,7 @@ from bench.history.dashboard import build_dashboard, version_key
 from bench.history.store import open_store
 from bench.present.history_page import write_history_page
 from bench.tools.synthetic import env_record, result_row, write_run
-from tests.chromium import CHART_PROBE, Chromium, find_chromium
+from bench.tools.chromium import CHART_PROBE, Chromium, find_chromium
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow

@@ -11,10 +11,12 @@ from plotly.offline import get_plotlyjs
 
 from bench.present.page import figures_of, render_page
 from bench.analyze.tables import setup_ratio_table
-from bench.present.charts import (GPU_MEMORY, memory_breakdown, per_batch_metrics,
-                                  phase_breakdown, setup_ratios, step_and_throughput)
+from bench.present.charts import phase_breakdown, setup_ratios, step_and_throughput
+from bench.present.memory_charts import (GPU_ACTIVITY, GPU_MEMORY, constant_metrics,
+                                         memory_breakdown, per_batch_metrics)
 from bench.present.labels import tidy
-from bench.present.report import (env_table, not_measured_table, noisy_table, report_sections,
+from bench.present.environment import env_table
+from bench.present.report import (not_measured_table, noisy_table, report_sections,
                                   runs_without_gpu)
 from bench.analyze.reader import load_run
 from bench.tools.synthetic import env_record, frame, result_row, write_run
@@ -51,7 +53,8 @@ def test_stacked_phase_bars_hold_the_medians_and_the_step_beside_them():
     assert [list(a) for a in forward[0].x] == [["1", "8"], ["phases", "phases"]]
     assert [list(a) for a in step[0].x] == [["1", "8"], ["step", "step"]]
     assert fig.layout.barmode == "stack"
-    assert [a.text for a in fig.layout.annotations][:2] == ["setup separate", "setup single"]
+    assert [a.text for a in fig.layout.annotations][:2] == ["optimizer_setup = separate",
+                                                           "optimizer_setup = single"]
     assert phase_breakdown(hand_made(), "no_such_scenario") is None
 
 
@@ -61,20 +64,25 @@ def test_optimizer_setups_relative_to_separate_are_the_hand_computed_ratios():
     assert got == pytest.approx({(1, "optimizer"): 0.2 / 0.8, (8, "optimizer"): 0.4 / 0.8,
                                  (1, "step"): 3.0 / 3.5, (8, "step"): 4.0 / 5.0})
     fig = setup_ratios(hand_made())
-    optimizer, step = fig.data  # one line (sequential · single) per panel
-    assert optimizer.name == "sequential · single"
+    optimizer, step = fig.data  # one line (sequential, single) per panel
+    assert optimizer.name == "optimizer_setup = single"
+    assert optimizer.legendgrouptitle.text == "scenario = sequential"
     assert list(optimizer.y) == pytest.approx([0.25, 0.5])
     assert list(step.y) == pytest.approx([3.0 / 3.5, 0.8])
     assert "ratio 0.250" in optimizer.hovertext[0]
 
 
 def test_step_time_and_throughput_lines():
-    fig = step_and_throughput(hand_made())
-    times = [t for t in fig.data if t.xaxis == "x"]
-    rates = [t for t in fig.data if t.xaxis == "x2"]
-    assert [list(t.y) for t in times] == [[3.5, 5.0], [3.0, 4.0]]
-    assert list(rates[0].y) == pytest.approx([1 / 3.5 * 1e3, 8 / 5.0 * 1e3])
-    assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
+    times, rates = step_and_throughput(hand_made())
+    # a panel per scenario, a line per setup: the legend holds the setups only
+    assert [t.name for t in times.data] == ["optimizer_setup = separate",
+                                            "optimizer_setup = single"]
+    assert [list(t.y) for t in times.data] == [[3.5, 5.0], [3.0, 4.0]]
+    assert list(rates.data[0].y) == pytest.approx([1 / 3.5 * 1e3, 8 / 5.0 * 1e3])
+    assert times.layout.xaxis.type == "log" and times.layout.yaxis.type == "log"
+    assert [a.text for a in times.layout.annotations] == ["scenario = sequential"]
+    one_batch = hand_made()[hand_made()["batch_size"] == 8]
+    assert step_and_throughput(one_batch) == []  # a line of one point says nothing
 
 
 def test_hover_names_the_configuration_fully():
@@ -116,12 +124,16 @@ def test_noisy_configurations_are_listed():
 
 
 def test_gpu_memory_charts_hold_the_columns_and_cpu_runs_get_a_sentence():
-    gpu = hand_made("cuda:0", device_name="Some GPU", cuda_peak_allocated_mib=100.0,
-                    cuda_peak_reserved_mib=120.0)
+    gpu = hand_made("cuda:0", device_name="Some GPU", sm_clock_mhz_mean=1980.0)
+    gpu = gpu.assign(cuda_peak_allocated_mib=gpu["batch_size"] * 100.0,
+                     cuda_peak_reserved_mib=gpu["batch_size"] * 120.0)
     fig = per_batch_metrics(gpu, GPU_MEMORY, "memory")
     assert [a.text for a in fig.layout.annotations] == ["CUDA peak allocated (MiB)",
                                                         "CUDA peak reserved (MiB)"]
-    assert list(fig.data[0].y) == [100.0, 100.0]
+    assert list(fig.data[0].y) == [100.0, 800.0]
+    # a clock locked at one frequency is said, not drawn as a flat line
+    assert constant_metrics(gpu, GPU_ACTIVITY) == {"sm_clock_mhz_mean": 1980.0}
+    assert per_batch_metrics(gpu, GPU_ACTIVITY, "activity") is None
     assert per_batch_metrics(hand_made(), GPU_MEMORY, "memory") is None
     both = pd.concat([gpu.assign(run="gpu-run"), hand_made().assign(run="cpu-run")])
     assert runs_without_gpu(both) == ["cpu-run"]
@@ -139,11 +151,12 @@ def test_analytic_breakdown_is_stacked_in_mib():
 
 
 def test_environment_table_highlights_what_differs():
-    table = env_table({"a": env_record("a", torch_version="2.12.0"),
-                       "b": env_record("b", torch_version="2.13.0")})
+    sentence, table = env_table({"a": env_record("a", torch_version="2.12.0"),
+                                 "b": env_record("b", torch_version="2.13.0")})
+    assert sentence.startswith("The runs differ in: torch_version.")
     differs = [row[0] for row, css in zip(table.rows, table.row_classes) if css]
     assert differs == ["torch_version"]  # run_id and started_at differ by construction
-    assert ["nvidia_driver", "unavailable: no NVML", "unavailable: no NVML"] in table.rows
+    assert ["nvidia_driver", "not recorded: no NVML", "not recorded: no NVML"] in table.rows
 
 
 def test_page_inlines_plotly_once_and_escapes_text_from_the_data(tmp_path):
@@ -154,7 +167,8 @@ def test_page_inlines_plotly_once_and_escapes_text_from_the_data(tmp_path):
     html = render_page("report", sections, intro)
     assert html.count(get_plotlyjs()) == 1
     figures = figures_of(sections)
-    assert len(figures) == 3  # phases, scaling, setups; no memory columns in these rows
+    # phases, step time, throughput, setups; no memory columns in these rows
+    assert len(figures) == 4
     # one script for plotly.js, one per chart; the device name never becomes one
     assert html.count("<script") == 1 + len(figures)
     assert evil not in html

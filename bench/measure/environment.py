@@ -1,7 +1,8 @@
 """The environment of a run, captured once and written to ``env.json`` beside the results.
 
 Each field is read on its own; one that cannot be read is recorded as
-``{"unavailable": "<why>"}`` instead of stopping the run.
+``{"unavailable": "<why>"}`` instead of stopping the run, the why in words where the cause
+is a known one (``bench.measure.unavailable``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import torch
 from bench import PROJECT_ROOT
 from bench.measure.devices import cpu_model, mps_available
 from bench.measure.nvml import nvml_session
+from bench.measure.unavailable import reason_of
 from bench.schema import SCHEMA_VERSION
 
 PACKAGES = ("torch", "numpy", "pandas", "plotly", "pytest-benchmark", "nvidia-ml-py")
@@ -32,7 +34,7 @@ def field(read: Callable[[], Any]) -> Any:
     try:
         return read()
     except Exception as exc:
-        return {"unavailable": f"{type(exc).__name__}: {exc}".strip()}
+        return {"unavailable": reason_of(exc)}
 
 
 def _git(*args: str) -> str:

@@ -15,6 +15,8 @@ from types import ModuleType
 
 import torch
 
+from bench.measure.unavailable import reason_of
+
 MIB = 1024 * 1024
 SAMPLE_INTERVAL_S = 0.1
 NVML_COLUMNS = ("nvml_used_mib_max", "nvml_process_mib_max", "gpu_util_pct_mean",
@@ -32,7 +34,7 @@ def nvml_session() -> tuple[ModuleType | None, str]:
             pynvml.nvmlInit()
             _session = (pynvml, "")
         except Exception as exc:  # ImportError, or any NVMLError (no library, no driver)
-            _session = (None, f"{type(exc).__name__}: {exc}".strip())
+            _session = (None, reason_of(exc))
     return _session
 
 

@@ -22,7 +22,7 @@ from bench.analyze.bounds import (COMPUTE, COMPUTE_PEAK_FRACTION, LAUNCH, LAUNCH
 from bench.analyze.tables import measured
 from bench.axes import BATCH_SIZE, COMPILE, CUDA_GRAPH, DEVICE, SCENARIO, config_id
 from bench.present.labels import config_hover, esc
-from bench.present.page import Section, Table
+from bench.present.page import Details, Section, Table
 from bench.schema import COUNTER, ESTIMATE, STEP
 
 NAMED = 12  # configurations named in a sentence; the table lists them all
@@ -162,7 +162,8 @@ def bounds_section(results: pd.DataFrame) -> Section:
     if len(cuda) < len(d):
         section.blocks.append(f"{len(d) - len(cuda)} configuration(s) were measured without "
                               "CUDA: no bound is computed for them.")
-    section.blocks += [bound_summary(cuda), WHY, variants_note(cuda), bound_table(cuda)]
+    section.blocks += [bound_summary(cuda), WHY, variants_note(cuda),
+                       Details(f"every configuration's bound ({len(cuda)})", [bound_table(cuda)])]
     chart = energy_chart(cuda)
     if chart is not None:
         counted = int((cuda["energy_source"] == COUNTER).sum())

@@ -6,8 +6,10 @@ nothing to draw for it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative
@@ -15,39 +17,39 @@ from plotly.subplots import make_subplots
 
 from bench.analyze.tables import ordered, scaling_table, setup_ratio_table
 from bench.axes import BATCH_SIZE, DDP_WRAP, DEVICE, OPTIMIZER_SETUP, SCENARIO, WORLD_SIZE
-from bench.present.labels import esc, labelled, tidy
-from bench.schema import MIB, OPTIMIZER_PHASE, PHASES, STEP, TIMED_PHASES
+from bench.present.labels import esc, facet, labelled, tidy
+from bench.schema import OPTIMIZER_PHASE, STEP, TIMED_PHASES
 
 SCEN, SETUP, BATCH = SCENARIO.name, OPTIMIZER_SETUP.name, BATCH_SIZE.name
 WRAP, WORLD = DDP_WRAP.name, WORLD_SIZE.name
 PHASE_COLORS = dict(zip(TIMED_PHASES, ("#4C78A8", "#F58518", "#54A24B", "#B279A2",
                                        "#9D755D")))
 SETUP_DASH = dict(zip(OPTIMIZER_SETUP.order, ("solid", "dash", "dot")))
+# dashes alone are hard to tell apart on short lines: each setup has a marker too
+SETUP_SYMBOL = dict(zip(OPTIMIZER_SETUP.order, ("circle", "square", "diamond")))
+SMALL_MULTIPLES = 4  # scenario panels per row
 WRAP_DASH = ("solid", "dash", "dot")
-GPU_MEMORY = {"cuda_peak_allocated_mib": "CUDA peak allocated (MiB)",
-              "cuda_peak_reserved_mib": "CUDA peak reserved (MiB)",
-              "nvml_used_mib_max": "NVML device memory used (MiB)",
-              "nvml_process_mib_max": "NVML process memory (MiB)"}
-GPU_ACTIVITY = {"gpu_util_pct_mean": "GPU utilization (%)", "sm_clock_mhz_mean": "SM clock (MHz)",
-                "power_w_mean": "board power (W)"}
-BREAKDOWN = {"param_bytes": "parameters", "grad_bytes": "gradients",
-             "optimizer_state_bytes": "optimizer state", "activation_bytes": "activations"}
 ROW_HEIGHT = 300
 
 
 def grid(rows: Sequence[str], cols: Sequence[str], title: str, *,
          col_titles: Sequence[str] | None = None, shared_y: bool = False) -> go.Figure:
-    """Panels of a figure: a row per device (and size, optimizer), a column per ``cols``.
-    With one row, its name goes under the title instead of beside the panels."""
-    fig = make_subplots(rows=len(rows), cols=len(cols),
-                        column_titles=[esc(c) for c in col_titles or cols],
-                        row_titles=[esc(r) for r in rows] if len(rows) > 1 else None,
+    """Panels of a figure: a row per device (and any other axis the chart does not draw), a
+    column per ``cols``. Each panel's title is written across it, above it: a row's name
+    (`device = cuda:0 · precision = bf16`) over its column's. With one row, the row's name
+    goes under the figure's title instead."""
+    columns = [esc(c) for c in col_titles or cols]
+    titles = ([f"{esc(r)}<br>{c}" for r in rows for c in columns] if len(rows) > 1
+              else columns)
+    fig = make_subplots(rows=len(rows), cols=len(cols), subplot_titles=titles,
                         shared_yaxes="rows" if shared_y else False,
                         vertical_spacing=min(0.3 / len(rows), 0.12),
                         horizontal_spacing=min(0.3 / len(cols), 0.08))
     heading = esc(title) + (f"<br><sub>{esc(rows[0])}</sub>" if len(rows) == 1 else "")
+    # a row's title sits over its panels: more rows need more room above the first
+    top = 90 if len(rows) == 1 else 110
     fig.update_layout(title=heading, template="plotly_white",
-                      height=140 + ROW_HEIGHT * len(rows), margin=dict(t=110))
+                      height=top + 30 + ROW_HEIGHT * len(rows), margin=dict(t=top, b=50))
     fig.update_annotations(font_size=12)
     return fig
 
@@ -90,7 +92,7 @@ def phase_breakdown(d: pd.DataFrame, scenario: str) -> go.Figure | None:
     panels, setups = ordered(d["panel"]), ordered(d[SETUP], OPTIMIZER_SETUP.order)
     fig = grid(panels, setups, f"{scenario}: median time per phase (ms) by batch size; "
                "beside each stack, the step timed without phase boundaries",
-               col_titles=[OPTIMIZER_SETUP.describe(s) for s in setups], shared_y=True)
+               col_titles=[facet(SETUP, s) for s in setups], shared_y=True)
     traces = Traces()
     for r, panel in enumerate(panels, 1):
         for c, setup in enumerate(setups, 1):
@@ -113,6 +115,7 @@ def phase_breakdown(d: pd.DataFrame, scenario: str) -> go.Figure | None:
     fig = traces.into(fig)
     fig.update_layout(barmode="stack")
     fig.update_yaxes(title_text="ms", col=1)
+    fig.update_xaxes(title_text="batch size")
     return fig
 
 
@@ -135,37 +138,73 @@ def lines(traces: Traces, d: pd.DataFrame, y: pd.Series, unit: str, row: int, co
             if rows.empty:
                 continue
             values = y[rows.index].tolist()
-            name = esc(f"{scenario} · {setup}")
             errors = (error_bars(values, bounds[0][rows.index], bounds[1][rows.index])
                       if bounds is not None else None)
+            # grouped by scenario in the legend (its title once), a setup an entry in it
             traces.add(go.Scatter(
-                x=rows[BATCH].tolist(), y=values, mode="lines+markers", name=name,
-                legendgroup=name, showlegend=show_legend, error_y=errors,
+                x=rows[BATCH].tolist(), y=values, mode="lines+markers",
+                name=esc(facet(SETUP, setup)), legendgroup=esc(facet(SCEN, scenario)),
+                legendgrouptitle_text=esc(facet(SCEN, scenario)),
+                showlegend=show_legend, error_y=errors,
+                marker=dict(symbol=SETUP_SYMBOL.get(setup, "x"), size=7),
                 line=dict(color=colors[scenario], dash=SETUP_DASH.get(setup, "dashdot")),
                 hovertext=hover(rows, (f"{v:.4g} {unit}" for v in values)),
                 hovertemplate="%{hovertext}<extra></extra>"), row, col)
 
 
-def step_and_throughput(d: pd.DataFrame) -> go.Figure | None:
-    """Step time and samples per second against batch size, log axes, a line per scenario
-    (dashed by optimizer setup)."""
+def step_and_throughput(d: pd.DataFrame) -> list[go.Figure]:
+    """Step time, then throughput, against batch size on log axes: a small panel per
+    scenario (and device), each scaled to its own data, a line per optimizer setup. One
+    figure per measure, so a legend holds the setups only. Empty where no configuration
+    ran at two batch sizes: a line of one point says nothing the phase charts do not."""
     d = tidy(d)
     d = d[d["phase"] == STEP]
-    if d.empty:
-        return None
-    panels, colors = ordered(d["panel"]), scenario_colors(d)
-    fig = grid(panels, ["ms", "samples/s"], "Step time and throughput against batch size "
-               "(bars: the median's 95% interval)",
-               col_titles=["step time (ms)", "throughput (samples/s)"])
+    if d.empty or d[BATCH].nunique() < 2:
+        return []
     samples = d[BATCH] * d[WORLD] * 1e3
-    throughput = samples / d["median_ms"]
-    times = (d["ci_low_ms"], d["ci_high_ms"])
-    rates = (samples / d["ci_high_ms"], samples / d["ci_low_ms"])
+    return [per_scenario(d, d["median_ms"], (d["ci_low_ms"], d["ci_high_ms"]), "ms",
+                         "Step time (ms) against batch size (bars: the median's 95% "
+                         "interval)"),
+            per_scenario(d, samples / d["median_ms"],
+                         (samples / d["ci_high_ms"], samples / d["ci_low_ms"]), "samples/s",
+                         "Throughput (samples/s) against batch size")]
+
+
+def per_scenario(d: pd.DataFrame, y: pd.Series, bounds: tuple[pd.Series, pd.Series],
+                 unit: str, title: str) -> go.Figure:
+    """``y`` against batch size in small multiples: a panel per (device, scenario),
+    ``SMALL_MULTIPLES`` to a row, a line per setup."""
+    cells = [(panel, scenario) for panel in ordered(d["panel"])
+             for scenario in ordered(d[d["panel"] == panel][SCEN])]
+    several = d["panel"].nunique() > 1
+    names = [(f"{panel} · " if several else "") + facet(SCEN, scenario)
+             for panel, scenario in cells]
+    columns = min(SMALL_MULTIPLES, len(cells))
+    rows = -(-len(cells) // columns)
+    fig = make_subplots(rows=rows, cols=columns, subplot_titles=[esc(n) for n in names],
+                        vertical_spacing=min(0.35 / rows, 0.12), horizontal_spacing=0.06)
+    heading = esc(title) + ("" if several else f"<br><sub>{esc(d['panel'].iloc[0])}</sub>")
+    fig.update_layout(title=heading, template="plotly_white", height=150 + 250 * rows,
+                      margin=dict(t=110), legend=dict(title_text=esc(SETUP)))
+    fig.update_annotations(font_size=12)
+    setups = ordered(d[SETUP], OPTIMIZER_SETUP.order)
+    colors = {s: qualitative.D3[i % len(qualitative.D3)] for i, s in enumerate(setups)}
     traces = Traces()
-    for r, panel in enumerate(panels, 1):
-        cell = d[d["panel"] == panel]
-        lines(traces, cell, d["median_ms"], "ms", r, 1, r == 1, colors, times)
-        lines(traces, cell, throughput, "samples/s", r, 2, False, colors, rates)
+    for i, (panel, scenario) in enumerate(cells):
+        cell = d[(d["panel"] == panel) & (d[SCEN] == scenario)]
+        for setup in setups:
+            rows_ = cell[cell[SETUP] == setup].sort_values(BATCH)
+            if rows_.empty:
+                continue
+            values = y[rows_.index].tolist()
+            traces.add(go.Scatter(
+                x=rows_[BATCH].tolist(), y=values, mode="lines+markers",
+                name=esc(facet(SETUP, setup)), legendgroup=setup, showlegend=i == 0,
+                error_y=error_bars(values, bounds[0][rows_.index], bounds[1][rows_.index]),
+                marker=dict(symbol=SETUP_SYMBOL.get(setup, "x"), size=7, color=colors[setup]),
+                line=dict(color=colors[setup], dash=SETUP_DASH.get(setup, "dashdot")),
+                hovertext=hover(rows_, (f"{v:.4g} {unit}" for v in values)),
+                hovertemplate="%{hovertext}<extra></extra>"), i // columns + 1, i % columns + 1)
     fig = traces.into(fig)
     fig.update_xaxes(type="log", title_text="batch size")
     fig.update_yaxes(type="log")
@@ -221,8 +260,7 @@ def setup_ratios(results: pd.DataFrame) -> go.Figure | None:
     reference = OPTIMIZER_SETUP.order[0]
     fig = grid(panels, phases, f"Optimizer setups against `{reference}` (one optimizer per "
                "network): median time ratio, below 1 is faster",
-               col_titles=["optimizer phase" if p == OPTIMIZER_PHASE else "whole step"
-                           for p in phases])
+               col_titles=[facet("phase", p) for p in phases])
     traces = Traces()
     for r, panel in enumerate(panels, 1):
         for c, phase in enumerate(phases, 1):
@@ -233,21 +271,39 @@ def setup_ratios(results: pd.DataFrame) -> go.Figure | None:
                     rows = rows.sort_values(BATCH)
                     if rows.empty:
                         continue
-                    name = esc(f"{scenario} · {setup}")
                     texts = (f"{m:.4g} ms vs {s:.4g} ms with {reference}: ratio {q:.3f}"
                              for m, s, q in zip(rows["median_ms"], rows["median_ms_reference"],
                                                 rows["ratio"]))
                     traces.add(go.Scatter(
                         x=[str(b) for b in rows[BATCH]], y=rows["ratio"].tolist(),
-                        mode="lines+markers", name=name, legendgroup=name,
-                        showlegend=r == 1 and c == 1,
+                        mode="lines+markers", showlegend=r == 1 and c == 1,
+                        **legend_entry(scenario, SETUP, setup),
                         line=dict(color=colors[scenario], dash=SETUP_DASH.get(setup, "dot")),
                         hovertext=hover(rows, texts),
                         hovertemplate="%{hovertext}<extra></extra>"), r, c)
     fig = traces.into(fig)
     fig.add_hline(y=1, line_dash="dot", line_color="#888", row="all", col="all")
     fig.update_xaxes(type="category", title_text="batch size")
+    ratio_axis(fig, d["ratio"])
     return fig
+
+
+def legend_entry(scenario: str, axis: str, value: object) -> dict:
+    """A line's legend entry: under its scenario's title, named by its value of the axis
+    compared, so 20 lines read as a few scenarios of a few values each."""
+    return dict(name=esc(facet(axis, value)), legendgroup=esc(facet(SCEN, scenario)),
+                legendgrouptitle_text=esc(facet(SCEN, scenario)))
+
+
+def ratio_axis(fig: go.Figure, ratios: pd.Series) -> None:
+    """Log y axes, symmetric about 1 (x0.8 is as far down as x1.25 is up) and scaled to the
+    ratios: an interval much wider than them runs off the panel instead of flattening
+    every line against 1."""
+    values = ratios[ratios > 0].to_numpy(dtype=float)
+    reach = max(float(np.abs(np.log10(values)).max()) if values.size else 0.0,
+                math.log10(1.1)) * 1.5
+    fig.update_yaxes(type="log", range=[-reach, reach])
+    fig.update_layout(legend_groupclick="toggleitem")
 
 
 def paired_setup_ratios(ratios: pd.DataFrame) -> go.Figure | None:
@@ -262,23 +318,22 @@ def paired_setup_ratios(ratios: pd.DataFrame) -> go.Figure | None:
     references = ", ".join(f"`{r}`" for r in ordered(d["reference"]))
     fig = grid(panels, phases, f"Against {references}, timed together: time ratio with its 95% "
                "interval, below 1 is faster",
-               col_titles=["optimizer phase" if p == OPTIMIZER_PHASE else "whole step"
-                           for p in phases])
+               col_titles=[facet("phase", p) for p in phases])
     traces = Traces()
     for r, panel in enumerate(panels, 1):
         for c, phase in enumerate(phases, 1):
             cell = d[(d["panel"] == panel) & (d["phase"] == phase)]
             for (scenario, value), rows in cell.groupby([SCEN, "value"], sort=True):
                 rows = rows.sort_values(BATCH)
-                name = esc(f"{scenario} · {value}")
                 ratio = rows["ratio"].tolist()
                 texts = (f"{m:.4g} ms vs {s:.4g} ms: ratio {q:.3f} [{lo:.3f}, {hi:.3f}], {v}"
                          for m, s, q, lo, hi, v in zip(rows["config_ms"], rows["reference_ms"],
                                                        ratio, rows["ci_low"], rows["ci_high"],
                                                        rows["verdict"]))
                 traces.add(go.Scatter(
-                    x=[str(b) for b in rows[BATCH]], y=ratio, mode="lines+markers", name=name,
-                    legendgroup=name, showlegend=r == 1 and c == 1,
+                    x=[str(b) for b in rows[BATCH]], y=ratio, mode="lines+markers",
+                    showlegend=r == 1 and c == 1,
+                    **legend_entry(scenario, rows["compared"].iloc[0], value),
                     error_y=error_bars(ratio, rows["ci_low"], rows["ci_high"]),
                     line=dict(color=colors[scenario], dash=SETUP_DASH.get(value, "dot")),
                     hovertext=hover(rows, texts), hovertemplate="%{hovertext}<extra></extra>"),
@@ -286,96 +341,5 @@ def paired_setup_ratios(ratios: pd.DataFrame) -> go.Figure | None:
     fig = traces.into(fig)
     fig.add_hline(y=1, line_dash="dot", line_color="#888", row="all", col="all")
     fig.update_xaxes(type="category", title_text="batch size")
-    return fig
-
-
-def per_batch_metrics(d: pd.DataFrame, metrics: dict[str, str],
-                      title: str) -> go.Figure | None:
-    """Per-configuration columns (memory, NVML readings) against batch size, a panel per
-    metric that holds any value; rows without any are left out."""
-    d = tidy(d)
-    # these columns hold the same value on every phase row of a configuration
-    d = d[d["phase"] == STEP]
-    present = [m for m in metrics if d[m].notna().any()]
-    if not present:
-        return None
-    d = d[d[present].notna().any(axis=1)]
-    panels, colors = ordered(d["panel"]), scenario_colors(d)
-    fig = grid(panels, present, title, col_titles=[metrics[m] for m in present])
-    traces = Traces()
-    for r, panel in enumerate(panels, 1):
-        cell = d[d["panel"] == panel]
-        for c, metric in enumerate(present, 1):
-            unit = metrics[metric].rsplit("(", 1)[-1].rstrip(")")
-            lines(traces, cell[cell[metric].notna()], d[metric], unit, r, c,
-                  r == 1 and c == 1, colors)
-    fig = traces.into(fig)
-    fig.update_xaxes(type="log", title_text="batch size")
-    return fig
-
-
-def by_batch_and_setup(rows: pd.DataFrame) -> pd.DataFrame:
-    setup_rank = {s: i for i, s in enumerate(ordered(rows[SETUP], OPTIMIZER_SETUP.order))}
-    return rows.assign(_setup=rows[SETUP].map(setup_rank)).sort_values(
-        [BATCH, "_setup"]).drop(columns="_setup")
-
-
-def batch_setup_axis(rows: pd.DataFrame) -> list[list[str]]:
-    return [[str(b) for b in rows[BATCH]], rows[SETUP].tolist()]
-
-
-def phase_peak_memory(d: pd.DataFrame) -> go.Figure | None:
-    """CUDA peak allocated during each phase, grouped by phase, per batch size and setup."""
-    d = tidy(d)
-    d = d[d["phase"].isin(PHASES) & d["phase_peak_allocated_mib"].notna()]
-    if d.empty:
-        return None
-    panels, scenarios = ordered(d["panel"]), ordered(d[SCEN])
-    fig = grid(panels, scenarios, "CUDA peak allocated per phase (MiB), by batch size and "
-               "optimizer setup")
-    traces = Traces()
-    for r, panel in enumerate(panels, 1):
-        for c, scenario in enumerate(scenarios, 1):
-            cell = d[(d["panel"] == panel) & (d[SCEN] == scenario)]
-            for phase in PHASES:
-                rows = by_batch_and_setup(cell[cell["phase"] == phase])
-                if rows.empty:
-                    continue
-                peaks = rows["phase_peak_allocated_mib"].tolist()
-                traces.add(go.Bar(
-                    x=batch_setup_axis(rows), y=peaks, name=phase, legendgroup=phase,
-                    showlegend=r == 1 and c == 1, marker_color=PHASE_COLORS[phase],
-                    hovertext=hover(rows, (f"peak {v:.4g} MiB allocated" for v in peaks)),
-                    hovertemplate="%{hovertext}<extra></extra>"), r, c)
-    fig = traces.into(fig)
-    fig.update_layout(barmode="group")
-    return fig
-
-
-def memory_breakdown(d: pd.DataFrame) -> go.Figure | None:
-    """The analytic breakdown (parameters, gradients, optimizer state, activations saved
-    for backward) as stacked bars in MiB, per batch size and optimizer setup."""
-    d = tidy(d)
-    d = d[(d["phase"] == STEP) & d[list(BREAKDOWN)].notna().any(axis=1)]
-    if d.empty:
-        return None
-    panels, scenarios = ordered(d["panel"]), ordered(d[SCEN])
-    fig = grid(panels, scenarios, "Memory by kind, computed from the tensors (MiB): "
-               "parameters, gradients, optimizer state, activations saved for backward")
-    colors = dict(zip(BREAKDOWN, ("#4C78A8", "#72B7B2", "#E45756", "#EECA3B")))
-    traces = Traces()
-    for r, panel in enumerate(panels, 1):
-        for c, scenario in enumerate(scenarios, 1):
-            rows = by_batch_and_setup(d[(d["panel"] == panel) & (d[SCEN] == scenario)])
-            if rows.empty:
-                continue
-            for column, label in BREAKDOWN.items():
-                mib = (rows[column] / MIB).tolist()
-                traces.add(go.Bar(
-                    x=batch_setup_axis(rows), y=mib, name=label, legendgroup=label,
-                    showlegend=r == 1 and c == 1, marker_color=colors[column],
-                    hovertext=hover(rows, (f"{label}: {v:.4g} MiB" for v in mib)),
-                    hovertemplate="%{hovertext}<extra></extra>"), r, c)
-    fig = traces.into(fig)
-    fig.update_layout(barmode="stack")
+    ratio_axis(fig, d["ratio"])
     return fig

@@ -18,7 +18,7 @@ from bench.analyze.significance import (CONFIDENCE, DRIFT, IMPROVEMENT, MAD_SCAL
 from bench.axes import BATCH_SIZE, DEVICE, DIMENSIONS, OPTIMIZER_SETUP, SCENARIO
 from bench.present.labels import esc, varying
 from bench.present.page import Section, Table
-from bench.present.report import env_table
+from bench.present.environment import env_table
 from bench.schema import TIMED_PHASES
 
 METHOD = (f"Ratios are candidate / baseline medians (with several repeats or runs on a side, "
@@ -371,12 +371,8 @@ def comparison_sections(comparison: Comparison) -> tuple[list[str], list[Section
         trend = trend_chart(comparison)
         if trend is not None:
             sections.append(Section("Across the runs", [trend], anchor="trend"))
-    envs = env_table({s.label: s.env() for s in sides})
-    differs = [row[0] for row, css in zip(envs.rows, envs.row_classes) if css]
-    sections.append(Section("Environments", [
-        ("What differs: " + ", ".join(differs) + "." if differs
-         else "The environments agree on every field (run ids and times aside)."), envs],
-        anchor="environment"))
+    sections.append(Section("Environments", env_table({s.label: s.env() for s in sides}),
+                            anchor="environment"))
     for section in sections:
         section.blocks = [b for b in section.blocks if b is not None and not _blank(b)]
     return intro, sections

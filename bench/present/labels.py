@@ -15,6 +15,7 @@ import pandas as pd
 from bench.analyze.tables import measured
 from bench.axes import (BATCH_SIZE, DEVICE, DIMENSIONS, OPTIMIZER_SETUP, SCENARIO, Dimension,
                         variant_text)
+from bench.measure.unavailable import unavailable_in_words
 
 # What the report's charts show by colour, line style, x axis and column: the rest that
 # varies goes into the name of each panel.
@@ -24,6 +25,12 @@ DRAWN = (SCENARIO, DEVICE, BATCH_SIZE, OPTIMIZER_SETUP)
 def esc(text: object) -> str:
     """Text for HTML and for Plotly labels, which decode the same entities."""
     return html.escape(str(text), quote=False)
+
+
+def facet(name: str, value: object) -> str:
+    """A facet's or legend entry's name of one value: `precision = bf16`. The axis is named,
+    so a title reads alone, away from the legend and the sweep."""
+    return f"{name} = {value}"
 
 
 def varying(df: pd.DataFrame, columns: Sequence[str]) -> list[str]:
@@ -46,17 +53,17 @@ def tidy(results: pd.DataFrame) -> pd.DataFrame:
 
 def labelled(d: pd.DataFrame, drawn: Sequence[Dimension] = DRAWN) -> pd.DataFrame:
     """``d`` with `where` (the device, and the run when there are several), `panel`
-    (`where` and every dimension that varies but is not ``drawn``, each in words: what a
-    chart facets by) and `hover` (the full name of the configuration)."""
+    (`where` and every dimension that varies but is not ``drawn``, each as `name = value`:
+    what a chart facets by) and `hover` (the full name of the configuration)."""
     d = d.copy()
     records = d.to_dict("records")
     several_runs = "run" in d.columns and d["run"].nunique() > 1
-    d["where"] = [(f"{r['run']}: " if several_runs else "")
-                  + (f"{r[DEVICE.name]} ({r['device_name']})" if DEVICE.name in r
-                     else str(r["device_name"])) for r in records]
+    d["where"] = [(facet("run", r["run"]) + " · " if several_runs else "")
+                  + facet(DEVICE.name, f"{r[DEVICE.name]} ({r['device_name']})"
+                          if DEVICE.name in r else r["device_name"]) for r in records]
     extra = [dim for dim in DIMENSIONS if dim not in drawn
              and dim.name in varying(d, [dim.name])]
-    d["panel"] = [" · ".join([w, *(dim.describe(r[dim.name]) for dim in extra)])
+    d["panel"] = [" · ".join([w, *(facet(dim.name, r[dim.name]) for dim in extra)])
                   for w, r in zip(d["where"], records)]
     d["hover"] = [config_hover(r) for r in records]
     return d
@@ -82,9 +89,10 @@ def axes_text(row: Mapping[str, Any]) -> str:
 
 def env_value(value: Any) -> str:
     """One cell of the environment table: a GPU list, the ranks of a --distributed run, a
-    package dict or a failure reason."""
+    package dict or why the field was not recorded, in words (`not recorded: not a git
+    checkout`), older runs' raw exceptions included."""
     if isinstance(value, dict) and set(value) == {"unavailable"}:
-        return f"unavailable: {value['unavailable']}"
+        return f"not recorded: {unavailable_in_words(value['unavailable'])}"
     if isinstance(value, list) and value and all(isinstance(v, dict) and "rank" in v
                                                  for v in value):
         return "; ".join(
@@ -103,7 +111,10 @@ def env_value(value: Any) -> str:
 
 
 def flatten_env(env: Mapping[str, Any]) -> dict[str, str]:
-    """env.json as `key: text`, nested dicts as `key.sub`, in the file's order."""
+    """env.json as `key: text`, nested dicts as `key.sub`, in the file's order; a run folder
+    without an env.json (the reader's ``{"unavailable": ...}``) as one `environment` row."""
+    if set(env) == {"unavailable"}:
+        return {"environment": env_value(dict(env))}
     out: dict[str, str] = {}
     for key, value in env.items():
         if isinstance(value, dict) and set(value) != {"unavailable"}:

@@ -18,19 +18,22 @@ from bench.analyze.ratios import paired_ratios
 from bench.analyze.reader import Run
 from bench.analyze.tables import ordered, results_of, unique_labels
 from bench.axes import SCENARIO, WORLD_SIZE
-from bench.present.charts import (GPU_ACTIVITY, GPU_MEMORY, memory_breakdown,
-                                  paired_setup_ratios, per_batch_metrics, phase_breakdown,
-                                  phase_peak_memory, scaling, setup_ratios,
+from bench.analyze.axis_ratios import at_references, fixed_axes, varied_axes
+from bench.present.axis_views import axis_views_section
+from bench.present.charts import (paired_setup_ratios, phase_breakdown, scaling, setup_ratios,
                                   step_and_throughput)
+from bench.present.memory_charts import (GPU_ACTIVITY, GPU_MEMORY, constant_metrics,
+                                         memory_breakdown, memory_kinds, per_batch_metrics,
+                                         phase_peak_memory)
 from bench.present.bounds import bounds_section
 from bench.present.findings import findings_section
-from bench.present.labels import flatten_env, tidy
+from bench.present.environment import env_table
+from bench.present.labels import DRAWN, facet, tidy
 from bench.present.page import Details, Section, Table, write_page
+from bench.present.work import work_figures
 from bench.schema import OK
 
 NOISY_LISTED = 20
-# fields that differ between any two runs by construction: shown, never highlighted
-ALWAYS_DIFFERENT = {"run_id", "started_at", "command_line"}
 
 
 def runs_without_gpu(d: pd.DataFrame) -> list[str]:
@@ -84,23 +87,31 @@ def not_measured_table(results: pd.DataFrame) -> Table | None:
                  numeric=frozenset({2}))
 
 
-def env_table(envs: dict[str, dict]) -> Table:
-    """env.json of each run side by side; rows where the runs differ are highlighted."""
-    flat = {label: flatten_env(env) for label, env in envs.items()}
-    keys = list(dict.fromkeys(k for f in flat.values() for k in f))
-    rows, classes = [], []
-    for key in keys:
-        values = [flat[label].get(key, "-") for label in flat]
-        rows.append([key, *values])
-        differs = len(flat) > 1 and len(set(values)) > 1 and key not in ALWAYS_DIFFERENT
-        classes.append("differs" if differs else "")
-    return Table(["field", *flat], rows, row_classes=classes)
+def axes_sentence(raw: pd.DataFrame, focused: list) -> str:
+    """The axes held at one value, stated once here rather than in every facet title; those
+    varied; and where the charts of absolute times stand on the varied ones."""
+    fixed = fixed_axes(raw)
+    varied = {a.name: list(dict.fromkeys(raw.loc[raw["status"] == OK, a.name].astype(str)))
+              for a in varied_axes(raw)}
+    text = ("Held at one value: " + ", ".join(facet(k, v) for k, v in fixed.items()) + "."
+            if fixed else "")
+    if varied:
+        text += (" Varied: " + "; ".join(f"{k} ({', '.join(v)})" for k, v in varied.items())
+                 + ".")
+    if focused:
+        text += (" The charts of times and memory show each scenario at the reference value "
+                 f"of {', '.join(a.name for a in focused)}; the other values are set against "
+                 "it under 'What each varied axis changes'.")
+    return text.strip()
 
 
 def report_sections(runs: Sequence[Run]) -> tuple[list[str], list[Section]]:
     """The page's introduction and its sections, figures included."""
     raw = results_of(runs)
-    results = tidy(raw)  # once for every figure
+    # the charts of absolute times draw scenario, device, batch size and setup; every other
+    # axis the run varies has a view of its own, so they show its reference value only
+    focused = [a for a in varied_axes(raw) if a not in DRAWN]
+    results = tidy(at_references(raw, focused))  # once for every figure
     ratios = pd.concat([paired_ratios(run) for run in runs], ignore_index=True)
     measured = raw[raw["status"] == OK].drop_duplicates(["run", "repeat", "config_id"])
     missing = raw[raw["status"] != OK].drop_duplicates(["run", "repeat", "config_id"])
@@ -109,13 +120,15 @@ def report_sections(runs: Sequence[Run]) -> tuple[list[str], list[Section]]:
              f"{len(measured)} configuration(s) measured"
              + (f", {len(missing)} not measured ({statuses})" if len(missing) else "") + ". "
              "Times are medians over each configuration's timed iterations (over its repeats "
-             "too, when it has several); hover a point for its full configuration."]
+             "too, when it has several); hover a point for its full configuration.",
+             axes_sentence(raw, focused)]
 
     timing = Section("Time per phase", anchor="phases")
     for scenario in ordered(results[SCENARIO.name]):
         timing.blocks.append(phase_breakdown(results, scenario))
-    throughput = Section("Step time and throughput", [step_and_throughput(results)],
-                         anchor="scaling")
+    throughput = Section("Step time and throughput", step_and_throughput(results) or [
+        "Every configuration ran at one batch size: its step time is in the charts above, "
+        "its throughput the batch over it."], anchor="scaling")
     ranks = Section("Scaling with the number of ranks", anchor="ranks")
     world = results[WORLD_SIZE.name]
     if world.nunique() > 1:
@@ -146,13 +159,19 @@ def report_sections(runs: Sequence[Run]) -> tuple[list[str], list[Section]]:
             f"{', '.join(no_gpu)} ran without a GPU: there are no CUDA or NVML memory, "
             "utilization, clock or power figures for "
             + ("it." if len(no_gpu) == 1 else "them."))
+    steady = {**constant_metrics(results, GPU_MEMORY), **constant_metrics(results, GPU_ACTIVITY)}
+    labels = {**GPU_MEMORY, **GPU_ACTIVITY}
     memory.blocks += [
         per_batch_metrics(results, GPU_MEMORY, "GPU memory against batch size: CUDA "
                           "allocator peaks and NVML readings (MiB)"),
         phase_peak_memory(results),
         memory_breakdown(results),
+        *memory_kinds(results),
         per_batch_metrics(results, GPU_ACTIVITY, "GPU utilization, SM clock and power, "
                           "means over the NVML readings taken while timing"),
+        "Constant over every configuration, so not drawn: " + "; ".join(
+            f"{labels[m].split(' (')[0]} at {v:.5g} {labels[m].rsplit('(', 1)[-1].rstrip(')')}"
+            for m, v in steady.items()) + "." if steady else None,
     ]
 
     quality = Section("Noisy measurements", [noise_summary(raw)], anchor="noisy")
@@ -160,7 +179,13 @@ def report_sections(runs: Sequence[Run]) -> tuple[list[str], list[Section]]:
     if noisy:
         quality.blocks.append(Details(f"the {len(noisy.rows)} noisiest measurements", [noisy]))
 
-    sections = [findings_section(ratios), timing, throughput, *([ranks] if ranks.blocks else []), setups, memory,
+    views = axis_views_section(raw, ratios)
+    # every configuration, not the reference values only: a CUDA graph or bf16 moves a step
+    # between launch- and compute-bound, which is what these charts show
+    work = Section("Work: FLOPs, operators, kernels, host and device time",
+                   work_figures(raw), anchor="work")
+    sections = [findings_section(ratios), timing, throughput, *([ranks] if ranks.blocks else []),
+                setups, *([views] if views else []), memory, *([work] if work.blocks else []),
                 bounds_section(raw), quality]
     unmeasured = not_measured_table(raw)
     if unmeasured:
@@ -170,8 +195,10 @@ def report_sections(runs: Sequence[Run]) -> tuple[list[str], list[Section]]:
             "or another error (`error`). The charts leave them out.", unmeasured],
             anchor="not-measured"))
     labels = unique_labels([run.name for run in runs])
-    sections.append(Section("Environment", [env_table(dict(zip(labels, (r.env for r in runs))))],
-                            anchor="environment"))
+    *said, table = env_table(dict(zip(labels, (r.env for r in runs))))
+    sections.append(Section("Environment", [*said, Details(
+        f"every field of env.json, side by side ({len(table.rows)})", [table])],
+        anchor="environment"))
     for section in sections:
         section.blocks = [b for b in section.blocks if b is not None]
     return intro, sections

@@ -40,6 +40,12 @@ LAUNCH_SHARE = 0.94
 # The per-sample work of forward and backward runs at this fraction of the made-up GPU's
 # peak; the optimizer's elementwise work counts no FLOPs, as the runner counts it.
 SAMPLE_PEAK_FRACTION, PEAK_TFLOPS = 0.9, 100.0
+# Operators per phase in the model, whatever the batch (as counted, they do not depend on
+# it): forward and backward grow with each later scenario's networks, the optimizer's with
+# the setup (one optimizer per network dispatches the most). Kernels are the operators plus
+# a copy or fill for one in ten, as eager CUDA launches about one kernel per operator.
+FORWARD_OPS, OPS_PER_SCENARIO = 20, 6
+SETUP_OPS = {"separate": 96, "single": 32, "grouped": 48}
 
 
 def result_row(**values: Any) -> dict[str, Any]:
@@ -137,6 +143,17 @@ def model_work(device: str, batch: int, phase: str, median_ms: float,
     return row
 
 
+def model_counts(s: int, setup: str, phase: str) -> dict[str, int]:
+    """A GPU row's `ops` and `kernels` in the model, for the ``s``-th scenario; the `step`
+    row gets the phases' sums, as the runner writes it."""
+    forward = FORWARD_OPS + OPS_PER_SCENARIO * s
+    ops = {PHASES[0]: forward, PHASES[1]: 2 * forward + 5,
+           OPTIMIZER_PHASE: SETUP_OPS.get(setup, SETUP_OPS["separate"])}
+    kernels = {p: n + n // 10 for p, n in ops.items()}
+    ops[STEP], kernels[STEP] = sum(ops.values()), sum(kernels.values())
+    return {"ops": ops[phase], "kernels": kernels[phase]}
+
+
 def model_energy(batch: int, step_ms: float, power_w: float, source: str) -> dict[str, Any]:
     """The energy columns in the model: the board's power over the step's time."""
     if not source:
@@ -154,9 +171,9 @@ def sweep_run(folder: Path, *, scenarios: Sequence[str], batch_sizes: Sequence[i
               rounds: int = 0, energy_source: str = COUNTER,
               env: Mapping[str, Any] | None = None) -> Path:
     """A whole sweep in the model: every scenario x batch size x setup (the first ``limit``
-    of them), every phase, with CUDA, NVML, work (FLOPs, peak fraction), host time, bound
-    and energy columns filled on a `cuda` device (energy from ``energy_source``: `counter`,
-    `estimate`, or "" for none).
+    of them), every phase, with CUDA, NVML, work (FLOPs, peak fraction, operators and
+    kernels: ``model_counts``), host time, bound and energy columns filled on a `cuda`
+    device (energy from ``energy_source``: `counter`, `estimate`, or "" for none).
     ``slowdown`` scales every time. With ``rounds``, the setups of each scenario and batch
     size form a comparison group timed in that many rounds: each round's samples share a
     slowdown of the machine (lognormal, 5%), as configurations timed together do. ``env``
@@ -219,6 +236,7 @@ def sweep_run(folder: Path, *, scenarios: Sequence[str], batch_sizes: Sequence[i
                     launch_ms = (FIXED_MS + PER_SCENARIO_MS * s) * cost * LAUNCH_SHARE
                     row.update(model_work(device, batch, phase, float(q2),
                                           launch_ms * PHASE_SHARE[phase] * slowdown * drift))
+                    row.update(model_counts(s, setup, phase))
                 if rounds:
                     row["group"] = config_id({**row, OPTIMIZER_SETUP.name: setups[0]})
                     blocks[(row["config_id"], phase, repeat)] = block.tolist()

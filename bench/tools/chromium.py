@@ -1,4 +1,5 @@
-"""Headless Chromium driven over the DevTools protocol, to check pages as a browser sees them.
+"""Headless Chromium driven over the DevTools protocol: to check pages as a browser sees
+them, measure how tall they are and take their screenshots.
 
 The protocol runs over a pair of pipes (``--remote-debugging-pipe``: commands on the
 browser's fd 3, replies and events on its fd 4, each message JSON ending in a NUL byte), so
@@ -7,6 +8,7 @@ no port, websocket library or driver binary is needed.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import select
@@ -108,30 +110,61 @@ class Chromium:
         message, self._buffer = self._buffer.split(b"\0", 1)
         return json.loads(message)
 
-    def check_page(self, path: Path, settle_s: float = 0.25) -> PageCheck:
-        """Load ``path``, wait until its charts stop changing, and report what was drawn
-        and every script error or console error the page logged."""
+    def open(self, path: Path, settle_s: float = 0.25,
+             width: int | None = None) -> tuple[str, str, list[dict]]:
+        """Load ``path`` in a new tab (``width`` px wide where given) and wait until its
+        charts stop changing: (target, session, what the charts drew)."""
         target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.send("Target.attachToTarget",
                             {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Runtime.enable", "Log.enable", "Page.enable"):
             self.send(domain, session=session)
+        if width:
+            self.send("Emulation.setDeviceMetricsOverride",
+                      {"width": width, "height": 1000, "deviceScaleFactor": 1,
+                       "mobile": False}, session=session)
         self.send("Page.navigate", {"url": Path(path).resolve().as_uri()}, session=session)
         self.wait_for("Page.loadEventFired", self.timeout)
-        check, previous, deadline = PageCheck(), None, time.monotonic() + self.timeout
+        previous, deadline = None, time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             time.sleep(settle_s)
             charts = self.evaluate(CHART_PROBE, session)
             if charts == previous:
                 break
             previous = charts
-        check.charts = previous or []
+        return target, session, previous or []
+
+    def check_page(self, path: Path, settle_s: float = 0.25) -> PageCheck:
+        """Load ``path``, wait until its charts stop changing, and report what was drawn
+        and every script error or console error the page logged."""
+        target, session, charts = self.open(path, settle_s)
+        check = PageCheck(charts=charts)
         check.text = self.evaluate("document.body.innerText", session)
         check.headings = self.evaluate(
             "[...document.querySelectorAll('h2')].map(h => h.textContent)", session)
         check.errors = self.errors(session)
         self.send("Target.closeTarget", {"targetId": target})
         return check
+
+    def screenshot(self, path: Path, out: Path, width: int = 1400) -> int:
+        """The whole of page ``path``, drawn ``width`` px wide, as a PNG at ``out``; returns
+        the page's height in px."""
+        target, session, _ = self.open(path, width=width)
+        height = int(self.evaluate("document.documentElement.scrollHeight", session))
+        shot = self.send("Page.captureScreenshot",
+                         {"format": "png", "captureBeyondViewport": True,
+                          "clip": {"x": 0, "y": 0, "width": width, "height": height,
+                                   "scale": 1}}, session=session)
+        Path(out).write_bytes(base64.b64decode(shot["data"]))
+        self.send("Target.closeTarget", {"targetId": target})
+        return height
+
+    def page_height(self, path: Path, width: int = 1400) -> int:
+        """How tall page ``path`` is once drawn ``width`` px wide, in px."""
+        target, session, _ = self.open(path, width=width)
+        height = int(self.evaluate("document.documentElement.scrollHeight", session))
+        self.send("Target.closeTarget", {"targetId": target})
+        return height
 
     def evaluate(self, expression: str, session: str):
         result = self.send("Runtime.evaluate", {"expression": expression,
