@@ -113,6 +113,7 @@ def _size_names() -> Collection[Any]:
 
 SIZE = Axis(
     name="size", sweep_key="sizes", option="--sizes", text="size {}", choices=_size_names,
+    order=("seed", "tiny", "wide", "large", "published", "published-128"),
     help="size presets, e.g. seed,wide (the article's pairs) or tiny,published (the workloads)",
     meaning="size preset: `seed` (the article's sizes), `wide`, `large` for the article's "
     "networks; `tiny` (for the CPU) and `published` (the reference code's) for the real "
@@ -120,6 +121,7 @@ SIZE = Axis(
     values_doc="see Scenarios")
 DEVICE = Axis(
     name="device", sweep_key="devices", option="--devices",
+    order=("cpu", "cuda:0", "cuda", "mps"),
     help="cpu, cuda, cuda:N, mps or auto (every accelerator, else the CPU)",
     meaning="torch device the step ran on (`cpu`, `cuda:0`, `mps`); under `--distributed`, "
     "rank 0's (each rank uses cuda:LOCAL_RANK)",
@@ -139,16 +141,19 @@ OPTIMIZER_SETUP = Axis(
     "`grouped` (one optimizer, a group per network)")
 OPTIMIZER = Axis(
     name="optimizer", sweep_key="optimizers", option="--optimizer", aliases=("--optimizers",),
+    order=("adam", "adamw", "sgd"),
     choices=_from_multinet("optim", "OPTIMIZERS"), help="adam, adamw, sgd",
     meaning="`adam`, `adamw` or `sgd`")
 OPTIMIZER_IMPL = Axis(
     name="optimizer_impl", sweep_key="optimizer_impls", option="--optimizer-impl",
+    order=("loop", "foreach", "fused"),
     text="impl {}", choices=_from_multinet("optim", "IMPLEMENTATIONS"),
     help="auto, loop, foreach, fused",
     meaning="implementation that actually ran: `loop`, `foreach` or `fused` (`auto` is "
     "resolved before it is recorded)")
 PRECISION = Axis(
     name="precision", sweep_key="precisions", option="--precision", aliases=("--precisions",),
+    order=("fp32", "bf16", "fp16"),
     default="fp32", sweep_default=("fp32",), choices=_from_multinet("step", "PRECISIONS"),
     help="fp32, bf16 (autocast), fp16 (autocast + GradScaler; CUDA)",
     meaning="`fp32`, `bf16` (autocast) or `fp16` (autocast and a GradScaler; CUDA only)")

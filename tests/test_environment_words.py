@@ -11,8 +11,8 @@ import pytest
 from bench.measure import environment
 from bench.measure.environment import capture_environment, field, project_commit
 from bench.measure.nvml import nvml_session
-from bench.measure.unavailable import (NO_COMMIT, NO_DRIVER, NOT_A_CHECKOUT, reason_of,
-                                       unavailable_in_words)
+from bench.measure.unavailable import (NO_COMMIT, NO_DRIVER, NOT_A_CHECKOUT, OLD_GIT_128,
+                                       reason_of, unavailable_in_words)
 from bench.present.environment import (differing_fields, env_table, environment_sentence,
                                        unreadable_fields)
 from bench.present.labels import env_value, flatten_env
@@ -100,7 +100,7 @@ def test_nvml_errors_are_worded_by_their_kind():
 
 
 def test_old_raw_texts_read_back_in_the_same_words(tmp_path, monkeypatch):
-    assert unavailable_in_words(OLD_GIT) == "not a git checkout"
+    assert unavailable_in_words(OLD_GIT) == OLD_GIT_128
     assert unavailable_in_words(OLD_NVML) == "no NVIDIA driver (NVML library not found)"
     assert unavailable_in_words("NVMLError_DriverNotLoaded: Driver Not Loaded") == (
         "the NVIDIA driver is not loaded")
@@ -121,7 +121,7 @@ def test_old_raw_texts_read_back_in_the_same_words(tmp_path, monkeypatch):
     for text in ("not a git checkout", NO_DRIVER, "no NVML", "ZeroDivisionError: division by "
                  "zero", "no env.json in the run folder"):
         assert unavailable_in_words(text) == text
-    assert env_value({"unavailable": OLD_GIT}) == "not recorded: not a git checkout"
+    assert env_value({"unavailable": OLD_GIT}) == f"not recorded: {OLD_GIT_128}"
 
 
 @pytest.mark.parametrize("path", REFERENCE_ENVS, ids=lambda p: str(p.relative_to(ROOT)))
@@ -161,18 +161,18 @@ def test_the_sentence_names_what_differs_and_what_was_not_recorded():
     assert differing_fields(envs) == ["torch_version", "gpus", "project", "project.commit",
                                       "project.dirty"]
     assert unreadable_fields(envs) == [
-        ("project", "not a git checkout", ["run-a"]),
+        ("project", OLD_GIT_128, ["run-a"]),
         ("nvidia_driver", "no NVIDIA driver (NVML library not found)", ["run-a", "run-b"])]
     assert environment_sentence(envs) == (
         "The runs differ in: torch_version, gpus, project, project.commit, project.dirty. "
-        "Not recorded: project on run-a — not a git checkout; nvidia_driver on run-a, run-b"
+        f"Not recorded: project on run-a — {OLD_GIT_128}; nvidia_driver on run-a, run-b"
         " — no NVIDIA driver (NVML library not found).")
 
 
 def test_one_run_has_no_difference_to_name():
     assert differing_fields({"run-a": RUN_A}) == []
     assert environment_sentence({"run-a": RUN_A}) == (
-        "Not recorded: project on run-a — not a git checkout; nvidia_driver on run-a — "
+        f"Not recorded: project on run-a — {OLD_GIT_128}; nvidia_driver on run-a — "
         "no NVIDIA driver (NVML library not found).")
     clean = {k: v for k, v in RUN_B.items() if k != "nvidia_driver"}
     blocks = env_table({"run-b": clean})
@@ -190,7 +190,7 @@ def test_the_table_lists_the_differing_fields_first():
         "run_id", "started_at", "command_line", "nvidia_driver", "threads"]
     assert list(table.row_classes) == ["differs"] * 5 + [""] * 5
     assert table.rows[1] == ["gpus", "none", "NVIDIA H100 (81079 MiB, cc 9.0)"]
-    assert table.rows[2] == ["project", "not recorded: not a git checkout", "-"]
+    assert table.rows[2] == ["project", f"not recorded: {OLD_GIT_128}", "-"]
     assert table.rows[8] == ["nvidia_driver"] + [
         "not recorded: no NVIDIA driver (NVML library not found)"] * 2
 
@@ -207,7 +207,7 @@ def test_a_run_without_env_json_is_named_not_compared():
 def test_the_rendered_section_holds_the_words_and_no_raw_exception():
     html = render_page("env", [Section("Environment",
                                        env_table({"run-a": RUN_A, "run-b": RUN_B}))])
-    assert "not recorded: not a git checkout" in html
-    assert "Not recorded: project on run-a — not a git checkout" in html
+    assert f"not recorded: {OLD_GIT_128}" in html
+    assert f"Not recorded: project on run-a — {OLD_GIT_128}" in html
     assert '<tr class="differs"><td>torch_version</td>' in html
     assert not any(raw in html for raw in RAW)

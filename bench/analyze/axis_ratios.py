@@ -1,10 +1,12 @@
 """What each axis a run varies changes: every configuration at another value of the axis
 set against the same configuration at the axis's reference value, phase by phase.
 
-The reference of an axis is found per scenario, since a sweep of parts can give each
-scenario sizes of its own: the axis's default where the scenario ran it (fp32, no CUDA
-graph, no compile), else the first of its ``order`` (`separate`), else the first value the
-run measured (a sweep's values are run in the order it lists them).
+The reference of an axis is found per run, device and scenario, since a sweep of parts can
+give each scenario sizes of its own: the axis's default where the scenario ran it (fp32, no
+CUDA graph, no compile), else the first of its ``order`` (`separate`, `seed`), else the
+first value in sorted order: never the order rows happen to be in, which the runner
+shuffles. Each run and device is a series of its own: a ratio on the CPU and one on a GPU
+are never pooled.
 
 A pair's ratio is the other value's median over the reference's. Where the two were timed
 together in a comparison group (``ratios.csv``), the ratio and its interval are the paired
@@ -23,7 +25,9 @@ import pandas as pd
 from bench.analyze.ratios import DEFAULT_THRESHOLD, verdict
 from bench.analyze.significance import Z_95
 from bench.analyze.tables import measured, ordered
-from bench.axes import AXES, BATCH_SIZE, DEVICE, SCENARIO, Axis, config_id, key
+from bench.axes import (AXES, BATCH_SIZE, DEVICE, OPTIMIZER_IMPL, SCENARIO, Axis, config_id,
+                        key)
+from bench.schema import OK
 
 # Axes every chart already draws along (scenario by figure or colour, batch size as the x
 # axis): they get no view of their own.
@@ -32,15 +36,20 @@ PAIRED, UNPAIRED = "paired", "unpaired"
 
 
 def reference_value(axis: Axis, values: list) -> object:
-    """The value the others of ``axis`` are set against, among ``values`` (in the order
-    they were measured)."""
+    """The value the others of ``axis`` are set against, among ``values``."""
+    return in_order(axis, values)[0]
+
+
+def in_order(axis: Axis, values) -> list:
+    """``values`` distinct, reference first: the default, then ``axis.order``, then the
+    rest sorted as text."""
     present = {str(v): v for v in values}
-    if axis.default is not None and str(axis.default) in present:
-        return present[str(axis.default)]
-    for value in axis.order:
-        if str(value) in present:
-            return present[str(value)]
-    return values[0]
+    first = [str(axis.default)] if axis.default is not None else []
+    ranked = [v for v in dict.fromkeys([*first, *(str(o) for o in axis.order)]) if v in present]
+    def rank(text: str):  # numbers in numeric order: batch 8 before 64
+        return (0, int(text), "") if axis.kind is int and text.isdigit() else (1, 0, text)
+    return [present[v] for v in ranked] + [present[v] for v in sorted(present, key=rank)
+                                          if v not in ranked]
 
 
 def varied_axes(results: pd.DataFrame) -> list[Axis]:
@@ -63,10 +72,24 @@ def within(axis: Axis) -> list[str]:
 
 
 def fixed_axes(results: pd.DataFrame) -> dict[str, object]:
-    """The axes the run held at one value, with that value, in sweep order."""
-    ok = measured(results)
-    return {axis.name: ok[axis.name].iloc[0] for axis in AXES
-            if axis.name in ok.columns and not ok.empty and ok[axis.name].nunique() == 1}
+    """The axes the run held at one value in every row, measured or not, with that value,
+    in sweep order."""
+    return {axis.name: results[axis.name].iloc[0] for axis in AXES
+            if axis.name in results.columns and not results.empty
+            and results[axis.name].astype(str).nunique() == 1}
+
+
+def swept_values(results: pd.DataFrame) -> dict[str, list[tuple[str, bool]]]:
+    """The other axes (scenario aside), each with its values, reference first, and whether
+    any configuration at the value was measured: a value whose every configuration failed
+    is still one the run swept."""
+    out = {}
+    for axis in AXES:
+        if axis is SCENARIO or axis.name in fixed_axes(results) or axis.name not in results:
+            continue
+        ok = set(results.loc[results["status"] == OK, axis.name].astype(str))
+        out[axis.name] = [(str(v), str(v) in ok) for v in in_order(axis, results[axis.name])]
+    return out
 
 
 def references(results: pd.DataFrame, axis: Axis) -> dict[tuple, object]:
@@ -85,16 +108,33 @@ def _reference_of(rows: pd.DataFrame, axis: Axis, chosen: dict[tuple, object]) -
 
 
 def at_references(results: pd.DataFrame, axes: list[Axis]) -> pd.DataFrame:
-    """The rows of ``results`` at their reference value of each of ``axes``: the run as the
-    charts that draw absolute times show it."""
+    """The rows of ``results`` at their reference value of each of ``axes``, and those
+    whose counterpart at the reference was not measured (it ran out of memory, say, where
+    bf16 did not): the run as the charts that draw absolute times show it, with nothing
+    measured left out of them for want of a reference."""
     if "run" not in results.columns:
         results = results.assign(run=results["run_id"])
     keep = np.ones(len(results), dtype=bool)
+    ok = results["status"] == OK
     for axis in axes:
         reference = _reference_of(results, axis, references(results, axis))
-        keep &= np.array([str(r) == str(v) for r, v in zip(reference, results[axis.name])],
-                         dtype=bool)
+        at = np.array([str(r) == str(v) for r, v in zip(reference, results[axis.name])], bool)
+        columns = [c for c in pairing_key(axis) if c in results.columns]
+        measured_there = set(map(tuple, results.loc[at & ok, columns].astype(str).to_numpy()))
+        orphan = np.array([tuple(k) not in measured_there
+                           for k in results[columns].astype(str).to_numpy()], bool)
+        keep &= at | orphan
     return results[keep]
+
+
+def pairing_key(axis: Axis) -> list[str]:
+    """The columns a configuration and its counterpart at the reference share: every
+    dimension but ``axis``. A device differs in its name too, and in the optimizer
+    implementation `auto` resolves to on it (a loop on the CPU, foreach on CUDA), so a device
+    is paired with another whatever implementation each ran."""
+    if axis is DEVICE:
+        return ["run", *key(axis, OPTIMIZER_IMPL), "phase"]
+    return ["run", *key(axis), "phase", "device_name"]
 
 
 def axis_ratios(results: pd.DataFrame, axis: Axis, paired: pd.DataFrame | None = None,
@@ -104,15 +144,15 @@ def axis_ratios(results: pd.DataFrame, axis: Axis, paired: pd.DataFrame | None =
     interval (`ci_low`, `ci_high`), `interval` (`paired` or `unpaired`) and `verdict`.
     ``paired`` is the run's ratios.csv rows, where it has them."""
     ok = measured(results)
-    columns = ["run", *key(), "device_name", "phase", "config_ms", "reference_ms", "value",
-               "reference", "ratio", "ci_low", "ci_high", "interval", "verdict", "config_id"]
+    columns = ["run", "where", *key(), "device_name", "phase", "config_ms", "reference_ms",
+               "value", "reference", "ratio", "ci_low", "ci_high", "interval", "verdict",
+               "config_id"]
     if ok.empty:
         return pd.DataFrame(columns=columns)
     ok = ok.assign(reference=_reference_of(ok, axis, references(results, axis)))
     is_reference = [str(v) == str(r) for v, r in zip(ok[axis.name], ok["reference"])]
     base, other = ok[is_reference], ok[[not r for r in is_reference]]
-    # the same configuration but for this axis (a device differs in its name too)
-    join = ["run", *key(axis), "phase", *([] if axis is DEVICE else ["device_name"])]
+    join = pairing_key(axis)
     pairs = other.merge(base[[*join, "median_ms", "ci_low_ms", "ci_high_ms"]], on=join,
                         suffixes=("", "_reference"))
     # a CUDA graph's phase rows have no time of their own: nothing to set against
@@ -129,7 +169,8 @@ def axis_ratios(results: pd.DataFrame, axis: Axis, paired: pd.DataFrame | None =
     out["ci_high"] = out["ratio"] * np.exp(Z_95 * half)
     out["interval"] = UNPAIRED
     out["config_id"] = [config_id(r) for r in out.to_dict("records")]
-    out = _with_paired(out, paired)
+    out["where"] = _where(out, axis)
+    out = _with_paired(out, paired, axis, _run_ids(results))
     out["verdict"] = [verdict(lo, hi, threshold) if np.isfinite(lo) and np.isfinite(hi)
                       else "no interval" for lo, hi in zip(out["ci_low"], out["ci_high"])]
     return out[columns].reset_index(drop=True)
@@ -142,15 +183,35 @@ def _log_se(low: pd.Series, high: pd.Series) -> np.ndarray:
         return np.where((low > 0) & (high >= low), np.log(high / low) / (2 * Z_95), np.nan)
 
 
-def _with_paired(out: pd.DataFrame, paired: pd.DataFrame | None) -> pd.DataFrame:
-    """The paired ratio and interval where the run timed the pair together."""
+def _where(out: pd.DataFrame, axis: Axis) -> list[str]:
+    """Which series a pair belongs to: its run (where there are several) and device (but
+    for the device axis itself). Pairs of two series are never pooled."""
+    several = out["run"].nunique() > 1
+    return [" · ".join(p for p in ((f"run {r}" if several else ""),
+                                   ("" if axis is DEVICE else f"{d} ({n})")) if p)
+            for r, d, n in zip(out["run"], out[DEVICE.name], out["device_name"])]
+
+
+def _run_ids(results: pd.DataFrame) -> dict[str, str]:
+    """Each run's label (its folder's name) to its run_id, which ratios.csv records."""
+    if "run" not in results.columns:
+        return {r: r for r in results["run_id"].unique()}
+    return dict(zip(results["run"], results["run_id"]))
+
+
+def _with_paired(out: pd.DataFrame, paired: pd.DataFrame | None, axis: Axis,
+                 run_ids: dict[str, str]) -> pd.DataFrame:
+    """The paired ratio and interval where the run timed the pair together: a group of the
+    same run that compared this axis, against the same reference value."""
     if paired is None or paired.empty:
         return out
-    index = {(c, p): (r, lo, hi) for c, p, r, lo, hi in zip(
-        paired["config_id"], paired["phase"], paired["ratio"], paired["ci_low"],
-        paired["ci_high"])}
-    for i, (cid, phase) in enumerate(zip(out["config_id"], out["phase"])):
-        found = index.get((cid, phase))
+    paired = paired[paired["compared"] == axis.name]
+    index = {(run, c, p, str(ref)): (r, lo, hi) for run, c, p, ref, r, lo, hi in zip(
+        paired["run_id"], paired["config_id"], paired["phase"], paired["reference"],
+        paired["ratio"], paired["ci_low"], paired["ci_high"])}
+    for i, (run, cid, phase, ref) in enumerate(zip(out["run"], out["config_id"], out["phase"],
+                                                    out["reference"])):
+        found = index.get((run_ids.get(run, run), cid, phase, str(ref)))
         if found is not None:
             out.loc[out.index[i], ["ratio", "ci_low", "ci_high", "interval"]] = [
                 *found, PAIRED]
@@ -158,21 +219,23 @@ def _with_paired(out: pd.DataFrame, paired: pd.DataFrame | None) -> pd.DataFrame
 
 
 def axis_summary(ratios: pd.DataFrame) -> pd.DataFrame:
-    """Per scenario, value and phase: how many configurations, the geometric mean ratio
-    and the range, and how many of them each verdict."""
+    """Per series (``where``), scenario, value and phase: how many configurations, the
+    geometric mean ratio and the range, and how many of them each verdict."""
     if ratios.empty:
-        return pd.DataFrame(columns=[SCENARIO.name, "value", "phase", "configurations",
-                                     "geomean", "lowest", "highest", "verdicts"])
+        return pd.DataFrame(columns=["where", SCENARIO.name, "value", "phase",
+                                     "configurations", "geomean", "lowest", "highest",
+                                     "verdicts"])
     rows = []
-    for (scenario, value, phase), cell in ratios.groupby(
-            [SCENARIO.name, "value", "phase"], sort=False):
+    for (where, scenario, value, phase), cell in ratios.groupby(
+            ["where", SCENARIO.name, "value", "phase"], sort=False):
         counts = cell["verdict"].value_counts()
-        rows.append({SCENARIO.name: scenario, "value": value, "phase": phase,
+        rows.append({"where": where, SCENARIO.name: scenario, "value": value, "phase": phase,
                      "configurations": len(cell),
                      "geomean": float(np.exp(np.log(cell["ratio"]).mean())),
                      "lowest": float(cell["ratio"].min()), "highest": float(cell["ratio"].max()),
                      "verdicts": ", ".join(f"{n} {v}" for v, n in counts.items())})
     table = pd.DataFrame(rows)
     order = {v: i for i, v in enumerate(ordered(ratios[SCENARIO.name]))}
-    return table.sort_values(SCENARIO.name, key=lambda s: s.map(order),
+    return table.sort_values(["where", SCENARIO.name],
+                             key=lambda s: s.map(order) if s.name == SCENARIO.name else s,
                              kind="stable").reset_index(drop=True)

@@ -14,6 +14,7 @@ import subprocess
 
 GIT_MISSING = "git is not installed"
 NOT_A_CHECKOUT = "not a git checkout"
+OLD_GIT_128 = "not a git checkout, or one git refuses to read (safe.directory)"
 NO_COMMIT = "the git checkout has no commit yet"
 GIT_NOT_TRUSTED = ("git refuses the checkout: another user owns it (see git's "
                    "safe.directory)")
@@ -88,9 +89,10 @@ def unavailable_in_words(text: str) -> str:
     mentions_git = "'git'" in text or '"git"' in text or "git" in text.split()
     if "CalledProcessError" in text and mentions_git:
         status = _STATUS.search(text)
-        # git exits with 128 on a folder outside any checkout: by far the usual cause
+        # git exits with 128 outside any checkout, the usual cause, but also on a checkout
+        # another user owns (safe.directory); the old text cannot tell the two apart
         if status is None or status.group(1) == "128":
-            return NOT_A_CHECKOUT
+            return OLD_GIT_128
         return f"git failed: exit status {status.group(1)}"
     if "FileNotFoundError" in text and mentions_git:
         return GIT_MISSING

@@ -16,7 +16,8 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from bench.analyze.axis_ratios import PAIRED, axis_ratios, axis_summary, varied_axes
+from bench.analyze.axis_ratios import (PAIRED, axis_ratios, axis_summary, in_order,
+                                       varied_axes)
 from bench.analyze.tables import ordered
 from bench.axes import OPTIMIZER_SETUP, SCENARIO, Axis
 from bench.present.labels import config_hover, esc, facet
@@ -31,8 +32,9 @@ ROW_PX, VALUE_PX = 34, 12
 def axis_figure(ratios: pd.DataFrame, axis: Axis) -> go.Figure:
     """The dot chart of one axis's ratios."""
     phases = [p for p in TIMED_PHASES if p in set(ratios["phase"])]
-    scenarios = ordered(ratios[SCENARIO.name])
-    values = ordered(ratios["value"])
+    ratios = ratios.assign(row=series_rows(ratios))
+    scenarios = list(dict.fromkeys(ratios.sort_values(["where", SCENARIO.name])["row"]))
+    values = in_order(axis, ratios["value"])
     reference = ", ".join(ordered(ratios["reference"]))
     fig = make_subplots(rows=1, cols=len(phases), shared_yaxes=True,
                         subplot_titles=[esc(facet("phase", p)) for p in phases],
@@ -52,7 +54,7 @@ def axis_figure(ratios: pd.DataFrame, axis: Axis) -> go.Figure:
                                       f"({r['interval']})"])
                      for r in cell.to_dict("records")]
             traces.append(go.Scatter(
-                x=cell["ratio"].tolist(), y=cell[SCENARIO.name].tolist(), mode="markers",
+                x=cell["ratio"].tolist(), y=cell["row"].tolist(), mode="markers",
                 name=esc(facet(axis.name, value)), legendgroup=str(value),
                 showlegend=c == 1, offsetgroup=str(value), orientation="h",
                 marker=dict(color=colors[value], size=8,
@@ -85,12 +87,20 @@ def axis_figure(ratios: pd.DataFrame, axis: Axis) -> go.Figure:
     return fig
 
 
+def series_rows(ratios: pd.DataFrame) -> list[str]:
+    """The chart's row of each pair: its scenario, and its run and device where the ratios
+    come from several (a ratio on the CPU and one on a GPU are two rows, never one)."""
+    several = ratios["where"].nunique() > 1
+    return [f"{s} · {w}" if several and w else str(s)
+            for s, w in zip(ratios[SCENARIO.name], ratios["where"])]
+
+
 def summary_table(ratios: pd.DataFrame, axis: Axis) -> Table:
     table = axis_summary(ratios)
-    rows = [[s, facet(axis.name, v), p, n, f"{g:.3f}", f"{lo:.3f} to {hi:.3f}", verdicts]
-            for s, v, p, n, g, lo, hi, verdicts in table.itertuples(index=False)]
-    return Table([SCENARIO.name, "value", "phase", "configurations", "geometric mean ratio",
-                  "range", "verdicts"], rows, numeric=frozenset({3, 4}))
+    rows = [[w, s, facet(axis.name, v), p, n, f"{g:.3f}", f"{lo:.3f} to {hi:.3f}", verdicts]
+            for w, s, v, p, n, g, lo, hi, verdicts in table.itertuples(index=False)]
+    return Table(["where", SCENARIO.name, "value", "phase", "configurations",
+                  "geometric mean ratio", "range", "verdicts"], rows, numeric=frozenset({4, 5}))
 
 
 def headline(ratios: pd.DataFrame, axis: Axis) -> str:
@@ -99,10 +109,12 @@ def headline(ratios: pd.DataFrame, axis: Axis) -> str:
     if steps.empty:
         steps = ratios
     parts = []
-    for value, cell in steps.groupby("value", sort=False):
+    several = steps["where"].nunique() > 1
+    for (where, value), cell in steps.groupby(["where", "value"], sort=False):
         counts = cell["verdict"].value_counts()
         geomean = float(np.exp(np.log(cell["ratio"]).mean()))
-        parts.append(f"{facet(axis.name, value)}: {cell['phase'].iloc[0]} time x{geomean:.3f} "
+        parts.append(f"{facet(axis.name, value)}{f' on {where}' if several else ''}: "
+                     f"{cell['phase'].iloc[0]} time x{geomean:.3f} "
                      f"of {axis.name} = {cell['reference'].iloc[0]} (geometric mean of "
                      f"{len(cell)} configuration(s); "
                      + ", ".join(f"{n} {v}" for v, n in counts.items()) + ")")
@@ -121,9 +133,11 @@ def axis_views_section(results: pd.DataFrame, paired: pd.DataFrame | None) -> Se
         return None
     section = Section("What each varied axis changes", [
         "For each axis the run varies, every configuration at another value against the "
-        "same configuration at the axis's reference value (its default, else the first "
-        "value measured): a ratio under 1 is faster. A verdict needs the whole 95% interval "
-        "beyond 5% of 1. The charts above show the reference values only."], anchor="axes")
+        "same configuration at the axis's reference value (its default, else the first of "
+        "its order: seed, loop, adam, ...): a ratio under 1 is faster. A verdict needs the "
+        "whole 95% interval beyond 5% of 1. The charts of time per phase, step time and "
+        "memory show these reference values (and any configuration whose counterpart there "
+        "was not measured); the setups and work charts show every value."], anchor="axes")
     for axis in axes:
         ratios = axis_ratios(results, axis, paired)
         if ratios.empty:

@@ -18,7 +18,7 @@ from bench.analyze.ratios import paired_ratios
 from bench.analyze.reader import Run
 from bench.analyze.tables import ordered, results_of, unique_labels
 from bench.axes import SCENARIO, WORLD_SIZE
-from bench.analyze.axis_ratios import at_references, fixed_axes, varied_axes
+from bench.analyze.axis_ratios import at_references, fixed_axes, swept_values, varied_axes
 from bench.present.axis_views import axis_views_section
 from bench.present.charts import (paired_setup_ratios, phase_breakdown, scaling, setup_ratios,
                                   step_and_throughput)
@@ -89,15 +89,16 @@ def not_measured_table(results: pd.DataFrame) -> Table | None:
 
 def axes_sentence(raw: pd.DataFrame, focused: list) -> str:
     """The axes held at one value, stated once here rather than in every facet title; those
-    varied; and where the charts of absolute times stand on the varied ones."""
+    swept (a value none of whose configurations was measured said so); and where the charts
+    of absolute times stand on the varied ones."""
     fixed = fixed_axes(raw)
-    varied = {a.name: list(dict.fromkeys(raw.loc[raw["status"] == OK, a.name].astype(str)))
-              for a in varied_axes(raw)}
+    swept = swept_values(raw)
     text = ("Held at one value: " + ", ".join(facet(k, v) for k, v in fixed.items()) + "."
             if fixed else "")
-    if varied:
-        text += (" Varied: " + "; ".join(f"{k} ({', '.join(v)})" for k, v in varied.items())
-                 + ".")
+    if swept:
+        text += " Swept: " + "; ".join(
+            f"{name} ({', '.join(v if ok else f'{v}: not measured' for v, ok in values)})"
+            for name, values in swept.items()) + "."
     if focused:
         text += (" The charts of times and memory show each scenario at the reference value "
                  f"of {', '.join(a.name for a in focused)}; the other values are set against "
@@ -127,8 +128,9 @@ def report_sections(runs: Sequence[Run]) -> tuple[list[str], list[Section]]:
     for scenario in ordered(results[SCENARIO.name]):
         timing.blocks.append(phase_breakdown(results, scenario))
     throughput = Section("Step time and throughput", step_and_throughput(results) or [
-        "Every configuration ran at one batch size: its step time is in the charts above, "
-        "its throughput the batch over it."], anchor="scaling")
+        "No configuration was measured." if results.empty else
+        "Every measured configuration ran at one batch size: its step time is in the charts "
+        "above, its throughput the batch over it."], anchor="scaling")
     ranks = Section("Scaling with the number of ranks", anchor="ranks")
     world = results[WORLD_SIZE.name]
     if world.nunique() > 1:
