@@ -10,6 +10,7 @@ import torch
 
 from multinet import SCENARIOS, Scenario
 from multinet.scenarios import register
+from bench.tools.chromium import find_chromium
 from tests.postgres_server import PostgresServer, find_binaries
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,3 +114,15 @@ def store_url(request, tmp_path):
         return str(tmp_path / "history.duckdb")
     server = request.getfixturevalue("postgres")
     return server.create_database(f"t{uuid.uuid4().hex[:12]}")
+
+
+def chromium_or_skip() -> str:
+    """Chromium's path for a test that needs a real browser: skipped with the reason where
+    it is absent, failed in CI, whose setup installs it."""
+    executable = find_chromium()
+    if executable is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed in CI; .ci/run installs it")
+        pytest.skip("chromium is not installed (Debian: apt-get install chromium); the "
+                    "browser test needs a real one")
+    return executable

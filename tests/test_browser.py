@@ -1,7 +1,6 @@
 """The report and the comparison page in a real headless Chromium: every chart draws, and
 no script error is logged. Skipped, saying why, where Chromium is missing outside CI."""
 
-import os
 
 import pytest
 
@@ -15,7 +14,8 @@ from bench.present.page import figures_of, write_page
 from bench.present.report import report_sections
 from bench.analyze.reader import load_run
 from bench.tools.synthetic import env_record, result_row, sweep_run, write_run
-from bench.tools.chromium import Chromium, find_chromium
+from bench.tools.chromium import Chromium
+from tests.conftest import chromium_or_skip
 
 pytestmark = pytest.mark.slow
 EVIL = "<script>alert('device')</script>"
@@ -25,12 +25,7 @@ SWEEP = dict(scenarios=("sequential", "separate_losses"), batch_sizes=(1, 32, 12
 
 @pytest.fixture(scope="module")
 def browser():
-    executable = find_chromium()
-    if executable is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed in CI; .ci/run installs it")
-        pytest.skip("chromium is not installed (Debian: apt-get install chromium); the "
-                    "browser test needs a real one")
+    executable = chromium_or_skip()
     with Chromium(executable) as chromium:
         yield chromium
 

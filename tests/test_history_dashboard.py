@@ -18,8 +18,8 @@ from bench.history.dashboard import build_dashboard, version_key
 from bench.history.store import open_store
 from bench.present.history_page import write_history_page
 from bench.tools.synthetic import env_record, result_row, write_run
-from bench.tools.chromium import CHART_PROBE, Chromium, find_chromium
-from tests.conftest import ROOT
+from bench.tools.chromium import CHART_PROBE, Chromium
+from tests.conftest import ROOT, chromium_or_skip
 
 pytestmark = pytest.mark.slow
 SHARE = {"forward": 0.3, "backward": 0.5, "optimizer": 0.2, "step": 1.0}
@@ -28,9 +28,7 @@ EVIL = "<script>alert('gpu')</script>"
 
 @pytest.fixture(scope="module")
 def browser():
-    executable = find_chromium()
-    if executable is None:
-        pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
+    executable = chromium_or_skip()
     with Chromium(executable) as chromium:
         yield chromium
 
@@ -272,6 +270,15 @@ def a_change(before, after, ratio, attributed_to=()):
                   attributed_to=attributed_to)
 
 
+def change_marks(page):
+    """The versions chart's one trace of change markers, once drawn, and its first hover."""
+    page.wait_for_draw(1)
+    (marks,) = [t for t in page.traces("versions-chart") if t["name"] == "change"]
+    hover = page.js("document.getElementById('versions-chart').data.find(t => "
+                    "t.name === 'change').text[0]")
+    return marks, hover
+
+
 def test_changes_are_marked_where_they_happened(tmp_path, open_page):
     url = str(tmp_path / "history.duckdb")
     matrix_store(tmp_path, url)
@@ -282,11 +289,8 @@ def test_changes_are_marked_where_they_happened(tmp_path, open_page):
     assert "1 change(s) name a run or configuration not drawn here." in dashboard.notes
     out = write_history_page(tmp_path / "history.html", dashboard)
     page = open_page(out)
-    page.wait_for_draw(1)
-    (marks,) = [t for t in page.traces("versions-chart") if t["name"] == "change"]
+    marks, hover = change_marks(page)
     assert marks["x"] == ["2.6.0 · 2026-01-03"] and marks["y"] == [2.0]
-    hover = page.js("document.getElementById('versions-chart').data.find(t => "
-                    "t.name === 'change').text[0]")
     assert "faster: x0.6667 against run a2" in hover and "torch 2.5.1 -&gt; 2.6.0" in hover
     page.choose("pick-batch_size", "batch 8")
     assert [t["name"] for t in page.traces("versions-chart")] == ["GPU-A", "GPU-B"]
@@ -305,11 +309,8 @@ def test_the_report_marks_the_changes_the_store_holds(tmp_path, store_url, open_
     out = tmp_path / "history.html"
     report(store_url, out)
     page = open_page(out)
-    page.wait_for_draw(1)
-    (marks,) = [t for t in page.traces("versions-chart") if t["name"] == "change"]
+    marks, hover = change_marks(page)
     assert marks["x"] == ["2.6.0 · 2026-01-04"] and marks["y"] == [2.6]
-    hover = page.js("document.getElementById('versions-chart').data.find(t => "
-                    "t.name === 'change').text[0]")
     assert "slower: x1.300 against run r3" in hover and "torch 2.5.1 -&gt; 2.6.0" in hover
     assert page.errors() == []
 

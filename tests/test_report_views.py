@@ -15,8 +15,8 @@ import pytest
 
 from bench.axes import AXES, CUDA_GRAPH, DEVICE, PRECISION, SCENARIO, SIZE
 from bench.schema import OK, STEP
-from bench.tools.chromium import Chromium, find_chromium
-from tests.conftest import ROOT, run_cli
+from bench.tools.chromium import Chromium
+from tests.conftest import ROOT, chromium_or_skip, run_cli
 
 pytestmark = pytest.mark.slow
 AXES_RUN = ROOT / "results" / "reference" / "nvidia-h100-80gb-hbm3" / "axes-check"
@@ -33,9 +33,7 @@ ANNOTATIONS = """
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
-    executable = find_chromium()
-    if executable is None:
-        pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
+    executable = chromium_or_skip()
     folder = tmp_path_factory.mktemp("views")
     run = folder / "axes-check"
     shutil.copytree(AXES_RUN, run)

@@ -3,7 +3,6 @@ and kernels per phase, host dispatch against device time. Every number drawn is 
 against one computed here from results.csv with pandas; a GPU run is synthetic (this
 machine has none), and the page is drawn in a real Chromium where there is one."""
 
-import os
 
 import pandas as pd
 import pytest
@@ -19,7 +18,8 @@ from bench.present.charts import PHASE_COLORS
 from bench.present.page import Section, write_page
 from bench.present.work import work_figures
 from bench.tools.synthetic import PEAK_TFLOPS, env_record, result_row, sweep_run, write_run
-from bench.tools.chromium import Chromium, find_chromium
+from bench.tools.chromium import Chromium
+from tests.conftest import chromium_or_skip
 
 SCENARIOS, BATCHES = ["sequential", "gan"], [1, 64, 1024]
 
@@ -213,12 +213,7 @@ def test_a_run_without_any_measured_row_has_no_view(tmp_path):
 
 @pytest.mark.slow
 def test_the_view_draws_in_a_browser_without_errors(gpu, tmp_path):
-    executable = find_chromium()
-    if executable is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed in CI; .ci/run installs it")
-        pytest.skip("chromium is not installed (Debian: apt-get install chromium); the "
-                    "browser test needs a real one")
+    executable = chromium_or_skip()
     folder, blocks, _ = gpu
     # and a GPU run beside a CPU one: a row of panels each, the CPU's without kernels
     mixed = work_figures(results_of([load_run(folder), load_run(cpu_run(tmp_path / "cpu"))]))
