@@ -102,6 +102,28 @@ def test_drift_judges_the_departure_from_the_phase_s_median_by_hand():
     assert list(got["df"][5:]) == [1.0] * 3  # 0.37 * 2 is under one degree of freedom
 
 
+def test_drift_counts_degrees_of_freedom_in_windows_timed_together():
+    # ten measurements in five windows of two (each pair timed together drifts together):
+    # the same shift and spread as without windows, but 0.37 x (5 - 1) degrees of freedom
+    # in place of 0.37 x (10 - 1)
+    d = [0.0, 0.0, 0.01, 0.01, 0.02, 0.02, 0.03, 0.03, 0.5, 0.5]
+    window = ["a", "a", "b", "b", "c", "c", "d", "d", "e", "e"]
+    alone, together = drift(d, ["f"] * 10, np.zeros(10)), drift(d, ["f"] * 10, np.zeros(10),
+                                                                  window)
+    for key in ("shift", "spread", "departure", "se"):
+        assert together[key] == pytest.approx(alone[key])
+    assert alone["df"] == pytest.approx([0.37 * 9] * 10)
+    assert together["df"] == pytest.approx([0.37 * 4] * 10)
+    # median 0.02, |d - 0.02| sorted 0, 0, .01, .01, .01, .01, .02, .02, .48, .48: MAD 0.01
+    t = 0.48 / (1.4826 * 0.01)
+    assert together["p"][8] == pytest.approx(2 * (1 - student_t_cdf(t, 0.37 * 4)))
+    assert together["p"][8] > alone["p"][8]
+    # windows are counted per phase: a window spanning two phases counts in each
+    both = drift(d + [0.3] * 4, ["f"] * 10 + ["b"] * 4, np.zeros(14),
+                 window + ["a", "b", "c", "d"])
+    assert list(both["df"][10:]) == [max(1.0, 0.37 * 3)] * 4
+
+
 def test_drift_adds_each_measurement_s_own_noise_to_the_spread_between_runs():
     # the spread holds the typical within-run variance (the median, 1e-4) already; what
     # remains is between runs, 0.014826^2 - 1e-4, and each measurement adds its own back

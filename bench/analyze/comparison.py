@@ -6,11 +6,12 @@ phase, with the device by its *kind*: `cuda:0` on one machine meets `cuda:1` on 
 samples. Where both sides hold several units, the ratio candidate/baseline is judged by
 Welch's t over the unit medians, which sees the spread between repeats; where a side holds
 one, by its departure from the common shift of its phase, against the spread of all the
-phase's measurements (``bench.analyze.significance``): one run per side cannot tell a shift
-common to every configuration from the machine's drift, so such a shift is reported, not
-judged. The p-values of all measurements are adjusted together. A configuration that was
-not measured on a side (`oom`, `skipped`, `nonfinite`, `error`) is listed with its status,
-never given a ratio. Rendering is ``bench/present/comparison.py``'s.
+phase's measurements, known as well as the time windows (comparison groups) behind it allow
+(``bench.analyze.significance``): one run per side cannot tell a shift common to every
+configuration from the machine's drift, so such a shift is reported, not judged. The
+p-values of all measurements are adjusted together. A configuration that was not measured
+on a side (`oom`, `skipped`, `nonfinite`, `error`) is listed with its status, never given a
+ratio. Rendering is ``bench/present/comparison.py``'s.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ SLOT = "device_slot"
 # What a measurement is matched by: every dimension, the device by its slot, and the phase.
 KEY = (*(SLOT if d is DEVICE else d.name for d in DIMENSIONS), "phase")
 COMPARED, NOT_MEASURED = "compared", "not measured"
+WINDOW = "window"
 ONLY_BASELINE, ONLY_CANDIDATE = "only in baseline", "only in candidate"
 
 
@@ -100,7 +102,8 @@ def side_units(side: Side) -> pd.DataFrame:
     """The side's results rows (one per configuration, phase and repeat) keyed by ``KEY``,
     each with `unit_ms`, the median of its raw samples (NaN when it was not measured), and
     `within_var`, the variance of log(unit_ms) from the noise within the run, from the row's
-    95% interval of the median (NaN where the row has none)."""
+    95% interval of the median (NaN where the row has none), and `window`, the stretch of
+    time it was timed in: its run, repeat and comparison group."""
     check_units_unique(side.runs)
     results = side.results()
     # a CUDA graph's phases have no timing of their own: nothing to compare, nothing to list
@@ -127,6 +130,10 @@ def side_units(side: Side) -> pd.DataFrame:
     with np.errstate(divide="ignore", invalid="ignore"):
         half = (np.log(results["ci_high_ms"]) - np.log(results["ci_low_ms"])) / (2 * Z_95)
     results["within_var"] = half.where(np.isfinite(half)) ** 2
+    # the comparison group a unit was timed in, else the configuration timed alone
+    group = results["group"].fillna("").astype(str)
+    results[WINDOW] = (results["run_id"].astype(str) + "#" + results["repeat"].astype(str) + "#"
+                       + group.where(group != "", results["config_id"]))
     return results
 
 
@@ -159,8 +166,9 @@ def _joined(units: pd.DataFrame, values: pd.Series, sep: str) -> pd.Series:
 def side_summary(units: pd.DataFrame) -> pd.DataFrame:
     """Per key (the index, in the order of first appearance): `status` and `devices` in
     words, and over its measured units `units`, `median_ms` (of the unit medians),
-    `log_mean` and `log_var` (of their logarithms) and `within_var` (of the log median, from
-    the noise within the runs)."""
+    `log_mean` and `log_var` (of their logarithms), `within_var` (of the log median, from
+    the noise within the runs) and `window` (its first unit's time window: where the drift
+    test applies, the side has that one)."""
     keys = list(KEY)
     index = pd.MultiIndex.from_frame(units[keys].drop_duplicates())
     devices = units[DEVICE.name].astype(str) + " (" + units["device_name"].astype(str) + ")"
@@ -171,7 +179,8 @@ def side_summary(units: pd.DataFrame) -> pd.DataFrame:
                         "devices": _joined(units, devices, ", "),
                         "units": size, "median_ms": grouped["unit_ms"].median(),
                         "log_mean": grouped["log"].mean(), "log_var": grouped["log"].var(),
-                        "within_var": grouped["within_var"].mean() / size}).reindex(index)
+                        "within_var": grouped["within_var"].mean() / size,
+                        WINDOW: grouped[WINDOW].first()}).reindex(index)
     out["units"] = out["units"].fillna(0).astype(int)
     return out
 
@@ -226,8 +235,10 @@ def _judge(table: pd.DataFrame, compared: np.ndarray, b: pd.DataFrame, c: pd.Dat
     phase = table.loc[compared, "phase"].to_numpy()
     within = np.nan_to_num(b["within_var"].to_numpy()) + np.nan_to_num(c["within_var"].to_numpy())
     # every measurement feeds its phase's shift and spread; those with one unit on a side
-    # are judged by them, the others by Welch over their units
-    departures = drift(np.log(ratio), phase, within)
+    # are judged by them, the others by Welch over their units. Measurements timed together
+    # on both sides drift together: one window of evidence about the spread.
+    windows = b[WINDOW].to_numpy().astype(str) + "|" + c[WINDOW].to_numpy().astype(str)
+    departures = drift(np.log(ratio), phase, within, windows)
     several = (b["units"].to_numpy() >= 2) & (c["units"].to_numpy() >= 2)
     shift = np.exp(departures["shift"])
     low, high, p = np.exp(departures["low"]), np.exp(departures["high"]), departures["p"]

@@ -17,9 +17,14 @@ test works on the logarithms of unit medians, so a ratio is a difference:
   mean and a standard deviation follow a single outlier; many real changes still widen the
   spread, which makes the test less sensitive, never more lax. A measurement is judged by
   its departure from the shift, against that spread; the shift itself is reported, never
-  judged.
-- ``paired``: rounds of two environments measured back to back, log-ratio per round; the
-  t interval of their mean over the rounds.
+  judged. The spread is as sure as the number of *time windows* behind it, not of
+  measurements: the configurations of a comparison group are timed together, so a slow
+  few seconds of the machine move all of them alike (in eleven runs of the default sweep
+  here, 96-99% of a measurement's run-to-run variance, by phase, is its group's), and a
+  phase of 27 measurements in 9 groups holds 9 values' worth of spread.
+- ``paired``: Student's t over rounds of two environments, log-ratio per round; what
+  ``bench/analyze/paired.py`` judges a round's common shift by (each measurement's
+  departures it judges by ranks, ``bench/analyze/signed_rank.py``).
 
 A comparison tests every configuration and phase at once, so ``adjust`` turns the p-values
 into Benjamini-Hochberg q-values, and ``verdict`` calls a change only when it exceeds the
@@ -38,7 +43,8 @@ DEFAULT_THRESHOLD = 0.05
 # 1 / (the standard normal's 75% quantile): the MAD times this estimates a normal sigma
 MAD_SCALE = 1.4826
 # A MAD is as precise as a standard deviation from about 37% as many values (its asymptotic
-# efficiency at the normal), which sets the degrees of freedom of the drift test.
+# efficiency at the normal), which sets the degrees of freedom of the drift test, counted in
+# independent values: time windows (comparison groups), not measurements.
 MAD_EFFICIENCY = 0.37
 # A 95% order-statistic interval of a median spans about 2 x 1.96 of its standard errors.
 Z_95 = 1.959964
@@ -94,17 +100,20 @@ def welch(base_mean, base_var, base_n, cand_mean, cand_var, cand_n,
     return diff, low, high, p
 
 
-def drift(log_ratio, phase, within_var, confidence: float = CONFIDENCE):
+def drift(log_ratio, phase, within_var, window=None, confidence: float = CONFIDENCE):
     """Each measurement's departure from the common shift of its phase, for one unit a side.
 
     ``log_ratio``: log(candidate / baseline median) per measurement; ``phase``: the group
     whose shift applies; ``within_var``: the variance of the log-ratio from the noise within
-    the runs (0 where unknown). Per phase: shift = median(log_ratio), spread = MAD_SCALE x
-    median |log_ratio - shift|. The spread holds the within-run noise of a typical
-    measurement already, so the between-run part is spread^2 - median(within_var), and each
-    measurement adds its own within-run variance to it: a noisy one gets a wider interval.
-    The departure is referred to Student's t with MAD_EFFICIENCY x (m - 1) degrees of
-    freedom (at least 1) for m measurements in the phase.
+    the runs (0 where unknown); ``window``: which measurements were timed together (their
+    comparison group on both sides), None where each was timed alone. Per phase: shift =
+    median(log_ratio), spread = MAD_SCALE x median |log_ratio - shift|. The spread holds the
+    within-run noise of a typical measurement already, so the between-run part is spread^2
+    - median(within_var), and each measurement adds its own within-run variance to it: a
+    noisy one gets a wider interval. The departure is referred to Student's t with
+    MAD_EFFICIENCY x (k - 1) degrees of freedom (at least 1) for k windows in the phase:
+    measurements timed together drift together, so they count once in how well the spread
+    is known.
 
     Returns a dict of arrays: shift, spread, departure (log_ratio - shift), se, df, low,
     high (of the departure) and p.
@@ -112,15 +121,17 @@ def drift(log_ratio, phase, within_var, confidence: float = CONFIDENCE):
     d, w = _floats(log_ratio, within_var)
     w = np.where(np.isnan(w), 0.0, w)
     phase = np.asarray(phase)
-    shift, spread, between, count = (np.zeros_like(d) for _ in range(4))
+    window = np.arange(len(d)) if window is None else np.asarray(window)
+    shift, spread, between, windows = (np.zeros_like(d) for _ in range(4))
     for value in np.unique(phase):
         mine = phase == value
         centre = np.median(d[mine])
         scale = MAD_SCALE * np.median(np.abs(d[mine] - centre))
-        shift[mine], spread[mine], count[mine] = centre, scale, mine.sum()
+        shift[mine], spread[mine] = centre, scale
+        windows[mine] = len(np.unique(window[mine]))
         between[mine] = max(scale ** 2 - float(np.median(w[mine])), 0.0)
     se = np.sqrt(between + w)
-    df = np.maximum(1.0, MAD_EFFICIENCY * (count - 1))
+    df = np.maximum(1.0, MAD_EFFICIENCY * (windows - 1))
     departure = d - shift
     low, high, p = t_interval(departure, se, df, confidence)
     return dict(shift=shift, spread=spread, departure=departure, se=se, df=df, low=low,
