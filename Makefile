@@ -58,11 +58,12 @@ bench-pytest: $(SETUP)           ## run the suite and save it (raw rounds kept)
 bench-pytest-compare: $(SETUP)   ## run the suite against the last saved run; fail on regression
 	$(SUITE) $(SUITE_STORAGE) --benchmark-compare --benchmark-compare-fail=$(COMPARE_FAIL) $(ARGS)
 
-# One environment per torch version under .venvs/, the same sweep in each in interleaved
-# rounds (ABBA, fresh processes), then compared round by round.
-ROUNDS ?= 8
+# One environment per torch version under .venvs/, the same sweep in each in paired rounds
+# (fresh processes side by side, taking turns), then compared round by round. ROUNDS=N
+# overrides the default number of rounds (bench/tools/paired.py's DEFAULT_ROUNDS).
+ROUNDS ?=
 bench-versions:                  ## e.g. make bench-versions TORCH="2.13.0 2.14.1"
-	$(BOOTSTRAP_PYTHON) -m bench.tools.versions $(TORCH) --rounds $(ROUNDS) --pip-args "$(PIP_TORCH_ARGS)" --run-args "$(ARGS)"
+	$(BOOTSTRAP_PYTHON) -m bench.tools.versions $(TORCH) $(if $(ROUNDS),--rounds $(ROUNDS)) --pip-args "$(PIP_TORCH_ARGS)" --run-args "$(ARGS)"
 
 # torch first, pinned: an unpinned torch would pull a multi-GB CUDA build where a CPU wheel
 # is all that is wanted. On PyPI's Linux x86_64 index this pin is itself a CUDA build.

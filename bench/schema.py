@@ -18,6 +18,9 @@ RESULTS_FILE = "results.csv"
 SAMPLES_FILE = "samples.csv"
 ENV_FILE = "env.json"
 SWEEP_FILE = "sweep.json"
+# Processes that take turns measuring (paired rounds run side by side) find their two ends of
+# the turns and the groups' shared order here: "READ_FD,WRITE_FD,SEED" (bench/measure/turns.py).
+TURNS_VARIABLE = "MULTINET_BENCH_TURNS"
 
 # What became of a configuration. Every status gives the same rows (one per phase); only
 # `ok` rows carry measurements, the others say why in `error`.

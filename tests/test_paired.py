@@ -1,6 +1,7 @@
 """Environments measured in interleaved rounds, in real processes: the order of the rounds,
 resuming, and the comparison that pairs them."""
 
+import json
 import subprocess
 import sys
 
@@ -32,28 +33,48 @@ def test_environments_and_their_variables_are_parsed_and_checked():
             parse_environments(envs, sets)
 
 
-@pytest.mark.slow
-def test_rounds_run_interleaved_in_fresh_processes_then_pair(tmp_path):
-    out = tmp_path / "paired"
+def paired_tool(out, *extra: str) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "bench.tools.paired", "--env", f"a={sys.executable}",
                "--env", f"b={sys.executable}", "--set", "b:MULTINET_PAIRED_TEST=1",
-               "--rounds", "2", "--out-dir", str(out), "--run-args", SWEEP]
-    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+               "--rounds", "2", "--out-dir", str(out), "--run-args", SWEEP, *extra]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_rounds_run_side_by_side_in_fresh_processes_then_pair(tmp_path):
+    out = tmp_path / "paired"
+    proc = paired_tool(out)
     assert proc.returncode == 0, proc.stderr
-    started = [line.split("]")[1].split(":")[0].strip() for line in proc.stdout.splitlines()
-               if line.startswith("[round")]
-    assert started == ["a", "b", "b", "a"]
+    rounds = [line for line in proc.stdout.splitlines() if line.startswith("[round")]
+    assert rounds == [f"[round {r}/2] {o}, side by side, taking turns: {out}/*/round-0{r}"
+                      for r, o in ((1, "a | b"), (2, "b | a"))]
     for name in ("a", "b"):
         for r in (1, 2):
             df = pd.read_csv(out / name / f"round-{r:02d}" / "results.csv")
             assert set(df.status) == {"ok"} and len(df) == 4
+            env = json.loads((out / name / f"round-{r:02d}" / "env.json").read_text())
+            assert env["took_turns"] == {"groups_order_seed": r}
     assert "b against a: 4 measurements over 2 paired rounds" in proc.stdout
+    # 2 / 2^2: two rounds cannot call anything, and the page says so
+    assert "With 2 rounds no measurement can be called a change" in proc.stdout
+    assert "2 / 2^2 = 0.5" in proc.stdout
     assert (out / "paired.html").stat().st_size > 0
     # a second call keeps the rounds on disk: it resumes them, measuring nothing again
     before = (out / "a" / "round-01" / "results.csv").read_text()
-    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    proc = paired_tool(out)
     assert proc.returncode == 0, proc.stderr
     assert (out / "a" / "round-01" / "results.csv").read_text() == before
+
+
+@pytest.mark.slow
+def test_one_at_a_time_rounds_alternate_abba(tmp_path):
+    proc = paired_tool(tmp_path / "paired", "--one-at-a-time")
+    assert proc.returncode == 0, proc.stderr
+    started = [line.split("]")[1].split(":")[0].strip() for line in proc.stdout.splitlines()
+               if line.startswith("[round")]
+    assert started == ["a", "b", "b", "a"]
+    env = json.loads((tmp_path / "paired" / "a" / "round-01" / "env.json").read_text())
+    assert "took_turns" not in env
 
 
 def test_pairing_needs_round_folders(tmp_path):

@@ -1,17 +1,21 @@
 """Paired comparison of two environments measured in interleaved rounds.
 
-Round i of the baseline and round i of the candidate ran back to back, so whatever the
-machine was doing then (a clock level, a neighbour's load) touched both: the ratio within
-a round cancels most of it. What it leaves is the level each process happened to run at:
-on a shared machine two processes run at levels up to 1.6x apart, and that moves every
-measurement of the round alike. So each round's log-ratios are taken relative to their
-median over the round's measurements (per phase): the round's common shift.
+Round i of the baseline and round i of the candidate ran side by side, taking turns
+(``bench/measure/turns.py``), so whatever the machine was doing then (a clock level, a
+neighbour's load) touched both: the ratio within a round cancels most of it. What it
+leaves is what belongs to each process: on a shared machine two processes run at levels
+up to 1.6x apart, and that moves every measurement of the round alike. So each round's
+log-ratios are taken relative to their median over the round's measurements (per phase):
+the round's common shift.
 
-Per measurement key (``KEY``, as ``compare_sides`` matches), the departure from the common
-shift, averaged over the rounds, is judged by Student's t with rounds - 1 degrees of
-freedom (the paired t-test), Benjamini-Hochberg q-values over every key, and the
-threshold. The common shift itself is judged the same way over the rounds' shifts (the
-step phase's): a change of everything at once (a slower torch release) is reported as one
+Per measurement key (``KEY``, as ``compare_sides`` matches), the departures from the
+common shift over the rounds are judged by Wilcoxon's signed-rank test, with the
+Hodges-Lehmann estimate and its exact interval (``bench/analyze/signed_rank.py``: a
+process that reads one comparison group far slower for its whole life makes one round
+jump, which a t-test's standard deviation would carry into every verdict),
+Benjamini-Hochberg q-values over every key, and the threshold. The common shift itself is
+judged by Student's t over the rounds' shifts (the step phase's, each a median over many
+keys): a change of everything at once (a slower torch release) is reported as one
 verdict, with an interval that the rounds' process levels widen, as they should.
 """
 
@@ -25,6 +29,7 @@ import pandas as pd
 from bench.analyze.comparison import KEY, Side, key_label, side_units
 from bench.analyze.reader import Run
 from bench.analyze.significance import DEFAULT_THRESHOLD, adjust, paired, verdict
+from bench.analyze.signed_rank import signed_rank
 from bench.analyze.units import check_units_unique
 from bench.errors import UsageError
 from bench.schema import STEP
@@ -43,10 +48,11 @@ def round_medians(run: Run) -> pd.Series:
 def compare_paired(baseline_rounds: Sequence[Run], candidate_rounds: Sequence[Run],
                    threshold: float = DEFAULT_THRESHOLD) -> pd.DataFrame:
     """One row per key measured on both sides in at least one round (``COLUMNS``): `ratio`
-    is exp(mean log-ratio), the geometric mean of the rounds' ratios, which `low` and `high`
-    bound; `baseline_ms` and `candidate_ms` are the medians over the rounds; `rounds` counts
-    the pairs behind it. A round whose key is missing (or not measured) on either side drops
-    out of that key's pairs; a key with a single pair gets no interval and no verdict."""
+    is the rounds' mean common shift times the Hodges-Lehmann estimate of the key's
+    departure from it, which `low` and `high` bound; `baseline_ms` and `candidate_ms` are
+    the medians over the rounds; `rounds` counts the pairs behind it. A round whose key is missing (or not measured) on either side drops
+    out of that key's pairs; a key with fewer than six pairs gets no interval (none reaches
+    95%) and no verdict."""
     if len(baseline_rounds) != len(candidate_rounds):
         raise UsageError(f"rounds pair by position: {len(baseline_rounds)} baseline rounds "
                          f"against {len(candidate_rounds)} candidate rounds")
@@ -66,20 +72,22 @@ def compare_paired(baseline_rounds: Sequence[Run], candidate_rounds: Sequence[Ru
     table["departure"] = table["log_ratio"] - round_shift
     grouped = table.groupby(level=list(range(len(KEY))), sort=False, dropna=False)
     out = pd.DataFrame({"mean": grouped["log_ratio"].mean(),
-                        "departure": grouped["departure"].mean(),
-                        "sd": grouped["departure"].std(), "rounds": grouped.size(),
+                        "rounds": grouped.size(),
                         "baseline_ms": grouped["baseline_ms"].median(),
                         "candidate_ms": grouped["candidate_ms"].median()})
     out.index.names = list(KEY)
+    # keys x rounds, NaN where a round lacks the key: the test takes each key's own rounds
+    by_round = table.set_index("round", append=True)["departure"].unstack("round")
+    by_round = by_round.reindex(out.index)
+    estimate, low, high, p, _ = signed_rank(by_round.to_numpy())
     out = out.reset_index()
-    low, high, p = paired(out["departure"], out["sd"], out["rounds"])
-    shift = out["mean"] - out["departure"]  # the part every measurement shares
-    out["ratio"] = np.exp(out["mean"])
+    shift = out["mean"] - grouped["departure"].mean().to_numpy()  # what every key shares
+    out["ratio"] = np.exp(shift + estimate)
     out["low"], out["high"] = np.exp(shift + low), np.exp(shift + high)
     out["p_value"], out["q_value"] = p, adjust(p)
     # the verdict is on the departure: a change of everything is the common shift's verdict
-    out["verdict"] = verdict(np.exp(out["departure"]), np.exp(low), np.exp(high),
-                             out["q_value"], threshold)
+    out["verdict"] = verdict(np.exp(estimate), np.exp(low), np.exp(high), out["q_value"],
+                             threshold)
     out["config"] = [key_label(r) for r in out.to_dict("records")]
     result = out[COLUMNS].copy()
     result.attrs["common_shift"] = common_shift(table, threshold)

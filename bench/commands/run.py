@@ -27,6 +27,7 @@ from bench.analyze.reader import Run
 from bench.atomic import write_text_atomic
 from bench.axes import AXES, DDP_WRAP, DEVICE
 from bench.errors import UsageError
+from bench.measure.allocator import steady_allocator
 from bench.present.summary import format_summary
 from bench.schema import RATIOS_FILE
 from bench.sweep.config import (COMPARE_BY, COMPARE_CHOICES, SweepConfig, default_sweep,
@@ -99,6 +100,7 @@ def add_parser(sub) -> None:
 def main(args: argparse.Namespace, argv: list[str]) -> int:
     # argv is the whole command line; what env.json records starts at the command's name
     command = argv[argv.index("run"):] if "run" in argv else ["run", *argv]
+    steady_allocator()  # before any tensor: see bench/measure/allocator.py
     common = {"argv": command, "progress": not args.quiet, "fail_fast": args.fail_fast}
     if args.distributed:
         return main_distributed(args, common)

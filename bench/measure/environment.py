@@ -22,9 +22,11 @@ from typing import Any
 import torch
 
 from bench import PROJECT_ROOT
+from bench.measure.allocator import allocator_state
 from bench.measure.devices import cpu_model, mps_available
 from bench.measure.nvml import nvml_session
 from bench.measure.unavailable import reason_of
+from bench.measure.turns import current as current_turns
 from bench.schema import SCHEMA_VERSION
 
 PACKAGES = ("torch", "numpy", "pandas", "plotly", "pytest-benchmark", "nvidia-ml-py")
@@ -141,7 +143,10 @@ def capture_environment(run_id: str, argv: list[str],
         "project": field(project_commit),
         "packages": field(package_versions),
         "machine_load": field(machine_load),
+        "allocator": field(allocator_state),
     }
+    if (turns := current_turns()) is not None:  # its times were taken turn about with others'
+        env["took_turns"] = {"groups_order_seed": turns.seed}
     if ranks is not None:
         env["world_size"] = len(ranks)
         env["ranks"] = ranks

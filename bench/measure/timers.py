@@ -47,6 +47,7 @@ import torch
 from bench.errors import UsageError
 from bench.measure.clocks import MAX_BLOCK, make_clock, phase_names, synchronizer
 from bench.measure.stats import Summary, summarize
+from bench.measure.turns import take_turn
 from bench.schema import PHASES, STEP, TIMED_PHASES
 from multinet.step import JointStep
 
@@ -201,6 +202,7 @@ def time_steps(steps: Sequence[JointStep], device: torch.device | str,
     run around each block of ``steps[i]``, outside its timing, the device synchronized
     after it (``bench/measure/energy.py`` reads an energy counter there)."""
     device = torch.device(device)
+    take_turn()  # alone, nothing; side by side, the warm-up waits for this process's turn
     clocks = [make_clock(device, step) for step in steps]
     timings = [Timing(clock=clock.name, phases=phase_names(step))
                for clock, step in zip(clocks, steps)]
@@ -215,6 +217,7 @@ def time_steps(steps: Sequence[JointStep], device: torch.device | str,
     round_ = 0
     try:
         while True:
+            take_turn()  # side by side, a round at a time: see bench/measure/turns.py
             for j in range(len(steps)):
                 i = (round_ + j) % len(steps)  # a different step leads each round
                 n = min(blocks[i], options.max_samples - timings[i].n_samples)

@@ -10,11 +10,14 @@ import pandas as pd
 from bench.analyze.significance import CONFIDENCE, IMPROVEMENT, REGRESSION
 from bench.present.page import Section, Table
 
-METHOD = (f"Round i of the baseline ran back to back with round i of each candidate, in fresh "
-          f"processes. Per measurement, the log-ratio of the two rounds' medians is taken "
-          f"in every round, and a change is judged from their mean: its {CONFIDENCE:.0%} "
-          "Student's t interval over the rounds, the paired t-test, Benjamini-Hochberg "
-          "q-values over every measurement, and the threshold.")
+METHOD = ("Round i of the baseline ran side by side with round i of each candidate, in "
+          "fresh processes taking turns a fraction of a second apart. Per measurement, the "
+          "log-ratio of the two rounds' medians is taken in every round, less the round's "
+          "median over every measurement (the level each process ran at), and a change is "
+          "judged from those departures over the rounds: Wilcoxon's signed-rank test, the "
+          f"Hodges-Lehmann estimate with its exact {CONFIDENCE:.0%} interval, "
+          "Benjamini-Hochberg q-values over every measurement, and the threshold. The "
+          "shift of every measurement at once is judged by Student's t over the rounds.")
 
 
 def _pct(ratio: float) -> str:
@@ -32,6 +35,11 @@ def headline(name: str, baseline: str, table: pd.DataFrame, threshold: float) ->
     text = (f"{name} against {baseline}: {len(table)} measurements over {rounds} paired "
             f"rounds, {len(changes(table, REGRESSION))} regression(s), "
             f"{len(changes(table, IMPROVEMENT))} improvement(s) beyond {threshold:.0%}.")
+    if 0 < rounds < 6:
+        text += (f" With {rounds} rounds no measurement can be called a change: the "
+                 f"signed-rank test's smallest p-value is then 2 / 2^{rounds} = "
+                 f"{2 / 2 ** rounds:.3g}, and no interval reaches {CONFIDENCE:.0%}; about "
+                 "ten rounds are needed.")
     if shift is not None:
         text += (f" Across every measurement the candidate is {_pct(shift['ratio'])} "
                  f"[{_pct(shift['low'])}, {_pct(shift['high'])}] "

@@ -34,6 +34,7 @@ from bench.errors import RunFolderWriteError
 from bench.measure.configuration import NvmlHandles
 from bench.measure.result import ConfigResult
 from bench.measure.timers import TimingOptions
+from bench.measure.turns import shared_seed, take_turn
 from bench.schema import OK, STEP
 from bench.sweep.config import SweepConfig
 from bench.sweep.failures import FAILURES, OomLimits, attempt_group
@@ -105,7 +106,9 @@ class Alone:
 def pending(run: OpenRun) -> list[tuple[int, Group]]:
     """What is left to measure, per repeat, a comparison group at a time (without its
     configurations already on disk), each repeat in a fresh random order."""
-    shuffler = random.Random(secrets.randbits(64))
+    # processes taking turns share the order, so their turns time the same configuration
+    seed = shared_seed()
+    shuffler = random.Random(secrets.randbits(64) if seed is None else seed)
     todo = []
     for repeat in range(1, run.config.repeats + 1):
         for group in run_order(run.config.groups(run.specs), shuffler):
@@ -199,6 +202,8 @@ def _measure(run: OpenRun, argv: list[str], progress: bool, stream: TextIO,
              fail_fast: bool) -> RunOutcome:
     if run.config.threads:
         torch.set_num_threads(run.config.threads)
+    # side by side, the machine's load is read while the others wait for their turn
+    take_turn()
     record_environment(run, argv)
     return sweep_loop(pending(run), run.config.timing, Alone(run.oom), run,
                       progress=progress, stream=stream, fail_fast=fail_fast)

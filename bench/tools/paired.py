@@ -3,11 +3,17 @@ interleaved rounds, then compared round by round.
 
 An environment is an interpreter (a virtual environment with another torch build, another
 CUDA) and the variables set for it (a setting to try). Each round runs the sweep once in
-every environment, each time in a fresh process, back to back: with two environments in
-the order A B, then B A (ABBA: a drift of the machine over the minutes of a round lands on
-both alike), with more in a fresh random order per round. ``python -m bench paired`` then
-pairs round i of the baseline (the first environment) with round i of each other one; a
-change must hold across the rounds to be called one.
+every environment, each in a fresh process, side by side and taking turns
+(``bench/measure/turns.py``): one process works at a time and hands the turn on at every
+round of blocks, so the same configuration is timed in A and in B within a second, the
+groups in one order shared by both. This machine's speed moves between levels every few
+seconds; run one after the other, each environment met the level of its own minutes, and
+round-to-round noise of 10-25% per configuration buried a 10% change. ``--one-at-a-time``
+runs them back to back instead, A B then B A (ABBA), with more in a fresh random order per
+round, for environments that cannot share the machine (two processes each holding much of
+one GPU's memory). ``python -m bench paired`` then pairs round i of the baseline (the first
+environment) with round i of each other one; a change must hold across the rounds to be
+called one.
 
     python -m bench.tools.paired --env old=.venvs/torch-2.13.0/bin/python \\
         --env new=.venvs/torch-2.14.1/bin/python --rounds 8 --out-dir results/paired
@@ -30,14 +36,17 @@ from pathlib import Path
 
 from bench import PROJECT_ROOT
 from bench.schema import SWEEP_FILE  # no torch, no pandas: the bootstrap interpreter has neither
+from bench.tools.side_by_side import run_side_by_side
 
-# Rounds by default: enough for the paired t-test to see a change of a few times a
-# configuration's own run-to-run noise. On a shared 2-core virtual machine (the CPU
-# references') that noise is 10-24% per configuration and run, so a 10% change needs far
-# more: 32 rounds found 7% of the slowed configurations in simulation
-# (bench/tools/noise_model.py), with no false flag in 1,880 unchanged measurements at 8, 16
-# or 32. Quieter machines and larger steps need fewer; --rounds sets it.
-DEFAULT_ROUNDS = 8
+# Rounds by default, from simulation under a noise model fitted to an A/A measurement of
+# the default sweep on the shared 2-core reference machine (bench/tools/paired_noise.py,
+# results/paired-check/): side by side, a configuration's round-to-round departure is 3-6%
+# (median 3.5% for a step), with now and then a whole group read 20% or more off. The
+# signed-rank test's smallest p-value is 2 / 2^n, which Benjamini-Hochberg over a sweep's
+# measurements needs well under 1%: under ten rounds, a change is called only where nearly
+# every round shows it. Twelve rounds saw a 10% slowdown of a quarter of the configurations
+# in every simulated trial, though not each slowed configuration (see the README).
+DEFAULT_ROUNDS = 12
 
 
 @dataclass
@@ -85,26 +94,39 @@ def round_folder(out_dir: Path, name: str, round_: int) -> Path:
     return out_dir / name / f"round-{round_:02d}"
 
 
-def run_round(env: Environment, folder: Path, run_args: list[str]) -> int:
+def round_command(env: Environment, folder: Path, run_args: list[str]) -> tuple[list[str],
+                                                                               dict[str, str]]:
     """The sweep in ``env`` into ``folder`` (continued where a run is there already)."""
     if (folder / SWEEP_FILE).exists():
         command = ["-m", "bench", "run", "--resume", str(folder), "--quiet"]
     else:
         command = ["-m", "bench", "run", "--out-dir", str(folder), "--quiet", *run_args]
     variables = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **env.variables}
-    return subprocess.run([env.python, *command], cwd=PROJECT_ROOT, env=variables).returncode
+    return [env.python, *command], variables
 
 
-def run_rounds(envs: list[Environment], rounds: int, out_dir: Path,
-               run_args: list[str]) -> list[str]:
+def run_rounds(envs: list[Environment], rounds: int, out_dir: Path, run_args: list[str],
+               one_at_a_time: bool = False) -> list[str]:
     """Every round of every environment; the names of those whose sweep failed to run."""
     failed = []
     by_name = {env.name: env for env in envs}
     for round_ in range(1, rounds + 1):
-        for name in round_order([env.name for env in envs], round_):
-            folder = round_folder(out_dir, name, round_)
-            print(f"[round {round_}/{rounds}] {name}: {folder}", flush=True)
-            status = run_round(by_name[name], folder, run_args)
+        order = round_order([env.name for env in envs], round_)
+        commands = [round_command(by_name[name], round_folder(out_dir, name, round_), run_args)
+                    for name in order]
+        if one_at_a_time:
+            statuses = []
+            for name, (argv, variables) in zip(order, commands):
+                print(f"[round {round_}/{rounds}] {name}: "
+                      f"{round_folder(out_dir, name, round_)}", flush=True)
+                statuses.append(subprocess.run(argv, cwd=PROJECT_ROOT,
+                                               env=variables).returncode)
+        else:
+            print(f"[round {round_}/{rounds}] {' | '.join(order)}, side by side, taking "
+                  f"turns: {out_dir}/*/round-{round_:02d}", flush=True)
+            # one order of the groups per round, the same in every environment
+            statuses = run_side_by_side(commands, seed=round_, cwd=PROJECT_ROOT)
+        for name, status in zip(order, statuses):
             # 1: some configurations recorded an error or a non-finite loss; the rest pair
             if status not in (0, 1):
                 print(f"[round {round_}] {name}: the sweep did not complete (exit {status})",
@@ -137,11 +159,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-dir", type=Path, default=Path("results/paired"))
     parser.add_argument("--run-args", default="", help="`python -m bench run` options")
     parser.add_argument("--threshold", default="", help="passed to `python -m bench paired`")
+    parser.add_argument("--one-at-a-time", action="store_true",
+                        help="run a round's environments one after the other, not side by "
+                        "side taking turns (where two processes cannot share the device's "
+                        "memory, say)")
     args = parser.parse_args(argv)
     if args.rounds < 2:
         parser.error(f"--rounds must be at least 2 to pair, got {args.rounds}")
     envs = parse_environments(args.env, args.set)
-    failed = run_rounds(envs, args.rounds, args.out_dir, shlex.split(args.run_args))
+    failed = run_rounds(envs, args.rounds, args.out_dir, shlex.split(args.run_args),
+                        args.one_at_a_time)
     if failed:
         print(f"note: the sweep did not complete in {', '.join(failed)}; their rounds pair "
               "where they hold the configuration", file=sys.stderr)

@@ -1,8 +1,9 @@
 """``make bench-versions TORCH="2.13.0 2.14.1"``: the same sweep under several torch releases.
 
 For each version: a virtual environment ``.venvs/torch-<version>`` (reused when it exists),
-``torch==<version>`` and the project installed into it. Then the sweep runs in interleaved
-rounds, every version once per round in a fresh process (``bench/tools/paired.py``), into
+``torch==<version>`` and the project installed into it. Then the sweep runs in paired
+rounds, every version once per round in a fresh process, side by side and taking turns
+(``bench/tools/paired.py``), into
 ``<out>/torch-<version>/round-NN/``, and ``python -m bench paired`` sets each newer version
 against the oldest round by round. A version pip cannot install is reported and skipped;
 the others go on.
@@ -58,8 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pip-args", default="", help="extra pip arguments for torch, "
                         "e.g. '--index-url https://download.pytorch.org/whl/cpu'")
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS,
-                        help=f"interleaved rounds of the sweep (default {DEFAULT_ROUNDS})")
+                        help=f"paired rounds of the sweep (default {DEFAULT_ROUNDS})")
     parser.add_argument("--run-args", default="", help="extra `python -m bench run` options")
+    parser.add_argument("--one-at-a-time", action="store_true",
+                        help="run each round's versions one after the other, not side by side")
     args = parser.parse_args(argv)
 
     envs = []
@@ -70,8 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     if len(envs) < 2:
         print("error: fewer than two torch versions ran; nothing to compare", file=sys.stderr)
         return 2
-    # the versions' rounds interleave, so the machine's drift lands on every version alike
-    failed = run_rounds(envs, args.rounds, args.out_dir, shlex.split(args.run_args))
+    # the versions take turns within each round, so the machine's moods land on all alike
+    failed = run_rounds(envs, args.rounds, args.out_dir, shlex.split(args.run_args),
+                        args.one_at_a_time)
     if failed:
         print(f"note: the sweep did not complete under {', '.join(failed)}; their rounds pair "
               "where they hold the configuration", file=sys.stderr)

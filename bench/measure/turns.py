@@ -1,0 +1,91 @@
+"""Taking turns with the other processes of a paired round.
+
+Environments compared in paired rounds (``bench/tools/paired.py``) run side by side, one
+process each, and only one of them works at a time: a process works while it holds the
+turn and hands it on at the start of every round of blocks, a fraction of a second later
+(``bench/tools/side_by_side.py`` hands the turns out). On a machine whose speed moves
+between levels every few seconds, the blocks of one configuration in A and in B then meet
+the same levels, and their ratio loses that noise; run one after the other, each met the
+level of its own few seconds, and the paired ratios carried it whole. Both processes
+measure the comparison groups in the same order (the seed comes with the turns), so a
+turn of A and the next turn of B time the same configuration.
+
+The coordinator names the two ends of this process's pipes and the seed in
+``TURNS_VARIABLE``. Taking a turn writes one byte ("my turn is over", or at first "ready")
+and waits for one back ("your turn"). Without the variable a process runs alone and
+``take_turn`` returns at once; when the coordinator is gone (its pipe closed) the process
+goes on alone rather than fail a measurement.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from bench.errors import UsageError
+from bench.schema import TURNS_VARIABLE
+
+
+class Turns:
+    def __init__(self, read_fd: int, write_fd: int, seed: int):
+        self.read_fd, self.write_fd, self.seed = read_fd, write_fd, seed
+        self.open = True
+
+    def take(self) -> None:
+        """Hand the turn on, and wait until it comes back."""
+        if not self.open:
+            return
+        try:
+            os.write(self.write_fd, b".")
+            back = os.read(self.read_fd, 1)
+        except OSError:
+            back = b""
+        if not back:
+            self.open = False  # the coordinator is gone: the rest runs alone
+
+
+def parse(text: str) -> Turns:
+    parts = text.split(",")
+    if len(parts) != 3 or not all(p.strip().lstrip("-").isdigit() for p in parts):
+        raise UsageError(f"{TURNS_VARIABLE}={text!r}: expected READ_FD,WRITE_FD,SEED "
+                         "(integers), as the paired rounds' coordinator sets it")
+    read_fd, write_fd, seed = (int(p) for p in parts)
+    for fd in (read_fd, write_fd):
+        if not is_pipe(fd):  # never write a byte into a file that happens to have that number
+            raise UsageError(f"{TURNS_VARIABLE}={text!r}: descriptor {fd} is not a pipe this "
+                             "process inherited; the variable belongs to the paired rounds' "
+                             "coordinator (python -m bench.tools.paired)")
+    return Turns(read_fd, write_fd, seed)
+
+
+def is_pipe(fd: int) -> bool:
+    try:
+        return stat.S_ISFIFO(os.fstat(fd).st_mode)
+    except OSError:
+        return False
+
+
+_turns: Turns | None = None
+_read = False
+
+
+def current() -> Turns | None:
+    """This process's turns, or None where it runs alone. The variable is read once and
+    taken out of the environment: a process this one starts has none of its pipes."""
+    global _turns, _read
+    if not _read:
+        text = os.environ.pop(TURNS_VARIABLE, "")
+        _turns, _read = (parse(text) if text else None), True
+    return _turns
+
+
+def take_turn() -> None:
+    turns = current()
+    if turns is not None:
+        turns.take()
+
+
+def shared_seed() -> int | None:
+    """The seed of the groups' order every process taking turns shares, or None alone."""
+    turns = current()
+    return turns.seed if turns is not None else None

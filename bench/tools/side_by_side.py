@@ -1,0 +1,114 @@
+"""Processes that take turns: the coordinator's side of ``bench/measure/turns.py``.
+
+Each process gets two pipes, one to hear "your turn" on and one to say "my turn is over"
+(at first, "ready"), and the seed of the order its groups run in, through
+``TURNS_VARIABLE``. The first turn is handed out once every process is ready, so none
+measures while another still starts up (imports torch, records its environment). Then the
+turn goes round: with two processes A B, B A, A B... (ABBA: what the machine does over the
+two turns of a cycle lands on both alike), with more in a fresh random order each cycle.
+A process that exits leaves the round; the others go on.
+
+Standard library only: this runs under the bootstrap interpreter (``bench/tools/paired.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from bench.schema import TURNS_VARIABLE
+
+# A process's pipes close as it exits; it can be waited for a moment later.
+EXIT_GRACE_S = 10.0
+
+
+@dataclass
+class Member:
+    process: subprocess.Popen
+    grant: int  # our end of the pipe it hears "your turn" on
+    done: int  # our end of the pipe it says "my turn is over" on
+    alive: bool = True
+
+    def hears(self) -> bool:
+        """Wait for its byte; False once it has exited (its end closed)."""
+        try:
+            self.alive = bool(os.read(self.done, 1))
+        except OSError:
+            self.alive = False
+        return self.alive
+
+    def go(self) -> bool:
+        try:
+            os.write(self.grant, b".")
+        except OSError:  # it exited between its last byte and this one
+            self.alive = False
+        return self.alive
+
+    def close(self) -> None:
+        for fd in (self.grant, self.done):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def still_running(process: subprocess.Popen) -> bool:
+    """Whether ``process`` goes on after its pipe closed (a process's pipes close as it
+    exits, a moment before it can be waited for)."""
+    try:
+        process.wait(timeout=EXIT_GRACE_S)
+    except subprocess.TimeoutExpired:
+        return True
+    return False
+
+
+def cycle_order(count: int, cycle: int, rng: random.Random) -> list[int]:
+    """Who works when in ``cycle`` (0-based): 0 1, 1 0, 0 1... for two; for more, a random
+    order drawn afresh each cycle."""
+    if count == 2:
+        return [0, 1] if cycle % 2 == 0 else [1, 0]
+    order = list(range(count))
+    rng.shuffle(order)
+    return order
+
+
+def start(command: list[str], env: dict[str, str], seed: int, **popen) -> Member:
+    hear_r, hear_w = os.pipe()  # the child reads its turns here
+    say_r, say_w = os.pipe()  # and says it is done here
+    env = {**env, TURNS_VARIABLE: f"{hear_r},{say_w},{seed}"}
+    try:
+        process = subprocess.Popen(command, env=env, pass_fds=(hear_r, say_w), **popen)
+    finally:
+        os.close(hear_r)  # the child's ends: with ours closed, its exit closes the pipes
+        os.close(say_w)
+    return Member(process, hear_w, say_r)
+
+
+def run_side_by_side(commands: list[tuple[list[str], dict[str, str]]], seed: int,
+                     **popen) -> list[int]:
+    """Run ``commands`` ((argv, environment) each) at once, taking turns; their exit codes."""
+    members = [start(argv, env, seed, **popen) for argv, env in commands]
+    try:
+        ready = [m for m in members if m.hears()]  # one that exits before: nothing to share
+        rng, cycle = random.Random(seed), 0
+        while ready:
+            for i in cycle_order(len(ready), cycle, rng):
+                member = ready[i]
+                if member.alive and member.go():
+                    member.hears()
+            gone = [m for m in ready if not m.alive]
+            ready = [m for m in ready if m.alive]
+            for member in gone:
+                if ready and still_running(member.process):
+                    # it closed its pipe but runs on: what it measures now is not paired
+                    print(f"warning: process {member.process.pid} stopped taking turns while "
+                          "still running; the rest of its run was measured alongside the "
+                          "others", file=sys.stderr, flush=True)
+            cycle += 1
+    finally:
+        for member in members:
+            member.close()
+    return [m.process.wait() for m in members]
