@@ -20,7 +20,7 @@ test works on the logarithms of unit medians, so a ratio is a difference:
   judged. The spread is as sure as the number of *time windows* behind it, not of
   measurements: the configurations of a comparison group are timed together, so a slow
   few seconds of the machine move all of them alike (in eleven runs of the default sweep
-  here, 96-99% of a measurement's run-to-run variance, by phase, is its group's), and a
+  here, 92-97% of a measurement's run-to-run variance, by phase, is its group's), and a
   phase of 27 measurements in 9 groups holds 9 values' worth of spread.
 - ``paired``: Student's t over rounds of two environments, log-ratio per round; what
   ``bench/analyze/paired.py`` judges a round's common shift by (each measurement's

@@ -13,7 +13,7 @@ process on this machine runs at one of a few speed levels), and ``e`` what is le
 is not one value per measurement: it belongs to the *time window* in which the
 configuration's comparison group was timed. The members of a group are timed together,
 round-robin, so a few slow seconds move all of them and all their phases alike: in eleven
-runs of the default sweep here, 96-99% of the variance of ``e`` (by phase) is the group's
+runs of the default sweep here, 92-97% of the variance of ``e`` (by phase) is the group's
 mean, and a group's phases move together (step against forward, correlation 0.9).
 
 So a simulated run is a block bootstrap of the measured ones, by comparison group (a
