@@ -2,8 +2,11 @@
 resuming, and the comparison that pairs them."""
 
 import json
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -23,14 +26,36 @@ def test_two_environments_alternate_abba_and_more_shuffle_per_round():
     assert round_order(["a", "b", "c"], 5) == round_order(["a", "b", "c"], 5)  # a rerun keeps it
 
 
-def test_environments_and_their_variables_are_parsed_and_checked():
-    envs = parse_environments(["a=/x/python", "b=/y/python"], ["b:TORCH_X=1"])
+def test_environments_and_their_variables_are_parsed_and_checked(capsys):
+    py = sys.executable
+    envs = parse_environments([f"a={py}", "b=python3"], ["b:TORCH_X=1"])
     assert [(e.name, e.python, e.variables) for e in envs] == [
-        ("a", "/x/python", {}), ("b", "/y/python", {"TORCH_X": "1"})]
-    for envs, sets, said in ((["a=/x"], [], "at least two"), (["a"], [], "NAME=PYTHON"),
-                             (["a=/x", "b=/y"], ["c:V=1"], "no environment 'c'")):
-        with pytest.raises(SystemExit, match=said):
+        ("a", py, {}), ("b", "python3", {"TORCH_X": "1"})]
+    for envs, sets, said in (([f"a={py}"], [], "a paired comparison needs at least two --env"),
+                             (["a"], [], "--env 'a': expected NAME=PYTHON"),
+                             ([f"a={py}", f"b={py}"], ["c:V=1"], "no environment 'c'"),
+                             ([f"a={py}", "b=/no/python"], [],
+                              "/no/python is not an executable interpreter")):
+        with pytest.raises(SystemExit) as refused:
             parse_environments(envs, sets)
+        assert refused.value.code == 2
+        assert said in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra, said", [
+    (["--env", "b=/no/python"], "error: --env 'b=/no/python': /no/python is not an executable"),
+    (["--env", f"b={sys.executable}", "--run-args", '--scenarios "open'],
+     "error: --run-args '--scenarios \"open': No closing quotation"),
+    (["--env", f"b={sys.executable}", "--threshold", "abc"], "error: --threshold 'abc' is not"),
+    (["--env", f"b={sys.executable}", "--rounds", "1"], "--rounds must be at least 2"),
+])
+def test_the_tool_refuses_bad_input_in_one_line_before_it_starts_anything(tmp_path, extra,
+                                                                         said):
+    command = [sys.executable, "-m", "bench.tools.paired", "--env", f"a={sys.executable}",
+               "--out-dir", str(tmp_path / "out"), *extra]
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert said in proc.stderr and not (tmp_path / "out").exists()
 
 
 def paired_tool(out, *extra: str) -> subprocess.CompletedProcess:
@@ -55,9 +80,9 @@ def test_rounds_run_side_by_side_in_fresh_processes_then_pair(tmp_path):
             env = json.loads((out / name / f"round-{r:02d}" / "env.json").read_text())
             assert env["took_turns"] == {"groups_order_seed": r}
     assert "b against a: 4 measurements over 2 paired rounds" in proc.stdout
-    # 2 / 2^2: two rounds cannot call anything, and the page says so
-    assert "With 2 rounds no measurement can be called a change" in proc.stdout
-    assert "2 / 2^2 = 0.5" in proc.stdout
+    # two rounds trim nothing: nothing is judged, and the page says so
+    assert "With 2 rounds no measurement is judged: under 5 the trimmed mean" in proc.stdout
+    assert "0 regression(s), 0 improvement(s)" in proc.stdout
     assert (out / "paired.html").stat().st_size > 0
     # a second call keeps the rounds on disk: it resumes them, measuring nothing again
     before = (out / "a" / "round-01" / "results.csv").read_text()
@@ -82,3 +107,71 @@ def test_pairing_needs_round_folders(tmp_path):
     proc = run_cli("paired", str(tmp_path / "a"), str(tmp_path / "b"))
     assert proc.returncode == 2
     assert proc.stderr.startswith(f"error: {tmp_path / 'a'} holds no round-* folder")
+
+
+LONGER = ("--scenarios sequential,shared_input --batch-sizes 1,2,4 --devices cpu "
+          "--min-samples 3 --budget-s 0.3 --warmup-s 0 --threads 1")
+
+
+def sweeps_running(out) -> list[int]:
+    """The pids of `bench run` processes writing under ``out``."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if str(out) in cmdline and "bench\0run" in cmdline:
+            pids.append(int(proc.name))
+    return pids
+
+
+def started_tool(out) -> subprocess.Popen:
+    """The tool on a sweep long enough to be interrupted, once a configuration is written."""
+    command = [sys.executable, "-m", "bench.tools.paired", "--env", f"a={sys.executable}",
+               "--env", f"b={sys.executable}", "--rounds", "2", "--out-dir", str(out),
+               "--run-args", LONGER]
+    tool = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "a" / "round-01" / "results.csv").exists():
+        assert tool.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    return tool
+
+
+def rows_of(out) -> int:
+    return sum(len(pd.read_csv(p)) for p in out.glob("*/round-*/results.csv"))
+
+
+@pytest.mark.slow
+def test_a_signal_stops_the_rounds_keeps_them_and_the_same_command_resumes(tmp_path):
+    out = tmp_path / "paired"
+    tool = started_tool(out)
+    tool.send_signal(signal.SIGINT)
+    _, err = tool.communicate(timeout=120)
+    assert tool.returncode == 130, err
+    assert err.strip().splitlines()[-1] == ("SIGINT: stopped; the rounds on disk are kept, "
+                                            "and the same command resumes them")
+    assert "Traceback" not in err and sweeps_running(out) == []
+    kept = rows_of(out)
+    assert kept > 0
+    proc = subprocess.run(tool.args, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    # 6 configurations x 3 setups x 4 phases, two rounds, two environments
+    assert rows_of(out) == 6 * 3 * 4 * 2 * 2 > kept
+
+
+@pytest.mark.slow
+def test_sweeps_whose_coordinator_is_killed_stop_rather_than_measure_alone(tmp_path):
+    out = tmp_path / "paired"
+    tool = started_tool(out)
+    assert len(sweeps_running(out)) == 2
+    tool.kill()
+    tool.communicate(timeout=30)
+    deadline = time.monotonic() + 60
+    while sweeps_running(out) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert sweeps_running(out) == []  # each stopped at its next turn, not at its round's end
+    done = rows_of(out)
+    assert done < 6 * 3 * 4 * 2  # neither finished round 1 alone

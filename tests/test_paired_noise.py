@@ -1,72 +1,126 @@
-"""The paired noise model: fitted to A/A rounds written with a known shift per round and a
-known departure per measurement, it finds them; simulated from them, it finds a 10%
-slowdown that stands well above that noise and flags nothing else."""
+"""The paired noise model: fitted to A/A rounds written with a known shift per round, a
+known effect per comparison group and phase and a known rest per measurement, it finds
+them; simulated from them, it finds a 10% slowdown that stands well above that noise and
+flags nothing else; and its judge is the one ``python -m bench paired`` uses."""
 
 from itertools import product
 
 import numpy as np
 import pytest
 
+from bench.analyze.paired import compare_paired, judge_rounds
+from bench.analyze.reader import load_run
 from bench.schema import REQUIRED_PHASES
-from bench.tools.paired_noise import fit, simulate
+from bench.tools.paired_noise import MAD_SCALE, fit, simulate
 from bench.tools.synthetic import env_record, result_row, write_run
 
-CONFIGS = list(product(("sequential", "shared_input"), (1, 2), ("separate", "single")))
-SHIFTS = (0.1, -0.05, 0.0, 0.2, 0.03, -0.1)  # each round's process level, b over a
-
-
-def departure(k: int, i: int) -> float:
-    """Key k's departure in round i: +-0.01, +-0.02, 0 in turn, the same in every phase,
-    so that each round's median over the eight configurations of a phase is 0."""
-    return (0.01, -0.01, 0.02, -0.02, 0.0, 0.015, -0.015, 0.0)[(k + i) % 8]
+GROUPS = list(product(("sequential", "shared_input"), (1, 2)))
+SETUPS = ("separate", "single")
+SHIFTS = (0.02, -0.01, 0.0, 0.03, 0.01, -0.02)  # each round's process level, b over a
+# A group's effect in round i is CELL[(group + i) % 4]: every round's four groups take each
+# value once (median 0), and over the six rounds each group's effects have median 0 and a
+# median |effect| of 0.03, 0.045, 0.06 and 0.045 for groups 0 to 3.
+CELL = (0.03, -0.03, 0.06, -0.06)
+# What is left to each configuration: + for separate, - for single (median 0 each round,
+# and over the rounds; median |rest| 0.005).
+REST = (0.01, -0.01, 0.005, -0.005, 0.0, 0.0)
 
 
 def write_round(folder, run_id, log_offset):
     rows, samples = [], {}
-    for k, (scenario, batch, setup) in enumerate(CONFIGS):
-        for phase in REQUIRED_PHASES:
-            median = (1.0 + batch) * np.exp(log_offset(k))
-            values = [median * 0.99, median, median * 1.01]  # the median exactly
-            row = result_row(run_id=run_id, scenario=scenario, batch_size=batch,
-                             optimizer_setup=setup, phase=phase, n_samples=3,
-                             median_ms=median, ci_low_ms=values[0], ci_high_ms=values[2])
-            rows.append(row)
-            samples[(row["config_id"], phase, 1)] = values
-    write_run(folder, rows, samples, env_record(run_id))
+    for g, (scenario, batch) in enumerate(GROUPS):
+        for s, setup in enumerate(SETUPS):
+            for phase in REQUIRED_PHASES:
+                median = (1.0 + batch) * np.exp(log_offset(g, s))
+                values = [median * 0.99, median, median * 1.01]  # the median exactly
+                row = result_row(run_id=run_id, scenario=scenario, batch_size=batch,
+                                 optimizer_setup=setup, phase=phase, n_samples=3,
+                                 group=f"{scenario}/bs{batch}", median_ms=median,
+                                 ci_low_ms=values[0], ci_high_ms=values[2])
+                rows.append(row)
+                samples[(row["config_id"], phase, 1)] = values
+    return write_run(folder, rows, samples, env_record(run_id))
+
+
+def aa_rounds(root, cell: bool, rest: bool):
+    for i, shift in enumerate(SHIFTS):
+        def offset(g, s, i=i, shift=shift):
+            return (shift + cell * CELL[(g + i) % 4]
+                    + rest * (REST[i] if s == 0 else -REST[i]))
+        write_round(root / "a" / f"round-{i + 1:02d}", f"a{i}", lambda g, s: 0.0)
+        write_round(root / "b" / f"round-{i + 1:02d}", f"b{i}", offset)
+    return root
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    root = tmp_path_factory.mktemp("aa")
+def cells(tmp_path_factory):
+    return fit(aa_rounds(tmp_path_factory.mktemp("cells"), cell=True, rest=False))
+
+
+@pytest.fixture(scope="module")
+def rests(tmp_path_factory):
+    return fit(aa_rounds(tmp_path_factory.mktemp("rests"), cell=False, rest=True))
+
+
+def test_the_fit_finds_each_round_s_shift_and_each_group_s_effects(cells):
+    keys = len(GROUPS) * len(SETUPS) * 4
+    assert cells.shifts.shape == (len(SHIFTS), keys)
     for i, shift in enumerate(SHIFTS):
-        write_round(root / "a" / f"round-{i + 1:02d}", f"a{i}", lambda k: 0.0)
-        write_round(root / "b" / f"round-{i + 1:02d}", f"b{i}",
-                    lambda k, i=i, shift=shift: shift + departure(k, i))
-    return fit(root)
+        assert cells.shifts[i] == pytest.approx(np.full(keys, shift), abs=1e-9)
+    # a cell per group and phase, holding both setups
+    assert len(cells.cell_scale) == len(GROUPS) * 4
+    assert np.bincount(cells.cell).tolist() == [2] * 16
+    for c in range(16):
+        mine = cells.keys[cells.cell == c]
+        assert len(set(mine.get_level_values("phase"))) == 1
+        assert len(set(zip(mine.get_level_values("scenario"),
+                           mine.get_level_values("batch_size")))) == 1
+    scale = {(s, b): MAD_SCALE * m for (s, b), m in zip(GROUPS, (0.03, 0.045, 0.06, 0.045))}
+    for c in range(16):
+        key = cells.keys[cells.cell == c][0]
+        assert cells.cell_scale[c] == pytest.approx(scale[(key[0], key[3])])
+    # the setups of a group move together: nothing is left to them
+    assert np.abs(cells.key_scale).max() <= 1e-6
+    assert cells.describe()["cell_share_of_variance"] == pytest.approx(1.0)
+    assert cells.describe()["step_shift_sd"] == pytest.approx(np.std(SHIFTS, ddof=1))
 
 
-def test_the_fit_finds_each_round_s_shift_and_each_key_s_departures(model):
-    assert model.shifts.shape == (len(SHIFTS), len(CONFIGS) * 4)
-    for i, shift in enumerate(SHIFTS):
-        assert model.shifts[i] == pytest.approx(np.full(len(CONFIGS) * 4, shift), abs=1e-9)
-    configs = model.rows["config_id"].tolist()
-    for column, config in enumerate(configs):
-        k = next(n for n, c in enumerate(CONFIGS) if config.startswith(f"{c[0]}/seed/cpu/"
-                                                                        f"bs{c[1]}/{c[2]}/"))
-        raw = np.array([departure(k, i) for i in range(len(SHIFTS))])
-        assert model.departures[:, column] == pytest.approx(raw - np.median(raw), abs=1e-9)
-    assert set(model.rows["phase"]) == set(REQUIRED_PHASES)
-    assert model.describe()["step_shift_sd"] == pytest.approx(np.std(SHIFTS, ddof=1))
+def test_the_fit_finds_what_each_configuration_keeps(rests):
+    # no group effect: the two setups' rests cancel in their cell's mean
+    assert rests.cell_scale == pytest.approx(np.full(16, rests.cell_scale.min()))
+    assert rests.key_scale == pytest.approx(np.full(32, MAD_SCALE * 0.005))
+    assert sorted(set(np.round(np.abs(rests.key_standardized) * MAD_SCALE * 0.005, 9))) == \
+        [0.0, 0.005, 0.01]
 
 
-def test_a_slowdown_far_above_the_noise_is_found_and_nothing_else_is(model):
-    # departures within +-0.04 of their median against log 1.1 = 0.095: in eight rounds
-    # drawn from the six, all eight go one way for every slowed measurement (p = 2 / 256),
-    # under Benjamini-Hochberg's 0.05 x 8 / 32 for the 8 slowed of 32; six rounds could not
-    # (2 / 64 is over it). No unchanged measurement departs past the 5% threshold
-    result = simulate(model, trials=3, rounds=8, seed=1)
+def test_a_slowdown_far_above_the_noise_is_found_and_nothing_else_is(rests):
+    # rests of sd about 0.007 and round shifts of sd 0.019 (whose mean over twelve rounds
+    # every interval carries: 0.0055) against log 1.1 = 0.095; no unchanged measurement gets
+    # near the 5% threshold
+    result = simulate(rests, trials=3, rounds=12, seed=1)
     assert result["slowed_steps"] == 3 * 2 and result["found"] == 6
     assert result["false_flags"] == 0 and result["trials_with_the_slowdown_seen"] == 1.0
     assert result["unchanged_measurements"] == 3 * (32 + 24)
-    six = simulate(model, trials=1, rounds=6, seed=1)
-    assert six["found"] == 0 and six["slowed_steps"] == 2
+    # no comparison of six flagged anything: the bound is Clopper-Pearson's for 0 of 6,
+    # 1 - 0.05^(1/6), at a whole comparison's measurements per cluster
+    assert result["false_flag_rate_upper_95"] == pytest.approx(1 - 0.05 ** (1 / 6), rel=1e-6)
+    # two rounds: one degree of freedom, t's 97.5% point is 12.7, nothing is found
+    two = simulate(rests, trials=1, rounds=2, seed=1)
+    assert two["found"] == 0 and two["slowed_steps"] == 2
+
+
+def test_the_simulation_judges_as_the_paired_command_does(tmp_path):
+    # compare_paired over the written rounds, and judge_rounds over the log-ratios they were
+    # written with: the same figures for every measurement
+    root = aa_rounds(tmp_path, cell=True, rest=True)
+    a = [load_run(p) for p in sorted((root / "a").iterdir())]
+    b = [load_run(p) for p in sorted((root / "b").iterdir())]
+    table = compare_paired(a, b)
+    matrix = np.array([[SHIFTS[i] + CELL[(GROUPS.index((r.scenario, r.batch_size)) + i) % 4]
+                        + (REST[i] if r.optimizer_setup == "separate" else -REST[i])
+                        for i in range(len(SHIFTS))] for r in table.itertuples()])
+    judged = judge_rounds(matrix, table["phase"].to_numpy())
+    columns = ["ratio", "low", "high", "p_value", "q_value"]
+    assert table[columns].to_numpy() == pytest.approx(judged[columns].to_numpy(), abs=1e-9)
+    assert table["verdict"].tolist() == judged["verdict"].tolist()
+    assert len(table) == 32 and table["p_value"].notna().all()

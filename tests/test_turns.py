@@ -4,6 +4,7 @@ side record their turns and share their groups' order."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -13,6 +14,7 @@ import pytest
 from bench.errors import UsageError
 from bench.measure import turns
 from bench.schema import TURNS_VARIABLE
+from bench.sweep.interrupt import Interrupted
 from bench.tools import side_by_side
 from bench.tools.side_by_side import cycle_order, run_side_by_side
 from tests.conftest import ROOT
@@ -85,7 +87,7 @@ def test_more_than_two_take_each_cycle_in_a_fresh_order():
     assert [cycle_order(2, c, rng) for c in range(3)] == [[0, 1], [1, 0], [0, 1]]
 
 
-def test_alone_a_turn_returns_at_once_and_a_gone_coordinator_leaves_it_alone(monkeypatch):
+def test_alone_a_turn_returns_at_once_and_a_gone_coordinator_stops_it(monkeypatch, capfd):
     monkeypatch.setattr(turns, "_read", False)
     monkeypatch.delenv(TURNS_VARIABLE, raising=False)
     turns.take_turn()
@@ -100,10 +102,11 @@ def test_alone_a_turn_returns_at_once_and_a_gone_coordinator_leaves_it_alone(mon
         os.write(hear_w, b".")
         turns.take_turn()  # handed back at once
         assert os.read(say_r, 1) == b"."
-        os.close(hear_w)  # the coordinator is gone
-        turns.take_turn()
-        assert turns.current().open is False
-        turns.take_turn()  # and from then on runs alone
+        os.close(hear_w)  # the coordinator is gone: nothing more would pair
+        with pytest.raises(Interrupted) as stopped:
+            turns.take_turn()
+        assert stopped.value.signum == signal.SIGTERM and turns.current().open is False
+        assert "coordinator is gone: stopping here" in capfd.readouterr().err
     finally:
         for fd in (hear_r, say_r, say_w):
             os.close(fd)

@@ -13,6 +13,7 @@ from bench.analyze.significance import DEFAULT_THRESHOLD, REGRESSION
 from bench.commands.compare import percent
 from bench.commands.report import write_html
 from bench.errors import UsageError
+from bench.schema import RESULTS_FILE
 from bench.present.paired import paired_sections, paired_terminal
 
 
@@ -20,8 +21,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "paired", help="compare environments measured in interleaved rounds",
         description="Each folder holds one environment's rounds (round-01, round-02, ...); "
-        "round i of the baseline pairs with round i of each candidate, measured back to "
-        "back. A change must hold across the rounds to be called one.")
+        "round i of the baseline pairs with round i of each candidate, measured side by "
+        "side. A change must hold across the rounds to be called one; the rounds need "
+        "their results.csv, not their samples.")
     p.add_argument("baseline", type=Path, metavar="BASELINE_ROUNDS",
                    help="folder of the baseline's rounds")
     p.add_argument("candidates", type=Path, nargs="+", metavar="CANDIDATE_ROUNDS",
@@ -38,14 +40,44 @@ def add_parser(sub) -> None:
 
 
 def rounds_in(folder: Path, count: int | None) -> list:
-    """The runs of ``folder``'s round-* subfolders, in round order."""
+    """The runs of ``folder``'s round-* subfolders, in round order. A round without results
+    is one that was interrupted: it cannot be left out, since rounds pair by position."""
     if not folder.is_dir():
         raise UsageError(f"{folder}: no such folder of rounds")
     paths = sorted(p for p in folder.glob("round-*") if p.is_dir())
     if not paths:
         raise UsageError(f"{folder} holds no round-* folder; `python -m bench.tools.paired` "
                          "writes them")
-    return [load_run(p) for p in paths[:count]]
+    runs = []
+    for path in paths[:count]:
+        if not (path / RESULTS_FILE).is_file():
+            raise UsageError(f"{path} holds no {RESULTS_FILE}: an unfinished round; run the "
+                             "same `python -m bench.tools.paired` command again to finish it, "
+                             "or pair only the rounds before it with --rounds")
+        runs.append(load_run(path))
+    return runs
+
+
+def check_distinct(baseline: list, candidate: list, folders: tuple[Path, Path]) -> None:
+    """Refuse a candidate that holds the baseline's own runs (the same folder, or a copy):
+    its ratios would all be 1 by construction, not by measurement."""
+    ids = {str(i) for run in baseline for i in run.results["run_id"].unique()}
+    shared = sorted(ids & {str(i) for run in candidate for i in run.results["run_id"].unique()})
+    if shared:
+        raise UsageError(f"{folders[1]} holds the same runs as {folders[0]} (run {shared[0]}"
+                         f"{f' and {len(shared) - 1} more' if len(shared) > 1 else ''}): "
+                         "compare rounds measured in two environments")
+
+
+def unpaired_note(folders: tuple[Path, Path], counts: tuple[int, int]) -> str | None:
+    """What is left out where one side has more rounds than the other."""
+    if counts[0] == counts[1]:
+        return None
+    longer = folders[0] if counts[0] > counts[1] else folders[1]
+    n = min(counts)
+    left = (f"round {n + 1} of {longer} has no partner and is" if max(counts) == n + 1 else
+            f"rounds {n + 1} to {max(counts)} of {longer} have no partner and are")
+    return f"note: {longer} has {max(counts)} rounds, the other side {n}: {left} left out"
 
 
 def main(args: argparse.Namespace, argv: list[str]) -> int:
@@ -53,11 +85,15 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
         raise UsageError(f"--rounds must be at least 2 to pair, got {args.rounds}")
     baseline = rounds_in(args.baseline, args.rounds)
     names = [args.baseline.name, *(c.name for c in args.candidates)]
-    tables = []
+    tables, notes = [], []
     for folder in args.candidates:
         candidate = rounds_in(folder, args.rounds)
+        check_distinct(baseline, candidate, (args.baseline, folder))
+        notes.append(unpaired_note((args.baseline, folder), (len(baseline), len(candidate))))
         n = min(len(baseline), len(candidate))
         tables.append(compare_paired(baseline[:n], candidate[:n], args.threshold))
+    for note in filter(None, notes):
+        print(note)
     print(paired_terminal(names, tables, args.threshold))
     intro, sections = paired_sections(names, tables, args.threshold)
     path = write_html(args.out or args.baseline.resolve().parent / "paired.html",

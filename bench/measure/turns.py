@@ -13,17 +13,22 @@ turn of A and the next turn of B time the same configuration.
 The coordinator names the two ends of this process's pipes and the seed in
 ``TURNS_VARIABLE``. Taking a turn writes one byte ("my turn is over", or at first "ready")
 and waits for one back ("your turn"). Without the variable a process runs alone and
-``take_turn`` returns at once; when the coordinator is gone (its pipe closed) the process
-goes on alone rather than fail a measurement.
+``take_turn`` returns at once. When the coordinator is gone (killed: its pipe closed), what
+the process measured from then on would pair with nothing, so it stops as a second signal
+stops a sweep: the configuration in progress is left out, what was written stays, and the
+coordinator's command, run again, resumes the round side by side.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import stat
+import sys
 
 from bench.errors import UsageError
 from bench.schema import TURNS_VARIABLE
+from bench.sweep.interrupt import Interrupted
 
 
 class Turns:
@@ -41,7 +46,10 @@ class Turns:
         except OSError:
             back = b""
         if not back:
-            self.open = False  # the coordinator is gone: the rest runs alone
+            self.open = False
+            print("the paired rounds' coordinator is gone: stopping here; its command, run "
+                  "again, resumes the round", file=sys.stderr, flush=True)
+            raise Interrupted(signal.SIGTERM)
 
 
 def parse(text: str) -> Turns:

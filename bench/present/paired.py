@@ -7,17 +7,20 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from bench.analyze.paired import MIN_ROUNDS, NOT_JUDGED
 from bench.analyze.significance import CONFIDENCE, IMPROVEMENT, REGRESSION
 from bench.present.page import Section, Table
+from bench.tools.paired import DEFAULT_ROUNDS
 
 METHOD = ("Round i of the baseline ran side by side with round i of each candidate, in "
           "fresh processes taking turns a fraction of a second apart. Per measurement, the "
-          "log-ratio of the two rounds' medians is taken in every round, less the round's "
-          "median over every measurement (the level each process ran at), and a change is "
-          "judged from those departures over the rounds: Wilcoxon's signed-rank test, the "
-          f"Hodges-Lehmann estimate with its exact {CONFIDENCE:.0%} interval, "
-          "Benjamini-Hochberg q-values over every measurement, and the threshold. The "
-          "shift of every measurement at once is judged by Student's t over the rounds.")
+          "log-ratio of the two rounds' medians is taken in every round, less that round's "
+          "effect on every measurement (the level each process ran at, by median polish, "
+          "about its mean over the rounds), and a change is judged over the rounds: Yuen's "
+          f"20% trimmed mean with its {CONFIDENCE:.0%} interval, widened by the uncertainty "
+          "of the rounds' mean level, Benjamini-Hochberg q-values over every measurement, "
+          "and the threshold. The shift of every measurement at once is also judged, by "
+          "Student's t over the rounds.")
 
 
 def _pct(ratio: float) -> str:
@@ -35,16 +38,31 @@ def headline(name: str, baseline: str, table: pd.DataFrame, threshold: float) ->
     text = (f"{name} against {baseline}: {len(table)} measurements over {rounds} paired "
             f"rounds, {len(changes(table, REGRESSION))} regression(s), "
             f"{len(changes(table, IMPROVEMENT))} improvement(s) beyond {threshold:.0%}.")
-    if 0 < rounds < 6:
-        text += (f" With {rounds} rounds no measurement can be called a change: the "
-                 f"signed-rank test's smallest p-value is then 2 / 2^{rounds} = "
-                 f"{2 / 2 ** rounds:.3g}, and no interval reaches {CONFIDENCE:.0%}; about "
-                 "ten rounds are needed.")
+    if 0 < rounds < MIN_ROUNDS:
+        text += (f" With {rounds} rounds no measurement is judged: under {MIN_ROUNDS} the "
+                 "trimmed mean trims nothing, and one process that read a group far off "
+                 f"would decide; {DEFAULT_ROUNDS} rounds find a 10% change reliably on a "
+                 "shared machine.")
     if shift is not None:
         text += (f" Across every measurement the candidate is {_pct(shift['ratio'])} "
                  f"[{_pct(shift['low'])}, {_pct(shift['high'])}] "
                  f"({shift['verdict']}).")
     return text
+
+
+def unjudged(table: pd.DataFrame, shown: int = 10) -> list[str]:
+    """The measurements with too few paired rounds to judge (a configuration that failed
+    in most rounds on one side), named: where the whole comparison is short, the headline
+    says so instead."""
+    rows = table[table["verdict"] == NOT_JUDGED]
+    if rows.empty or len(rows) == len(table):
+        return []
+    out = [f"Not judged, under {MIN_ROUNDS} paired rounds ({len(rows)}):"]
+    out += [f"  {r['config']} {r['phase']}: {r['rounds']} round(s)"
+            for r in rows.head(shown).to_dict("records")]
+    if len(rows) > shown:
+        out.append(f"  and {len(rows) - shown} more (the page lists them)")
+    return out
 
 
 def paired_terminal(names: Sequence[str], tables: Sequence[pd.DataFrame],
@@ -62,6 +80,7 @@ def paired_terminal(names: Sequence[str], tables: Sequence[pd.DataFrame],
                 out.append(f"  {r['config']:<{width}} {r['phase']:<9} {r['baseline_ms']:>10.4g} "
                            f"{r['candidate_ms']:>10.4g} {_pct(r['ratio']):>8}  "
                            f"[{_pct(r['low'])}, {_pct(r['high'])}]  q {r['q_value']:.2g}")
+        out += unjudged(table)
     return "\n".join(out)
 
 

@@ -16,37 +16,42 @@ environment) with round i of each other one; a change must hold across the round
 called one.
 
     python -m bench.tools.paired --env old=.venvs/torch-2.13.0/bin/python \\
-        --env new=.venvs/torch-2.14.1/bin/python --rounds 8 --out-dir results/paired
+        --env new=.venvs/torch-2.14.1/bin/python --out-dir results/paired
 
 Rounds already on disk are kept, and an unfinished one is resumed, so a call that stopped
-(a signal, a reboot) continues where it was. Like ``bench/tools/versions.py``, this module
+(a signal, a reboot) continues where it was. A signal to this tool is passed on once to the
+sweeps, which stop after their configuration in progress, still taking turns; a sweep
+whose coordinator was killed stops at its next turn (``bench/measure/turns.py``). Like ``bench/tools/versions.py``, this module
 needs only the standard library: torch lives in the environments.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import random
 import shlex
-import subprocess
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import PROJECT_ROOT
-from bench.schema import SWEEP_FILE  # no torch, no pandas: the bootstrap interpreter has neither
-from bench.tools.side_by_side import run_side_by_side
+from bench.cli import OneLineParser  # no torch, no pandas: the bootstrap interpreter has neither
+from bench.schema import SWEEP_FILE
+from bench.sweep.interrupt import Interrupted, exit_code
+from bench.tools.side_by_side import run_alone, run_side_by_side
+
+USAGE_ERROR = 2  # what `python -m bench run` exits with on arguments it refuses
 
 # Rounds by default, from simulation under a noise model fitted to an A/A measurement of
 # the default sweep on the shared 2-core reference machine (bench/tools/paired_noise.py,
-# results/paired-check/): side by side, a configuration's round-to-round departure is 3-6%
-# (median 3.5% for a step), with now and then a whole group read 20% or more off. The
-# signed-rank test's smallest p-value is 2 / 2^n, which Benjamini-Hochberg over a sweep's
-# measurements needs well under 1%: under ten rounds, a change is called only where nearly
-# every round shows it. Twelve rounds saw a 10% slowdown of a quarter of the configurations
-# in every simulated trial, though not each slowed configuration (see the README).
-DEFAULT_ROUNDS = 12
+# results/reference/paired-check-cpu/): side by side, a configuration's round-to-round
+# departure is 3-6%, most of it shared by its comparison group, now and then 20% or more.
+# The fewest rounds that find at least 90% of the configurations of a quarter made 10%
+# slower, with the 95% upper bound of false flags at most one per 1,000 unchanged
+# measurements: sixteen rounds find 97% but flag 1.03 in 1,000 (bound 1.18); eighteen find
+# 98% and flag 0.83 (bound 0.96); see the README.
+DEFAULT_ROUNDS = 18
 
 
 @dataclass
@@ -56,28 +61,55 @@ class Environment:
     variables: dict[str, str] = field(default_factory=dict)
 
 
+def fail(message: str) -> SystemExit:
+    """One line on stderr and exit code 2: input the user can fix."""
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    return SystemExit(USAGE_ERROR)
+
+
 def parse_environments(envs: list[str], settings: list[str]) -> list[Environment]:
-    """``NAME=PYTHON`` for each environment, ``NAME:VAR=VALUE`` for each variable."""
+    """``NAME=PYTHON`` for each environment, ``NAME:VAR=VALUE`` for each variable; every
+    interpreter must exist before anything starts."""
     out: dict[str, Environment] = {}
     for text in envs:
         name, sep, python = text.partition("=")
         if not sep or not name or not python:
-            raise SystemExit(f"error: --env {text!r}: expected NAME=PYTHON")
+            raise fail(f"--env {text!r}: expected NAME=PYTHON")
         if name in out:
-            raise SystemExit(f"error: --env {name!r} is given twice")
+            raise fail(f"--env {name!r} is given twice")
+        if shutil.which(python) is None:
+            raise fail(f"--env {text!r}: {python} is not an executable interpreter; give "
+                       "one such as .venv/bin/python")
         out[name] = Environment(name, python)
     for text in settings:
         name, sep, assignment = text.partition(":")
         var, sep2, value = assignment.partition("=")
         if not sep or not sep2 or not var:
-            raise SystemExit(f"error: --set {text!r}: expected NAME:VAR=VALUE")
+            raise fail(f"--set {text!r}: expected NAME:VAR=VALUE")
         if name not in out:
-            raise SystemExit(f"error: --set {text!r}: no environment {name!r}; "
-                             f"given: {', '.join(out)}")
+            raise fail(f"--set {text!r}: no environment {name!r}; given: {', '.join(out)}")
         out[name].variables[var] = value
     if len(out) < 2:
-        raise SystemExit("error: a paired comparison needs at least two --env")
+        raise fail("a paired comparison needs at least two --env")
     return list(out.values())
+
+
+def split_run_args(text: str) -> list[str]:
+    try:
+        return shlex.split(text)
+    except ValueError as exc:
+        raise fail(f"--run-args {text!r}: {exc}") from None
+
+
+def check_threshold(text: str) -> str:
+    """Refused now, not after every round: `python -m bench paired` takes a percentage."""
+    try:
+        value = float(text.rstrip("%"))
+    except ValueError:
+        raise fail(f"--threshold {text!r} is not a number") from None
+    if not 0 <= value < 100:
+        raise fail(f"--threshold {text!r} is not a percentage in [0, 100)")
+    return text
 
 
 def round_order(names: list[str], round_: int) -> list[str]:
@@ -119,13 +151,16 @@ def run_rounds(envs: list[Environment], rounds: int, out_dir: Path, run_args: li
             for name, (argv, variables) in zip(order, commands):
                 print(f"[round {round_}/{rounds}] {name}: "
                       f"{round_folder(out_dir, name, round_)}", flush=True)
-                statuses.append(subprocess.run(argv, cwd=PROJECT_ROOT,
-                                               env=variables).returncode)
+                statuses.append(run_alone(argv, variables, cwd=PROJECT_ROOT))
         else:
             print(f"[round {round_}/{rounds}] {' | '.join(order)}, side by side, taking "
                   f"turns: {out_dir}/*/round-{round_:02d}", flush=True)
             # one order of the groups per round, the same in every environment
             statuses = run_side_by_side(commands, seed=round_, cwd=PROJECT_ROOT)
+        if all(status == USAGE_ERROR for status in statuses):
+            # the sweep's arguments, refused in every environment: so would every round be
+            raise fail(f"`python -m bench run` refused the sweep's arguments in every "
+                       f"environment (above); {', '.join(sorted(set(order)))} measured nothing")
         for name, status in zip(order, statuses):
             # 1: some configurations recorded an error or a non-finite loss; the rest pair
             if status not in (0, 1):
@@ -143,12 +178,29 @@ def compare(envs: list[Environment], out_dir: Path, rounds: int, threshold: str)
     if threshold:
         command += ["--threshold", threshold]
     variables = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    return subprocess.run(command, cwd=PROJECT_ROOT, env=variables).returncode
+    return run_alone(command, variables, cwd=PROJECT_ROOT)
+
+
+def measure_and_compare(envs: list[Environment], rounds: int, out_dir: Path,
+                        run_args: list[str], one_at_a_time: bool, threshold: str) -> int:
+    """The rounds, then their comparison; a signal stops the rounds with what they
+    measured kept, one line and the shell's code for it."""
+    try:
+        failed = run_rounds(envs, rounds, out_dir, run_args, one_at_a_time)
+    except Interrupted as stop:
+        print(f"{stop}: stopped; the rounds on disk are kept, and the same command resumes "
+              "them", file=sys.stderr, flush=True)
+        return exit_code(stop.signum)
+    if failed:
+        print(f"note: the sweep did not complete in {', '.join(failed)}; their rounds pair "
+              "where they hold the configuration", file=sys.stderr)
+    return compare(envs, out_dir, rounds, threshold)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.tools.paired",
-                                     description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog="python -m bench.tools.paired",
+                           description="The same sweep in several Python environments, in "
+                           "interleaved rounds side by side, then compared round by round.")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=PYTHON",
                         help="an environment: a name and its interpreter (the first is the "
                         "baseline)")
@@ -167,12 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 2:
         parser.error(f"--rounds must be at least 2 to pair, got {args.rounds}")
     envs = parse_environments(args.env, args.set)
-    failed = run_rounds(envs, args.rounds, args.out_dir, shlex.split(args.run_args),
-                        args.one_at_a_time)
-    if failed:
-        print(f"note: the sweep did not complete in {', '.join(failed)}; their rounds pair "
-              "where they hold the configuration", file=sys.stderr)
-    return compare(envs, args.out_dir, args.rounds, args.threshold)
+    threshold = check_threshold(args.threshold) if args.threshold else ""
+    return measure_and_compare(envs, args.rounds, args.out_dir, split_run_args(args.run_args),
+                               args.one_at_a_time, threshold)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,11 @@ turn goes round: with two processes A B, B A, A B... (ABBA: what the machine doe
 two turns of a cycle lands on both alike), with more in a fresh random order each cycle.
 A process that exits leaves the round; the others go on.
 
+The processes run in sessions of their own, so a Ctrl-C at the terminal reaches only the
+coordinator, which passes SIGINT or SIGTERM on once to each (``Forward``): each stops after
+its configuration in progress, still taking turns, and the coordinator then raises
+``Interrupted``. A second signal would make them drop that configuration; one is enough.
+
 Standard library only: this runs under the bootstrap interpreter (``bench/tools/paired.py``).
 """
 
@@ -15,11 +20,13 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
 
 from bench.schema import TURNS_VARIABLE
+from bench.sweep.interrupt import SIGNALS, Interrupted
 
 # A process's pipes close as it exits; it can be waited for a moment later.
 EXIT_GRACE_S = 10.0
@@ -75,12 +82,48 @@ def cycle_order(count: int, cycle: int, rng: random.Random) -> list[int]:
     return order
 
 
+class Forward:
+    """While in a ``with`` block: the first SIGINT or SIGTERM is passed on to every process
+    still running and remembered; the block's end raises ``Interrupted`` for it."""
+
+    def __init__(self, processes: list[subprocess.Popen]):
+        self.processes, self.signum, self.previous = processes, None, {}
+
+    def __enter__(self) -> Forward:
+        for signum in SIGNALS:
+            self.previous[signum] = signal.signal(signum, self.handle)
+        return self
+
+    def handle(self, signum: int, frame) -> None:
+        if self.signum is not None:
+            return  # passed on once: a second would drop their configurations in progress
+        self.signum = signum
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signum)
+
+    def __exit__(self, kind, value, traceback) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        if self.signum is not None and kind is None:
+            raise Interrupted(self.signum)
+
+
+def run_alone(command: list[str], env: dict[str, str], **popen) -> int:
+    """``command`` in a session of its own, a signal passed on as ``run_side_by_side``
+    does; its exit code."""
+    process = subprocess.Popen(command, env=env, start_new_session=True, **popen)
+    with Forward([process]):
+        return process.wait()
+
+
 def start(command: list[str], env: dict[str, str], seed: int, **popen) -> Member:
     hear_r, hear_w = os.pipe()  # the child reads its turns here
     say_r, say_w = os.pipe()  # and says it is done here
     env = {**env, TURNS_VARIABLE: f"{hear_r},{say_w},{seed}"}
     try:
-        process = subprocess.Popen(command, env=env, pass_fds=(hear_r, say_w), **popen)
+        process = subprocess.Popen(command, env=env, pass_fds=(hear_r, say_w),
+                                   start_new_session=True, **popen)
     finally:
         os.close(hear_r)  # the child's ends: with ours closed, its exit closes the pipes
         os.close(say_w)
@@ -89,26 +132,38 @@ def start(command: list[str], env: dict[str, str], seed: int, **popen) -> Member
 
 def run_side_by_side(commands: list[tuple[list[str], dict[str, str]]], seed: int,
                      **popen) -> list[int]:
-    """Run ``commands`` ((argv, environment) each) at once, taking turns; their exit codes."""
+    """Run ``commands`` ((argv, environment) each) at once, taking turns; their exit codes.
+    ``Interrupted`` once they have stopped, where a signal asked for it."""
     members = [start(argv, env, seed, **popen) for argv, env in commands]
-    try:
-        ready = [m for m in members if m.hears()]  # one that exits before: nothing to share
-        rng, cycle = random.Random(seed), 0
-        while ready:
-            for i in cycle_order(len(ready), cycle, rng):
-                member = ready[i]
-                if member.alive and member.go():
-                    member.hears()
-            gone = [m for m in ready if not m.alive]
-            ready = [m for m in ready if m.alive]
-            for member in gone:
-                if ready and still_running(member.process):
-                    # it closed its pipe but runs on: what it measures now is not paired
-                    print(f"warning: process {member.process.pid} stopped taking turns while "
-                          "still running; the rest of its run was measured alongside the "
-                          "others", file=sys.stderr, flush=True)
-            cycle += 1
-    finally:
-        for member in members:
-            member.close()
+    with Forward([m.process for m in members]):
+        try:
+            return turn_taking(members, seed)
+        finally:
+            for member in members:
+                member.close()
+
+
+def turn_taking(members: list[Member], seed: int) -> list[int]:
+    """Hand the turns out until every member has exited; their exit codes."""
+    ready = [m for m in members if m.hears()]  # one that exits before: nothing to share
+    rng, cycle, turns = random.Random(seed), 0, {id(m): 0 for m in members}
+    while ready:
+        for i in cycle_order(len(ready), cycle, rng):
+            member = ready[i]
+            if member.alive and member.go():
+                turns[id(member)] += member.hears()
+        gone = [m for m in ready if not m.alive]
+        ready = [m for m in ready if m.alive]
+        for member in gone:
+            if ready and still_running(member.process):
+                # it closed its pipe but runs on: what it measures now is not paired
+                print(f"warning: process {member.process.pid} stopped taking turns while "
+                      "still running; the rest of its run was measured alongside the "
+                      "others", file=sys.stderr, flush=True)
+        cycle += 1
+    if len(members) > 1 and min(turns.values()) == 0 and max(turns.values()) > 1:
+        # a resumed round whose other side was complete: what was left ran without a partner
+        print(f"warning: {sum(t == 0 for t in turns.values())} of {len(members)} processes "
+              "had nothing left to measure; the others' rest of the round had no partner",
+              file=sys.stderr, flush=True)
     return [m.process.wait() for m in members]

@@ -14,7 +14,6 @@ library: torch lives only in the per-version environments.
 
 from __future__ import annotations
 
-import argparse
 import shlex
 import subprocess
 import sys
@@ -22,7 +21,9 @@ import venv
 from pathlib import Path
 
 from bench import PROJECT_ROOT
-from bench.tools.paired import DEFAULT_ROUNDS, Environment, compare, run_rounds
+from bench.cli import OneLineParser
+from bench.tools.paired import (DEFAULT_ROUNDS, Environment, measure_and_compare,
+                                split_run_args)
 
 
 
@@ -52,7 +53,7 @@ def environment(version: str, venvs: Path, pip_args: list[str]) -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="make bench-versions", description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog="make bench-versions", description=__doc__.split("\n")[0])
     parser.add_argument("versions", nargs="+", help="torch versions, e.g. 2.13.0 2.14.1")
     parser.add_argument("--out-dir", type=Path, default=Path("results/versions"))
     parser.add_argument("--venvs", type=Path, default=PROJECT_ROOT / ".venvs")
@@ -64,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--one-at-a-time", action="store_true",
                         help="run each round's versions one after the other, not side by side")
     args = parser.parse_args(argv)
-
+    if args.rounds < 2:
+        parser.error(f"--rounds must be at least 2 to pair, got {args.rounds}")
+    run_args = split_run_args(args.run_args)
     envs = []
     for version in sorted(dict.fromkeys(args.versions), key=version_key):
         python = environment(version, args.venvs, shlex.split(args.pip_args))
@@ -74,13 +77,11 @@ def main(argv: list[str] | None = None) -> int:
         print("error: fewer than two torch versions ran; nothing to compare", file=sys.stderr)
         return 2
     # the versions take turns within each round, so the machine's moods land on all alike
-    failed = run_rounds(envs, args.rounds, args.out_dir, shlex.split(args.run_args),
-                        args.one_at_a_time)
-    if failed:
-        print(f"note: the sweep did not complete under {', '.join(failed)}; their rounds pair "
-              "where they hold the configuration", file=sys.stderr)
-    status = compare(envs, args.out_dir, args.rounds, "")
-    print(f"Comparison across {', '.join(e.name for e in envs)}: {args.out_dir / 'paired.html'}")
+    status = measure_and_compare(envs, args.rounds, args.out_dir, run_args,
+                                 args.one_at_a_time, "")
+    if status in (0, 1):
+        print(f"Comparison across {', '.join(e.name for e in envs)}: "
+              f"{args.out_dir / 'paired.html'}")
     return status
 
 

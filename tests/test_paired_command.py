@@ -1,0 +1,109 @@
+"""``python -m bench paired`` on folders of rounds a user may hand it: the same rounds on
+both sides, sides of unequal length, an unfinished round, too few rounds to judge, and a
+configuration that failed in most rounds on one side."""
+
+from itertools import product
+
+import numpy as np
+import pytest
+
+from bench.schema import REQUIRED_PHASES
+from bench.tools.synthetic import env_record, result_row, write_run
+from tests.conftest import run_cli
+
+CONFIGS = list(product(("sequential", "shared_input"), ("separate", "single")))
+
+
+def write_rounds(folder, name, rounds, factor=1.0, failed=(), seed=0):
+    """``rounds`` rounds of four configurations, 1% noise a round; every median times
+    ``factor``; ``failed``: (scenario, setup, round index) recorded as an error."""
+    rng = np.random.default_rng(seed)
+    for i in range(rounds):
+        run_id = f"{name}-{i}"
+        rows, samples = [], {}
+        for scenario, setup in CONFIGS:
+            for phase in REQUIRED_PHASES:
+                if (scenario, setup, i) in failed:
+                    rows.append(result_row(run_id=run_id, scenario=scenario, phase=phase,
+                                           optimizer_setup=setup, status="error",
+                                           error="RuntimeError: planted"))
+                    continue
+                median = factor * rng.lognormal(0, 0.01)
+                values = [median * 0.99, median, median * 1.01]
+                row = result_row(run_id=run_id, scenario=scenario, optimizer_setup=setup,
+                                 phase=phase, n_samples=3, median_ms=median,
+                                 ci_low_ms=values[0], ci_high_ms=values[2])
+                rows.append(row)
+                samples[(row["config_id"], phase, 1)] = values
+        write_run(folder / f"round-{i + 1:02d}", rows, samples, env_record(run_id))
+    return folder
+
+
+def test_the_same_rounds_on_both_sides_are_refused(tmp_path):
+    a = write_rounds(tmp_path / "a", "a", 6)
+    proc = run_cli("paired", str(a), str(a))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert f"{a} holds the same runs as {a} (run a-0 and 5 more)" in proc.stderr
+    copy = write_rounds(tmp_path / "copy", "a", 6)  # the same runs, written again
+    proc = run_cli("paired", str(a), str(copy))
+    assert proc.returncode == 2 and "holds the same runs as" in proc.stderr
+
+
+def test_rounds_without_a_partner_are_named(tmp_path):
+    a = write_rounds(tmp_path / "a", "a", 8)
+    b = write_rounds(tmp_path / "b", "b", 6, seed=1)
+    proc = run_cli("paired", str(a), str(b), "--out", str(tmp_path / "p.html"))
+    assert proc.returncode == 0
+    assert (f"note: {a} has 8 rounds, the other side 6: rounds 7 to 8 of {a} have no partner "
+            "and are left out") in proc.stdout
+    assert "16 measurements over 6 paired rounds" in proc.stdout
+
+
+def test_an_unfinished_round_says_how_to_finish_it(tmp_path):
+    a = write_rounds(tmp_path / "a", "a", 6)
+    b = write_rounds(tmp_path / "b", "b", 5, seed=1)
+    (b / "round-06").mkdir()  # interrupted before its first configuration was written
+    proc = run_cli("paired", str(a), str(b))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert f"{b / 'round-06'} holds no results.csv: an unfinished round" in proc.stderr
+    assert "--rounds" in proc.stderr
+
+
+def test_under_five_rounds_nothing_is_judged_not_even_the_shift(tmp_path):
+    # everything 30% slower, four rounds: the shift's interval is clear, but no verdict is
+    # given under five rounds, so --fail-on-regression has nothing to fail on
+    a = write_rounds(tmp_path / "a", "a", 4)
+    b = write_rounds(tmp_path / "b", "b", 4, factor=1.3, seed=1)
+    proc = run_cli("paired", str(a), str(b), "--fail-on-regression",
+                   "--out", str(tmp_path / "p.html"))
+    assert proc.returncode == 0
+    assert "With 4 rounds no measurement is judged" in proc.stdout
+    assert "(not judged)" in proc.stdout and "0 regression(s)" in proc.stdout
+    assert "not judged" in (tmp_path / "p.html").read_text()
+    # the same at six rounds: every measurement and the shift are regressions
+    a = write_rounds(tmp_path / "a6", "a6", 6)
+    b = write_rounds(tmp_path / "b6", "b6", 6, factor=1.3, seed=1)
+    proc = run_cli("paired", str(a), str(b), "--fail-on-regression",
+                   "--out", str(tmp_path / "p6.html"))
+    assert proc.returncode == 1
+    assert "16 regression(s)" in proc.stdout and "(regression)" in proc.stdout
+
+
+@pytest.mark.parametrize("failed_rounds", [4, 1])
+def test_a_configuration_that_failed_in_most_rounds_is_named_not_passed_over(
+        tmp_path, failed_rounds):
+    # failed in four rounds of six on one side: two pairs left, under five, so its four
+    # phases are named as not judged; failed in one, five pairs: judged like the rest
+    failed = {("shared_input", "single", i) for i in range(failed_rounds)}
+    a = write_rounds(tmp_path / "a", "a", 6)
+    b = write_rounds(tmp_path / "b", "b", 6, failed=failed, seed=1)
+    proc = run_cli("paired", str(a), str(b), "--out", str(tmp_path / "p.html"))
+    assert proc.returncode == 0
+    pairs = 6 - failed_rounds
+    named = [f"shared_input/seed/cpu/bs32/single/adam/loop {phase}: {pairs} round(s)"
+             for phase in REQUIRED_PHASES]
+    if pairs < 5:
+        assert "Not judged, under 5 paired rounds (4):" in proc.stdout
+        assert all(line in proc.stdout for line in named)
+    else:
+        assert "Not judged" not in proc.stdout
