@@ -240,7 +240,7 @@ def simulate(model: NoiseModel, trials: int, rounds: int | None, seed: int) -> d
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.tools.noise_model",
-                                     description=__doc__.split("\n")[0])
+                                     description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("runs", nargs="+", type=Path, help="run folders of one sweep")
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--rounds", type=int, nargs="*", default=[8, 16, 32],
