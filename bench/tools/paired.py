@@ -187,14 +187,14 @@ def measure_and_compare(envs: list[Environment], rounds: int, out_dir: Path,
     measured kept, one line and the shell's code for it."""
     try:
         failed = run_rounds(envs, rounds, out_dir, run_args, one_at_a_time)
+        if failed:
+            print(f"note: the sweep did not complete in {', '.join(failed)}; their rounds "
+                  "pair where they hold the configuration", file=sys.stderr)
+        return compare(envs, out_dir, rounds, threshold)
     except Interrupted as stop:
         print(f"{stop}: stopped; the rounds on disk are kept, and the same command resumes "
               "them", file=sys.stderr, flush=True)
         return exit_code(stop.signum)
-    if failed:
-        print(f"note: the sweep did not complete in {', '.join(failed)}; their rounds pair "
-              "where they hold the configuration", file=sys.stderr)
-    return compare(envs, out_dir, rounds, threshold)
 
 
 def main(argv: list[str] | None = None) -> int:
