@@ -40,6 +40,17 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def percent(text: str) -> float:
+    """A --threshold in percent (5 or 5%) as a fraction; what is valid, where it is not."""
+    try:
+        value = float(text.rstrip("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < 100:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage in [0, 100)")
+    return value / 100
+
+
 def load_file(path: str) -> None:
     """Execute a user's file (its @register decorators add scenarios) before the command."""
     if not Path(path).is_file():

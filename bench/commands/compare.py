@@ -7,18 +7,9 @@ from pathlib import Path
 
 from bench.analyze.comparison import compare_runs, load_side
 from bench.analyze.significance import DEFAULT_THRESHOLD, REGRESSION
+from bench.cli import percent
 from bench.commands.report import write_html, write_pngs
 from bench.present.comparison import comparison_sections, comparison_title, format_terminal
-
-
-def percent(text: str) -> float:
-    try:
-        value = float(text.rstrip("%"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= value < 100:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage in [0, 100)")
-    return value / 100
 
 
 def add_parser(sub) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from bench.analyze.significance import DEFAULT_THRESHOLD
-from bench.commands.compare import percent
+from bench.cli import percent
 from bench.history.changes import Change, scan
 from bench.history.store import open_store
 from bench.schema import PHASES, STEP

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from bench.analyze.significance import DEFAULT_THRESHOLD
-from bench.commands.compare import percent
+from bench.cli import percent
 from bench.errors import UsageError
 from bench.history.dashboard import build_dashboard
 from bench.history.store import open_store

@@ -10,7 +10,7 @@ from pathlib import Path
 from bench.analyze.paired import compare_paired
 from bench.analyze.reader import load_run
 from bench.analyze.significance import DEFAULT_THRESHOLD, REGRESSION
-from bench.commands.compare import percent
+from bench.cli import percent
 from bench.commands.report import write_html
 from bench.errors import UsageError
 from bench.schema import RESULTS_FILE

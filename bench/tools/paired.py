@@ -27,6 +27,7 @@ needs only the standard library: torch lives in the environments.
 
 from __future__ import annotations
 
+import argparse
 import os
 import random
 import shlex
@@ -36,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import PROJECT_ROOT
-from bench.cli import OneLineParser  # no torch, no pandas: the bootstrap interpreter has neither
+from bench.cli import OneLineParser, percent  # no torch, no pandas: the bootstrap interpreter has neither
 from bench.schema import SWEEP_FILE
 from bench.sweep.interrupt import Interrupted, exit_code
 from bench.tools.side_by_side import run_alone, run_side_by_side
@@ -104,11 +105,9 @@ def split_run_args(text: str) -> list[str]:
 def check_threshold(text: str) -> str:
     """Refused now, not after every round: `python -m bench paired` takes a percentage."""
     try:
-        value = float(text.rstrip("%"))
-    except ValueError:
-        raise fail(f"--threshold {text!r} is not a number") from None
-    if not 0 <= value < 100:
-        raise fail(f"--threshold {text!r} is not a percentage in [0, 100)")
+        percent(text)
+    except argparse.ArgumentTypeError as exc:
+        raise fail(f"--threshold {exc}") from None
     return text
 
 

@@ -137,8 +137,8 @@ def fit(folder: Path) -> PairedNoise:
                         for c in range(len(cell_index))], axis=1)
     effects = effects - np.median(effects, axis=0)
     cell_scale = _floored(_scale(effects))
-    rest = departures - effects[:, cell_codes] - np.median(departures - effects[:, cell_codes],
-                                                           axis=0)
+    rest = departures - effects[:, cell_codes]
+    rest -= np.median(rest, axis=0)
     shared = np.bincount(cell_codes)[cell_codes] > 1  # a key alone in its cell is its cell
     key_scale = np.where(shared, _scale(rest), 0.0)
     key_scale[shared] = _floored(key_scale[shared])
