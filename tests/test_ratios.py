@@ -3,6 +3,7 @@ round by round: the numbers, the intervals and the verdicts, computed by hand.""
 
 import numpy as np
 import pytest
+from scipy.stats import t as scipy_t
 
 from bench.analyze.ratios import FASTER, INCONCLUSIVE, SAME, SLOWER, paired_ratios, verdict
 from bench.analyze.reader import load_run
@@ -21,7 +22,8 @@ def paired_run(folder, fractions=FRACTIONS, per_block=3):
     for setup, share in (("separate", [1.0] * len(fractions)), ("single", fractions)):
         values = [10.0 * m * f for m, f in zip(MACHINE, share) for _ in range(per_block)]
         row = result_row(batch_size=8, optimizer_setup=setup, group=reference,
-                         median_ms=float(np.median(values)), n_samples=len(values))
+                         median_ms=float(np.median(values)), n_samples=len(values),
+                         measure_s=1.0)
         rows.append(row)
         samples[(row["config_id"], "step", 1)] = values
         blocks[(row["config_id"], "step", 1)] = [b for b in range(len(fractions))
@@ -29,17 +31,29 @@ def paired_run(folder, fractions=FRACTIONS, per_block=3):
     return load_run(write_run(folder, rows, samples, blocks=blocks))
 
 
-def test_the_ratio_is_the_median_of_the_rounds_ratios_with_order_statistics(tmp_path):
+def test_the_ratio_is_the_trimmed_mean_of_the_rounds_ratios_at_the_first_looks_level(tmp_path):
     (row,) = paired_ratios(paired_run(tmp_path / "run")).to_dict("records")
     assert row["config_id"] == "sequential/seed/cpu/bs8/single/adam/loop"
     assert (row["compared"], row["reference"], row["value"]) == \
         ("optimizer_setup", "separate", "single")
     assert row["blocks"] == 10
-    # the machine's speed cancels round by round: the middle of the ten fractions
-    assert row["ratio"] == pytest.approx(np.sqrt(0.88 * 0.90))
-    # for ten values the 95% interval of the median runs from the 2nd to the 9th
-    assert (row["ci_low"], row["ci_high"]) == pytest.approx((0.82, 0.96))
-    assert row["verdict"] == FASTER
+    # the machine's speed cancels round by round; of the ten fractions the two lowest and
+    # the two highest are trimmed, and the six kept are averaged as logarithms
+    logs = np.log(sorted(FRACTIONS))
+    assert row["ratio"] == pytest.approx(np.exp(logs[2:8].mean()))
+    # Yuen's standard error from the winsorized values (the trimmed ones replaced by the
+    # nearest kept), h = 6 kept, 5 degrees of freedom
+    winsorized = np.clip(logs, logs[2], logs[7])
+    se = np.sqrt(9 * winsorized.var(ddof=1) / (6 * 5))
+    # ten rounds are the first of twelve looks: Pocock-type spending gives it
+    # 0.05 ln(1 + (e - 1) / 12) of the 5% budget
+    level = 0.05 * np.log(1 + (np.e - 1) / 12)
+    assert row["look"] == 1 and row["confidence"] == pytest.approx(1 - level)
+    t = scipy_t.ppf(1 - level / 2, 5)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx(
+        (np.exp(logs[2:8].mean() - t * se), np.exp(logs[2:8].mean() + t * se)), rel=1e-6)
+    # at 99.3% the interval reaches just past 1: not yet decided at this look
+    assert row["ci_low"] < 1 < row["ci_high"] and row["verdict"] == INCONCLUSIVE
     # where the medians alone would say: the machine's slow rounds landed on both alike
     assert row["reference_ms"] == pytest.approx(np.median(
         [10.0 * m for m in MACHINE for _ in range(3)]))

@@ -1,11 +1,12 @@
 """The summary at the end of a run: verdicts with intervals where configurations were timed
 together, medians where they were timed alone, and what may have disturbed them."""
 
+import numpy as np
 import pytest
 
 from bench.analyze.ratios import paired_ratios
 from bench.present.summary import format_summary
-from tests.test_ratios import paired_run
+from tests.test_ratios import FRACTIONS, paired_run
 from bench.tools.synthetic import frame, result_row
 
 
@@ -16,10 +17,17 @@ def test_a_group_prints_each_setup_s_ratio_interval_and_verdict(tmp_path):
     assert lines[0].startswith("Step time per optimizer setup against `separate`")
     row = next(line for line in lines if line.startswith("sequential"))
     # separate's median (30 samples: ten rounds of three, 10 ms times the machine's speed;
-    # the 15th and 16th are 11 and 12 ms), then single over it
-    assert row.split()[:7] == ["sequential", "seed", "adam/loop", "8", "11.500", "ms", "0.890"]
-    assert "[0.820, 0.960] faster" in row
+    # the 15th and 16th are 11 and 12 ms), then single over it: the trimmed mean of the ten
+    # rounds' fractions (the six middle ones, as logarithms; tests/test_ratios.py)
+    middle = np.log(sorted(FRACTIONS))[2:8]
+    assert row.split()[:7] == ["sequential", "seed", "adam/loop", "8", "11.500", "ms",
+                               f"{np.exp(middle.mean()):.3f}"]
+    assert row.endswith("inconclusive")  # its interval at the first look reaches past 1
     assert "fastest" not in text
+    took = next(line for line in lines if line.startswith("Verdicts"))
+    # one group, ten rounds, the synthetic rows' measure_s (1.0 s each, two configurations)
+    assert took == ("Verdicts: 0 of 1 decided; the groups took 10 rounds, 2.0 s of sampling, "
+                    "stopping at look 1.")
 
 
 def test_configurations_timed_alone_get_medians_and_no_winner():

@@ -40,8 +40,12 @@ def test_each_row_takes_its_own_rounds_and_too_few_give_nothing():
     alone = trimmed_means(full[None, :7])
     assert (estimate[1], se[1], df[1]) == pytest.approx((alone[0][0], alone[1][0],
                                                          alone[2][0]))
-    # seven rounds: g = 1, h = 5; three: g = 0, the plain mean with df 2
-    assert df[1] == 4 and df[3] == 2 and estimate[3] == pytest.approx(full[1:4].mean())
+    # under eight rounds nothing is trimmed: seven give the plain mean with df 6, three
+    # with df 2; from eight, g = 1 (h = 6, df 5)
+    assert df[1] == 6 and estimate[1] == pytest.approx(full[:7].mean())
+    assert df[3] == 2 and estimate[3] == pytest.approx(full[1:4].mean())
+    eight = trimmed_means(full[None, :8])
+    assert eight[2][0] == 5 and eight[0][0] == pytest.approx(np.sort(full[:8])[1:7].mean())
     assert np.isnan([estimate[2], se[2], df[2]]).all()
 
 

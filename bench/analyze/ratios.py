@@ -5,13 +5,16 @@ The configurations of a group were timed together, round-robin: each round ran o
 each, seconds apart (``bench/measure/timers.py``). Whatever the machine did in a round (it
 slowed down, another process took a core) hit both blocks of it, so the ratio of the two
 blocks' medians cancels it, where the ratio of the two overall medians keeps it. A pair's
-ratio is therefore taken per round, and the configuration's ratio is the median over the
-rounds (of every repeat), with the 95% interval of that median from order statistics
-(``median_ci_ranks``): no distribution assumed, and a disturbed round or two move neither.
+ratio is therefore taken per round, and the configuration's ratio is the 20% trimmed mean
+of the rounds' log-ratios (of every repeat): a disturbed round or two at either end are
+trimmed.
 
-The verdict compares the interval with a threshold ``t``: `same` when the whole interval
-lies within [1 - t, 1 + t]; else `faster` when it lies below 1, `slower` when above 1;
-else `inconclusive`. Nothing is called faster on its median alone.
+The groups stop as soon as their question is decided (``bench/analyze/sequential.py``): the
+rounds were judged at planned looks, each with a share of a 5% error budget, so the
+interval is built at the share of the look at which the group stopped. The verdict compares
+it with a threshold ``t``: `same` when the whole interval lies within [1 - t, 1 + t]; else
+`faster` when it lies below 1, `slower` when above 1; else `inconclusive`. Nothing is called
+faster on its median alone.
 """
 
 from __future__ import annotations
@@ -20,24 +23,28 @@ import numpy as np
 import pandas as pd
 
 from bench.analyze.reader import Run
+from bench.analyze.sequential import (FASTER, SAME, SLOWER, UNDECIDED, final_look,
+                                      in_run_plan, judge_rounds, verdict_of)
 from bench.axes import DIMENSIONS, NAMES
-from bench.measure.stats import median_ci_ranks
 from bench.schema import OK, RATIO_FIELDS
 
 DEFAULT_THRESHOLD = 0.05
-FASTER, SLOWER, SAME, INCONCLUSIVE = "faster", "slower", "same", "inconclusive"
+INCONCLUSIVE = UNDECIDED
 VERDICTS = (FASTER, SLOWER, SAME, INCONCLUSIVE)
 PAIR = ["run_id", "repeat", "group", "phase", "block"]
+DEFAULT_MIN_ROUNDS = 10  # a run whose sweep.json does not say
 
 
 def verdict(low: float, high: float, threshold: float) -> str:
-    if low >= 1 - threshold and high <= 1 + threshold:
-        return SAME
-    if high < 1:
-        return FASTER
-    if low > 1:
-        return SLOWER
-    return INCONCLUSIVE
+    """The verdict of one interval of a ratio (see the module's docstring)."""
+    return str(verdict_of(low, high, low, high, threshold))
+
+
+def min_rounds(run: Run) -> int:
+    """The sweep's min_rounds: the first look of its comparisons."""
+    timing = (run.sweep or {}).get("sweep", {}).get("timing", {})
+    value = timing.get("min_rounds", DEFAULT_MIN_ROUNDS) if isinstance(timing, dict) else None
+    return value if isinstance(value, int) and value > 0 else DEFAULT_MIN_ROUNDS
 
 
 def block_medians(results: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
@@ -61,16 +68,18 @@ def paired_ratios(run: Run, threshold: float = DEFAULT_THRESHOLD) -> pd.DataFram
     pairs = blocks[blocks["config_id"] != blocks["group"]].merge(
         reference, on=PAIR, suffixes=("", "_reference"))
     pairs["log_ratio"] = np.log(pairs["device_ms"] / pairs["device_ms_reference"])
+    plan = in_run_plan(min_rounds(run))
     keys = ["run_id", "group", "config_id", "phase"]
     rows = []
-    for key, logs in pairs.groupby(keys, sort=False)["log_ratio"]:
-        ordered = np.sort(logs.to_numpy())
-        j, k = median_ci_ranks(len(ordered))
-        low, high = float(np.exp(ordered[j - 1])), float(np.exp(ordered[k - 1]))
-        rows.append({**dict(zip(keys, key)), "blocks": len(ordered),
-                     "ratio": float(np.exp(np.median(ordered))), "ci_low": low,
-                     "ci_high": high, "verdict": verdict(low, high, threshold),
-                     "threshold": threshold})
+    for key, pair in pairs.groupby(keys, sort=False):
+        # the look the group stopped at: its rounds in the repeat that took the most
+        look = final_look(plan, int(pair.groupby("repeat")["block"].nunique().max()))
+        judged = judge_rounds(pair["log_ratio"].to_numpy()[None, :], plan, look,
+                              threshold)[0]
+        rows.append({**dict(zip(keys, key)), "blocks": len(pair), "ratio": judged.ratio,
+                     "ci_low": judged.low, "ci_high": judged.high,
+                     "verdict": judged.verdict, "threshold": threshold,
+                     "confidence": 1 - plan.level(look), "look": look})
     if not rows:
         return pd.DataFrame(columns=list(RATIO_FIELDS))
     table = pd.DataFrame(rows)

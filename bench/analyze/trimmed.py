@@ -21,13 +21,18 @@ from __future__ import annotations
 import numpy as np
 
 TRIM = 0.2  # the share of rounds dropped at each end: the usual choice, robust and efficient
+# Under this many rounds nothing is trimmed: dropping one round at each end of five leaves
+# three, two degrees of freedom, and an interval too wide to decide anything. A round read
+# far off widens the plain t's interval instead of faking a change.
+TRIM_FROM = 8
 
 
 def trimmed_means(values: np.ndarray, trim: float = TRIM
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """For each row of ``values`` (measurements x rounds; NaN where a round is missing): the
     trimmed mean, its standard error, its degrees of freedom and the rounds counted. With n
-    rounds, g = floor(trim x n) are dropped at each end and h = n - 2g kept; the standard
+    rounds, g = floor(trim x n) are dropped at each end (none under TRIM_FROM rounds: the
+    mean and Student's t) and h = n - 2g kept; the standard
     error is sqrt((n - 1) s_w^2 / (h (h - 1))), s_w^2 the winsorized variance. NaN where
     fewer than two rounds remain."""
     x = np.atleast_2d(np.asarray(values, dtype=float))
@@ -38,7 +43,7 @@ def trimmed_means(values: np.ndarray, trim: float = TRIM
             continue
         rows = np.flatnonzero(n_rounds == n)
         ordered = np.sort(x[rows], axis=1)[:, :n]  # the missing rounds (NaN) sort last
-        g = int(np.floor(trim * n))
+        g = int(np.floor(trim * n)) if n >= TRIM_FROM else 0
         h = n - 2 * g
         estimate[rows] = ordered[:, g:n - g].mean(axis=1)
         winsorized = np.clip(ordered, ordered[:, [g]], ordered[:, [n - g - 1]])

@@ -22,7 +22,7 @@ from bench.measure.memory import RssPeak, analytic_breakdown, cuda_phase_peaks
 from bench.measure.nvml import NvmlSampler, find_handle, nvml_session
 from bench.measure.peaks import peak_tflops
 from bench.measure.result import ConfigResult
-from bench.measure.timers import Agree, TimingOptions, alone, time_steps
+from bench.measure.timers import Agree, RoundRobin, Stopping, TimingOptions, alone
 from bench.schema import MIB, NONFINITE, OK, STEP
 from multinet.step import JointStep, StepSpec, build_step
 
@@ -127,40 +127,91 @@ def measure_alone(result: ConfigResult) -> None:
     release_cuda(device)
 
 
+class TimedGroup:
+    """The configurations of ``results`` being timed together, round-robin, in one process
+    (a group of one is timed alone): built and warmed up on creation, then a round per
+    ``visit`` until they stop, then ``finish`` keeps each one's timing; a loss that is not
+    finite after timing makes that configuration ``nonfinite``, with no figures. NVML reads
+    the device while they run: its columns are the group's, except the energy, which is
+    read around each one's blocks (``bench/measure/energy.py``). Nothing of ``results``
+    changes unless ``finish`` is reached; ``abandon`` lets the steps go instead."""
+
+    def __init__(self, results: Sequence[ConfigResult], options: TimingOptions, *,
+                 nvml: NvmlHandles | None = None, agree: Agree = alone,
+                 stopping: Stopping | None = None):
+        self.results, self.agree = list(results), agree
+        specs = [r.spec for r in self.results]
+        self.device = torch.device(specs[0].device)
+        if any(spec.compile != COMPILE.default for spec in specs):
+            # Forget what was compiled before: a repeat, or the untimed pass, would otherwise
+            # make this compile time a cache lookup. (Inductor's on-disk cache stays, as it
+            # does between a user's runs.)
+            torch._dynamo.reset()
+        self.steps = [build_step(spec) for spec in specs]
+        self.sampler = nvml.sampler(self.device) if nvml else NvmlSampler(None, None)
+        self.meter = EnergyMeter(self.sampler.nvml, self.sampler.handle, len(self.steps))
+        self.sampler.__enter__()
+        self.sampling = True
+        try:
+            self.robin = RoundRobin(self.steps, self.device, options, agree,
+                                    block_hook=self.meter, stopping=stopping)
+        except BaseException:
+            self.abandon()
+            raise
+
+    @property
+    def done(self) -> bool:
+        return self.robin.done
+
+    def visit(self, rewarm: bool = False) -> bool:
+        """One round of each; whether they are done."""
+        return self.robin.visit(rewarm)
+
+    def finish(self) -> None:
+        """Keep each configuration's timing (or record its non-finite loss)."""
+        self._stop_sampling()
+        readings = self.sampler.columns() if self.sampler.active else {}
+        for i, (result, step, timing) in enumerate(zip(self.results, self.steps,
+                                                       self.robin.timings)):
+            bad_loss = nonfinite_loss(step)
+            if self.agree([float(bad_loss is not None)])[0]:  # every rank records it, or none
+                bad_loss = bad_loss or NONFINITE_ELSEWHERE
+            if bad_loss is not None:
+                result.status, result.error = NONFINITE, bad_loss
+                result.timing, result.config_columns, result.phase_columns = None, {}, {}
+            else:
+                result.timing = timing
+                result.config_columns.update(readings)
+                result.config_columns.update(self.meter.columns(
+                    i, timing, result.spec.batch_size, readings.get("power_w_mean")))
+        self.abandon()
+
+    def _stop_sampling(self) -> None:
+        if self.sampling:
+            self.sampling = False
+            self.sampler.__exit__(None, None, None)
+
+    def abandon(self) -> None:
+        """Let the steps and the sampler go, and give the device's memory back."""
+        self._stop_sampling()
+        self.steps = []
+        if hasattr(self, "robin"):
+            self.robin.steps = []
+        release_cuda(self.device)
+
+
 def time_together(results: Sequence[ConfigResult], options: TimingOptions, *,
-                  nvml: NvmlHandles | None = None, agree: Agree = alone) -> None:
-    """Time the configurations of ``results`` round-robin in one process (a group of one is
-    timed alone) and keep each one's timing; a loss that is not finite after timing makes
-    that configuration ``nonfinite``, with no figures. NVML reads the device while they all
-    run: its columns are the group's, except the energy, which is read around each one's
-    blocks (``bench/measure/energy.py``). Nothing of ``results`` changes if it raises."""
-    specs = [r.spec for r in results]
-    device = torch.device(specs[0].device)
-    if any(spec.compile != COMPILE.default for spec in specs):
-        # Forget what was compiled before: a repeat, or the untimed pass, would otherwise
-        # make this compile time a cache lookup. (Inductor's on-disk cache stays, as it does
-        # between a user's runs.)
-        torch._dynamo.reset()
-    steps = [build_step(spec) for spec in specs]
-    sampler = nvml.sampler(device) if nvml else NvmlSampler(None, None)
-    meter = EnergyMeter(sampler.nvml, sampler.handle, len(steps))
-    with sampler:
-        timings = time_steps(steps, device, options, agree, block_hook=meter)
-    readings = sampler.columns() if sampler.active else {}
-    for i, (result, step, timing) in enumerate(zip(results, steps, timings)):
-        bad_loss = nonfinite_loss(step)
-        if agree([float(bad_loss is not None)])[0]:  # every rank records it, or none
-            bad_loss = bad_loss or NONFINITE_ELSEWHERE
-        if bad_loss is not None:
-            result.status, result.error = NONFINITE, bad_loss
-            result.timing, result.config_columns, result.phase_columns = None, {}, {}
-        else:
-            result.timing = timing
-            result.config_columns.update(readings)
-            result.config_columns.update(meter.columns(i, timing, result.spec.batch_size,
-                                                       readings.get("power_w_mean")))
-    del steps
-    release_cuda(device)
+                  nvml: NvmlHandles | None = None, agree: Agree = alone,
+                  stopping: Stopping | None = None) -> None:
+    """Time the configurations of ``results`` together until they stop (``TimedGroup``)."""
+    group = TimedGroup(results, options, nvml=nvml, agree=agree, stopping=stopping)
+    try:
+        while not group.visit():
+            pass
+    except BaseException:
+        group.abandon()
+        raise
+    group.finish()
 
 
 def release_cuda(device: torch.device) -> None:

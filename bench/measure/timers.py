@@ -72,7 +72,7 @@ def alone(values: list[float]) -> list[float]:
 # hour of warm-up or of sampling is already more than a sweep wants).
 BOUNDS = {"warmup_iters": (0, 100_000), "warmup_s": (0, 3600), "min_samples": (1, 10_000_000),
           "max_samples": (1, 10_000_000), "target_rel_ci": (0, 10), "budget_s": (0, 3600),
-          "min_rounds": (1, 100_000)}
+          "min_rounds": (1, 100_000), "max_rounds": (0, 100_000), "interleave": (0, 1000)}
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,12 @@ class TimingOptions:
     # rounds at least, where steps are timed together: their ratios' intervals come from the
     # rounds' blocks, and below six no order-statistic interval of a median reaches 95%
     min_rounds: int = 10
+    # rounds at most (0: no limit): environments compared in paired rounds all run as many,
+    # so that their turns keep timing the same configuration side by side
+    max_rounds: int = 0
+    # comparison groups timed at once, a round of each in turn (0: 8 on the CPU, one on an
+    # accelerator); see bench/sweep/visits.py
+    interleave: int = 0
 
     def __post_init__(self) -> None:
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
@@ -101,6 +107,9 @@ class TimingOptions:
         if self.max_samples < self.min_samples:
             raise UsageError(f"need min_samples <= max_samples, got {self.min_samples} and "
                              f"{self.max_samples}")
+        if self.max_rounds and self.max_rounds < self.min_rounds:
+            raise UsageError(f"need min_rounds <= max_rounds, got {self.min_rounds} and "
+                             f"{self.max_rounds}")
 
 
 @dataclass
@@ -191,62 +200,126 @@ def busy_threads(device: torch.device) -> int:
     return torch.get_num_threads() if device.type == "cpu" else 1
 
 
+@dataclass
+class Stopping:
+    """What, besides ``max_samples`` and ``max_rounds``, ends the rounds of steps timed
+    together. ``answered(timings, rounds)``: whether the question the run asks of them is
+    decided (a sweep passes its comparison's sequential verdict; None: every phase's median
+    known within ``target_rel_ci``). ``may_go_on(seconds)``: whether the sampling seconds
+    spent so far leave budget (None: ``budget_s`` per step). ``turn``: called at the start
+    of every round, outside anything timed (``bench/measure/turns.py``)."""
+
+    answered: Callable[[Sequence[Timing], int], bool] | None = None
+    may_go_on: Callable[[float], bool] | None = None
+    turn: Callable[[], None] = take_turn
+
+
+class RoundRobin:
+    """Steps warmed up, then timed round-robin, a round at a time (``visit``): one block of
+    each per round, a different one leading each round. Visits of several RoundRobins may
+    alternate (a sweep interleaves its comparison groups); ``done`` once they stop."""
+
+    def __init__(self, steps: Sequence[JointStep], device: torch.device | str,
+                 options: TimingOptions = TimingOptions(), agree: Agree = alone,
+                 block_hook: Callable[[int, str], None] | None = None,
+                 stopping: Stopping | None = None):
+        self.steps, self.device = list(steps), torch.device(device)
+        self.options, self.agree, self.block_hook = options, agree, block_hook
+        self.stopping = stopping or Stopping()
+        self.stopping.turn()  # alone, nothing; side by side, warm-up waits for this turn
+        self.clocks = [make_clock(self.device, step) for step in self.steps]
+        self.timings = [Timing(clock=clock.name, phases=phase_names(step))
+                        for clock, step in zip(self.clocks, self.steps)]
+        self.blocks = []
+        for step, timing in zip(self.steps, self.timings):
+            timing.warmup_iters, timing.first_iter_s, iter_s = warm_up(step, self.device,
+                                                                       options, agree)
+            self.blocks.append(max(1, min(MAX_BLOCK, int(BLOCK_TARGET_S / max(iter_s, 1e-9)))))
+        self.threads = busy_threads(self.device)
+        self.rounds = 0
+        self.done = False
+        gc.collect()
+
+    def visit(self, rewarm: bool = False) -> bool:
+        """One round (after one untimed iteration of each step where ``rewarm``: other
+        work ran since the last round, and left the caches cold); whether they are done."""
+        if self.done:
+            return True
+        gc_was_enabled = gc.isenabled()
+        try:
+            self.stopping.turn()  # side by side, a round at a time: bench/measure/turns.py
+            if rewarm:
+                self._rewarm()
+            for j in range(len(self.steps)):
+                i = (self.rounds + j) % len(self.steps)  # a different step leads each round
+                n = min(self.blocks[i], self.options.max_samples - self.timings[i].n_samples)
+                if n > 0:
+                    if self.block_hook:
+                        self.block_hook(i, "before")
+                    _time_block(self.steps[i], self.clocks[i], self.timings[i], n,
+                                self.rounds, self.threads, gc_was_enabled)
+                    if self.block_hook:
+                        self.block_hook(i, "after")
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+        self.rounds += 1
+        reason = self.stop_reason()
+        if reason:
+            self.stop(reason)
+        return self.done
+
+    def _rewarm(self) -> None:
+        sync = synchronizer(self.device)
+        for step in self.steps:
+            step.run()
+        sync()
+
+    def stop(self, reason: str) -> None:
+        """End the rounds now, for ``reason`` (recorded in each timing)."""
+        self.done = True
+        _stopped(self.timings, reason)
+
+    def stop_reason(self) -> str | None:
+        """Why the rounds end after this one, or None while they go on."""
+        timings, options = self.timings, self.options
+        if all(t.n_samples >= options.max_samples for t in timings):
+            return "max_samples"
+        if options.max_rounds and self.rounds >= options.max_rounds:
+            return "max_rounds"
+        rounds_done = len(self.steps) == 1 or self.rounds >= options.min_rounds
+        if not (rounds_done and all(t.n_samples >= options.min_samples for t in timings)):
+            return None
+        answered = self.stopping.answered
+        settled = (answered(timings, self.rounds) if answered
+                   else all(converged(t, options.target_rel_ci) for t in timings))
+        elapsed_s = sum(t.elapsed_s for t in timings)
+        unsettled, elapsed_s = self.agree([float(not settled), elapsed_s])
+        if not unsettled:
+            return "decided" if answered else "converged"
+        may_go_on = self.stopping.may_go_on
+        if not (may_go_on(elapsed_s) if may_go_on
+                else elapsed_s < options.budget_s * len(self.steps)):
+            return "budget"
+        return None
+
+
 def time_steps(steps: Sequence[JointStep], device: torch.device | str,
                options: TimingOptions = TimingOptions(),
                agree: Agree = alone,
-               block_hook: Callable[[int, str], None] | None = None) -> list[Timing]:
+               block_hook: Callable[[int, str], None] | None = None,
+               stopping: Stopping | None = None) -> list[Timing]:
     """Warm each of ``steps`` up, then time them round-robin, a block of each per round,
-    until every median is known well enough (see the module's docstring). A step with no
-    phases (a replayed CUDA graph) has only its ``step`` timed. ``agree`` makes the ranks of
-    a data-parallel run decide together. ``block_hook(i, "before")`` and ``(i, "after")``
-    run around each block of ``steps[i]``, outside its timing, the device synchronized
-    after it (``bench/measure/energy.py`` reads an energy counter there)."""
-    device = torch.device(device)
-    take_turn()  # alone, nothing; side by side, the warm-up waits for this process's turn
-    clocks = [make_clock(device, step) for step in steps]
-    timings = [Timing(clock=clock.name, phases=phase_names(step))
-               for clock, step in zip(clocks, steps)]
-    blocks = []
-    for step, timing in zip(steps, timings):
-        timing.warmup_iters, timing.first_iter_s, iter_s = warm_up(step, device, options, agree)
-        blocks.append(max(1, min(MAX_BLOCK, int(BLOCK_TARGET_S / max(iter_s, 1e-9)))))
-    threads = busy_threads(device)
-    budget_s = options.budget_s * len(steps)
-    gc.collect()
-    gc_was_enabled = gc.isenabled()
-    round_ = 0
-    try:
-        while True:
-            take_turn()  # side by side, a round at a time: see bench/measure/turns.py
-            for j in range(len(steps)):
-                i = (round_ + j) % len(steps)  # a different step leads each round
-                n = min(blocks[i], options.max_samples - timings[i].n_samples)
-                if n > 0:
-                    if block_hook:
-                        block_hook(i, "before")
-                    _time_block(steps[i], clocks[i], timings[i], n, round_, threads,
-                                gc_was_enabled)
-                    if block_hook:
-                        block_hook(i, "after")
-            round_ += 1
-            if all(t.n_samples >= options.max_samples for t in timings):
-                _stopped(timings, "max_samples")
-                break
-            rounds_done = len(steps) == 1 or round_ >= options.min_rounds
-            if rounds_done and all(t.n_samples >= options.min_samples for t in timings):
-                unsettled, elapsed_s = agree([
-                    float(not all(converged(t, options.target_rel_ci) for t in timings)),
-                    sum(t.elapsed_s for t in timings)])
-                if not unsettled:
-                    _stopped(timings, "converged")
-                    break
-                if elapsed_s >= budget_s:
-                    _stopped(timings, "budget")
-                    break
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    return timings
+    until ``stopping`` (by default every median known well enough, or the budget spent: see
+    the module's docstring). A step with no phases (a replayed CUDA graph) has only its
+    ``step`` timed. ``agree`` makes the ranks of a data-parallel run decide together.
+    ``block_hook(i, "before")`` and ``(i, "after")`` run around each block of ``steps[i]``,
+    outside its timing, the device synchronized after it (``bench/measure/energy.py`` reads
+    an energy counter there)."""
+    robin = RoundRobin(steps, device, options, agree, block_hook, stopping)
+    while not robin.visit():
+        pass
+    return robin.timings
 
 
 def _time_block(step: JointStep, clock, timing: Timing, n: int, round_: int, threads: int,

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from bench.analyze.sequential import UNDECIDED
 from bench.analyze.tables import ordered, setup_table
 from bench.axes import (AXES, BATCH_SIZE, DEVICE, OPTIMIZER, OPTIMIZER_IMPL, OPTIMIZER_SETUP,
                         SCENARIO, SIZE, WORLD_SIZE, by_name)
@@ -88,11 +89,38 @@ def ratio_tables(steps: pd.DataFrame, results: pd.DataFrame) -> list[str]:
         reference = members["reference"].iloc[0]
         out.append(_device_heading(
             f"Step time per {compared.replace('_', ' ')} against `{reference}`: its median, "
-            f"then each one's time over it, the 95% interval (blocks paired round by round) "
-            f"and the verdict at ±{threshold:.0%}", entries))
+            f"then each one's time over it (blocks paired round by round), its interval "
+            f"(at the confidence of the look its group stopped at: 5% of error spent over "
+            f"the looks) and the verdict at ±{threshold:.0%}", entries))
         out += _lines(heads, cells, [str(v) for v in values])
+        out.append(took_text(entries, results))
         out.append("")
     return out
+
+
+def _span(values: pd.Series, form: str) -> str:
+    low, high = values.min(), values.max()
+    if low == high:
+        return form.format(low)
+    return f"{form.format(low)} to {form.format(high)} (median {form.format(values.median())})"
+
+
+def took_text(steps: pd.DataFrame, results: pd.DataFrame) -> str:
+    """How many verdicts were decided, and what they took: rounds, seconds and looks."""
+    decided = int((steps["verdict"] != UNDECIDED).sum())
+    groups = steps.groupby(["run_id", "group"], sort=False)
+    rounds = groups["blocks"].max()
+    looks = groups["look"].max() if "look" in steps else pd.Series(dtype=float)
+    measured = results[(results["phase"] == STEP) & (results["status"] == OK)]
+    seconds = measured.groupby(["run_id", "group"])["measure_s"].sum(min_count=1).reindex(rounds.index)
+    text = (f"Verdicts: {decided} of {len(steps)} decided"
+            + (f" ({decided / len(steps):.0%})" if len(steps) > 1 else "")
+            + f"; the groups took {_span(rounds, '{:.0f}')} rounds")
+    if seconds.notna().all():
+        text += f", {_span(seconds, '{:.1f}')} s of sampling"
+    if len(looks) and looks.notna().all():
+        text += f", stopping at look {_span(looks, '{:.0f}')}"
+    return text + "."
 
 
 def median_tables(results: pd.DataFrame) -> list[str]:

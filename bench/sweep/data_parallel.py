@@ -131,12 +131,23 @@ class DataParallelRanks:
     """The ranks of a torchrun: they agree through the control group, measure each
     configuration together, and rank 0 merges and writes what they measured."""
 
+    agrees_per_group = True
+
     def __init__(self, world: World, lead: Lead | None):
         self.world, self.lead = world, lead
         self.writes = lead is not None
 
     def agree(self, values: list[float]) -> list[float]:
         return self.world.agree(values)
+
+    def measure_all(self, todo: list[tuple[int, Group]], options: TimingOptions,
+                    nvml: NvmlHandles, stop_requested: Callable[[], bool]
+                    ) -> Iterator[list[ConfigResult] | None]:
+        """A group at a time, every rank together: they agree before each whether to stop."""
+        for repeat, group in todo:
+            if self.agree([float(stop_requested())])[0]:
+                return
+            yield self.measure(group, repeat, options, nvml)
 
     def measure(self, group: Group, repeat: int, options: TimingOptions,
                 nvml: NvmlHandles) -> list[ConfigResult] | None:

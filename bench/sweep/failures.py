@@ -17,11 +17,11 @@ from collections.abc import Callable, Sequence
 import torch
 
 from bench.axes import config_id
-from bench.measure.configuration import (NvmlHandles, measure_alone, new_result, now,
-                                         time_together)
+from bench.measure.configuration import (NvmlHandles, TimedGroup, measure_alone, new_result,
+                                         now, time_together)
 from bench.measure.devices import device_name
 from bench.measure.result import ConfigResult
-from bench.measure.timers import TimingOptions
+from bench.measure.timers import Stopping, TimingOptions
 from bench.schema import ERROR, NONFINITE, OK, OOM, SKIPPED
 from multinet.step import StepSpec
 
@@ -83,40 +83,115 @@ class OomLimits:
         return f"batch size {limit} of the same configuration ran out of memory"
 
 
-def attempt_group(specs: Sequence[StepSpec], options: TimingOptions, *, repeat: int = 1,
-                  nvml: NvmlHandles | None = None,
-                  oom: OomLimits | None = None) -> list[ConfigResult]:
-    """Each configuration's result, in the order of ``specs``, whatever happens: measured,
-    ``nonfinite``, ``skipped`` (a smaller batch ran out of memory), ``oom`` or ``error``. The
-    configurations are timed together; where that fails (their memory together is more than
-    one needs, say), each is timed alone, so that one configuration's failure is its own.
-    Only an interruption (a BaseException) propagates."""
-    results, timed = [], []
-    for spec in specs:
-        reason = oom.skip_reason(spec) if oom else None
-        if reason is not None:
-            results.append(_unmeasured(spec, repeat, now(), SKIPPED, reason))
+class GroupAttempt:
+    """One comparison group's attempt, visit by visit, whatever happens to it: what a
+    smaller batch's out-of-memory rules out is ``skipped`` at once; the rest are timed
+    together (``TimedGroup``), a round per ``visit``; where that fails (their memory
+    together is more than one needs, say), each is timed alone in ``finish``, so that one
+    configuration's failure is its own. ``finish`` then counts each measured one's memory
+    and work alone and returns every result, in the order of ``specs``: measured,
+    ``nonfinite``, ``skipped``, ``oom`` or ``error``. Only an interruption (a BaseException)
+    propagates."""
+
+    def __init__(self, specs: Sequence[StepSpec], options: TimingOptions, *, repeat: int = 1,
+                 nvml: NvmlHandles | None = None, oom: OomLimits | None = None,
+                 stopping: Stopping | None = None):
+        self.options, self.nvml, self.oom, self.stopping = options, nvml, oom, stopping
+        self.results, self.timed = [], []
+        for spec in specs:
+            reason = oom.skip_reason(spec) if oom else None
+            if reason is not None:
+                self.results.append(_unmeasured(spec, repeat, now(), SKIPPED, reason))
+            else:
+                self.results.append(new_result(spec, repeat))
+                self.timed.append(self.results[-1])
+        self.group: TimedGroup | None = None
+        self.alone = False  # each timed alone in finish: the group failed, or is one
+        if len(self.timed) < 2:
+            self.alone = True
+            if len(self.timed) == 1:
+                self._start_single()
         else:
-            results.append(new_result(spec, repeat))
-            timed.append(results[-1])
-    failed = len(timed) < 2
-    if not failed:
+            self._start(lambda: TimedGroup(self.timed, options, nvml=nvml, stopping=stopping))
+
+    def _start(self, make: Callable[[], TimedGroup]) -> None:
         try:
-            time_together(timed, options, nvml=nvml)
-        except Exception:  # nothing of the attempt was kept: each is timed alone below
-            failed = True
-        if failed:
-            release_memory(torch.device(timed[0].spec.device))
+            self.group = make()
+            return
+        except Exception:  # nothing of the attempt was kept: each is timed alone
+            pass
+        self._fall_back()  # out of the except clause, whose traceback held the steps
+
+    def _start_single(self) -> None:
+        result = self.timed[0]
+        try:
+            self.group = TimedGroup([result], self.options, nvml=self.nvml,
+                                    stopping=self.stopping)
+            return
+        except Exception as exc:
+            status, reason = classify(exc)
+        # out of the except clause: its traceback no longer holds the step's tensors
+        _failed(result, status, reason, self.oom)
+
+    @property
+    def rounds(self) -> int:
+        return self.group.robin.rounds if self.group is not None else 0
+
+    def visit(self, rewarm: bool = False) -> bool:
+        """A round of the group, where it is still timed; whether it is done."""
+        if self.group is None:
+            return True
+        try:
+            return self.group.visit(rewarm)
+        except Exception as exc:
+            status, reason = classify(exc)
+        # out of the except clause: its traceback no longer holds the steps' tensors
+        self.group.abandon()
+        self.group = None
+        if len(self.timed) == 1:
+            _failed(self.timed[0], status, reason, self.oom)
         else:
-            for result in timed:  # the group as it was timed: its first is the reference
-                result.group = config_id(timed[0].spec)
-    if failed:
-        for result in timed:
-            _attempt(result, lambda r=result: time_together([r], options, nvml=nvml), oom)
-    for result in timed:
-        if result.status == OK:
-            _attempt(result, lambda r=result: measure_alone(r), oom)
-    return results
+            self._fall_back()
+        return True
+
+    def hurry(self) -> None:
+        """Stop at the end of this round where the group has its fewest rounds: the sweep
+        was asked to stop."""
+        if self.group is not None and self.group.robin.rounds >= self.options.min_rounds:
+            self.group.robin.stop("signal")
+
+    def _fall_back(self) -> None:
+        self.group = None
+        self.alone = True
+        release_memory(torch.device(self.timed[0].spec.device))
+
+    def finish(self) -> list[ConfigResult]:
+        """Every result, measured or why not (see the class's docstring)."""
+        if self.group is not None:
+            self.group.finish()
+            self.group = None
+            if len(self.timed) > 1:  # the group as it was timed: its first is the reference
+                for result in self.timed:
+                    result.group = config_id(self.timed[0].spec)
+        elif self.alone and len(self.timed) > 1:
+            for result in self.timed:
+                _attempt(result, lambda r=result: time_together(
+                    [r], self.options, nvml=self.nvml, stopping=self.stopping), self.oom)
+        for result in self.timed:
+            if result.status == OK:
+                _attempt(result, lambda r=result: measure_alone(r), self.oom)
+        return self.results
+
+
+def attempt_group(specs: Sequence[StepSpec], options: TimingOptions, *, repeat: int = 1,
+                  nvml: NvmlHandles | None = None, oom: OomLimits | None = None,
+                  stopping: Stopping | None = None) -> list[ConfigResult]:
+    """A comparison group measured in one go (``GroupAttempt``, visited until done)."""
+    attempt = GroupAttempt(specs, options, repeat=repeat, nvml=nvml, oom=oom,
+                           stopping=stopping)
+    while not attempt.visit():
+        pass
+    return attempt.finish()
 
 
 def _attempt(result: ConfigResult, work: Callable[[], None],
@@ -129,6 +204,11 @@ def _attempt(result: ConfigResult, work: Callable[[], None],
         status, reason = classify(exc)
     # Leaving the except clause dropped the exception and, with its traceback, the frames
     # that held the step's tensors; only now can their memory be given back.
+    return _failed(result, status, reason, oom)
+
+
+def _failed(result: ConfigResult, status: str, reason: str,
+            oom: OomLimits | None) -> ConfigResult:
     release_memory(torch.device(result.spec.device))
     if status == OOM and oom is not None:
         oom.record(result.spec)
