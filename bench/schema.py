@@ -77,7 +77,11 @@ COLUMNS: tuple[Column, ...] = (
     Column("schema_version", "", "version of this column list", kind="int"),
     Column("run_id", "", "the run's unique id, also the name of its folder by default"),
     Column("repeat", "", "which pass over the sweep (1-based); `--repeats N` makes N passes, "
-           "each in a fresh random order", kind="int"),
+           "each in a fresh random order; a run of W workers numbers its passes across them "
+           "(worker k measures repeats k, k + W, ...)", kind="int"),
+    Column("worker", "", "the process that measured the pass (1-based): a run's workers are "
+           "fresh processes, each measuring every configuration, so the spread between them "
+           "is the spread between processes", "the run predates workers", kind="int"),
     Column("config_id", "", f"the configuration's key: {config_id_template()}; joins "
            "`results.csv` with `samples.csv`"),
     Column("group", "", "config_id of the reference configuration of the comparison group this "
@@ -255,16 +259,22 @@ RATIO_COLUMNS: tuple[Column, ...] = (
     Column("reference_ms", "ms", "the reference's median (over repeats, the median of the "
            "medians)", kind="float"),
     Column("config_ms", "ms", "this configuration's median, likewise", kind="float"),
-    Column("ratio", "ratio", "this configuration's time over the reference's: the median over "
-           "the paired blocks of the ratio of their block medians; below 1 is faster",
-           kind="float"),
-    Column("ci_low", "ratio", "lower end of the ratio's 95% confidence interval (order "
-           "statistics of the blocks' ratios: no distribution assumed)", kind="float"),
+    Column("ratio", "ratio", "this configuration's time over the reference's: the 20% trimmed "
+           "mean over the paired blocks of the log-ratio of their block medians; below 1 is "
+           "faster", kind="float"),
+    Column("ci_low", "ratio", "lower end of the ratio's confidence interval (Yuen's trimmed "
+           "t), at the `confidence` of the look the group stopped at", kind="float"),
     Column("ci_high", "ratio", "upper end of that interval", kind="float"),
     Column("verdict", "", "`faster` or `slower` when the interval excludes 1; `same` when it "
            "lies within the threshold of 1; `inconclusive` otherwise (too few blocks, or "
            "too much noise to tell)"),
     Column("threshold", "fraction", "the change within which two are the same", kind="float"),
+    Column("look", "", "the planned look the group's verdicts were taken at (1 at the sweep's "
+           "min_rounds, then every quarter more rounds: bench/analyze/sequential.py)",
+           kind="int"),
+    Column("confidence", "fraction", "the interval's confidence: 1 less that look's share of "
+           "the 5% error budget, so that the verdicts, looked at as the rounds came, are "
+           "wrong at most 5% of the time", kind="float"),
 )
 RATIO_FIELDS: tuple[str, ...] = tuple(c.name for c in RATIO_COLUMNS)
 

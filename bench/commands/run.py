@@ -30,18 +30,18 @@ from bench.errors import UsageError
 from bench.measure.allocator import steady_allocator
 from bench.present.summary import format_summary
 from bench.schema import RATIOS_FILE
-from bench.sweep.config import (COMPARE_BY, COMPARE_CHOICES, SweepConfig, default_sweep,
-                                load_sweep, parse_list)
+from bench.sweep.config import (COMPARE_BY, COMPARE_CHOICES, ONLY, SweepConfig,
+                                default_sweep, load_sweep, parse_list)
 from bench.sweep.failures import FAILURES
 from bench.sweep.interrupt import exit_code
-from bench.sweep.loop import RunOutcome, resume_sweep, run_sweep
+from bench.sweep.loop import RunOutcome, resume_sweep, run_sweep, work_sweep
 
 COMPARE_DEFAULT = SweepConfig.__dataclass_fields__[COMPARE_BY].default
 # where the flag is not the option's name
 FLAGS = {"target_rel_ci": "--target-ci", **{axis.name: axis.option for axis in AXES}}
 TIMING_OPTIONS = {"warmup_iters": int, "warmup_s": float, "min_samples": int,
                   "max_samples": int, "target_rel_ci": float, "budget_s": float,
-                  "min_rounds": int}
+                  "min_rounds": int, "max_rounds": int, "interleave": int}
 # How long a rank waits for the others (forming the group, then in each collective) before
 # the run fails: past any configuration's warm-up, torch.compile's included.
 DIST_TIMEOUT_S = 600.0
@@ -66,6 +66,14 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--repeats", type=int, help="passes over the sweep, each in a new random order")
     p.add_argument("--threads", type=int, help="torch.set_num_threads before measuring")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="fresh processes that each measure the whole sweep, so the run sees "
+                   "the spread between processes (0: as many as that spread asks for, 2 to "
+                   "4; the default sweep's); each runs --repeats passes")
+    p.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # one of a run's workers
+    p.add_argument("--only", metavar="CONFIG_ID,... or @FILE",
+                   help="measure only these configurations of the sweep (config_ids, or a "
+                   "file of them, one a line)")
     p.add_argument("--out-dir", type=Path, help="run folder (default: results/<run_id>)")
     t = p.add_argument_group("timing (defaults from the sweep file)")
     t.add_argument("--warmup-iters", type=int)
@@ -77,6 +85,9 @@ def add_parser(sub) -> None:
     t.add_argument("--budget-s", type=float, help="sampling time budget per configuration")
     t.add_argument("--min-rounds", type=int, help="rounds at least where configurations are "
                    "timed together (their ratios' intervals come from them)")
+    t.add_argument("--max-rounds", type=int, help="rounds at most (0: no limit)")
+    t.add_argument("--interleave", type=int, help="comparison groups timed at once, a round "
+                   "of each in turn (0: 8 on the CPU, 1 on an accelerator)")
     d = p.add_argument_group("data-parallel, under torchrun (see the README)")
     d.add_argument("--distributed", action="store_true",
                    help="run the sweep data-parallel in every process torchrun started: each "
@@ -106,12 +117,28 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
         return main_distributed(args, common)
     if getattr(args, DDP_WRAP.name) is not None:
         raise UsageError(f"{DDP_WRAP.option} applies to --distributed runs, under torchrun")
+    if args.worker is not None:
+        return main_worker(args)
     if args.resume is not None:
         check_resume_alone(args)
-        outcome = resume_sweep(args.resume, **common)
+        outcome = resume_sweep(args.resume, loads=args.load, **common)
     else:
-        outcome = run_sweep(sweep_from_args(args), args.out_dir, **common)
+        outcome = run_sweep(sweep_from_args(args), args.out_dir, loads=args.load, **common)
     return finish(outcome, args.load, history=args.history)
+
+
+def main_worker(args: argparse.Namespace) -> int:
+    """One worker of a run (``bench/sweep/workers.py``): its passes, nothing printed but
+    errors; the coordinator sums up."""
+    if args.resume is None or args.worker < 1:
+        raise UsageError("--worker is given by a run to its workers, with --resume DIR")
+    outcome = work_sweep(args.resume, args.worker)
+    if outcome.signum is not None:
+        return exit_code(outcome.signum)
+    if outcome.write_error is not None:
+        print(f"error: {outcome.write_error}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def main_distributed(args: argparse.Namespace, common: dict) -> int:
@@ -125,6 +152,9 @@ def main_distributed(args: argparse.Namespace, common: dict) -> int:
         if not 0 < args.dist_timeout_s <= MAX_DIST_TIMEOUT_S:  # nan fails this too
             raise UsageError(f"--dist-timeout-s must be from 0 (excluded) to "
                              f"{MAX_DIST_TIMEOUT_S:g} s, got {args.dist_timeout_s:g}")
+        if args.workers not in (None, 1) or args.worker is not None:
+            raise UsageError("--workers applies to a run in one process at a time; under "
+                             "--distributed each rank is one process")
         if args.resume is not None:
             check_resume_alone(args)
         config = None if args.resume is not None else sweep_from_args(args)
@@ -148,12 +178,31 @@ def main_distributed(args: argparse.Namespace, common: dict) -> int:
 
 def check_resume_alone(args: argparse.Namespace) -> None:
     given = [name for name in (*(axis.name for axis in AXES), *TIMING_OPTIONS, "seed",
-                               "repeats", "threads", COMPARE_BY, "sweep", "out_dir")
+                               "repeats", "threads", "workers", "only", COMPARE_BY, "sweep",
+                               "out_dir")
              if getattr(args, name) is not None]
     if given:
         flag = FLAGS.get(given[0], "--" + given[0].replace("_", "-"))
         raise UsageError(f"--resume continues the sweep recorded in {args.resume}; "
                          f"it takes no {flag}")
+
+
+def only_list(text: str) -> list[str]:
+    """``--only``: config_ids, comma-separated, or ``@FILE`` with one a line."""
+    if text.startswith("@"):
+        path = Path(text[1:])
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--only {text[:60]!r}: cannot read {path}: "
+                             f"{getattr(exc, 'strerror', None) or exc}") from None
+        items = [line.strip() for line in text.splitlines() if line.strip()]
+    else:
+        items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise UsageError("--only names no configuration; give config_ids (as results.csv "
+                         "spells them), comma-separated or one a line in @FILE")
+    return items
 
 
 def sweep_from_args(args: argparse.Namespace):
@@ -162,9 +211,11 @@ def sweep_from_args(args: argparse.Namespace):
         text = getattr(args, axis.name)
         if text is not None:
             overrides[axis.sweep_key] = parse_list(axis.option, text, axis.kind)
-    for name in ("seed", "repeats", "threads", COMPARE_BY):
+    for name in ("seed", "repeats", "threads", "workers", COMPARE_BY):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
+    if args.only is not None:
+        overrides[ONLY] = only_list(args.only)
     timing = {k: getattr(args, k) for k in TIMING_OPTIONS if getattr(args, k) is not None}
     path = args.sweep or default_sweep(overrides.get(DEVICE.sweep_key))
     return load_sweep(path, overrides, timing)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.axes import (AXES, DDP_WRAP, DEVICE, N_NETWORKS, OPTIMIZER_IMPL, OPTIMIZER_SETUP,
-                        SCENARIO, Axis)
+                        SCENARIO, Axis, config_id)
 from bench.errors import UsageError
 from bench.measure.devices import rank_devices, resolve_devices
 from bench.measure.timers import TimingOptions
@@ -36,8 +36,10 @@ DEFAULT_SWEEP = SWEEPS_DIR / "default.toml"
 # the launch-bound case, and the real workloads at batch sizes that keep a GPU busy.
 DEFAULT_CUDA_SWEEP = SWEEPS_DIR / "default-cuda.toml"
 PARTS = "parts"
+ONLY = "only"
 SWEEP_KEYS = {axis.sweep_key: axis for axis in AXES}
-SCALARS = {"seed": int, "repeats": int, "threads": int}
+SCALARS = {"seed": int, "repeats": int, "threads": int, "workers": int}
+AUTO_WORKERS = 0  # `workers = 0`: as many as the spread between processes asks for
 # The axis whose values are timed together, round-robin, and set against each other.
 COMPARE_BY = "compare_by"
 COMPARE_CHOICES = (*(a.name for a in COMPARABLE), NOT_COMPARED)
@@ -51,11 +53,17 @@ class SweepConfig:
     seed: int = 0
     repeats: int = 1
     threads: int = 0  # 0: leave torch's default
+    # fresh processes that measure the sweep, each every configuration (a repeat of its own);
+    # 0: chosen from the spread measured between them (bench/sweep/workers.py)
+    workers: int = 1
     compare_by: str = OPTIMIZER_SETUP.name
     timing: TimingOptions = field(default_factory=TimingOptions)
     notices: tuple[str, ...] = ()  # things fixed up on the way in (duplicates dropped)
     # per part: the axes it replaces (axis name -> values); empty: the top level alone
     parts: tuple[Mapping[str, tuple[Any, ...]], ...] = ()
+    # the config_ids to measure, of all the sweep holds (empty: every one): a paired round
+    # measures again only what is still undecided
+    only: tuple[str, ...] = ()
 
     def part_axes(self) -> list[Mapping[str, tuple[Any, ...]]]:
         """The top level's axes, then each part's: the top level's with the part's replacing
@@ -113,9 +121,11 @@ def _check_axis(axis: Axis, values: Any, source: str, notices: list[str]) -> tup
 
 
 def scalar_bounds() -> dict[str, tuple[int, int]]:
-    """What each scalar may be: a seed torch accepts, repeats a person would wait for, and no
-    more threads than this machine has cores (0: torch's default)."""
-    return {"seed": (0, 2**63 - 1), "repeats": (1, 1000), "threads": (0, os.cpu_count() or 1)}
+    """What each scalar may be: a seed torch accepts, repeats a person would wait for, no
+    more threads than this machine has cores (0: torch's default), and workers (0: chosen
+    from the measured spread)."""
+    return {"seed": (0, 2**63 - 1), "repeats": (1, 1000), "threads": (0, os.cpu_count() or 1),
+            "workers": (0, 64)}
 
 
 def _check_scalar(name: str, value: Any, source: str) -> int:
@@ -176,9 +186,9 @@ def sweep_from_mapping(raw: Mapping[str, Any], source: str,
     if not isinstance(raw, Mapping):
         raise UsageError(f"{source}: expected a table of sweep keys")
     overrides = overrides or {}
-    unknown = set(raw) - set(SWEEP_KEYS) - set(SCALARS) - {COMPARE_BY, "timing", PARTS}
+    unknown = set(raw) - set(SWEEP_KEYS) - set(SCALARS) - {COMPARE_BY, "timing", PARTS, ONLY}
     if unknown:
-        valid = ", ".join([*SWEEP_KEYS, *SCALARS, COMPARE_BY, "timing", PARTS])
+        valid = ", ".join([*SWEEP_KEYS, *SCALARS, COMPARE_BY, "timing", PARTS, ONLY])
         raise UsageError(f"{source}: unknown key {sorted(unknown)[0]!r}; valid: {valid}")
     missing = [axis.sweep_key for axis in AXES if axis.sweep_default is None
                and axis.sweep_key not in raw and axis.sweep_key not in overrides]
@@ -207,8 +217,17 @@ def sweep_from_mapping(raw: Mapping[str, Any], source: str,
     timing = {**_check_timing(raw.get("timing", {}), source),
               **_check_timing(dict(timing_overrides or {}), "command line")}
     parts = _check_parts(raw.get(PARTS, []), source, overrides, notices)
+    on_cli = overrides.get(ONLY) is not None
+    only = _check_only(overrides[ONLY] if on_cli else raw.get(ONLY, []),
+                       "command line" if on_cli else source)
     return SweepConfig(axes, **scalars, timing=TimingOptions(**timing), notices=tuple(notices),
-                       parts=parts)
+                       parts=parts, only=only)
+
+
+def _check_only(values: Any, source: str) -> tuple[str, ...]:
+    if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
+        raise UsageError(f"{source}: {ONLY!r} must be a list of config_ids")
+    return tuple(dict.fromkeys(values))
 
 
 def _check_parts(raw: Any, source: str, overrides: Mapping[str, Any],
@@ -251,6 +270,8 @@ def sweep_to_mapping(config: SweepConfig, devices: list[str] | None = None) -> d
         data[DEVICE.sweep_key] = list(devices)
     data.update({name: getattr(config, name) for name in (*SCALARS, COMPARE_BY)})
     data["timing"] = dataclasses.asdict(config.timing)
+    if config.only:
+        data[ONLY] = list(config.only)
     if config.parts:
         by_name = {axis.name: axis for axis in AXES}
         data[PARTS] = [{by_name[name].sweep_key: list(values) for name, values in part.items()}
@@ -272,6 +293,12 @@ def expand_all(config: SweepConfig, local_rank: int | None = None
     for part in config.part_axes():
         for spec in _expand_part(config, dict(part), local_rank):
             specs[spec] = None
+    if config.only:
+        kept = {spec: None for spec in specs if config_id(spec) in set(config.only)}
+        if not kept:
+            raise UsageError(f"none of the {len(config.only)} configuration(s) to measure "
+                             f"({config.only[0]}, ...) is in the sweep")
+        specs = kept
     runnable, skipped = [], []
     for spec in specs:
         reason = unsupported(spec)

@@ -240,17 +240,18 @@ def check_world(out_dir: Path, record: dict[str, Any], world_size: int | None) -
 
 
 def reopen_run(out_dir: Path, *, local_rank: int | None = None,
-               world_size: int | None = None) -> OpenRun:
+               world_size: int | None = None, worker: int | None = None) -> OpenRun:
     """The run in ``out_dir``, to continue it: lock the folder, check that this process can
     continue it comparably (any reason it cannot is a UsageError), remove what a crash left
     half written, and read what is on disk. Under --distributed, ``local_rank`` and
-    ``world_size`` are rank 0's."""
+    ``world_size`` are rank 0's. ``worker``: one of the run's workers, whose coordinator
+    holds the lock and has repaired the folder; it only reads what is there."""
     out_dir = Path(out_dir)
     record = read_sweep_record(out_dir)
     check_world(out_dir, record, world_size)
-    lock = prepare_out_dir(out_dir, new=False)
+    lock = prepare_out_dir(out_dir, new=False) if worker is None else None
     try:
-        return _reopen(out_dir, record, local_rank, lock)
+        return _reopen(out_dir, record, local_rank, lock, worker is not None)
     except BaseException:
         if lock is not None:
             lock.close()
@@ -258,7 +259,7 @@ def reopen_run(out_dir: Path, *, local_rank: int | None = None,
 
 
 def _reopen(out_dir: Path, record: dict[str, Any], local_rank: int | None,
-            lock: IO | None) -> OpenRun:
+            lock: IO | None, worker: bool = False) -> OpenRun:
     stored_torch, stored_names = record["torch_version"], record["device_names"]
     if stored_torch != torch.__version__:
         raise UsageError(f"cannot resume {out_dir}: it was measured with torch {stored_torch}, "
@@ -278,7 +279,8 @@ def _reopen(out_dir: Path, record: dict[str, Any], local_rank: int | None,
                              f"{here!r}; start a new run")
     run = OpenRun(out_dir, record["run_id"], config, specs, lock=lock, resumed=True,
                   env=read_env_record(out_dir))
-    run.done, out_of_memory = repair(out_dir, run.run_id)
+    run.done, out_of_memory = repair(out_dir, run.run_id, scattered=config.workers != 1,
+                                     read_only=worker)
     for spec in specs:  # what ran out of memory makes the larger batches of its group skipped
         if config_id(spec) in out_of_memory:
             run.oom.record(spec)

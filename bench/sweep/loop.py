@@ -9,8 +9,10 @@ process writes.
 
 Configurations are measured a comparison group at a time (``bench/sweep/groups.py``): the
 configurations that differ only in the sweep's ``compare_by`` axis are timed together,
-round-robin. The groups of every repeat run in a fresh random order, so slow drift of a
-shared machine spreads over all of them instead of biasing whichever ran last. SIGINT and SIGTERM
+round-robin. In one process several groups are timed in turn, a round of each, each until
+its question is decided, on a budget the run shares (``bench/sweep/visits.py``). The groups
+of every repeat run in a fresh random order, so slow drift of a shared machine spreads over
+all of them instead of biasing whichever ran last. SIGINT and SIGTERM
 stop the loop cleanly (``bench/sweep/interrupt.py``); ``resume_sweep`` continues it later in
 the same folder.
 """
@@ -24,6 +26,7 @@ import sys
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Protocol, TextIO
 
 import torch
@@ -37,11 +40,13 @@ from bench.measure.timers import TimingOptions
 from bench.measure.turns import shared_seed, take_turn
 from bench.schema import OK, STEP
 from bench.sweep.config import SweepConfig
-from bench.sweep.failures import FAILURES, OomLimits, attempt_group
+from bench.sweep.failures import FAILURES, OomLimits
 from bench.sweep.folder import OpenRun, create_run, record_environment, reopen_run
 from bench.sweep.groups import Group, run_order
 from bench.sweep.interrupt import Interrupted, StopOnSignal
 from bench.sweep.progress import Progress
+from bench.sweep.visits import measure_in_turn
+from bench.sweep.workers import measure_with_workers, passes_of
 from bench.sweep.writer import ResultsWriter
 
 
@@ -70,14 +75,18 @@ class Ranks(Protocol):
     """What differs between one process and the ranks of a data-parallel run."""
 
     writes: bool  # this process writes the run folder and shows progress
+    # the processes agree before each group whether to go on (they must leave together)
+    agrees_per_group: bool
 
     def agree(self, values: list[float]) -> list[float]:
         """The element-wise maximum of ``values`` over the processes."""
 
-    def measure(self, group: Group, repeat: int, options: TimingOptions,
-                nvml: NvmlHandles) -> list[ConfigResult] | None:
-        """The results of a comparison group's configurations, for the process that writes
-        (None elsewhere)."""
+    def measure_all(self, todo: list[tuple[int, Group]], options: TimingOptions,
+                    nvml: NvmlHandles, stop_requested: Callable[[], bool]
+                    ) -> Iterator[list[ConfigResult] | None]:
+        """The results of each comparison group of ``todo`` as it finishes, for the process
+        that writes (None elsewhere), until ``stop_requested`` (which every process must
+        agree on before the next group)."""
 
     def writing(self) -> AbstractContextManager:
         """Held while a configuration's rows are written."""
@@ -88,6 +97,7 @@ class Alone:
     fails as rows of its status, skipping the larger batches after an out-of-memory."""
 
     writes = True
+    agrees_per_group = False
 
     def __init__(self, oom: OomLimits):
         self.oom = oom
@@ -95,22 +105,27 @@ class Alone:
     def agree(self, values: list[float]) -> list[float]:
         return values
 
-    def measure(self, group: Group, repeat: int, options: TimingOptions,
-                nvml: NvmlHandles) -> list[ConfigResult]:
-        return attempt_group(group, options, repeat=repeat, nvml=nvml, oom=self.oom)
+    def measure_all(self, todo: list[tuple[int, Group]], options: TimingOptions,
+                    nvml: NvmlHandles, stop_requested: Callable[[], bool]
+                    ) -> Iterator[list[ConfigResult]]:
+        return measure_in_turn(todo, options, nvml, self.oom, stop_requested)
 
     def writing(self) -> AbstractContextManager:
         return nullcontext()
 
 
-def pending(run: OpenRun) -> list[tuple[int, Group]]:
+def pending(run: OpenRun, worker: int | None = None) -> list[tuple[int, Group]]:
     """What is left to measure, per repeat, a comparison group at a time (without its
-    configurations already on disk), each repeat in a fresh random order."""
-    # processes taking turns share the order, so their turns time the same configuration
+    configurations already on disk), each repeat in a fresh random order. ``worker``: the
+    passes of that worker of the run (``bench/sweep/workers.py``), else the first R."""
+    # processes taking turns share the order, so their turns time the same configuration;
+    # the workers of one run each take their own, so that they meet the machine apart
     seed = shared_seed()
+    if seed is not None and worker is not None:
+        seed += worker
     shuffler = random.Random(secrets.randbits(64) if seed is None else seed)
     todo = []
-    for repeat in range(1, run.config.repeats + 1):
+    for repeat in passes_of(worker or 1, run.config.repeats):
         for group in run_order(run.config.groups(run.specs), shuffler):
             left = tuple(s for s in group if (repeat, config_id(s)) not in run.done)
             if left:
@@ -136,18 +151,17 @@ def sweep_loop(todo: list[tuple[int, Group]], options: TimingOptions, ranks: Ran
     total = sum(len(group) for _, group in todo)
     outcome = RunOutcome(run.run_id if run else "", run.out_dir if run else Path(),
                          pending=total)
-    writer = (ResultsWriter(run.out_dir, run.run_id, torch.__version__, socket.gethostname())
+    writer = (ResultsWriter(run.out_dir, run.run_id, torch.__version__, socket.gethostname(),
+                            run.config.repeats)
               if ranks.writes else None)
     bar = Progress(total, stream, enabled=progress and ranks.writes)
     nvml = NvmlHandles(stream)
     stop = StopOnSignal(stream)
-    stopping = False  # a failed write, or --fail-fast, on the process that writes
+    stopping = [False]  # a failed write, or --fail-fast, on the process that writes
     try:
         with stop:
-            for repeat, group in todo:
-                if ranks.agree([float(stop.requested or stopping)])[0]:
-                    break
-                results = ranks.measure(group, repeat, options, nvml)
+            for results in ranks.measure_all(todo, options, nvml,
+                                             lambda: stop.requested or stopping[0]):
                 if results is None:
                     continue
                 try:
@@ -155,7 +169,9 @@ def sweep_loop(todo: list[tuple[int, Group]], options: TimingOptions, ranks: Ran
                     with ranks.writing(), stop.protected():
                         writer.write(*results)
                 except RunFolderWriteError as exc:
-                    outcome.write_error, stopping = str(exc), True  # those before are kept
+                    outcome.write_error, stopping[0] = str(exc), True  # those before are kept
+                    if ranks.writes and not ranks.agrees_per_group:
+                        break  # the groups in progress have nowhere to go
                     continue
                 for result in results:
                     outcome.results.append(result)
@@ -163,7 +179,9 @@ def sweep_loop(todo: list[tuple[int, Group]], options: TimingOptions, ranks: Ran
                     bar.advance(progress_label(result))
                 failed = [r for r in results if r.status in FAILURES]
                 if fail_fast and failed:
-                    outcome.failed_fast, stopping = failed[0], True
+                    outcome.failed_fast, stopping[0] = failed[0], True
+                    if not ranks.agrees_per_group:
+                        break  # at the first failure: the groups still in progress are left
     except Interrupted:
         pass  # the configuration in progress is abandoned; nothing of it was written
     finally:
@@ -176,30 +194,45 @@ def sweep_loop(todo: list[tuple[int, Group]], options: TimingOptions, ranks: Ran
 
 def run_sweep(config: SweepConfig, out_dir: Path | None = None, *, argv: list[str] = (),
               progress: bool = True, stream: TextIO | None = None,
-              fail_fast: bool = False) -> RunOutcome:
-    """A new run in one process: validate, create the folder, record the sweep and the
-    environment, measure."""
+              fail_fast: bool = False, loads: list[str] = ()) -> RunOutcome:
+    """A new run: validate, create the folder, record the sweep and the environment,
+    measure (in this process, or by the run's workers)."""
     stream = stream or sys.stderr
     run = create_run(config, out_dir, stream)
     try:
-        return _measure(run, list(argv), progress, stream, fail_fast)
+        return _measure(run, list(argv), progress, stream, fail_fast, list(loads))
     finally:
         run.close()
 
 
 def resume_sweep(out_dir: Path, *, argv: list[str] = (), progress: bool = True,
-                 stream: TextIO | None = None, fail_fast: bool = False) -> RunOutcome:
+                 stream: TextIO | None = None, fail_fast: bool = False,
+                 loads: list[str] = ()) -> RunOutcome:
     """Continue the run in ``out_dir``: the configurations (per repeat) not yet recorded,
     with the same run_id. Refused (UsageError) where the figures would not be comparable."""
     run = reopen_run(out_dir)
     try:
-        return _measure(run, list(argv), progress, stream or sys.stderr, fail_fast)
+        return _measure(run, list(argv), progress, stream or sys.stderr, fail_fast,
+                        list(loads))
     finally:
         run.close()
 
 
+def work_sweep(out_dir: Path, worker: int, *, stream: TextIO | None = None) -> RunOutcome:
+    """One worker's passes of the run in ``out_dir``, whose coordinator holds the folder
+    (``bench/sweep/workers.py``)."""
+    run = reopen_run(out_dir, worker=worker)
+    if run.config.threads:
+        torch.set_num_threads(run.config.threads)
+    take_turn()
+    return sweep_loop(pending(run, worker), run.config.timing, Alone(run.oom), run,
+                      progress=False, stream=stream or sys.stderr, fail_fast=False)
+
+
 def _measure(run: OpenRun, argv: list[str], progress: bool, stream: TextIO,
-             fail_fast: bool) -> RunOutcome:
+             fail_fast: bool, loads: list[str]) -> RunOutcome:
+    if run.config.workers != 1:
+        return _measure_by_workers(run, argv, progress, stream, loads)
     if run.config.threads:
         torch.set_num_threads(run.config.threads)
     # side by side, the machine's load is read while the others wait for their turn
@@ -207,3 +240,17 @@ def _measure(run: OpenRun, argv: list[str], progress: bool, stream: TextIO,
     record_environment(run, argv)
     return sweep_loop(pending(run), run.config.timing, Alone(run.oom), run,
                       progress=progress, stream=stream, fail_fast=fail_fast)
+
+
+def _measure_by_workers(run: OpenRun, argv: list[str], progress: bool, stream: TextIO,
+                        loads: list[str]) -> RunOutcome:
+    """The run's passes by its workers; what is on disk afterwards is the outcome."""
+    workers, signum, codes = measure_with_workers(run, argv, loads, progress, stream)
+    on_disk = load_run(run.out_dir, allow_empty=True).results
+    done = set(zip(on_disk["repeat"].tolist(), on_disk["config_id"].tolist()))
+    total = len(run.specs) * run.config.repeats * workers.count
+    outcome = RunOutcome(run.run_id, run.out_dir, pending=total - len(done), signum=signum)
+    if any(code not in (0, 1) for code in codes) and signum is None:
+        outcome.write_error = (f"a worker stopped early (exit codes {codes}); what it wrote "
+                               "is kept")
+    return outcome

@@ -81,24 +81,31 @@ def _runs_of(records: list[list[str]], key_of) -> list[tuple[Key, list[list[str]
     return stretches
 
 
-def repair(out_dir: Path, run_id: str) -> tuple[set[tuple[int, str]], set[str]]:
+def repair(out_dir: Path, run_id: str, *, scattered: bool = False,
+           read_only: bool = False) -> tuple[set[tuple[int, str]], set[str]]:
     """Take back what a crash left in ``out_dir`` and what lost its samples; refuse damage
     before anything is rewritten. Returns the configurations kept on disk, (repeat,
-    config_id), and the config_ids that ran out of memory."""
+    config_id), and the config_ids that ran out of memory. ``scattered``: several workers
+    appended to the files, so samples whose results never came (a worker killed between its
+    two writes) may lie anywhere, not only at the end. ``read_only``: what would be kept,
+    with nothing rewritten (a worker reads the folder its coordinator repaired)."""
     results_path, samples_path = out_dir / RESULTS_FILE, out_dir / SAMPLES_FILE
     records, results_cut = read_records(results_path, FIELDS)
     kept = _complete_configurations(results_path, records, run_id)
     results_cut |= sum(len(rows) for _, rows in kept) != len(records)
     samples, samples_cut = read_records(samples_path, SAMPLE_FIELDS)
-    with_samples, orphans = _samples_of(samples_path, samples, {key for key, _ in kept})
+    on_disk = {key for key, _ in kept}
+    if scattered:
+        samples, samples_cut = _without_orphans(samples, on_disk, samples_cut)
+    with_samples, orphans = _samples_of(samples_path, samples, on_disk)
     # typed through the checks every other consumer makes, before anything is written
     results = _typed(results_path, [r for _, rows in kept for r in rows], FIELDS)
     _typed(samples_path, samples[:len(samples) - orphans], SAMPLE_FIELDS)
     status = FIELDS.index("status")
     done = [(key, rows) for key, rows in kept if rows[0][status] != OK or key in with_samples]
-    if results_cut or len(done) != len(kept):
+    if (results_cut or len(done) != len(kept)) and not read_only:
         _rewrite(results_path, FIELDS, [r for _, rows in done for r in rows])
-    if samples_cut or orphans:
+    if (samples_cut or orphans) and not read_only:
         _rewrite(samples_path, SAMPLE_FIELDS, samples[:len(samples) - orphans])
     keys = {key for key, _ in done}  # the typed rows are the kept records, in order
     results = results.loc[np.repeat([key in keys for key, _ in kept],
@@ -133,6 +140,14 @@ def _complete_configurations(path: Path, records: list[list[str]],
                              f"{len(rows)} of its {len(REQUIRED_PHASES)} rows: the file is damaged")
         line += len(rows)
     return kept
+
+
+def _without_orphans(records: list[list[str]], on_disk: set[Key],
+                     cut: bool) -> tuple[list[list[str]], bool]:
+    """Samples of configurations results.csv holds; whether any were dropped."""
+    repeat, cid = SAMPLE_FIELDS.index("repeat"), SAMPLE_FIELDS.index("config_id")
+    kept = [r for r in records if (r[repeat], r[cid]) in on_disk]
+    return kept, cut or len(kept) != len(records)
 
 
 def _samples_of(path: Path, records: list[list[str]], on_disk: set[Key]) -> tuple[set[Key], int]:

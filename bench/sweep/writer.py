@@ -9,8 +9,15 @@ from __future__ import annotations
 import csv
 import io
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # Windows: one process writes a run folder
+    fcntl = None
 
 from bench.analyze.bounds import phase_bound
 from bench.axes import AXES, COMPILE, config_id
@@ -24,11 +31,18 @@ def _num(value: float | None) -> float | str:
     return "" if value is None else float(f"{value:.9g}")
 
 
+def worker_of(repeat: int, repeats: int) -> int:
+    """The worker that measures pass ``repeat`` of a run of ``repeats`` passes per worker:
+    worker k measures (k - 1) R + 1 to k R."""
+    return (repeat - 1) // max(repeats, 1) + 1
+
+
 def result_rows(result: ConfigResult, run_id: str, torch_version: str,
-                hostname: str) -> list[dict[str, Any]]:
+                hostname: str, repeats: int = 1) -> list[dict[str, Any]]:
     spec = result.spec
     base = {
         "schema_version": SCHEMA_VERSION, "run_id": run_id, "repeat": result.repeat,
+        "worker": worker_of(result.repeat, repeats),
         "config_id": config_id(spec), "group": result.group,
         **{axis.name: getattr(spec, axis.name) for axis in AXES},
         "device_name": result.device_name, "world_size": result.world_size,
@@ -93,19 +107,25 @@ class CsvAppender:
 
     Each call renders its rows in memory and hands them to the OS in one write, then fsyncs,
     so a configuration's rows reach the disk together. A write that fails part way (the disk
-    filled) is cut back off, so the file never ends in half a row.
+    filled) is cut back off, so the file never ends in half a row. The workers of one run
+    append to the same files: each write holds the file's lock, so theirs never interleave.
     """
 
     def __init__(self, path: Path, fields: tuple[str, ...]):
         self.path, self.fields = path, fields
         # unbuffered: a failed write must leave nothing behind in a buffer to retry at close
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        if os.fstat(self._fd).st_size == 0:
-            self.append([])
+        self.append([])  # the header, where the file is new
 
     def append(self, rows: list[dict[str, Any]]) -> int:
         """Append ``rows``; the file's size before, where ``truncate`` takes them back."""
+        with _locked(self._fd):
+            return self._append(rows)
+
+    def _append(self, rows: list[dict[str, Any]]) -> int:
         start = os.fstat(self._fd).st_size
+        if start and not rows:
+            return start
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, self.fields, extrasaction="raise")
         if start == 0:
@@ -133,11 +153,26 @@ class CsvAppender:
         os.close(self._fd)
 
 
-class ResultsWriter:
-    """``results.csv`` and ``samples.csv`` of one run folder."""
+@contextmanager
+def _locked(fd: int) -> Iterator[None]:
+    if fcntl is None:
+        yield
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
-    def __init__(self, out_dir: Path, run_id: str, torch_version: str, hostname: str):
+
+class ResultsWriter:
+    """``results.csv`` and ``samples.csv`` of one run folder (``repeats``: the passes each
+    worker makes, which give each row its worker)."""
+
+    def __init__(self, out_dir: Path, run_id: str, torch_version: str, hostname: str,
+                 repeats: int = 1):
         self.run_id, self.torch_version, self.hostname = run_id, torch_version, hostname
+        self.repeats = repeats
         self.results = CsvAppender(out_dir / RESULTS_FILE, FIELDS)
         self.samples = CsvAppender(out_dir / SAMPLES_FILE, SAMPLE_FIELDS)
 
@@ -145,7 +180,8 @@ class ResultsWriter:
         """The rows of ``results`` (a configuration, or a comparison group's) appended
         together: one write per file."""
         rows = [row for result in results
-                for row in result_rows(result, self.run_id, self.torch_version, self.hostname)]
+                for row in result_rows(result, self.run_id, self.torch_version, self.hostname,
+                                       self.repeats)]
         # samples first: a results row never points at samples that are not on disk
         start = self.samples.append([row for result in results
                                      for row in sample_rows(result, self.run_id)])

@@ -23,6 +23,7 @@ import random
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench.schema import TURNS_VARIABLE
@@ -131,19 +132,21 @@ def start(command: list[str], env: dict[str, str], seed: int, **popen) -> Member
 
 
 def run_side_by_side(commands: list[tuple[list[str], dict[str, str]]], seed: int,
-                     **popen) -> list[int]:
+                     on_turn: Callable[[], None] | None = None, **popen) -> list[int]:
     """Run ``commands`` ((argv, environment) each) at once, taking turns; their exit codes.
-    ``Interrupted`` once they have stopped, where a signal asked for it."""
+    ``on_turn`` runs between turns (a progress bar reads what they wrote). ``Interrupted``
+    once they have stopped, where a signal asked for it."""
     members = [start(argv, env, seed, **popen) for argv, env in commands]
     with Forward([m.process for m in members]):
         try:
-            return turn_taking(members, seed)
+            return turn_taking(members, seed, on_turn)
         finally:
             for member in members:
                 member.close()
 
 
-def turn_taking(members: list[Member], seed: int) -> list[int]:
+def turn_taking(members: list[Member], seed: int,
+                on_turn: Callable[[], None] | None = None) -> list[int]:
     """Hand the turns out until every member has exited; their exit codes."""
     ready = [m for m in members if m.hears()]  # one that exits before: nothing to share
     rng, cycle, turns = random.Random(seed), 0, {id(m): 0 for m in members}
@@ -152,6 +155,8 @@ def turn_taking(members: list[Member], seed: int) -> list[int]:
             member = ready[i]
             if member.alive and member.go():
                 turns[id(member)] += member.hears()
+            if on_turn is not None:
+                on_turn()
         gone = [m for m in ready if not m.alive]
         ready = [m for m in ready if m.alive]
         for member in gone:
