@@ -100,7 +100,8 @@ def welch(base_mean, base_var, base_n, cand_mean, cand_var, cand_n,
     return diff, low, high, p
 
 
-def drift(log_ratio, phase, within_var, window=None, confidence: float = CONFIDENCE):
+def drift(log_ratio, phase, within_var, window=None, confidence: float = CONFIDENCE,
+          basis=None):
     """Each measurement's departure from the common shift of its phase, for one unit a side.
 
     ``log_ratio``: log(candidate / baseline median) per measurement; ``phase``: the group
@@ -115,6 +116,10 @@ def drift(log_ratio, phase, within_var, window=None, confidence: float = CONFIDE
     measurements timed together drift together, so they count once in how well the spread
     is known.
 
+    ``basis``: the measurements the shift and spread are taken from (all where None): a
+    scenario or batch size that moved as a whole (``bench/analyze/shifts.py``) is left out,
+    so that the others are judged against what did not move.
+
     Returns a dict of arrays: shift, spread, departure (log_ratio - shift), se, df, low,
     high (of the departure) and p.
     """
@@ -122,14 +127,16 @@ def drift(log_ratio, phase, within_var, window=None, confidence: float = CONFIDE
     w = np.where(np.isnan(w), 0.0, w)
     phase = np.asarray(phase)
     window = np.arange(len(d)) if window is None else np.asarray(window)
+    basis = np.ones(len(d), dtype=bool) if basis is None else np.asarray(basis, dtype=bool)
     shift, spread, between, windows = (np.zeros_like(d) for _ in range(4))
     for value in np.unique(phase):
         mine = phase == value
-        centre = np.median(d[mine])
-        scale = MAD_SCALE * np.median(np.abs(d[mine] - centre))
+        base = mine & basis if (mine & basis).any() else mine
+        centre = np.median(d[base])
+        scale = MAD_SCALE * np.median(np.abs(d[base] - centre))
         shift[mine], spread[mine] = centre, scale
-        windows[mine] = len(np.unique(window[mine]))
-        between[mine] = max(scale ** 2 - float(np.median(w[mine])), 0.0)
+        windows[mine] = len(np.unique(window[base]))
+        between[mine] = max(scale ** 2 - float(np.median(w[base])), 0.0)
     se = np.sqrt(between + w)
     df = np.maximum(1.0, MAD_EFFICIENCY * (windows - 1))
     departure = d - shift

@@ -24,7 +24,8 @@ from bench.analyze.significance import CONFIDENCE, DRIFT, IMPROVEMENT, REGRESSIO
 from bench.atomic import write_text_atomic
 from bench.history.dashboard import Dashboard
 from bench.history.latest import LatestComparison
-from bench.present.comparison import SINGLE_UNIT_NOTE, shift_text, unconfirmed_text
+from bench.present.comparison import (SINGLE_UNIT_NOTE, detectable_text, shift_text,
+                                      unconfirmed_text)
 from bench.present.history_script import SCRIPT
 from bench.present.labels import esc
 from bench.present.page import STYLE, Table
@@ -108,7 +109,8 @@ def latest_blocks(item: LatestComparison, threshold: float) -> list[str]:
     out.append(_paragraph(f"{compared} measurements compared: {regressions} regression(s), "
                           f"{improvements} improvement(s) beyond {threshold:.0%}."))
     rows = table[table["outcome"] == COMPARED]
-    notes = [shift_text(common_shift(table, threshold), threshold),
+    notes = [*shift_text(common_shift(table, threshold), threshold).split("\n"),
+             detectable_text(rows, threshold),
              f"Note: {SINGLE_UNIT_NOTE}." if single_units(rows) else "",
              (f"Note: {unconfirmed_text(rows)}." if unconfirmed_text(rows) else "")]
     out += [_paragraph(n) for n in notes if n]
