@@ -7,7 +7,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.analyze.paired import compare_paired
+import pandas as pd
+
+from bench.analyze.paired import NOT_JUDGED, UNDECIDED, compare_paired
+from bench.analyze.plans import MAX_ROUNDS
+from bench.atomic import write_json_atomic
 from bench.analyze.reader import load_run
 from bench.analyze.significance import DEFAULT_THRESHOLD, REGRESSION
 from bench.cli import percent
@@ -36,6 +40,10 @@ def add_parser(sub) -> None:
                    help="exit with 1 when any regression is found")
     p.add_argument("--out", type=Path, help="the HTML page (default: paired.html beside the "
                    "baseline's folder)")
+    p.add_argument("--decisions", type=Path, metavar="FILE",
+                   help="write where the comparison stands as JSON (measurements decided, "
+                   "the configurations still undecided, the rounds likely to decide them) "
+                   "instead of the page: what the paired rounds read after each round")
     p.set_defaults(main=main)
 
 
@@ -80,6 +88,19 @@ def unpaired_note(folders: tuple[Path, Path], counts: tuple[int, int]) -> str | 
     return f"note: {longer} has {max(counts)} rounds, the other side {n}: {left} left out"
 
 
+def standing(tables: list, rounds: int) -> dict:
+    """Where the rounds stand: every candidate's measurements, decided or not, the
+    config_ids still undecided (on any candidate), and the rounds the slowest of them
+    likely needs (the rounds' cap at most)."""
+    both = pd.concat(tables, ignore_index=True)
+    open_ = both[both["verdict"].isin([UNDECIDED, NOT_JUDGED])]
+    needed = open_["rounds_to_decide"].dropna()
+    return {"rounds": rounds, "measurements": len(both), "decided": len(both) - len(open_),
+            "undecided_configs": sorted(set(open_["config_id"].dropna())),
+            "rounds_to_decide": (int(min(needed.max(), MAX_ROUNDS)) if len(needed)
+                                 else None)}
+
+
 def main(args: argparse.Namespace, argv: list[str]) -> int:
     if args.rounds is not None and args.rounds < 2:
         raise UsageError(f"--rounds must be at least 2 to pair, got {args.rounds}")
@@ -92,6 +113,9 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
         notes.append(unpaired_note((args.baseline, folder), (len(baseline), len(candidate))))
         n = min(len(baseline), len(candidate))
         tables.append(compare_paired(baseline[:n], candidate[:n], args.threshold))
+    if args.decisions is not None:
+        write_json_atomic(args.decisions, standing(tables, len(baseline)))
+        return 0
     for note in filter(None, notes):
         print(note)
     print(paired_terminal(names, tables, args.threshold))

@@ -7,19 +7,24 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from bench.analyze.paired import MIN_ROUNDS, NOT_JUDGED
-from bench.analyze.significance import CONFIDENCE, IMPROVEMENT, REGRESSION
+from bench.analyze.detectable import typical
+from bench.analyze.paired import NOT_JUDGED, PLAN, UNDECIDED
+from bench.analyze.significance import IMPROVEMENT, NO_CHANGE, REGRESSION
 from bench.present.page import Section, Table
-from bench.tools.paired import DEFAULT_ROUNDS
+from bench.schema import STEP
 
 METHOD = ("Round i of the baseline ran side by side with round i of each candidate, in "
           "fresh processes taking turns a fraction of a second apart. Per measurement, the "
           "log-ratio of the two rounds' medians is taken in every round, less that round's "
           "effect on every measurement (the level each process ran at, by median polish, "
-          "about its mean over the rounds), and a change is judged over the rounds: Yuen's "
-          f"20% trimmed mean with its {CONFIDENCE:.0%} interval, widened by the uncertainty "
-          "of the rounds' mean level, Benjamini-Hochberg q-values over every measurement, "
-          "and the threshold. The shift of every measurement at once is also judged, by "
+          "about its mean over the rounds), and judged at planned looks (after rounds "
+          f"{', '.join(str(r) for r in PLAN.rounds())}) until decided: the 20% trimmed mean "
+          "(the mean under eight rounds) with its interval, widened by the uncertainty of the "
+          "rounds' mean level. A change is called where it is past the threshold and its "
+          f"interval, at its look's share of a {PLAN.alpha:g} error budget, clears 1; no "
+          f"change where the interval at its share of {PLAN.alpha_same:g} lies within the "
+          "threshold. A decided measurement keeps its verdict, and later rounds measure only "
+          "what is undecided. The shift of every measurement at once is also judged, by "
           "Student's t over the rounds.")
 
 
@@ -35,14 +40,20 @@ def changes(table: pd.DataFrame, verdict: str) -> pd.DataFrame:
 def headline(name: str, baseline: str, table: pd.DataFrame, threshold: float) -> str:
     rounds = int(table["rounds"].max()) if len(table) else 0
     shift = table.attrs.get("common_shift")
+    decided = table["verdict"].isin([REGRESSION, IMPROVEMENT, NO_CHANGE])
     text = (f"{name} against {baseline}: {len(table)} measurements over {rounds} paired "
-            f"rounds, {len(changes(table, REGRESSION))} regression(s), "
-            f"{len(changes(table, IMPROVEMENT))} improvement(s) beyond {threshold:.0%}.")
-    if 0 < rounds < MIN_ROUNDS:
-        text += (f" With {rounds} rounds no measurement is judged: under {MIN_ROUNDS} the "
-                 "trimmed mean trims nothing, and one process that read a group far off "
-                 f"would decide; {DEFAULT_ROUNDS} rounds find a 10% change reliably on a "
-                 "shared machine.")
+            f"rounds, {int(decided.sum())} decided: {len(changes(table, REGRESSION))} "
+            f"regression(s), {len(changes(table, IMPROVEMENT))} improvement(s) beyond "
+            f"{threshold:.0%}, {int((table['verdict'] == NO_CHANGE).sum())} with no change "
+            f"past it; {int((~decided).sum())} undecided.")
+    if 0 < rounds < PLAN.first:
+        text += (f" Under {PLAN.first} rounds nothing is judged: the first look comes after "
+                 f"round {PLAN.first}.")
+    step = table[table["phase"] == STEP]
+    seen = typical(step["detectable"]) if "detectable" in table else None
+    if seen is not None:
+        text += (f" At the noise of these rounds a step measurement could see a change of "
+                 f"~{seen:.0%} (the median of what each would have found 80% of the time).")
     if shift is not None:
         text += (f" Across every measurement the candidate is {_pct(shift['ratio'])} "
                  f"[{_pct(shift['low'])}, {_pct(shift['high'])}] "
@@ -51,15 +62,20 @@ def headline(name: str, baseline: str, table: pd.DataFrame, threshold: float) ->
 
 
 def unjudged(table: pd.DataFrame, shown: int = 10) -> list[str]:
-    """The measurements with too few paired rounds to judge (a configuration that failed
-    in most rounds on one side), named: where the whole comparison is short, the headline
-    says so instead."""
-    rows = table[table["verdict"] == NOT_JUDGED]
-    if rows.empty or len(rows) == len(table):
+    """The measurements still undecided, named, each with the rounds it had and about how
+    many in all would decide it (by the square root law)."""
+    rows = table[table["verdict"].isin([UNDECIDED, NOT_JUDGED])]
+    if rows.empty:
         return []
-    out = [f"Not judged, under {MIN_ROUNDS} paired rounds ({len(rows)}):"]
-    out += [f"  {r['config']} {r['phase']}: {r['rounds']} round(s)"
-            for r in rows.head(shown).to_dict("records")]
+    out = [f"Undecided ({len(rows)}): the interval still spans both a change past the "
+           "threshold and none"]
+    for r in rows.head(shown).to_dict("records"):
+        more = r.get("rounds_to_decide")
+        likely = (f"; about {int(more)} rounds in all would likely decide it"
+                  if more == more and more is not None else "")
+        out.append(f"  {r['config']} {r['phase']}: {_pct(r['ratio'])} "
+                   f"[{_pct(r['low'])}, {_pct(r['high'])}] after {r['rounds']} round(s)"
+                   + likely)
     if len(rows) > shown:
         out.append(f"  and {len(rows) - shown} more (the page lists them)")
     return out
@@ -79,7 +95,8 @@ def paired_terminal(names: Sequence[str], tables: Sequence[pd.DataFrame],
             for r in rows.to_dict("records"):
                 out.append(f"  {r['config']:<{width}} {r['phase']:<9} {r['baseline_ms']:>10.4g} "
                            f"{r['candidate_ms']:>10.4g} {_pct(r['ratio']):>8}  "
-                           f"[{_pct(r['low'])}, {_pct(r['high'])}]  q {r['q_value']:.2g}")
+                           f"[{_pct(r['low'])}, {_pct(r['high'])}]  decided after "
+                           f"{r['decided_at']:.0f} rounds")
         out += unjudged(table)
     return "\n".join(out)
 
@@ -90,13 +107,14 @@ def paired_sections(names: Sequence[str], tables: Sequence[pd.DataFrame],
     for i, (name, table) in enumerate(zip(names[1:], tables), 1):
         body = [[r["config"], r["phase"], f"{r['baseline_ms']:.4g}", f"{r['candidate_ms']:.4g}",
                  f"{r['ratio']:.3f}", f"[{r['low']:.3f}, {r['high']:.3f}]",
-                 f"{r['q_value']:.2g}", r["verdict"], r["rounds"]]
+                 "" if r["decided_at"] != r["decided_at"] else f"{r['decided_at']:.0f}",
+                 r["verdict"], r["rounds"]]
                 for r in table.sort_values("ratio").to_dict("records")]
         css = {REGRESSION: "regression", IMPROVEMENT: "improvement"}
         sections.append(Section(f"{name} against {names[0]}", [
             headline(name, names[0], table, threshold),
             Table(["configuration", "phase", "baseline ms", "candidate ms", "ratio",
-                   f"{CONFIDENCE:.0%} interval", "q", "verdict", "rounds"], body,
+                   "interval (at its look)", "decided after", "verdict", "rounds"], body,
                   row_classes=[css.get(r[7], "") for r in body],
                   numeric=frozenset({2, 3, 4, 6, 8}))], anchor=f"candidate-{i}"))
     return [METHOD], sections

@@ -28,15 +28,18 @@ needs only the standard library: torch lives in the environments.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import shlex
 import shutil
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import PROJECT_ROOT
+from bench.analyze.plans import FIRST_LOOK, GROUP_ROUNDS, MAX_ROUNDS
 from bench.cli import OneLineParser, percent  # no torch, no pandas: the bootstrap interpreter has neither
 from bench.schema import SWEEP_FILE
 from bench.sweep.interrupt import Interrupted, exit_code
@@ -44,15 +47,9 @@ from bench.tools.side_by_side import run_alone, run_side_by_side
 
 USAGE_ERROR = 2  # what `python -m bench run` exits with on arguments it refuses
 
-# Rounds by default, from simulation under a noise model fitted to an A/A measurement of
-# the default sweep on the shared 2-core reference machine (bench/tools/paired_noise.py,
-# results/reference/paired-check-cpu/): side by side, a configuration's round-to-round
-# departure is 3-6%, most of it shared by its comparison group, now and then 20% or more.
-# The fewest rounds that find at least 90% of the configurations of a quarter made 10%
-# slower, with the 95% upper bound of false flags at most one per 1,000 unchanged
-# measurements: sixteen rounds find 97% but flag 1.03 in 1,000 (bound 1.18); eighteen find
-# 98% and flag 0.83 (bound 0.96); see the README.
-DEFAULT_ROUNDS = 18
+# Rounds at most, by default: the rounds stop once every measurement is decided
+# (bench/analyze/paired.py), and from the FIRST_LOOK-th on measure only what is not.
+DEFAULT_ROUNDS = MAX_ROUNDS
 
 
 @dataclass
@@ -125,48 +122,129 @@ def round_folder(out_dir: Path, name: str, round_: int) -> Path:
     return out_dir / name / f"round-{round_:02d}"
 
 
-def round_command(env: Environment, folder: Path, run_args: list[str]) -> tuple[list[str],
-                                                                               dict[str, str]]:
-    """The sweep in ``env`` into ``folder`` (continued where a run is there already)."""
+def round_command(env: Environment, folder: Path, run_args: list[str],
+                  only: Path | None = None) -> tuple[list[str], dict[str, str]]:
+    """The sweep in ``env`` into ``folder`` (continued where a run is there already): one
+    process, each group GROUP_ROUNDS rounds in every environment (their turns stay in
+    step), ``only`` the configurations still undecided where a file names them."""
     if (folder / SWEEP_FILE).exists():
         command = ["-m", "bench", "run", "--resume", str(folder), "--quiet"]
     else:
-        command = ["-m", "bench", "run", "--out-dir", str(folder), "--quiet", *run_args]
+        command = ["-m", "bench", "run", "--out-dir", str(folder), "--quiet", "--workers", "1",
+                   "--min-rounds", str(GROUP_ROUNDS), "--max-rounds", str(GROUP_ROUNDS),
+                   *(["--only", f"@{only}"] if only else []), *run_args]
     variables = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **env.variables}
     return [env.python, *command], variables
 
 
-def run_rounds(envs: list[Environment], rounds: int, out_dir: Path, run_args: list[str],
-               one_at_a_time: bool = False) -> list[str]:
-    """Every round of every environment; the names of those whose sweep failed to run."""
-    failed = []
+def run_round(envs: list[Environment], round_: int, rounds: int, out_dir: Path,
+              run_args: list[str], one_at_a_time: bool, only: Path | None) -> list[str]:
+    """One round in every environment; the names of those whose sweep failed to run."""
     by_name = {env.name: env for env in envs}
+    order = round_order([env.name for env in envs], round_)
+    commands = [round_command(by_name[name], round_folder(out_dir, name, round_), run_args,
+                              only) for name in order]
+    if one_at_a_time:
+        statuses = []
+        for name, (argv, variables) in zip(order, commands):
+            print(f"[round {round_}/{rounds}] {name}: "
+                  f"{round_folder(out_dir, name, round_)}", flush=True)
+            statuses.append(run_alone(argv, variables, cwd=PROJECT_ROOT))
+    else:
+        print(f"[round {round_}/{rounds}] {' | '.join(order)}, side by side, taking "
+              f"turns: {out_dir}/*/round-{round_:02d}", flush=True)
+        # one order of the groups per round, the same in every environment
+        statuses = run_side_by_side(commands, seed=round_, cwd=PROJECT_ROOT)
+    if all(status == USAGE_ERROR for status in statuses):
+        # the sweep's arguments, refused in every environment: so would every round be
+        raise fail(f"`python -m bench run` refused the sweep's arguments in every "
+                   f"environment (above); {', '.join(sorted(set(order)))} measured nothing")
+    failed = []
+    for name, status in zip(order, statuses):
+        # 1: some configurations recorded an error or a non-finite loss; the rest pair
+        if status not in (0, 1):
+            print(f"[round {round_}] {name}: the sweep did not complete (exit {status})",
+                  file=sys.stderr, flush=True)
+            failed.append(name)
+    return failed
+
+
+def decisions(envs: list[Environment], out_dir: Path, rounds: int, threshold: str) -> dict:
+    """Where the comparison stands after ``rounds`` rounds: ``python -m bench paired
+    --decisions`` in the baseline's interpreter (it has pandas)."""
+    path = out_dir / "decisions.json"
+    command = [envs[0].python, "-m", "bench", "paired",
+               *(str(out_dir / env.name) for env in envs), "--rounds", str(rounds),
+               "--decisions", str(path)]
+    if threshold:
+        command += ["--threshold", threshold]
+    variables = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    if run_alone(command, variables, cwd=PROJECT_ROOT) != 0:
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def progress_line(state: dict, round_: int, seconds_per_config: float | None) -> str:
+    """Rounds done, measurements decided and undecided, and the time likely left."""
+    undecided = state.get("undecided_configs", [])
+    text = (f"[after round {round_}] {state.get('decided', 0)} of "
+            f"{state.get('measurements', 0)} measurements decided, "
+            f"{state.get('measurements', 0) - state.get('decided', 0)} undecided "
+            f"({len(undecided)} configuration(s) to measure again)")
+    more = state.get("rounds_to_decide")
+    if undecided and more:
+        text += f"; about {more - round_} more round(s)"
+        if seconds_per_config:
+            left = seconds_per_config * len(undecided) * (more - round_)
+            text += f", ~{format_seconds(left)} left"
+    return text
+
+
+def format_seconds(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+def run_rounds(envs: list[Environment], rounds: int, out_dir: Path, run_args: list[str],
+               one_at_a_time: bool = False, threshold: str = "",
+               every_round: bool = False) -> list[str]:
+    """Rounds until every measurement is decided, ``rounds`` at most, each from the
+    FIRST_LOOK-th on measuring only the configurations still undecided (``every_round``:
+    all ``rounds`` of everything, as a noise model wants them); the names of the
+    environments whose sweep failed to run."""
+    failed: list[str] = []
+    only = None
+    seconds_per_config = None
     for round_ in range(1, rounds + 1):
-        order = round_order([env.name for env in envs], round_)
-        commands = [round_command(by_name[name], round_folder(out_dir, name, round_), run_args)
-                    for name in order]
-        if one_at_a_time:
-            statuses = []
-            for name, (argv, variables) in zip(order, commands):
-                print(f"[round {round_}/{rounds}] {name}: "
-                      f"{round_folder(out_dir, name, round_)}", flush=True)
-                statuses.append(run_alone(argv, variables, cwd=PROJECT_ROOT))
-        else:
-            print(f"[round {round_}/{rounds}] {' | '.join(order)}, side by side, taking "
-                  f"turns: {out_dir}/*/round-{round_:02d}", flush=True)
-            # one order of the groups per round, the same in every environment
-            statuses = run_side_by_side(commands, seed=round_, cwd=PROJECT_ROOT)
-        if all(status == USAGE_ERROR for status in statuses):
-            # the sweep's arguments, refused in every environment: so would every round be
-            raise fail(f"`python -m bench run` refused the sweep's arguments in every "
-                       f"environment (above); {', '.join(sorted(set(order)))} measured nothing")
-        for name, status in zip(order, statuses):
-            # 1: some configurations recorded an error or a non-finite loss; the rest pair
-            if status not in (0, 1):
-                print(f"[round {round_}] {name}: the sweep did not complete (exit {status})",
-                      file=sys.stderr, flush=True)
-                failed.append(name)
+        started = time.monotonic()
+        failed += run_round(envs, round_, rounds, out_dir, run_args, one_at_a_time, only)
+        if every_round or round_ < FIRST_LOOK or round_ == rounds:
+            continue
+        measured = configs_in(round_folder(out_dir, envs[0].name, round_))
+        if measured:
+            seconds_per_config = (time.monotonic() - started) / measured
+        state = decisions(envs, out_dir, round_, threshold)
+        if not state:
+            continue  # the comparison could not be read: the next round measures everything
+        print(progress_line(state, round_, seconds_per_config), flush=True)
+        if not state.get("undecided_configs"):
+            break
+        only = out_dir / "undecided.txt"
+        only.write_text("\n".join(state["undecided_configs"]) + "\n")
     return sorted(set(failed))
+
+
+def configs_in(folder: Path) -> int:
+    """The configurations a round folder's results hold (rows over phases, roughly)."""
+    try:
+        with open(folder / "results.csv", encoding="utf-8") as handle:
+            rows = sum(1 for _ in handle) - 1
+    except OSError:
+        return 0
+    return max(rows // 4, 0)
 
 
 def compare(envs: list[Environment], out_dir: Path, rounds: int, threshold: str) -> int:
@@ -181,11 +259,13 @@ def compare(envs: list[Environment], out_dir: Path, rounds: int, threshold: str)
 
 
 def measure_and_compare(envs: list[Environment], rounds: int, out_dir: Path,
-                        run_args: list[str], one_at_a_time: bool, threshold: str) -> int:
+                        run_args: list[str], one_at_a_time: bool, threshold: str,
+                        every_round: bool = False) -> int:
     """The rounds, then their comparison; a signal stops the rounds with what they
     measured kept, one line and the shell's code for it."""
     try:
-        failed = run_rounds(envs, rounds, out_dir, run_args, one_at_a_time)
+        failed = run_rounds(envs, rounds, out_dir, run_args, one_at_a_time, threshold,
+                            every_round)
         if failed:
             print(f"note: the sweep did not complete in {', '.join(failed)}; their rounds "
                   "pair where they hold the configuration", file=sys.stderr)
@@ -206,7 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="NAME:VAR=VALUE",
                         help="an environment variable for one environment")
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS,
-                        help=f"rounds (default {DEFAULT_ROUNDS})")
+                        help=f"rounds at most (default {DEFAULT_ROUNDS}): they stop once every "
+                        f"measurement is decided, and from round {FIRST_LOOK} on measure only "
+                        "what is not")
     parser.add_argument("--out-dir", type=Path, default=Path("results/paired"))
     parser.add_argument("--run-args", default="", help="`python -m bench run` options")
     parser.add_argument("--threshold", default="", help="passed to `python -m bench paired`")
@@ -214,13 +296,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="run a round's environments one after the other, not side by "
                         "side taking turns (where two processes cannot share the device's "
                         "memory, say)")
+    parser.add_argument("--every-round", action="store_true",
+                        help="measure every configuration in all --rounds rounds, decided or "
+                        "not (an A/A measurement for a noise model wants them all)")
     args = parser.parse_args(argv)
     if args.rounds < 2:
         parser.error(f"--rounds must be at least 2 to pair, got {args.rounds}")
     envs = parse_environments(args.env, args.set)
     threshold = check_threshold(args.threshold) if args.threshold else ""
     return measure_and_compare(envs, args.rounds, args.out_dir, split_run_args(args.run_args),
-                               args.one_at_a_time, threshold)
+                               args.one_at_a_time, threshold, args.every_round)
 
 
 if __name__ == "__main__":

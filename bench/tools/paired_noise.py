@@ -1,10 +1,10 @@
-"""``python -m bench.tools.paired_noise ROUNDS_DIR``: how often paired comparisons are wrong
-under this machine's noise, and how many rounds find a 10% slowdown, by simulation.
+"""``python -m bench.tools.paired_noise ROUNDS_DIR``: the noise of paired rounds on this
+machine, as a model to simulate comparisons under (``bench/tools/sequential_noise.py``).
 
 The model is fitted to an A/A measurement: the same environment twice, in paired rounds
-(``python -m bench.tools.paired --env a=PY --env b=PY``), so every difference between a
-round's two sides is noise. Per measurement key k (configuration and phase) and round i,
-the log-ratio of the sides' medians is
+(``python -m bench.tools.paired --env a=PY --env b=PY --every-round``), so every difference
+between a round's two sides is noise. Per measurement key k (configuration and phase) and
+round i, the log-ratio of the sides' medians is
 
     log(b / a)[k, i] = s[i, phase] + c[cell(k), i] + r[k, i]
 
@@ -17,16 +17,6 @@ each cell's effect as the cell's own scale (the robust spread of its measured ef
 times a value drawn from every cell's effects over their scales, pooled, and each key's
 rest the same way from the keys', so the tails stay as heavy as measured. (Drawing whole
 measured rounds instead would repeat each of a few rounds many times over.)
-
-Simulated comparisons are judged by ``judge_rounds``, the statistics of ``python -m bench
-paired`` (``bench/analyze/paired.py``), at each number of rounds asked for: false flags (a
-change called where none was made) per unchanged measurement, in comparisons of unchanged
-candidates and among the unchanged measurements of slowed ones; and the share of slowed
-configurations' steps found when a quarter of the configurations is made 10% slower (per
-configuration, and per trial: any found). False flags come in clusters, so their 95% upper
-bound is taken as ``bench/tools/noise_model.py`` takes it. The default number of rounds of
-``bench/tools/paired.py`` is the fewest that finds at least 90% of the slowed
-configurations with that bound at most one false flag per 1,000 unchanged measurements.
 """
 
 from __future__ import annotations
@@ -39,14 +29,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.analyze.paired import MIN_ROUNDS, common_shift, judge_rounds, round_medians
+from bench.analyze.paired import round_medians
 from bench.analyze.reader import Run
-from bench.analyze.significance import DEFAULT_THRESHOLD, IMPROVEMENT, REGRESSION
 from bench.cli import OneLineParser
 from bench.commands.paired import rounds_in
 from bench.errors import UsageError
 from bench.schema import OK, STEP
-from bench.tools.noise_model import binomial_upper
 
 SLOWDOWN, SLOWED_SHARE = 1.10, 0.25
 MAD_SCALE = 1.4826  # a normal law's sd over its median absolute deviation
@@ -160,81 +148,23 @@ def key_groups(run: Run, keys: pd.MultiIndex) -> tuple[np.ndarray, np.ndarray]:
     return config, np.where(group == "", config, group)
 
 
-def trial(model: PairedNoise, rng: np.random.Generator, rounds: int,
-          slowed: set[str]) -> np.ndarray:
-    """(unchanged measurements, of them flagged, of them p < 0.05, slowed steps, of them
-    found, any found, common shift flagged, any unchanged flagged) of one comparison of
-    ``rounds`` simulated rounds."""
-    changed = np.isin(model.config, list(slowed))
-    log_ratio = np.stack([model.draw(rng) for _ in range(rounds)], axis=1)
-    log_ratio += np.log(SLOWDOWN) * changed[:, None]
-    judged = judge_rounds(log_ratio, model.phase, DEFAULT_THRESHOLD)
-    flagged = judged["verdict"].isin([REGRESSION, IMPROVEMENT]).to_numpy()
-    steps = changed & (model.phase == STEP)
-    found = int((steps & (judged["verdict"] == REGRESSION).to_numpy()).sum())
-    shift = common_shift(log_ratio[model.phase == STEP], DEFAULT_THRESHOLD) or {}
-    return np.array([(~changed).sum(), (flagged & ~changed).sum(),
-                     (~changed & (judged["p_value"] < 0.05).to_numpy()).sum(),
-                     steps.sum(), found, found > 0,
-                     shift.get("verdict") in (REGRESSION, IMPROVEMENT) and not slowed,
-                     (flagged & ~changed).any()], dtype=int)
-
-
-def simulate(model: PairedNoise, trials: int, rounds: int, seed: int) -> dict:
-    rng = np.random.default_rng(seed)
-    configs = sorted(set(model.config))
-    same, slow = np.zeros(8, dtype=int), np.zeros(8, dtype=int)
-    for _ in range(trials):
-        slowed = set(rng.choice(configs, size=max(1, round(SLOWED_SHARE * len(configs))),
-                                replace=False))
-        same += trial(model, rng, rounds, set())  # an unchanged candidate
-        slow += trial(model, rng, rounds, slowed)  # and a quarter of it slowed
-    unchanged, false_flags = same[0] + slow[0], same[1] + slow[1]
-    comparisons, flagging = 2 * trials, same[7] + slow[7]
-    # false flags come in clusters (a group's effect moves its members alike): bound how
-    # often a comparison flags anything, and count a cluster at its mean size
-    cluster = false_flags / flagging if flagging else unchanged / comparisons
-    upper = binomial_upper(int(flagging), comparisons) * cluster * comparisons / unchanged
-    return {"rounds": rounds, "trials": trials, "unchanged_measurements": int(unchanged),
-            "false_flags": int(false_flags), "false_flag_rate": false_flags / max(unchanged, 1),
-            "false_flag_rate_upper_95": upper,
-            "comparisons_with_false_flags": int(flagging),
-            "false_flags_unchanged_candidates": int(same[1]),
-            "false_flags_among_slowed": int(slow[1]),
-            "unchanged_p_below_5pct": same[2] / max(same[0], 1),
-            "common_shift_false_flags": int(same[6]), "slowed_steps": int(slow[3]),
-            "found": int(slow[4]), "detection_rate": slow[4] / max(slow[3], 1),
-            "trials_with_the_slowdown_seen": slow[5] / trials}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(prog="python -m bench.tools.paired_noise",
-                           description="How often paired comparisons are wrong under this "
-                           "machine's noise, and how many rounds find a 10% slowdown, by "
-                           "simulation.")
+                           description="The noise of paired rounds, fitted to an A/A "
+                           "measurement: each round's shift, each group's effect, each "
+                           "configuration's rest (bench/tools/sequential_noise.py simulates "
+                           "comparisons under it).")
     parser.add_argument("rounds_dir", type=Path,
                         help="an A/A paired measurement: two environments' round-* folders")
-    parser.add_argument("--rounds", type=int, nargs="+", default=[16, 18, 20, 24])
-    parser.add_argument("--trials", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, help="write the figures as JSON here")
+    parser.add_argument("--out", type=Path, help="write the model's figures as JSON here")
     args = parser.parse_args(argv)
-    if args.trials < 1:
-        parser.error(f"--trials must be at least 1, got {args.trials}")
-    if min(args.rounds) < MIN_ROUNDS:
-        parser.error(f"--rounds must be at least {MIN_ROUNDS}, under which nothing is judged; "
-                     f"got {min(args.rounds)}")
     try:
         model = fit(args.rounds_dir)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    report = {"model": model.describe(), "fitted_on": str(args.rounds_dir), "paired": []}
-    print(f"paired noise model: {json.dumps(report['model'])}", flush=True)
-    for rounds in args.rounds:
-        result = simulate(model, args.trials, rounds, args.seed + rounds)
-        report["paired"].append(result)
-        print(f"{rounds} rounds: {json.dumps(result)}", flush=True)
+    report = {"model": model.describe(), "fitted_on": str(args.rounds_dir)}
+    print(json.dumps(report, indent=2))
     if args.out:
         args.out.write_text(json.dumps(report, indent=2) + "\n")
     return 0
