@@ -96,6 +96,21 @@ def test_a_duplicated_sample_is_refused(copy, runs, capsys):
     assert f"{case / SAMPLES_FILE}: line {dup} repeats an earlier row" in line
 
 
+def test_a_status_outside_the_known_set_is_refused_by_every_reader(copy, runs, capsys):
+    """A row whose status is none of the five would count as not measured by some readers
+    and be stored as it is by others."""
+    case = copy()
+    lines = (case / RESULTS_FILE).read_text().splitlines(keepends=True)
+    lines[2] = lines[2].replace(",ok,", ",maybe,", 1)
+    (case / RESULTS_FILE).write_text("".join(lines))
+    expected = (f"{case / RESULTS_FILE}: line 3: status holds 'maybe', not one of ok, oom, "
+                "skipped, nonfinite, error")
+    for argv in (["report", case, "--out", case.parent / "r.html"],
+                 ["compare", runs / "other", case, "--out", case.parent / "c.html"],
+                 ["run", "--resume", case, "--quiet"]):
+        assert refused(capsys, *argv) == f"error: {expected}"
+
+
 def test_a_run_pooled_with_itself_is_refused_even_when_gating(runs):
     base, other = runs / "base", runs / "other"
     proc = run_cli("compare", f"{base},{base}", f"{other},{other}", "--fail-on-regression")

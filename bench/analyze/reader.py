@@ -24,7 +24,7 @@ import pandas as pd
 from bench.axes import BASE, BATCH_SIZE, CUDA_GRAPH, VARIANTS, WORLD_SIZE
 from bench.errors import UsageError
 from bench.schema import (COLUMNS, ENV_FILE, OK, RESULTS_FILE, SAMPLE_COLUMNS, SAMPLES_FILE,
-                          SCHEMA_VERSION, STEP, SWEEP_FILE, Column)
+                          SCHEMA_VERSION, STATUSES, STEP, SWEEP_FILE, Column)
 
 REQUIRED_RESULTS = ("schema_version", "run_id", "repeat", "config_id",
                     *(d.name for d in BASE), "device_name", "phase", "status", "median_ms")
@@ -184,6 +184,11 @@ def typed_results(df: pd.DataFrame, path: Path | str) -> pd.DataFrame:
         df[dimension.name] = df[dimension.name].mask(df[dimension.name].eq(""),
                                                      str(dimension.default))
     df = typed(path, df, COLUMNS)
+    unknown = ~df["status"].isin(STATUSES)
+    if unknown.any():
+        raise UsageError(f"{path}: line {_line(unknown)}: status holds "
+                         f"{df.loc[unknown, 'status'].iloc[0]!r:.60}, not one of "
+                         f"{', '.join(STATUSES)}")
     unmeasured = (df["status"] == OK) & ~untimed_phases(df) & df["median_ms"].isna()
     if unmeasured.any():
         raise UsageError(f"{path}: line {_line(unmeasured)}: median_ms is not a number on a "
