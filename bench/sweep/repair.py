@@ -90,6 +90,7 @@ def repair(out_dir: Path, run_id: str) -> tuple[set[tuple[int, str]], set[str]]:
     kept = _complete_configurations(results_path, records, run_id)
     results_cut |= sum(len(rows) for _, rows in kept) != len(records)
     samples, samples_cut = read_records(samples_path, SAMPLE_FIELDS)
+    _refuse_strangers(samples_path, samples, run_id)
     with_samples, orphans = _samples_of(samples_path, samples, {key for key, _ in kept})
     # typed through the checks every other consumer makes, before anything is written
     results = _typed(results_path, [r for _, rows in kept for r in rows], FIELDS)
@@ -133,6 +134,15 @@ def _complete_configurations(path: Path, records: list[list[str]],
                              f"{len(rows)} of its {len(REQUIRED_PHASES)} rows: the file is damaged")
         line += len(rows)
     return kept
+
+
+def _refuse_strangers(path: Path, samples: list[list[str]], run_id: str) -> None:
+    """Samples of another run are no crash's doing: the file is damaged."""
+    column = SAMPLE_FIELDS.index("run_id")
+    line = next((n for n, r in enumerate(samples, 2) if r[column] != run_id), None)
+    if line is not None:
+        raise UsageError(f"{path}: line {line} holds a sample of run "
+                         f"{samples[line - 2][column]!r}, not of {run_id}")
 
 
 def _samples_of(path: Path, records: list[list[str]], on_disk: set[Key]) -> tuple[set[Key], int]:
