@@ -200,9 +200,13 @@ def typed_results(df: pd.DataFrame, path: Path | str) -> pd.DataFrame:
     return df
 
 
-def read_samples(path: Path) -> pd.DataFrame:
+def read_samples(path: Path, *, allow_empty: bool = False) -> pd.DataFrame:
     """samples.csv, typed. Millions of rows: pandas parses the numbers itself, and only a
-    file it refuses goes through the slow, cell-by-cell check that names the bad line."""
+    file it refuses goes through the slow, cell-by-cell check that names the bad line.
+    ``allow_empty``: a run that measured nothing may have no samples, or none but a header."""
+    if allow_empty and not path.exists():
+        return typed(path, pd.DataFrame(columns=list(REQUIRED_SAMPLES), dtype=str),
+                     SAMPLE_COLUMNS)
     dtypes = {"float": float, "int": np.int64, "str": str}
     # an integer column that may be empty is read as float, NaN where it is
     blank = {c.name: [""] for c in SAMPLE_COLUMNS if c.empty_when != "never"}
@@ -216,7 +220,8 @@ def read_samples(path: Path) -> pd.DataFrame:
         df = None
     if df is None or not set(REQUIRED_SAMPLES) <= set(df.columns) or df.empty \
             or not _ends_with_newline(path) or _has_gaps(df):
-        df = typed(path, read_table(path, REQUIRED_SAMPLES, "device_ms"), SAMPLE_COLUMNS)
+        df = typed(path, read_table(path, REQUIRED_SAMPLES, "device_ms",
+                                    allow_empty=allow_empty), SAMPLE_COLUMNS)
     for column in SAMPLE_COLUMNS:  # an older writer's file
         if column.name not in df.columns:
             df[column.name] = np.nan
