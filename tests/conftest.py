@@ -126,6 +126,16 @@ def real_run(tmp_path_factory):
     return folder
 
 
+@pytest.fixture(scope="session")
+def bare_python(tmp_path_factory) -> str:
+    """The interpreter of a virtual environment with nothing installed: no torch, no
+    pandas (what a user's other environment may well lack)."""
+    import venv
+    folder = tmp_path_factory.mktemp("bare") / "venv"
+    venv.create(folder, with_pip=False)
+    return str(folder / "bin" / "python")
+
+
 @pytest.fixture(params=["duckdb", "postgresql"])
 def store_url(request, tmp_path):
     """A new, empty history store of each kind: every test that takes it runs against both."""

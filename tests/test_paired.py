@@ -65,6 +65,30 @@ def paired_tool(out, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
+def test_an_environment_name_is_one_folder_in_the_out_dir(tmp_path):
+    """A name with a path in it would put its rounds outside --out-dir."""
+    out = tmp_path / "runs" / "out"
+    for name in ("../../escaped", "a/b", "..", ".hidden"):
+        command = [sys.executable, "-m", "bench.tools.paired", "--env", f"a={sys.executable}",
+                   "--env", f"{name}={sys.executable}", "--out-dir", str(out)]
+        proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+        assert (f"error: --env '{name}={sys.executable}': the name '{name}' becomes a folder "
+                "in --out-dir; use letters, digits") in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_interpreter_that_cannot_import_torch_is_refused_before_any_round(tmp_path,
+                                                                           bare_python):
+    out = tmp_path / "out"
+    proc = paired_tool(out, "--env", f"c={bare_python}")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert (f"error: --env c={bare_python} cannot run a sweep (ModuleNotFoundError: No module "
+            "named 'torch'); give the interpreter of an environment with torch and pandas") \
+        == proc.stderr.strip()
+    assert not out.exists()  # no round was started
+
+
 @pytest.mark.slow
 def test_rounds_run_side_by_side_in_fresh_processes_then_pair(tmp_path):
     out = tmp_path / "paired"
