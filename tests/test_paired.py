@@ -90,6 +90,34 @@ def test_an_interpreter_that_cannot_import_torch_is_refused_before_any_round(tmp
 
 
 @pytest.mark.slow
+def test_a_sweep_whose_coordinator_is_killed_before_its_first_turn_says_so_in_a_line(
+        tmp_path):
+    """Killed while its sweeps still start up: each finds the turns gone when it first
+    takes one, and stops in one line, not a traceback."""
+    out = tmp_path / "paired"
+    errors = tmp_path / "stderr.txt"
+    with open(errors, "w") as stream:
+        tool = subprocess.Popen([sys.executable, "-m", "bench.tools.paired", "--env",
+                                 f"a={sys.executable}", "--env", f"b={sys.executable}",
+                                 "--rounds", "2", "--out-dir", str(out), "--run-args", SWEEP],
+                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stream)
+        deadline = time.monotonic() + 120
+        while len(sweeps_running(out)) < 2:
+            assert tool.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        tool.kill()
+        tool.wait(timeout=30)
+        while sweeps_running(out) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert sweeps_running(out) == []
+    text = errors.read_text()
+    assert "Traceback" not in text, text
+    assert text.count("the paired rounds' coordinator is gone: stopping here; its command, "
+                      "run again, resumes the round\n") == 2, text
+    assert not list(out.glob("*/round-01/results.csv"))  # neither measured alone
+
+
+@pytest.mark.slow
 def test_rounds_run_side_by_side_in_fresh_processes_then_pair(tmp_path):
     out = tmp_path / "paired"
     proc = paired_tool(out)
