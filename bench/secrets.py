@@ -23,6 +23,10 @@ MASK = "***"
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@?#]*):[^\s]*@")
 # password=VALUE (a URL's query, or a keyword/value string; quoted or not) and sslpassword
 _KEYWORD = re.compile(r"(?i)(\b(?:ssl)?password\s*=\s*)('(?:\\.|[^'\\])*'?|[^\s&]*)")
+# the same forms within one word of a command line, which a password may fill to its end
+# (spaces and all: a shell hands over a quoted URL as one word)
+_USERINFO_WORD = re.compile(r"(?is)\b([a-z][a-z0-9+.-]*://[^:/@?#]*):.*@")
+_KEYWORD_WORD = re.compile(r"(?is)(\b(?:ssl)?password\s*=\s*)([^&]*)")
 # shorter values are masked by their form alone: replacing them wherever they occur would
 # mangle the message around them and hide nothing
 MIN_KNOWN = 4
@@ -37,6 +41,15 @@ def hide(text: str, known: Iterable[str] = ()) -> str:
         if len(secret) >= MIN_KNOWN:
             text = text.replace(secret, MASK)
     return text
+
+
+def hide_words(words: Iterable[str]) -> str:
+    """A command line, one word per argument, joined with spaces and masked: ``hide`` of
+    each word, a password's forms running to the end of its word."""
+    masked = (_KEYWORD_WORD.sub(lambda m: f"{m.group(1)}{MASK}",
+                                _USERINFO_WORD.sub(lambda m: f"{m.group(1)}:{MASK}@", word))
+              for word in words)
+    return " ".join(hide(word) for word in masked)
 
 
 def hide_all(value: Any) -> Any:

@@ -32,7 +32,7 @@ from bench.measure.devices import device_name
 from bench.measure.environment import capture_environment
 from bench.schema import ENV_FILE, PLAN_KEY, RESULTS_FILE, SAMPLES_FILE, SWEEP_FILE
 from bench.seal import DIGEST_KEY, check_seal, seal
-from bench.secrets import hide
+from bench.secrets import hide_words
 from bench.sweep.config import SweepConfig, expand, expand_all, sweep_from_mapping, sweep_to_mapping
 from bench.sweep.failures import OomLimits
 from bench.sweep.repair import repair
@@ -178,7 +178,7 @@ def record_environment(run: OpenRun, argv: list[str],
     if run.resumed:  # gone (a crash before it was written): this resume's environment
         env = run.env if run.env is not None else capture_environment(run.run_id, argv, ranks)
         env.setdefault("resumes", []).append(
-            {"started_at": now(), "command_line": hide(" ".join(["bench", *argv]))})
+            {"started_at": now(), "command_line": hide_words(["bench", *argv])})
     else:
         env = capture_environment(run.run_id, argv, ranks)
     try:
