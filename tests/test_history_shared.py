@@ -122,7 +122,8 @@ def test_a_read_writes_nothing_and_makes_no_store(real_run, tmp_path, store_url)
     if not store_url.startswith("postgresql://"):
         duckdb.connect(store_url).close()  # a DuckDB file, empty
     err = one_line(history("report", "--store", store_url, "--out", page))
-    assert "holds no runs yet (no tables in schema multinet_bench)" in err
+    assert "holds no runs yet (no tables in schema multinet_bench that this role can see)" \
+        in err
     assert tables_of(store_url) == set()
     assert history("add", str(real_run), "--store", store_url).returncode == 0
     before = sha(Path(store_url)) if not store_url.startswith("postgresql://") else None

@@ -62,14 +62,6 @@ def schema_name(given: str | None = None) -> str:
     return name
 
 
-def describe(url: str) -> str:
-    """The store's name for messages, without a password."""
-    try:
-        return locate(url).name
-    except StoreError:
-        return "(a store URL this harness cannot open)"
-
-
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__

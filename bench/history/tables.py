@@ -98,7 +98,8 @@ def prepare(store) -> None:
         return
     if layout.schema is None:
         raise StoreError(f"history store {store.name} holds no runs yet (no tables in schema "
-                         f"{store.schema}); `python -m bench history add RUN_DIR` adds the first")
+                         f"{store.schema} that this role can see); `python -m bench history "
+                         "add RUN_DIR` adds the first")
     if layout.applied != {v for v, _, _ in MIGRATIONS} or layout.missing:
         lacking = [f"{t}.{c.name}" for t, c in layout.missing][:3] or ["its newer migrations"]
         raise StoreError(f"history store {store.name} predates this harness (it lacks "
