@@ -16,8 +16,7 @@ import time
 import pandas as pd
 import pytest
 
-from bench.history.add import ADDED, ALREADY, add_run
-from bench.history.store import StoreError, open_store
+from bench.history.store import open_store
 from bench.seal import seal
 from tests.conftest import FAILING_SCENARIOS, QUICK_RUN, ROOT, run_cli
 
@@ -183,17 +182,15 @@ def test_a_stored_run_is_known_by_its_contents(runs, tmp_path, store_url):
     """The same values written again (pandas' spelling of the CSV) are the same run; one
     value changed is another, refused, and the stored one stays as it was."""
     run = copy_of(runs, "complete", tmp_path)
-    with open_store(store_url, write=True) as store:
-        assert add_run(store, run).what == ADDED
+    assert " added (8 rows, " in add(store_url, run).stdout
     results = pd.read_csv(run / "results.csv")
     results.to_csv(run / "results.csv", index=False)  # other bytes, the same values
-    with open_store(store_url, write=True) as store:
-        assert add_run(store, run).what == ALREADY
+    proc = add(store_url, run)
+    assert proc.returncode == 0 and "already in the store" in proc.stdout, proc.stderr
     results.loc[results["phase"] == "step", "median_ms"] *= 2
     results.to_csv(run / "results.csv", index=False)
-    with open_store(store_url, write=True) as store, \
-            pytest.raises(StoreError, match="already in the store with other contents"):
-        add_run(store, run)
+    err = refused_in_one_line(add(store_url, run))
+    assert "is already in the store with other contents" in err
     with open_store(store_url) as store:
         (stored,) = store.execute("SELECT max(median_ms) FROM results WHERE phase = 'step'")[0]
     assert stored == pytest.approx(results.loc[results["phase"] == "step", "median_ms"].max() / 2)

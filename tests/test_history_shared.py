@@ -230,8 +230,14 @@ def test_a_duckdb_file_that_is_refused_is_left_as_it_was(real_run, tmp_path):
         connection.execute("CREATE SCHEMA multinet_bench")
         connection.execute("CREATE TABLE multinet_bench.runs (x INTEGER)")
     newer = tmp_path / "newer.duckdb"
-    with open_store(str(newer), write=True) as store:
-        store.execute("INSERT INTO schema_migrations VALUES (999, 'from the future', '')")
+    with duckdb.connect(str(newer)) as connection:
+        connection.execute("CREATE SCHEMA multinet_bench")
+        for table in ("runs", "results", "samples"):
+            connection.execute(f"CREATE TABLE multinet_bench.{table} (run_id TEXT)")
+        connection.execute("CREATE TABLE multinet_bench.schema_migrations "
+                           "(version BIGINT, description TEXT, applied_at TEXT)")
+        connection.execute("INSERT INTO multinet_bench.schema_migrations VALUES "
+                           "(1, 'runs, results and samples', ''), (999, 'from the future', '')")
     lite = tmp_path / "history.db"
     with sqlite3.connect(lite) as connection:
         connection.execute("CREATE TABLE t (x INTEGER)")
