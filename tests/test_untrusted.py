@@ -15,6 +15,7 @@ import pytest
 
 from bench.cli import main
 from bench.schema import ENV_FILE, RESULTS_FILE, SAMPLES_FILE, SWEEP_FILE
+from bench.seal import seal
 from bench.sweep.config import load_sweep
 from bench.sweep.loop import run_sweep
 from tests.conftest import run_cli
@@ -294,10 +295,12 @@ def test_a_cell_of_the_wrong_type_is_named(copy, runs, capsys, column, value, wa
      "warmup_s must be a number from 0 to 3600"),
 ])
 def test_a_sweep_record_of_the_wrong_types(copy, capsys, change, message):
+    """Sealed anew, as a writer of another version could have written it: the checks of
+    the record's types, behind its seal."""
     case = copy()
     record = json.loads((case / SWEEP_FILE).read_text())
     change(record)
-    (case / SWEEP_FILE).write_text(json.dumps(record))
+    (case / SWEEP_FILE).write_text(json.dumps(seal(record)))
     damaged = (case / SWEEP_FILE).read_bytes()
     assert message in refused(capsys, "run", "--resume", case, "--quiet")
     assert (case / SWEEP_FILE).read_bytes() == damaged
@@ -309,7 +312,7 @@ def test_an_environment_record_of_the_wrong_types(copy, runs, capsys):
     env = json.loads((case / ENV_FILE).read_text())
     env.update(cpu_model=5, devices="none", resumes="yesterday", torch={"version": [1]},
                python=None)
-    (case / ENV_FILE).write_text(json.dumps(env))
+    (case / ENV_FILE).write_text(json.dumps(seal(env)))  # sealed: the checks behind it
     damaged = (case / ENV_FILE).read_bytes()
     assert main(["report", str(case), "--out", str(case.parent / "r.html")]) == 0
     assert main(["compare", str(runs / "other"), str(case), "--out",
