@@ -193,3 +193,15 @@ def test_samples_of_another_run_are_refused(run_dir, capsys):
     path.write_text(path.read_text().replace(run_id, "another-run"))
     assert refused(capsys, run_dir) == (
         f"error: {path}: line 2 holds a sample of run 'another-run', not of {run_id}")
+
+
+def test_results_of_a_configuration_the_sweep_does_not_measure_are_refused(run_dir, capsys):
+    """Rows of batch 3 added to a run of batch 2 alone: a resume would keep them as
+    measured, under the run's id."""
+    path = run_dir / "results.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines + [line.replace("/bs2/", "/bs3/") for line in lines[1:]]))
+    config = pd.read_csv(path)["config_id"].iloc[-1]
+    assert refused(capsys, run_dir) == (
+        f"error: {path}: line 6: {config} (repeat 1) is not one of the configurations the "
+        "run's sweep measures: the file is damaged")

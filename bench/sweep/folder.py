@@ -311,7 +311,8 @@ def _reopen(out_dir: Path, record: dict[str, Any], local_rank: int | None,
     check_plan(out_dir, record, specs)
     run = OpenRun(out_dir, record["run_id"], config, specs, lock=lock, resumed=True,
                   env=read_env_record(out_dir, record["run_id"]))
-    run.done, out_of_memory = repair(out_dir, run.run_id)
+    plan = {(str(r), config_id(spec)) for r in range(1, config.repeats + 1) for spec in specs}
+    run.done, out_of_memory = repair(out_dir, run.run_id, plan)
     for spec in specs:  # what ran out of memory makes the larger batches of its group skipped
         if config_id(spec) in out_of_memory:
             run.oom.record(spec)

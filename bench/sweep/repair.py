@@ -81,13 +81,15 @@ def _runs_of(records: list[list[str]], key_of) -> list[tuple[Key, list[list[str]
     return stretches
 
 
-def repair(out_dir: Path, run_id: str) -> tuple[set[tuple[int, str]], set[str]]:
+def repair(out_dir: Path, run_id: str,
+           plan: set[Key] | None = None) -> tuple[set[tuple[int, str]], set[str]]:
     """Take back what a crash left in ``out_dir`` and what lost its samples; refuse damage
     before anything is rewritten. Returns the configurations kept on disk, (repeat,
-    config_id), and the config_ids that ran out of memory."""
+    config_id), and the config_ids that ran out of memory. ``plan``: the (repeat,
+    config_id) the run's sweep measures, as the file spells them; any other is damage."""
     results_path, samples_path = out_dir / RESULTS_FILE, out_dir / SAMPLES_FILE
     records, results_cut = read_records(results_path, FIELDS)
-    kept = _complete_configurations(results_path, records, run_id)
+    kept = _complete_configurations(results_path, records, run_id, plan)
     results_cut |= sum(len(rows) for _, rows in kept) != len(records)
     samples, samples_cut = read_records(samples_path, SAMPLE_FIELDS)
     _refuse_strangers(samples_path, samples, run_id)
@@ -108,8 +110,8 @@ def repair(out_dir: Path, run_id: str) -> tuple[set[tuple[int, str]], set[str]]:
             set(results.loc[results["status"] == OOM, "config_id"]))
 
 
-def _complete_configurations(path: Path, records: list[list[str]],
-                             run_id: str) -> list[tuple[Key, list[list[str]]]]:
+def _complete_configurations(path: Path, records: list[list[str]], run_id: str,
+                             plan: set[Key] | None) -> list[tuple[Key, list[list[str]]]]:
     """The configurations of results.csv with all their rows; the last one may be cut short
     (a crash), and is left out. Anything else incomplete or repeated is damage."""
     index = {name: i for i, name in enumerate(FIELDS)}
@@ -122,6 +124,9 @@ def _complete_configurations(path: Path, records: list[list[str]],
             raise UsageError(f"{path}: lines {seen[key]} and {line} both start {key[1]} "
                              f"(repeat {key[0]}): the file is damaged")
         seen[key] = line
+        if plan is not None and key not in plan:
+            raise UsageError(f"{path}: line {line}: {key[1]} (repeat {key[0]}) is not one of "
+                             "the configurations the run's sweep measures: the file is damaged")
         stranger = next((r for r in rows if r[index["run_id"]] != run_id), None)
         if stranger is not None:
             raise UsageError(f"{path}: line {line} holds a row of run "
