@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from bench.errors import RunFolderWriteError, UsageError
+from bench.sweep.interrupt import Interrupted, exit_code
 
 # name -> (module with add_parser and main, one line for the top-level --help)
 COMMANDS = {
@@ -30,6 +31,10 @@ COMMANDS = {
     "import-pytest-benchmark": ("bench.commands.import_pytest_benchmark",
                                 "turn a saved suite run (pytest-benchmark JSON) into a run folder"),
 }
+
+
+# The packages the commands import that an interpreter may lack (pyproject.toml's).
+REQUIREMENTS = ("torch", "numpy", "pandas", "plotly", "duckdb", "psycopg", "pynvml")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -79,10 +84,23 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     for name, (module, summary) in COMMANDS.items():
         if name == command:
-            importlib.import_module(module).add_parser(sub)
+            command_module(name, module).add_parser(sub)
         else:
             sub.add_parser(name, help=summary)
     return parser
+
+
+def command_module(name: str, module: str):
+    """A command's module; an interpreter without a package it needs is told so in a line
+    (a sweep run by another environment's interpreter, say, one without torch)."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name not in REQUIREMENTS:
+            raise
+        raise UsageError(f"`python -m bench {name}` needs {exc.name}, which {sys.executable} "
+                         "cannot import: run it with an environment's interpreter that has it "
+                         "(`pip install -e .` there installs what the project needs)") from None
 
 
 def is_user_error(exc: Exception) -> bool:
@@ -98,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         code = run_command(sys.argv[1:] if argv is None else argv)
         sys.stdout.flush()  # a pipe's reader gone shows here, not at interpreter exit
         return code
+    except Interrupted as stop:
+        # a sweep told to stop before it could hand back what it measured (the paired
+        # rounds' coordinator gone before its first turn): the line saying why is out
+        return exit_code(stop.signum)
     except KeyboardInterrupt:
         # Ctrl-C before a sweep has its own handlers (while torch imports, say): nothing
         # was measured yet, so a line and the shell's code for SIGINT, not a traceback.
@@ -111,8 +133,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_command(argv: list[str]) -> int:
-    args = build_parser(command_in(argv)).parse_args(argv)
     try:
+        args = build_parser(command_in(argv)).parse_args(argv)
         for path in args.load:
             load_file(path)
         return args.main(args, argv)

@@ -18,6 +18,9 @@ RESULTS_FILE = "results.csv"
 SAMPLES_FILE = "samples.csv"
 ENV_FILE = "env.json"
 SWEEP_FILE = "sweep.json"
+# The key of sweep.json that lists the config_ids the run set out to measure, once each per
+# repeat: a run is complete when results.csv holds every one of them in every repeat.
+PLAN_KEY = "configurations"
 # Processes that take turns measuring (paired rounds run side by side) find their two ends of
 # the turns and the groups' shared order here: "READ_FD,WRITE_FD,SEED" (bench/measure/turns.py).
 TURNS_VARIABLE = "MULTINET_BENCH_TURNS"

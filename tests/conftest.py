@@ -107,6 +107,35 @@ def postgres():
     server.stop()
 
 
+# Real runs, as small as a sweep gets: two setups, a few samples each; TINY_RUN is one
+# batch size of the article's first scenario.
+QUICK_RUN = ["--devices", "cpu", "--optimizer-setups", "separate,single", "--warmup-iters",
+             "1", "--warmup-s", "0", "--min-samples", "3", "--min-rounds", "2", "--threads",
+             "1", "--quiet"]
+TINY_RUN = ["--scenarios", "sequential", "--batch-sizes", "2", "--budget-s", "0.02",
+            *QUICK_RUN]
+
+
+@pytest.fixture(scope="session")
+def real_run(tmp_path_factory):
+    """A run folder `bench run` made, complete, for tests that read it (copy it to change
+    it): eight rows (two setups x four phases) and their samples."""
+    folder = tmp_path_factory.mktemp("real") / "run"
+    proc = run_cli("run", *TINY_RUN, "--out-dir", str(folder))
+    assert proc.returncode == 0, proc.stderr
+    return folder
+
+
+@pytest.fixture(scope="session")
+def bare_python(tmp_path_factory) -> str:
+    """The interpreter of a virtual environment with nothing installed: no torch, no
+    pandas (what a user's other environment may well lack)."""
+    import venv
+    folder = tmp_path_factory.mktemp("bare") / "venv"
+    venv.create(folder, with_pip=False)
+    return str(folder / "bin" / "python")
+
+
 @pytest.fixture(params=["duckdb", "postgresql"])
 def store_url(request, tmp_path):
     """A new, empty history store of each kind: every test that takes it runs against both."""

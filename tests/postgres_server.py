@@ -61,11 +61,41 @@ class PostgresServer:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
-    def create_database(self, name: str) -> str:
+    def create_database(self, name: str, owner: str = "postgres") -> str:
         import psycopg
         with psycopg.connect(self.url(), autocommit=True) as connection:
-            connection.execute(f'CREATE DATABASE "{name}"')
+            connection.execute(f'CREATE DATABASE "{name}" OWNER "{owner}"')
         return self.url(name)
+
+    def sql(self, database: str, *statements: str) -> None:
+        """Run ``statements`` as the superuser in ``database``."""
+        import psycopg
+        with psycopg.connect(self.url(database), autocommit=True) as connection:
+            for statement in statements:
+                connection.execute(statement)
+
+    def create_role(self, name: str, password: str | None = None) -> None:
+        """A login role; with a password, one that must give it (scram-sha-256) over TCP,
+        while every other role keeps trust authentication."""
+        from psycopg import sql
+        import psycopg
+        with psycopg.connect(self.url(), autocommit=True) as connection:
+            connection.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(name), sql.Literal(password)))
+        if password is None:
+            return
+        hba = self.data / "pg_hba.conf"
+        hba.write_text(f"host all {name} 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
+        self._run(str(self.binaries / "pg_ctl"), "-D", str(self.data), "reload")
+        deadline = time.monotonic() + 10  # the postmaster reads it again in its own time
+        while time.monotonic() < deadline:
+            try:
+                psycopg.connect(f"postgresql://{name}@127.0.0.1:{self.port}/postgres").close()
+            except psycopg.OperationalError as exc:
+                if "password" in str(exc):
+                    return
+            time.sleep(0.05)
+        raise RuntimeError(f"the server did not start asking {name} for a password")
 
     def stop(self) -> None:
         try:

@@ -160,3 +160,17 @@ def test_sigint_before_the_sweep_starts_is_one_line_and_130(cli, tmp_path):
     assert proc.returncode == 130
     assert proc.stderr.strip() == "interrupted"
     assert not (tmp_path / "run").exists()
+
+
+def test_an_interpreter_without_the_packages_a_command_needs_is_told_in_one_line(
+        tmp_path, bare_python):
+    """`python -m bench run` from an environment with nothing installed, as the paired
+    rounds would start it in a user's other environment."""
+    proc = subprocess.run([bare_python, "-m", "bench", "run", "--devices", "cpu", "--out-dir",
+                           str(tmp_path / "run")], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("error: `python -m bench run` needs ")
+    assert f"which {bare_python} cannot import: run it with an environment's interpreter " \
+           "that has it" in proc.stderr
+    assert not (tmp_path / "run").exists()

@@ -66,14 +66,14 @@ def outlier(tmp_path_factory):
 
 
 def stored(url, runs):
-    with open_store(url) as store:
+    with open_store(url, write=True) as store:
         for run in runs:
             add_run(store, run)
     return url
 
 
 def changes(url, **kwargs):
-    with open_store(url) as store:
+    with open_store(url, write=True) as store:
         return find_changes(store, **kwargs)
 
 

@@ -14,9 +14,10 @@ import pytest
 
 from bench.history.add import ADDED, ALREADY, add_run
 from bench.history.changes import Change
-from bench.history.dashboard import build_dashboard, version_key
+from bench.history.dashboard import build_dashboard
 from bench.history.store import open_store
 from bench.present.history_page import write_history_page
+from bench.releases import version_key
 from bench.tools.synthetic import env_record, result_row, write_run
 from bench.tools.chromium import CHART_PROBE, Chromium
 from tests.conftest import ROOT, chromium_or_skip
@@ -144,7 +145,7 @@ def test_two_runs_added_twice_draw_offline_and_redraw_on_a_choice(tmp_path, stor
                     step_ms=steps)
     b = history_run(tmp_path, "run-b", host="host-a", gpu=EVIL, torch="2.6.0", day=2,
                     step_ms={k: v * 1.5 for k, v in steps.items()})
-    with open_store(store_url) as store:
+    with open_store(store_url, write=True) as store:
         outcomes = [add_run(store, folder) for folder in (a, b, a, b)]
     assert [o.what for o in outcomes] == [ADDED, ADDED, ALREADY, ALREADY]
     out = tmp_path / "page" / "history.html"
@@ -191,7 +192,7 @@ def matrix_store(tmp_path, url):
             ("a3", "host-a", "GPU-A", "2.6.0", 3, 2.0, 4.0),
             ("b1", "host-b", "GPU-B", "2.5.1", 4, 4.0, 8.0),
             ("b2", "host-b", "GPU-B", "2.10.0", 5, 5.0, 10.0)]
-    with open_store(url) as store:
+    with open_store(url, write=True) as store:
         for run_id, host, gpu, torch, day, one, eight in runs:
             add_run(store, history_run(tmp_path, run_id, host=host, gpu=gpu, torch=torch,
                                        day=day, step_ms={("sequential", 1): one,
@@ -228,7 +229,7 @@ def test_a_machine_whose_latest_run_is_slower_in_one_configuration_shows_the_reg
         tmp_path, store_url, open_page):
     steps = {("sequential", 1): 2.0, ("sequential", 8): 3.0, ("gan", 1): 4.0, ("gan", 8): 5.0}
     slower = {**steps, ("gan", 8): 5.0 * 1.3}
-    with open_store(store_url) as store:
+    with open_store(store_url, write=True) as store:
         for run_id, day, step_ms, seed in (("c1", 1, steps, 1), ("c2", 2, slower, 2)):
             add_run(store, history_run(tmp_path, run_id, host="host-c", gpu="GPU-C",
                                        torch="2.6.0", day=day, step_ms=step_ms, repeats=3,
@@ -251,7 +252,7 @@ def test_a_machine_whose_latest_run_is_slower_in_one_configuration_shows_the_reg
 
 
 def test_an_empty_store_gives_a_page_that_says_so(tmp_path, store_url, open_page):
-    open_store(store_url).close()
+    open_store(store_url, write=True).close()
     out = tmp_path / "history.html"
     assert "(0 runs" in report(store_url, out)
     page = open_page(out)
@@ -284,7 +285,7 @@ def test_changes_are_marked_where_they_happened(tmp_path, open_page):
     matrix_store(tmp_path, url)
     changes = [a_change("a2", "a3", 2 / 3, ("torch 2.5.1 -> 2.6.0",)),
                a_change("a1", "gone", 1.5)]
-    with open_store(url) as store:
+    with open_store(url, write=True) as store:
         dashboard = build_dashboard(store, changes=changes)
     assert "1 change(s) name a run or configuration not drawn here." in dashboard.notes
     out = write_history_page(tmp_path / "history.html", dashboard)
@@ -301,7 +302,7 @@ def test_the_report_marks_the_changes_the_store_holds(tmp_path, store_url, open_
     """Three runs at 2 ms under torch 2.5.1, then three at 2.6 ms under 2.6.0: the report
     finds the step itself (``history changes``'s method) and marks it at the first 2.6.0 run,
     against the last 2.5.1 one."""
-    with open_store(store_url) as store:
+    with open_store(store_url, write=True) as store:
         for day in range(1, 7):
             add_run(store, history_run(tmp_path, f"r{day}", host="host-a", gpu="GPU-A",
                                        torch="2.5.1" if day <= 3 else "2.6.0", day=day,

@@ -28,7 +28,7 @@ def test_a_complete_run_is_added_to_the_store(tmp_path):
     rows = pd.read_csv(tmp_path / "run" / "results.csv")
     run_id = rows["run_id"].iloc[0]
     assert f"History: {run_id} added in {store}" in proc.stdout
-    with open_store(str(store)) as history:
+    with open_store(str(store), write=True) as history:
         assert history.execute("SELECT run_id FROM runs") == [(run_id,)]
         assert history.execute("SELECT count(*) FROM results")[0][0] == len(rows)
 

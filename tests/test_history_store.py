@@ -31,14 +31,14 @@ def history(*args, env=None):
 
 
 def counts(url):
-    with open_store(url) as store:
+    with open_store(url, write=True) as store:
         return {t: store.execute(f"SELECT count(*) FROM {t}")[0][0]
                 for t in ("runs", "results", "samples")}
 
 
 def test_two_runs_added_twice_are_there_once_each(tmp_path, store_url):
     a, b = a_run(tmp_path, "run-a"), a_run(tmp_path, "run-b", slowdown=1.2)
-    with open_store(store_url) as store:
+    with open_store(store_url, write=True) as store:
         first = [add_run(store, a), add_run(store, b)]
         again = [add_run(store, a), add_run(store, b)]
     assert [o.what for o in first] == [ADDED, ADDED]
@@ -52,7 +52,7 @@ def test_two_runs_added_twice_are_there_once_each(tmp_path, store_url):
 
 def test_what_is_stored_reads_back_as_written(tmp_path, store_url):
     run = a_run(tmp_path, "run-a")
-    with open_store(store_url) as store:
+    with open_store(store_url, write=True) as store:
         add_run(store, run)
         stored = store.frame("SELECT * FROM results ORDER BY config_id, phase")
         (torch,) = store.execute("SELECT torch_version FROM runs WHERE run_id = 'run-a'")[0]
@@ -65,19 +65,19 @@ def test_what_is_stored_reads_back_as_written(tmp_path, store_url):
 
 def test_a_stored_run_is_never_modified(tmp_path, store_url):
     run = a_run(tmp_path, "run-a")
-    with open_store(store_url) as store:
+    with open_store(store_url, write=True) as store:
         add_run(store, run)
     other = a_run(tmp_path / "elsewhere", "run-a", slowdown=2.0)  # same id, other contents
     proc = history("add", str(other), "--store", store_url)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert "run run-a is already in the store with other contents" in proc.stderr
-    with open_store(store_url) as store:
+    with open_store(store_url, write=True) as store:
         (median,) = store.execute("SELECT max(median_ms) FROM results")[0]
     assert median == pytest.approx(pd.read_csv(run / "results.csv")["median_ms"].max())
 
 
 def test_a_failed_add_leaves_the_store_as_it_was(tmp_path, store_url, monkeypatch):
-    with open_store(store_url) as store:
+    with open_store(store_url, write=True) as store:
         add_run(store, a_run(tmp_path, "run-a"))
     before = counts(store_url)
     real = history_add.Store.insert_frame
@@ -88,7 +88,7 @@ def test_a_failed_add_leaves_the_store_as_it_was(tmp_path, store_url, monkeypatc
         real(self, table, df)
 
     monkeypatch.setattr(history_add.Store, "insert_frame", fail_on_samples)
-    with open_store(store_url) as store, pytest.raises(StoreError, match="planted"):
+    with open_store(store_url, write=True) as store, pytest.raises(StoreError, match="planted"):
         add_run(store, a_run(tmp_path, "run-b"))
     assert counts(store_url) == before  # neither run-b's runs row nor its results
 
@@ -104,7 +104,7 @@ def test_a_damaged_folder_is_refused_in_one_line(tmp_path, store_url):
 
 def test_two_processes_adding_at_once_both_land(tmp_path, store_url):
     runs = [a_run(tmp_path, f"run-{i}") for i in range(2)]
-    open_store(store_url).close()  # created first: the race is over the adds
+    open_store(store_url, write=True).close()  # created first: the race is over the adds
     procs = [subprocess.Popen([sys.executable, "-m", "bench", "history", "add", str(r),
                                "--store", store_url], cwd=ROOT, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for r in runs]
@@ -115,13 +115,13 @@ def test_two_processes_adding_at_once_both_land(tmp_path, store_url):
 
 def test_migrations_apply_once_and_a_newer_store_is_refused(store_url):
     for _ in range(2):
-        with open_store(store_url) as store:
+        with open_store(store_url, write=True) as store:
             versions = store.execute("SELECT version FROM schema_migrations ORDER BY version")
     assert [v for (v,) in versions] == [v for v, _, _ in MIGRATIONS]
-    with open_store(store_url) as store:
+    with open_store(store_url, write=True) as store:
         store.execute("INSERT INTO schema_migrations VALUES (999, 'from the future', '')")
     with pytest.raises(StoreError, match="has schema version 999; .* knows up to"):
-        open_store(store_url)
+        open_store(store_url, write=True)
 
 
 def test_a_store_that_cannot_be_reached_is_named_in_one_line(tmp_path):
@@ -143,7 +143,7 @@ def test_the_readme_s_query_reads_the_store(tmp_path, monkeypatch):
     snippet = readme.split("Reading it elsewhere:\n\n```python\n", 1)[1].split("```", 1)[0]
     run = a_run(tmp_path, "run-a")
     store = tmp_path / "results" / "history.duckdb"
-    with open_store(str(store)) as history:
+    with open_store(str(store), write=True) as history:
         add_run(history, run)
     monkeypatch.chdir(tmp_path)  # the snippet names the default store, results/history.duckdb
     scope: dict = {}

@@ -65,6 +65,58 @@ def paired_tool(out, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
+def test_an_environment_name_is_one_folder_in_the_out_dir(tmp_path):
+    """A name with a path in it would put its rounds outside --out-dir."""
+    out = tmp_path / "runs" / "out"
+    for name in ("../../escaped", "a/b", "..", ".hidden"):
+        command = [sys.executable, "-m", "bench.tools.paired", "--env", f"a={sys.executable}",
+                   "--env", f"{name}={sys.executable}", "--out-dir", str(out)]
+        proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+        assert (f"error: --env '{name}={sys.executable}': the name '{name}' becomes a folder "
+                "in --out-dir; use letters, digits") in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_interpreter_that_cannot_import_torch_is_refused_before_any_round(tmp_path,
+                                                                           bare_python):
+    out = tmp_path / "out"
+    proc = paired_tool(out, "--env", f"c={bare_python}")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert (f"error: --env c={bare_python} cannot run a sweep (ModuleNotFoundError: No module "
+            "named 'torch'); give the interpreter of an environment with torch and pandas") \
+        == proc.stderr.strip()
+    assert not out.exists()  # no round was started
+
+
+@pytest.mark.slow
+def test_a_sweep_whose_coordinator_is_killed_before_its_first_turn_says_so_in_a_line(
+        tmp_path):
+    """Killed while its sweeps still start up: each finds the turns gone when it first
+    takes one, and stops in one line, not a traceback."""
+    out = tmp_path / "paired"
+    errors = tmp_path / "stderr.txt"
+    with open(errors, "w") as stream:
+        tool = subprocess.Popen([sys.executable, "-m", "bench.tools.paired", "--env",
+                                 f"a={sys.executable}", "--env", f"b={sys.executable}",
+                                 "--rounds", "2", "--out-dir", str(out), "--run-args", SWEEP],
+                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stream)
+        deadline = time.monotonic() + 120
+        while len(sweeps_running(out)) < 2:
+            assert tool.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        tool.kill()
+        tool.wait(timeout=30)
+        while sweeps_running(out) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert sweeps_running(out) == []
+    text = errors.read_text()
+    assert "Traceback" not in text, text
+    assert text.count("the paired rounds' coordinator is gone: stopping here; its command, "
+                      "run again, resumes the round\n") == 2, text
+    assert not list(out.glob("*/round-01/results.csv"))  # neither measured alone
+
+
 @pytest.mark.slow
 def test_rounds_run_side_by_side_in_fresh_processes_then_pair(tmp_path):
     out = tmp_path / "paired"

@@ -7,6 +7,8 @@ from itertools import product
 import numpy as np
 import pytest
 
+from bench.analyze.paired import compare_paired
+from bench.commands.paired import rounds_in
 from bench.schema import REQUIRED_PHASES
 from bench.tools.synthetic import env_record, result_row, write_run
 from tests.conftest import run_cli
@@ -107,3 +109,45 @@ def test_a_configuration_that_failed_in_most_rounds_is_named_not_passed_over(
         assert all(line in proc.stdout for line in named)
     else:
         assert "Not judged" not in proc.stdout
+
+
+def write_numbered_rounds(folder, name, numbers, factor):
+    """Rounds numbered ``numbers``, as the paired tool names them: in round r the machine
+    ran at a level 1 + r/2 for both sides alike; the side's times are that level times
+    ``factor``, with a per-mille of spread so that the rounds have a variance."""
+    for r in numbers:
+        run_id, rows = f"{name}-{r}", []
+        for k, (scenario, setup) in enumerate(CONFIGS):
+            for phase in REQUIRED_PHASES:
+                median = (1 + r / 2) * factor * (1 + 0.001 * ((7 * r + k) % 5 - 2))
+                rows.append(result_row(run_id=run_id, scenario=scenario, optimizer_setup=setup,
+                                       phase=phase, n_samples=3, median_ms=median,
+                                       ci_low_ms=median * 0.99, ci_high_ms=median * 1.01))
+        write_run(folder / f"round-{r:02d}", rows, None, env_record(run_id))
+    return folder
+
+
+def test_rounds_pair_by_number_when_one_is_missing(tmp_path):
+    """Round 3 of the candidate is gone: rounds 4 to 6 still pair with the baseline's
+    rounds 4 to 6, the ones they ran beside, and round 3 of the baseline is named as left
+    out. Paired by position, every later pair would set two machine levels against each
+    other, about 10% apart."""
+    a = write_numbered_rounds(tmp_path / "a", "a", range(1, 7), 1.0)
+    b = write_numbered_rounds(tmp_path / "b", "b", [1, 2, 4, 5, 6], 1.1)
+    table = compare_paired(rounds_in(a, None), rounds_in(b, None))
+    assert table["rounds"].tolist() == [5] * 16
+    assert table["ratio"].to_numpy() == pytest.approx(1.1, rel=0.003)
+    proc = run_cli("paired", str(a), str(b), "--out", str(tmp_path / "p.html"))
+    assert proc.returncode == 0, proc.stderr
+    assert (f"note: {a} has 6 rounds, the other side 5: round 3 of {a} has no partner and "
+            "is left out") in proc.stdout
+    assert "16 measurements over 5 paired rounds, 16 regression(s)" in proc.stdout
+
+
+def test_a_round_folder_without_its_number_is_refused(tmp_path):
+    a = write_rounds(tmp_path / "a", "a", 6)
+    b = write_rounds(tmp_path / "b", "b", 6, seed=1)
+    (b / "round-06").rename(b / "round-six")
+    proc = run_cli("paired", str(a), str(b))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert f"{b / 'round-six'} is not a round's folder: rounds are named round-NN" in proc.stderr

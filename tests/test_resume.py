@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from bench.cli import main
+from bench.seal import seal
 from bench.sweep.config import load_sweep
 from bench.sweep.folder import prepare_out_dir
 from bench.sweep.loop import resume_sweep, run_sweep
@@ -31,10 +32,12 @@ def run_dir(tmp_path):
 
 
 def edit_record(run_dir, change):
+    """sweep.json as a run elsewhere would have written it (sealed anew): the resume's
+    checks of torch, devices and scenarios, past the seal."""
     path = run_dir / "sweep.json"
     record = json.loads(path.read_text())
     change(record)
-    path.write_text(json.dumps(record))
+    path.write_text(json.dumps(seal(record)))
 
 
 def refused(capsys, folder):
@@ -140,3 +143,65 @@ def test_a_resume_still_skips_what_ran_out_of_memory(failing_scenarios, tmp_path
     [result] = outcome.results
     assert (result.spec.batch_size, result.status) == (16, "skipped")
     assert result.error == "batch size 8 of the same configuration ran out of memory"
+
+
+def test_an_edited_sweep_record_is_refused(run_dir, capsys):
+    """Batch sizes added to sweep.json by hand would be measured under the run's id, as if
+    the run had planned them: the README says such a record is refused."""
+    path = run_dir / "sweep.json"
+    record = json.loads(path.read_text())
+    record["sweep"]["batch_sizes"] = [2, 4]
+    path.write_text(json.dumps(record, indent=2))
+    assert refused(capsys, run_dir) == (
+        f"error: --resume {run_dir}: {path} is not what the run wrote: it was edited since "
+        "(its digest no longer matches); start a new run")
+
+
+def test_an_edited_environment_record_is_refused(run_dir, capsys):
+    path = run_dir / "env.json"
+    env = json.loads(path.read_text())
+    env["hostname"] = "elsewhere"
+    path.write_text(json.dumps(env, indent=2))
+    before = path.read_text()
+    assert refused(capsys, run_dir) == (
+        f"error: {path} is not what the run wrote: it was edited since (its digest no longer "
+        "matches) (delete it to resume, recording this machine's environment instead)")
+    assert path.read_text() == before
+
+
+def test_a_sweep_that_plans_other_configurations_is_refused(run_dir, capsys):
+    """A sweep.json sealed anew, as a run would write it, whose sweep no longer expands to
+    the configurations it planned."""
+    edit_record(run_dir, lambda r: r["sweep"].update(batch_sizes=[2, 4]))
+    assert refused(capsys, run_dir) == (
+        f"error: cannot resume {run_dir}: its sweep expands here to other configurations "
+        "than the 1 the run set out to measure; start a new run")
+
+
+def test_a_lock_that_is_a_folder_is_refused_in_one_line(run_dir, capsys):
+    lock = run_dir / ".lock"
+    lock.unlink()
+    lock.mkdir()
+    assert refused(capsys, run_dir) == (
+        f"error: {lock} is not a lock file this harness can use (Is a directory); remove it "
+        f"to use {run_dir}")
+
+
+def test_samples_of_another_run_are_refused(run_dir, capsys):
+    run_id = json.loads((run_dir / "sweep.json").read_text())["run_id"]
+    path = run_dir / "samples.csv"
+    path.write_text(path.read_text().replace(run_id, "another-run"))
+    assert refused(capsys, run_dir) == (
+        f"error: {path}: line 2 holds a sample of run 'another-run', not of {run_id}")
+
+
+def test_results_of_a_configuration_the_sweep_does_not_measure_are_refused(run_dir, capsys):
+    """Rows of batch 3 added to a run of batch 2 alone: a resume would keep them as
+    measured, under the run's id."""
+    path = run_dir / "results.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines + [line.replace("/bs2/", "/bs3/") for line in lines[1:]]))
+    config = pd.read_csv(path)["config_id"].iloc[-1]
+    assert refused(capsys, run_dir) == (
+        f"error: {path}: line 6: {config} (repeat 1) is not one of the configurations the "
+        "run's sweep measures: the file is damaged")

@@ -15,6 +15,7 @@ import pytest
 
 from bench.cli import main
 from bench.schema import ENV_FILE, RESULTS_FILE, SAMPLES_FILE, SWEEP_FILE
+from bench.seal import seal
 from bench.sweep.config import load_sweep
 from bench.sweep.loop import run_sweep
 from tests.conftest import run_cli
@@ -94,6 +95,21 @@ def test_a_duplicated_sample_is_refused(copy, runs, capsys):
     dup = duplicate_line(case / SAMPLES_FILE, 5)
     line = refused(capsys, "compare", case, runs / "other", "--out", case.parent / "c.html")
     assert f"{case / SAMPLES_FILE}: line {dup} repeats an earlier row" in line
+
+
+def test_a_status_outside_the_known_set_is_refused_by_every_reader(copy, runs, capsys):
+    """A row whose status is none of the five would count as not measured by some readers
+    and be stored as it is by others."""
+    case = copy()
+    lines = (case / RESULTS_FILE).read_text().splitlines(keepends=True)
+    lines[2] = lines[2].replace(",ok,", ",maybe,", 1)
+    (case / RESULTS_FILE).write_text("".join(lines))
+    expected = (f"{case / RESULTS_FILE}: line 3: status holds 'maybe', not one of ok, oom, "
+                "skipped, nonfinite, error")
+    for argv in (["report", case, "--out", case.parent / "r.html"],
+                 ["compare", runs / "other", case, "--out", case.parent / "c.html"],
+                 ["run", "--resume", case, "--quiet"]):
+        assert refused(capsys, *argv) == f"error: {expected}"
 
 
 def test_a_run_pooled_with_itself_is_refused_even_when_gating(runs):
@@ -279,10 +295,12 @@ def test_a_cell_of_the_wrong_type_is_named(copy, runs, capsys, column, value, wa
      "warmup_s must be a number from 0 to 3600"),
 ])
 def test_a_sweep_record_of_the_wrong_types(copy, capsys, change, message):
+    """Sealed anew, as a writer of another version could have written it: the checks of
+    the record's types, behind its seal."""
     case = copy()
     record = json.loads((case / SWEEP_FILE).read_text())
     change(record)
-    (case / SWEEP_FILE).write_text(json.dumps(record))
+    (case / SWEEP_FILE).write_text(json.dumps(seal(record)))
     damaged = (case / SWEEP_FILE).read_bytes()
     assert message in refused(capsys, "run", "--resume", case, "--quiet")
     assert (case / SWEEP_FILE).read_bytes() == damaged
@@ -294,7 +312,7 @@ def test_an_environment_record_of_the_wrong_types(copy, runs, capsys):
     env = json.loads((case / ENV_FILE).read_text())
     env.update(cpu_model=5, devices="none", resumes="yesterday", torch={"version": [1]},
                python=None)
-    (case / ENV_FILE).write_text(json.dumps(env))
+    (case / ENV_FILE).write_text(json.dumps(seal(env)))  # sealed: the checks behind it
     damaged = (case / ENV_FILE).read_bytes()
     assert main(["report", str(case), "--out", str(case.parent / "r.html")]) == 0
     assert main(["compare", str(runs / "other"), str(case), "--out",

@@ -25,7 +25,7 @@ also reported as such: Student's t over the rounds' shifts of the step phase.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -190,24 +190,33 @@ def judge_sequentially(log_ratio: np.ndarray, phase: np.ndarray,
     return final
 
 
-def compare_paired(baseline_rounds: Sequence[Run], candidate_rounds: Sequence[Run],
+def numbered(rounds: Mapping[int, Run] | Sequence[Run]) -> dict[int, Run]:
+    """Rounds by their number: a mapping as it is, a sequence numbered from 1."""
+    return dict(rounds) if isinstance(rounds, Mapping) else dict(enumerate(rounds, 1))
+
+
+def compare_paired(baseline_rounds: Mapping[int, Run] | Sequence[Run],
+                   candidate_rounds: Mapping[int, Run] | Sequence[Run],
                    threshold: float = DEFAULT_THRESHOLD) -> pd.DataFrame:
     """One row per key measured on both sides in at least one round (``COLUMNS``): `ratio`
     is the key's trimmed mean ratio over the rounds, freed of each round's effect, which
     `low` and `high` bound; `baseline_ms` and `candidate_ms` are the medians over the
-    rounds; `rounds` counts the pairs behind it. A round whose key is missing (or not
-    measured) on either side drops out of that key's pairs; a key with one pair gets no
-    interval, and one with fewer than MIN_ROUNDS no test and no verdict."""
-    if len(baseline_rounds) != len(candidate_rounds):
-        raise UsageError(f"rounds pair by position: {len(baseline_rounds)} baseline rounds "
-                         f"against {len(candidate_rounds)} candidate rounds")
-    for rounds in (baseline_rounds, candidate_rounds):
-        check_units_unique(rounds)  # one run twice would be one round counted twice
+    rounds; `rounds` counts the pairs behind it. Rounds pair by number (``numbered``), the
+    two that ran side by side: a round one side lacks pairs with nothing. A round whose key
+    is missing (or not measured) on either side drops out of that key's pairs. Each key is
+    judged at the planned looks (``judge_sequentially``): `verdict`, and the rounds its
+    look rested on in `rounds`."""
+    baseline, candidate = numbered(baseline_rounds), numbered(candidate_rounds)
+    for rounds in (baseline, candidate):
+        check_units_unique(list(rounds.values()))  # one run twice: one round counted twice
     pairs = []
-    for i, (base, cand) in enumerate(zip(baseline_rounds, candidate_rounds)):
-        both = pd.concat([round_medians(base).rename("baseline_ms"),
-                          round_medians(cand).rename("candidate_ms")], axis=1, join="inner")
-        pairs.append(both.assign(round=i))
+    for number in sorted(baseline.keys() & candidate.keys()):
+        both = pd.concat([round_medians(baseline[number]).rename("baseline_ms"),
+                          round_medians(candidate[number]).rename("candidate_ms")],
+                         axis=1, join="inner")
+        pairs.append(both.assign(round=number))
+    if not pairs:
+        raise UsageError("the two sides have no round number in common to pair")
     table = pd.concat(pairs)
     if table.empty:
         raise UsageError("the rounds have no measurement in common to compare")
@@ -227,7 +236,7 @@ def compare_paired(baseline_rounds: Sequence[Run], candidate_rounds: Sequence[Ru
     out = pd.concat([out.reset_index(), judged.drop(columns=["rounds"]).assign(
         rounds=judged["rounds"])], axis=1)
     out["config"] = [key_label(r) for r in out.to_dict("records")]
-    ids = pd.concat([config_ids(run) for run in baseline_rounds])
+    ids = pd.concat([config_ids(run) for run in baseline.values()])
     ids = ids[~ids.index.duplicated()]
     out["config_id"] = ids.reindex(pd.MultiIndex.from_frame(out[list(KEY)])).to_numpy()
     result = out[[*COLUMNS, "config_id"]].copy()

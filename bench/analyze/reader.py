@@ -24,7 +24,7 @@ import pandas as pd
 from bench.axes import BASE, BATCH_SIZE, CUDA_GRAPH, VARIANTS, WORLD_SIZE
 from bench.errors import UsageError
 from bench.schema import (COLUMNS, ENV_FILE, OK, RESULTS_FILE, SAMPLE_COLUMNS, SAMPLES_FILE,
-                          SCHEMA_VERSION, STEP, SWEEP_FILE, Column)
+                          SCHEMA_VERSION, STATUSES, STEP, SWEEP_FILE, Column)
 
 REQUIRED_RESULTS = ("schema_version", "run_id", "repeat", "config_id",
                     *(d.name for d in BASE), "device_name", "phase", "status", "median_ms")
@@ -184,6 +184,11 @@ def typed_results(df: pd.DataFrame, path: Path | str) -> pd.DataFrame:
         df[dimension.name] = df[dimension.name].mask(df[dimension.name].eq(""),
                                                      str(dimension.default))
     df = typed(path, df, COLUMNS)
+    unknown = ~df["status"].isin(STATUSES)
+    if unknown.any():
+        raise UsageError(f"{path}: line {_line(unknown)}: status holds "
+                         f"{df.loc[unknown, 'status'].iloc[0]!r:.60}, not one of "
+                         f"{', '.join(STATUSES)}")
     unmeasured = (df["status"] == OK) & ~untimed_phases(df) & df["median_ms"].isna()
     if unmeasured.any():
         raise UsageError(f"{path}: line {_line(unmeasured)}: median_ms is not a number on a "
@@ -195,9 +200,13 @@ def typed_results(df: pd.DataFrame, path: Path | str) -> pd.DataFrame:
     return df
 
 
-def read_samples(path: Path) -> pd.DataFrame:
+def read_samples(path: Path, *, allow_empty: bool = False) -> pd.DataFrame:
     """samples.csv, typed. Millions of rows: pandas parses the numbers itself, and only a
-    file it refuses goes through the slow, cell-by-cell check that names the bad line."""
+    file it refuses goes through the slow, cell-by-cell check that names the bad line.
+    ``allow_empty``: a run that measured nothing may have no samples, or none but a header."""
+    if allow_empty and not path.exists():
+        return typed(path, pd.DataFrame(columns=list(REQUIRED_SAMPLES), dtype=str),
+                     SAMPLE_COLUMNS)
     dtypes = {"float": float, "int": np.int64, "str": str}
     # an integer column that may be empty is read as float, NaN where it is
     blank = {c.name: [""] for c in SAMPLE_COLUMNS if c.empty_when != "never"}
@@ -211,7 +220,8 @@ def read_samples(path: Path) -> pd.DataFrame:
         df = None
     if df is None or not set(REQUIRED_SAMPLES) <= set(df.columns) or df.empty \
             or not _ends_with_newline(path) or _has_gaps(df):
-        df = typed(path, read_table(path, REQUIRED_SAMPLES, "device_ms"), SAMPLE_COLUMNS)
+        df = typed(path, read_table(path, REQUIRED_SAMPLES, "device_ms",
+                                    allow_empty=allow_empty), SAMPLE_COLUMNS)
     for column in SAMPLE_COLUMNS:  # an older writer's file
         if column.name not in df.columns:
             df[column.name] = np.nan

@@ -3,7 +3,8 @@
 Subcommands, a module each: ``add`` (run folders into the store), ``report`` (the offline
 dashboard) and ``changes`` (where a configuration's time moved along one machine's history,
 and what changed in the environment there: ``bench/history/changes.py``). Each takes ``--store``: a DuckDB file, or a
-``postgresql://`` URL; without it, $BENCH_HISTORY, else ``results/history.duckdb``.
+``postgresql://`` URL; without it, $BENCH_HISTORY, else ``results/history.duckdb``; and
+``--schema``, the schema the project's tables live in there. Only ``add`` writes.
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ def store_option() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument("--store", metavar="URL",
                         help="a DuckDB file or a postgresql:// URL (default: $BENCH_HISTORY, "
-                        "else results/history.duckdb)")
+                        "else results/history.duckdb); a password in PGPASSWORD or a "
+                        "service file stays off the command line")
+    parent.add_argument("--schema", metavar="NAME",
+                        help="the schema of the project's tables in the store (default: "
+                        "$BENCH_HISTORY_SCHEMA, else multinet_bench)")
     return parent
 
 

@@ -19,7 +19,7 @@ def add_parser(sub, parent: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace, argv: list[str]) -> int:
-    with open_store(args.store) as store:
+    with open_store(args.store, write=True, schema=args.schema) as store:
         for folder in args.run_dirs:
             outcome = add_run(store, folder)
             detail = (f"{outcome.rows} rows, {outcome.samples} samples"

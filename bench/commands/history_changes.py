@@ -36,7 +36,7 @@ def add_parser(sub, parent: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace, argv: list[str]) -> int:
-    with open_store(args.store, create=False) as store:
+    with open_store(args.store, schema=args.schema) as store:
         found = scan(store, args.machine, args.config, args.phase, args.threshold)
         name = store.name
     if not found.changes:

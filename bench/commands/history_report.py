@@ -32,8 +32,8 @@ def add_parser(sub, parent: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace, argv: list[str]) -> int:
-    # a report reads: it never creates a store where none is
-    with open_store(args.store, create=False) as store:
+    # a report reads: the store is opened read-only, and never made where none is
+    with open_store(args.store, schema=args.schema) as store:
         dashboard = build_dashboard(store, args.threshold)
     try:
         path = write_history_page(args.out, dashboard)

@@ -5,14 +5,15 @@ judges them)."""
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 import pandas as pd
 
 from bench.analyze.paired import NOT_JUDGED, UNDECIDED, compare_paired
 from bench.analyze.plans import MAX_ROUNDS
+from bench.analyze.reader import Run, load_run
 from bench.atomic import write_json_atomic
-from bench.analyze.reader import load_run
 from bench.analyze.significance import DEFAULT_THRESHOLD, REGRESSION
 from bench.cli import percent
 from bench.commands.report import write_html
@@ -26,13 +27,13 @@ def add_parser(sub) -> None:
         "paired", help="compare environments measured in interleaved rounds",
         description="Each folder holds one environment's rounds (round-01, round-02, ...); "
         "round i of the baseline pairs with round i of each candidate, measured side by "
-        "side. A change must hold across the rounds to be called one; the rounds need "
-        "their results.csv, not their samples.")
+        "side (a round one side lacks pairs with nothing). A change must hold across the "
+        "rounds to be called one; the rounds need their results.csv, not their samples.")
     p.add_argument("baseline", type=Path, metavar="BASELINE_ROUNDS",
                    help="folder of the baseline's rounds")
     p.add_argument("candidates", type=Path, nargs="+", metavar="CANDIDATE_ROUNDS",
                    help="folders of the candidates' rounds")
-    p.add_argument("--rounds", type=int, help="pair only the first N rounds")
+    p.add_argument("--rounds", type=int, help="pair only rounds 1 to N")
     p.add_argument("--threshold", type=percent, default=DEFAULT_THRESHOLD, metavar="PCT",
                    help=f"smallest change that counts, in percent (default "
                    f"{DEFAULT_THRESHOLD * 100:g})")
@@ -47,22 +48,33 @@ def add_parser(sub) -> None:
     p.set_defaults(main=main)
 
 
-def rounds_in(folder: Path, count: int | None) -> list:
-    """The runs of ``folder``'s round-* subfolders, in round order. A round without results
-    is one that was interrupted: it cannot be left out, since rounds pair by position."""
+def rounds_in(folder: Path, count: int | None) -> dict[int, Run]:
+    """The runs of ``folder``'s round-NN subfolders by round number (only rounds 1 to
+    ``count`` where given): round i pairs with the other side's round i, the one that ran
+    beside it. A round without results is one that was interrupted: it is refused, with
+    how to finish it, rather than left out without a word."""
     if not folder.is_dir():
         raise UsageError(f"{folder}: no such folder of rounds")
-    paths = sorted(p for p in folder.glob("round-*") if p.is_dir())
+    paths = [p for p in folder.glob("round-*") if p.is_dir()]
     if not paths:
         raise UsageError(f"{folder} holds no round-* folder; `python -m bench.tools.paired` "
                          "writes them")
-    runs = []
-    for path in paths[:count]:
+    numbers = {}
+    for path in paths:
+        match = re.fullmatch(r"round-(\d+)", path.name)
+        if match is None:
+            raise UsageError(f"{path} is not a round's folder: rounds are named round-NN, "
+                             "as `python -m bench.tools.paired` names them")
+        numbers[int(match.group(1))] = path
+    runs = {}
+    for number, path in sorted(numbers.items()):
+        if count is not None and number > count:
+            continue
         if not (path / RESULTS_FILE).is_file():
             raise UsageError(f"{path} holds no {RESULTS_FILE}: an unfinished round; run the "
                              "same `python -m bench.tools.paired` command again to finish it, "
                              "or pair only the rounds before it with --rounds")
-        runs.append(load_run(path))
+        runs[number] = load_run(path)
     return runs
 
 
@@ -77,15 +89,29 @@ def check_distinct(baseline: list, candidate: list, folders: tuple[Path, Path]) 
                          "compare rounds measured in two environments")
 
 
-def unpaired_note(folders: tuple[Path, Path], counts: tuple[int, int]) -> str | None:
-    """What is left out where one side has more rounds than the other."""
-    if counts[0] == counts[1]:
+def unpaired_note(folders: tuple[Path, Path], numbers: tuple[set[int], set[int]]) -> str | None:
+    """What is left out where a round of one side has no partner on the other."""
+    alone = [sorted(numbers[0] - numbers[1]), sorted(numbers[1] - numbers[0])]
+    if not any(alone):
         return None
-    longer = folders[0] if counts[0] > counts[1] else folders[1]
-    n = min(counts)
-    left = (f"round {n + 1} of {longer} has no partner and is" if max(counts) == n + 1 else
-            f"rounds {n + 1} to {max(counts)} of {longer} have no partner and are")
-    return f"note: {longer} has {max(counts)} rounds, the other side {n}: {left} left out"
+    parts = [f"{span_words(rounds)} of {folder}" for folder, rounds in zip(folders, alone)
+             if rounds]
+    verb = "has no partner and is" if sum(map(len, alone)) == 1 else \
+        "have no partner and are"
+    return (f"note: {folders[0]} has {len(numbers[0])} rounds, the other side "
+            f"{len(numbers[1])}: {' and '.join(parts)} {verb} left out")
+
+
+def span_words(rounds: list[int]) -> str:
+    """[7, 8, 10] -> 'rounds 7 to 8, 10'; [3] -> 'round 3'."""
+    spans: list[list[int]] = []
+    for number in rounds:
+        if spans and number == spans[-1][1] + 1:
+            spans[-1][1] = number
+        else:
+            spans.append([number, number])
+    words = ", ".join(f"{a} to {b}" if a != b else f"{a}" for a, b in spans)
+    return f"round {words}" if len(rounds) == 1 else f"rounds {words}"
 
 
 def standing(tables: list, rounds: int) -> dict:
@@ -109,10 +135,9 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     tables, notes = [], []
     for folder in args.candidates:
         candidate = rounds_in(folder, args.rounds)
-        check_distinct(baseline, candidate, (args.baseline, folder))
-        notes.append(unpaired_note((args.baseline, folder), (len(baseline), len(candidate))))
-        n = min(len(baseline), len(candidate))
-        tables.append(compare_paired(baseline[:n], candidate[:n], args.threshold))
+        check_distinct(list(baseline.values()), list(candidate.values()), (args.baseline, folder))
+        notes.append(unpaired_note((args.baseline, folder), (set(baseline), set(candidate))))
+        tables.append(compare_paired(baseline, candidate, args.threshold))
     if args.decisions is not None:
         write_json_atomic(args.decisions, standing(tables, len(baseline)))
         return 0

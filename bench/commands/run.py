@@ -260,7 +260,7 @@ def add_to_history(out_dir: Path, store: str) -> None:
     try:
         from bench.history.add import add_run
         from bench.history.store import open_store
-        with open_store(store) as history:
+        with open_store(store, write=True) as history:
             outcome = add_run(history, out_dir)
         print(f"History: {outcome.run_id} {outcome.what} in {history.name}")
     except (UsageError, ImportError) as exc:

@@ -16,7 +16,6 @@ writes HTML (``bench/present/history_page.py``).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +27,7 @@ from bench.axes import DEVICE, DIMENSIONS, WORLD_SIZE, Dimension
 from bench.history.changes import Change, find_changes
 from bench.history.latest import LatestComparison, compare_latest, with_defaults
 from bench.history.store import Store
+from bench.releases import version_key
 from bench.schema import OK, STEP, TIMED_PHASES
 
 # A configuration of the page is every dimension but the device: the same configuration on
@@ -42,23 +42,6 @@ DIGITS = 4
 
 def _quoted(names) -> str:
     return ", ".join(f'"{n}"' for n in names)
-
-
-def version_key(text: str) -> tuple:
-    """Torch versions in release order: 2.9.0 before 2.10.0, a `.dev` or `rc` build before
-    its release, the local part (`+cu130`) last."""
-    public, _, local = str(text or "").partition("+")
-    match = re.match(r"v?(\d+(?:\.\d+)*)(.*)$", public.strip())
-    if not match:
-        return (1, (), 0, 0, public, local)
-    release = tuple(int(n) for n in match.group(1).split("."))
-    release += (0,) * (4 - len(release))
-    rest = match.group(2).lower()
-    stage = re.search(r"(dev|a|alpha|b|beta|rc|c|post)\.?(\d*)", rest)
-    ranks = {"dev": -4, "a": -3, "alpha": -3, "b": -2, "beta": -2, "rc": -1, "c": -1,
-             "post": 1}
-    rank, number = (ranks[stage.group(1)], int(stage.group(2) or 0)) if stage else (0, 0)
-    return (0, release, rank, number, rest, local)
 
 
 def read_runs(store: Store) -> pd.DataFrame:

@@ -6,9 +6,18 @@ every machine at one PostgreSQL database instead: ``--store postgresql://...`` o
 rewritten for psycopg) and the same bulk insert of a data frame (DuckDB reads it in place,
 PostgreSQL takes it through ``COPY``).
 
+The project's tables live in a schema of their own (``multinet_bench``, or the name in
+``BENCH_HISTORY_SCHEMA`` or ``--schema``), so a database others use keeps theirs apart; the
+connection's search path is set to it, and the SQL elsewhere names tables alone. A store is
+opened to read or to write. To read, it is opened read-only (a DuckDB file read-only, a
+PostgreSQL session whose transactions are read-only): a role that may only read, or a file
+no one may write, can be viewed. Only a store opened to write is brought up to date
+(``bench/history/tables.py``).
+
 A store that cannot be reached (a wrong URL, a server down, no permission, a file another
-process holds) is a ``StoreError``: one line, exit code 2. DuckDB lets one process write a
-file at a time, so opening waits for the other writer (up to ``LOCK_WAIT_S``) rather than
+process holds) is a ``StoreError``: one line, exit code 2, with no password in it
+(``bench/history/location.py``, ``bench/secrets.py``). DuckDB lets one process write a file
+at a time, so opening waits for the other writer (up to ``LOCK_WAIT_S``) rather than
 failing: two adds at once both land, one after the other.
 """
 
@@ -16,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -24,11 +34,15 @@ from typing import Any
 import pandas as pd
 
 from bench.history.errors import StoreError
-from bench.history.tables import migrate
+from bench.history.location import DUCKDB, Location, check_duckdb_file, locate
+from bench.secrets import hide
 
 ENV_VAR = "BENCH_HISTORY"
+SCHEMA_VAR = "BENCH_HISTORY_SCHEMA"
 DEFAULT_STORE = Path("results") / "history.duckdb"
-POSTGRES_PREFIXES = ("postgresql://", "postgres://")
+DEFAULT_SCHEMA = "multinet_bench"
+# an unquoted SQL name in both databases, within PostgreSQL's 63 bytes
+SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 # How long opening a DuckDB file waits for another process that holds it.
 LOCK_WAIT_S = 60.0
 
@@ -38,14 +52,14 @@ def store_url(given: str | None) -> str:
     return given or os.environ.get(ENV_VAR) or str(DEFAULT_STORE)
 
 
-def describe(url: str) -> str:
-    """The store's name for messages, without a password."""
-    if url.startswith(POSTGRES_PREFIXES):
-        scheme, _, rest = url.partition("://")
-        credentials, at, host = rest.rpartition("@")
-        user = credentials.split(":", 1)[0]
-        return f"{scheme}://{user + '@' if at else ''}{host}"
-    return url
+def schema_name(given: str | None = None) -> str:
+    """The schema of the project's tables: ``given``, else $BENCH_HISTORY_SCHEMA, else
+    ``multinet_bench``; a name that is not a plain SQL name is refused."""
+    name = given or os.environ.get(SCHEMA_VAR) or DEFAULT_SCHEMA
+    if not SCHEMA_NAME.fullmatch(name):
+        raise StoreError(f"history schema {name!r}: give a name of lower-case letters, digits "
+                         "and underscores, not starting with a digit (at most 63)")
+    return name
 
 
 def _first_line(exc: BaseException) -> str:
@@ -54,27 +68,37 @@ def _first_line(exc: BaseException) -> str:
 
 
 class Store:
-    """A connection to a history store. ``kind`` is `duckdb` or `postgresql`."""
+    """A connection to a history store. ``kind`` is `duckdb` or `postgresql`; ``schema``
+    is where the project's tables are (the search path once opened); ``writable`` says
+    whether it was opened to write."""
 
-    def __init__(self, url: str, connection: Any, kind: str):
-        self.url, self.connection, self.kind = url, connection, kind
-        self.name = describe(url)
+    def __init__(self, location: Location, connection: Any, schema: str, writable: bool):
+        self.location, self.connection = location, connection
+        self.kind, self.name = location.kind, location.name
+        self.schema, self.writable = schema, writable
+
+    def say(self, text: str) -> str:
+        """``text`` (a library's message, say) with the store's passwords masked."""
+        return hide(text, self.location.secrets)
+
+    def fail(self, what: str, exc: BaseException) -> StoreError:
+        return StoreError(self.say(f"history store {self.name}: {what}{_first_line(exc)}"))
 
     def _sql(self, sql: str) -> str:
-        return sql.replace("?", "%s") if self.kind == "postgresql" else sql
+        return sql if self.kind == DUCKDB else sql.replace("?", "%s")
 
     def _run(self, sql: str, params: Sequence[Any]) -> tuple[list[str], list[tuple]]:
         """The names and rows of a statement's result. DuckDB's statements go to the
         connection itself: a DuckDB cursor is a connection of its own, outside the
         transaction that ``transaction`` began."""
         try:
-            cursor = self.connection if self.kind == "duckdb" else self.connection.cursor()
+            cursor = self.connection if self.kind == DUCKDB else self.connection.cursor()
             cursor.execute(self._sql(sql), tuple(params))
             if cursor.description is None:
                 return [], []
             return [d[0] for d in cursor.description], cursor.fetchall()
         except Exception as exc:
-            raise StoreError(f"history store {self.name}: {_first_line(exc)}") from None
+            raise self.fail("", exc) from None
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         return self._run(sql, params)[1]
@@ -84,13 +108,20 @@ class Store:
         names, rows = self._run(sql, params)
         return pd.DataFrame.from_records(rows, columns=names)
 
+    def use(self, schema: str) -> None:
+        """Name tables in ``schema`` from now on (their own, or an older store's)."""
+        self.execute(f"SET schema = '{schema}'" if self.kind == DUCKDB
+                     else f'SET search_path TO "{schema}"')
+        self.schema = schema
+
     def insert_frame(self, table: str, df: pd.DataFrame) -> None:
-        """Append ``df``'s rows to ``table`` (columns by name), in bulk."""
+        """Append ``df``'s rows to ``table`` (columns by name), in bulk. The values go in as
+        the frame types them (an integer column as integers, empty cells as NULL)."""
         if df.empty:
             return
         columns = ", ".join(f'"{c}"' for c in df.columns)
         try:
-            if self.kind == "duckdb":
+            if self.kind == DUCKDB:
                 self.connection.register("incoming", df)
                 try:
                     self.connection.execute(
@@ -100,13 +131,12 @@ class Store:
             else:
                 with self.connection.cursor() as cursor, cursor.copy(
                         f"COPY {table} ({columns}) FROM STDIN") as copy:
-                    for row in df.itertuples(index=False, name=None):
-                        copy.write_row([None if _missing(v) else v for v in row])
+                    for row in zip(*(native(df[c]) for c in df.columns)):
+                        copy.write_row(row)
         except StoreError:
             raise
         except Exception as exc:
-            raise StoreError(f"history store {self.name}: cannot write {table}: "
-                             f"{_first_line(exc)}") from None
+            raise self.fail(f"cannot write {table}: ", exc) from None
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Store]:
@@ -116,7 +146,7 @@ class Store:
             yield self
         except BaseException:
             with contextlib.suppress(Exception):
-                self.connection.rollback() if self.kind == "postgresql" \
+                self.connection.rollback() if self.kind != DUCKDB \
                     else self.connection.execute("ROLLBACK")
             raise
         self.execute("COMMIT")
@@ -132,24 +162,36 @@ class Store:
         self.close()
 
 
+def native(column: pd.Series) -> list:
+    """A column's values as Python's own (psycopg adapts those, not numpy's), None where
+    empty."""
+    return [None if _missing(v) else v for v in column.tolist()]
+
+
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value) or value is pd.NA
 
 
-def open_store(given: str | None = None, *, create: bool = True) -> Store:
-    """The store ``given`` names (see ``store_url``), its schema brought up to date."""
-    url = store_url(given)
-    store = _connect_postgres(url) if url.startswith(POSTGRES_PREFIXES) \
-        else _connect_duckdb(url, create)
+def open_store(given: str | None = None, *, write: bool = False,
+               schema: str | None = None) -> Store:
+    """The store ``given`` names (see ``store_url``), in ``schema`` (see ``schema_name``).
+    To write, its tables are made or brought up to date first; to read, it is opened
+    read-only and must hold them already."""
+    from bench.history.tables import prepare  # the tables' module opens nothing itself
+
+    location = locate(store_url(given))
+    name = schema_name(schema)
+    store = _connect_duckdb(location, name, write) if location.kind == DUCKDB \
+        else _connect_postgres(location, name, write)
     try:
-        migrate(store)
+        prepare(store)
     except BaseException:
         store.close()
         raise
     return store
 
 
-def _connect_postgres(url: str) -> Store:
+def _connect_postgres(location: Location, schema: str, write: bool) -> Store:
     try:
         import psycopg
     except ImportError:
@@ -157,30 +199,34 @@ def _connect_postgres(url: str) -> Store:
             from None
     try:
         # autocommit: transactions are explicit (Store.transaction), as in DuckDB
-        connection = psycopg.connect(url, autocommit=True, connect_timeout=10)
+        connection = psycopg.connect(location.target, autocommit=True, connect_timeout=10)
     except Exception as exc:
-        raise StoreError(f"cannot reach history store {describe(url)}: "
-                         f"{_first_line(exc)}") from None
-    return Store(url, connection, "postgresql")
+        raise StoreError(hide(f"cannot reach history store {location.name}: "
+                              f"{_first_line(exc)}", location.secrets)) from None
+    store = Store(location, connection, schema, write)
+    if not write:  # a read that tried to change anything would fail, not write
+        store.execute("SET default_transaction_read_only = on")
+    return store
 
 
-def _connect_duckdb(url: str, create: bool) -> Store:
+def _connect_duckdb(location: Location, schema: str, write: bool) -> Store:
     import duckdb
-    path = Path(url.removeprefix("duckdb://"))
-    if path.is_dir():
-        raise StoreError(f"history store {path} is a folder; give a file, e.g. "
-                         f"{path / 'history.duckdb'}")
-    if not path.exists() and not create:
-        raise StoreError(f"history store {path} does not exist")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StoreError(f"cannot create the folder of history store {path}: "
-                         f"{exc.strerror}") from None
+    path = Path(location.target)
+    check_duckdb_file(path)
+    if not path.exists() and not write:
+        raise StoreError(f"history store {path} does not exist; `python -m bench history add` "
+                         "makes it")
+    if write:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the folder of history store {path}: "
+                             f"{exc.strerror}") from None
     deadline = time.monotonic() + LOCK_WAIT_S
     while True:
         try:
-            return Store(str(path), duckdb.connect(str(path)), "duckdb")
+            connection = duckdb.connect(str(path), read_only=not write)
+            return Store(location, connection, schema, write)
         except duckdb.IOException as exc:
             # another process writes it: wait for it, as a second writer must
             if "lock" in str(exc).lower() and time.monotonic() < deadline:

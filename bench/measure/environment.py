@@ -28,6 +28,7 @@ from bench.measure.nvml import nvml_session
 from bench.measure.unavailable import reason_of
 from bench.measure.turns import current as current_turns
 from bench.schema import SCHEMA_VERSION
+from bench.secrets import hide_words
 
 PACKAGES = ("torch", "numpy", "pandas", "plotly", "pytest-benchmark", "nvidia-ml-py")
 
@@ -123,7 +124,8 @@ def capture_environment(run_id: str, argv: list[str],
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
         "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command_line": field(lambda: " ".join([Path(sys.argv[0]).name, *argv])),
+        # a store URL's password given on the command line is never recorded
+        "command_line": field(lambda: hide_words([Path(sys.argv[0]).name, *argv])),
         "hostname": field(socket.gethostname),
         "os": field(platform.platform),
         "python": field(lambda: sys.version.split()[0]),

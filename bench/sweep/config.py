@@ -40,6 +40,7 @@ ONLY = "only"
 SWEEP_KEYS = {axis.sweep_key: axis for axis in AXES}
 SCALARS = {"seed": int, "repeats": int, "threads": int, "workers": int}
 AUTO_WORKERS = 0  # `workers = 0`: as many as the spread between processes asks for
+MOST_WORKERS = 4  # the most that `workers = 0` starts
 # The axis whose values are timed together, round-robin, and set against each other.
 COMPARE_BY = "compare_by"
 COMPARE_CHOICES = (*(a.name for a in COMPARABLE), NOT_COMPARED)

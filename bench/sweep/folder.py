@@ -10,6 +10,7 @@ its figures would not be comparable with those on disk. Both kinds of start end 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import secrets
@@ -29,8 +30,10 @@ from bench.errors import RunFolderWriteError, UsageError
 from bench.measure.configuration import now
 from bench.measure.devices import device_name
 from bench.measure.environment import capture_environment
-from bench.schema import ENV_FILE, RESULTS_FILE, SAMPLES_FILE, SWEEP_FILE
-from bench.sweep.config import SweepConfig, expand, expand_all, sweep_from_mapping, sweep_to_mapping
+from bench.schema import ENV_FILE, PLAN_KEY, RESULTS_FILE, SAMPLES_FILE, SWEEP_FILE
+from bench.seal import DIGEST_KEY, check_seal, seal
+from bench.secrets import hide_words
+from bench.sweep.config import MOST_WORKERS, SweepConfig, expand, expand_all, sweep_from_mapping, sweep_to_mapping
 from bench.sweep.failures import OomLimits
 from bench.sweep.repair import repair
 from multinet.scenarios import SCENARIOS
@@ -82,7 +85,8 @@ class OpenRun:
         command can be run again: its files, and its folder if it made it."""
         self.close()
         for name in (SWEEP_FILE, ENV_FILE, RESULTS_FILE, SAMPLES_FILE, LOCK_FILE):
-            (self.out_dir / name).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # what cannot go stays, as it was
+                (self.out_dir / name).unlink(missing_ok=True)
         if self.created:
             shutil.rmtree(self.out_dir, ignore_errors=True)
 
@@ -111,7 +115,12 @@ def prepare_out_dir(out_dir: Path, *, new: bool = True) -> IO | None:
 def _lock(out_dir: Path) -> IO | None:
     if fcntl is None:
         return None
-    handle = open(out_dir / LOCK_FILE, "a")
+    path = out_dir / LOCK_FILE
+    try:
+        handle = open(path, "a")
+    except OSError as exc:  # a folder of that name, say, or a file no one may write
+        raise UsageError(f"{path} is not a lock file this harness can use "
+                         f"({exc.strerror or exc}); remove it to use {out_dir}") from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -148,30 +157,32 @@ def create_run(config: SweepConfig, out_dir: Path | None, stream: TextIO, *,
 
 def write_sweep_record(run: OpenRun, world_size: int | None = None) -> None:
     """``world_size``: a --distributed run's, whose devices are recorded by kind (`cuda`:
-    each rank its own)."""
+    each rank its own). Sealed (``bench/seal.py``): a resume measures it as written."""
     devices = list(dict.fromkeys(spec.device for spec in run.specs))
     record = {"run_id": run.run_id, "torch_version": torch.__version__,
               "device_names": {device: device_name(device) for device in devices}}
     if world_size is not None:
         devices = list(dict.fromkeys(torch.device(d).type for d in devices))
         record["distributed"] = {"world_size": world_size}
+    plan = list(dict.fromkeys(config_id(spec) for spec in run.specs))
     write_json_atomic(run.out_dir / SWEEP_FILE,
-                      {**record, "sweep": sweep_to_mapping(run.config, devices)})
+                      seal({**record, "sweep": sweep_to_mapping(run.config, devices),
+                            PLAN_KEY: plan}))
 
 
 def record_environment(run: OpenRun, argv: list[str],
                        ranks: list[dict[str, Any]] | None = None) -> None:
     """env.json: the environment as first captured; a resume is listed in it instead.
-    ``ranks``: under --distributed, each rank's host and devices."""
+    ``ranks``: under --distributed, each rank's host and devices. Sealed, as sweep.json."""
     path = run.out_dir / ENV_FILE
     if run.resumed:  # gone (a crash before it was written): this resume's environment
         env = run.env if run.env is not None else capture_environment(run.run_id, argv, ranks)
-        env.setdefault("resumes", []).append({"started_at": now(),
-                                              "command_line": " ".join(["bench", *argv])})
+        env.setdefault("resumes", []).append(
+            {"started_at": now(), "command_line": hide_words(["bench", *argv])})
     else:
         env = capture_environment(run.run_id, argv, ranks)
     try:
-        write_json_atomic(path, env)
+        write_json_atomic(path, seal(env))
     except OSError as exc:
         if not run.resumed:
             run.abandon()
@@ -189,8 +200,12 @@ def read_sweep_record(out_dir: Path) -> dict[str, Any]:
                          f"be resumed")
     try:
         record = read_json_object(out_dir / SWEEP_FILE, "a sweep record")
+        check_seal(record, out_dir / SWEEP_FILE, "; start a new run")
     except UsageError as exc:
         raise UsageError(f"{where}: {exc}") from None
+    if PLAN_KEY in record and DIGEST_KEY not in record:  # this writer seals what it plans
+        raise UsageError(f"{where}: {SWEEP_FILE} has lost its {DIGEST_KEY!r}: it is not what "
+                         "the run wrote; start a new run")
     for key, kind in RECORD_KEYS.items():
         if key not in record:
             raise UsageError(f"{where}: {SWEEP_FILE} has no {key!r}")
@@ -206,7 +221,7 @@ def read_sweep_record(out_dir: Path) -> dict[str, Any]:
     return record
 
 
-def read_env_record(out_dir: Path) -> dict[str, Any] | None:
+def read_env_record(out_dir: Path, run_id: str) -> dict[str, Any] | None:
     """A resumed run's env.json, which the resume adds itself to; None where a crash came
     before it was written. A damaged one is refused rather than replaced: it is the only
     record of the environment the run began in."""
@@ -218,9 +233,26 @@ def read_env_record(out_dir: Path) -> dict[str, Any] | None:
         env = read_json_object(path, "an environment record")
     except UsageError as exc:
         raise UsageError(f"{exc} ({hint})") from None
+    check_seal(env, path, f" ({hint})")
     if not isinstance(env.get("resumes", []), list):
         raise UsageError(f"{path}: 'resumes' is not a list: the file is damaged ({hint})")
+    if "run_id" in env and env["run_id"] != run_id:
+        raise UsageError(f"{path} is of run {str(env['run_id'])!r:.60}, not of {run_id}: it "
+                         f"belongs to another run folder ({hint})")
     return env
+
+
+def check_plan(out_dir: Path, record: dict[str, Any], specs: list[StepSpec]) -> None:
+    """The sweep must expand here to the configurations the run set out to measure (a
+    record written before they were listed is taken as it is)."""
+    plan = record.get(PLAN_KEY)
+    if plan is None:
+        return
+    here = list(dict.fromkeys(config_id(spec) for spec in specs))
+    if not isinstance(plan, list) or sorted(map(str, plan)) != sorted(here):
+        raise UsageError(f"cannot resume {out_dir}: its sweep expands here to other "
+                         f"configurations than the {len(plan) if isinstance(plan, list) else 0}"
+                         " the run set out to measure; start a new run")
 
 
 def check_world(out_dir: Path, record: dict[str, Any], world_size: int | None) -> None:
@@ -277,10 +309,14 @@ def _reopen(out_dir: Path, record: dict[str, Any], local_rank: int | None,
         if here != then:
             raise UsageError(f"cannot resume {out_dir}: {device} was {then!r}, here it is "
                              f"{here!r}; start a new run")
+    check_plan(out_dir, record, specs)
     run = OpenRun(out_dir, record["run_id"], config, specs, lock=lock, resumed=True,
-                  env=read_env_record(out_dir))
-    run.done, out_of_memory = repair(out_dir, run.run_id, scattered=config.workers != 1,
-                                     read_only=worker)
+                  env=read_env_record(out_dir, record["run_id"]))
+    # a run of workers numbers its passes across them (bench/sweep/workers.py)
+    passes = config.repeats * (config.workers or MOST_WORKERS)
+    plan = {(str(r), config_id(spec)) for r in range(1, passes + 1) for spec in specs}
+    run.done, out_of_memory = repair(out_dir, run.run_id, plan,
+                                     scattered=config.workers != 1, read_only=worker)
     for spec in specs:  # what ran out of memory makes the larger batches of its group skipped
         if config_id(spec) in out_of_memory:
             run.oom.record(spec)

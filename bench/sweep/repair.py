@@ -81,19 +81,23 @@ def _runs_of(records: list[list[str]], key_of) -> list[tuple[Key, list[list[str]
     return stretches
 
 
-def repair(out_dir: Path, run_id: str, *, scattered: bool = False,
+def repair(out_dir: Path, run_id: str, plan: set[Key] | None = None, *,
+           scattered: bool = False,
            read_only: bool = False) -> tuple[set[tuple[int, str]], set[str]]:
     """Take back what a crash left in ``out_dir`` and what lost its samples; refuse damage
     before anything is rewritten. Returns the configurations kept on disk, (repeat,
-    config_id), and the config_ids that ran out of memory. ``scattered``: several workers
-    appended to the files, so samples whose results never came (a worker killed between its
-    two writes) may lie anywhere, not only at the end. ``read_only``: what would be kept,
-    with nothing rewritten (a worker reads the folder its coordinator repaired)."""
+    config_id), and the config_ids that ran out of memory. ``plan``: the (repeat,
+    config_id) the run's sweep measures, as the file spells them; any other is damage.
+    ``scattered``: several workers appended to the files, so samples whose results never
+    came (a worker killed between its two writes) may lie anywhere, not only at the end.
+    ``read_only``: what would be kept, with nothing rewritten (a worker reads the folder
+    its coordinator repaired)."""
     results_path, samples_path = out_dir / RESULTS_FILE, out_dir / SAMPLES_FILE
     records, results_cut = read_records(results_path, FIELDS)
-    kept = _complete_configurations(results_path, records, run_id)
+    kept = _complete_configurations(results_path, records, run_id, plan)
     results_cut |= sum(len(rows) for _, rows in kept) != len(records)
     samples, samples_cut = read_records(samples_path, SAMPLE_FIELDS)
+    _refuse_strangers(samples_path, samples, run_id)
     on_disk = {key for key, _ in kept}
     if scattered:
         samples, samples_cut = _without_orphans(samples, on_disk, samples_cut)
@@ -114,8 +118,8 @@ def repair(out_dir: Path, run_id: str, *, scattered: bool = False,
             set(results.loc[results["status"] == OOM, "config_id"]))
 
 
-def _complete_configurations(path: Path, records: list[list[str]],
-                             run_id: str) -> list[tuple[Key, list[list[str]]]]:
+def _complete_configurations(path: Path, records: list[list[str]], run_id: str,
+                             plan: set[Key] | None) -> list[tuple[Key, list[list[str]]]]:
     """The configurations of results.csv with all their rows; the last one may be cut short
     (a crash), and is left out. Anything else incomplete or repeated is damage."""
     index = {name: i for i, name in enumerate(FIELDS)}
@@ -128,6 +132,9 @@ def _complete_configurations(path: Path, records: list[list[str]],
             raise UsageError(f"{path}: lines {seen[key]} and {line} both start {key[1]} "
                              f"(repeat {key[0]}): the file is damaged")
         seen[key] = line
+        if plan is not None and key not in plan:
+            raise UsageError(f"{path}: line {line}: {key[1]} (repeat {key[0]}) is not one of "
+                             "the configurations the run's sweep measures: the file is damaged")
         stranger = next((r for r in rows if r[index["run_id"]] != run_id), None)
         if stranger is not None:
             raise UsageError(f"{path}: line {line} holds a row of run "
@@ -148,6 +155,15 @@ def _without_orphans(records: list[list[str]], on_disk: set[Key],
     repeat, cid = SAMPLE_FIELDS.index("repeat"), SAMPLE_FIELDS.index("config_id")
     kept = [r for r in records if (r[repeat], r[cid]) in on_disk]
     return kept, cut or len(kept) != len(records)
+
+
+def _refuse_strangers(path: Path, samples: list[list[str]], run_id: str) -> None:
+    """Samples of another run are no crash's doing: the file is damaged."""
+    column = SAMPLE_FIELDS.index("run_id")
+    line = next((n for n, r in enumerate(samples, 2) if r[column] != run_id), None)
+    if line is not None:
+        raise UsageError(f"{path}: line {line} holds a sample of run "
+                         f"{samples[line - 2][column]!r}, not of {run_id}")
 
 
 def _samples_of(path: Path, records: list[list[str]], on_disk: set[Key]) -> tuple[set[Key], int]:

@@ -42,12 +42,13 @@ from bench import PROJECT_ROOT
 from bench.analyze.reader import load_run
 from bench.atomic import write_json_atomic
 from bench.schema import ENV_FILE, FIELDS, OK, RESULTS_FILE, STEP
+from bench.sweep.config import MOST_WORKERS
 from bench.sweep.folder import OpenRun, record_environment
 from bench.sweep.interrupt import Interrupted
 from bench.sweep.progress import Progress
 from bench.tools.side_by_side import run_side_by_side
 
-FIRST_WORKERS, MOST_WORKERS = 2, 4
+FIRST_WORKERS = 2
 REPEAT, CONFIG = FIELDS.index("repeat"), FIELDS.index("config_id")
 # The standard error of the mean over workers the auto count aims for: the run's medians
 # then known to about +-5% (95%), the spread between processes included.

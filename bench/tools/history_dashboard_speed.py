@@ -62,7 +62,7 @@ def build_store(folder: Path, runs: int, configs: int, samples: int) -> Path:
     """The runs, written in parallel and added one by one (a DuckDB file has one writer)."""
     store = folder / "history.duckdb"
     with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool, \
-            open_store(str(store)) as opened:
+            open_store(str(store), write=True) as opened:
         jobs = [pool.submit(one_run, folder / f"run-{i:03d}", i, runs, configs, samples)
                 for i in range(runs)]
         for job in jobs:

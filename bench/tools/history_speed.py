@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(args.tries):
             run = synthetic(Path(tmp) / f"run-{i}", args.configs, f"speed-{i}-{time.time_ns()}")
             url = args.store or str(Path(tmp) / f"store-{i}.duckdb")
-            with open_store(url) as store:
+            with open_store(url, write=True) as store:
                 t0 = time.perf_counter()
                 outcome = add_run(store, run)
                 times.append(time.perf_counter() - t0)

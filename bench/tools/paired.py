@@ -31,8 +31,10 @@ import argparse
 import json
 import os
 import random
+import re
 import shlex
 import shutil
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -46,6 +48,10 @@ from bench.sweep.interrupt import Interrupted, exit_code
 from bench.tools.side_by_side import run_alone, run_side_by_side
 
 USAGE_ERROR = 2  # what `python -m bench run` exits with on arguments it refuses
+# An environment's name is its rounds' folder in --out-dir: one plain name, never a path.
+FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# What `python -m bench run` imports in an environment, checked before the first round.
+SWEEP_NEEDS = ("torch", "pandas")
 
 # Rounds at most, by default: the rounds stop once every measurement is decided
 # (bench/analyze/paired.py), and from the FIRST_LOOK-th on measure only what is not.
@@ -67,12 +73,16 @@ def fail(message: str) -> SystemExit:
 
 def parse_environments(envs: list[str], settings: list[str]) -> list[Environment]:
     """``NAME=PYTHON`` for each environment, ``NAME:VAR=VALUE`` for each variable; every
-    interpreter must exist before anything starts."""
+    interpreter must exist before anything starts, and every name must be one folder's,
+    since its rounds go into ``--out-dir``/NAME."""
     out: dict[str, Environment] = {}
     for text in envs:
         name, sep, python = text.partition("=")
         if not sep or not name or not python:
             raise fail(f"--env {text!r}: expected NAME=PYTHON")
+        if not FOLDER_NAME.fullmatch(name):
+            raise fail(f"--env {text!r}: the name {name!r} becomes a folder in --out-dir; use "
+                       "letters, digits, '.', '_' and '-', starting with a letter or digit")
         if name in out:
             raise fail(f"--env {name!r} is given twice")
         if shutil.which(python) is None:
@@ -90,6 +100,21 @@ def parse_environments(envs: list[str], settings: list[str]) -> list[Environment
     if len(out) < 2:
         raise fail("a paired comparison needs at least two --env")
     return list(out.values())
+
+
+def check_interpreters(envs: list[Environment]) -> None:
+    """Refuse an environment whose interpreter cannot import what a sweep needs: every
+    round would fail in it, one after the other."""
+    probes = [(env, subprocess.Popen(  # with the variables its rounds run with
+        [env.python, "-c", f"import {', '.join(SWEEP_NEEDS)}"], stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **env.variables})) for env in envs]
+    for env, probe in probes:
+        _, err = probe.communicate()
+        if probe.returncode != 0:
+            last = (err.strip().splitlines() or [f"exit code {probe.returncode}"])[-1]
+            raise fail(f"--env {env.name}={env.python} cannot run a sweep ({last}); give "
+                       f"the interpreter of an environment with {' and '.join(SWEEP_NEEDS)}")
 
 
 def split_run_args(text: str) -> list[str]:
@@ -263,6 +288,7 @@ def measure_and_compare(envs: list[Environment], rounds: int, out_dir: Path,
                         every_round: bool = False) -> int:
     """The rounds, then their comparison; a signal stops the rounds with what they
     measured kept, one line and the shell's code for it."""
+    check_interpreters(envs)
     try:
         failed = run_rounds(envs, rounds, out_dir, run_args, one_at_a_time, threshold,
                             every_round)

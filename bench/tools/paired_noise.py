@@ -110,15 +110,16 @@ def fit(folder: Path) -> PairedNoise:
                          f"folders (an A/A paired measurement); found "
                          f"{len(sides)}{': ' + ', '.join(p.name for p in sides) if sides else ''}")
     a_rounds, b_rounds = (rounds_in(side, None) for side in sides)
-    n = min(len(a_rounds), len(b_rounds))
-    a = pd.concat([round_medians(r) for r in a_rounds[:n]], axis=1)
-    b = pd.concat([round_medians(r) for r in b_rounds[:n]], axis=1)
+    common = sorted(a_rounds.keys() & b_rounds.keys())  # rounds pair by number
+    n = len(common)
+    a = pd.concat([round_medians(a_rounds[i]) for i in common], axis=1)
+    b = pd.concat([round_medians(b_rounds[i]) for i in common], axis=1)
     a.columns = b.columns = range(n)
     logs = np.log(b / a).dropna()
     shifts = logs.groupby(logs.index.get_level_values("phase")).transform("median")
     departures = logs - shifts
     departures = departures.sub(departures.median(axis=1), axis=0).to_numpy().T
-    config, group = key_groups(a_rounds[0], logs.index)
+    config, group = key_groups(a_rounds[common[0]], logs.index)
     cell_names = pd.Series(group).str.cat(logs.index.get_level_values("phase"), sep="|")
     cell_codes, cell_index = pd.factorize(cell_names)
     effects = np.stack([departures[:, cell_codes == c].mean(axis=1)

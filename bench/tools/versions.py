@@ -22,13 +22,9 @@ from pathlib import Path
 
 from bench import PROJECT_ROOT
 from bench.cli import OneLineParser
+from bench.releases import is_release, version_key
 from bench.tools.paired import (DEFAULT_ROUNDS, Environment, measure_and_compare,
                                 split_run_args)
-
-
-
-def version_key(version: str) -> tuple:
-    return tuple(int(p) if p.isdigit() else p for p in version.replace("+", ".").split("."))
 
 
 def environment(version: str, venvs: Path, pip_args: list[str]) -> Path | None:
@@ -67,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rounds < 2:
         parser.error(f"--rounds must be at least 2 to pair, got {args.rounds}")
+    for version in args.versions:  # each names a folder, and what pip installs
+        if not is_release(version):
+            parser.error(f"{version!r} is not a torch version such as 2.13.0 or 2.13.0rc1")
     run_args = split_run_args(args.run_args)
     envs = []
     for version in sorted(dict.fromkeys(args.versions), key=version_key):

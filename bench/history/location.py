@@ -1,0 +1,124 @@
+"""Which store a ``--store`` text names, decided before any database library sees it.
+
+Two kinds: a PostgreSQL URL (``postgresql://`` or ``postgres://``, in any case: libpq
+itself reads only the lower-case spelling, so it is handed that) and a DuckDB file (a
+path, or ``duckdb://PATH``). Anything else with a scheme (``mysql://``, ``sqlite://``,
+``s3://``, DuckDB's own ``md:``) is refused by name: DuckDB would otherwise take it for a
+path, or download an extension to open it. A keyword/value connection string is refused
+too, without echoing it. A file that exists is opened by DuckDB only when it is one (its
+header says so): an SQLite database or any other file is refused by name.
+
+A PostgreSQL URL's password (in its user information or its query) never leaves this
+module but in the URL handed to libpq: the store's ``name`` has none, and ``secrets``
+lists it for masking anything a library says (``bench/secrets.py``). A URL libpq would
+read differently from the way it looks (an ``@`` in a password or a database name, where
+libpq takes the first ``@`` for the end of the user information and would quote the rest
+back in its errors) is refused, asking for the character percent-encoded.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote
+
+from bench.history.errors import StoreError
+
+POSTGRESQL, DUCKDB = "postgresql", "duckdb"
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+# a scheme of two letters or more: a single one before a colon is a path on this system
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):(.*)$", re.DOTALL)
+_KEYWORDS = re.compile(r"(?i)(^|\s)(host|hostaddr|port|dbname|user|password|service)\s*=")
+# query parameters that name where the store is, shown in its name; the rest are left out
+SHOWN_PARAMETERS = ("host", "hostaddr", "port", "dbname", "user", "service")
+PASSWORD_PARAMETERS = ("password", "sslpassword")
+# DuckDB's file header: a checksum, then its magic bytes at offset 8
+DUCKDB_MAGIC, DUCKDB_MAGIC_AT = b"DUCK", 8
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+@dataclass(frozen=True)
+class Location:
+    kind: str  # POSTGRESQL or DUCKDB
+    target: str  # the URL libpq is given, or the DuckDB file's path
+    name: str  # for messages and pages: never a password
+    secrets: tuple[str, ...] = ()
+
+
+def locate(text: str) -> Location:
+    """The store ``text`` names; a StoreError in one line, naming no password, where it
+    names none this harness can open."""
+    if not text.strip():
+        raise StoreError("the history store is empty: give a DuckDB file or a postgresql:// "
+                         "URL")
+    if _KEYWORDS.search(text) and "://" not in text:
+        raise StoreError("a keyword=value connection string is not a store URL: give "
+                         "postgresql://user@host:port/db, its password in the environment "
+                         "or a service file, where libpq finds it")
+    match = _SCHEME.match(text)
+    if match is None:
+        if re.match(r"(?i)postgres(ql)?//", text):  # not a file name anyone means
+            raise StoreError("a PostgreSQL store's URL starts postgresql://")
+        return _duckdb(text)
+    scheme, rest = match.group(1).lower(), match.group(2)
+    if scheme in POSTGRES_SCHEMES:
+        if not rest.startswith("//"):
+            raise StoreError("a PostgreSQL store's URL starts postgresql://")
+        return postgresql(rest[2:])
+    if scheme == DUCKDB:
+        path = rest.removeprefix("//")
+        if _SCHEME.match(path):
+            raise StoreError(f"a duckdb:// store is a file path, not {_SCHEME.match(path)[1]}:")
+        return _duckdb(path)
+    raise StoreError(f"history store: unknown scheme {scheme}: give a DuckDB file (a path, "
+                     "or duckdb://PATH) or a postgresql:// URL")
+
+
+def postgresql(rest: str) -> Location:
+    """A PostgreSQL URL from what follows ``postgresql://``, split as libpq splits it: the
+    user information ends at the first ``@`` that comes before any ``/``."""
+    credentials, tail = "", rest
+    end = re.search(r"[@/]", rest)
+    if end is not None and end.group() == "@":
+        credentials, tail = rest[:end.start()], rest[end.end():]
+    if "@" in tail:
+        raise StoreError("the history store's URL has an @ that libpq would not read as the "
+                         "end of its user and password: percent-encode an @ or / in the "
+                         "password or the database name (%40, %2F)")
+    user, has_password, password = credentials.partition(":")
+    address, _, query = tail.partition("?")
+    pairs = [part.partition("=") for part in query.split("&") if part]
+    secrets = [password] if has_password else []
+    secrets += [value for key, _, value in pairs if unquote(key) in PASSWORD_PARAMETERS]
+    shown = "&".join(f"{key}={value}" for key, _, value in pairs
+                     if unquote(key) in SHOWN_PARAMETERS)
+    name = f"postgresql://{user + '@' if user else ''}{address}{'?' + shown if shown else ''}"
+    every = {form for secret in secrets if secret for form in (secret, unquote(secret))}
+    return Location(POSTGRESQL, "postgresql://" + rest, name, tuple(sorted(every)))
+
+
+def _duckdb(path: str) -> Location:
+    return Location(DUCKDB, path, path)
+
+
+def check_duckdb_file(path: Path) -> None:
+    """Refuse, by name, a path DuckDB must not open: a folder, or a file that is not a
+    DuckDB database (DuckDB would try to read an SQLite file through an extension it
+    downloads)."""
+    if path.is_dir():
+        raise StoreError(f"history store {path} is a folder; give a file, e.g. "
+                         f"{path / 'history.duckdb'}")
+    if not path.exists():
+        return
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(SQLITE_MAGIC))
+    except OSError as exc:
+        raise StoreError(f"cannot read history store {path}: {exc.strerror or exc}") from None
+    if head.startswith(SQLITE_MAGIC):
+        raise StoreError(f"history store {path} is an SQLite database, not a DuckDB file: "
+                         "give a DuckDB file or a postgresql:// URL")
+    if head[DUCKDB_MAGIC_AT:DUCKDB_MAGIC_AT + len(DUCKDB_MAGIC)] != DUCKDB_MAGIC:
+        raise StoreError(f"history store {path} is not a DuckDB file: give a DuckDB file "
+                         "(a new one is created where none is) or a postgresql:// URL")

@@ -1,0 +1,194 @@
+"""A run folder as the history store takes it: read once, checked across its files, typed by
+the schema, and known by its contents.
+
+Every store is handed the same record, so DuckDB and PostgreSQL take the same values (an
+integer column goes in as integers, whatever its CSV spelled: pandas writes an integer
+column with an empty cell as ``2.0``). What the record checks, beyond the one typed reader
+(``bench/analyze/reader.py``: each column's type, statuses from the known set, each unit
+once):
+
+- one run: results.csv holds one run id, and samples.csv, env.json and sweep.json name that
+  one, so a folder cannot add rows under another run's id;
+- samples belong to rows results.csv records as measured;
+- sweep.json and env.json are what the run wrote (their seals, ``bench/seal.py``);
+- the run is complete: every configuration sweep.json planned is in results.csv, in every
+  repeat. An interrupted run is not stored in part; the ``run --resume`` that completes it
+  makes a run that can be, never refused for an earlier part of itself. (A run folder from
+  before sweep.json listed its plan, or one imported without a sweep, is taken as whole.)
+
+A run is known by its ``fingerprint``: sha256 over its typed rows (in the order of their
+units) and its environment (less the resumes it lists, which continue the run without
+changing it, and the seal). The same run written again is the same; a run whose values
+differ is another, and a stored run is never changed for it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench.analyze.reader import RESULTS_UNIT, SAMPLES_UNIT, load_run, read_samples
+from bench.errors import UsageError
+from bench.schema import (COLUMNS, ENV_FILE, OK, PLAN_KEY, RESULTS_FILE, SAMPLE_COLUMNS,
+                          SAMPLES_FILE, SWEEP_FILE, Column)
+from bench.seal import DIGEST_KEY, check_seal
+from bench.secrets import hide_all
+
+# how the store holds each kind of column: integers may be empty, so pandas' nullable ones
+STORE_DTYPES = {"int": "Int64", "float": "float64", "bool": "bool", "str": "object"}
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    folder: Path
+    run_id: str
+    env: dict[str, Any]  # env.json, any password in it masked
+    results: pd.DataFrame  # every column of bench/schema.py, typed for the store
+    samples: pd.DataFrame
+    fingerprint: str
+    file_fingerprint: str  # what stores made before content fingerprints recorded
+
+    def runs_row(self) -> dict[str, Any]:
+        """The row of ``runs``: who, where and under what, as the environment says."""
+        env, results = self.env, self.results
+        project = env.get("project") if isinstance(env.get("project"), dict) else {}
+        devices = sorted({str(d) for d in results["device_name"].dropna() if d})
+        hostname = str(env.get("hostname") or results["hostname"].iloc[0])
+
+        def text(key: str) -> str | None:
+            value = env.get(key)  # a field that could not be read is a dict saying why
+            return None if value in (None, "") or isinstance(value, (dict, list)) else str(value)
+
+        return {"run_id": self.run_id, "fingerprint": self.fingerprint,
+                "added_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "started_at": text("started_at") or str(results["started_at"].min()),
+                "hostname": hostname, "machine": hostname,
+                "device_name": ", ".join(devices) or None,
+                "torch_version": text("torch_version") or str(results["torch_version"].iloc[0]),
+                "cuda_version": text("cuda_version"), "nvidia_driver": text("nvidia_driver"),
+                "project_commit": (str(project["commit"]) + ("+dirty" if project.get("dirty")
+                                                            else ""))
+                if project.get("commit") else None,
+                "results_schema_version": int(results["schema_version"].iloc[0]),
+                "env_json": json.dumps(env, sort_keys=True, default=str)}
+
+
+def read_record(folder: str | Path) -> RunRecord:
+    """The record of a run folder, or a UsageError in one line saying what is wrong."""
+    folder = Path(folder)
+    run = load_run(folder)  # refuses a damaged results.csv, or another schema
+    run_id = one_run_id(folder, run.results)
+    check_records(folder, run.env, run.sweep, run_id)
+    samples = read_samples(folder / SAMPLES_FILE, allow_empty=not run.results["status"].eq(OK)
+                           .any())
+    check_samples(folder, run.results, samples, run_id)
+    check_complete(folder, run.results, run.sweep, run_id)
+    results = store_types(run.results, COLUMNS)
+    samples = store_types(samples, SAMPLE_COLUMNS)
+    env = hide_all(run.env)
+    return RunRecord(folder, run_id, env, results, samples,
+                     content_fingerprint(results, samples, env), file_fingerprint(folder))
+
+
+def one_run_id(folder: Path, results: pd.DataFrame) -> str:
+    run_ids = sorted(set(results["run_id"].astype(str)))
+    if len(run_ids) != 1:
+        raise UsageError(f"{folder}: a run folder holds one run; {RESULTS_FILE} has "
+                         f"{len(run_ids)} run ids")
+    return run_ids[0]
+
+
+def check_records(folder: Path, env: dict[str, Any], sweep: dict[str, Any] | None,
+                  run_id: str) -> None:
+    """env.json and sweep.json: as the run wrote them, and of this run."""
+    for name, record in ((ENV_FILE, env), (SWEEP_FILE, sweep or {})):
+        check_seal(record, folder / name)
+        if "run_id" in record and record["run_id"] != run_id:
+            raise UsageError(f"{folder / name} is of run {str(record['run_id'])!r:.60}, not "
+                             f"of {run_id} ({RESULTS_FILE}'s): the folder mixes two runs")
+    if sweep is not None and PLAN_KEY in sweep and DIGEST_KEY not in sweep:
+        raise UsageError(f"{folder / SWEEP_FILE} has lost its {DIGEST_KEY!r}: it is not what "
+                         "the run wrote")
+
+
+def check_samples(folder: Path, results: pd.DataFrame, samples: pd.DataFrame,
+                  run_id: str) -> None:
+    """Each sample is of this run, and of a row results.csv records as measured."""
+    path = folder / SAMPLES_FILE
+    stranger = samples["run_id"].astype(str).ne(run_id).to_numpy()
+    if stranger.any():
+        line = int(stranger.argmax())
+        raise UsageError(f"{path}: line {line + 2} holds a sample of run "
+                         f"{str(samples['run_id'].iloc[line])!r:.60}, not of {run_id} "
+                         f"({RESULTS_FILE}'s)")
+    key = ["repeat", "config_id", "phase"]
+    measured = results.loc[results["status"] == OK, key].drop_duplicates()
+    found = samples[key].merge(measured, on=key, how="left", indicator=True)["_merge"]
+    orphan = found.eq("left_only").to_numpy()
+    if orphan.any():
+        row = samples.iloc[int(orphan.argmax())]
+        raise UsageError(f"{path}: line {int(orphan.argmax()) + 2} holds samples of "
+                         f"{row['config_id']} {row['phase']} (repeat {row['repeat']}), which "
+                         f"{RESULTS_FILE} does not record as measured")
+
+
+def check_complete(folder: Path, results: pd.DataFrame, sweep: dict[str, Any] | None,
+                   run_id: str) -> None:
+    """Every configuration the run planned, in every repeat, and nothing else."""
+    plan = (sweep or {}).get(PLAN_KEY)
+    if plan is None:
+        return
+    settings = sweep.get("sweep") if isinstance(sweep.get("sweep"), dict) else {}
+    repeats = settings.get("repeats")
+    if not (isinstance(plan, list) and all(isinstance(c, str) for c in plan)
+            and isinstance(repeats, int) and repeats >= 1):
+        raise UsageError(f"{folder / SWEEP_FILE}: its {PLAN_KEY!r} and repeats do not say "
+                         "what the run set out to measure")
+    wanted = {(r, c) for r in range(1, repeats + 1) for c in plan}
+    have = set(zip(results["repeat"].tolist(), results["config_id"].tolist()))
+    extra = sorted(have - wanted)
+    if extra:
+        raise UsageError(f"{folder / RESULTS_FILE} holds {extra[0][1]} (repeat {extra[0][0]}), "
+                         f"which {SWEEP_FILE} did not plan: the folder mixes two runs")
+    missing = len(wanted - have)
+    if missing:
+        raise UsageError(f"{folder}: run {run_id} is not complete ({missing} of {len(wanted)} "
+                         "configurations not measured yet); `python -m bench run --resume "
+                         f"{folder}` completes it, and a run is stored once complete")
+
+
+def store_types(df: pd.DataFrame, columns: tuple[Column, ...]) -> pd.DataFrame:
+    """``df``'s schema columns, each of the type the store holds it as."""
+    return pd.DataFrame({c.name: df[c.name].astype(STORE_DTYPES[c.kind]) for c in columns},
+                        index=df.index).reset_index(drop=True)
+
+
+def content_fingerprint(results: pd.DataFrame, samples: pd.DataFrame,
+                        env: dict[str, Any]) -> str:
+    digest = hashlib.sha256()
+    for name, df, unit in (("results", results, RESULTS_UNIT),
+                           ("samples", samples, SAMPLES_UNIT)):
+        ordered = df.sort_values(unit, kind="stable")
+        digest.update(f"{name}\0".encode() + ordered.to_csv(index=False, lineterminator="\n")
+                      .encode("utf-8"))
+    body = {key: value for key, value in env.items() if key not in ("resumes", DIGEST_KEY)}
+    digest.update(b"env\0" + json.dumps(body, sort_keys=True, default=str).encode("utf-8"))
+    return digest.hexdigest()
+
+
+def file_fingerprint(folder: Path) -> str:
+    """sha256 over the files as they are: what a run stored before was known by."""
+    digest = hashlib.sha256()
+    for name in (RESULTS_FILE, SAMPLES_FILE, ENV_FILE):
+        path = folder / name
+        digest.update(name.encode() + b"\0")
+        if path.exists():
+            digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()

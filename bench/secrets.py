@@ -1,0 +1,63 @@
+"""Passwords that must never be written: those a history store's URL can carry.
+
+libpq reads a password from a URL in two places: its user information
+(``postgresql://user:PASSWORD@host/db``) and its query (``?password=...``, and
+``?sslpassword=...`` for a client key); a keyword/value string has ``password=...``.
+A password from PGPASSWORD, a password file or a service file is never in any text the
+harness sees. Anything the harness writes or prints that may hold such a URL (the command
+line recorded in env.json, an error of the database's library, the store's name on a page
+or a line of output) goes through ``hide`` first, which masks every one of those forms
+wherever it appears; the passwords of the store in use are masked again by their value,
+should a library quote them in some other way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+MASK = "***"
+# scheme://user:PASSWORD@ within one word: everything from the first colon after the
+# scheme's slashes to the word's last @, so a password holding an @ or a / is masked whole
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@?#]*):[^\s]*@")
+# password=VALUE (a URL's query, or a keyword/value string; quoted or not) and sslpassword
+_KEYWORD = re.compile(r"(?i)(\b(?:ssl)?password\s*=\s*)('(?:\\.|[^'\\])*'?|[^\s&]*)")
+# the same forms within one word of a command line, which a password may fill to its end
+# (spaces and all: a shell hands over a quoted URL as one word)
+_USERINFO_WORD = re.compile(r"(?is)\b([a-z][a-z0-9+.-]*://[^:/@?#]*):.*@")
+_KEYWORD_WORD = re.compile(r"(?is)(\b(?:ssl)?password\s*=\s*)([^&]*)")
+# shorter values are masked by their form alone: replacing them wherever they occur would
+# mangle the message around them and hide nothing
+MIN_KNOWN = 4
+
+
+def hide(text: str, known: Iterable[str] = ()) -> str:
+    """``text`` with every password a URL or a keyword/value string can carry masked, and
+    each of ``known`` (the passwords of the store in use) wherever else it appears."""
+    text = _USERINFO.sub(lambda m: f"{m.group(1)}:{MASK}@", text)
+    text = _KEYWORD.sub(lambda m: f"{m.group(1)}{MASK}", text)
+    for secret in sorted(set(known), key=len, reverse=True):
+        if len(secret) >= MIN_KNOWN:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def hide_words(words: Iterable[str]) -> str:
+    """A command line, one word per argument, joined with spaces and masked: ``hide`` of
+    each word, a password's forms running to the end of its word."""
+    masked = (_KEYWORD_WORD.sub(lambda m: f"{m.group(1)}{MASK}",
+                                _USERINFO_WORD.sub(lambda m: f"{m.group(1)}:{MASK}@", word))
+              for word in words)
+    return " ".join(hide(word) for word in masked)
+
+
+def hide_all(value: Any) -> Any:
+    """``value`` (a record read from JSON) with ``hide`` applied to every string in it."""
+    if isinstance(value, str):
+        return hide(value)
+    if isinstance(value, dict):
+        return {key: hide_all(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [hide_all(item) for item in value]
+    return value

@@ -1,0 +1,196 @@
+"""Real runs into the history store, DuckDB and a real PostgreSQL alike: a run made by
+`bench run` goes in whole, typed as the schema says; a run is stored complete or not at
+all; what one folder holds never changes another run's rows; a stored run is known by its
+contents. The runs are made once for the module: a complete one, one stopped by SIGTERM
+part way, and one whose every configuration ran out of memory."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from bench.history.store import open_store
+from bench.seal import seal
+from tests.conftest import FAILING_SCENARIOS, QUICK_RUN, ROOT, run_cli
+
+pytestmark = pytest.mark.slow
+
+SAMPLE_KEY = ["repeat", "config_id", "phase", "iteration"]
+
+
+def bench_run(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, real_run):
+    """Three real run folders: `complete` (conftest's), `stopped` (SIGTERM after its first
+    comparison group was written) and `oom` (every configuration out of memory, or skipped
+    for it)."""
+    root = tmp_path_factory.mktemp("runs")
+    shutil.copytree(real_run, root / "complete")
+    oom = bench_run("--load", str(FAILING_SCENARIOS), "run", *QUICK_RUN, "--scenarios",
+                    "test_cpu_hungry", "--batch-sizes", "8,16", "--optimizer", "sgd",
+                    "--out-dir", str(root / "oom"))
+    stopped = bench_run("run", *QUICK_RUN, "--scenarios", "sequential", "--batch-sizes",
+                        "1,2,3,4,5,6", "--budget-s", "0.3", "--out-dir", str(root / "stopped"))
+    results = root / "stopped" / "results.csv"
+    deadline = time.monotonic() + 120
+    while not (results.exists() and results.read_text().count("\n") > 1):
+        assert stopped.poll() is None and time.monotonic() < deadline, stopped.stderr.read()
+        time.sleep(0.05)
+    stopped.send_signal(signal.SIGTERM)
+    for proc, codes in ((oom, (0,)), (stopped, (143,))):
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode in codes, err
+    return root
+
+
+def copy_of(runs, name, tmp_path):
+    return shutil.copytree(runs / name, tmp_path / name)
+
+
+def counts(url):
+    with open_store(url) as store:
+        return {t: store.execute(f"SELECT count(*) FROM {t}")[0][0]
+                for t in ("runs", "results", "samples")}
+
+
+def add(url, *folders):
+    return run_cli("history", "add", *map(str, folders), "--store", url)
+
+
+def refused_in_one_line(proc):
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    return proc.stderr
+
+
+def test_a_real_run_goes_in_whole_and_reads_back_as_written(runs, tmp_path, store_url):
+    """pandas writes an integer column with a float in it as `0.0`: the run's samples.csv
+    rewritten so (the `block` of every sample) still goes in, as integers."""
+    run = copy_of(runs, "complete", tmp_path)
+    written = pd.read_csv(run / "samples.csv")
+    floats = written.assign(block=written["block"].astype(float))
+    floats.to_csv(run / "samples.csv", index=False)
+    assert "0.0," in (run / "samples.csv").read_text()
+    proc = add(store_url, run)
+    assert proc.returncode == 0, proc.stderr
+    results = pd.read_csv(run / "results.csv")
+    assert counts(store_url) == {"runs": 1, "results": len(results), "samples": len(written)}
+    # 1 batch size x 2 setups x 4 phases; every measured phase has its samples
+    assert len(results) == 8 and set(results["status"]) == {"ok"}
+    with open_store(store_url) as store:
+        stored = store.frame("SELECT * FROM samples").sort_values(SAMPLE_KEY)
+    expected = written.sort_values(SAMPLE_KEY)
+    assert stored["block"].tolist() == expected["block"].tolist()
+    assert all(type(b) is int for b in stored["block"].tolist())
+    assert stored["device_ms"].tolist() == pytest.approx(expected["device_ms"].tolist())
+
+
+def test_an_interrupted_run_waits_for_the_resume_that_completes_it(runs, tmp_path, store_url):
+    run = copy_of(runs, "stopped", tmp_path)
+    measured = pd.read_csv(run / "results.csv")["config_id"].nunique()
+    assert 0 < measured < 12  # 6 batch sizes x 2 setups planned
+    err = refused_in_one_line(add(store_url, run))
+    assert f"is not complete ({12 - measured} of 12 configurations not measured yet)" in err
+    assert f"python -m bench run --resume {run}" in err
+    assert counts(store_url) == {"runs": 0, "results": 0, "samples": 0}
+
+    resumed = run_cli("run", "--resume", str(run), "--quiet")
+    assert resumed.returncode == 0, resumed.stderr
+    proc = add(store_url, run)
+    assert proc.returncode == 0 and " added (48 rows, " in proc.stdout, proc.stderr
+    assert counts(store_url)["results"] == 48
+    # added again after a resume that had nothing left to measure: the same run
+    again = run_cli("run", "--resume", str(run), "--quiet")
+    assert again.returncode == 0 and len(json.loads((run / "env.json").read_text())["resumes"]) == 2
+    proc = add(store_url, run)
+    assert proc.returncode == 0 and "already in the store" in proc.stdout, proc.stderr
+
+
+def test_a_run_whose_every_configuration_ran_out_of_memory_is_stored(runs, store_url):
+    proc = add(store_url, runs / "oom")
+    assert proc.returncode == 0, proc.stderr
+    with open_store(store_url) as store:
+        statuses = store.execute("SELECT batch_size, status, count(*) FROM results "
+                                 "GROUP BY 1, 2 ORDER BY 1")
+    # batch 8 ran out of memory and batch 16 was skipped for it: 2 setups x 4 phases each
+    assert statuses == [(8, "oom", 8), (16, "skipped", 8)]
+    assert counts(store_url)["samples"] == 0
+
+
+def test_one_folder_never_changes_another_runs_rows(runs, tmp_path, store_url):
+    """Run C's folder, consistent but for samples.csv, which holds run B's samples."""
+    b = copy_of(runs, "complete", tmp_path)
+    assert add(store_url, b).returncode == 0
+    before = counts(store_url)
+    c = shutil.copytree(b, tmp_path / "c")
+    results = pd.read_csv(c / "results.csv")
+    b_id = results["run_id"].iloc[0]
+    results.assign(run_id="run-c").to_csv(c / "results.csv", index=False)
+    for name in ("env.json", "sweep.json"):
+        record = json.loads((c / name).read_text())
+        (c / name).write_text(json.dumps(seal({**record, "run_id": "run-c"})))
+    err = refused_in_one_line(add(store_url, c))
+    assert f"samples.csv: line 2 holds a sample of run '{b_id}', not of run-c" in err
+    # the records of another run, however sealed
+    pd.read_csv(c / "samples.csv").assign(run_id="run-c").to_csv(c / "samples.csv", index=False)
+    (c / "env.json").write_text((b / "env.json").read_text())
+    err = refused_in_one_line(add(store_url, c))
+    assert f"env.json is of run '{b_id}', not of run-c" in err
+    assert counts(store_url) == before
+
+
+def test_a_status_outside_the_known_set_is_refused(runs, tmp_path, store_url):
+    run = copy_of(runs, "complete", tmp_path)
+    results = pd.read_csv(run / "results.csv")
+    results.loc[3, "status"] = "maybe"
+    results.to_csv(run / "results.csv", index=False)
+    err = refused_in_one_line(add(store_url, run))
+    assert "results.csv: line 5: status holds 'maybe', not one of ok, oom, skipped, " \
+           "nonfinite, error" in err
+    assert counts(store_url) == {"runs": 0, "results": 0, "samples": 0}
+
+
+def test_edited_records_are_refused(runs, tmp_path, store_url):
+    """A sweep.json that no longer plans what the run did not measure, and an env.json
+    that names another torch: neither is what the run wrote."""
+    run = copy_of(runs, "stopped", tmp_path)
+    sweep = json.loads((run / "sweep.json").read_text())
+    measured = pd.read_csv(run / "results.csv")["config_id"].unique().tolist()
+    (run / "sweep.json").write_text(json.dumps({**sweep, "configurations": measured}))
+    err = refused_in_one_line(add(store_url, run))
+    assert "sweep.json is not what the run wrote: it was edited since" in err
+    complete = copy_of(runs, "complete", tmp_path)
+    env = json.loads((complete / "env.json").read_text())
+    (complete / "env.json").write_text(json.dumps({**env, "torch_version": "9.9.9"}))
+    err = refused_in_one_line(add(store_url, complete))
+    assert "env.json is not what the run wrote" in err
+    assert counts(store_url) == {"runs": 0, "results": 0, "samples": 0}
+
+
+def test_a_stored_run_is_known_by_its_contents(runs, tmp_path, store_url):
+    """The same values written again (pandas' spelling of the CSV) are the same run; one
+    value changed is another, refused, and the stored one stays as it was."""
+    run = copy_of(runs, "complete", tmp_path)
+    assert " added (8 rows, " in add(store_url, run).stdout
+    results = pd.read_csv(run / "results.csv")
+    results.to_csv(run / "results.csv", index=False)  # other bytes, the same values
+    proc = add(store_url, run)
+    assert proc.returncode == 0 and "already in the store" in proc.stdout, proc.stderr
+    results.loc[results["phase"] == "step", "median_ms"] *= 2
+    results.to_csv(run / "results.csv", index=False)
+    err = refused_in_one_line(add(store_url, run))
+    assert "is already in the store with other contents" in err
+    with open_store(store_url) as store:
+        (stored,) = store.execute("SELECT max(median_ms) FROM results WHERE phase = 'step'")[0]
+    assert stored == pytest.approx(results.loc[results["phase"] == "step", "median_ms"].max() / 2)

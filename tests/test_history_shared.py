@@ -1,0 +1,289 @@
+"""A history store others share: the project's tables in a schema of their own, reads that
+write nothing (a read-only role, a file another process reads), migrations only where the
+role may, once, under a lock, and stores that are not this harness's refused by name and
+left as they were. Against DuckDB and a real PostgreSQL, with a real run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import duckdb
+import psycopg
+import pytest
+
+from bench.history.store import open_store
+from bench.seal import seal
+from tests.conftest import ROOT, run_cli
+
+pytestmark = pytest.mark.slow
+
+SYSTEM_SCHEMAS = ("information_schema", "pg_catalog", "pg_toast")
+
+
+def renamed(run: Path, folder: Path, run_id: str) -> Path:
+    """A copy of ``run`` under another run id, in every file that names it."""
+    old = json.loads((run / "sweep.json").read_text())["run_id"]
+    shutil.copytree(run, folder)
+    for name in ("results.csv", "samples.csv"):
+        (folder / name).write_text((folder / name).read_text().replace(old, run_id))
+    for name in ("env.json", "sweep.json"):
+        record = json.loads((folder / name).read_text())
+        (folder / name).write_text(json.dumps(seal({**record, "run_id": run_id})))
+    return folder
+
+
+def history(*args: str, env: dict | None = None, cwd: Path = ROOT):
+    return subprocess.run([sys.executable, "-m", "bench", "history", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300,
+                          env={**_environ(), **(env or {})})
+
+
+def _environ() -> dict:
+    import os
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def tables_of(url: str) -> set[tuple[str, str]]:
+    """(schema, table) of every table in the store, system ones aside."""
+    query = "SELECT table_schema, table_name FROM information_schema.tables"
+    if url.startswith("postgresql://"):
+        with psycopg.connect(url) as connection:
+            rows = connection.execute(query).fetchall()
+    else:
+        with duckdb.connect(url, read_only=True) as connection:
+            rows = connection.execute(query).fetchall()
+    return {tuple(r) for r in rows if r[0] not in SYSTEM_SCHEMAS}
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def one_line(proc) -> str:
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    return proc.stderr
+
+
+def default_schema(url: str) -> str:
+    return "public" if url.startswith("postgresql://") else "main"
+
+
+def test_the_tables_live_in_a_schema_of_their_own(real_run, store_url):
+    proc = history("add", str(real_run), "--store", store_url)
+    assert proc.returncode == 0, proc.stderr
+    ours = {("multinet_bench", t) for t in ("runs", "results", "samples", "schema_migrations")}
+    assert tables_of(store_url) == ours
+    proc = history("add", str(real_run), "--store", store_url, "--schema", "team_a")
+    assert proc.returncode == 0 and "added" in proc.stdout, proc.stderr
+    proc = history("add", str(real_run), "--store", store_url,
+                   env={"BENCH_HISTORY_SCHEMA": "team_b"})
+    assert proc.returncode == 0 and "added" in proc.stdout, proc.stderr
+    assert {s for s, _ in tables_of(store_url)} == {"multinet_bench", "team_a", "team_b"}
+    err = one_line(history("add", str(real_run), "--store", store_url, "--schema", "a; drop"))
+    assert "history schema 'a; drop': give a name of lower-case letters" in err
+
+
+def test_tables_of_the_same_names_elsewhere_are_left_alone(real_run, tmp_path, store_url):
+    """The database's default schema already has a `results` and a `runs` of someone
+    else's: adds and reads go on, and theirs keep their rows."""
+    theirs = default_schema(store_url)
+    statements = [f"CREATE TABLE {theirs}.results (x INTEGER)",
+                  f"CREATE TABLE {theirs}.runs (run_id TEXT)",
+                  f"INSERT INTO {theirs}.results VALUES (7)"]
+    if store_url.startswith("postgresql://"):
+        with psycopg.connect(store_url, autocommit=True) as connection:
+            for statement in statements:
+                connection.execute(statement)
+    else:
+        with duckdb.connect(store_url) as connection:
+            for statement in statements:
+                connection.execute(statement)
+    proc = history("add", str(real_run), "--store", store_url)
+    assert proc.returncode == 0, proc.stderr
+    proc = history("report", "--store", store_url, "--out", str(tmp_path / "h.html"))
+    assert proc.returncode == 0 and "(1 runs," in proc.stdout, proc.stderr
+    with open_store(store_url) as store:
+        assert store.execute(f"SELECT * FROM {theirs}.results") == [(7,)]
+        assert store.execute(f"SELECT count(*) FROM {theirs}.runs") == [(0,)]
+
+
+def test_a_read_writes_nothing_and_makes_no_store(real_run, tmp_path, store_url):
+    """Reading a store that has no tables yet is refused, and leaves it without any; reading
+    one that has them leaves it as it was, to the byte for a DuckDB file."""
+    page = str(tmp_path / "h.html")
+    if not store_url.startswith("postgresql://"):
+        duckdb.connect(store_url).close()  # a DuckDB file, empty
+    err = one_line(history("report", "--store", store_url, "--out", page))
+    assert "holds no runs yet (no tables in schema multinet_bench that this role can see)" \
+        in err
+    assert tables_of(store_url) == set()
+    assert history("add", str(real_run), "--store", store_url).returncode == 0
+    before = sha(Path(store_url)) if not store_url.startswith("postgresql://") else None
+    assert history("report", "--store", store_url, "--out", page).returncode == 0
+    assert history("changes", "--store", store_url).returncode == 0
+    if before is not None:
+        assert sha(Path(store_url)) == before
+
+
+def test_a_duckdb_file_another_process_reads_can_be_viewed(real_run, tmp_path):
+    """A reader holds the file open read-only, as a dashboard elsewhere would: a report
+    reads beside it at once (a writer would have to wait for it)."""
+    store = tmp_path / "history.duckdb"
+    assert history("add", str(real_run), "--store", str(store)).returncode == 0
+    with duckdb.connect(str(store), read_only=True):
+        proc = subprocess.run([sys.executable, "-m", "bench", "history", "report", "--store",
+                               str(store), "--out", str(tmp_path / "h.html")], cwd=ROOT,
+                              capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0 and "(1 runs," in proc.stdout, proc.stderr
+
+
+def test_a_file_no_one_may_write_can_be_viewed(real_run, tmp_path):
+    store = tmp_path / "history.duckdb"
+    assert history("add", str(real_run), "--store", str(store)).returncode == 0
+    if subprocess.run(["chattr", "+i", str(store)], capture_output=True).returncode != 0:
+        pytest.skip("this file system cannot make a file immutable (chattr +i)")
+    try:
+        proc = history("report", "--store", str(store), "--out", str(tmp_path / "h.html"))
+        refused = history("add", str(real_run), "--store", str(store))
+    finally:
+        subprocess.run(["chattr", "-i", str(store)], check=True)
+    assert proc.returncode == 0 and "(1 runs," in proc.stdout, proc.stderr
+    assert "cannot open history store" in one_line(refused)
+
+
+@pytest.fixture
+def roles(postgres):
+    """A store made by its owner, and two roles besides: `reader` may only read its tables,
+    `adder` may read and insert but create nothing."""
+    suffix = uuid.uuid4().hex[:8]
+    owner, reader, adder = (f"{r}_{suffix}" for r in ("owner", "reader", "adder"))
+    for role in (owner, reader, adder):
+        postgres.create_role(role)
+    database = f"shared_{suffix}"
+    postgres.create_database(database, owner=owner)
+    base = f"postgresql://{{}}@127.0.0.1:{postgres.port}/{database}"
+    return {"server": postgres, "database": database, "owner": base.format(owner),
+            "reader": base.format(reader), "adder": base.format(adder),
+            "names": (owner, reader, adder)}
+
+
+def grant(roles, role: str, privileges: str) -> None:
+    roles["server"].sql(roles["database"],
+                        f"GRANT USAGE ON SCHEMA multinet_bench TO {role}",
+                        f"GRANT {privileges} ON ALL TABLES IN SCHEMA multinet_bench TO {role}")
+
+
+def test_a_role_that_may_only_read_views_the_store(real_run, tmp_path, roles):
+    assert history("add", str(real_run), "--store", roles["owner"]).returncode == 0
+    grant(roles, roles["names"][1], "SELECT")
+    page = tmp_path / "h.html"
+    proc = history("report", "--store", roles["reader"], "--out", str(page))
+    assert proc.returncode == 0 and "(1 runs," in proc.stdout, proc.stderr
+    assert history("changes", "--store", roles["reader"]).returncode == 0
+    err = one_line(history("add", str(renamed(real_run, tmp_path / "b", "run-b")),
+                           "--store", roles["reader"]))
+    assert "permission denied for table runs" in err
+
+
+def test_migrations_run_only_where_the_role_may(real_run, tmp_path, roles):
+    """A role that may insert adds runs to a store its owner made; on a database where
+    nothing is made yet, it is told in one line who makes the tables."""
+    err = one_line(history("add", str(real_run), "--store", roles["adder"]))
+    assert "permission denied for database" in err
+    assert "this role may not make or alter the store's tables (schema multinet_bench); " \
+           "its owner's first `python -m bench history add` does" in err
+    assert tables_of(roles["owner"]) == set()
+    assert history("add", str(real_run), "--store", roles["owner"]).returncode == 0
+    grant(roles, roles["names"][2], "SELECT, INSERT")
+    proc = history("add", str(renamed(real_run, tmp_path / "b", "run-b")),
+                   "--store", roles["adder"])
+    assert proc.returncode == 0 and "run-b: added" in proc.stdout, proc.stderr
+
+
+def test_first_adds_at_once_to_a_fresh_store_all_land(real_run, tmp_path, store_url):
+    folders = [renamed(real_run, tmp_path / f"r{i}", f"run-{i}") for i in range(4)]
+    procs = [subprocess.Popen([sys.executable, "-m", "bench", "history", "add", str(f),
+                               "--store", store_url], cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for f in folders]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], outputs
+    with open_store(store_url) as store:
+        assert sorted(r for (r,) in store.execute("SELECT run_id FROM runs")) == \
+            [f"run-{i}" for i in range(4)]
+        assert store.execute("SELECT version FROM schema_migrations") == [(1,)]
+
+
+def test_a_duckdb_file_that_is_refused_is_left_as_it_was(real_run, tmp_path):
+    """Tables in the store's schema that this harness did not make; a store of a newer
+    harness; an SQLite database; a file that is no database. Each is refused by name in
+    one line before anything is written, and keeps every byte."""
+    foreign = tmp_path / "foreign.duckdb"
+    with duckdb.connect(str(foreign)) as connection:
+        connection.execute("CREATE SCHEMA multinet_bench")
+        connection.execute("CREATE TABLE multinet_bench.runs (x INTEGER)")
+    newer = tmp_path / "newer.duckdb"
+    with duckdb.connect(str(newer)) as connection:
+        connection.execute("CREATE SCHEMA multinet_bench")
+        for table in ("runs", "results", "samples"):
+            connection.execute(f"CREATE TABLE multinet_bench.{table} (run_id TEXT)")
+        connection.execute("CREATE TABLE multinet_bench.schema_migrations "
+                           "(version BIGINT, description TEXT, applied_at TEXT)")
+        connection.execute("INSERT INTO multinet_bench.schema_migrations VALUES "
+                           "(1, 'runs, results and samples', ''), (999, 'from the future', '')")
+    lite = tmp_path / "history.db"
+    with sqlite3.connect(lite) as connection:
+        connection.execute("CREATE TABLE t (x INTEGER)")
+    text = tmp_path / "notes.duckdb"
+    text.write_text("not a database\n")
+    cases = {foreign: "schema multinet_bench holds tables this harness did not make (runs)",
+             newer: "has schema version 999; this version of the harness knows up to 1",
+             lite: f"history store {lite} is an SQLite database, not a DuckDB file",
+             text: f"history store {text} is not a DuckDB file"}
+    for path, expected in cases.items():
+        before = sha(path)
+        for command in (["add", str(real_run)], ["report", "--out", str(tmp_path / "h.html")]):
+            err = one_line(history(*command, "--store", str(path)))
+            assert expected in err, err
+        assert sha(path) == before, path
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(path.name)) \
+            == [path.name]  # no write-ahead log beside it either
+
+
+@pytest.mark.parametrize("url", ["mysql://someone:PASSWORD@db.example/bench",
+                                 "sqlite:///history.db", "md:history", "s3://bucket/history",
+                                 "duckdb://md:history"])
+def test_unknown_schemes_are_refused_by_name(tmp_path, url):
+    err = one_line(history("add", str(tmp_path), "--store", url, cwd=tmp_path))
+    scheme = url.split(":")[0] if not url.startswith("duckdb://") else "md"
+    assert f"unknown scheme {scheme}:" in err or f"is a file path, not {scheme}:" in err, err
+    assert "PASSWORD" not in err
+    assert list(tmp_path.iterdir()) == []  # no file, no folder made of the URL
+
+
+def test_an_older_store_is_read_where_it_is_and_moved_by_its_next_writer(real_run, tmp_path,
+                                                                         store_url):
+    """A store made before the tables had a schema of their own holds them in the default
+    schema: a report reads them there, and the next add moves them, rows and all."""
+    theirs = default_schema(store_url)
+    proc = history("add", str(real_run), "--store", store_url, "--schema", theirs)
+    assert proc.returncode == 0, proc.stderr
+    assert {s for s, _ in tables_of(store_url)} == {theirs}
+    before = None if store_url.startswith("postgresql://") else sha(Path(store_url))
+    proc = history("report", "--store", store_url, "--out", str(tmp_path / "h.html"))
+    assert proc.returncode == 0 and "(1 runs," in proc.stdout, proc.stderr
+    if before is not None:
+        assert sha(Path(store_url)) == before
+    proc = history("add", str(renamed(real_run, tmp_path / "b", "run-b")), "--store", store_url)
+    assert proc.returncode == 0, proc.stderr
+    assert {s for s, _ in tables_of(store_url)} == {"multinet_bench"}
+    with open_store(store_url) as store:
+        assert store.execute("SELECT count(*) FROM runs") == [(2,)]
+        assert store.execute("SELECT count(*) FROM results") == [(16,)]
