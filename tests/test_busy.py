@@ -22,6 +22,7 @@ def test_blocks_the_process_was_stopped_in_are_counted_disturbed(tmp_path):
         [sys.executable, "-m", "bench", "run", "--scenarios", "sequential", "--batch-sizes",
          "8", "--optimizer-setups", "separate,single", "--devices", "cpu", "--threads", "1",
          "--target-ci", "0", "--budget-s", "3", "--min-rounds", "10", "--warmup-s", "0",
+         "--workers", "1",
          "--quiet", "--out-dir", str(out)],
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE)

@@ -285,3 +285,45 @@ def test_a_change_in_one_measurement_window_is_not_counted_two_are(tmp_path, cap
     assert set(zip(flagged.scenario, flagged.batch_size)) == {("sequential", 32),
                                                               ("sequential", 256)}
     assert len(flagged) == 2 * len(SETUPS) * 4 and not table.unconfirmed.any()
+
+
+def test_one_scenario_slower_against_a_run_of_its_own_is_named_and_fails(tmp_path):
+    """The case that was misdescribed: a run against itself with one scenario 1.4x slower,
+    no noise elsewhere. Not "18% slower throughout": that scenario, a regression, exit 1."""
+    base = run_folder(tmp_path / "a", "a", seed=3)
+    slow = run_folder(tmp_path / "b", "b", seed=3, slower={"shared_trunk": 1.4})
+    proc = run_cli("compare", str(base), str(slow), "--fail-on-regression",
+                   "--out", str(tmp_path / "c.html"))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "throughout" not in proc.stdout
+    assert "scenario = shared_trunk is 40% slower than the rest" in proc.stdout
+    table = compare_runs(load_side(str(base)), [load_side(str(slow))]).tables[0]
+    flagged = table[table.verdict == REGRESSION]
+    assert set(flagged.scenario) == {"shared_trunk"}
+    assert len(flagged) == (table.scenario == "shared_trunk").sum()
+
+
+def test_a_scenario_30_percent_slower_is_seen_through_between_run_noise(tmp_path):
+    # another run's noise (1.5% per measurement between runs): the block stands far above it
+    base = run_folder(tmp_path / "a", "a", seed=4)
+    slow = run_folder(tmp_path / "b", "b", seed=5, slower={"sequential": 1.3})
+    table = compare_runs(load_side(str(base)), [load_side(str(slow))]).tables[0]
+    flagged = table[table.verdict == REGRESSION]
+    assert set(flagged.scenario) == {"sequential"}
+    assert len(flagged) >= 0.9 * (table.scenario == "sequential").sum()
+    # and two runs with nothing changed: no block, no regression
+    other = run_folder(tmp_path / "c", "c", seed=6)
+    same = compare_runs(load_side(str(base)), [load_side(str(other))]).tables[0]
+    assert set(same.verdict) == {NO_CHANGE}
+    assert [s for s, _, v in same.attrs["shifts"] if v == REGRESSION] == []
+
+
+def test_every_comparison_says_what_it_could_have_seen(tmp_path):
+    base = run_folder(tmp_path / "a", "a", seed=7)
+    other = run_folder(tmp_path / "b", "b", seed=8)
+    proc = run_cli("compare", str(base), str(other), "--out", str(tmp_path / "c.html"))
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("At the noise"))
+    assert "were invisible here" in line and "one run per side" in line
+    table = compare_runs(load_side(str(base)), [load_side(str(other))]).tables[0]
+    step = table[table.phase == "step"]
+    assert f"~{step.detectable.median():.0%}" in line

@@ -17,7 +17,9 @@ from bench.schema import FIELDS
 from tests.conftest import FAILING_SCENARIOS, ROOT
 
 pytestmark = pytest.mark.slow
-QUICK = ["--warmup-iters", "1", "--warmup-s", "0", "--min-samples", "3", "--threads", "1"]
+# one process, one group at a time: a signal then finds one configuration in progress
+QUICK = ["--warmup-iters", "1", "--warmup-s", "0", "--min-samples", "3", "--threads", "1",
+         "--workers", "1", "--interleave", "1"]
 KEY = ["repeat", "config_id"]
 
 
@@ -143,7 +145,7 @@ def test_a_full_disk_stops_the_sweep_with_whole_configurations_kept(tmp_path):
     total = 2 * 2 * 2
     proc = start(["run", "--scenarios", "sequential,separate_losses", "--batch-sizes", "2,4",
                   "--optimizer-setups", "separate,single", "--devices", "cpu", "--optimizer",
-                  "sgd", "--budget-s", "0", "--max-samples", "20", *QUICK[:4],
+                  "sgd", "--budget-s", "0", "--max-samples", "20", *QUICK[:4], "--workers", "1",
                   "--min-samples", "20", "--threads", "1", "--out-dir", str(out)],
                  tmp_path, "full", preexec_fn=small_files)
     assert proc.wait(timeout=120) == 1

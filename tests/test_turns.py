@@ -129,7 +129,7 @@ def test_a_malformed_or_foreign_variable_is_refused_with_what_it_expects(tmp_pat
 
 SWEEP = ["--scenarios", "sequential,shared_input,separate_losses", "--batch-sizes", "1,2", "--devices", "cpu",
          "--optimizer-setups", "separate,single", "--min-samples", "3", "--min-rounds", "2",
-         "--budget-s", "0", "--warmup-s", "0", "--threads", "1", "--quiet"]
+         "--budget-s", "0", "--warmup-s", "0", "--threads", "1", "--quiet", "--workers", "1"]
 
 
 @pytest.mark.slow

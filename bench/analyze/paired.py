@@ -137,9 +137,11 @@ def look_at(log_ratio: np.ndarray, phase: np.ndarray, plan: Plan, look: int,
     se = np.sqrt(se ** 2 + np.nan_to_num(level_var))
     low, high = interval(estimate, se, df, plan.level(look))
     same_low, same_high = interval(estimate, se, df, plan.level(look, same=True))
-    out = pd.DataFrame({"ratio": np.exp(estimate), "low": np.exp(low), "high": np.exp(high),
-                        "same_low": np.exp(same_low), "same_high": np.exp(same_high),
-                        "se": se, "df": df, "rounds": rounds})
+    with np.errstate(over="ignore"):  # an interval without bounds yet: inf
+        out = pd.DataFrame({"ratio": np.exp(estimate), "low": np.exp(low),
+                            "high": np.exp(high), "same_low": np.exp(same_low),
+                            "same_high": np.exp(same_high), "se": se, "df": df,
+                            "rounds": rounds})
     past = np.abs(estimate) > np.log1p(threshold)
     out["verdict"] = np.where(
         (out["same_low"] >= 1 - threshold) & (out["same_high"] <= 1 + threshold), NO_CHANGE,
@@ -242,6 +244,7 @@ def compare_paired(baseline_rounds: Mapping[int, Run] | Sequence[Run],
     result = out[[*COLUMNS, "config_id"]].copy()
     step = out["phase"].to_numpy() == STEP
     result.attrs["common_shift"] = common_shift(by_round.to_numpy()[step], threshold)
+    result.attrs["rounds"] = by_round.shape[1]  # the rounds paired
     return result
 
 
@@ -260,4 +263,4 @@ def common_shift(step_log_ratio: np.ndarray, threshold: float) -> dict | None:
     judged = str(verdict(ratio, float(np.exp(low)), float(np.exp(high)), float(p), threshold))
     return {"ratio": ratio, "low": float(np.exp(low)), "high": float(np.exp(high)),
             "p_value": float(p), "rounds": len(shifts),
-            "verdict": judged if len(shifts) >= MIN_ROUNDS else NOT_JUDGED}
+            "verdict": judged if len(shifts) >= FIRST_LOOK else NOT_JUDGED}

@@ -41,11 +41,15 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
         name = store.name
     if not found.changes:
         print(f"no changes in {found.series} series (phase {args.phase}, {name})")
-        return 0
-    count = len(found.changes)
-    print(f"{count} change{'s' * (count != 1)} in {found.series} series "
-          f"(phase {args.phase}, {name}):")
-    print("\n".join(table(found.changes)))
+    else:
+        count = len(found.changes)
+        print(f"{count} change{'s' * (count != 1)} in {found.series} series "
+              f"(phase {args.phase}, {name}):")
+        print("\n".join(table(found.changes)))
+    if found.detectable is not None:
+        print(f"At the noise of these histories, a step under ~{found.detectable:.0%} would "
+              "most likely go unseen (the median over every boundary judged of the step it "
+              "would have found 80% of the time; more runs on each side see smaller ones)")
     return 0
 
 

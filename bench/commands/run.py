@@ -129,7 +129,8 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
 
 def main_worker(args: argparse.Namespace) -> int:
     """One worker of a run (``bench/sweep/workers.py``): its passes, nothing printed but
-    errors; the coordinator sums up."""
+    errors; the coordinator sums up (a configuration that failed is in the rows: exit 1
+    says only that the folder could not be written)."""
     if args.resume is None or args.worker < 1:
         raise UsageError("--worker is given by a run to its workers, with --resume DIR")
     outcome = work_sweep(args.resume, args.worker)

@@ -55,6 +55,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from bench.analyze.detectable import detectable_change, typical
 from bench.analyze.ratios import FASTER, SLOWER
 from bench.analyze.significance import (CONFIDENCE, DEFAULT_THRESHOLD, Z_95, adjust,
                                         student_t_quantile, t_interval)
@@ -114,6 +115,9 @@ class Scan:
 
     changes: list[Change]
     series: int
+    # the median over every boundary judged of the change it would have found 80% of the
+    # time (bench/analyze/detectable.py): what the search could have seen; None: no boundary
+    detectable: float | None = None
 
 
 def find_changes(store, machine: str | None = None, config: str | None = None,
@@ -140,7 +144,8 @@ def scan(store, machine: str | None = None, config: str | None = None, phase: st
         boundary.q = float(q)
     changes = [_change(series, b, phase) for series, boundaries in judged
                for b in clearest([b for b in boundaries if b.is_change])]
-    return Scan(changes, len(judged))
+    seen = typical(detectable_change([b.se for b in every], [b.df for b in every], threshold))
+    return Scan(changes, len(judged), seen)
 
 
 @dataclass

@@ -16,8 +16,9 @@ Warm-up runs before anything is counted: the first iterations of a configuration
 cuDNN autotuning of a new shape, allocator growth and Adam's lazily created state.
 Repetition is adaptive: rounds are added until the median of every phase of every step is
 known to within ``target_rel_ci`` (half its 95% confidence interval, relative to it) or the
-time budget is spent (``budget_s`` per step), and never fewer than ``min_samples``, nor,
-for steps timed together, ``min_rounds`` rounds. The
+time budget is spent (``budget_s`` per step), and never fewer than ``min_samples``, nor
+``min_rounds`` rounds. Steps timed together stop instead when the question a sweep asks of
+them is decided (``Stopping``, ``bench/sweep/visits.py``). The
 garbage collector is paused while a block runs (as ``timeit`` does), so a collection
 triggered by one configuration's garbage is not charged to another's iteration.
 
@@ -287,7 +288,9 @@ class RoundRobin:
             return "max_samples"
         if options.max_rounds and self.rounds >= options.max_rounds:
             return "max_rounds"
-        rounds_done = len(self.steps) == 1 or self.rounds >= options.min_rounds
+        # a step timed alone takes its rounds too: spread over a sweep's visits, they are
+        # what averages the machine's levels out of its median
+        rounds_done = self.rounds >= options.min_rounds
         if not (rounds_done and all(t.n_samples >= options.min_samples for t in timings)):
             return None
         answered = self.stopping.answered

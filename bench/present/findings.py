@@ -69,8 +69,8 @@ def ratio_chart(steps: pd.DataFrame) -> go.Figure:
                   line_width=0)
     fig.add_vline(x=1, line_dash="dot", line_color="#666")
     fig.update_layout(
-        title=esc("Step time over the reference's, with 95% intervals (shaded: within "
-                  f"±{threshold:.0%}, the same)"),
+        title=esc("Step time over the reference's, with intervals at the looks the groups "
+                  f"stopped at (shaded: within ±{threshold:.0%}, the same)"),
         template="plotly_white", height=160 + ROW_PX * len(steps), margin=dict(l=20),
         legend=dict(title=dict(text="verdict")))
     fig.update_xaxes(type="log", title_text="ratio (below 1 is faster)")
@@ -80,18 +80,41 @@ def ratio_chart(steps: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def verdict_table(steps: pd.DataFrame) -> Table:
+def verdict_table(steps: pd.DataFrame, took: pd.Series) -> Table:
+    """A row per ratio, with what its verdict took: the paired rounds, the look it was
+    taken at (and that look's confidence), and its group's sampling seconds."""
     body = [[r["label"], f"{r['reference_ms']:.4g}", f"{r['config_ms']:.4g}",
              f"{r['ratio']:.3f}", f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]", r["verdict"],
-             r["blocks"]] for _, r in steps.iterrows()]
+             r["blocks"], _look(r), _seconds(took.get((r["run_id"], r["group"])))]
+            for _, r in steps.iterrows()]
     css = {FASTER: "improvement", SLOWER: "regression"}
-    return Table(["configuration", "reference ms", "ms", "ratio", "95% interval", "verdict",
-                  "paired blocks"], body,
+    return Table(["configuration", "reference ms", "ms", "ratio", "interval", "verdict",
+                  "paired rounds", "look (confidence)", "group's seconds"], body,
                  row_classes=[css.get(r["verdict"], "") for _, r in steps.iterrows()],
-                 numeric=frozenset({1, 2, 3, 6}))
+                 numeric=frozenset({1, 2, 3, 6, 8}))
 
 
-def findings_section(ratios: pd.DataFrame | None) -> Section:
+def _look(row) -> str:
+    look, confidence = row.get("look"), row.get("confidence")
+    if look != look or look is None:
+        return ""
+    return f"{int(look)} ({confidence:.2%})"
+
+
+def _seconds(value) -> str:
+    return "" if value is None or value != value else f"{value:.1f}"
+
+
+def group_seconds(results: pd.DataFrame | None) -> pd.Series:
+    """Per (run_id, group): the sampling seconds its configurations took together."""
+    if results is None or "measure_s" not in results:
+        return pd.Series(dtype=float)
+    steps = results[(results["phase"] == STEP) & (results["group"] != "")]
+    return steps.groupby(["run_id", "group"])["measure_s"].sum(min_count=1)
+
+
+def findings_section(ratios: pd.DataFrame | None,
+                     results: pd.DataFrame | None = None) -> Section:
     section = Section("Findings", anchor="findings")
     if ratios is None or ratios[ratios["phase"] == STEP].empty:
         section.blocks.append(
@@ -106,7 +129,10 @@ def findings_section(ratios: pd.DataFrame | None) -> Section:
     section.blocks += [
         f"Each {compared.replace('_', ' ')} against {references}, timed together round by "
         f"round in one process, the ratio of the step time taken per round: {said}. "
-        f"`same` means the whole 95% interval lies within ±{steps['threshold'].iloc[0]:.0%}; "
-        "`faster` and `slower` that it excludes 1; `inconclusive` neither.",
-        ratio_chart(steps), verdict_table(steps)]
+        f"`same` means the whole interval lies within ±{steps['threshold'].iloc[0]:.0%}; "
+        "`faster` and `slower` that it excludes 1; `inconclusive` neither. A group stopped "
+        "as soon as its verdicts were decided at a planned look; each look spends a share "
+        "of a 5% error budget, so an interval is at the confidence of its look, and the "
+        "table says what each verdict took.",
+        ratio_chart(steps), verdict_table(steps, group_seconds(results))]
     return section

@@ -38,7 +38,7 @@ def changes(table: pd.DataFrame, verdict: str) -> pd.DataFrame:
 
 
 def headline(name: str, baseline: str, table: pd.DataFrame, threshold: float) -> str:
-    rounds = int(table["rounds"].max()) if len(table) else 0
+    rounds = table.attrs.get("rounds", int(table["rounds"].max()) if len(table) else 0)
     shift = table.attrs.get("common_shift")
     decided = table["verdict"].isin([REGRESSION, IMPROVEMENT, NO_CHANGE])
     text = (f"{name} against {baseline}: {len(table)} measurements over {rounds} paired "
@@ -47,7 +47,7 @@ def headline(name: str, baseline: str, table: pd.DataFrame, threshold: float) ->
             f"{threshold:.0%}, {int((table['verdict'] == NO_CHANGE).sum())} with no change "
             f"past it; {int((~decided).sum())} undecided.")
     if 0 < rounds < PLAN.first:
-        text += (f" Under {PLAN.first} rounds nothing is judged: the first look comes after "
+        text += (f" With {rounds} round(s) nothing is judged: the first look comes after "
                  f"round {PLAN.first}.")
     step = table[table["phase"] == STEP]
     seen = typical(step["detectable"]) if "detectable" in table else None

@@ -186,7 +186,8 @@ def report_sections(runs: Sequence[Run]) -> tuple[list[str], list[Section]]:
     # between launch- and compute-bound, which is what these charts show
     work = Section("Work: FLOPs, operators, kernels, host and device time",
                    work_figures(raw), anchor="work")
-    sections = [findings_section(ratios), timing, throughput, *([ranks] if ranks.blocks else []),
+    sections = [findings_section(ratios, raw), timing, throughput,
+                *([ranks] if ranks.blocks else []),
                 setups, *([views] if views else []), memory, *([work] if work.blocks else []),
                 bounds_section(raw), quality]
     unmeasured = not_measured_table(raw)

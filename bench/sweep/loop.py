@@ -33,10 +33,11 @@ import torch
 
 from bench.analyze.reader import Run, load_run
 from bench.axes import config_id
-from bench.errors import RunFolderWriteError
+from bench.errors import RunFolderWriteError, UsageError
 from bench.measure.configuration import NvmlHandles
 from bench.measure.result import ConfigResult
 from bench.measure.timers import TimingOptions
+from bench.measure.turns import current as current_turns
 from bench.measure.turns import shared_seed, take_turn
 from bench.schema import OK, STEP
 from bench.sweep.config import SweepConfig
@@ -198,6 +199,7 @@ def run_sweep(config: SweepConfig, out_dir: Path | None = None, *, argv: list[st
     """A new run: validate, create the folder, record the sweep and the environment,
     measure (in this process, or by the run's workers)."""
     stream = stream or sys.stderr
+    check_alone_with_workers(config)
     run = create_run(config, out_dir, stream)
     try:
         return _measure(run, list(argv), progress, stream, fail_fast, list(loads))
@@ -212,10 +214,19 @@ def resume_sweep(out_dir: Path, *, argv: list[str] = (), progress: bool = True,
     with the same run_id. Refused (UsageError) where the figures would not be comparable."""
     run = reopen_run(out_dir)
     try:
+        check_alone_with_workers(run.config)
         return _measure(run, list(argv), progress, stream or sys.stderr, fail_fast,
                         list(loads))
     finally:
         run.close()
+
+
+def check_alone_with_workers(config: SweepConfig) -> None:
+    """A run that takes turns with others (paired rounds) is one process; its workers would
+    take the turns instead. (A malformed turns variable is refused here too.)"""
+    if config.workers != 1 and current_turns() is not None:
+        raise UsageError("a run that takes turns with others (paired rounds) is measured by "
+                         "one process: give it --workers 1")
 
 
 def work_sweep(out_dir: Path, worker: int, *, stream: TextIO | None = None) -> RunOutcome:
@@ -250,7 +261,10 @@ def _measure_by_workers(run: OpenRun, argv: list[str], progress: bool, stream: T
     done = set(zip(on_disk["repeat"].tolist(), on_disk["config_id"].tolist()))
     total = len(run.specs) * run.config.repeats * workers.count
     outcome = RunOutcome(run.run_id, run.out_dir, pending=total - len(done), signum=signum)
-    if any(code not in (0, 1) for code in codes) and signum is None:
+    if 1 in codes:  # a worker exits 1 only where it could not write: said above
+        outcome.write_error = "a worker could not write the run folder (above); what the " \
+                              "workers wrote is kept"
+    elif any(code != 0 for code in codes) and signum is None:
         outcome.write_error = (f"a worker stopped early (exit codes {codes}); what it wrote "
                                "is kept")
     return outcome

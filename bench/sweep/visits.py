@@ -132,11 +132,12 @@ def measure_in_turn(todo: Sequence[tuple[int, Group]], options: TimingOptions,
                                                oom=oom, stopping=stopping)))
         if not active:
             return
+        others = len(active) > 1  # each visit then follows another group's round
         for entry in list(active):
             index, attempt = entry
             if stop_requested():
                 attempt.hurry()
-            if attempt.visit(rewarm=len(active) > 1):
+            if attempt.visit(rewarm=others):
                 active.remove(entry)
                 budget.finish(index)
                 yield attempt.finish()

@@ -42,6 +42,7 @@ from bench import PROJECT_ROOT
 from bench.analyze.reader import load_run
 from bench.atomic import write_json_atomic
 from bench.schema import ENV_FILE, FIELDS, OK, RESULTS_FILE, STEP
+from bench.seal import check_seal, seal
 from bench.sweep.config import MOST_WORKERS
 from bench.sweep.folder import OpenRun, record_environment
 from bench.sweep.interrupt import Interrupted
@@ -184,7 +185,8 @@ def note_workers(out_dir: Path, workers: WorkersRecord) -> None:
     path = out_dir / ENV_FILE
     try:
         env = read_json_object(path, "an environment record")
+        check_seal(env, path)  # what the run wrote, sealed again with the workers in it
         env["workers"] = workers.as_json()
-        write_json_atomic(path, env)
+        write_json_atomic(path, seal(env))
     except Exception as exc:  # the results stand without it
         print(f"note: could not record the workers in {path}: {exc}", file=sys.stderr)

@@ -1,0 +1,100 @@
+"""A run measured by several fresh worker processes: which passes each measures, how many
+the spread between them asks for, and real runs of two workers, interrupted and resumed."""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from bench.sweep.workers import FIRST_WORKERS, passes_of, process_spread, workers_wanted
+from bench.sweep.config import MOST_WORKERS
+from bench.sweep.writer import worker_of
+from bench.tools.synthetic import result_row, write_run
+from tests.conftest import ROOT, run_cli
+
+TINY = ["--scenarios", "sequential", "--batch-sizes", "1,2", "--optimizer-setups",
+        "separate,single", "--warmup-s", "0", "--budget-s", "0.05", "--min-rounds", "2",
+        "--threads", "1"]
+
+
+def test_worker_k_measures_its_own_passes():
+    assert list(passes_of(1, 1)) == [1] and list(passes_of(3, 1)) == [3]
+    assert list(passes_of(2, 3)) == [4, 5, 6]
+    assert [worker_of(r, 3) for r in range(1, 7)] == [1, 1, 1, 2, 2, 2]
+
+
+@pytest.mark.parametrize("spread, wanted", [
+    (None, FIRST_WORKERS), (0.0, 2), (0.02, 2), (0.04, 3), (0.05, 4), (0.3, MOST_WORKERS)])
+def test_the_workers_wanted_bring_the_mean_s_error_to_the_target(spread, wanted):
+    # (spread / 0.025)^2, between two and four: 0.04 -> 2.56 -> 3; 0.05 -> 4
+    assert workers_wanted(spread) == wanted
+
+
+def test_the_spread_between_processes_is_pooled_over_configurations(tmp_path):
+    rows = []
+    for setup, (one, two) in (("separate", (1.0, 1.1)), ("single", (2.0, 2.4))):
+        for repeat, median in ((1, one), (2, two)):
+            rows.append(result_row(optimizer_setup=setup, repeat=repeat, worker=repeat,
+                                   median_ms=median))
+    folder = write_run(tmp_path / "run", rows)
+    # each configuration's variance of log medians over two passes is (log ratio)^2 / 2;
+    # pooled with one degree of freedom each, their mean
+    expected = math.sqrt((math.log(1.1) ** 2 / 2 + math.log(1.2) ** 2 / 2) / 2)
+    assert process_spread(folder) == pytest.approx(expected)
+
+
+def test_two_workers_each_measure_every_configuration(tmp_path):
+    out = tmp_path / "run"
+    proc = run_cli("run", *TINY, "--workers", "2", "--out-dir", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    results = pd.read_csv(out / "results.csv")
+    steps = results[results.phase == "step"]
+    assert sorted(zip(steps.worker, steps.repeat)) == [(1, 1)] * 4 + [(2, 2)] * 4
+    assert (steps.groupby("config_id").size() == 2).all()
+    env = json.loads((out / "env.json").read_text())
+    assert env["workers"]["count"] == 2 and env["workers"]["chosen"] == "given"
+    assert env["workers"]["process_spread"] == pytest.approx(process_spread(out))
+    # both workers' rounds pair in the run's ratios: at least two each
+    ratios = pd.read_csv(out / "ratios.csv")
+    assert (ratios.blocks >= 4).all()
+    assert "Verdicts:" in proc.stdout and "Results:" in proc.stdout
+
+
+def rows_written(out) -> int:
+    path = out / "results.csv"
+    return len(path.read_text().splitlines()) - 1 if path.exists() else 0
+
+
+@pytest.mark.slow
+def test_a_signal_stops_the_workers_and_the_run_resumes(tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # one group at a time: the groups in progress when the signal comes are not all of them
+    args = [*TINY[:3], "1,2,3,4", *TINY[4:], "--interleave", "1"]
+    process = subprocess.Popen([sys.executable, "-m", "bench", "run", *args, "--workers", "2",
+                                "--out-dir", str(out), "--quiet", "--budget-s", "0.5"],
+                               cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while rows_written(out) == 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "--resume" in err
+    before = pd.read_csv(out / "results.csv")
+    assert 0 < len(before) < 2 * 8 * 4
+    proc = run_cli("run", "--resume", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    after = pd.read_csv(out / "results.csv")
+    # every configuration once per worker, none twice, what was kept still there
+    assert len(after) == 2 * 8 * 4
+    assert not after.duplicated(["repeat", "config_id", "phase"]).any()
+    kept = before.merge(after, on=["repeat", "config_id", "phase", "median_ms"])
+    assert len(kept) == len(before)
