@@ -96,7 +96,7 @@ def components(probes: list[list[float]]) -> dict:
     within = np.concatenate([x - x.mean() for x in logs])
     window_var = within.var(ddof=len(logs))
     # a block series that never moved has no correlation: it counts as none
-    lags = [np.corrcoef(x[:-1], x[1:])[0, 1] for x in logs if len(x) > 3 and x.std() > 0]
+    lags = [np.corrcoef(x[:-1], x[1:])[0, 1] for x in logs if len(x) > 3 and np.ptp(x) > 0]
     lag1 = float(np.mean(lags)) if lags else 0.0
     # blocks are not independent (lag1 > 0): the variance of a probe's mean from its own
     # blocks is inflated by (1 + r) / (1 - r), the AR(1) effective-size correction
