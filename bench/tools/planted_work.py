@@ -4,7 +4,7 @@ puts it: it must land in that network, in that phase, and nowhere else.
 Two LinearNets, ``a`` and ``b``, see their own inputs; their logits are summed into one
 loss. Work of a known length can be planted in ``a``'s forward (before its layers run),
 in ``a``'s backward (an autograd function inside ``a``'s forward whose backward does it),
-in ``a``'s optimizer step (a hook before it), or in the loss, outside both networks. On the
+in ``a``'s update (a hook before its optimizer's step), or in the loss, outside both networks. On the
 CPU the work is a sleep, which never ends early; on a GPU it is ``torch.cuda._sleep``, a
 kernel that spins for a number of cycles.
 
@@ -28,12 +28,13 @@ import torch.nn.functional as F
 from bench.measure.attribution import Attribution, attribute_step
 from bench.measure.boundaries import OUTSIDE
 from multinet import JointStep, LinearNet, Scenario
+from bench.schema import OPTIMIZER_PHASE
 from multinet.optim import make_optimizers, optimizer_scopes
 
-PLACES = ("forward", "backward", "optimizer", "loss")
+PLACES = ("forward", "backward", "update", "loss")
 # where work planted in each place must land: (network, phase)
 LANDS_IN = {"forward": ("a", "forward"), "backward": ("a", "backward"),
-            "optimizer": ("a", "optimizer"), "loss": (OUTSIDE, "forward")}
+            "update": ("a", OPTIMIZER_PHASE), "loss": (OUTSIDE, "forward")}
 ROUNDS = 3
 
 
@@ -114,7 +115,7 @@ def planted_step(place: str | None, work_ms: float, device: str = "cpu",
     impl = "foreach" if torch.device(device).type == "cuda" else "loop"
     optimizers = make_optimizers(setup, networks, "adam", impl)
     # the optimizer holding `a`'s parameters (the first: `a` comes first)
-    optimizers[0].register_step_pre_hook(lambda opt, args, kwargs: works["optimizer"]())
+    optimizers[0].register_step_pre_hook(lambda opt, args, kwargs: works["update"]())
     return JointStep(scenario, networks, optimizers, scenario.batch(8, device),
                      scopes=optimizer_scopes(setup, networks), device=device)
 
@@ -130,13 +131,13 @@ def times(attribution: Attribution) -> dict[tuple[str, str], float]:
     return {(t.network, t.phase): t.median_ms for t in attribution.times}
 
 
-def landed(work_ms: float, device: str = "cpu",
-           cycles_per_ms: float = 0.0) -> dict[str, dict[tuple[str, str], float]]:
-    """For work planted in each place: what each (network, phase) gained over the step
-    with no work, as a share of the work."""
+def landed(work_ms: float, device: str = "cpu", cycles_per_ms: float = 0.0,
+           places: tuple[str, ...] = PLACES) -> dict[str, dict[tuple[str, str], float]]:
+    """For work planted in each of ``places``: what each (network, phase) gained over the
+    step with no work, as a share of the work."""
     plain = times(attributed(None, work_ms, device, cycles_per_ms))
     out = {}
-    for place in PLACES:
+    for place in places:
         worked = times(attributed(place, work_ms, device, cycles_per_ms))
         out[place] = {key: (worked[key] - plain[key]) / work_ms for key in worked}
     return out
