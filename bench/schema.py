@@ -320,15 +320,18 @@ NETWORK_COLUMNS: tuple[Column, ...] = (
            kind="float"),
     Column("attributed_ms", "ms", "the sum of median_ms over this phase's rows, "
            f"`{OUTSIDE}` included", NOT_ATTRIBUTED, kind="float"),
-    Column("sum_gap", "fraction", "attributed_ms / phase_ms - 1: how far the networks' times "
-           "miss adding up to the phase's (what their boundaries cost, and noise)",
+    Column("sum_gap", "fraction", "how far the networks' times miss adding up to the phase's "
+           "(what their boundaries cost, and noise): per round of the pass, the networks' "
+           f"times in this phase (`{OUTSIDE}` included) over the phase's time in the same "
+           "round's phase-bounded iteration; the median over the rounds, less 1",
            f"{NOT_ATTRIBUTED}, or the phase took no time", kind="float"),
     Column("step_ms", "ms", "the unbroken step's median (no boundaries at all), in iterations "
            "of the same pass", NOT_ATTRIBUTED, kind="float"),
     Column("attributed_step_ms", "ms", "the median whole time of the iterations with every "
            "network's boundaries", NOT_ATTRIBUTED, kind="float"),
-    Column("overhead", "fraction", "attributed_step_ms / step_ms - 1: what the attribution's "
-           "boundaries cost the step", NOT_ATTRIBUTED, kind="float"),
+    Column("overhead", "fraction", "what the attribution's boundaries cost the step: per "
+           "round, the attributed iteration's whole time over the same round's unbroken step; "
+           "the median over the rounds, less 1", NOT_ATTRIBUTED, kind="float"),
     Column("param_bytes", "bytes", "this network's parameters", NOT_ATTRIBUTED, kind="int"),
     Column("grad_bytes", "bytes", "its gradients after backward (the largest over the "
            "updates; 0 for a network no update trains)", NOT_ATTRIBUTED, kind="int"),

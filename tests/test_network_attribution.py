@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from bench.measure.attribution import (Timeline, attribute, attribute_into, attribute_step,
-                                       owned_by_network)
+                                       owned_by_network, paired_gap)
 from bench.measure.boundaries import OUTSIDE, NetworkBoundaries, apportion, transitions
 from bench.measure.clocks import phase_names
 from bench.measure.memory import analytic_breakdown
@@ -46,6 +46,14 @@ def test_the_hooked_nodes_are_where_the_owner_changes():
 def test_a_shared_update_is_split_by_parameter_elements():
     assert apportion(3.0, ["a", "b"], {"a": 100, "b": 300}) == {"a": 0.75, "b": 2.25}
     assert apportion(3.0, ["a", "b"], {}) == {"a": 1.5, "b": 1.5}
+
+
+def test_the_checks_are_medians_of_ratios_taken_round_by_round():
+    # rounds' ratios 2, 1, 0.5: the median is 1, a gap of 0; a round whose reference took
+    # no time is left out
+    assert paired_gap([2, 3, 4, 5], [1, 3, 8, 0]) == 0
+    assert paired_gap([1.1, 2.2], [1, 2]) == pytest.approx(0.1)
+    assert paired_gap([1], [0]) is None
 
 
 def test_measured_and_apportioned_time_add_up_per_network():

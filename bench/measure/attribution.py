@@ -10,10 +10,13 @@ machine's drift lands on all three alike:
   (``bench/measure/boundaries.py``).
 
 A network's time in a phase is the median over the ``networks`` iterations of what it owned
-in that phase's stages. Two checks come with it, measured in the same rounds: the networks'
-medians of a phase (``OUTSIDE`` among them) against the phase's median from the ``phases``
-iterations (``sum_gap``: how far they miss adding up to it), and the ``networks``
-iterations' whole time against the unbroken step's (``overhead``: what the boundaries cost).
+in that phase's stages. Two checks come with it, each a ratio taken round by round, within
+a round's few milliseconds, and its median over the rounds, so that the machine's changes
+of speed between rounds cancel (as in the timer's paired ratios): the networks' times in a
+phase (``OUTSIDE`` among them) against the phase's time in the same round's ``phases``
+iteration (``sum_gap``: how far they miss adding up to it), and the ``networks``
+iteration's whole time against the same round's unbroken step (``overhead``: what the
+boundaries cost).
 
 Time is taken as the timer takes it (``bench/measure/clocks.py``): on CUDA an event at each
 boundary on the current stream, read after one synchronization per iteration, with the host
@@ -83,14 +86,13 @@ class Attribution:
     def attributed_ms(self, phase: str) -> float:
         return sum(t.median_ms for t in self.times if t.phase == phase)
 
-    def sum_gap(self, phase: str) -> float | None:
-        """The networks' medians of ``phase`` over the phase's own median, less 1."""
-        phase_ms = self.phase_ms.get(phase)
-        return self.attributed_ms(phase) / phase_ms - 1 if phase_ms else None
+    # per phase: the median over rounds of the networks' time over the phase's, less 1
+    sum_gaps: dict[str, float | None] = field(default_factory=dict)
+    # the median over rounds of the attributed iteration over the unbroken step, less 1
+    overhead: float | None = None
 
-    @property
-    def overhead(self) -> float | None:
-        return self.attributed_step_ms / self.step_ms - 1 if self.step_ms else None
+    def sum_gap(self, phase: str) -> float | None:
+        return self.sum_gaps.get(phase)
 
 
 class Timeline:
@@ -112,6 +114,8 @@ class Timeline:
         self.switch(owner)
 
     def switch(self, owner: Owner | None) -> None:
+        # the host clock first: on the CPU this is all a boundary costs
+        now = time.perf_counter_ns()
         event = None
         if self.cuda:
             if self._used == len(self.pool):
@@ -119,7 +123,7 @@ class Timeline:
             event = self.pool[self._used]
             self._used += 1
             event.record()
-        self._marks.append((owner, time.perf_counter_ns(), event))
+        self._marks.append((owner, now, event))
 
     def end(self) -> None:
         self.switch(None)
@@ -238,16 +242,28 @@ def summarize(step: JointStep, timeline: Timeline, seen: dict[str, list],
     result = Attribution(clock="cuda_event" if timeline.cuda else "perf_counter",
                          iterations=len(seen["networks"]), eager_twin=eager_twin,
                          memory=memory, networks=networks)
-    result.step_ms = statistics.median(total for _, (_, total) in seen["step"])
-    result.attributed_step_ms = statistics.median(total for _, (_, total) in seen["networks"])
-    result.phase_ms = {p: statistics.median(per.get(p, 0.0) for _, (per, _) in seen["phases"])
-                       for p in phases}
+    steps = [total for _, (_, total) in seen["step"]]
+    attributed = [total for _, (_, total) in seen["networks"]]
+    result.step_ms, result.attributed_step_ms = map(statistics.median, (steps, attributed))
+    result.overhead = paired_gap(attributed, steps)
+    for p in phases:
+        alone = [per.get(p, 0.0) for _, (per, _) in seen["phases"]]
+        result.phase_ms[p] = statistics.median(alone)
+        result.sum_gaps[p] = paired_gap([per.get(p, 0.0) for _, (per, _) in seen["networks"]],
+                                        alone)
     elements = network_elements(step)
     per_iteration = [owned_by_network(segments, elements) for segments, _ in seen["networks"]]
     for phase in phases:
         for name in networks:
             result.times.append(network_time(name, phase, per_iteration))
     return result
+
+
+def paired_gap(values: list[float], references: list[float]) -> float | None:
+    """The median over rounds of each round's value over its reference, less 1 (None where
+    a reference took no time)."""
+    ratios = [v / r for v, r in zip(values, references) if r > 0]
+    return statistics.median(ratios) - 1 if ratios else None
 
 
 def owned_by_network(segments: dict, elements: dict[str, int]) -> dict:

@@ -64,13 +64,15 @@ class BackwardOrderChanged(RuntimeError):
     """A backward ran its nodes in another order than the surveying iteration saw."""
 
 
-def sequence_nr() -> int:
-    """The sequence number the next autograd node of this thread will get."""
-    peek = getattr(torch._C._autograd, "_get_sequence_nr", None)
-    if peek is not None:
-        return peek()
-    probe = torch.zeros((), requires_grad=True)  # a torch without the peek: make a node
+def _probe_sequence_nr() -> int:
+    """The next sequence number in a torch without the peek: a node made to read it."""
+    probe = torch.zeros((), requires_grad=True)
     return (probe * 1).grad_fn._sequence_nr() + 1
+
+
+# The sequence number the next autograd node of this thread will get (read at every
+# network's entry and exit, so looked up once).
+sequence_nr = getattr(torch._C._autograd, "_get_sequence_nr", None) or _probe_sequence_nr
 
 
 def graph_nodes(root) -> list:
