@@ -291,8 +291,9 @@ NETWORK_COLUMNS: tuple[Column, ...] = (
     Column("status", "", "`ok` when attributed; `error`: the attribution pass failed (the "
            "configuration's results are kept all the same)"),
     Column("error", "", "one-line reason when the status is not `ok`", "status is `ok`"),
-    Column("clock", "", "`perf_counter` (CPU: the host clock) or `cuda_event` (CUDA events at "
-           "every boundary, one sync per iteration)", NOT_ATTRIBUTED),
+    Column("clock", "", "`perf_counter` (CPU: the host clock), `cuda_event` (CUDA events at "
+           "every boundary, one sync per iteration) or `mps_sync` (the host clock, "
+           "synchronized at every boundary)", NOT_ATTRIBUTED),
     Column("iterations", "iterations", "iterations with every network's boundaries behind "
            "the medians", NOT_ATTRIBUTED, kind="int"),
     Column("eager_twin", "bool", "True when the configuration is compiled or a CUDA graph, "

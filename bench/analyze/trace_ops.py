@@ -5,10 +5,11 @@ An operator belongs to the phase whose range ``phase:<name>`` its start falls in
 follow each other in time, whatever thread runs them), and to the network whose range
 ``network:<name>`` encloses its end on its own thread (a backward's ranges sit on the
 autograd engine's thread); to ``(outside)`` where none does. The end, not the start: the
-engine opens its own range around a node before the node's hook opens the network's. Its self time is its duration
-less that of the operators it called (those it encloses on its thread). A kernel belongs to
-the operator that launched it: the innermost operator enclosing, on its thread, the runtime
-call with the kernel's correlation id. Pure Python: reading a trace needs no torch.
+engine opens its own range around a node before the node's hook opens the network's. Its
+self time is its duration less that of the operators it called (those it encloses on its
+thread). A kernel belongs to the operator that launched it: the innermost operator
+enclosing, on its thread, the runtime call with the kernel's correlation id. Pure Python:
+reading a trace needs no torch.
 """
 
 from __future__ import annotations

@@ -97,10 +97,12 @@ class Attribution:
 
 class Timeline:
     """The marks of one iteration: at each boundary the owner from there on, the host clock
-    and, on CUDA, an event (from a pool reused every iteration)."""
+    and, on CUDA, an event (from a pool reused every iteration). MPS has no timing events:
+    there the host synchronizes at every boundary, as its clock does for the phases."""
 
     def __init__(self, device: torch.device):
         self.cuda = device.type == "cuda"
+        self.mps_sync = torch.mps.synchronize if device.type == "mps" else None
         self.pool: list[torch.cuda.Event] = []
         self.stages: list[tuple[str, list]] = []
         self._used = 0
@@ -114,6 +116,8 @@ class Timeline:
         self.switch(owner)
 
     def switch(self, owner: Owner | None) -> None:
+        if self.mps_sync is not None:
+            self.mps_sync()
         # the host clock first: on the CPU this is all a boundary costs
         now = time.perf_counter_ns()
         event = None
@@ -239,7 +243,8 @@ def summarize(step: JointStep, timeline: Timeline, seen: dict[str, list],
               memory: dict[str, NetworkMemory], eager_twin: bool) -> Attribution:
     phases = phase_names(step)
     networks = (*step.networks, OUTSIDE)
-    result = Attribution(clock="cuda_event" if timeline.cuda else "perf_counter",
+    clock = "cuda_event" if timeline.cuda else "mps_sync" if timeline.mps_sync else "perf_counter"
+    result = Attribution(clock=clock,
                          iterations=len(seen["networks"]), eager_twin=eager_twin,
                          memory=memory, networks=networks)
     steps = [total for _, (_, total) in seen["step"]]

@@ -1,12 +1,12 @@
-"""Known work planted in one network of a joint step, to see where the attribution pass
-puts it: it must land in that network, in that phase, and nowhere else.
+"""Known work planted in one network of a joint step, to see where the attribution pass puts
+it: it must land in that network, in that phase, and nowhere else.
 
 Two LinearNets, ``a`` and ``b``, see their own inputs; their logits are summed into one
-loss. Work of a known length can be planted in ``a``'s forward (before its layers run),
-in ``a``'s backward (an autograd function inside ``a``'s forward whose backward does it),
-in ``a``'s update (a hook before its optimizer's step), or in the loss, outside both networks. On the
-CPU the work is a sleep, which never ends early; on a GPU it is ``torch.cuda._sleep``, a
-kernel that spins for a number of cycles.
+loss. Work of a known length can be planted in ``a``'s forward (before its layers run), in
+``a``'s backward (an autograd function inside ``a``'s forward whose backward does it), in
+``a``'s update (a hook before its optimizer's step), or in the loss, outside both
+networks. On the CPU the work is a sleep, which never ends early; on a GPU it is
+``torch.cuda._sleep``, a kernel that spins for a number of cycles.
 
     python -m bench.tools.planted_work [--device cuda:0] [--work-ms 20] [--threads 1]
 
