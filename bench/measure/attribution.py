@@ -54,7 +54,7 @@ from multinet.step import JointStep, StepSpec, build_step
 # Rounds of the three kinds: at least MIN_ROUNDS, then more until BUDGET_S is spent, at
 # most MAX_ROUNDS. A round of a tiny CPU step takes milliseconds; of a published-size GPU
 # step, a fraction of a second.
-MIN_ROUNDS, MAX_ROUNDS, BUDGET_S = 5, 25, 0.5
+MIN_ROUNDS, MAX_ROUNDS, BUDGET_S = 7, 31, 1.0
 KINDS = ("step", "phases", "networks")
 APPORTIONED_BY = "parameter elements: one optimizer call updates {} together"
 

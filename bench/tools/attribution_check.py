@@ -18,6 +18,7 @@ import pandas as pd
 
 from bench.analyze.networks import attribution_checks, networks_of
 from bench.analyze.reader import load_run
+from bench.axes import N_NETWORKS, SCENARIO, SIZE
 from bench.errors import UsageError
 from bench.schema import OK, OUTSIDE
 from multinet import StepSpec, build_step
@@ -38,7 +39,7 @@ def missing_rows(table: pd.DataFrame) -> list[str]:
     problems, expected = [], {}
     for config, rows in table.groupby("config_id", sort=False):
         first = rows.iloc[0]
-        key = (first["scenario"], first["size"], int(first["n_networks"]))
+        key = (first[SCENARIO.name], first[SIZE.name], int(first[N_NETWORKS.name]))
         if key not in expected:
             expected[key] = expected_rows(*key)
         lacking = expected[key] - set(zip(rows["network"], rows["phase"]))
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     problems = missing_rows(table) + [f"{c}: {e}" for c, e in zip(failed["config_id"],
                                                                    failed["error"])]
     scenarios = ", ".join(f"{s} ({', '.join(dict.fromkeys(rows['network']))})"
-                          for s, rows in table.groupby("scenario", sort=False))
+                          for s, rows in table.groupby(SCENARIO.name, sort=False))
     print(f"{checks.configurations} configurations attributed, {len(failed)} failed; "
           f"networks: {scenarios}")
     print(f"every network and phase of every configuration: "
