@@ -32,6 +32,7 @@ Where the boundaries are:
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
@@ -139,9 +140,10 @@ class NetworkBoundaries:
         self._install()
         try:
             for phase, fn in self.step.phases():
-                def run(phase=phase, fn=fn):
+                if around is None:
                     self.run_stage(phase, fn)
-                around(phase, run) if around else run()
+                else:
+                    around(phase, functools.partial(self.run_stage, phase, fn))
         finally:
             self._remove()
 

@@ -117,10 +117,14 @@ def memory_by_network(d: pd.DataFrame, scenario: str) -> go.Figure | None:
     return fig
 
 
+def possessive(name: str) -> str:
+    return f"{name}'" if name.endswith("s") else f"{name}'s"
+
+
 def dominant_sentence(top: Dominant) -> str:
-    return (f"{top.scenario}: at batch {top.batch_size} with setup {top.setup}, {top.network}'s "
-            f"{top.phase} takes the most of the step, {top.ms:.3g} ms of {top.step_ms:.3g} ms "
-            f"attributed ({top.share:.0%}).")
+    return (f"{top.scenario}: at batch {top.batch_size} with setup {top.setup}, "
+            f"{possessive(top.network)} {top.phase} takes the most of the step, {top.ms:.3g} ms "
+            f"of {top.step_ms:.3g} ms attributed ({top.share:.0%}).")
 
 
 def checks_sentence(checks: AttributionChecks) -> str:
