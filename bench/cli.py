@@ -27,6 +27,7 @@ COMMANDS = {
     "compare": ("bench.commands.compare", "compare runs, flagging significant changes"),
     "paired": ("bench.commands.paired", "compare environments measured in interleaved rounds"),
     "schema": ("bench.commands.schema", "print the documentation of the CSV columns"),
+    "trace": ("bench.commands.trace", "profiler traces of chosen configurations, by network"),
     "history": ("bench.commands.history", "the store of every run: add, report, changes"),
     "import-pytest-benchmark": ("bench.commands.import_pytest_benchmark",
                                 "turn a saved suite run (pytest-benchmark JSON) into a run folder"),

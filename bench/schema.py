@@ -282,6 +282,104 @@ RATIO_COLUMNS: tuple[Column, ...] = (
 RATIO_FIELDS: tuple[str, ...] = tuple(c.name for c in RATIO_COLUMNS)
 
 
+NETWORKS_FILE = "networks.csv"
+# The pseudo-network of the work outside every network's boundaries (the same name as
+# bench/measure/boundaries.py's, which needs torch).
+OUTSIDE = "(outside)"
+# What networks.csv holds: each configuration's phases split by network, from an attribution
+# pass run after its timing (bench/measure/attribution.py), and the memory of each network.
+NOT_ATTRIBUTED = "status is `error`"
+NETWORK_COLUMNS: tuple[Column, ...] = (
+    Column("schema_version", "", "as in results.csv", kind="int"),
+    Column("run_id", "", "as in results.csv"),
+    Column("repeat", "", "as in results.csv", kind="int"),
+    Column("config_id", "", "as in results.csv; joins networks.csv with results.csv"),
+    *_dimension_columns(),
+    Column("network", "", "a network of the scenario (as `verify` and the README name it), or "
+           f"`{OUTSIDE}`: the work outside every network's boundaries (the loss, the glue "
+           "between networks, the autograd engine's start, an optimizer call's entry)",
+           NOT_ATTRIBUTED),
+    Column("phase", "", "`forward`, `backward`, `optimizer` or `target`, as in results.csv "
+           "(a network with no work in a phase has a row of zeros there)", NOT_ATTRIBUTED),
+    Column("status", "", "`ok` when attributed; `error`: the attribution pass failed (the "
+           "configuration's results are kept all the same)"),
+    Column("error", "", "one-line reason when the status is not `ok`", "status is `ok`"),
+    Column("clock", "", "`perf_counter` (CPU: the host clock), `cuda_event` (CUDA events at "
+           "every boundary, one sync per iteration) or `mps_sync` (the host clock, "
+           "synchronized at every boundary)", NOT_ATTRIBUTED),
+    Column("iterations", "iterations", "iterations with every network's boundaries behind "
+           "the medians", NOT_ATTRIBUTED, kind="int"),
+    Column("eager_twin", "bool", "True when the configuration is compiled or a CUDA graph, "
+           "which have no module or autograd boundaries inside them: the pass ran on the same "
+           "step uncompiled", NOT_ATTRIBUTED, kind="bool"),
+    Column("median_ms", "ms", "median over those iterations of the time this network owned in "
+           "this phase, on the device's clock: in forward from its entry to its exit, in "
+           "backward the autograd nodes its forward made and its parameters' gradient "
+           "accumulation, in optimizer its optimizer's step and zero_grad (or its share of "
+           "them), in target the networks the target update moves", NOT_ATTRIBUTED,
+           kind="float"),
+    Column("host_median_ms", "ms", "the same on the host clock (on CUDA: dispatch time)",
+           NOT_ATTRIBUTED, kind="float"),
+    Column("share", "fraction", "median_ms over attributed_ms: this network's part of the "
+           "phase", f"{NOT_ATTRIBUTED}, or the phase took no time", kind="float"),
+    Column("apportioned_ms", "ms", "the part of median_ms that was split off an optimizer call "
+           "updating several networks at once (a `foreach` or `fused` step over `single`'s one "
+           "group, or any step under a GradScaler), in proportion to their parameter "
+           "elements, rather than measured; 0 where all of it was measured", NOT_ATTRIBUTED,
+           kind="float"),
+    Column("apportioned_by", "", "the rule and the networks it split among",
+           "nothing was apportioned"),
+    Column("phase_ms", "ms", "the phase's median in iterations of the same pass with phase "
+           "boundaries only, alternated with the attributed ones", NOT_ATTRIBUTED,
+           kind="float"),
+    Column("attributed_ms", "ms", "the sum of median_ms over this phase's rows, "
+           f"`{OUTSIDE}` included", NOT_ATTRIBUTED, kind="float"),
+    Column("sum_gap", "fraction", "how far the networks' times miss adding up to the phase's "
+           "(what their boundaries cost, and noise): per round of the pass, the networks' "
+           f"times in this phase (`{OUTSIDE}` included) over the phase's time in the same "
+           "round's phase-bounded iteration; the median over the rounds, less 1",
+           f"{NOT_ATTRIBUTED}, or the phase took no time", kind="float"),
+    Column("step_ms", "ms", "the unbroken step's median (no boundaries at all), in iterations "
+           "of the same pass", NOT_ATTRIBUTED, kind="float"),
+    Column("attributed_step_ms", "ms", "the median whole time of the iterations with every "
+           "network's boundaries", NOT_ATTRIBUTED, kind="float"),
+    Column("overhead", "fraction", "what the attribution's boundaries cost the step: per "
+           "round, the attributed iteration's whole time over the same round's unbroken step; "
+           "the median over the rounds, less 1", NOT_ATTRIBUTED, kind="float"),
+    Column("param_bytes", "bytes", "this network's parameters", NOT_ATTRIBUTED, kind="int"),
+    Column("grad_bytes", "bytes", "its gradients after backward (the largest over the "
+           "updates; 0 for a network no update trains)", NOT_ATTRIBUTED, kind="int"),
+    Column("optimizer_state_bytes", "bytes", "the optimizer state of its parameters "
+           "(moments, momentum, step)", NOT_ATTRIBUTED, kind="int"),
+    Column("activation_bytes", "bytes", "tensors its forward saved for backward, parameters "
+           "excluded, each storage once (the largest over the updates); under "
+           f"`{OUTSIDE}`, the loss's", NOT_ATTRIBUTED, kind="int"),
+)
+NETWORK_FIELDS: tuple[str, ...] = tuple(c.name for c in NETWORK_COLUMNS)
+
+TRACES_DIR = "traces"
+OPERATORS_FILE = "operators.csv"
+# What operators.csv holds: the top operators of each traced configuration per network and
+# phase, from its profiler trace (bench/analyze/trace_ops.py).
+OPERATOR_COLUMNS: tuple[Column, ...] = (
+    Column("config_id", "", "as in results.csv"),
+    Column("trace", "", f"the trace file, relative to the run folder (`{TRACES_DIR}/...`)"),
+    Column("steps", "iterations", "iterations the trace holds", kind="int"),
+    Column("phase", "", "as in networks.csv"),
+    Column("network", "", "as in networks.csv"),
+    Column("rank", "", "1 for the operator that took the most time in this network and phase "
+           "(device time on CUDA, else host self time)", kind="int"),
+    Column("operator", "", "the operator's name in the trace (`aten::addmm`, or an autograd "
+           "node's `autograd::engine::evaluate_function: ...`)"),
+    Column("calls", "calls", "calls per iteration", kind="float"),
+    Column("self_host_ms", "ms", "host time per iteration inside the operator and not inside "
+           "an operator it called", kind="float"),
+    Column("device_ms", "ms", "time per iteration of the kernels it launched",
+           "not traced on CUDA", kind="float"),
+)
+OPERATOR_FIELDS: tuple[str, ...] = tuple(c.name for c in OPERATOR_COLUMNS)
+
+
 def markdown_table(columns: tuple[Column, ...] = COLUMNS) -> str:
     lines = ["| column | unit | meaning | empty when |", "| --- | --- | --- | --- |"]
     lines += [f"| `{c.name}` | {c.unit} | {c.meaning} | {c.empty_when} |" for c in columns]

@@ -23,14 +23,19 @@ import pandas as pd
 
 from bench.axes import BASE, BATCH_SIZE, CUDA_GRAPH, VARIANTS, WORLD_SIZE
 from bench.errors import UsageError
-from bench.schema import (COLUMNS, ENV_FILE, OK, RESULTS_FILE, SAMPLE_COLUMNS, SAMPLES_FILE,
-                          SCHEMA_VERSION, STATUSES, STEP, SWEEP_FILE, Column)
+from bench.schema import (COLUMNS, ENV_FILE, NETWORK_COLUMNS, NETWORKS_FILE, OK,
+                          OPERATOR_COLUMNS, OPERATORS_FILE, RESULTS_FILE, SAMPLE_COLUMNS,
+                          SAMPLES_FILE, SCHEMA_VERSION, STATUSES, STEP, SWEEP_FILE, Column)
 
 REQUIRED_RESULTS = ("schema_version", "run_id", "repeat", "config_id",
                     *(d.name for d in BASE), "device_name", "phase", "status", "median_ms")
 REQUIRED_SAMPLES = ("run_id", "repeat", "config_id", "phase", "iteration", "device_ms")
 RESULTS_UNIT = ["run_id", "repeat", "config_id", "phase"]  # one row each
 SAMPLES_UNIT = ["run_id", "repeat", "config_id", "phase", "iteration"]
+REQUIRED_NETWORKS = ("schema_version", "run_id", "repeat", "config_id", "status")
+NETWORKS_UNIT = ["run_id", "repeat", "config_id", "network", "phase"]
+REQUIRED_OPERATORS = ("config_id", "trace", "phase", "network", "rank", "operator")
+OPERATORS_UNIT = ["config_id", "trace", "phase", "network", "rank"]
 TIME_UNITS = ("ms", "s")  # columns that hold a duration: finite and never negative
 BOOLEANS = {"true": True, "false": False, "": False, "True": True, "False": False}
 
@@ -51,6 +56,18 @@ class Run:
 
     def samples(self) -> pd.DataFrame:
         return read_samples(self.path / SAMPLES_FILE)
+
+    def networks(self) -> pd.DataFrame | None:
+        """Each configuration's phases by network (networks.csv), or None for a run
+        without the file (one written before it existed)."""
+        path = self.path / NETWORKS_FILE
+        return read_networks(path) if path.is_file() else None
+
+    def operators(self) -> pd.DataFrame | None:
+        """The top operators of the traced configurations (operators.csv), or None where
+        nothing was traced."""
+        path = self.path / OPERATORS_FILE
+        return read_operators(path) if path.is_file() else None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -226,6 +243,32 @@ def read_samples(path: Path, *, allow_empty: bool = False) -> pd.DataFrame:
         if column.name not in df.columns:
             df[column.name] = np.nan
     refuse_duplicates(df, path, SAMPLES_UNIT)
+    return df
+
+
+def read_networks(path: Path) -> pd.DataFrame:
+    """networks.csv, typed and checked: an attributed row names its network and phase and
+    has its time; every row is of this schema version; no network and phase twice."""
+    df = read_table(path, REQUIRED_NETWORKS, "median_ms", allow_empty=True)
+    cells = df.reindex(columns=["network", "phase", "median_ms"], fill_value="")
+    unnamed = df["status"].eq(OK) & cells.eq("").any(axis=1)
+    if unnamed.any():
+        raise UsageError(f"{path} is truncated or damaged: line {_line(unnamed)} has empty "
+                         "cells where every attributed row has values")
+    versions = sorted(set(df["schema_version"])) or [str(SCHEMA_VERSION)]
+    if versions != [str(SCHEMA_VERSION)]:
+        raise UsageError(f"{path} has schema version {', '.join(versions)}; this harness "
+                         f"reads version {SCHEMA_VERSION}")
+    df = typed(path, df, NETWORK_COLUMNS)
+    refuse_duplicates(df, path, NETWORKS_UNIT)
+    return df
+
+
+def read_operators(path: Path) -> pd.DataFrame:
+    """operators.csv, typed and checked."""
+    df = typed(path, read_table(path, REQUIRED_OPERATORS, "calls", allow_empty=True),
+               OPERATOR_COLUMNS)
+    refuse_duplicates(df, path, OPERATORS_UNIT)
     return df
 
 

@@ -25,13 +25,13 @@ import pandas as pd
 from bench.analyze.ratios import paired_ratios
 from bench.analyze.reader import Run
 from bench.atomic import write_text_atomic
-from bench.axes import AXES, DDP_WRAP, DEVICE
+from bench.axes import AXES, DDP_WRAP, DEVICE, config_id
 from bench.errors import UsageError
 from bench.measure.allocator import steady_allocator
 from bench.present.summary import format_summary
-from bench.schema import RATIOS_FILE
+from bench.schema import OK, RATIOS_FILE
 from bench.sweep.config import (COMPARE_BY, COMPARE_CHOICES, ONLY, SweepConfig,
-                                default_sweep, load_sweep, parse_list)
+                                default_sweep, load_sweep, parse_list, sweep_from_mapping)
 from bench.sweep.failures import FAILURES
 from bench.sweep.interrupt import exit_code
 from bench.sweep.loop import RunOutcome, resume_sweep, run_sweep, work_sweep
@@ -98,6 +98,11 @@ def add_parser(sub) -> None:
     p.add_argument("--history", metavar="STORE",
                    help="add the run, once complete, to this history store (a DuckDB file or "
                    "a postgresql:// URL; `make bench` gives results/history.duckdb)")
+    p.add_argument("--trace", action="store_true",
+                   help="once the sweep is measured, a profiler trace of a few iterations of "
+                   "each configuration it measured, into the run folder's traces/, with its "
+                   "top operators per network and phase in operators.csv (`python -m bench "
+                   "trace` traces chosen configurations alone)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--fail-fast", action="store_true",
                    help="stop at the first configuration that raises an error or has a "
@@ -114,6 +119,9 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     steady_allocator()  # before any tensor: see bench/measure/allocator.py
     common = {"argv": command, "progress": not args.quiet, "fail_fast": args.fail_fast}
     if args.distributed:
+        if args.trace:
+            raise UsageError("--trace traces a single process's run; trace a configuration "
+                             "with `python -m bench trace` instead")
         return main_distributed(args, common)
     if getattr(args, DDP_WRAP.name) is not None:
         raise UsageError(f"{DDP_WRAP.option} applies to --distributed runs, under torchrun")
@@ -124,7 +132,28 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
         outcome = resume_sweep(args.resume, loads=args.load, **common)
     else:
         outcome = run_sweep(sweep_from_args(args), args.out_dir, loads=args.load, **common)
+    if args.trace and outcome.signum is None:
+        trace_measured(outcome)
     return finish(outcome, args.load, history=args.history)
+
+
+def trace_measured(outcome: RunOutcome) -> None:
+    """Traces of the configurations this call measured (its workers', where it had them),
+    after all of them were timed."""
+    from bench.sweep.traces import trace_into  # torch.profiler only where asked for
+
+    specs = [r.spec for r in outcome.results if r.status == OK] or measured_specs(outcome)
+    for path in trace_into(outcome.out_dir, specs):
+        print(f"Trace: {path}")
+
+
+def measured_specs(outcome: RunOutcome) -> list:
+    """The configurations measured on disk, as the run's sweep expands them here."""
+    from bench.sweep.config import expand
+    run = outcome.read()
+    config = sweep_from_mapping(run.sweep["sweep"], f"{outcome.out_dir}/sweep.json")
+    measured = set(run.results.loc[run.results["status"] == OK, "config_id"])
+    return [spec for spec in expand(config) if config_id(spec) in measured]
 
 
 def main_worker(args: argparse.Namespace) -> int:

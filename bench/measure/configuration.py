@@ -15,6 +15,7 @@ from typing import Any, TextIO
 import torch
 
 from bench.axes import COMPILE, CUDA_GRAPH
+from bench.measure.attribution import attribute_into
 from bench.measure.counting import count_phases, cuda_kernels
 from bench.measure.devices import device_name
 from bench.measure.energy import EnergyMeter
@@ -97,7 +98,7 @@ def measure_alone(result: ConfigResult) -> None:
     """Memory and work of one configuration in untimed iterations, alone on its device, on a
     step built afresh: the allocator's peak over its first iterations (Adam creates its
     state in the first), the peak of each phase, the analytic breakdown, FLOPs, operators
-    and kernels."""
+    and kernels; then each network's share of the phases (``bench/measure/attribution.py``)."""
     spec = result.spec
     device = torch.device(spec.device)
     is_cuda = device.type == "cuda"
@@ -125,6 +126,7 @@ def measure_alone(result: ConfigResult) -> None:
     result.config_columns.update(columns)
     del step, eager
     release_cuda(device)
+    attribute_into(result)  # each network's share, in a pass of its own
 
 
 class TimedGroup:

@@ -5,12 +5,15 @@ measured once per configuration or per phase. The sweep turns it into rows
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.measure.timers import Timing
 from bench.schema import OK, TARGET, TIMED_PHASES
 from multinet.scenarios import SCENARIOS
 from multinet.step import StepSpec
+
+if TYPE_CHECKING:
+    from bench.measure.attribution import Attribution
 
 
 @dataclass
@@ -36,6 +39,10 @@ class ConfigResult:
     # a data-parallel run: its ranks, and the backend of its collectives
     world_size: int = 1
     backend: str = ""
+    # each network's share of each phase, from the attribution pass after the timing
+    # (bench/measure/attribution.py); or why that pass failed
+    attribution: Attribution | None = None
+    attribution_error: str = ""
 
     @property
     def timed_phases(self) -> tuple[str, ...]:

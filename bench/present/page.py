@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -58,6 +59,18 @@ class Table:
 
 
 @dataclass
+class Links:
+    """A list of links to files beside the page: (text, relative path) pairs."""
+
+    items: Sequence[tuple[str, str]]
+
+    def html(self) -> str:
+        items = "".join(f'<li><a href="{esc(quote(href))}">{esc(text)}</a></li>'
+                        for text, href in self.items)
+        return f"<ul>{items}</ul>"
+
+
+@dataclass
 class Details:
     """Blocks folded under a one-line summary that opens them: what most readers skip."""
 
@@ -81,7 +94,7 @@ def figure_div(fig: go.Figure, div_id: str) -> str:
 
 
 def _block_html(block, chart_number: int) -> str:
-    if isinstance(block, Table):
+    if isinstance(block, (Table, Links)):
         return block.html()
     if isinstance(block, go.Figure):
         return figure_div(block, f"chart-{chart_number}")

@@ -29,6 +29,7 @@ from bench.present.bounds import bounds_section
 from bench.present.findings import findings_section
 from bench.present.environment import env_table
 from bench.present.labels import DRAWN, facet, tidy
+from bench.present.networks import where_the_step_goes
 from bench.present.page import Details, Section, Table, write_page
 from bench.present.work import work_figures
 from bench.schema import OK
@@ -112,7 +113,8 @@ def report_sections(runs: Sequence[Run]) -> tuple[list[str], list[Section]]:
     # the charts of absolute times draw scenario, device, batch size and setup; every other
     # axis the run varies has a view of its own, so they show its reference value only
     focused = [a for a in varied_axes(raw) if a not in DRAWN]
-    results = tidy(at_references(raw, focused))  # once for every figure
+    focus = at_references(raw, focused)
+    results = tidy(focus)  # once for every figure
     ratios = pd.concat([paired_ratios(run) for run in runs], ignore_index=True)
     measured = raw[raw["status"] == OK].drop_duplicates(["run", "repeat", "config_id"])
     missing = raw[raw["status"] != OK].drop_duplicates(["run", "repeat", "config_id"])
@@ -186,7 +188,8 @@ def report_sections(runs: Sequence[Run]) -> tuple[list[str], list[Section]]:
     # between launch- and compute-bound, which is what these charts show
     work = Section("Work: FLOPs, operators, kernels, host and device time",
                    work_figures(raw), anchor="work")
-    sections = [findings_section(ratios, raw), timing, throughput,
+    where = where_the_step_goes(runs, focus)
+    sections = [findings_section(ratios, raw), timing, *([where] if where else []), throughput,
                 *([ranks] if ranks.blocks else []),
                 setups, *([views] if views else []), memory, *([work] if work.blocks else []),
                 bounds_section(raw), quality]

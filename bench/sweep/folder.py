@@ -30,10 +30,11 @@ from bench.errors import RunFolderWriteError, UsageError
 from bench.measure.configuration import now
 from bench.measure.devices import device_name
 from bench.measure.environment import capture_environment
-from bench.schema import ENV_FILE, PLAN_KEY, RESULTS_FILE, SAMPLES_FILE, SWEEP_FILE
+from bench.schema import ENV_FILE, NETWORKS_FILE, PLAN_KEY, RESULTS_FILE, SAMPLES_FILE, SWEEP_FILE
 from bench.seal import DIGEST_KEY, check_seal, seal
 from bench.secrets import hide_words
-from bench.sweep.config import MOST_WORKERS, SweepConfig, expand, expand_all, sweep_from_mapping, sweep_to_mapping
+from bench.sweep.config import (MOST_WORKERS, SweepConfig, expand, expand_all,
+                                sweep_from_mapping, sweep_to_mapping)
 from bench.sweep.failures import OomLimits
 from bench.sweep.repair import repair
 from multinet.scenarios import SCENARIOS
@@ -44,7 +45,8 @@ try:
 except ImportError:  # Windows: no advisory locks, one run per folder is up to the user
     fcntl = None
 
-RUN_FILES = (RESULTS_FILE, SWEEP_FILE)  # either one means the folder already holds a run
+# any one means the folder already holds a run
+RUN_FILES = (RESULTS_FILE, SWEEP_FILE, NETWORKS_FILE)
 # What sweep.json must hold for a run to be continued, and of what type.
 RECORD_KEYS = {"run_id": str, "torch_version": str, "device_names": dict, "sweep": dict}
 KIND_NAMES = {str: "text", dict: "a table (a JSON object)"}
@@ -84,7 +86,7 @@ class OpenRun:
         """Take back what a new run wrote before it measured anything, so that the same
         command can be run again: its files, and its folder if it made it."""
         self.close()
-        for name in (SWEEP_FILE, ENV_FILE, RESULTS_FILE, SAMPLES_FILE, LOCK_FILE):
+        for name in (SWEEP_FILE, ENV_FILE, RESULTS_FILE, SAMPLES_FILE, NETWORKS_FILE, LOCK_FILE):
             with contextlib.suppress(OSError):  # what cannot go stays, as it was
                 (self.out_dir / name).unlink(missing_ok=True)
         if self.created:

@@ -5,7 +5,8 @@ The writer appends a comparison group's rows in one write per file, samples firs
 each configuration's rows together (``bench/sweep/writer.py``). A process killed outright
 can therefore leave, at the end of a file and only there, a cut last line, a configuration
 with some of its phases, and samples whose results never reached results.csv. Those are
-removed, and their configurations measured again. A configuration recorded `ok` whose
+removed, and their configurations measured again; so are their rows of networks.csv, which
+is written last. A configuration recorded `ok` whose
 samples are gone (samples.csv deleted, say) is measured again too: its figures could not be
 checked or compared. Everything else (a short row in the middle, a configuration twice, a
 cell of the wrong type) no crash of the writer can leave, so it is damage.
@@ -24,8 +25,9 @@ from bench.analyze.reader import (REQUIRED_RESULTS, REQUIRED_SAMPLES, SAMPLES_UN
                                   refuse_duplicates, typed, typed_results)
 from bench.atomic import write_text_atomic
 from bench.errors import RunFolderWriteError, UsageError
-from bench.schema import (FIELDS, OK, OOM, RESULTS_FILE, SAMPLE_COLUMNS, SAMPLE_FIELDS,
-                          SAMPLES_FILE, REQUIRED_PHASES, TIMED_PHASES)
+from bench.schema import (FIELDS, NETWORK_FIELDS, NETWORKS_FILE, OK, OOM, RESULTS_FILE,
+                          SAMPLE_COLUMNS, SAMPLE_FIELDS, SAMPLES_FILE, REQUIRED_PHASES,
+                          TIMED_PHASES)
 
 Key = tuple[str, str]  # (repeat, config_id) as the file spells them
 
@@ -112,10 +114,26 @@ def repair(out_dir: Path, run_id: str, plan: set[Key] | None = None, *,
     if (samples_cut or orphans) and not read_only:
         _rewrite(samples_path, SAMPLE_FIELDS, samples[:len(samples) - orphans])
     keys = {key for key, _ in done}  # the typed rows are the kept records, in order
+    if not read_only:
+        _keep_networks(out_dir / NETWORKS_FILE, keys)
     results = results.loc[np.repeat([key in keys for key, _ in kept],
                                     [len(rows) for _, rows in kept]).astype(bool)]
     return (set(zip(results["repeat"].tolist(), results["config_id"].tolist())),
             set(results.loc[results["status"] == OOM, "config_id"]))
+
+
+def _keep_networks(path: Path, keys: set[Key]) -> None:
+    """networks.csv without the rows of configurations that are measured again (their
+    attribution is written again with them); where its last line was cut, without the last
+    configuration's rows either: that attribution alone is lost, never half of it kept."""
+    records, cut = read_records(path, NETWORK_FIELDS)
+    repeat, cid = NETWORK_FIELDS.index("repeat"), NETWORK_FIELDS.index("config_id")
+    stretches = _runs_of(records, lambda r: (r[repeat], r[cid]))
+    if cut and stretches:
+        stretches.pop()
+    kept = [r for key, rows in stretches if key in keys for r in rows]
+    if cut or len(kept) != len(records):
+        _rewrite(path, NETWORK_FIELDS, kept)
 
 
 def _complete_configurations(path: Path, records: list[list[str]], run_id: str,

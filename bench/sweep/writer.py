@@ -20,10 +20,13 @@ except ImportError:  # Windows: one process writes a run folder
     fcntl = None
 
 from bench.analyze.bounds import phase_bound
-from bench.axes import AXES, COMPILE, config_id
+from bench.axes import AXES, COMPILE, DIMENSIONS, config_id
 from bench.errors import RunFolderWriteError
 from bench.measure.result import ConfigResult
-from bench.schema import FIELDS, OK, RESULTS_FILE, SAMPLE_FIELDS, SAMPLES_FILE, SCHEMA_VERSION
+from bench.schema import (FIELDS, NETWORK_FIELDS, NETWORKS_FILE, OK, RESULTS_FILE,
+                          SAMPLE_FIELDS, SAMPLES_FILE, SCHEMA_VERSION)
+
+ERROR = "error"
 
 
 def _num(value: float | None) -> float | str:
@@ -102,6 +105,39 @@ def sample_rows(result: ConfigResult, run_id: str) -> list[dict[str, Any]]:
     return rows
 
 
+def network_rows(result: ConfigResult, run_id: str) -> list[dict[str, Any]]:
+    """The rows of ``networks.csv`` for ``result``: one per network and phase, ``(outside)``
+    included; one ``error`` row where the attribution pass failed; none where there was no
+    pass (a configuration not measured, or a data-parallel one)."""
+    spec = result.spec
+    base = {"schema_version": SCHEMA_VERSION, "run_id": run_id, "repeat": result.repeat,
+            "config_id": config_id(spec),
+            **{d.name: getattr(spec, d.name, None) for d in DIMENSIONS},
+            "world_size": result.world_size, "device_name": result.device_name}
+    if result.attribution_error:
+        return [{**base, "status": ERROR, "error": result.attribution_error}]
+    attribution = result.attribution
+    if attribution is None:
+        return []
+    overall = {"status": OK, "clock": attribution.clock, "iterations": attribution.iterations,
+               "eager_twin": attribution.eager_twin, "step_ms": _num(attribution.step_ms),
+               "attributed_step_ms": _num(attribution.attributed_step_ms),
+               "overhead": _num(attribution.overhead)}
+    rows = []
+    for t in attribution.times:
+        attributed = attribution.attributed_ms(t.phase)
+        memory = attribution.memory.get(t.network)
+        rows.append({
+            **base, **overall, "network": t.network, "phase": t.phase,
+            "median_ms": _num(t.median_ms), "host_median_ms": _num(t.host_median_ms),
+            "share": _num(t.median_ms / attributed) if attributed > 0 else "",
+            "apportioned_ms": _num(t.apportioned_ms), "apportioned_by": t.apportioned_by,
+            "phase_ms": _num(attribution.phase_ms.get(t.phase)),
+            "attributed_ms": _num(attributed), "sum_gap": _num(attribution.sum_gap(t.phase)),
+            **(vars(memory) if memory is not None else {})})
+    return rows
+
+
 class CsvAppender:
     """Appends rows to a CSV file, writing the header when the file is new.
 
@@ -166,8 +202,8 @@ def _locked(fd: int) -> Iterator[None]:
 
 
 class ResultsWriter:
-    """``results.csv`` and ``samples.csv`` of one run folder (``repeats``: the passes each
-    worker makes, which give each row its worker)."""
+    """``results.csv``, ``samples.csv`` and ``networks.csv`` of one run folder
+    (``repeats``: the passes each worker makes, which give each row its worker)."""
 
     def __init__(self, out_dir: Path, run_id: str, torch_version: str, hostname: str,
                  repeats: int = 1):
@@ -175,6 +211,7 @@ class ResultsWriter:
         self.repeats = repeats
         self.results = CsvAppender(out_dir / RESULTS_FILE, FIELDS)
         self.samples = CsvAppender(out_dir / SAMPLES_FILE, SAMPLE_FIELDS)
+        self.networks = CsvAppender(out_dir / NETWORKS_FILE, NETWORK_FIELDS)
 
     def write(self, *results: ConfigResult) -> list[dict[str, Any]]:
         """The rows of ``results`` (a configuration, or a comparison group's) appended
@@ -190,8 +227,13 @@ class ResultsWriter:
         except RunFolderWriteError:
             self.samples.truncate(start)  # no samples without their results row either
             raise
+        # last: a configuration whose results are on disk is not measured again, so its
+        # attribution is never written twice (a crash here loses that attribution alone)
+        self.networks.append([row for result in results
+                              for row in network_rows(result, self.run_id)])
         return rows
 
     def close(self) -> None:
         self.results.close()
         self.samples.close()
+        self.networks.close()

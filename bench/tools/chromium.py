@@ -35,6 +35,16 @@ CHART_PROBE = """
 """
 
 
+# Where a section of a report starts and ends on the page, in px: from its heading to the
+# next heading, or the page's end.
+SECTION_PROBE = """(() => {
+  const heading = document.getElementById(ID);
+  const y = el => Math.round(el.getBoundingClientRect().top + window.scrollY);
+  const next = [...document.querySelectorAll('h2')].find(h => y(h) > y(heading));
+  return [y(heading), next ? y(next) : document.documentElement.scrollHeight];
+})()"""
+
+
 def find_chromium() -> str | None:
     for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
         path = shutil.which(name)
@@ -146,14 +156,20 @@ class Chromium:
         self.send("Target.closeTarget", {"targetId": target})
         return check
 
-    def screenshot(self, path: Path, out: Path, width: int = 1400) -> int:
-        """The whole of page ``path``, drawn ``width`` px wide, as a PNG at ``out``; returns
-        the page's height in px."""
+    def screenshot(self, path: Path, out: Path, width: int = 1400,
+                   section: str | None = None) -> int:
+        """The whole of page ``path`` (or only its section whose heading has the id
+        ``section``, down to the next heading), drawn ``width`` px wide, as a PNG at
+        ``out``; returns the height shot in px."""
         target, session, _ = self.open(path, width=width)
-        height = int(self.evaluate("document.documentElement.scrollHeight", session))
+        top, height = 0, int(self.evaluate("document.documentElement.scrollHeight", session))
+        if section is not None:
+            top, bottom = self.evaluate(SECTION_PROBE.replace("ID", json.dumps(section)),
+                                        session)
+            height = bottom - top
         shot = self.send("Page.captureScreenshot",
                          {"format": "png", "captureBeyondViewport": True,
-                          "clip": {"x": 0, "y": 0, "width": width, "height": height,
+                          "clip": {"x": 0, "y": top, "width": width, "height": height,
                                    "scale": 1}}, session=session)
         Path(out).write_bytes(base64.b64decode(shot["data"]))
         self.send("Target.closeTarget", {"targetId": target})

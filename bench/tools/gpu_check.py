@@ -18,7 +18,10 @@
    and a replayed CUDA graph faster than the eager step where launches bound it; then one
    ``torch.compile`` configuration, its compile time kept apart;
 8. a data-parallel sweep under torchrun over every GPU present (one GPU: a world of one),
-   into ``ddp-check/``: both DDP wraps measured over NCCL.
+   into ``ddp-check/``: both DDP wraps measured over NCCL;
+9. the per-network attribution and a trace (``bench/tools/gpu_attribution_check.py``):
+   planted GPU work lands in its network and phase, the workloads of step 6 are attributed
+   and add up, and a published-size DCGAN is traced into ``traces/`` with every range.
 
 It prints each check, writes ``gpu_check.json`` beside the results, and exits 1 if any
 check fails. It needs a few minutes on one H100. A rerun replaces the run files that the
@@ -55,10 +58,11 @@ from bench.measure.memory import analytic_breakdown
 from bench.measure.peaks import peak_tflops
 from bench.measure.timers import TimingOptions
 from bench.present.summary import format_summary
-from bench.schema import (ENV_FILE, OK, OOM, RESULTS_FILE, SAMPLES_FILE, SKIPPED, STEP,
-                          SWEEP_FILE)
+from bench.schema import (ENV_FILE, NETWORKS_FILE, OK, OOM, OPERATORS_FILE, RESULTS_FILE,
+                          SAMPLES_FILE, SKIPPED, STEP, SWEEP_FILE)
 from bench.sweep.config import DEFAULT_CUDA_SWEEP, SWEEPS_DIR, load_sweep
 from bench.sweep.loop import run_sweep
+from bench.tools.gpu_attribution_check import check_attribution
 from multinet import SCENARIOS, StepSpec, build_step, gradient_flow, setup_equivalence
 
 # The cross-check passes when the two timers agree within this fraction.
@@ -89,7 +93,8 @@ def check(name: str, ok: bool, detail: str, checks: list) -> None:
 
 def clear_run_files(folder: Path) -> None:
     """gpu-check's folders are its own; a new run refuses a folder that holds one."""
-    for name in (RESULTS_FILE, SAMPLES_FILE, ENV_FILE, SWEEP_FILE):
+    for name in (RESULTS_FILE, SAMPLES_FILE, ENV_FILE, SWEEP_FILE, NETWORKS_FILE,
+                 OPERATORS_FILE):
         (folder / name).unlink(missing_ok=True)
 
 
@@ -347,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     check_workloads(args.device, out_dir / "workloads-check", checks)
     check_gpu_axes(args.device, out_dir / "axes-check", checks)
     check_ddp(out_dir / "ddp-check", checks)
+    check_attribution(args.device, out_dir, checks, check)
 
     write_pages(out_dir)
     passed = all(c["ok"] for c in checks)

@@ -3,7 +3,10 @@ Chromium, 1400 px wide, its height printed and, with ``--png``, written beside i
 of the same name (``report.html`` -> ``report.png``), so a reader sees the page without
 running anything.
 
-    python -m bench.tools.report_shot PAGE.html... [--png] [--width 1400]
+    python -m bench.tools.report_shot PAGE.html... [--png] [--width 1400] [--section ID]
+
+``--section ID`` shoots the section whose heading has that id alone (``networks``: "Where
+the step goes"), into ``PAGE-ID.png``.
 
 Needs Chromium (Debian: apt-get install chromium).
 """
@@ -22,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("pages", nargs="+", type=Path)
     parser.add_argument("--png", action="store_true", help="write a screenshot beside each")
     parser.add_argument("--width", type=int, default=1400)
+    parser.add_argument("--section", metavar="ID", help="only the section with this heading id")
     args = parser.parse_args(argv)
     executable = find_chromium()
     if executable is None:
@@ -35,8 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     with Chromium(executable, timeout=180) as browser:
         for page in args.pages:
             if args.png:
-                out = page.with_suffix(".png")
-                height = browser.screenshot(page, out, args.width)
+                suffix = f"-{args.section}.png" if args.section else ".png"
+                out = page.with_name(page.stem + suffix)
+                height = browser.screenshot(page, out, args.width, args.section)
                 print(f"{page}: {height} px tall at {args.width} px wide; screenshot {out}")
             else:
                 print(f"{page}: {browser.page_height(page, args.width)} px tall at "

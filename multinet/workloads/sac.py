@@ -85,9 +85,10 @@ class GaussianPolicy(nn.Module):
         self.log_std_linear = nn.Linear(s.hidden, s.actions)
         xavier(self)
 
-    def sample(self, state: torch.Tensor, noise: torch.Tensor):
+    def forward(self, state: torch.Tensor, noise: torch.Tensor):
         """An action and its log-probability; ``noise`` is the standard normal draw that
-        ``Normal.rsample`` would make."""
+        ``Normal.rsample`` would make. The reference's ``sample``, called as the module
+        itself, so that module hooks (the per-network attribution) see the actor."""
         x = F.relu(self.linear2(F.relu(self.linear1(state))))
         mean = self.mean_linear(x)
         log_std = self.log_std_linear(x).clamp(min=LOG_STD_MIN, max=LOG_STD_MAX)
@@ -152,8 +153,8 @@ class Sac(Workload):
     def _critic_loss(self, networks, batch, scratch):
         alpha = self._alpha(networks)
         with torch.no_grad():
-            next_action, next_log_pi = networks["actor"].sample(batch["next_state"],
-                                                                batch["next_noise"])
+            next_action, next_log_pi = networks["actor"](batch["next_state"],
+                                                         batch["next_noise"])
             q1_next, q2_next = networks["critic_target"](batch["next_state"], next_action)
             min_q_next = torch.min(q1_next, q2_next) - alpha * next_log_pi
             next_q = batch["reward"] + batch["mask"] * GAMMA * min_q_next
@@ -161,7 +162,7 @@ class Sac(Workload):
         return F.mse_loss(q1, next_q) + F.mse_loss(q2, next_q)
 
     def _actor_loss(self, networks, batch, scratch):
-        pi, log_pi = networks["actor"].sample(batch["state"], batch["noise"])
+        pi, log_pi = networks["actor"](batch["state"], batch["noise"])
         scratch["log_pi"] = log_pi
         q1_pi, q2_pi = networks["critic"](batch["state"], pi)
         return ((self._alpha(networks) * log_pi) - torch.min(q1_pi, q2_pi)).mean()
