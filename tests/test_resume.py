@@ -21,7 +21,7 @@ def tiny_sweep(batch_sizes=(2,)):
     return load_sweep(overrides={
         "scenarios": ["separate_losses"], "sizes": ["seed"], "batch_sizes": list(batch_sizes),
         "devices": ["cpu"], "optimizer_setups": ["single"], "optimizers": ["sgd"],
-        "optimizer_impls": ["loop"], "threads": 1}, timing_overrides=QUICK)
+        "optimizer_impls": ["loop"], "threads": 1, "workers": 1}, timing_overrides=QUICK)
 
 
 @pytest.fixture
@@ -134,7 +134,7 @@ def test_a_resume_still_skips_what_ran_out_of_memory(failing_scenarios, tmp_path
     config = load_sweep(overrides={
         "scenarios": ["test_cuda_hungry"], "sizes": ["seed"], "batch_sizes": [2, 8, 16],
         "devices": ["cpu"], "optimizer_setups": ["single"], "optimizers": ["sgd"],
-        "optimizer_impls": ["loop"], "threads": 1}, timing_overrides=QUICK)
+        "optimizer_impls": ["loop"], "threads": 1, "workers": 1}, timing_overrides=QUICK)
     run_sweep(config, out, progress=False)
     lines = (out / "results.csv").read_text().splitlines(keepends=True)
     (out / "results.csv").write_text("".join(line for line in lines if "/bs16/" not in line))

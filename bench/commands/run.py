@@ -41,7 +41,8 @@ COMPARE_DEFAULT = SweepConfig.__dataclass_fields__[COMPARE_BY].default
 FLAGS = {"target_rel_ci": "--target-ci", **{axis.name: axis.option for axis in AXES}}
 TIMING_OPTIONS = {"warmup_iters": int, "warmup_s": float, "min_samples": int,
                   "max_samples": int, "target_rel_ci": float, "budget_s": float,
-                  "min_rounds": int, "max_rounds": int, "interleave": int}
+                  "min_rounds": int, "max_rounds": int, "interleave": int,
+                  "attribution_s": float}
 # How long a rank waits for the others (forming the group, then in each collective) before
 # the run fails: past any configuration's warm-up, torch.compile's included.
 DIST_TIMEOUT_S = 600.0
@@ -88,6 +89,8 @@ def add_parser(sub) -> None:
     t.add_argument("--max-rounds", type=int, help="rounds at most (0: no limit)")
     t.add_argument("--interleave", type=int, help="comparison groups timed at once, a round "
                    "of each in turn (0: 8 on the CPU, 1 on an accelerator)")
+    t.add_argument("--attribution-s", type=float, help="seconds of each configuration's pass "
+                   "that splits its phases by network, past its fewest rounds (networks.csv)")
     d = p.add_argument_group("data-parallel, under torchrun (see the README)")
     d.add_argument("--distributed", action="store_true",
                    help="run the sweep data-parallel in every process torchrun started: each "

@@ -156,14 +156,15 @@ def attributable(spec: StepSpec) -> bool:
     return spec.ddp_wrap == DDP_WRAP.default
 
 
-def attribute_into(result: ConfigResult) -> None:
-    """The pass for a measured configuration, into ``result.attribution``. A failure (out
-    of memory, say) is kept as ``result.attribution_error`` and never raised: the
-    configuration's timing and memory stand whatever becomes of its attribution."""
-    if not attributable(result.spec):
+def attribute_into(result: ConfigResult, budget_s: float = BUDGET_S) -> None:
+    """The pass for a measured configuration, into ``result.attribution``, once per
+    configuration: in its first pass (repeat 1), not again in every repeat and worker. A
+    failure (out of memory, say) is kept as ``result.attribution_error`` and never raised:
+    the configuration's timing and memory stand whatever becomes of its attribution."""
+    if not attributable(result.spec) or result.repeat != 1:
         return
     try:
-        result.attribution = attribute(result.spec)
+        result.attribution = attribute(result.spec, budget_s=budget_s)
     except Exception as exc:  # recorded in networks.csv; the results row stays `ok`
         lines = str(exc).strip().splitlines()
         result.attribution_error = f"{type(exc).__name__}: {lines[0] if lines else ''}"

@@ -90,11 +90,11 @@ def measure_group(specs: Sequence[StepSpec], options: TimingOptions, *, repeat: 
     time_together(results, options, nvml=nvml, agree=agree)
     for result in results:
         if result.status == OK:  # every rank agreed on which are not
-            measure_alone(result)
+            measure_alone(result, options.attribution_s)
     return results
 
 
-def measure_alone(result: ConfigResult) -> None:
+def measure_alone(result: ConfigResult, attribution_s: float = 1.0) -> None:
     """Memory and work of one configuration in untimed iterations, alone on its device, on a
     step built afresh: the allocator's peak over its first iterations (Adam creates its
     state in the first), the peak of each phase, the analytic breakdown, FLOPs, operators
@@ -126,7 +126,7 @@ def measure_alone(result: ConfigResult) -> None:
     result.config_columns.update(columns)
     del step, eager
     release_cuda(device)
-    attribute_into(result)  # each network's share, in a pass of its own
+    attribute_into(result, attribution_s)  # each network's share, in a pass of its own
 
 
 class TimedGroup:

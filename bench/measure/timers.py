@@ -73,7 +73,8 @@ def alone(values: list[float]) -> list[float]:
 # hour of warm-up or of sampling is already more than a sweep wants).
 BOUNDS = {"warmup_iters": (0, 100_000), "warmup_s": (0, 3600), "min_samples": (1, 10_000_000),
           "max_samples": (1, 10_000_000), "target_rel_ci": (0, 10), "budget_s": (0, 3600),
-          "min_rounds": (1, 100_000), "max_rounds": (0, 100_000), "interleave": (0, 1000)}
+          "min_rounds": (1, 100_000), "max_rounds": (0, 100_000), "interleave": (0, 1000),
+          "attribution_s": (0, 3600)}
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,9 @@ class TimingOptions:
     # comparison groups timed at once, a round of each in turn (0: 8 on the CPU, one on an
     # accelerator); see bench/sweep/visits.py
     interleave: int = 0
+    # seconds of each configuration's attribution pass, past its fewest rounds (its first
+    # pass only: bench/measure/attribution.py)
+    attribution_s: float = 1.0
 
     def __post_init__(self) -> None:
         defaults = {f.name: f.default for f in dataclasses.fields(self)}

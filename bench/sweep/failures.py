@@ -179,7 +179,8 @@ class GroupAttempt:
                     [r], self.options, nvml=self.nvml, stopping=self.stopping), self.oom)
         for result in self.timed:
             if result.status == OK:
-                _attempt(result, lambda r=result: measure_alone(r), self.oom)
+                _attempt(result, lambda r=result: measure_alone(r, self.options.attribution_s),
+                         self.oom)
         return self.results
 
 
