@@ -27,6 +27,8 @@ COMMANDS = {
     "paired": ("bench.commands.paired", "compare environments measured in interleaved rounds"),
     "schema": ("bench.commands.schema", "print the documentation of the CSV columns"),
     "history": ("bench.commands.history", "the store of every run: add, report, changes"),
+    "submit": ("bench.commands.submit", "run a sweep on a Slurm cluster's partitions into one "
+               "history store"),
     "import-pytest-benchmark": ("bench.commands.import_pytest_benchmark",
                                 "turn a saved suite run (pytest-benchmark JSON) into a run folder"),
 }

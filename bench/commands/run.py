@@ -48,14 +48,9 @@ DIST_TIMEOUT_S = 600.0
 MAX_DIST_TIMEOUT_S = 86400.0  # a day: a rank later than that is not coming
 
 
-def add_parser(sub) -> None:
-    p = sub.add_parser("run", help="time a sweep of configurations",
-                       description="Comma-separated lists override the sweep file's axes.",
-                       epilog="exit codes: 0 all measured, or out of memory (and skipped); "
-                       "1 an error, a non-finite loss, or a run folder that could not be "
-                       "written; 2 bad input, or a run that cannot be resumed; 130/143 "
-                       "stopped by SIGINT/SIGTERM (the folder stays valid; the command to "
-                       "resume is printed)")
+def add_sweep_options(p: argparse.ArgumentParser) -> None:
+    """The options that say what a sweep measures and how: `run` takes them, and `submit`
+    passes them on to the run of each job (``sweep_arguments``)."""
     p.add_argument("--sweep", type=Path, help="sweep TOML file (default: bench/sweeps/"
                    "default-cuda.toml where the devices include a GPU, else default.toml)")
     for axis in AXES:  # bench/axes.py: one comma-separated list per axis
@@ -66,7 +61,6 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--repeats", type=int, help="passes over the sweep, each in a new random order")
     p.add_argument("--threads", type=int, help="torch.set_num_threads before measuring")
-    p.add_argument("--out-dir", type=Path, help="run folder (default: results/<run_id>)")
     t = p.add_argument_group("timing (defaults from the sweep file)")
     t.add_argument("--warmup-iters", type=int)
     t.add_argument("--warmup-s", type=float)
@@ -77,6 +71,30 @@ def add_parser(sub) -> None:
     t.add_argument("--budget-s", type=float, help="sampling time budget per configuration")
     t.add_argument("--min-rounds", type=int, help="rounds at least where configurations are "
                    "timed together (their ratios' intervals come from them)")
+
+
+def sweep_arguments(args: argparse.Namespace) -> list[str]:
+    """The options of ``add_sweep_options`` that ``args`` holds, as a command line again."""
+    argv = ["--sweep", str(args.sweep)] if args.sweep is not None else []
+    names = [*(axis.name for axis in AXES), COMPARE_BY, "seed", "repeats", "threads",
+             *TIMING_OPTIONS]
+    for name in names:
+        value = getattr(args, name)
+        if value is not None:
+            argv += [FLAGS.get(name, "--" + name.replace("_", "-")), str(value)]
+    return argv
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("run", help="time a sweep of configurations",
+                       description="Comma-separated lists override the sweep file's axes.",
+                       epilog="exit codes: 0 all measured, or out of memory (and skipped); "
+                       "1 an error, a non-finite loss, or a run folder that could not be "
+                       "written; 2 bad input, or a run that cannot be resumed; 130/143 "
+                       "stopped by SIGINT/SIGTERM (the folder stays valid; the command to "
+                       "resume is printed)")
+    add_sweep_options(p)
+    p.add_argument("--out-dir", type=Path, help="run folder (default: results/<run_id>)")
     d = p.add_argument_group("data-parallel, under torchrun (see the README)")
     d.add_argument("--distributed", action="store_true",
                    help="run the sweep data-parallel in every process torchrun started: each "
@@ -156,7 +174,9 @@ def check_resume_alone(args: argparse.Namespace) -> None:
                          f"it takes no {flag}")
 
 
-def sweep_from_args(args: argparse.Namespace):
+def sweep_from_args(args: argparse.Namespace, path: Path | None = None):
+    """The sweep the options describe: ``path`` (else --sweep, else the default sweep of
+    the devices given) with the command line's values over it."""
     overrides = {}
     for axis in AXES:
         text = getattr(args, axis.name)
@@ -166,7 +186,7 @@ def sweep_from_args(args: argparse.Namespace):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     timing = {k: getattr(args, k) for k in TIMING_OPTIONS if getattr(args, k) is not None}
-    path = args.sweep or default_sweep(overrides.get(DEVICE.sweep_key))
+    path = path or args.sweep or default_sweep(overrides.get(DEVICE.sweep_key))
     return load_sweep(path, overrides, timing)
 
 
