@@ -71,6 +71,20 @@ def command_in(argv: list[str]) -> str | None:
     return None
 
 
+def loads_first(argv: list[str]) -> list[str]:
+    """``argv`` with every ``--load FILE`` moved before the command: a tool that passes a
+    run's options on (``bench.tools.paired --run-args``) puts them after ``run``."""
+    loads, rest, words = [], [], iter(argv)
+    for word in words:
+        if word == "--load":
+            loads += [word, next(words, "")]
+        elif word.startswith("--load="):
+            loads += ["--load", word.partition("=")[2]]
+        else:
+            rest.append(word)
+    return [*loads, *rest]
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The full parser of ``command``; every other command is listed by name and help only."""
     parser = OneLineParser(prog="python -m bench",
@@ -113,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_command(argv: list[str]) -> int:
+    argv = loads_first(argv)
     args = build_parser(command_in(argv)).parse_args(argv)
     try:
         for path in args.load:

@@ -159,8 +159,8 @@ def new_submission(args: argparse.Namespace) -> Submission:
 
 
 def start(args: argparse.Namespace) -> Submission:
-    submission = new_submission(args)
     import_submitit()
+    submission = new_submission(args)
     check_partitions(sorted({job.partition for job in submission.jobs}))
     if (submission.out_dir / MANIFEST).exists():
         raise UsageError(f"--out-dir {submission.out_dir} already holds a submission; "
