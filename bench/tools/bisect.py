@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from bench.analyze.bisection import bisect
+from bench.analyze.significance import IMPROVEMENT, REGRESSION
 from bench.atomic import write_text_atomic
 from bench.cli import OneLineParser, percent
 from bench.present.bisection import bisection_text
@@ -71,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
                                           f"{other.name}", run_args, rounds=args.rounds,
                                           one_at_a_time=args.one_at_a_time, **options)
         seen.update(comparison.envs)
+        changed = comparison.table["verdict"].isin([REGRESSION, IMPROVEMENT]).sum()
+        print(f"[bisection] {other.name} against {first.name}: {changed} of "
+              f"{len(comparison.table)} measurements changed, over {comparison.rounds} rounds",
+              flush=True)
         return comparison.table
 
     try:
