@@ -29,7 +29,7 @@ def submit(slurm, *args, timeout=600):
 
 
 def stored_runs(store):
-    with open_store(store, create=False) as history:
+    with open_store(str(store), create=False) as history:
         rows = history.execute("SELECT run_id, env_json FROM runs ORDER BY run_id")
         counts = dict(history.execute("SELECT run_id, count(DISTINCT config_id) FROM results "
                                       "GROUP BY run_id"))
