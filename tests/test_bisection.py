@@ -109,7 +109,11 @@ def test_a_real_slowdown_at_the_fourth_of_five_environments_is_named_there(tmp_p
     out = proc.stdout
     assert "3 paired comparisons against e1" in out, out[-3000:]
     assert "First at e4 (after e3):" in out
-    assert "env.json from e3 to e4: settings.MULTINET_TEST_WORK: - -> 4" in out
+    # the variable is what env.json says changed there (the commit too, were one made
+    # while the test ran)
+    step_env = next(line for line in out.splitlines() if "env.json from" in line)
+    assert step_env.startswith("  env.json from e3 to e4: ")
+    assert "settings.MULTINET_TEST_WORK: - -> 4" in step_env
     assert (tmp_path / "bisection.txt").read_text().startswith("Bisection over 5")
     print(f"bisection over five environments: {took:.0f} s")
 
