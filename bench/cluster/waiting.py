@@ -83,7 +83,8 @@ def outcomes(submission: Submission, states: dict[str, JobState],
 def outcome_line(outcome: Outcome, run_dir: Path, log: str) -> str:
     """One line for a job whose run is not complete: what Slurm said, what is kept."""
     state = outcome.state.state
-    said = ("its run is not complete" if state == COMPLETED
+    said = ("COMPLETED, but its run is not in the store (unfinished, or the store refused "
+            "it: see the log)" if state == COMPLETED
             else f"{state}{' (' + outcome.state.reason + ')' if outcome.state.reason else ''}")
     kept = (f"its partial run is kept in {run_dir}" if outcome.run_id
             else "it started no run")
