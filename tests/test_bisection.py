@@ -95,7 +95,7 @@ def run_bisection(out_dir, settings: dict[str, str]):
     sets = [f"--set=e{i}:{var}" for i, var in settings.items()]
     started = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "bench.tools.bisect", *envs, *sets,
-                           "--rounds", "5", "--out-dir", str(out_dir), "--run-args", SWEEP],
+                           "--rounds", "7", "--out-dir", str(out_dir), "--run-args", SWEEP],
                           cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                           capture_output=True, text=True, timeout=3600)
     return proc, time.monotonic() - started
@@ -103,8 +103,8 @@ def run_bisection(out_dir, settings: dict[str, str]):
 
 @pytest.mark.slow
 def test_a_real_slowdown_at_the_fourth_of_five_environments_is_named_there(tmp_path):
-    proc, took = run_bisection(tmp_path, {4: "MULTINET_TEST_WORK=4",
-                                          5: "MULTINET_TEST_WORK=4"})
+    proc, took = run_bisection(tmp_path, {4: "MULTINET_TEST_WORK=6",
+                                          5: "MULTINET_TEST_WORK=6"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
     assert "3 paired comparisons against e1" in out, out[-3000:]
@@ -113,7 +113,7 @@ def test_a_real_slowdown_at_the_fourth_of_five_environments_is_named_there(tmp_p
     # while the test ran)
     step_env = next(line for line in out.splitlines() if "env.json from" in line)
     assert step_env.startswith("  env.json from e3 to e4: ")
-    assert "settings.MULTINET_TEST_WORK: - -> 4" in step_env
+    assert "settings.MULTINET_TEST_WORK: - -> 6" in step_env
     assert (tmp_path / "bisection.txt").read_text().startswith("Bisection over 5")
     print(f"bisection over five environments: {took:.0f} s")
 

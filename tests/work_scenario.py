@@ -2,8 +2,8 @@
 
 Loaded with ``--load tests/work_scenario.py``. ``test_work`` is a LinearNet run
 ``MULTINET_TEST_WORK`` times over its batch each step (1 where the variable is unset): the
-same computation repeated, so an environment that sets it to 4 is a real slowdown of every
-phase, about fourfold, whatever else the machine is doing; and the variable is one that
+same computation repeated, so an environment that sets it to 6 is a real slowdown of the
+forward and backward phases, about sixfold, whatever else the machine is doing; and the variable is one that
 env.json records (its ``settings``).
 """
 
