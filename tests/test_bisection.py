@@ -86,8 +86,8 @@ def test_the_report_gives_each_step_its_intervals_and_env_json_differences():
 
 
 SWEEP = ("--load tests/work_scenario.py --scenarios test_work --sizes seed --devices cpu "
-         "--batch-sizes 64 --optimizer-setups separate --optimizer sgd --optimizer-impl loop "
-         "--budget-s 0.05 --min-rounds 2 --warmup-s 0 --compare-by none")
+         "--batch-sizes 256 --optimizer-setups separate --optimizer sgd --optimizer-impl loop "
+         "--budget-s 0.3 --min-rounds 2 --warmup-s 0 --compare-by none")
 
 
 def run_bisection(out_dir, settings: dict[str, str]):
