@@ -85,9 +85,12 @@ def test_the_report_gives_each_step_its_intervals_and_env_json_differences():
     assert text.endswith("env.json from e3 to e4: settings.OMP_NUM_THREADS: - -> 1")
 
 
+# One thread: on a machine with more runnable processes than cores, torch's two OpenMP
+# threads wait for each other at every parallel region, and a phase's median then moved
+# 100-fold from one process to the next (0.17 to 187 ms), burying any slowdown.
 SWEEP = ("--load tests/work_scenario.py --scenarios test_work --sizes seed --devices cpu "
          "--batch-sizes 256 --optimizer-setups separate --optimizer sgd --optimizer-impl loop "
-         "--budget-s 0.3 --min-rounds 2 --warmup-s 0 --compare-by none")
+         "--budget-s 0.3 --min-rounds 2 --warmup-s 0 --compare-by none --threads 1")
 
 
 def run_bisection(out_dir, settings: dict[str, str]):
