@@ -210,13 +210,14 @@ def by_name(name: str) -> Dimension:
     return next(d for d in DIMENSIONS if d.name == name)
 
 
-def config_id(values: Any) -> str:
+def config_id(values: Any, leave_out: tuple[Axis, ...] = ()) -> str:
     """The key of a configuration: ``values`` is a StepSpec or a row (a mapping). Axes at
     their defaults are left out, so a configuration keeps the key it had before an axis
-    existed."""
+    existed; so are the axes of ``leave_out`` (the device, to set one configuration on
+    several devices side by side)."""
     get = values.get if isinstance(values, Mapping) else lambda n, d=None: getattr(values, n, d)
     return "/".join(axis.config_token(get(axis.name)) for axis in AXES
-                    if axis.in_config_id(get(axis.name, axis.default)))
+                    if axis not in leave_out and axis.in_config_id(get(axis.name, axis.default)))
 
 
 def config_id_template() -> str:

@@ -29,6 +29,8 @@ COMMANDS = {
     "schema": ("bench.commands.schema", "print the documentation of the CSV columns"),
     "trace": ("bench.commands.trace", "profiler traces of chosen configurations, by network"),
     "history": ("bench.commands.history", "the store of every run: add, report, changes"),
+    "submit": ("bench.commands.submit", "run a sweep on a Slurm cluster's partitions into one "
+               "history store"),
     "import-pytest-benchmark": ("bench.commands.import_pytest_benchmark",
                                 "turn a saved suite run (pytest-benchmark JSON) into a run folder"),
 }
@@ -73,6 +75,20 @@ def command_in(argv: list[str]) -> str | None:
         elif not word.startswith("-"):
             return word
     return None
+
+
+def loads_first(argv: list[str]) -> list[str]:
+    """``argv`` with every ``--load FILE`` moved before the command: a tool that passes a
+    run's options on (``bench.tools.paired --run-args``) puts them after ``run``."""
+    loads, rest, words = [], [], iter(argv)
+    for word in words:
+        if word == "--load":
+            loads += [word, next(words, "")]
+        elif word.startswith("--load="):
+            loads += ["--load", word.partition("=")[2]]
+        else:
+            rest.append(word)
+    return [*loads, *rest]
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -134,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_command(argv: list[str]) -> int:
+    argv = loads_first(argv)
     try:
         args = build_parser(command_in(argv)).parse_args(argv)
         for path in args.load:

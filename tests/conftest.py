@@ -12,6 +12,7 @@ from multinet import SCENARIOS, Scenario
 from multinet.scenarios import register
 from bench.tools.chromium import find_chromium
 from tests.postgres_server import PostgresServer, find_binaries
+from tests import slurm_cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -134,6 +135,21 @@ def bare_python(tmp_path_factory) -> str:
     folder = tmp_path_factory.mktemp("bare") / "venv"
     venv.create(folder, with_pip=False)
     return str(folder / "bin" / "python")
+
+
+@pytest.fixture(scope="session")
+def slurm():
+    """A real single-node Slurm cluster with partitions `alpha` and `beta`, for the whole
+    session; skipped with the reason where its daemons are absent, failed in CI, whose
+    setup installs them."""
+    found, why = slurm_cluster.find_binaries()
+    if not found:
+        if os.environ.get("CI"):
+            pytest.fail(f"{why}; .ci/run installs them")
+        pytest.skip(why)
+    cluster = slurm_cluster.SlurmCluster(("alpha", "beta")).start()
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture(params=["duckdb", "postgresql"])

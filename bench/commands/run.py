@@ -49,14 +49,9 @@ DIST_TIMEOUT_S = 600.0
 MAX_DIST_TIMEOUT_S = 86400.0  # a day: a rank later than that is not coming
 
 
-def add_parser(sub) -> None:
-    p = sub.add_parser("run", help="time a sweep of configurations",
-                       description="Comma-separated lists override the sweep file's axes.",
-                       epilog="exit codes: 0 all measured, or out of memory (and skipped); "
-                       "1 an error, a non-finite loss, or a run folder that could not be "
-                       "written; 2 bad input, or a run that cannot be resumed; 130/143 "
-                       "stopped by SIGINT/SIGTERM (the folder stays valid; the command to "
-                       "resume is printed)")
+def add_sweep_options(p: argparse.ArgumentParser) -> None:
+    """The options that say what a sweep measures and how: `run` takes them, and `submit`
+    passes them on to the run of each job (``sweep_arguments``)."""
     p.add_argument("--sweep", type=Path, help="sweep TOML file (default: bench/sweeps/"
                    "default-cuda.toml where the devices include a GPU, else default.toml)")
     for axis in AXES:  # bench/axes.py: one comma-separated list per axis
@@ -71,11 +66,9 @@ def add_parser(sub) -> None:
                    help="fresh processes that each measure the whole sweep, so the run sees "
                    "the spread between processes (0: as many as that spread asks for, 2 to "
                    "4; the default sweep's); each runs --repeats passes")
-    p.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # one of a run's workers
     p.add_argument("--only", metavar="CONFIG_ID,... or @FILE",
                    help="measure only these configurations of the sweep (config_ids, or a "
                    "file of them, one a line)")
-    p.add_argument("--out-dir", type=Path, help="run folder (default: results/<run_id>)")
     t = p.add_argument_group("timing (defaults from the sweep file)")
     t.add_argument("--warmup-iters", type=int)
     t.add_argument("--warmup-s", type=float)
@@ -91,6 +84,31 @@ def add_parser(sub) -> None:
                    "of each in turn (0: 8 on the CPU, 1 on an accelerator)")
     t.add_argument("--attribution-s", type=float, help="seconds of each configuration's pass "
                    "that splits its phases by network, past its fewest rounds (networks.csv)")
+
+
+def sweep_arguments(args: argparse.Namespace) -> list[str]:
+    """The options of ``add_sweep_options`` that ``args`` holds, as a command line again."""
+    argv = ["--sweep", str(args.sweep)] if args.sweep is not None else []
+    names = [*(axis.name for axis in AXES), COMPARE_BY, "seed", "repeats", "threads",
+             "workers", "only", *TIMING_OPTIONS]
+    for name in names:
+        value = getattr(args, name)
+        if value is not None:
+            argv += [FLAGS.get(name, "--" + name.replace("_", "-")), str(value)]
+    return argv
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("run", help="time a sweep of configurations",
+                       description="Comma-separated lists override the sweep file's axes.",
+                       epilog="exit codes: 0 all measured, or out of memory (and skipped); "
+                       "1 an error, a non-finite loss, or a run folder that could not be "
+                       "written; 2 bad input, or a run that cannot be resumed; 130/143 "
+                       "stopped by SIGINT/SIGTERM (the folder stays valid; the command to "
+                       "resume is printed)")
+    add_sweep_options(p)
+    p.add_argument("--out-dir", type=Path, help="run folder (default: results/<run_id>)")
+    p.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # one of a run's workers
     d = p.add_argument_group("data-parallel, under torchrun (see the README)")
     d.add_argument("--distributed", action="store_true",
                    help="run the sweep data-parallel in every process torchrun started: each "
@@ -238,7 +256,9 @@ def only_list(text: str) -> list[str]:
     return items
 
 
-def sweep_from_args(args: argparse.Namespace):
+def sweep_from_args(args: argparse.Namespace, path: Path | None = None):
+    """The sweep the options describe: ``path`` (else --sweep, else the default sweep of
+    the devices given) with the command line's values over it."""
     overrides = {}
     for axis in AXES:
         text = getattr(args, axis.name)
@@ -250,7 +270,7 @@ def sweep_from_args(args: argparse.Namespace):
     if args.only is not None:
         overrides[ONLY] = only_list(args.only)
     timing = {k: getattr(args, k) for k in TIMING_OPTIONS if getattr(args, k) is not None}
-    path = args.sweep or default_sweep(overrides.get(DEVICE.sweep_key))
+    path = path or args.sweep or default_sweep(overrides.get(DEVICE.sweep_key))
     return load_sweep(path, overrides, timing)
 
 

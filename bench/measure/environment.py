@@ -27,10 +27,20 @@ from bench.measure.devices import cpu_model, mps_available
 from bench.measure.nvml import nvml_session
 from bench.measure.unavailable import reason_of
 from bench.measure.turns import current as current_turns
-from bench.schema import SCHEMA_VERSION
+from bench.schema import SCHEMA_VERSION, TURNS_VARIABLE
 from bench.secrets import hide_words
 
 PACKAGES = ("torch", "numpy", "pandas", "plotly", "pytest-benchmark", "nvidia-ml-py")
+# Environment variables that change what torch and its libraries do (threads, kernels,
+# allocators, TF32), recorded by name: two environments that differ only in one of them
+# then differ in env.json too, and a comparison or a bisection names it.
+SETTING_PREFIXES = ("OMP_", "MKL_", "KMP_", "OPENBLAS_", "GOMP_", "DNNL_", "ONEDNN_", "ATEN_",
+                    "TORCH_", "PYTORCH_", "CUDA_", "CUBLAS_", "CUDNN_", "NCCL_", "NVIDIA_",
+                    "MULTINET_")
+# What Slurm tells a job about where it runs (``python -m bench submit``).
+SLURM_FIELDS = {"job_id": "SLURM_JOB_ID", "partition": "SLURM_JOB_PARTITION",
+                "nodes": "SLURM_JOB_NODELIST", "cluster": "SLURM_CLUSTER_NAME",
+                "gpus": "SLURM_GPUS_ON_NODE"}
 
 
 def field(read: Callable[[], Any]) -> Any:
@@ -78,6 +88,19 @@ def package_versions() -> dict[str, str | None]:
         except importlib.metadata.PackageNotFoundError:
             return None
     return {name: version(name) for name in PACKAGES}
+
+
+def settings() -> dict[str, str]:
+    # the turn-taking pipes are how a run was measured, not what it measured
+    return {name: value for name, value in sorted(os.environ.items())
+            if name.startswith(SETTING_PREFIXES) and name != TURNS_VARIABLE}
+
+
+def slurm_job() -> dict[str, str] | None:
+    """The Slurm job this run is part of, or None outside one."""
+    if "SLURM_JOB_ID" not in os.environ:
+        return None
+    return {key: os.environ[name] for key, name in SLURM_FIELDS.items() if name in os.environ}
 
 
 def physical_cores() -> int | None:
@@ -146,7 +169,10 @@ def capture_environment(run_id: str, argv: list[str],
         "packages": field(package_versions),
         "machine_load": field(machine_load),
         "allocator": field(allocator_state),
+        "settings": field(settings),
     }
+    if (job := field(slurm_job)) is not None:
+        env["slurm"] = job
     if (turns := current_turns()) is not None:  # its times were taken turn about with others'
         env["took_turns"] = {"groups_order_seed": turns.seed}
     if ranks is not None:

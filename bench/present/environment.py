@@ -70,3 +70,18 @@ def env_table(envs: dict[str, dict]) -> list[str | Table]:
     sentence = environment_sentence(envs)
     table = Table(["field", *flat], rows, row_classes=classes)
     return [sentence, table] if sentence else [table]
+
+
+# readings of the moment a run started, not of its environment: they differ between any
+# two runs of one environment
+OF_THE_MOMENT = ("machine_load.", "took_turns.")
+
+
+def field_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """What differs from one run's env.json to another's, a field a line: `threads: 2 -> 1`
+    (`-` where a run lacks the field), leaving out what differs between any two runs."""
+    flat = [flatten_env(before), flatten_env(after)]
+    keys = dict.fromkeys([*flat[0], *flat[1]])
+    return [f"{k}: {flat[0].get(k, '-')} -> {flat[1].get(k, '-')}" for k in keys
+            if k not in ALWAYS_DIFFERENT and not k.startswith(OF_THE_MOMENT)
+            and flat[0].get(k, "-") != flat[1].get(k, "-")]
