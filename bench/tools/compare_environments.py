@@ -2,11 +2,11 @@
 every caller that needs "did this environment change anything against that one" goes
 through (``bench/tools/bisect.py``).
 
-Today it runs a fixed number of rounds (``bench/tools/paired.py``: side by side, taking
-turns) and judges them as ``python -m bench paired`` does (``bench/analyze/paired.py``).
-How many rounds a comparison takes is decided here and nowhere else, so a rule that stops
-once the verdicts are settled replaces the fixed count behind this function without its
-callers changing. Rounds on disk are kept: the same call in the same folder resumes them.
+It runs paired rounds (``bench/tools/paired.py``: side by side, taking turns) until every
+measurement is decided, or ``rounds`` at most, measuring from the third round on only what
+is undecided, and judges them as ``python -m bench paired`` does
+(``bench/analyze/paired.py``). Rounds on disk are kept: the same call in the same folder
+resumes them.
 """
 
 from __future__ import annotations
@@ -54,14 +54,14 @@ def compare_environments(baseline: Environment, candidate: Environment, out_dir:
     """Measure ``baseline`` and ``candidate`` in paired rounds of the sweep ``run_args``
     (``python -m bench run`` options) into ``out_dir/<name>/round-NN``, and judge every
     measurement. ``rounds``: at most this many."""
-    failed = run_rounds([baseline, candidate], rounds, out_dir, run_args, one_at_a_time)
+    failed = run_rounds([baseline, candidate], rounds, out_dir, run_args, one_at_a_time,
+                        f"{threshold * 100:g}")
     if failed:
         print(f"note: the sweep did not complete in {', '.join(failed)}; their rounds pair "
               "where they hold the configuration", flush=True)
     base = rounds_in(out_dir / baseline.name, rounds)
     cand = rounds_in(out_dir / candidate.name, rounds)
-    n = min(len(base), len(cand))
-    table = compare_paired(base[:n], cand[:n], threshold)
-    return EnvironmentComparison(baseline, candidate, table, n, out_dir,
-                                 {baseline.name: _first_env(base),
-                                  candidate.name: _first_env(cand)})
+    table = compare_paired(base, cand, threshold)
+    return EnvironmentComparison(baseline, candidate, table, table.attrs["rounds"], out_dir,
+                                 {baseline.name: _first_env(list(base.values())),
+                                  candidate.name: _first_env(list(cand.values()))})
