@@ -16,7 +16,27 @@ from tests.postgres_server import PostgresServer, find_binaries
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# The two tiers, stated here once. `make test` runs pytest with --quick, which leaves out
+# every test carrying one of these markers (registered in pyproject.toml); `make test-all`
+# and plain `pytest` run everything. A test needing more than a few seconds is marked `slow`;
+# one that needs a real server or browser is marked by what it needs.
+LONG_TIER = ("slow", "postgres", "chromium", "slurm")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--quick", action="store_true",
+                     help=f"the quick tier: leave out tests marked {', '.join(LONG_TIER)}")
+
+
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "postgres" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)  # the server fixture puts it in its tier
+    if config.getoption("--quick"):
+        long = [any(item.get_closest_marker(m) for m in LONG_TIER) for item in items]
+        if any(long):
+            config.hook.pytest_deselected(items=[i for i, x in zip(items, long) if x])
+            items[:] = [i for i, x in zip(items, long) if not x]
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason=f"needs a CUDA device; torch {torch.__version__} sees none")
@@ -107,7 +127,7 @@ def postgres():
     server.stop()
 
 
-@pytest.fixture(params=["duckdb", "postgresql"])
+@pytest.fixture(params=["duckdb", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def store_url(request, tmp_path):
     """A new, empty history store of each kind: every test that takes it runs against both."""
     if request.param == "duckdb":
