@@ -23,6 +23,12 @@ ROOT = Path(__file__).resolve().parent.parent
 LONG_TIER = ("slow", "postgres", "chromium", "slurm")
 
 
+def slow_except(values, quick) -> list:
+    """``values`` to parametrize a test with, each marked `slow` but those in ``quick``: the
+    quick tier runs a few of them, the long tier every one."""
+    return [v if v in quick else pytest.param(v, marks=pytest.mark.slow) for v in values]
+
+
 def pytest_addoption(parser):
     parser.addoption("--quick", action="store_true",
                      help=f"the quick tier: leave out tests marked {', '.join(LONG_TIER)}")

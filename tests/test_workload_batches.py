@@ -27,7 +27,8 @@ def within_binomial(count: int, n: int, p: float, sds: float = 6) -> bool:
 def standard_normal(x: torch.Tensor) -> bool:
     """Mean 0 and standard deviation 1 within a few standard errors of each."""
     n = x.numel()
-    return abs(float(x.mean())) < 5 / math.sqrt(n) and abs(float(x.std()) - 1) < 5 / math.sqrt(2 * n)
+    return (abs(float(x.mean())) < 5 / math.sqrt(n)
+            and abs(float(x.std()) - 1) < 5 / math.sqrt(2 * n))
 
 
 def uniform_pm1(x: torch.Tensor) -> bool:
