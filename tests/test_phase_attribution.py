@@ -64,6 +64,10 @@ def assert_attributed(device: str = "cpu", cycles_per_ms: float = 0.0,
     assert not wrong
 
 
+# A sleep that ends late and phases stretched by another process's turn on the core move
+# these medians by milliseconds on a busy machine: no tolerance that still catches work put
+# in the wrong phase would hold there.
+@pytest.mark.quiet
 @pytest.mark.slow
 def test_known_work_shows_in_its_phase_and_in_the_step_only():
     assert_attributed()
