@@ -98,6 +98,7 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.mark.quiet  # another process's turn on the core lands in one pass and not the other
 @pytest.mark.slow
 def test_the_phases_add_up_to_the_unbroken_step(one_thread):
     # a step of about a millisecond, so that a stray millisecond in either pass is far
