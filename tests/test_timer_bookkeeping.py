@@ -45,9 +45,11 @@ class Counted:
 
 def test_the_warm_up_s_iterations_are_never_timed():
     step = Counted(cold_iterations=6)
+    # stopped by max_samples: a budget a busy machine could spend before the twelfth sample
     options = TimingOptions(warmup_iters=5, warmup_s=0, min_samples=3, max_samples=12,
-                            target_rel_ci=0, budget_s=5)
+                            target_rel_ci=0, budget_s=600)
     timing = time_step(step, "cpu", options)
+    assert timing.stop_reason == "max_samples"
     # five asked for, then one more, synchronized, that sizes the blocks
     assert timing.warmup_iters == 6
     # every slow iteration was spent warming up: the timed passes began after them
@@ -64,7 +66,7 @@ def test_the_warm_up_lasts_its_time_as_well_as_its_iterations():
     # to wake a sleeper), then the one that sizes the blocks
     step = Counted(cold_iterations=10**6)
     options = TimingOptions(warmup_iters=1, warmup_s=0.2, min_samples=3, max_samples=3,
-                            target_rel_ci=0, budget_s=5)
+                            target_rel_ci=0, budget_s=60)
     timing = time_step(step, "cpu", options)
     assert 1 + 1 + 1 <= timing.warmup_iters <= 1 + 5 + 1
     assert step.iterations["step"] == timing.warmup_iters + 3
