@@ -75,9 +75,10 @@ def test_the_warm_up_lasts_its_time_as_well_as_its_iterations():
 def test_every_iteration_of_a_block_is_one_sample():
     step = Counted()
     # 29 is no multiple of any block size the step could get: the last block is cut short
-    # (the budget only ends a timer that lost count, which would otherwise never stop)
+    # (the budget only ends a timer that lost count, which would otherwise never stop; 30 s
+    # is past what a machine busy with other work takes for 29 samples)
     options = TimingOptions(warmup_iters=1, warmup_s=0, min_samples=3, max_samples=29,
-                            target_rel_ci=0, budget_s=5)
+                            target_rel_ci=0, budget_s=30)
     timing = time_step(step, "cpu", options)
     warm = timing.warmup_iters
     assert timing.n_samples == 29
