@@ -63,7 +63,7 @@ def copy_checkout(root: Path, into: Path) -> Path:
 
 def run_tests(tree: Path, args) -> tuple[int, str]:
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    command = [sys.executable, "-m", "pytest", "-q", "-rs", "-x", "-p", "no:cacheprovider",
+    command = [sys.executable, "-m", "pytest", "-q", "-rfEs", "-x", "-p", "no:cacheprovider",
                *args]
     try:
         proc = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True,
