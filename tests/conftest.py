@@ -77,15 +77,15 @@ def failing_scenarios():
 
 @pytest.fixture(autouse=True)
 def _quiet_machine(request):
-    """A test marked `quiet` asserts timings to a fraction of a millisecond, which only a
-    machine to itself gives: while other processes hold the CPU it is skipped, saying so."""
+    """A test marked `quiet` asserts timings that only a machine to itself keeps (a fraction
+    of a millisecond): while other processes hold the CPU it is skipped, saying so."""
     if request.node.get_closest_marker("quiet") is None:
         return
     from bench.measure.environment import machine_load
     load = machine_load(0.5)
     if load["busy"]:
         pytest.skip(f"other processes use {load['others_share']:.0%} of the CPU: this test "
-                    "asserts sub-millisecond timings, which only a quiet machine gives")
+                    "asserts timings that only a machine to itself keeps")
 
 
 @pytest.fixture(autouse=True)
