@@ -17,7 +17,7 @@ PY    := $(VENV)/bin/python
 SETUP := $(VENV)/.installed
 endif
 
-.PHONY: bench test verify gpu-check perf-check mutation-check bench-pytest bench-pytest-compare bench-versions clean-venv
+.PHONY: bench test test-all coverage verify gpu-check perf-check mutation-check bench-pytest bench-pytest-compare bench-versions clean-venv
 
 # Every run `make bench` makes goes into the history store too (HISTORY= leaves it out);
 # BENCH_HISTORY=postgresql://... points it at a team's database.
@@ -26,8 +26,25 @@ HISTORY ?= $(or $(BENCH_HISTORY),results/history.duckdb)
 bench: $(SETUP)                  ## the default sweep on this machine's default devices
 	$(PY) -m bench run $(if $(HISTORY),--history "$(HISTORY)") $(ARGS)
 
-test: $(SETUP)                   ## the test suite (GPU tests skip without CUDA)
+# Two tiers (tests/conftest.py says which markers make the long one). `make test` is the quick
+# tier, every module and every command once, in minutes; `make test-all` adds the fuzzing,
+# signals, real servers and browsers and the longer sweeps, as CI runs it.
+test: $(SETUP)                   ## the quick tier (GPU tests skip without CUDA)
+	$(PY) -m pytest --quick $(ARGS)
+
+test-all: $(SETUP)               ## both tiers
 	$(PY) -m pytest $(ARGS)
+
+# Line and branch coverage of bench/ and multinet/ over both tiers, the tests' subprocesses
+# included (pyproject.toml's [tool.coverage]); `ARGS=--quick` for the quick tier's alone.
+coverage: $(SETUP)               ## coverage of both tiers: a table, and htmlcov/index.html
+	rm -f .coverage .coverage.*
+	COVERAGE_ROOT="$(CURDIR)" $(PY) -m coverage run -m pytest -p no:cacheprovider $(ARGS); \
+	status=$$?; \
+	COVERAGE_ROOT="$(CURDIR)" $(PY) -m coverage combine -q; \
+	COVERAGE_ROOT="$(CURDIR)" $(PY) -m coverage report --skip-covered --sort=cover; \
+	COVERAGE_ROOT="$(CURDIR)" $(PY) -m coverage html -q; \
+	exit $$status
 
 verify: $(SETUP)                 ## gradient flow, setup equivalence, the reference loops
 	$(PY) -m bench verify $(ARGS)

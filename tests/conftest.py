@@ -17,7 +17,33 @@ from tests import slurm_cluster
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# The two tiers, stated here once. `make test` runs pytest with --quick, which leaves out
+# every test carrying one of these markers (registered in pyproject.toml); `make test-all`
+# and plain `pytest` run everything. A test needing more than a few seconds is marked `slow`;
+# one that needs a real server or browser is marked by what it needs.
+LONG_TIER = ("slow", "postgres", "chromium", "slurm")
+
+
+def slow_except(values, quick) -> list:
+    """``values`` to parametrize a test with, each marked `slow` but those in ``quick``: the
+    quick tier runs a few of them, the long tier every one."""
+    return [v if v in quick else pytest.param(v, marks=pytest.mark.slow) for v in values]
+
+
+def pytest_addoption(parser):
+    parser.addoption("--quick", action="store_true",
+                     help=f"the quick tier: leave out tests marked {', '.join(LONG_TIER)}")
+
+
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "postgres" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)  # the server fixture puts it in its tier
+    if config.getoption("--quick"):
+        long = [any(item.get_closest_marker(m) for m in LONG_TIER) for item in items]
+        if any(long):
+            config.hook.pytest_deselected(items=[i for i, x in zip(items, long) if x])
+            items[:] = [i for i, x in zip(items, long) if not x]
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason=f"needs a CUDA device; torch {torch.__version__} sees none")
@@ -48,6 +74,19 @@ def failing_scenarios():
     yield namespace
     for name in namespace["NAMES"]:
         SCENARIOS.pop(name, None)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_machine(request):
+    """A test marked `quiet` asserts timings that only a machine to itself keeps (a fraction
+    of a millisecond): while other processes hold the CPU it is skipped, saying so."""
+    if request.node.get_closest_marker("quiet") is None:
+        return
+    from bench.measure.environment import machine_load
+    load = machine_load(0.5)
+    if load["busy"]:
+        pytest.skip(f"other processes use {load['others_share']:.0%} of the CPU: this test "
+                    "asserts timings that only a machine to itself keeps")
 
 
 @pytest.fixture(autouse=True)
@@ -152,7 +191,7 @@ def slurm():
     cluster.stop()
 
 
-@pytest.fixture(params=["duckdb", "postgresql"])
+@pytest.fixture(params=["duckdb", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def store_url(request, tmp_path):
     """A new, empty history store of each kind: every test that takes it runs against both."""
     if request.param == "duckdb":

@@ -37,6 +37,7 @@ def faults_per_step(policy: str) -> tuple[str, float]:
     return said, float(faults)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(allocator._glibc() is None, reason="the thresholds are glibc's")
 def test_a_warm_step_takes_no_fresh_pages_under_the_steady_policy():
     said, steady = faults_per_step("")
@@ -46,6 +47,7 @@ def test_a_warm_step_takes_no_fresh_pages_under_the_steady_policy():
     assert said.startswith("glibc's default") and default > 1000
 
 
+@pytest.mark.slow
 def test_the_run_records_the_policy_it_measured_under(tmp_path, monkeypatch):
     sweep = ["run", "--scenarios", "sequential", "--batch-sizes", "2", "--devices", "cpu",
              "--optimizer-setups", "separate", "--min-samples", "3", "--budget-s", "0",

@@ -146,3 +146,17 @@ def test_the_summary_is_the_geometric_mean_and_the_verdict_counts():
     assert (summary["lowest"], summary["highest"]) == (pytest.approx(0.5), pytest.approx(2.0))
     assert summary["configurations"] == 2 and summary["verdicts"] in (
         "1 faster, 1 slower", "1 slower, 1 faster")
+
+
+def test_the_views_headline_gives_the_geometric_mean_of_the_step_ratios():
+    """Steps at 0.5 and 2.0 of the reference: the geometric mean is 1.0, where an
+    arithmetic mean would say 1.25; the forward phase's ratios stay out of it."""
+    from bench.present.axis_views import headline
+    rows = frame([row(10.0, 9.9, 10.1, batch_size=b, phase=p) for b in (1, 2)
+                  for p in ("forward", "step")]
+                 + [row(v * (0.9 if p == "forward" else 1), v * 0.99, v * 1.01, batch_size=b,
+                        precision="bf16", phase=p)
+                    for b, v in ((1, 5.0), (2, 20.0)) for p in ("forward", "step")])
+    text = headline(axis_ratios(rows, PRECISION), PRECISION)
+    assert "step time x1.000 of precision = fp32 (geometric mean of 2 configuration(s); " in text
+    assert "1 faster" in text and "1 slower" in text

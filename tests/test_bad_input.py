@@ -67,6 +67,7 @@ def test_an_unwritable_out_dir_is_reported_before_measuring(capsys, tmp_path):
         f"error: --out-dir {target} is not writable: Not a directory"
 
 
+@pytest.mark.slow
 def test_an_out_dir_that_holds_a_run(capsys, tmp_path):
     out = tmp_path / "run"
     assert main(["run", *SMALL, "--batch-sizes", "2", *QUICK, "--out-dir", str(out)]) == 0

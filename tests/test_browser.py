@@ -17,7 +17,7 @@ from bench.tools.synthetic import env_record, result_row, sweep_run, write_run
 from bench.tools.chromium import Chromium
 from tests.conftest import chromium_or_skip
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.chromium]
 EVIL = "<script>alert('device')</script>"
 SWEEP = dict(scenarios=("sequential", "separate_losses"), batch_sizes=(1, 32, 128),
              samples_per_phase=30)

@@ -76,6 +76,7 @@ def test_a_common_drift_with_one_run_per_side_is_reported_not_failed(drifted, tm
     assert "cannot tell this from machine drift" in (tmp_path / "c.html").read_text()
 
 
+@pytest.mark.slow
 def test_one_scenario_beyond_the_drift_is_flagged_and_nothing_else(drifted, tmp_path):
     comparison = compare_runs(load_side(str(drifted["base"])),
                               [load_side(str(drifted["slower"]))])
@@ -147,6 +148,7 @@ def paired_rounds(root, rounds, slower=None, leave_out=()):
     return a, b
 
 
+@pytest.mark.slow
 def test_paired_rounds_of_identical_environments_flag_nothing(tmp_path):
     a, b = paired_rounds(tmp_path, 10)
     table = compare_paired(a, b)
@@ -163,6 +165,7 @@ def test_paired_rounds_of_identical_environments_flag_nothing(tmp_path):
     assert table.ratio.between(0.961, 1.040).all()
 
 
+@pytest.mark.slow
 def test_paired_rounds_find_a_ten_percent_slowdown_of_a_quarter(tmp_path):
     # per round, log(b / a) = log 1.1 + two independent N(0, 0.02) terms: sd 0.0283; an
     # unchanged key would need 0.0488 (5%) to pass the threshold
@@ -220,6 +223,7 @@ def processes_rounds(root, rounds, level, slower=None):
     return a, b, np.array(levels)
 
 
+@pytest.mark.slow
 def test_each_round_s_process_level_leaves_every_ratio_and_widens_every_interval(tmp_path):
     # every measurement of b moves with b's process level against a's. Each round's level
     # is taken out of every ratio but for their mean over the rounds, which stays in all of
@@ -244,6 +248,7 @@ def test_each_round_s_process_level_leaves_every_ratio_and_widens_every_interval
     assert level_half.median() < half.median() / 3
 
 
+@pytest.mark.slow
 def test_a_change_of_everything_is_every_measurement_s_and_the_shift_s(tmp_path):
     # the same with processes at nearly one level (sigma 0.5%): the quarter is found, and
     # everything 10% slower is a regression of every measurement and of the shift
@@ -265,6 +270,7 @@ def test_a_change_of_everything_is_every_measurement_s_and_the_shift_s(tmp_path)
     assert shift["ratio"] / base["ratio"] == pytest.approx(1.1, rel=0.02)
 
 
+@pytest.mark.slow
 def test_a_change_in_one_measurement_window_is_not_counted_two_are(tmp_path, capsys):
     """One run per side: a batch size of a scenario (its setups timed together, one window)
     2x slower could be the machine at another speed for a few seconds; the same at a second

@@ -127,6 +127,24 @@ def test_a_counter_lost_midway_or_that_never_moved_gives_the_estimate():
                        "energy_source": ESTIMATE})
 
 
+def test_a_counter_that_goes_back_was_reset_and_gives_the_estimate():
+    """The driver reloaded between a block's readings: the counter restarts near zero, and
+    the difference (here -9,900 mJ) is no energy; the figure falls back to the estimate."""
+    counter = Counter(10_000)
+    meter = EnergyMeter(counter, "h", 1)
+    meter(0, "before")
+    counter.mj = 10_400
+    meter(0, "after")
+    assert meter.joules(0) == pytest.approx(0.4)
+    meter(0, "before")
+    counter.mj = 500
+    meter(0, "after")
+    assert not meter.counting and meter.joules(0) is None
+    # 200 W x 3 ms = 0.6 J a step, 8 samples
+    assert meter.columns(0, a_timing([3.0] * 4), 8, power_w=200.0) == pytest.approx(
+        {"energy_j_per_step": 0.6, "samples_per_j": 8 / 0.6, "energy_source": ESTIMATE})
+
+
 def test_neither_counter_nor_power_leaves_the_columns_empty():
     meter = EnergyMeter(None, None, 1)
     assert not meter.counting
@@ -134,6 +152,7 @@ def test_neither_counter_nor_power_leaves_the_columns_empty():
     assert energy_columns(4, joules=None, iterations=10, power_w=0.0, step_ms=1.0) == {}
 
 
+@pytest.mark.slow
 def test_a_group_measured_with_a_counter_gets_a_figure_per_configuration(monkeypatch):
     """time_together wired to the meter: a counter that moves 100 mJ between any two readings
     gives each configuration 0.1 J per block of its own, over its own iterations."""
@@ -159,6 +178,7 @@ def test_a_group_measured_with_a_counter_gets_a_figure_per_configuration(monkeyp
         assert cols["power_w_mean"] == 350  # the group's, from the sampler
 
 
+@pytest.mark.slow
 def test_on_the_cpu_the_real_path_leaves_the_columns_empty_and_raises_nothing():
     module, _ = nvml_session()
     if module is not None:

@@ -92,6 +92,7 @@ def test_groups_run_in_random_order_but_batches_ascend():
     assert len(patterns) > 10  # the families still interleave at random
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scenario", ["test_cpu_hungry", "test_cuda_hungry",
                                       "test_vector_hungry"])
 def test_out_of_memory_is_recorded_and_larger_batches_skipped(failing_scenarios, tmp_path,
@@ -145,6 +146,7 @@ def test_a_nan_loss_is_nonfinite(failing_scenarios, tmp_path, capsys):
     assert finish(outcome, []) == 1
 
 
+@pytest.mark.slow
 def test_an_error_is_recorded_and_the_sweep_goes_on(failing_scenarios, tmp_path, capsys):
     outcome = run_sweep(sweep(["test_raises", "sequential"], [2, 4]), tmp_path / "run",
                         progress=False)

@@ -32,6 +32,7 @@ def test_what_the_check_accepts(statuses, ok):
     assert oom_outcome(rows(statuses), (8, 100, 200))[0] is ok
 
 
+@pytest.mark.slow
 def test_the_check_on_the_cpu(failing_scenarios, monkeypatch, tmp_path):
     monkeypatch.setattr(gpu_check, "OOM_SPEC",
                         StepSpec("test_cpu_hungry", 2, "cpu", "separate", "adam", "loop"))
@@ -51,6 +52,7 @@ def test_the_check_on_the_cpu(failing_scenarios, monkeypatch, tmp_path):
     prepare_out_dir(tmp_path / "oom-check").close()
 
 
+@pytest.mark.slow
 def test_the_verify_checks_on_the_cpu():
     checks = []
     check_verify("cpu", checks)

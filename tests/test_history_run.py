@@ -6,10 +6,13 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 from bench.history.store import open_store
 from tests.conftest import ROOT
 from tests.postgres_server import free_port
+
+pytestmark = pytest.mark.slow
 
 FAST = ["--scenarios", "sequential", "--batch-sizes", "2", "--devices", "cpu",
         "--warmup-iters", "1", "--warmup-s", "0", "--min-samples", "3", "--min-rounds", "6",

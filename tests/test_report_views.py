@@ -18,7 +18,7 @@ from bench.schema import OK, STEP
 from bench.tools.chromium import Chromium
 from tests.conftest import ROOT, chromium_or_skip, run_cli
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.chromium]
 AXES_RUN = ROOT / "results" / "reference" / "nvidia-h100-80gb-hbm3" / "axes-check"
 # The page this run's report drew before it had views: 27,198 px tall at 1400 px wide.
 HEIGHT_BEFORE_PX = 27_198

@@ -60,3 +60,18 @@ def test_a_busy_machine_whose_share_is_not_recorded_is_said_so(load):
 def test_a_machine_load_that_is_not_an_object_is_left_out():
     rows = frame([result_row(batch_size=8)])
     assert "busy" not in format_summary(rows, None, {"machine_load": [1, 2]})
+
+
+def test_statuses_count_configurations_not_their_phase_rows():
+    """Two measured configurations of four phase rows, one out of memory with its four, one
+    skipped (written with its step row only), over two repeats of the first."""
+    phases = ("forward", "backward", "optimizer", "step")
+    rows = [result_row(batch_size=b, phase=p, repeat=r) for b, r in ((1, 1), (1, 2), (2, 1))
+            for p in phases]
+    rows += [result_row(batch_size=64, phase=p, status="oom", error="CUDA out of memory")
+             for p in phases]
+    rows.append(result_row(batch_size=128, status="skipped", error="a smaller batch ran out"))
+    text = format_summary(frame(rows))
+    assert "Configurations: 3 ok, 1 oom, 1 skipped." in text
+    assert text.count("sequential/seed/cpu/bs64/separate/adam/loop (repeat 1): CUDA out of "
+                      "memory") == 1

@@ -108,6 +108,7 @@ def test_the_cuda_default_adds_the_workloads_at_their_published_sizes():
         "sequential", "shared_input", "separate_losses"}
 
 
+@pytest.mark.slow
 def test_the_five_workloads_run_at_tiny_size_on_the_cpu(tmp_path):
     out = tmp_path / "run"
     proc = subprocess.run(

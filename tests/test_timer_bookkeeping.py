@@ -3,6 +3,8 @@ of a timed block is one sample, on a real step whose iterations are counted as t
 
 import time
 
+import pytest
+
 from bench.measure.timers import TimingOptions, time_step
 from bench.schema import PHASES, STEP
 from multinet import StepSpec, build_step
@@ -43,17 +45,30 @@ class Counted:
         return self.step.last_loss
 
 
-def test_the_warm_up_s_iterations_are_never_timed():
+def timed_after_a_cold_start():
     step = Counted(cold_iterations=6)
+    # stopped by max_samples: a budget a busy machine could spend before the twelfth sample
     options = TimingOptions(warmup_iters=5, warmup_s=0, min_samples=3, max_samples=12,
-                            target_rel_ci=0, budget_s=5)
-    timing = time_step(step, "cpu", options)
+                            target_rel_ci=0, budget_s=600)
+    return step, time_step(step, "cpu", options)
+
+
+def test_the_warm_up_s_iterations_are_never_timed():
+    step, timing = timed_after_a_cold_start()
+    assert timing.stop_reason == "max_samples"
     # five asked for, then one more, synchronized, that sizes the blocks
     assert timing.warmup_iters == 6
     # every slow iteration was spent warming up: the timed passes began after them
     assert step.iterations == {"phases": 12, "step": 6 + 12}
-    # and so no sample holds one: the phase pass runs first in each round, and its forward
-    # holds the slow start (medians, since a busy machine adds outliers of its own)
+
+
+# Where other processes hold every core, a sub-millisecond phase can wait longer than a
+# cold iteration's 40 ms for its turn, so its median says nothing about the start there.
+@pytest.mark.quiet
+def test_no_sample_holds_a_cold_iteration():
+    _, timing = timed_after_a_cold_start()
+    # the phase pass runs first in each round, and its forward would hold the slow start
+    # (medians, since a busy machine adds outliers of its own)
     assert timing.summary(PHASES[0]).median < COLD_MS
     assert timing.summary(STEP).median < COLD_MS
 
@@ -64,7 +79,7 @@ def test_the_warm_up_lasts_its_time_as_well_as_its_iterations():
     # to wake a sleeper), then the one that sizes the blocks
     step = Counted(cold_iterations=10**6)
     options = TimingOptions(warmup_iters=1, warmup_s=0.2, min_samples=3, max_samples=3,
-                            target_rel_ci=0, budget_s=5)
+                            target_rel_ci=0, budget_s=60)
     timing = time_step(step, "cpu", options)
     assert 1 + 1 + 1 <= timing.warmup_iters <= 1 + 5 + 1
     assert step.iterations["step"] == timing.warmup_iters + 3
@@ -73,9 +88,10 @@ def test_the_warm_up_lasts_its_time_as_well_as_its_iterations():
 def test_every_iteration_of_a_block_is_one_sample():
     step = Counted()
     # 29 is no multiple of any block size the step could get: the last block is cut short
-    # (the budget only ends a timer that lost count, which would otherwise never stop)
+    # (the budget only ends a timer that lost count, which would otherwise never stop; 30 s
+    # is past what a machine busy with other work takes for 29 samples)
     options = TimingOptions(warmup_iters=1, warmup_s=0, min_samples=3, max_samples=29,
-                            target_rel_ci=0, budget_s=5)
+                            target_rel_ci=0, budget_s=30)
     timing = time_step(step, "cpu", options)
     warm = timing.warmup_iters
     assert timing.n_samples == 29

@@ -105,11 +105,13 @@ class Logged:
 def test_steps_timed_together_take_turns_a_block_each_round():
     log = []
     a, b = Logged("a", log), Logged("b", log)
+    # No budget: sampling stops at the first check after six rounds, converged or not. A
+    # machine busy with other work cannot stretch it to a seventh (a wide interval would,
+    # where a budget waited for the target).
     options = TimingOptions(warmup_iters=1, warmup_s=0, min_samples=4, target_rel_ci=10,
-                            budget_s=60, min_rounds=6)
+                            budget_s=0, min_rounds=6)
     ta, tb = time_steps([a, b], "cpu", options)
-    # stopped as soon as six rounds were done: the target was met from the start
-    assert ta.stop_reason == tb.stop_reason == "converged"
+    assert ta.stop_reason == tb.stop_reason and ta.stop_reason in ("converged", "budget")
     for timing in (ta, tb):
         assert sorted(set(timing.block[STEP])) == list(range(6)) == sorted(set(
             timing.block["forward"]))

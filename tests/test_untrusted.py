@@ -200,6 +200,7 @@ def test_a_report_that_cannot_be_written_leaves_no_temporary_file(runs, tmp_path
     assert list(out.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_a_run_whose_first_write_fails_leaves_no_folder(tmp_path):
     out = tmp_path / "run"
     proc = run_cli("run", *SMALL_ARGS, *QUICK_ARGS, "--out-dir", str(out),
@@ -213,6 +214,7 @@ def test_a_run_whose_first_write_fails_leaves_no_folder(tmp_path):
     assert proc.returncode == 0, proc.stderr
 
 
+@pytest.mark.slow
 def test_a_resume_on_a_full_disk_loses_nothing(copy):
     case = copy()
     path = case / RESULTS_FILE

@@ -211,7 +211,7 @@ def test_a_run_without_any_measured_row_has_no_view(tmp_path):
     assert work_figures(load_run(write_run(tmp_path / "oom", rows)).results) == []
 
 
-@pytest.mark.slow
+@pytest.mark.chromium
 def test_the_view_draws_in_a_browser_without_errors(gpu, tmp_path):
     executable = chromium_or_skip()
     folder, blocks, _ = gpu

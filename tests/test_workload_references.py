@@ -12,6 +12,7 @@ from bench.correctness.workload_loops import WORKLOAD_LOOPS
 from multinet import OPTIMIZERS, SETUPS
 from multinet.scenarios import SCENARIOS, Update, build_scenario
 from multinet.workloads import clip, cyclegan, dcgan, distill, sac
+from tests.conftest import slow_except
 
 WORKLOADS = ["dcgan", "cyclegan", "sac", "clip", "distill"]
 
@@ -43,7 +44,7 @@ def test_the_reference_networks_have_the_published_shapes(name):
                     == [tuple(b.shape) for b in theirs[net].buffers()]), net
 
 
-@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+@pytest.mark.parametrize("optimizer", slow_except(list(OPTIMIZERS), ["adam"]))
 @pytest.mark.parametrize("name", WORKLOADS)
 def test_the_step_is_the_reference_code_s_loop(name, optimizer):
     trace = reference_trace(name, optimizer, steps=5, batch_size=4, device="cpu", seed=0,

@@ -61,6 +61,14 @@ def measured(results: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def timing_blocks(results: pd.DataFrame) -> tuple[int, int]:
+    """The disturbed timing blocks of the measured configurations, and all their blocks.
+    A configuration's blocks are written on every one of its phase rows (its phases are
+    timed in the same blocks), so they are counted once, on its `step` row."""
+    steps = results[(results["status"] == OK) & (results["phase"] == STEP)]
+    return int(steps["disturbed_blocks"].sum()), int(steps["blocks"].sum())
+
+
 def setup_table(results: pd.DataFrame) -> pd.DataFrame:
     """The step time of each optimizer setup side by side: a row per configuration apart
     from its setup, a column per setup (the median over repeats of the step medians), the

@@ -16,7 +16,7 @@ import pandas as pd
 
 from bench.analyze.ratios import paired_ratios
 from bench.analyze.reader import Run
-from bench.analyze.tables import ordered, results_of, unique_labels
+from bench.analyze.tables import ordered, results_of, timing_blocks, unique_labels
 from bench.axes import SCENARIO, WORLD_SIZE
 from bench.analyze.axis_ratios import at_references, fixed_axes, swept_values, varied_axes
 from bench.present.axis_views import axis_views_section
@@ -47,14 +47,15 @@ def runs_without_gpu(d: pd.DataFrame) -> list[str]:
 
 def noise_summary(results: pd.DataFrame) -> str:
     ok = results[results["status"] == OK]
-    noisy, disturbed = int(ok["noisy"].sum()), int(ok["disturbed_blocks"].sum())
+    noisy = int(ok["noisy"].sum())  # each phase row is a measurement of its own
+    disturbed, blocks = timing_blocks(results)
     text = (f"{noisy} of {len(ok)} measurements have an interquartile range over 10% of their "
             "median: their medians are less certain, and a comparison of them needs more "
             "samples or repeats." if noisy else
             "No measurement is flagged noisy (IQR over 10% of the median).")
     if disturbed:
-        text += (f" {disturbed} timing blocks were disturbed: the process got well under its "
-                 "usual share of the CPU in them (another process took it).")
+        text += (f" {disturbed} of {blocks} timing blocks were disturbed: the process got "
+                 "well under its usual share of the CPU in them (another process took it).")
     return text
 
 

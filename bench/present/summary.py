@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from bench.analyze.sequential import UNDECIDED
-from bench.analyze.tables import ordered, setup_table
+from bench.analyze.tables import ordered, setup_table, timing_blocks
 from bench.axes import (AXES, BATCH_SIZE, DEVICE, OPTIMIZER, OPTIMIZER_IMPL, OPTIMIZER_SETUP,
                         SCENARIO, SIZE, WORLD_SIZE, by_name)
 from bench.schema import OK, SKIPPED, STATUSES, STEP
@@ -168,7 +168,7 @@ def notes(results: pd.DataFrame, env: dict) -> list[str]:
     noisy = int(ok["noisy"].sum())
     if noisy:
         out.append(f"{noisy} step measurement(s) flagged noisy (IQR > 10% of the median).")
-    disturbed, blocks = int(ok["disturbed_blocks"].sum()), int(ok["blocks"].sum())
+    disturbed, blocks = timing_blocks(results)
     if disturbed:
         out.append(f"{disturbed} of {blocks} timing blocks were disturbed: the process got "
                    "well under its usual share of the CPU in them (another process took it). "

@@ -63,7 +63,8 @@ def copy_checkout(root: Path, into: Path) -> Path:
 
 def run_tests(tree: Path, args) -> tuple[int, str]:
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    command = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *args]
+    command = [sys.executable, "-m", "pytest", "-q", "-rfEs", "-x", "-p", "no:cacheprovider",
+               *args]
     try:
         proc = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True,
                               timeout=TEST_TIMEOUT_S)
@@ -73,8 +74,8 @@ def run_tests(tree: Path, args) -> tuple[int, str]:
 
 
 def first_failure(output: str) -> str:
-    found = re.search(r"^(?:FAILED|ERROR) (\S+)", output, re.MULTILINE)
-    return found.group(1) if found else output.strip().splitlines()[-1] if output.strip() else ""
+    found = re.search(r"^(?:FAILED|ERROR) (\S+)|^SKIPPED (.+)", output, re.MULTILINE)
+    return found.group(found.lastindex) if found else output.strip().splitlines()[-1] if output.strip() else ""
 
 
 def imports_from(tree: Path) -> bool:
@@ -96,6 +97,8 @@ def try_mutation(tree: Path, m: Mutation) -> dict:
     finally:
         path.write_text(original)
     outcome = CAUGHT if code == 1 else SURVIVED if code == 0 else ERROR
+    if outcome == SURVIVED and not re.search(r"\d+ passed", output):
+        outcome = ERROR  # every test skipped (a busy machine, say): nothing was checked
     return {"mutation": m.name, "path": m.path, "tests": " ".join(m.tests), "outcome": outcome,
             "caught_by": first_failure(output) if outcome != SURVIVED else "",
             "seconds": round(time.perf_counter() - start, 1)}

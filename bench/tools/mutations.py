@@ -3,8 +3,10 @@
 A mutation is an exact piece of the source (found once in its file) and what replaces it.
 Each one is a mistake that would leave the harness running and its numbers plausible: a
 phase timed under another's name, a warm-up that ends early, an optimizer that is not the
-one documented, a check of the suite that stopped checking. ``tests`` are pytest arguments,
-run in a copy of the checkout with the mutation applied; a failing test catches it.
+one documented, a check of the suite that stopped checking; a verdict checked in the wrong
+order, a count taken over phase rows, a history field or a workload's batch gone wrong.
+``tests`` are pytest arguments, run in a copy of the checkout with the mutation applied; a
+failing test catches it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,13 @@ BOOKKEEPING = "tests/test_timer_bookkeeping.py"
 EVENT_CLOCK = "tests/test_event_clock.py"
 REFERENCE = "tests/test_reference_loops.py"
 NOT_THE_VERIFY_RUNS = ("-k", "not verify")  # the library checks, without verify's subprocesses
+STATISTICS = "tests/test_statistics_reference.py"
+AXIS_RATIOS = "tests/test_axis_ratios.py"
+HISTORY = "tests/test_history_fields.py"
+ON_DUCKDB = ("-m", "not postgres")  # the same tests against PostgreSQL add only its start
+BATCHES = "tests/test_workload_batches.py"
+DERIVED = "tests/test_derived_columns.py"
+ENERGY = "tests/test_energy.py"
 
 MUTATIONS: tuple[Mutation, ...] = (
     Mutation("forward and backward labels swapped in the per-phase split", CLOCKS,
@@ -109,4 +118,84 @@ MUTATIONS: tuple[Mutation, ...] = (
              "    def target():\n        work()\n",
              "    def target():\n        work() if phase != \"optimizer\" else None\n",
              ("bench/suite",)),
+    # analysis
+    Mutation("`faster` is checked before `same`, so [0.952, 0.977] is faster",
+             "bench/analyze/ratios.py",
+             "    if low >= 1 - threshold and high <= 1 + threshold:\n        return SAME\n"
+             "    if high < 1:\n        return FASTER\n",
+             "    if high < 1:\n        return FASTER\n"
+             "    if low >= 1 - threshold and high <= 1 + threshold:\n        return SAME\n",
+             (STATISTICS, "-k", "interval_verdicts")),
+    Mutation("Benjamini-Hochberg without its running minimum", "bench/analyze/significance.py",
+             "np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])",
+             "np.minimum(1.0, scaled)", (STATISTICS, "-k", "benjamini")),
+    Mutation("Welch-Satterthwaite divides by n, not n - 1", "bench/analyze/significance.py",
+             "wb ** 2 / (bn - 1) + wc ** 2 / (cn - 1)", "wb ** 2 / bn + wc ** 2 / cn",
+             (STATISTICS, "-k", "welch")),
+    Mutation("the drift test centres on the mean of the log-ratios",
+             "bench/analyze/significance.py",
+             "centre = np.median(d[mine])", "centre = np.mean(d[mine])",
+             (STATISTICS, "-k", "drift")),
+    Mutation("an axis's summary takes the arithmetic mean of the ratios",
+             "bench/analyze/axis_ratios.py",
+             '"geomean": float(np.exp(np.log(cell["ratio"]).mean()))',
+             '"geomean": float(cell["ratio"].mean())', (AXIS_RATIOS, "-k", "summary")),
+    # presentation
+    Mutation("disturbed blocks summed over every phase row", "bench/analyze/tables.py",
+             'steps = results[(results["status"] == OK) & (results["phase"] == STEP)]',
+             'steps = results[results["status"] == OK]',
+             ("tests/test_report.py", "-k", "disturbed")),
+    Mutation("the statuses count phase rows, not configurations", "bench/present/summary.py",
+             'configs = results.drop_duplicates(["repeat", "config_id"])',
+             "configs = results", ("tests/test_summary.py", "-k", "statuses")),
+    Mutation("the axis view's headline takes the arithmetic mean", "bench/present/axis_views.py",
+             'geomean = float(np.exp(np.log(cell["ratio"]).mean()))',
+             'geomean = float(cell["ratio"].mean())', (AXIS_RATIOS, "-k", "headline")),
+    # history
+    Mutation("a run's start is its last row's, not its first", "bench/history/add.py",
+             'str(results["started_at"].min())', 'str(results["started_at"].max())',
+             (HISTORY, *ON_DUCKDB)),
+    Mutation("a dirty checkout's commit is stored as clean", "bench/history/add.py",
+             '("+dirty" if project.get("dirty")', '("" if project.get("dirty")',
+             (HISTORY, *ON_DUCKDB)),
+    Mutation("the fingerprint leaves env.json out", "bench/history/add.py",
+             "for name in (RESULTS_FILE, SAMPLES_FILE, ENV_FILE):",
+             "for name in (RESULTS_FILE, SAMPLES_FILE):", (HISTORY, *ON_DUCKDB)),
+    Mutation("a run on two GPUs stores one of them", "bench/history/add.py",
+             '", ".join(sorted(map(str, devices))) or None',
+             '(str(devices[0]) if devices else None)', (HISTORY, *ON_DUCKDB)),
+    Mutation("the dashboard's interval is the narrowest of the repeats'",
+             "bench/history/dashboard.py",
+             "min(ci_low_ms) AS ci_low_ms", "max(ci_low_ms) AS ci_low_ms",
+             (HISTORY, *ON_DUCKDB)),
+    # workloads
+    Mutation("SAC's done-mask inverted: 99% of transitions terminal",
+             "multinet/workloads/sac.py", "generator=generator) > 0.01).float()",
+             "generator=generator) < 0.01).float()", (BATCHES, "-k", "sac")),
+    Mutation("CLIP's end token is not the largest id, where the encoder pools",
+             "multinet/workloads/clip.py", "tokens[torch.arange(n), ends] = s.vocab - 1",
+             "tokens[torch.arange(n), ends] = s.vocab - 2", (BATCHES, "-k", "clip")),
+    Mutation("CycleGAN's second domain in [0, 2), out of the generators' range",
+             "multinet/workloads/cyclegan.py",
+             '"real_B": torch.rand(batch_size, 3, n, n, generator=generator) * 2 - 1}',
+             '"real_B": torch.rand(batch_size, 3, n, n, generator=generator) * 2}',
+             (BATCHES, "-k", "gan")),
+    # energy and the derived columns
+    Mutation("a counter reset read as energy", "bench/measure/energy.py",
+             'if mj is None or (moment == "after" and mj < self._before.get(index, mj)):',
+             "if mj is None:", (ENERGY, "-k", "reset or meter")),
+    Mutation("energy per step over the unbroken pass's iterations only",
+             "bench/measure/energy.py",
+             "return len(timing.device_ms[STEP]) + len(timing.device_ms[PHASES[0]])",
+             "return len(timing.device_ms[STEP])", (ENERGY, "-k", "meter")),
+    Mutation("host time written from the device's samples", "bench/sweep/writer.py",
+             '"host_median_ms": _num(h.median)', '"host_median_ms": _num(s.median)',
+             (DERIVED,)),
+    Mutation("samples per second of one rank's batch", "bench/sweep/writer.py",
+             'base["global_batch_size"] / s.median * 1e3', "spec.batch_size / s.median * 1e3",
+             (DERIVED, "-k", "rates")),
+    Mutation("launch-bound only strictly above the host share", "bench/analyze/bounds.py",
+             "host_ms / device_ms >= LAUNCH_HOST_SHARE",
+             "host_ms / device_ms > LAUNCH_HOST_SHARE",
+             ("tests/test_bounds.py", "-k", "by_hand")),
 )
