@@ -23,8 +23,12 @@ endif
 # BENCH_HISTORY=postgresql://... points it at a team's database.
 HISTORY ?= $(or $(BENCH_HISTORY),results/history.duckdb)
 
+# Measured by as many fresh worker processes as the spread between them asks for (two to
+# four), so that the run carries that spread and a comparison of two runs can see it;
+# WORKERS=1 measures in one process.
+WORKERS ?= 0
 bench: $(SETUP)                  ## the default sweep on this machine's default devices
-	$(PY) -m bench run $(if $(HISTORY),--history "$(HISTORY)") $(ARGS)
+	$(PY) -m bench run --workers $(WORKERS) $(if $(HISTORY),--history "$(HISTORY)") $(ARGS)
 
 # Two tiers (tests/conftest.py says which markers make the long one). `make test` is the quick
 # tier, every module and every command once, in minutes; `make test-all` adds the fuzzing,

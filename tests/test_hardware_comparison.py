@@ -31,7 +31,7 @@ def comparison(tmp_path, store_url):
             # beta's two shards: a batch size each
             slurm_run(tmp_path, "run-b1", "beta", [(1, 20.0, 18.0, 22.0)]),
             slurm_run(tmp_path, "run-b2", "beta", [(8, 4.0, 3.9, 4.1)])]
-    with open_store(store_url) as store:
+    with open_store(store_url, write=True) as store:
         for run in runs:
             add_run(store, run)
         return compare_hardware(store, ["run-b1", "run-a1", "run-b2", "run-zz"],
@@ -66,7 +66,7 @@ def test_the_page_says_what_is_missing_and_what_an_empty_comparison_is(compariso
     assert table.header[2:] == ["alpha · Test GPU (ms)", "beta · Test GPU (ms)",
                                 "beta · Test GPU / alpha · Test GPU", "verdict"]
     assert table.rows[0][2:] == ["10 [9, 11]", "20 [18, 22]", "2 [1.74, 2.3]", "slower"]
-    with open_store(str(tmp_path / "empty.duckdb")) as store:
+    with open_store(str(tmp_path / "empty.duckdb"), write=True) as store:
         empty = compare_hardware(store, ["run-x"], ["alpha"])
     intro, sections = hardware_sections(empty, "store")
     assert sections == [] and intro[-1] == "No run of this submission is in the store yet."

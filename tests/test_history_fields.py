@@ -43,7 +43,7 @@ def a_run(folder, env=ENV, repeats=((1, 2.0, 1.9, 2.1),)):
 
 
 def stored_run(url, folder) -> dict:
-    with open_store(url) as store:
+    with open_store(url, write=True) as store:
         add_run(store, folder)
         frame = store.frame("SELECT * FROM runs")
     assert len(frame) == 1
@@ -83,14 +83,15 @@ def test_a_run_changed_in_env_json_alone_is_another_run(tmp_path):
     url = str(tmp_path / "h.duckdb")
     stored_run(url, a_run(tmp_path / "one"))
     edited = a_run(tmp_path / "two", env={**ENV, "hostname": "node-8"})
-    with open_store(url) as store, pytest.raises(StoreError, match="other contents"):
+    with open_store(url, write=True) as store, \
+            pytest.raises(StoreError, match="other contents"):
         add_run(store, edited)
 
 
 def test_every_column_of_every_row_and_every_sample_reads_back(tmp_path, store_url):
     folder = a_run(tmp_path / "run", repeats=((1, 2.0, 1.9, 2.1), (2, 2.2, 2.0, 2.4)))
     run = load_run(folder)
-    with open_store(store_url) as store:
+    with open_store(store_url, write=True) as store:
         add_run(store, folder)
         results = store.frame("SELECT * FROM results")
         samples = store.frame("SELECT * FROM samples")

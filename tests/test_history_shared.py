@@ -20,7 +20,7 @@ import pytest
 
 from bench.history.store import open_store
 from bench.seal import seal
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -25,10 +25,10 @@ import pandas as pd
 
 from bench.analyze.reader import Run, device_kind, load_run, untimed_phases
 from bench.analyze.detectable import detectable_change
-from bench.analyze.shifts import Shift, find_shifts, moved, q_values
+from bench.analyze.block_verdicts import COMPARED, block_verdicts, judge_blocks
 from bench.analyze.significance import (DEFAULT_THRESHOLD, DRIFT, IMPROVEMENT, NO_CHANGE,
                                         REGRESSION, WELCH, Z_95,
-                                        adjust, drift, verdict, welch)
+                                        adjust, drift, verdict, welch, welch_terms)
 from bench.analyze.tables import ordered, unique_labels
 from bench.analyze.units import UNIT, check_units_unique, unit_medians
 from bench.axes import (BATCH_SIZE, DEVICE, DIMENSIONS, OPTIMIZER, OPTIMIZER_SETUP, SCENARIO,
@@ -39,9 +39,8 @@ from bench.schema import OK, SAMPLES_FILE, STEP
 SLOT = "device_slot"
 # What a measurement is matched by: every dimension, the device by its slot, and the phase.
 KEY = (*(SLOT if d is DEVICE else d.name for d in DIMENSIONS), "phase")
-COMPARED, NOT_MEASURED = "compared", "not measured"
+NOT_MEASURED = "not measured"
 WINDOW = "window"
-BLOCK = "moved with its block"
 ONLY_BASELINE, ONLY_CANDIDATE = "only in baseline", "only in candidate"
 
 
@@ -244,7 +243,7 @@ def _judge(table: pd.DataFrame, compared: np.ndarray, b: pd.DataFrame, c: pd.Dat
     several = (b["units"].to_numpy() >= 2) & (c["units"].to_numpy() >= 2)
     rows = table.index[compared]
     table.loc[rows, "ratio"] = ratio
-    shifts, blocks, in_block = _blocks(table.loc[rows].assign(window=windows), threshold)
+    shifts, blocks, in_block = judge_blocks(table.loc[rows].assign(window=windows), threshold)
     departures = drift(np.log(ratio), phase, within, windows, basis=~in_block)
     shift = np.exp(departures["shift"])
     low, high, p = np.exp(departures["low"]), np.exp(departures["high"]), departures["p"]
@@ -254,7 +253,9 @@ def _judge(table: pd.DataFrame, compared: np.ndarray, b: pd.DataFrame, c: pd.Dat
             b["log_mean"].to_numpy(), b["log_var"].to_numpy(), b["units"].to_numpy(),
             c["log_mean"].to_numpy(), c["log_var"].to_numpy(), c["units"].to_numpy())))
         low[several], high[several], p[several] = np.exp(w_low), np.exp(w_high), w_p
-        se[several], df[several] = welch_se(b[several], c[several])
+        _, se[several], df[several] = welch_terms(*(s[several] for s in (
+            b["log_mean"].to_numpy(), b["log_var"].to_numpy(), b["units"].to_numpy(),
+            c["log_mean"].to_numpy(), c["log_var"].to_numpy(), c["units"].to_numpy())))
     reference = np.where(several, 1.0, shift)
     # every measurement is tested at once: the verdicts hold the false discovery rate
     q = adjust(p)
@@ -266,53 +267,8 @@ def _judge(table: pd.DataFrame, compared: np.ndarray, b: pd.DataFrame, c: pd.Dat
     table.loc[rows, "verdict"] = verdict(ratio / reference, low, high, q, threshold)
     table.loc[rows, "detectable"] = detectable_change(se, df, threshold)
     _confirm(table, rows[~several])
-    _block_verdicts(table, rows[~several], blocks, threshold)
+    block_verdicts(table, rows[~several], blocks, threshold)
     table.attrs["shifts"] = shifts
-
-
-def welch_se(b: pd.DataFrame, c: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Welch's standard error of the difference of log means, and its degrees of freedom."""
-    wb = b["log_var"].to_numpy() / b["units"].to_numpy()
-    wc = c["log_var"].to_numpy() / c["units"].to_numpy()
-    se2 = wb + wc
-    with np.errstate(divide="ignore", invalid="ignore"):
-        df = np.where(se2 > 0, se2 ** 2 / (wb ** 2 / (b["units"].to_numpy() - 1)
-                                            + wc ** 2 / (c["units"].to_numpy() - 1)), 1.0)
-    return np.sqrt(se2), df
-
-
-def _blocks(rows: pd.DataFrame, threshold: float) -> tuple[list, list, np.ndarray]:
-    """Every phase's shifts (``bench/analyze/shifts.py``) with their q-values; those judged
-    significant beyond the threshold (the blocks), and which rows moved with one."""
-    shifts = find_shifts(rows, threshold)
-    q = q_values(shifts)
-    named = []
-    for shift, q_value in zip(shifts, q):
-        judged = verdict(shift.relative, shift.low, shift.high, q_value, threshold)
-        named.append((shift, float(q_value), str(judged)))
-    blocks = [(s, q_value, v) for s, q_value, v in named if v in (REGRESSION, IMPROVEMENT)]
-    in_block = np.zeros(len(rows), dtype=bool)
-    for shift, _, _ in blocks:
-        in_block |= moved(rows, shift)
-    return named, blocks, in_block
-
-
-def _block_verdicts(table: pd.DataFrame, rows: pd.Index, blocks: list,
-                    threshold: float) -> None:
-    """A measurement judged against its phase's shift that moved with a block judged
-    significant (one scenario 30% slower against the others, say) takes the block's
-    verdict, where its own change is past the threshold: one run per side sees a block
-    against the rest, where it cannot see one measurement against the drift."""
-    judged = table.loc[rows]
-    for shift, q_value, name in blocks:
-        mine = moved(judged, shift) & (np.abs(np.log(judged["ratio"].to_numpy(dtype=float)
-                                                     / shift.others)) > np.log1p(threshold))
-        chosen = judged.index[mine]
-        table.loc[chosen, "verdict"] = name
-        table.loc[chosen, "method"] = f"{BLOCK}: {shift.dimension} = {shift.value}"
-        table.loc[chosen, "low"], table.loc[chosen, "high"] = shift.low, shift.high
-        table.loc[chosen, "q_value"] = q_value
-        table.loc[chosen, "unconfirmed"] = False
 
 
 # Where one run per side stands behind a change, it must be seen in this many measurement
@@ -391,49 +347,9 @@ def compare_runs(baseline: Side, candidates: Sequence[Side],
     return Comparison(baseline, list(candidates), units, tables, threshold)
 
 
-def single_units(compared: pd.DataFrame) -> bool:
-    """Whether some measurement has one unit on a side: judged against the common shift
-    (or with the block it moved with)."""
-    return bool(((compared["baseline_units"] < 2) | (compared["candidate_units"] < 2)).any())
-
-
 def change_rows(table: pd.DataFrame, verdict_name: str) -> pd.DataFrame:
     rows = table[table["verdict"] == verdict_name]
     return rows.sort_values("ratio", ascending=verdict_name != REGRESSION)
-
-
-@dataclass(frozen=True)
-class CommonShift:
-    """How the candidate moved as a whole (``bench/analyze/shifts.py``): `ratio`, the median
-    ratio over every compared measurement; `phases`, the shift of each phase whose
-    measurements agree on one past the threshold; `throughout`, whether every phase did,
-    the same way; `single`, whether one run per side stands behind it (then a shift of
-    everything cannot be told from the machine's drift); `blocks`, the blocks named (one
-    scenario, one batch size, ...), each with its q-value and verdict."""
-
-    ratio: float
-    phases: dict[str, float]
-    throughout: bool
-    single: bool
-    blocks: tuple[tuple[Shift, float, str], ...] = ()
-
-
-def common_shift(table: pd.DataFrame, threshold: float) -> CommonShift | None:
-    """The shifts of a ``compare_sides`` table, where some phase's measurements moved
-    together past the threshold (all of them, or a block of them); None otherwise."""
-    compared = table[table["outcome"] == COMPARED]
-    if compared.empty:
-        return None
-    shifts = table.attrs.get("shifts", [])
-    phases = {s.phase: s.ratio for s, _, _ in shifts if s.dimension is None}
-    blocks = tuple(entry for entry in shifts if entry[0].dimension is not None)
-    if not phases and not blocks:
-        return None
-    measured = set(compared["phase"])
-    same_way = len({r > 1 for r in phases.values()}) == 1
-    ratio = float(np.exp(np.median(np.log(compared["ratio"]))))
-    return CommonShift(ratio, phases, same_way and set(phases) == measured, single_units(compared),
-                       blocks)
 
 
 def trend_table(comparison: Comparison) -> pd.DataFrame:

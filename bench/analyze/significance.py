@@ -83,11 +83,10 @@ def t_interval(estimate, se, df, confidence: float = CONFIDENCE):
     return estimate - t * se, estimate + t * se, p
 
 
-def welch(base_mean, base_var, base_n, cand_mean, cand_var, cand_n,
-          confidence: float = CONFIDENCE):
-    """(difference, low, high, p) of cand_mean - base_mean, the means and variances of each
-    side's log unit medians, by Welch's t (Welch-Satterthwaite degrees of freedom). Every
-    side needs two units or more."""
+def welch_terms(base_mean, base_var, base_n, cand_mean, cand_var, cand_n):
+    """(difference, standard error, Welch-Satterthwaite degrees of freedom) of cand_mean -
+    base_mean, the means and variances of each side's log unit medians. Every side needs
+    two units or more."""
     bm, bv, bn, cm, cv, cn = _floats(base_mean, base_var, base_n, cand_mean, cand_var, cand_n)
     if np.any(bn < 2) or np.any(cn < 2):
         raise ValueError("Welch's t needs at least two units on each side")
@@ -95,8 +94,14 @@ def welch(base_mean, base_var, base_n, cand_mean, cand_var, cand_n,
     se2 = wb + wc
     with np.errstate(divide="ignore", invalid="ignore"):
         df = np.where(se2 > 0, se2 ** 2 / (wb ** 2 / (bn - 1) + wc ** 2 / (cn - 1)), 1.0)
-    diff = cm - bm
-    low, high, p = t_interval(diff, np.sqrt(se2), df, confidence)
+    return cm - bm, np.sqrt(se2), df
+
+
+def welch(base_mean, base_var, base_n, cand_mean, cand_var, cand_n,
+          confidence: float = CONFIDENCE):
+    """(difference, low, high, p) of cand_mean - base_mean by Welch's t (``welch_terms``)."""
+    diff, se, df = welch_terms(base_mean, base_var, base_n, cand_mean, cand_var, cand_n)
+    low, high, p = t_interval(diff, se, df, confidence)
     return diff, low, high, p
 
 

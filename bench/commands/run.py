@@ -65,7 +65,7 @@ def add_sweep_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, metavar="N",
                    help="fresh processes that each measure the whole sweep, so the run sees "
                    "the spread between processes (0: as many as that spread asks for, 2 to "
-                   "4; the default sweep's); each runs --repeats passes")
+                   "4, as make bench gives; default 1); each runs --repeats passes")
     p.add_argument("--only", metavar="CONFIG_ID,... or @FILE",
                    help="measure only these configurations of the sweep (config_ids, or a "
                    "file of them, one a line)")

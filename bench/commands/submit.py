@@ -33,6 +33,7 @@ from bench.commands.run import add_sweep_options, sweep_arguments, sweep_from_ar
 from bench.errors import UsageError
 from bench.history.add import stored_fingerprint
 from bench.history.hardware import compare_hardware
+from bench.history.location import DUCKDB, locate
 from bench.history.store import open_store, store_url
 from bench.present.hardware_page import write_hardware_page
 from bench.sweep.config import DEFAULT_CUDA_SWEEP, DEFAULT_SWEEP, parse_list
@@ -121,11 +122,17 @@ def ranks_per_node(args: argparse.Namespace) -> int:
 
 
 def the_store(given: str | None) -> str:
-    """The store every job writes to, absolute where it is a file; it must open here."""
+    """The store every job writes to, absolute where it is a file; it must open here, to
+    write (a new DuckDB file is made now, with its tables)."""
     url = store_url(given)
-    if not url.startswith(("postgresql://", "postgres://")):
-        url = str(Path(url.removeprefix("duckdb://")).resolve())
-    with open_store(url):
+    location = locate(url)
+    if location.secrets:  # it would be written into submission.json and every job's script
+        raise UsageError(f"--history {location.name}: a submission keeps its store's URL on "
+                         "disk for its jobs, so the URL may hold no password: give it in "
+                         "~/.pgpass or a service file, where every node's libpq finds it")
+    if location.kind == DUCKDB:
+        url = str(Path(location.target).resolve())
+    with open_store(url, write=True):
         pass
     return url
 

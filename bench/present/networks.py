@@ -15,8 +15,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 
 from bench.analyze.networks import (NETWORK_PHASES, AttributionChecks, Dominant,
-                                    attribution_checks, dominant, network_order, networks_of,
-                                    reference_cell)
+                                    attribution_checks, dominant, network_order, networks_of)
 from bench.analyze.reader import Run
 from bench.analyze.tables import ordered
 from bench.axes import BATCH_SIZE, OPTIMIZER_SETUP, SCENARIO

@@ -37,6 +37,7 @@ ON_DUCKDB = ("-m", "not postgres")  # the same tests against PostgreSQL add only
 BATCHES = "tests/test_workload_batches.py"
 DERIVED = "tests/test_derived_columns.py"
 ENERGY = "tests/test_energy.py"
+SEQUENTIAL = "tests/test_sequential.py"
 
 MUTATIONS: tuple[Mutation, ...] = (
     Mutation("forward and backward labels swapped in the per-phase split", CLOCKS,
@@ -71,8 +72,9 @@ MUTATIONS: tuple[Mutation, ...] = (
              "                event.record(stream)\n",
              (EVENT_CLOCK,)),
     Mutation("no warm-up: its iterations are timed", TIMERS,
-             "timing.warmup_iters, timing.first_iter_s, iter_s = warm_up(step, device, "
-             "options, agree)",
+             "timing.warmup_iters, timing.first_iter_s, iter_s = warm_up(step, self.device,\n"
+             "                                                                       options, "
+             "agree)",
              "timing.warmup_iters, timing.first_iter_s, iter_s = 0, 0.0, 0.001",
              (BOOKKEEPING,)),
     Mutation("a warm-up that counts its iterations and ignores its time", TIMERS,
@@ -81,10 +83,10 @@ MUTATIONS: tuple[Mutation, ...] = (
              "float(iters < options.warmup_iters)",
              (BOOKKEEPING,)),
     Mutation("the same step leads every round", TIMERS,
-             "i = (round_ + j) % len(steps)", "i = j",
+             "i = (self.rounds + j) % len(self.steps)", "i = j",
              ("tests/test_timers.py", "-k", "take_turns")),
     Mutation("steps timed together stop before their minimum of rounds", TIMERS,
-             "rounds_done = len(steps) == 1 or round_ >= options.min_rounds",
+             "rounds_done = self.rounds >= options.min_rounds",
              "rounds_done = True",
              ("tests/test_timers.py", "-k", "take_turns")),
     Mutation("Adam built with betas=(0.8, 0.99) in every setup", "multinet/optim.py",
@@ -120,11 +122,9 @@ MUTATIONS: tuple[Mutation, ...] = (
              ("bench/suite",)),
     # analysis
     Mutation("`faster` is checked before `same`, so [0.952, 0.977] is faster",
-             "bench/analyze/ratios.py",
-             "    if low >= 1 - threshold and high <= 1 + threshold:\n        return SAME\n"
-             "    if high < 1:\n        return FASTER\n",
-             "    if high < 1:\n        return FASTER\n"
-             "    if low >= 1 - threshold and high <= 1 + threshold:\n        return SAME\n",
+             "bench/analyze/sequential.py",
+             "np.where(same, SAME, np.where(low > 1, SLOWER, np.where(high < 1, FASTER,",
+             "np.where(high < 1, FASTER, np.where(same, SAME, np.where(low > 1, SLOWER,",
              (STATISTICS, "-k", "interval_verdicts")),
     Mutation("Benjamini-Hochberg without its running minimum", "bench/analyze/significance.py",
              "np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])",
@@ -134,7 +134,7 @@ MUTATIONS: tuple[Mutation, ...] = (
              (STATISTICS, "-k", "welch")),
     Mutation("the drift test centres on the mean of the log-ratios",
              "bench/analyze/significance.py",
-             "centre = np.median(d[mine])", "centre = np.mean(d[mine])",
+             "centre = np.median(d[base])", "centre = np.mean(d[base])",
              (STATISTICS, "-k", "drift")),
     Mutation("an axis's summary takes the arithmetic mean of the ratios",
              "bench/analyze/axis_ratios.py",
@@ -152,18 +152,18 @@ MUTATIONS: tuple[Mutation, ...] = (
              'geomean = float(np.exp(np.log(cell["ratio"]).mean()))',
              'geomean = float(cell["ratio"].mean())', (AXIS_RATIOS, "-k", "headline")),
     # history
-    Mutation("a run's start is its last row's, not its first", "bench/history/add.py",
+    Mutation("a run's start is its last row's, not its first", "bench/history/record.py",
              'str(results["started_at"].min())', 'str(results["started_at"].max())',
              (HISTORY, *ON_DUCKDB)),
-    Mutation("a dirty checkout's commit is stored as clean", "bench/history/add.py",
+    Mutation("a dirty checkout's commit is stored as clean", "bench/history/record.py",
              '("+dirty" if project.get("dirty")', '("" if project.get("dirty")',
              (HISTORY, *ON_DUCKDB)),
-    Mutation("the fingerprint leaves env.json out", "bench/history/add.py",
+    Mutation("the fingerprint leaves env.json out", "bench/history/record.py",
              "for name in (RESULTS_FILE, SAMPLES_FILE, ENV_FILE):",
              "for name in (RESULTS_FILE, SAMPLES_FILE):", (HISTORY, *ON_DUCKDB)),
-    Mutation("a run on two GPUs stores one of them", "bench/history/add.py",
-             '", ".join(sorted(map(str, devices))) or None',
-             '(str(devices[0]) if devices else None)', (HISTORY, *ON_DUCKDB)),
+    Mutation("a run on two GPUs stores one of them", "bench/history/record.py",
+             '", ".join(devices) or None',
+             '(devices[0] if devices else None)', (HISTORY, *ON_DUCKDB)),
     Mutation("the dashboard's interval is the narrowest of the repeats'",
              "bench/history/dashboard.py",
              "min(ci_low_ms) AS ci_low_ms", "max(ci_low_ms) AS ci_low_ms",
@@ -198,4 +198,31 @@ MUTATIONS: tuple[Mutation, ...] = (
              "host_ms / device_ms >= LAUNCH_HOST_SHARE",
              "host_ms / device_ms > LAUNCH_HOST_SHARE",
              ("tests/test_bounds.py", "-k", "by_hand")),
+    # stopping when decided, blocks that moved together, workers
+    Mutation("every look spends the whole error budget", "bench/analyze/sequential.py",
+             "        return (pocock_spent(alpha, look / self.looks)\n"
+             "                - pocock_spent(alpha, (look - 1) / self.looks))",
+             "        return alpha", (SEQUENTIAL, "-k", "budget or stopping")),
+    Mutation("a paired measurement decided at a look is judged again at the next",
+             "bench/analyze/paired.py",
+             "        open_ = np.isnan(decided_at)\n",
+             "        open_ = np.ones(len(decided_at), dtype=bool)\n",
+             ("tests/test_compare_honest.py", "-k", "identical")),
+    Mutation("half the measurements agreeing make a shift common", "bench/analyze/shifts.py",
+             "AGREEMENT = 0.75", "AGREEMENT = 0.5", ("tests/test_shifts.py",)),
+    Mutation("the value nearest no change is taken as moved, the rest as held",
+             "bench/analyze/shifts.py",
+             "    steady = np.isin(values, sorted(held(medians, threshold)))",
+             "    steady = ~np.isin(values, sorted(held(medians, threshold)))",
+             ("tests/test_shifts.py",)),
+    Mutation("the spread between workers pools standard deviations, not variances",
+             "bench/sweep/workers.py",
+             "return float(math.sqrt((variances[usable] * df).sum() / df.sum()))",
+             "return float((np.sqrt(variances[usable]) * df).sum() / df.sum())",
+             ("tests/test_workers.py", "-k", "pooled")),
+    Mutation("a group that ran out of its share takes from what others are owed",
+             "bench/sweep/visits.py",
+             "        claimed = sum(spent if done else max(spent, owed) for spent, owed, done in",
+             "        claimed = sum(spent for spent, owed, done in",
+             ("tests/test_visits.py", "-k", "share")),
 )

@@ -199,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=11, help="back-to-back default runs "
                         "(default 11: ten consecutive pairs)")
     parser.add_argument("--out-dir", type=Path, default=Path("results/noise-check"))
-    parser.add_argument("--run-args", default="", help="extra `python -m bench run` options")
+    parser.add_argument("--run-args", default="--workers 0",
+                        help="`python -m bench run` options (default: those of make bench)")
     args = parser.parse_args(argv)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     run_args = args.run_args.split()
