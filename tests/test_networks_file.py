@@ -1,7 +1,6 @@
 """networks.csv and operators.csv: written by a real sweep, read back by the one reader,
 documented in results/README.md, and taken back in part after a crash."""
 
-
 import pytest
 
 from bench.analyze.reader import load_run, read_networks
