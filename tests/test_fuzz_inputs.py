@@ -19,7 +19,7 @@ import pytest
 from bench.analyze.reader import load_run
 from bench.cli import main
 from bench.schema import ENV_FILE, RESULTS_FILE, SAMPLES_FILE, SWEEP_FILE
-from bench.seal import DIGEST_KEY
+from bench.seal import DIGEST_KEY, seal
 from bench.sweep.config import load_sweep
 from bench.sweep.loop import run_sweep
 from tests import damage
@@ -73,7 +73,7 @@ def runs(tmp_path_factory):
     env_path = root / "base" / ENV_FILE
     env = json.loads(env_path.read_text())
     env["machine_load"] = {**(env.get("machine_load") or {}), "busy": True, "others_share": 0.5}
-    env_path.write_text(json.dumps(env, indent=2))
+    env_path.write_text(json.dumps(seal(env), indent=2))  # as such a run would record it
     return root
 
 

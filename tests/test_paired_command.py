@@ -2,6 +2,7 @@
 both sides, sides of unequal length, an unfinished round, too few rounds to judge, and a
 configuration that failed in most rounds on one side."""
 
+import shutil
 from itertools import product
 
 import numpy as np
@@ -153,3 +154,8 @@ def test_a_round_folder_without_its_number_is_refused(tmp_path):
     proc = run_cli("paired", str(a), str(b))
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert f"{b / 'round-six'} is not a round's folder: rounds are named round-NN" in proc.stderr
+    shutil.copytree(b / "round-05", b / "round-5")  # one number, spelled twice
+    (b / "round-six").rename(b / "round-06")
+    proc = run_cli("paired", str(a), str(b))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "are both round 5; keep the one that ran in that round" in proc.stderr

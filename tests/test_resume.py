@@ -187,6 +187,16 @@ def test_a_lock_that_is_a_folder_is_refused_in_one_line(run_dir, capsys):
         f"to use {run_dir}")
 
 
+def test_a_lock_that_is_a_link_is_refused_and_nothing_is_made_where_it_points(run_dir, capsys,
+                                                                              tmp_path):
+    lock, elsewhere = run_dir / ".lock", tmp_path / "elsewhere.lock"
+    lock.unlink()
+    lock.symlink_to(elsewhere)
+    assert refused(capsys, run_dir).startswith(f"error: {lock} is not a lock file this "
+                                               "harness can use (")
+    assert not elsewhere.exists()
+
+
 def test_samples_of_another_run_are_refused(run_dir, capsys):
     run_id = json.loads((run_dir / "sweep.json").read_text())["run_id"]
     path = run_dir / "samples.csv"

@@ -65,7 +65,11 @@ def rounds_in(folder: Path, count: int | None) -> dict[int, Run]:
         if match is None:
             raise UsageError(f"{path} is not a round's folder: rounds are named round-NN, "
                              "as `python -m bench.tools.paired` names them")
-        numbers[int(match.group(1))] = path
+        number = int(match.group(1))
+        if number in numbers:  # round-3 and round-03: which ran beside the other side's?
+            raise UsageError(f"{numbers[number]} and {path} are both round {number}; keep "
+                             "the one that ran in that round")
+        numbers[number] = path
     runs = {}
     for number, path in sorted(numbers.items()):
         if count is not None and number > count:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import re
 import secrets
 import shutil
@@ -118,9 +119,10 @@ def _lock(out_dir: Path) -> IO | None:
     if fcntl is None:
         return None
     path = out_dir / LOCK_FILE
-    try:
-        handle = open(path, "a")
-    except OSError as exc:  # a folder of that name, say, or a file no one may write
+    try:  # never through a link: the lock is this folder's own file
+        handle = os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND
+                                   | getattr(os, "O_NOFOLLOW", 0), 0o644), "a")
+    except OSError as exc:  # a folder of that name, a link, or a file no one may write
         raise UsageError(f"{path} is not a lock file this harness can use "
                          f"({exc.strerror or exc}); remove it to use {out_dir}") from None
     try:
