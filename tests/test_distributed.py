@@ -403,7 +403,7 @@ class OtherRank:
 def test_timing_decisions_follow_what_the_ranks_agree():
     step = build_step(StepSpec("sequential", 2))
     options = TimingOptions(warmup_iters=1, warmup_s=0, min_samples=3, max_samples=1000,
-                            target_rel_ci=1.0, budget_s=3600)
+                            target_rel_ci=1.0, budget_s=3600, min_rounds=1)
     # alone, so generous a target converges at the first block
     assert time_step(step, "cpu", options).stop_reason == "converged"
     # the other rank wants five more warm-up iterations, takes 50 ms an iteration (a block

@@ -4,8 +4,8 @@ of every results row and every sample, and the dashboard's points over repeats w
 medians and intervals disagree. Each test runs against DuckDB and PostgreSQL."""
 
 import datetime as dt
-import hashlib
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -54,13 +54,25 @@ def test_the_run_s_row_is_what_its_environment_says(tmp_path, store_url):
     folder = a_run(tmp_path / "run")
     before = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     row = stored_run(store_url, folder)
-    digest = hashlib.sha256()
-    for name in ("results.csv", "samples.csv", "env.json"):
-        digest.update(name.encode() + b"\0" + (folder / name).read_bytes() + b"\0")
     added = dt.datetime.fromisoformat(row["added_at"])
     assert before <= added <= dt.datetime.now(dt.timezone.utc)
-    assert {k: row[k] for k, _ in RUN_COLUMNS if k != "added_at"} == {
-        "run_id": "run-h", "fingerprint": digest.hexdigest(),
+    # the fingerprint is of the contents: the same rows in another order are the same run,
+    # one sample changed is another
+    assert len(row["fingerprint"]) == 64
+    shuffled = tmp_path / "shuffled"
+    shutil.copytree(folder, shuffled)
+    header, *lines = (folder / "results.csv").read_text().splitlines(keepends=True)
+    (shuffled / "results.csv").write_text(header + "".join(reversed(lines)))
+    assert stored_run(str(tmp_path / "s.duckdb"), shuffled)["fingerprint"] == row["fingerprint"]
+    changed = tmp_path / "changed"
+    shutil.copytree(folder, changed)
+    header, first, *rest = (folder / "samples.csv").read_text().splitlines(keepends=True)
+    cells = first.split(",")
+    cells[-2] = str(float(cells[-2]) * 2)  # one sample's device_ms
+    (changed / "samples.csv").write_text(header + ",".join(cells) + "".join(rest))
+    assert stored_run(str(tmp_path / "c.duckdb"), changed)["fingerprint"] != row["fingerprint"]
+    assert {k: row[k] for k, _ in RUN_COLUMNS if k not in ("added_at", "fingerprint")} == {
+        "run_id": "run-h",
         "started_at": "2026-02-03T04:05:06+00:00", "hostname": "node-7", "machine": "node-7",
         "device_name": "GPU A, GPU B", "torch_version": "2.14.1+cu128", "cuda_version": "12.8",
         "nvidia_driver": "570.1", "project_commit": "0123abc+dirty",
