@@ -33,7 +33,8 @@ def bench_run(*args: str) -> subprocess.Popen:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, real_run):
     """Three real run folders: `complete` (conftest's), `stopped` (SIGTERM after its first
-    comparison group was written) and `oom` (every configuration out of memory, or skipped
+    comparison group was written: its groups timed one at a time, so that the first is
+    written while the others wait) and `oom` (every configuration out of memory, or skipped
     for it)."""
     root = tmp_path_factory.mktemp("runs")
     shutil.copytree(real_run, root / "complete")
@@ -41,7 +42,8 @@ def runs(tmp_path_factory, real_run):
                     "test_cpu_hungry", "--batch-sizes", "8,16", "--optimizer", "sgd",
                     "--out-dir", str(root / "oom"))
     stopped = bench_run("run", *QUICK_RUN, "--scenarios", "sequential", "--batch-sizes",
-                        "1,2,3,4,5,6", "--budget-s", "0.3", "--out-dir", str(root / "stopped"))
+                        "1,2,3,4,5,6", "--budget-s", "0.3", "--interleave", "1",
+                        "--out-dir", str(root / "stopped"))
     results = root / "stopped" / "results.csv"
     deadline = time.monotonic() + 120
     while not (results.exists() and results.read_text().count("\n") > 1):

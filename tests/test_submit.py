@@ -29,7 +29,7 @@ def submit(slurm, *args, timeout=600):
 
 
 def stored_runs(store):
-    with open_store(str(store), create=False) as history:
+    with open_store(str(store)) as history:
         rows = history.execute("SELECT run_id, env_json FROM runs ORDER BY run_id")
         counts = dict(history.execute("SELECT run_id, count(DISTINCT config_id) FROM results "
                                       "GROUP BY run_id"))
@@ -78,9 +78,11 @@ def wait_for_rows(results, at_least, timeout=300):
 
 def test_a_cancelled_job_is_named_kept_and_resumed(slurm, tmp_path):
     store, out = tmp_path / "history.duckdb", tmp_path / "submission"
+    # groups timed one at a time: the first is written long before the last
     args = ["--partition", "beta", "--history", str(store), "--out-dir", str(out),
             *TINY[:-6], "--budget-s", "0.4", "--min-rounds", "2", "--warmup-s", "0",
-            "--scenarios", "sequential,shared_input,detached", "--batch-sizes", "1,8"]
+            "--scenarios", "sequential,shared_input,detached", "--batch-sizes", "1,8",
+            "--interleave", "1"]
     process = subprocess.Popen([sys.executable, "-m", "bench", "submit", "--poll-s", "1",
                                 *args], cwd=ROOT, env={**slurm.env(), "PYTHONPATH": str(ROOT)},
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -175,6 +175,12 @@ class GroupAttempt:
                     result.group = config_id(self.timed[0].spec)
         elif self.alone and len(self.timed) > 1:
             for result in self.timed:
+                # groups timed in turn start together: a smaller batch may have run out of
+                # memory since this one started, and then this one is not attempted alone
+                reason = self.oom.skip_reason(result.spec) if self.oom else None
+                if reason is not None:
+                    _skipped(result, reason)
+                    continue
                 _attempt(result, lambda r=result: time_together(
                     [r], self.options, nvml=self.nvml, stopping=self.stopping), self.oom)
         for result in self.timed:
@@ -216,6 +222,11 @@ def _failed(result: ConfigResult, status: str, reason: str,
     result.status, result.error, result.timing = status, reason, None
     result.config_columns, result.phase_columns = {}, {}
     return result
+
+
+def _skipped(result: ConfigResult, reason: str) -> None:
+    result.status, result.error, result.timing = SKIPPED, reason, None
+    result.config_columns, result.phase_columns = {}, {}
 
 
 def release_memory(device: torch.device) -> None:
