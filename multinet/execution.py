@@ -34,8 +34,6 @@ class Execution:
     """One network after the other, on the current stream: the ``sequential`` execution,
     and ``stacked``'s too, whose stacks stand in their containers in place of the members."""
 
-    name = "sequential"
-
     def members(self, container: Mapping[str, nn.Module], names: Sequence[str],
                 *args) -> list:
         """The outputs of the networks ``names`` of ``container`` on the same ``args``: one
@@ -96,8 +94,6 @@ class Streams(Execution):
     each input a side stream reads is recorded as in use there, and each result as in use on
     the current stream, so that neither is given out again while the other may still read
     it."""
-
-    name = "streams"
 
     def __init__(self, cuda: CudaStreams):
         self.cuda = cuda

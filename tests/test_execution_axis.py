@@ -106,6 +106,6 @@ def test_verify_runs_each_execution_where_it_applies(cli):
     assert "streams is not checked for n_ensemble: execution streams needs CUDA streams; " \
            "cpu has none." in out
     assert "No stackable networks declared by gan: stacked does not apply." in out
-    rows = [line for line in out.splitlines() if line.startswith("n_ensemble stacked ")]
+    rows = [line for line in out.splitlines() if line.split()[:2] == ["n_ensemble", "stacked"]]
     # 3 optimizers x 3 implementations, against sequential and against the reference loop
     assert len(rows) == 18 and not any("FAILED" in r for r in rows)

@@ -205,9 +205,11 @@ def test_on_cuda_the_networks_run_on_side_streams_and_never_synchronize():
     step = build_step(StepSpec("shared_input", 64, "cuda:0", execution="streams"))
     default = torch.cuda.current_stream()
     seen = {}
+    def hook(name):
+        return lambda module, args, out: seen.setdefault(name, torch.cuda.current_stream())
+
     for name, net in step.networks.items():
-        net.register_forward_hook(
-            lambda module, args, out, name=name: seen.setdefault(name, torch.cuda.current_stream()))
+        net.register_forward_hook(hook(name))
     step.run()
     torch.cuda.synchronize()
     assert seen["linear"] != default and seen["conv"] != default

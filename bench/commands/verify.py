@@ -151,22 +151,28 @@ def execution_coverage(scenarios, device, precision, n) -> tuple[dict, list[str]
 
 def execution_results(applies: dict, device, precision, args) -> tuple[list, list, set]:
     """For each scenario an execution applies to, every optimizer and implementation: every
-    setup against the same run one after the other, then against the reference loop."""
+    setup against the same run one after the other, and `separate` (the others end where it
+    ends, as setup equivalence shows) against the reference loop."""
     same, reference, skipped = [], [], set()
     common = dict(steps=args.steps, device=device, n_networks=args.n_networks,
                   precision=precision)
     for execution, names in applies.items():
-        for name, opt, impl in itertools.product(names, OPTIMIZERS, IMPLS):
-            size = checked_size(name)
-            same += execution_equivalence(name, execution, optimizer=opt, optimizer_impl=impl,
-                                          size=size, **common)
-            reason = (unchecked(name, device, precision, impl, execution) if name in LOOPS
-                      else "no reference loop")
-            if reason:
-                skipped.add(f"{name} {execution} with {impl}: {reason}")
-                continue
-            reference += against_reference(name, optimizer=opt, optimizer_impl=impl,
-                                           size=size, execution=execution, **common)
+        for name, opt in itertools.product(names, OPTIMIZERS):
+            size, trace = checked_size(name), None
+            for impl in IMPLS:
+                same += execution_equivalence(name, execution, optimizer=opt,
+                                              optimizer_impl=impl, size=size, **common)
+                reason = (unchecked(name, device, precision, impl, execution) if name in LOOPS
+                          else "no reference loop")
+                if reason:
+                    skipped.add(f"{name} {execution} with {impl}: {reason}")
+                    continue
+                # one reference run serves every implementation
+                trace = trace or reference_trace(name, opt, batch_size=4, seed=0, size=size,
+                                                 **common)
+                reference += against_reference(name, optimizer=opt, optimizer_impl=impl,
+                                               setups=("separate",), size=size, trace=trace,
+                                               execution=execution, **common)
     return same, reference, skipped
 
 

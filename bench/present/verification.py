@@ -23,27 +23,33 @@ def flow_table(results) -> tuple[list[str], bool]:
     return lines, ok_all
 
 
-def _label(r) -> str:
-    """The scenario, and how its networks ran where not one after the other."""
-    execution = getattr(r, EXECUTION.name, EXECUTION.default)
-    return r.scenario if execution == EXECUTION.default else f"{r.scenario} {execution}"
+def _execution(r) -> str:
+    return getattr(r, EXECUTION.name, EXECUTION.default)
 
 
 def _grid(results, setups, cell) -> tuple[list[str], bool]:
-    """One row per scenario (and execution), optimizer and implementation; one column per
-    setup."""
-    width = max([18, *(len(_label(r)) + 1 for r in results)])
-    lines = [f"{SCENARIO.name:<{width}}{OPTIMIZER.name:<11}{'impl':<9}"
+    """One row per scenario (and execution, where one runs its networks otherwise),
+    optimizer and implementation; one column per setup that was checked."""
+    columns = [(SCENARIO.name, 18, lambda r: r.scenario),
+               *([(EXECUTION.name, 11, _execution)]
+                 if any(_execution(r) != EXECUTION.default for r in results) else []),
+               (OPTIMIZER.name, 11, lambda r: r.optimizer),
+               ("impl", 9, lambda r: r.optimizer_impl)]
+    setups = [s for s in setups if any(r.setup == s for r in results)]
+    lines = ["".join(f"{title:<{width}}" for title, width, _ in columns)
              + "".join(f"{s:<22}" for s in setups).rstrip()]
     ok_all = True
-    for key in dict.fromkeys((_label(r), r.optimizer, r.optimizer_impl) for r in results):
-        cells = {r.setup: r for r in results if (_label(r), r.optimizer, r.optimizer_impl) == key}
+    rows: dict[tuple, dict] = {}
+    for r in results:
+        rows.setdefault(tuple(get(r) for _, _, get in columns), {})[r.setup] = r
+    for key, cells in rows.items():
         text = []
         for setup in setups:
             r = cells[setup]
             ok_all &= r.ok
             text.append(f"{cell(r) + ('' if r.ok else ' FAILED'):<22}")
-        lines.append(f"{key[0]:<{width}}{key[1]:<11}{key[2]:<9}{''.join(text)}".rstrip())
+        lines.append(("".join(f"{k:<{w}}" for k, (_, w, _) in zip(key, columns))
+                      + "".join(text)).rstrip())
     return lines, ok_all
 
 
@@ -61,8 +67,9 @@ def reference_table(results) -> tuple[list[str], bool]:
     failures = [r for r in results if not r.ok]
     if failures:
         lines.append("")
-        lines += [f"{_label(r)}/{r.optimizer}/{r.optimizer_impl}/{r.setup}: {r.mismatch}"
-                  for r in failures]
+        lines += ["/".join([r.scenario, *([_execution(r)] if _execution(r) != EXECUTION.default
+                                          else []), r.optimizer, r.optimizer_impl, r.setup])
+                  + f": {r.mismatch}" for r in failures]
     return lines, ok
 
 
