@@ -113,11 +113,13 @@ def _size_names() -> Collection[Any]:
 
 SIZE = Axis(
     name="size", sweep_key="sizes", option="--sizes", text="size {}", choices=_size_names,
-    order=("seed", "tiny", "wide", "large", "published", "published-128"),
+    order=("seed", "tiny", "wide", "large", "published", "published-128", "tiny-redq",
+           "published-redq"),
     help="size presets, e.g. seed,wide (the article's pairs) or tiny,published (the workloads)",
     meaning="size preset: `seed` (the article's sizes), `wide`, `large` for the article's "
     "networks; `tiny` (for the CPU) and `published` (the reference code's) for the real "
-    "workloads, and `published-128` for CycleGAN at 128x128",
+    "workloads, `published-128` for CycleGAN at 128x128, and `tiny-redq` and "
+    "`published-redq` for SAC with REDQ's ten critics",
     values_doc="see Scenarios")
 DEVICE = Axis(
     name="device", sweep_key="devices", option="--devices",
@@ -186,11 +188,24 @@ DDP_WRAP = Axis(
     "per_network (one DDP per network), or both",
     meaning="`none` (one process, no DistributedDataParallel), or under `--distributed` "
     "`joint` (one DDP owning every network) or `per_network` (one DDP per network)")
+EXECUTION = Axis(
+    name="execution", sweep_key="executions", option="--execution", aliases=("--executions",),
+    default="sequential", sweep_default=("sequential",),
+    order=("sequential", "streams", "stacked"),
+    choices=_from_multinet("execution", "EXECUTIONS"),
+    help="sequential, streams (independent networks on CUDA streams), stacked (networks of "
+    "one architecture vmapped as one)",
+    meaning="how the networks ran: `sequential` (one after the other), `streams` (networks "
+    "independent within an update each on a CUDA stream of its own, joined by events; CUDA "
+    "only) or `stacked` (networks of one architecture on the same inputs as one: parameters "
+    "stacked, forward vmapped, one optimizer over the stacked tensors; `n_ensemble`'s N, "
+    "SAC's critics)")
 
 # In sweep and config_id order: the first seven are in every config_id, the rest only away
 # from their defaults, so a configuration of the article's kind keeps its first key.
 AXES: tuple[Axis, ...] = (SCENARIO, SIZE, DEVICE, BATCH_SIZE, OPTIMIZER_SETUP, OPTIMIZER,
-                          OPTIMIZER_IMPL, PRECISION, COMPILE, CUDA_GRAPH, N_NETWORKS, DDP_WRAP)
+                          OPTIMIZER_IMPL, PRECISION, COMPILE, CUDA_GRAPH, N_NETWORKS, DDP_WRAP,
+                          EXECUTION)
 
 # Not swept but set by how a run was launched; configurations of different world sizes
 # differ all the same.

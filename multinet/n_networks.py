@@ -59,6 +59,14 @@ class NEnsemble(NLinear):
         s = self.sizes
         return {name: LinearNet(s.features, s.linear_hidden, s.classes) for name in self.names}
 
+    def independent(self):
+        return (("", tuple(self.names)),)
+
+    def stackable(self):
+        return self.independent()
+
     def loss_terms(self, networks, batch):
-        logits = functools.reduce(operator.add, (networks[n](batch["x"]) for n in self.names))
-        return {"loss": F.cross_entropy(logits, batch["target"])}
+        # the logits summed one network after the other, however the networks ran
+        outputs = self.execution.members(networks, self.names, batch["x"])
+        return {"loss": F.cross_entropy(functools.reduce(operator.add, outputs),
+                                        batch["target"])}

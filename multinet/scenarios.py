@@ -20,10 +20,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from multinet.errors import InvalidChoice, MultinetError, check_positive
+from multinet.execution import Execution
 from multinet.networks import SIZE_PRESETS, ConvNet, LinearNet, NetworkSizes, size_preset
 
 Batch = dict[str, torch.Tensor]
 Networks = dict[str, nn.Module]
+# Networks named together: the path of their container ("" for the scenario's networks, else
+# a module's, as SAC's `critic.q`) and their names in it.
+Group = tuple[str, tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,9 @@ class Scenario:
     # Per optimizer kind, hyperparameters of the scenario's reference code that replace the
     # harness's defaults (DCGAN's Adam has lr 2e-4 and beta1 0.5).
     optimizer_overrides: ClassVar[Mapping[str, Mapping]] = {}
+    # How the networks run (multinet/execution.py): one after the other unless a step says
+    # otherwise (``use``).
+    execution: Execution = Execution()
 
     @classmethod
     def size_names(cls) -> tuple[str, ...]:
@@ -124,6 +131,21 @@ class Scenario:
         """What moves untrained networks after the updates (SAC's target critics follow the
         critics by Polyak averaging): the ``target`` phase."""
         raise NotImplementedError
+
+    def independent(self) -> tuple[Group, ...]:
+        """Networks whose forwards within an update do not depend on each other: the
+        ``streams`` execution runs each of a group on a CUDA stream of its own."""
+        return ()
+
+    def stackable(self) -> tuple[Group, ...]:
+        """Networks of one architecture that take the same inputs: the ``stacked`` execution
+        runs each group as one."""
+        return ()
+
+    def use(self, execution: Execution, networks: Networks) -> None:
+        """Run ``networks`` under ``execution`` from now on (a scenario whose networks call
+        their own parts through it, SAC's critics, hands it to them too)."""
+        self.execution = execution
 
     def trained(self, networks: Networks) -> Networks:
         """The networks that optimizers own, in the scenario's order."""
@@ -246,9 +268,13 @@ class SharedInput(LinearAndConv):
                 "image": self._image(batch_size, generator),
                 "target": self._target(batch_size, generator)}
 
+    def independent(self):
+        return (("", ("linear", "conv")),)
+
     def loss_terms(self, networks, batch):
-        logits = networks["linear"](batch["x"]) + networks["conv"](batch["image"])
-        return {"loss": F.cross_entropy(logits, batch["target"])}
+        linear, conv = self.execution.each(networks, {"linear": (batch["x"],),
+                                                      "conv": (batch["image"],)})
+        return {"loss": F.cross_entropy(linear + conv, batch["target"])}
 
 
 @register
@@ -263,11 +289,14 @@ class SeparateLosses(LinearAndConv):
                 "target_linear": self._target(batch_size, generator),
                 "target_conv": self._target(batch_size, generator)}
 
+    def independent(self):
+        return (("", ("linear", "conv")),)
+
     def loss_terms(self, networks, batch):
-        return {
-            "loss_linear": F.cross_entropy(networks["linear"](batch["x"]), batch["target_linear"]),
-            "loss_conv": F.cross_entropy(networks["conv"](batch["image"]), batch["target_conv"]),
-        }
+        linear, conv = self.execution.each(networks, {"linear": (batch["x"],),
+                                                      "conv": (batch["image"],)})
+        return {"loss_linear": F.cross_entropy(linear, batch["target_linear"]),
+                "loss_conv": F.cross_entropy(conv, batch["target_conv"])}
 
 
 @register
@@ -361,7 +390,11 @@ class SharedTrunk(Scenario):
                 "target_a": torch.randint(0, c, (batch_size,), generator=generator),
                 "target_b": torch.randint(0, c, (batch_size,), generator=generator)}
 
+    def independent(self):
+        return (("", ("head_a", "head_b")),)
+
     def loss_terms(self, networks, batch):
         h = torch.relu(networks["trunk"](batch["x"]))
-        return {"loss_a": F.cross_entropy(networks["head_a"](h), batch["target_a"]),
-                "loss_b": F.cross_entropy(networks["head_b"](h), batch["target_b"])}
+        a, b = self.execution.each(networks, {"head_a": (h,), "head_b": (h,)})
+        return {"loss_a": F.cross_entropy(a, batch["target_a"]),
+                "loss_b": F.cross_entropy(b, batch["target_b"])}

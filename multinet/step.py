@@ -16,6 +16,8 @@ Compilation: ``modules`` compiles each network, ``step`` compiles each update's 
 loss as one function; either way the first calls compile, which a timer keeps apart.
 Data parallelism (``ddp_wrap``, see ``multinet/ddp.py``): the forward goes through
 DistributedDataParallel, and the backward then all-reduces the gradients as it goes.
+Execution (``multinet/execution.py``): the networks run one after the other, on CUDA
+streams, or stacked; under ``streams`` the optimizers of an update step on streams too.
 """
 
 from __future__ import annotations
@@ -28,9 +30,11 @@ import torch.distributed as dist
 
 from multinet.ddp import DDP_WRAPS, DataParallel, wrap_networks
 from multinet.errors import InvalidChoice, MultinetError, check_positive
+from multinet.execution import EXECUTIONS, Execution, make_execution
 from multinet.optim import make_optimizers, optimizer_scopes, resolve_impl
 from multinet.scenarios import (SCENARIOS, Batch, Networks, Scenario, Update, build_scenario,
                                  frozen, size_problem)
+from multinet.stacking import stack_networks
 
 PHASES = ("forward", "backward", "optimizer")
 # A phase only some scenarios have: parameters moved outside any optimizer after the
@@ -46,7 +50,8 @@ class JointStep:
                  optimizers: list[torch.optim.Optimizer], batch: Batch, *,
                  scopes: list[frozenset[str]] | None = None, precision: str = "fp32",
                  compile: str = "none", device: torch.device | str = "cpu",
-                 data_parallel: DataParallel | None = None):
+                 data_parallel: DataParallel | None = None,
+                 execution: Execution | None = None):
         self.scenario = scenario
         self.networks = networks
         self.optimizers = optimizers
@@ -63,6 +68,7 @@ class JointStep:
         self.scratch: dict = {}  # what one update leaves for the next (a GAN's fake images)
         self.compile = compile
         self.data_parallel = data_parallel
+        self.execution = execution or Execution()
         self._stages = self._build_stages()
 
     def _module_view(self) -> Networks:
@@ -122,13 +128,13 @@ class JointStep:
 
     def _optimizer_fn(self, owners: list[int]) -> Callable[[], None]:
         optimizers = [self.optimizers[i] for i in owners]
+        # independent of each other: under `streams`, each on a stream of its own
+        steps = [(self.scaler.step, (opt,)) if self.scaler else (opt.step, ())
+                 for opt in optimizers]
+        run = self.execution.run
 
         def optimizer() -> None:
-            for opt in optimizers:
-                if self.scaler:
-                    self.scaler.step(opt)
-                else:
-                    opt.step()
+            run(steps)
             if self.scaler:
                 self.scaler.update()
             for opt in optimizers:
@@ -191,6 +197,8 @@ class StepSpec:
     # `none`, or how DistributedDataParallel wraps the networks: every rank then draws its
     # batch from seed + rank, so that ranks see different data as in real data parallelism
     ddp_wrap: str = "none"
+    # how the networks run: `sequential`, `streams` (CUDA) or `stacked`
+    execution: str = "sequential"
 
     def __post_init__(self) -> None:
         check_positive("batch_size", self.batch_size)
@@ -201,6 +209,8 @@ class StepSpec:
         check_positive("n_networks", self.n_networks)
         if self.ddp_wrap not in DDP_WRAPS:
             raise InvalidChoice("DDP wrap", self.ddp_wrap, DDP_WRAPS)
+        if self.execution not in EXECUTIONS:
+            raise InvalidChoice("execution", self.execution, EXECUTIONS)
 
 
 def autocast(device_type: str, precision: str) -> torch.autocast:
@@ -242,11 +252,37 @@ def unsupported(spec: StepSpec) -> str | None:
         if spec.precision == "fp16" and resolve_impl(spec.optimizer_impl, spec.device) != "fused":
             return ("CUDA graphs with fp16 need a fused optimizer: the GradScaler's inf check "
                     "syncs with the host otherwise")
+    if spec.execution != "sequential":
+        problem = execution_problem(spec)
+        if problem:
+            return problem
     if resolve_impl(spec.optimizer_impl, spec.device) == "fused":
         supported = fused_devices()
         if device.type not in supported:
             return (f"torch {torch.__version__} has no fused optimizer kernels for "
                     f"{device.type}; it has them for {', '.join(supported)}")
+    return None
+
+
+def execution_problem(spec: StepSpec) -> str | None:
+    """Why ``spec.execution`` cannot run ``spec``: streams need CUDA and networks that do not
+    depend on each other, stacking networks of one architecture."""
+    name = spec.execution
+    combined = [what for what, on in (("torch.compile", spec.compile != "none"),
+                                      ("CUDA graphs", spec.cuda_graph),
+                                      ("DDP", spec.ddp_wrap != "none")) if on]
+    if combined:
+        return (f"execution {name} is not combined with {' or '.join(combined)}: it is built "
+                "for the eager step of one process")
+    if name == "streams" and torch.device(spec.device).type != "cuda":
+        return f"execution streams needs CUDA streams; {spec.device} has none"
+    scenario = build_scenario(spec.scenario, spec.size, spec.n_networks)
+    if name == "streams" and not scenario.independent():
+        return (f"execution streams has nothing to overlap in {spec.scenario!r}: no networks "
+                "of it run independently within an update")
+    if name == "stacked" and not scenario.stackable():
+        return (f"execution stacked runs networks of one architecture on the same inputs as "
+                f"one; those of {spec.scenario!r} differ")
     return None
 
 
@@ -271,6 +307,9 @@ def build_step(spec: StepSpec) -> JointStep:
     check_supported(spec)
     scenario = build_scenario(spec.scenario, spec.size, spec.n_networks)
     networks = scenario.networks(spec.seed, spec.device)
+    if spec.execution == "stacked":
+        networks = stack_networks(scenario.stackable(), networks)
+    scenario.use(make_execution(spec.execution, spec.device), networks)
     wrapped, batch_seed = None, spec.seed
     if spec.ddp_wrap != "none":
         wrapped = wrap_networks(spec.ddp_wrap, scenario, networks, spec.device)
@@ -284,7 +323,7 @@ def build_step(spec: StepSpec) -> JointStep:
     step = JointStep(scenario, networks, optimizers, batch,
                      scopes=optimizer_scopes(spec.optimizer_setup, trained),
                      precision=spec.precision, compile=spec.compile, device=spec.device,
-                     data_parallel=wrapped)
+                     data_parallel=wrapped, execution=scenario.execution)
     if spec.cuda_graph:
         from multinet.graphs import GraphedStep  # CUDA only; keeps CPU imports light
         return GraphedStep(step)

@@ -8,8 +8,11 @@
   precision; elsewhere kernels may be scheduled differently, so a stated tolerance applies,
   looser under bf16 autocast (see ``tolerance``). Under fp16 the setups are not the same
   computation, so it is not checked (``EQUIVALENCE_UNDEFINED``).
+- Execution equivalence: from the same weights and batches, networks run on CUDA streams or
+  stacked must end where networks run one after the other end: bitwise where they ran the
+  same arithmetic, else within a stated tolerance, for a stated reason (``EXECUTION_REASONS``).
 
-Both run under a precision's autocast, as the timed step does.
+All run under a precision's autocast, as the timed step does.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import torch
 from multinet.errors import MultinetError
 from multinet.optim import SETUPS
 from multinet.scenarios import build_scenario
+from multinet.stacking import member_view, slots
 from multinet.step import StepSpec, autocast, build_step, check_supported
 
 # Away from the CPU, equivalence is checked to this tolerance (torch.allclose semantics).
@@ -31,6 +35,21 @@ DEVICE_ATOL = 1e-6
 # to about bf16's relative precision (2**-8, its 8 significant bits).
 REDUCED_RTOL = {"bf16": 2.0 ** -8}
 REDUCED_ATOL = 1e-5
+
+# Why an execution need not end bitwise where `sequential` ends. Each tensor's change since the
+# start is then held to sequential's in norm: |ours - theirs| <= rtol |theirs| + atol sqrt(n),
+# not element by element (Adam divides by sqrt(v) + eps, so an element whose gradient is near
+# eps turns a last-bit difference into a different update).
+EXECUTION_REASONS = {
+    "streams": "the same kernels on other streams, but on CUDA no two runs need round alike "
+               "(some backward kernels add with atomics, streams or not)",
+    "stacked": "vmap runs each layer as one batched matrix product over the stacked networks "
+               "(bmm) where sequential runs one per network (addmm), and the two may "
+               "accumulate in another order",
+}
+# fp32 on the CPU: the same arithmetic in another order. On a GPU, cuDNN's and cuBLAS's TF32
+# (10 explicit mantissa bits) or bf16 autocast (7) carry a last-bit difference further.
+EXECUTION_RTOL, EXECUTION_REDUCED_RTOL, EXECUTION_ATOL = 1e-4, 1e-2, 1e-7
 
 # Why a precision has no setup-equivalence check.
 EQUIVALENCE_UNDEFINED = {
@@ -145,5 +164,82 @@ def setup_equivalence(scenario: str, *, optimizer: str = "adam", optimizer_impl:
             bitwise=all(torch.equal(a, b) for a, b in zip(reference, params)),
             within_tolerance=all(torch.allclose(a, b, *_bounds(precision))
                                  for a, b in zip(reference, params)),
+            precision=precision))
+    return results
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    scenario: str
+    execution: str
+    optimizer: str
+    optimizer_impl: str
+    setup: str
+    device: str
+    steps: int
+    max_abs_diff: float
+    max_rel_diff: float  # the largest norm of a change's difference over its norm
+    bitwise: bool
+    within_tolerance: bool
+    precision: str = "fp32"
+
+    @property
+    def tolerance(self) -> str:
+        rtol, atol = execution_bounds(self.device, self.precision)
+        return f"norm rtol={rtol:g}, atol={atol:g}"
+
+    @property
+    def ok(self) -> bool:
+        return self.bitwise or self.within_tolerance
+
+
+def execution_bounds(device: str, precision: str = "fp32") -> tuple[float, float]:
+    """(rtol, atol) of execution equivalence, on each tensor's change since the start."""
+    exact = torch.device(device).type == "cpu" and precision == "fp32"
+    return (EXECUTION_RTOL if exact else EXECUTION_REDUCED_RTOL), EXECUTION_ATOL
+
+
+def _ends(spec: StepSpec, steps: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Every network's parameters, as the network's own, at the start and after ``steps``
+    iterations on batches seed + 1, seed + 2, ..."""
+    step = build_step(spec)
+    held = [s for ss in slots(step.networks).values() for s in ss]
+    start = [member_view(s, s[0]).detach().clone() for s in held]
+    for i in range(steps):
+        step.batch = step.scenario.batch(spec.batch_size, spec.device, spec.seed + 1 + i)
+        step.run()
+    return start, [member_view(s, s[0]).detach().clone() for s in held]
+
+
+def _norm(t: torch.Tensor) -> float:
+    return float(torch.linalg.vector_norm(t.double()))
+
+
+def execution_equivalence(scenario: str, execution: str, *, optimizer: str = "adam",
+                          optimizer_impl: str = "loop", setups=SETUPS, steps: int = 5,
+                          batch_size: int = 4, device: str = "cpu", size: str = "seed",
+                          seed: int = 0, n_networks: int = 2,
+                          precision: str = "fp32") -> list[ExecutionResult]:
+    """``steps`` iterations of each of ``setups`` with the networks run by ``execution``,
+    against the same under ``sequential``."""
+    rtol, atol = execution_bounds(device, precision)
+    results = []
+    for setup in setups:
+        def spec(name: str) -> StepSpec:
+            return StepSpec(scenario, batch_size, device, setup, optimizer, optimizer_impl,
+                            size, seed, precision, n_networks=n_networks, execution=name)
+        start, theirs = _ends(spec("sequential"), steps)
+        _, ours = _ends(spec(execution), steps)
+        moved = [(a - s0, b - s0) for a, b, s0 in zip(ours, theirs, start)]
+        gaps = [_norm(a - b) for a, b in moved]
+        results.append(ExecutionResult(
+            scenario, execution, optimizer, optimizer_impl, setup, device, steps,
+            max_abs_diff=max(float((a - b).abs().max()) for a, b in zip(ours, theirs)),
+            max_rel_diff=max(g / n if n else float(g > 0)
+                             for g, n in zip(gaps, (_norm(b) for _, b in moved))),
+            bitwise=len(ours) == len(theirs) and all(map(torch.equal, ours, theirs)),
+            within_tolerance=len(ours) == len(theirs) and all(
+                g <= rtol * _norm(b) + atol * b.numel() ** 0.5
+                for g, (_, b) in zip(gaps, moved)),
             precision=precision))
     return results

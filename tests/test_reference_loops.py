@@ -49,9 +49,11 @@ def test_the_reference_shares_no_code_with_the_library():
         module = importlib.import_module(f"bench.correctness.{name}")
         assert not any(m.split(".")[0] == "multinet" for m in imported_names(module)), module
     # the check builds the harness's step from multinet, and takes nothing else from it but
-    # the registry (the size of a scenario that has no reference loop)
+    # the registry (the size of a scenario that has no reference loop) and the reading of a
+    # stacked network back as each network's own tensors
     taken = {m: names for m, names in imported_names(check).items() if m.startswith("multinet")}
-    assert taken == {"multinet": {"SCENARIOS", "SETUPS", "StepSpec", "build_step"}}
+    assert taken == {"multinet": {"SCENARIOS", "SETUPS", "StepSpec", "build_step"},
+                     "multinet.stacking": {"Slot", "member_view", "slots"}}
 
 
 def test_the_reference_networks_are_the_article_s():

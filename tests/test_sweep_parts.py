@@ -78,7 +78,7 @@ def test_a_size_a_scenario_lacks_is_skipped_with_the_reason(tmp_path):
     runnable, skipped = expand_all(config)
     assert len(runnable) == 4
     assert {reason for _, reason in skipped} == {
-        "scenario 'sac' has sizes tiny, published, not 'seed'",
+        "scenario 'sac' has sizes tiny, published, tiny-redq, published-redq, not 'seed'",
         "scenario 'dcgan' has sizes tiny, published, not 'seed'"}
 
 

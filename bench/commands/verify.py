@@ -1,23 +1,29 @@
 """``python -m bench verify``: gradient flow, optimizer-setup equivalence, and the joint step
-against reference loops written apart from it, as tables. Each scenario is checked at the
-size its reference loop names first: the article's ``seed``, a workload's CPU size ``tiny``."""
+against reference loops written apart from it, as tables; then the networks run another way
+(on CUDA streams, stacked) against the same run one after the other and against the
+reference loops. Each scenario is checked at the size its reference loop names first: the
+article's ``seed``, a workload's CPU size ``tiny``."""
 
 from __future__ import annotations
 
 import argparse
+import itertools
 
 from bench.axes import N_NETWORKS, PRECISION, SCENARIO
-from bench.correctness.check import (UNCHECKED, against_reference, checked_size,
+from bench.correctness.check import (STACKED, UNCHECKED, against_reference, checked_size,
                                      reference_trace, tolerance, tolerance_text, unchecked)
 from bench.correctness.loops import LOOPS
 from bench.errors import UsageError
 from bench.measure.devices import resolve_devices
-from bench.present.verification import equivalence_table, flow_table, reference_table
+from bench.present.verification import (equivalence_table, execution_table, flow_table,
+                                        reference_table)
 from bench.sweep.config import parse_list
 from multinet import IMPLEMENTATIONS, OPTIMIZERS, SCENARIOS, gradient_flow, setup_equivalence
 from multinet.errors import InvalidChoice
-from multinet.step import PRECISIONS
-from multinet.verify import EQUIVALENCE_UNDEFINED
+from multinet.scenarios import build_scenario
+from multinet.step import PRECISIONS, StepSpec, unsupported
+from multinet.verify import (EQUIVALENCE_UNDEFINED, EXECUTION_REASONS, execution_bounds,
+                             execution_equivalence)
 from multinet.verify import tolerance as equivalence_tolerance
 
 MAX_STEPS = 1000  # optimizer steps before comparing: drift shows within a few
@@ -116,6 +122,86 @@ def reference_section(scenarios, device, precision, args) -> bool:
     return ok
 
 
+# The executions besides one network after the other, and what a scenario declares for each.
+OTHER_EXECUTIONS = {"streams": "independent", "stacked": "stackable"}
+
+
+def execution_coverage(scenarios, device, precision, n) -> tuple[dict, list[str]]:
+    """Per execution, the scenarios it runs here, and lines saying where it does not."""
+    applies, lines = {}, []
+    for execution, declares in OTHER_EXECUTIONS.items():
+        applies[execution], refused, silent = [], {}, []
+        for name in scenarios:
+            size = checked_size(name)
+            reason = unsupported(StepSpec(name, 4, device, size=size, n_networks=n,
+                                          precision=precision, execution=execution))
+            if reason is None:
+                applies[execution].append(name)
+            elif not getattr(build_scenario(name, size, n), declares)():
+                silent.append(name)
+            else:
+                refused.setdefault(reason, []).append(name)
+        lines += [f"{execution} is not checked for {', '.join(names)}: {reason}."
+                  for reason, names in refused.items()]
+        if silent:
+            lines.append(f"No {declares} networks declared by {', '.join(silent)}: "
+                         f"{execution} does not apply.")
+    return applies, lines
+
+
+def execution_results(applies: dict, device, precision, args) -> tuple[list, list, set]:
+    """For each scenario an execution applies to, every optimizer and implementation: every
+    setup against the same run one after the other, and `separate` (the others end where it
+    ends, as setup equivalence shows) against the reference loop."""
+    same, reference, skipped = [], [], set()
+    common = dict(steps=args.steps, device=device, n_networks=args.n_networks,
+                  precision=precision)
+    for execution, names in applies.items():
+        for name, opt in itertools.product(names, OPTIMIZERS):
+            size, trace = checked_size(name), None
+            for impl in IMPLS:
+                same += execution_equivalence(name, execution, optimizer=opt,
+                                              optimizer_impl=impl, size=size, **common)
+                reason = (unchecked(name, device, precision, impl, execution) if name in LOOPS
+                          else "no reference loop")
+                if reason:
+                    skipped.add(f"{name} {execution} with {impl}: {reason}")
+                    continue
+                # one reference run serves every implementation
+                trace = trace or reference_trace(name, opt, batch_size=4, seed=0, size=size,
+                                                 **common)
+                reference += against_reference(name, optimizer=opt, optimizer_impl=impl,
+                                               setups=("separate",), size=size, trace=trace,
+                                               execution=execution, **common)
+    return same, reference, skipped
+
+
+def execution_section(scenarios, device, precision, args) -> bool:
+    if precision in EQUIVALENCE_UNDEFINED:
+        print(f"Execution equivalence is not checked under {precision}: "
+              f"{EQUIVALENCE_UNDEFINED[precision]}.")
+        return True
+    applies, lines = execution_coverage(scenarios, device, precision, args.n_networks)
+    same, reference, skipped = execution_results(applies, device, precision, args)
+    rtol, atol = execution_bounds(device, precision)
+    print(f"Executions on {device}, {precision}, after {args.steps} steps, against the same "
+          "setup with its networks run one after the other; where not identical, each "
+          f"tensor's change since the start within rtol={rtol:g}, atol={atol:g} in norm, "
+          "since " + "; ".join(f"{e}: {EXECUTION_REASONS[e]}" for e in applies if applies[e]))
+    table, ok = execution_table(same) if same else ([], True)
+    print("\n".join([*table, *lines]))
+    if reference:
+        print("\nThe same against the reference loops; stacked within "
+              f"{tolerance_text(tolerance(device, precision, 'loop', 'stacked'))}, since "
+              f"{STACKED}:")
+        table, ref_ok = reference_table(reference)
+        print("\n".join(table))
+        ok &= ref_ok
+    for line in sorted(skipped):
+        print(f"Not held against a reference loop: {line}.")
+    return ok
+
+
 def main(args: argparse.Namespace, argv: list[str]) -> int:
     scenarios = check_arguments(args)
     # `auto`: the first accelerator, else the CPU, as `run` resolves it
@@ -136,7 +222,9 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     eq_ok = equivalence_section(scenarios, device, precision, args)
     print()
     ref_ok = reference_section(scenarios, device, precision, args)
-    ok = flow_ok and eq_ok and ref_ok
+    print()
+    exec_ok = execution_section(scenarios, device, precision, args)
+    ok = flow_ok and eq_ok and ref_ok and exec_ok
     print()
     print("All checks hold." if ok else "Some checks FAILED (see above).")
     return 0 if ok else 1

@@ -12,6 +12,12 @@ must agree bitwise; ``fused`` kernels round differently, and away from the CPU t
 reference takes torch's default there (foreach), so a stated tolerance applies, tensor by
 tensor in norm (see ``agree``). Where no tolerance can hold, or a precision changes what
 the reference computes, the loop says so and the check is not run (see ``unchecked``).
+
+The step may run its networks another way (``execution``): on CUDA streams it runs the same
+kernels; stacked, vmap runs each layer once over the stacked networks, which may round
+otherwise (see ``STACKED``), so a stacked step is held to the tolerances above. Either way
+each network's parameters, gradients and optimizer state are compared as the network's
+own: a member's slice of a stacked tensor (``multinet.stacking.slots``).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import torch
 from bench.correctness.base import Record, buffers, forward_context, moved, parameters
 from bench.correctness.loops import LOOPS
 from multinet import SCENARIOS, SETUPS, StepSpec, build_step
+from multinet.stacking import Slot, member_view, slots
 
 EXACT_IMPLS = ("loop", "foreach")
 # Where rounding may differ, a tensor agrees when the norm of its difference is within a
@@ -39,6 +46,10 @@ FUSED_RTOL = 1e-4
 # tensor's norm in fp32, 2.3e-3 in bf16. (The defects of the mutation list are caught on the
 # CPU, bitwise.)
 REDUCED_RTOL, REDUCED_ATOL = 1e-2, 1e-6
+# Why a stacked step is not held to the reference bitwise, but to the tolerances above.
+STACKED = ("vmap runs each layer as one batched matrix product over the stacked networks "
+           "(bmm) where each network runs its own (addmm), which may accumulate in another "
+           "order (on the CPU, at batch 1)")
 # Why a precision has no reference check.
 UNCHECKED = {"fp16": "the GradScaler skips a step on an inf in the gradients, which the "
                      "reference loops have no counterpart for"}
@@ -61,6 +72,7 @@ class ReferenceResult:
     max_rel_diff: float  # the largest norm of a difference over its reference's norm
     mismatch: str  # the first disagreement, in words; "" when there is none
     size: str = "seed"
+    execution: str = "sequential"
 
     @property
     def ok(self) -> bool:
@@ -73,10 +85,11 @@ def checked_size(scenario: str) -> str:
     return LOOPS[scenario].sizes[0] if scenario in LOOPS else SCENARIOS[scenario].check_size()
 
 
-def tolerance(device: str, precision: str, impl: str) -> tuple[float, float] | None:
+def tolerance(device: str, precision: str, impl: str,
+              execution: str = "sequential") -> tuple[float, float] | None:
     """(rtol, atol), or None where the harness must agree bitwise."""
     on_cpu = torch.device(device).type == "cpu"
-    if on_cpu and impl in EXACT_IMPLS:
+    if on_cpu and impl in EXACT_IMPLS and execution != "stacked":
         return None
     if on_cpu and precision == "fp32":
         return FUSED_RTOL, ATOL
@@ -100,15 +113,16 @@ def agree(ours: torch.Tensor, theirs: torch.Tensor, bounds: tuple[float, float])
     return diff <= rtol * float(torch.linalg.vector_norm(theirs)) + atol * ours.numel() ** 0.5
 
 
-def unchecked(scenario: str, device: str, precision: str, impl: str) -> str | None:
-    """Why the joint step of ``scenario`` is not held against its reference loop on
-    ``device`` at ``precision`` with ``impl``; None where it is."""
+def unchecked(scenario: str, device: str, precision: str, impl: str,
+              execution: str = "sequential") -> str | None:
+    """Why the joint step of ``scenario`` run by ``execution`` is not held against its
+    reference loop on ``device`` at ``precision`` with ``impl``; None where it is."""
     if precision in UNCHECKED:
         return UNCHECKED[precision]
     loop = LOOPS[scenario]
     if precision in loop.unchecked_precisions:
         return loop.unchecked_precisions[precision]
-    if loop.bitwise_only and tolerance(device, precision, impl) is not None:
+    if loop.bitwise_only and tolerance(device, precision, impl, execution) is not None:
         return loop.bitwise_only
     return None
 
@@ -125,21 +139,25 @@ class Snapshot:
     buffers: dict[str, list[torch.Tensor]]
 
 
-def _snapshot(record: Record, nets, optimizers) -> Snapshot:
+def _snapshot(record: Record, held: dict[str, list[Slot]], optimizers, buffered) -> Snapshot:
+    """``held``: each network's parameters as slots: the tensor an optimizer steps, and the
+    network's index in it where several networks are stacked in one."""
     owner = {id(p): (opt, group) for opt in optimizers for group in opt.param_groups
              for p in group["params"]}
     params, state, groups = {}, {}, {}
-    for name, net in nets.items():
-        ps = parameters(net)
-        params[name] = [p.detach().clone() for p in ps]
-        state[name] = [{k: torch.as_tensor(v).detach().clone()
-                        for k, v in owner[id(p)][0].state.get(p, {}).items()}
-                       if id(p) in owner else {} for p in ps]
-        groups[name] = [{k: owner[id(p)][1].get(k) for k in HYPERPARAMETERS}
-                        if id(p) in owner else {} for p in ps]
+    for name, net_slots in held.items():
+        params[name] = [member_view(s, s[0]).detach().clone() for s in net_slots]
+        state[name] = [{k: member_view(s, torch.as_tensor(v)).detach().clone()
+                        for k, v in owner[id(s[0])][0].state.get(s[0], {}).items()}
+                       if id(s[0]) in owner else {} for s in net_slots]
+        groups[name] = [{k: owner[id(s[0])][1].get(k) for k in HYPERPARAMETERS}
+                        if id(s[0]) in owner else {} for s in net_slots]
     return Snapshot(record, params, state, groups,
-                    {name: [b.detach().clone() for b in buffers(net)]
-                     for name, net in nets.items()})
+                    {name: [b.detach().clone() for b in bs] for name, bs in buffered.items()})
+
+
+def _plain(nets) -> dict[str, list[Slot]]:
+    return {name: [(p, None) for p in parameters(net)] for name, net in nets.items()}
 
 
 def reference_trace(scenario: str, optimizer: str, *, steps: int, batch_size: int,
@@ -162,7 +180,8 @@ def reference_trace(scenario: str, optimizer: str, *, steps: int, batch_size: in
         record = loop.iteration(nets, optimizers, batch,
                                 lambda: forward_context(device, precision))
         batches.append(batch)
-        snapshots.append(_snapshot(record, nets, optimizers.values()))
+        snapshots.append(_snapshot(record, _plain(nets), optimizers.values(),
+                                   {name: buffers(net) for name, net in nets.items()}))
     return initial, batches, snapshots
 
 
@@ -171,8 +190,11 @@ def harness_trace(spec: StepSpec, batches) -> tuple[dict, list[Snapshot]]:
     forward and the gradients after each backward can be read (a ``target`` stage runs
     as it is)."""
     step = build_step(spec)
-    initial = {name: [p.detach().clone() for p in net.parameters()]
-               for name, net in step.networks.items()}
+    held = slots(step.networks)
+    initial = {name: [member_view(s, s[0]).detach().clone() for s in ss]
+               for name, ss in held.items()}
+    buffered = {name: list(step.networks[name].buffers()) if name in step.networks else []
+                for name in held}  # a stack holds no buffers
     snapshots = []
     for batch in batches:
         step.batch = batch
@@ -182,10 +204,10 @@ def harness_trace(spec: StepSpec, batches) -> tuple[dict, list[Snapshot]]:
             if phase == "forward":
                 record.losses.append(step.last_loss.clone())
             elif phase == "backward":
-                record.gradients.append({name: [None if p.grad is None else p.grad.clone()
-                                                for p in net.parameters()]
-                                         for name, net in step.networks.items()})
-        snapshots.append(_snapshot(record, step.networks, step.optimizers))
+                record.gradients.append({
+                    name: [None if s[0].grad is None else member_view(s, s[0].grad).clone()
+                           for s in ss] for name, ss in held.items()})
+        snapshots.append(_snapshot(record, held, step.optimizers, buffered))
     return initial, snapshots
 
 
@@ -275,19 +297,21 @@ def _moved(now: list[torch.Tensor], start: list[torch.Tensor]) -> list[torch.Ten
 def against_reference(scenario: str, *, optimizer: str = "adam", optimizer_impl: str = "loop",
                       setups=SETUPS, steps: int = 5, batch_size: int = 4, device: str = "cpu",
                       seed: int = 0, n_networks: int = 2, precision: str = "fp32",
-                      size: str | None = None, trace=None) -> list[ReferenceResult]:
-    """Each of ``setups`` of the joint step against the reference loop, ``steps`` iterations,
-    at ``size`` (by default ``checked_size(scenario)``). ``trace`` is a ``reference_trace``
-    already computed for these arguments."""
+                      size: str | None = None, trace=None,
+                      execution: str = "sequential") -> list[ReferenceResult]:
+    """Each of ``setups`` of the joint step, its networks run by ``execution``, against the
+    reference loop, ``steps`` iterations, at ``size`` (by default ``checked_size(scenario)``).
+    ``trace`` is a ``reference_trace`` already computed for these arguments."""
     size = size or checked_size(scenario)
     initial, batches, snapshots = trace or reference_trace(
         scenario, optimizer, steps=steps, batch_size=batch_size, device=device, seed=seed,
         n_networks=n_networks, precision=precision, size=size)
-    bounds = tolerance(device, precision, optimizer_impl)
+    bounds = tolerance(device, precision, optimizer_impl, execution)
     results = []
     for setup in setups:
         spec = StepSpec(scenario, batch_size, device, setup, optimizer, optimizer_impl,
-                        size=size, seed=seed, precision=precision, n_networks=n_networks)
+                        size=size, seed=seed, precision=precision, n_networks=n_networks,
+                        execution=execution)
         ours_initial, ours = harness_trace(spec, batches)
         c = _Comparer(bounds)
         c.values("networks", list(ours_initial), list(initial))
@@ -297,6 +321,7 @@ def against_reference(scenario: str, *, optimizer: str = "adam", optimizer_impl:
             compare_snapshots(c, i, mine, theirs, ours_initial, initial)
         results.append(ReferenceResult(scenario, optimizer, optimizer_impl, setup, device,
                                        precision, steps, tolerance_text(bounds),
-                                       c.max_abs_diff, c.max_rel_diff, c.mismatch, size))
+                                       c.max_abs_diff, c.max_rel_diff, c.mismatch, size,
+                                       execution))
     return results
 

@@ -1,5 +1,6 @@
 """Soft Actor-Critic's networks as pranz24/pytorch-soft-actor-critic's ``model.py`` and
-``utils.py`` write them, rather than imported from ``multinet``.
+``utils.py`` write them, and REDQ's critic as watchernyu/REDQ's ``redq/algos/core.py``
+writes it (``Mlp``), rather than imported from ``multinet``.
 
 One departure, the harness's own: ``sample`` takes the standard normal draw that
 ``normal.rsample()`` would make from the global RNG, so that the reference and the harness
@@ -53,6 +54,33 @@ class QNetwork(nn.Module):
         x2 = self.linear6(x2)
 
         return x1, x2
+
+
+class Mlp(nn.Module):
+    """REDQ's network: hidden layers with a ReLU after each, then a last linear layer;
+    REDQ's Q functions are ``Mlp(obs_dim + act_dim, 1, hidden_sizes)``."""
+
+    def __init__(self, input_size, output_size, hidden_sizes, hidden_activation=F.relu):
+        super().__init__()
+        self.input_size = input_size
+        self.output_size = output_size
+        self.hidden_activation = hidden_activation
+        self.hidden_layers = nn.ModuleList()
+        in_size = input_size
+        for next_size in hidden_sizes:
+            fc_layer = nn.Linear(in_size, next_size)
+            in_size = next_size
+            self.hidden_layers.append(fc_layer)
+        self.last_fc_layer = nn.Linear(in_size, output_size)
+        self.apply(weights_init_)
+
+    def forward(self, input):
+        h = input
+        for fc_layer in self.hidden_layers:
+            h = fc_layer(h)
+            h = self.hidden_activation(h)
+        output = self.last_fc_layer(h)
+        return output
 
 
 class GaussianPolicy(nn.Module):

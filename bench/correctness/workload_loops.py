@@ -25,7 +25,8 @@ from bench.correctness.base import ADAM, Loop, Record, make_optimizer
 from bench.correctness.clip_networks import TextEncoder
 from bench.correctness.gan_loops import Cyclegan, Dcgan
 from bench.correctness.resnet import resnet18, resnet50
-from bench.correctness.sac_networks import GaussianPolicy, QNetwork, hard_update, soft_update
+from bench.correctness.sac_networks import (GaussianPolicy, Mlp, QNetwork, hard_update,
+                                            soft_update)
 
 
 class Sac(Loop):
@@ -37,18 +38,39 @@ class Sac(Loop):
     One departure: pranz24 starts ``self.alpha`` at ``args.alpha`` (0.2) while ``log_alpha``
     starts at 0, so its very first update alone uses 0.2 and every later one
     ``log_alpha.exp()``; the harness uses ``log_alpha.exp()`` from the start, and so does
-    this loop."""
+    this loop.
 
-    sizes = ("tiny", "published")
-    DIMS = {"tiny": (5, 2, 16), "published": (17, 6, 256)}  # HalfCheetah's; hidden_size
+    At the REDQ sizes the critics are REDQ's (``REDQSACAgent`` in watchernyu/REDQ's
+    ``redq_sac.py``): ``num_Q`` Mlp critics and as many targets, built critics first as the
+    harness builds them; the target is the minimum over ``num_min`` target critics drawn at
+    random (drawn with the batch, where REDQ calls ``np.random.choice``), the critics' loss
+    REDQ's mean over all their errors times ``num_Q``, and the policy's loss takes their
+    mean, the critics frozen. The update order stays pranz24's, one Adam over all critics
+    (where REDQ keeps one per critic: Adam's arithmetic is per parameter either way)."""
+
+    sizes = ("tiny", "published", "tiny-redq", "published-redq")
+    # HalfCheetah's; hidden_size
+    DIMS = {"tiny": (5, 2, 16), "published": (17, 6, 256), "tiny-redq": (5, 2, 16),
+            "published-redq": (17, 6, 256)}
+    NUM_Q = {"tiny-redq": 10, "published-redq": 10}  # REDQ's num_Q; elsewhere pranz24's twin
+    num_min = 2
     untrained = frozenset({"critic_target"})
     gamma, tau = 0.99, 0.005
 
     def networks(self, n_networks):
         num_inputs, num_actions, hidden_size = self.DIMS[self.size]
-        critic = QNetwork(num_inputs, num_actions, hidden_size)
-        critic_target = QNetwork(num_inputs, num_actions, hidden_size)
-        hard_update(critic_target, critic)
+        self.num_Q = self.NUM_Q.get(self.size, 0)
+        if self.num_Q:
+            def mlps():
+                return nn.ModuleList(Mlp(num_inputs + num_actions, 1, (hidden_size, hidden_size))
+                                     for _ in range(self.num_Q))
+            critic, critic_target = mlps(), mlps()
+            for q_target_net, q_net in zip(critic_target, critic):
+                q_target_net.load_state_dict(q_net.state_dict())
+        else:
+            critic = QNetwork(num_inputs, num_actions, hidden_size)
+            critic_target = QNetwork(num_inputs, num_actions, hidden_size)
+            hard_update(critic_target, critic)
         # Target Entropy = -dim(A) (e.g. , -6 for HalfCheetah-v2) as given in the paper:
         # -torch.prod(torch.Tensor(action_space.shape)).item()
         self.target_entropy = -float(num_actions)
@@ -78,9 +100,45 @@ class Sac(Loop):
         next_state = torch.randn(n, num_inputs, generator=g)
         mask = (torch.rand(n, 1, generator=g) > 0.01).float()  # float(not done)
         noise = torch.randn(n, num_actions, generator=g)
-        return {"state": state, "action": action, "reward": reward, "next_state": next_state,
-                "mask": mask, "noise": noise, "next_noise": torch.randn(n, num_actions,
-                                                                        generator=g)}
+        batch = {"state": state, "action": action, "reward": reward, "next_state": next_state,
+                 "mask": mask, "noise": noise, "next_noise": torch.randn(n, num_actions,
+                                                                         generator=g)}
+        if self.size in self.NUM_Q:  # REDQ's sample_idxs, without replacement
+            batch["in_target"] = torch.randperm(self.NUM_Q[self.size], generator=g)[:self.num_min]
+        return batch
+
+    def redq_target(self, critic_target, next_state_batch, next_state_action,
+                    next_state_log_pi, reward_batch, mask_batch, sample_idxs):
+        """REDQ's get_redq_q_target_no_grad (q_target_mode 'min'), on pranz24's names."""
+        q_prediction_next_list = []
+        for sample_idx in sample_idxs:
+            q_prediction_next = critic_target[sample_idx](
+                torch.cat([next_state_batch, next_state_action], 1))
+            q_prediction_next_list.append(q_prediction_next)
+        q_prediction_next_cat = torch.cat(q_prediction_next_list, 1)
+        min_q, min_indices = torch.min(q_prediction_next_cat, dim=1, keepdim=True)
+        next_q_with_log_prob = min_q - self.alpha * next_state_log_pi
+        return reward_batch + mask_batch * self.gamma * next_q_with_log_prob
+
+    def redq_q_loss(self, critic, state_batch, action_batch, y_q):
+        q_prediction_list = []
+        for q_i in range(self.num_Q):
+            q_prediction = critic[q_i](torch.cat([state_batch, action_batch], 1))
+            q_prediction_list.append(q_prediction)
+        q_prediction_cat = torch.cat(q_prediction_list, dim=1)
+        y_q = y_q.expand((-1, self.num_Q)) if y_q.shape[1] == 1 else y_q
+        return F.mse_loss(q_prediction_cat, y_q) * self.num_Q
+
+    def redq_ave_q(self, critic, state_batch, a_tilda):
+        """The ensemble's mean Q of the policy's actions, the critics frozen (REDQ thaws
+        them after the policy's backward)."""
+        q_a_tilda_list = []
+        for sample_idx in range(self.num_Q):
+            critic[sample_idx].requires_grad_(False)
+            q_a_tilda = critic[sample_idx](torch.cat([state_batch, a_tilda], 1))
+            q_a_tilda_list.append(q_a_tilda)
+        q_a_tilda_cat = torch.cat(q_a_tilda_list, 1)
+        return torch.mean(q_a_tilda_cat, dim=1, keepdim=True)
 
     def iteration(self, nets, optimizers, batch, forward):
         critic, critic_target, policy = nets["critic"], nets["critic_target"], nets["actor"]
@@ -98,15 +156,23 @@ class Sac(Loop):
             with torch.no_grad():
                 next_state_action, next_state_log_pi, _ = policy.sample(next_state_batch,
                                                                         batch["next_noise"])
-                qf1_next_target, qf2_next_target = critic_target(next_state_batch,
-                                                                 next_state_action)
-                min_qf_next_target = (torch.min(qf1_next_target, qf2_next_target)
-                                      - self.alpha * next_state_log_pi)
-                next_q_value = reward_batch + mask_batch * self.gamma * (min_qf_next_target)
-            qf1, qf2 = critic(state_batch, action_batch)
-            qf1_loss = F.mse_loss(qf1, next_q_value)
-            qf2_loss = F.mse_loss(qf2, next_q_value)
-            qf_loss = qf1_loss + qf2_loss
+                if self.num_Q:
+                    next_q_value = self.redq_target(
+                        critic_target, next_state_batch, next_state_action, next_state_log_pi,
+                        reward_batch, mask_batch, batch["in_target"].tolist())
+                else:
+                    qf1_next_target, qf2_next_target = critic_target(next_state_batch,
+                                                                     next_state_action)
+                    min_qf_next_target = (torch.min(qf1_next_target, qf2_next_target)
+                                          - self.alpha * next_state_log_pi)
+                    next_q_value = reward_batch + mask_batch * self.gamma * (min_qf_next_target)
+            if self.num_Q:
+                qf_loss = self.redq_q_loss(critic, state_batch, action_batch, next_q_value)
+            else:
+                qf1, qf2 = critic(state_batch, action_batch)
+                qf1_loss = F.mse_loss(qf1, next_q_value)
+                qf2_loss = F.mse_loss(qf2, next_q_value)
+                qf_loss = qf1_loss + qf2_loss
 
         critic_optim.zero_grad()
         qf_loss.backward()
@@ -115,12 +181,17 @@ class Sac(Loop):
 
         with forward():
             pi, log_pi, _ = policy.sample(state_batch, batch["noise"])
-            qf1_pi, qf2_pi = critic(state_batch, pi)
-            min_qf_pi = torch.min(qf1_pi, qf2_pi)
-            policy_loss = ((self.alpha * log_pi) - min_qf_pi).mean()
+            if self.num_Q:
+                policy_loss = (log_pi * self.alpha - self.redq_ave_q(critic, state_batch,
+                                                                     pi)).mean()
+            else:
+                qf1_pi, qf2_pi = critic(state_batch, pi)
+                min_qf_pi = torch.min(qf1_pi, qf2_pi)
+                policy_loss = ((self.alpha * log_pi) - min_qf_pi).mean()
 
         policy_optim.zero_grad()
         policy_loss.backward()
+        critic.requires_grad_(True)  # REDQ's thaw; pranz24 never froze them
         self.record(record, policy_loss, nets, ["actor"])
         policy_optim.step()
 

@@ -4,7 +4,8 @@ Each configuration of a comparison group is set against the group's reference (b
 each optimizer setup against `separate`), from blocks paired round by round
 (``bench/analyze/ratios.py``). The section gives the verdicts in a sentence, draws every
 ratio with its interval (the threshold band shaded: an interval inside it is `same`), and
-lists them in a table. Nothing is called faster on a median alone.
+lists them in a table, with a sentence per scenario. Nothing is called faster on a median
+alone.
 """
 
 from __future__ import annotations
@@ -94,6 +95,35 @@ def verdict_table(steps: pd.DataFrame, took: pd.Series) -> Table:
                  numeric=frozenset({1, 2, 3, 6, 8}))
 
 
+def _verdict_counts(cell: pd.DataFrame) -> str:
+    """`2 faster (0.104 to 0.669), 1 slower (2.43), 3 inconclusive`: each verdict's count
+    and, where it says faster or slower, the range of those ratios."""
+    parts = []
+    for verdict in VERDICTS:
+        ratios = cell.loc[cell["verdict"] == verdict, "ratio"]
+        if ratios.empty:
+            continue
+        low, high = ratios.min(), ratios.max()
+        span = f"{low:.3g}" if len(ratios) == 1 else f"{low:.3g} to {high:.3g}"
+        parts.append(f"{len(ratios)} {verdict}"
+                     + (f" ({span})" if verdict in (FASTER, SLOWER) else ""))
+    return ", ".join(parts)
+
+
+def scenario_sentences(steps: pd.DataFrame) -> list[str]:
+    """One sentence per scenario and compared value: what its step time did against the
+    reference, over every configuration of it."""
+    out = []
+    for scenario in ordered(steps[SCENARIO.name]):
+        rows = steps[steps[SCENARIO.name] == scenario]
+        for (compared, reference, value), cell in rows.groupby(
+                ["compared", "reference", "value"], sort=False):
+            out.append(f"{scenario}: `{value}` against `{reference}` "
+                       f"({compared.replace('_', ' ')}) over {len(cell)} configuration"
+                       f"{'s' if len(cell) > 1 else ''}: {_verdict_counts(cell)}.")
+    return out
+
+
 def _look(row) -> str:
     look, confidence = row.get("look"), row.get("confidence")
     if look != look or look is None:
@@ -134,5 +164,6 @@ def findings_section(ratios: pd.DataFrame | None,
         "as soon as its verdicts were decided at a planned look; each look spends a share "
         "of a 5% error budget, so an interval is at the confidence of its look, and the "
         "table says what each verdict took.",
-        ratio_chart(steps), verdict_table(steps, group_seconds(results))]
+        *scenario_sentences(steps), ratio_chart(steps),
+        verdict_table(steps, group_seconds(results))]
     return section

@@ -4,7 +4,8 @@ The file may come from another machine, another version or a hand edit, so nothi
 is trusted: every benchmark must be an object of this project's suite, name a known phase
 and valid axis values that agree with its config_id, and carry its per-round times as
 finite, positive numbers over a positive count of iterations. Each (configuration, phase)
-comes once: a second would count the same measurement twice. Anything else is one
+comes once: a second would count the same measurement twice; and every phase of a
+configuration is there, since a run folder has a row for each. Anything else is one
 UsageError line naming the file, the benchmark and the key.
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 
 from bench.axes import AXES, config_id
 from bench.errors import UsageError
+from bench.measure.result import ConfigResult
 from bench.schema import TIMED_PHASES
 from bench.suite import SUITE
 from bench.sweep.config import check_value, scalar_bounds
@@ -59,7 +61,17 @@ def read_saved_run(path: Path) -> SavedRun:
                              "the same measurement would count twice")
         seen[key] = i + 1
         benchmarks.append(saved)
+    _check_whole(path, benchmarks, seen)
     return SavedRun(data, tuple(benchmarks))
+
+
+def _check_whole(path: Path, benchmarks: list[SavedBenchmark], seen: dict) -> None:
+    """Every configuration with a benchmark of each of its phases."""
+    for bench in benchmarks:
+        for phase in ConfigResult(bench.spec, "", 1, "").timed_phases:
+            if (config_id(bench.spec), phase) not in seen:
+                raise UsageError(f"{path}: {config_id(bench.spec)} has no {phase!r} benchmark; "
+                                 "import a whole run of the suite")
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -100,6 +112,9 @@ def _benchmark(bench: Any, where: str) -> SavedBenchmark:
         raise UsageError(f"{where}: phase {info.get('phase')!r:.60} is not one of "
                          f"{', '.join(TIMED_PHASES)}")
     values = {}
+    missing = [a.name for a in AXES if a.sweep_default is None and a.name not in info]
+    if missing or not info.get("device_name"):
+        raise UsageError(f"{where}: extra_info has no {(missing or ['device_name'])[0]}")
     for axis in AXES:  # a suite saved before an axis existed ran at its default
         if axis.name in info:
             value = info[axis.name]

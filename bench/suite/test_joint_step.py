@@ -21,6 +21,7 @@ from bench.measure.devices import device_name
 from bench.schema import OPTIMIZER_PHASE, STEP
 from bench.suite import SUITE
 from multinet import PHASES, build_step
+from multinet.stacking import member_names
 
 
 def _slowdown_s(config, scenario: str) -> float:
@@ -37,7 +38,9 @@ def _learning(step, phase: str) -> list[str]:
     reached = set().union(*step.scenario.expected_flow.values())
     updates = step.scenario.updates() if phase == STEP else step.scenario.updates()[:1]
     trains = set().union(*(u.trains or reached for u in updates))
-    return [name for name in step.networks if name in reached and name in trains]
+    # a stack of networks (the `stacked` execution) learns where its members do
+    return [name for name, net in step.networks.items()
+            if set(member_names(name, net)) & reached & trains]
 
 
 def _parameters(step) -> dict[str, list[torch.Tensor]]:

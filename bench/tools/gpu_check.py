@@ -21,7 +21,12 @@
    into ``ddp-check/``: both DDP wraps measured over NCCL;
 9. the per-network attribution and a trace (``bench/tools/gpu_attribution_check.py``):
    planted GPU work lands in its network and phase, the workloads of step 6 are attributed
-   and add up, and a published-size DCGAN is traced into ``traces/`` with every range.
+   and add up, and a published-size DCGAN is traced into ``traces/`` with every range;
+10. the networks on CUDA streams (and SAC's critics stacked) against one after the other
+    (``bench/sweeps/gpu-executions.toml``), into ``executions-check/``: shared_input, CLIP and
+    SAC at their published sizes, every configuration measured and each one's ratio to
+    ``sequential`` given with its interval and verdict, whichever way it goes; and five steps
+    of each execution ending where ``sequential`` ends, within the stated tolerance.
 
 It prints each check, writes ``gpu_check.json`` beside the results, and exits 1 if any
 check fails. It needs a few minutes on one H100. A rerun replaces the run files that the
@@ -63,6 +68,7 @@ from bench.schema import (ENV_FILE, NETWORKS_FILE, OK, OOM, OPERATORS_FILE, RESU
 from bench.sweep.config import DEFAULT_CUDA_SWEEP, SWEEPS_DIR, load_sweep
 from bench.sweep.loop import run_sweep
 from bench.tools.gpu_attribution_check import check_attribution
+from bench.tools.gpu_executions import execution_checks
 from multinet import SCENARIOS, StepSpec, build_step, gradient_flow, setup_equivalence
 
 # The cross-check passes when the two timers agree within this fraction.
@@ -353,6 +359,11 @@ def main(argv: list[str] | None = None) -> int:
     check_gpu_axes(args.device, out_dir / "axes-check", checks)
     check_ddp(out_dir / "ddp-check", checks)
     check_attribution(args.device, out_dir, checks, check)
+    folder = out_dir / "executions-check"
+    folder.mkdir(parents=True, exist_ok=True)
+    clear_run_files(folder)
+    for name, ok, detail in execution_checks(args.device, folder):
+        check(name, ok, detail, checks)
 
     write_pages(out_dir)
     passed = all(c["ok"] for c in checks)

@@ -124,7 +124,10 @@ class Clip(Workload):
         return {"images": torch.randn(n, 3, s.image_size, s.image_size, generator=generator),
                 "tokens": tokens}
 
+    def independent(self):
+        return (("", ("image", "text")),)
+
     def loss_terms(self, networks, batch):
-        text = networks["text"]
-        return {"loss": contrastive_loss(networks["image"](batch["images"]),
-                                         text(batch["tokens"]), text.logit_scale)}
+        image, text = self.execution.each(networks, {"image": (batch["images"],),
+                                                     "text": (batch["tokens"],)})
+        return {"loss": contrastive_loss(image, text, networks["text"].logit_scale)}

@@ -17,10 +17,22 @@ reparameterisation noise is drawn with the batch (``noise``, ``next_noise``)
 rather than inside ``rsample``, so every setup and the reference loop see the same numbers.
 The published size is the reference's MuJoCo default: HalfCheetah's 17 observations and 6
 actions, 256 hidden units, batch 256.
+
+The sizes ``tiny-redq`` and ``published-redq`` make the critics an ensemble of ten, as REDQ
+(Chen et al., 2021; watchernyu/REDQ's ``redq_sac.py``) has them: every critic is trained
+towards one target, the minimum of two target critics drawn at random per batch (drawn with
+the batch, ``in_target``), and the actor's loss takes the ensemble's mean where SAC takes its
+twins' minimum. Two departures: every target critic is evaluated and the drawn two are taken,
+where REDQ evaluates only those two (the same target, for eight more forwards without
+gradients); and an iteration updates the critics once, where REDQ updates them twenty times
+per actor update (its update-to-data ratio): here an iteration is one update of each network.
+Under the ``stacked`` execution the Q functions of ``critic``, and those of
+``critic_target``, run as one (``multinet/stacking.py``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import ClassVar
@@ -29,6 +41,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from multinet.execution import Execution
 from multinet.scenarios import Update, frozen, register
 from multinet.workloads.base import Workload
 
@@ -36,6 +49,8 @@ GAMMA = 0.99
 TAU = 0.005
 LOG_STD_MIN, LOG_STD_MAX = -20, 2
 EPSILON = 1e-6
+# REDQ's ensemble (N = 10) and the number of its critics whose minimum is the target (M = 2)
+REDQ_CRITICS, REDQ_IN_TARGET = 10, 2
 
 
 @dataclass(frozen=True)
@@ -43,9 +58,13 @@ class SacSizes:
     observations: int = 17
     actions: int = 6
     hidden: int = 256
+    critics: int = 2  # SAC's twin Q functions; REDQ's ensemble has ten
 
 
-SIZES = {"tiny": SacSizes(observations=5, actions=2, hidden=16), "published": SacSizes()}
+TINY = SacSizes(observations=5, actions=2, hidden=16)
+SIZES = {"tiny": TINY, "published": SacSizes(),
+         "tiny-redq": dataclasses.replace(TINY, critics=REDQ_CRITICS),
+         "published-redq": SacSizes(critics=REDQ_CRITICS)}
 
 
 def xavier(module: nn.Module) -> nn.Module:
@@ -57,23 +76,42 @@ def xavier(module: nn.Module) -> nn.Module:
     return module
 
 
-class QNetwork(nn.Module):
-    """Two Q functions of (observation, action), as the reference's ``QNetwork``."""
+class QFunction(nn.Module):
+    """One Q function of (observation, action), concatenated: the reference's ``linear1``
+    to ``linear3`` (the second's are its ``linear4`` to ``linear6``)."""
 
     def __init__(self, s: SacSizes):
         super().__init__()
-        inputs = s.observations + s.actions
-        self.linear1, self.linear2 = nn.Linear(inputs, s.hidden), nn.Linear(s.hidden, s.hidden)
+        self.linear1 = nn.Linear(s.observations + s.actions, s.hidden)
+        self.linear2 = nn.Linear(s.hidden, s.hidden)
         self.linear3 = nn.Linear(s.hidden, 1)
-        self.linear4, self.linear5 = nn.Linear(inputs, s.hidden), nn.Linear(s.hidden, s.hidden)
-        self.linear6 = nn.Linear(s.hidden, 1)
-        xavier(self)
 
-    def forward(self, state, action):
-        x = torch.cat([state, action], 1)
-        q1 = self.linear3(F.relu(self.linear2(F.relu(self.linear1(x)))))
-        q2 = self.linear6(F.relu(self.linear5(F.relu(self.linear4(x)))))
-        return q1, q2
+    def forward(self, x):
+        return self.linear3(F.relu(self.linear2(F.relu(self.linear1(x)))))
+
+
+class QNetwork(nn.Module):
+    """The critics: the reference's ``QNetwork`` (two Q functions, built and initialised in
+    its order) or an ensemble of more. Each Q function runs through ``execution``, which a
+    step may set (streams); a stack of them (``multinet/stacking.py``) is found in ``q``."""
+
+    execution: Execution = Execution()
+
+    def __init__(self, s: SacSizes):
+        super().__init__()
+        self.names = self.names_for(s)
+        if s.critics == 2:  # pranz24's QNetwork: both built, then initialised
+            self.q = nn.ModuleDict({name: QFunction(s) for name in self.names})
+            xavier(self)
+        else:  # REDQ's critics, each an ``Mlp`` initialised as it is built
+            self.q = nn.ModuleDict({name: xavier(QFunction(s)) for name in self.names})
+
+    @staticmethod
+    def names_for(s: SacSizes) -> tuple[str, ...]:
+        return tuple(f"q{i}" for i in range(1, s.critics + 1))
+
+    def forward(self, state, action) -> list[torch.Tensor]:
+        return self.execution.members(self.q, self.names, torch.cat([state, action], 1))
 
 
 class GaussianPolicy(nn.Module):
@@ -141,10 +179,14 @@ class Sac(Workload):
 
         def randn(*shape):
             return torch.randn(*shape, generator=generator)
-        return {"state": randn(n, s.observations), "action": torch.rand(n, a, generator=generator)
-                * 2 - 1, "reward": randn(n, 1), "next_state": randn(n, s.observations),
-                "mask": (torch.rand(n, 1, generator=generator) > 0.01).float(),  # 1 - done
-                "noise": randn(n, a), "next_noise": randn(n, a)}
+        batch = {"state": randn(n, s.observations),
+                 "action": torch.rand(n, a, generator=generator) * 2 - 1, "reward": randn(n, 1),
+                 "next_state": randn(n, s.observations),
+                 "mask": (torch.rand(n, 1, generator=generator) > 0.01).float(),  # 1 - done
+                 "noise": randn(n, a), "next_noise": randn(n, a)}
+        if s.critics > REDQ_IN_TARGET:  # REDQ's draw of the critics the target takes
+            batch["in_target"] = torch.randperm(s.critics, generator=generator)[:REDQ_IN_TARGET]
+        return batch
 
     @staticmethod
     def _alpha(networks) -> torch.Tensor:
@@ -155,17 +197,41 @@ class Sac(Workload):
         with torch.no_grad():
             next_action, next_log_pi = networks["actor"](batch["next_state"],
                                                          batch["next_noise"])
-            q1_next, q2_next = networks["critic_target"](batch["next_state"], next_action)
-            min_q_next = torch.min(q1_next, q2_next) - alpha * next_log_pi
-            next_q = batch["reward"] + batch["mask"] * GAMMA * min_q_next
-        q1, q2 = networks["critic"](batch["state"], batch["action"])
-        return F.mse_loss(q1, next_q) + F.mse_loss(q2, next_q)
+            min_q_next = self._target_min(
+                networks["critic_target"](batch["next_state"], next_action), batch)
+            next_q = batch["reward"] + batch["mask"] * GAMMA * (min_q_next - alpha * next_log_pi)
+        qs = networks["critic"](batch["state"], batch["action"])
+        if len(qs) == 2:
+            return F.mse_loss(qs[0], next_q) + F.mse_loss(qs[1], next_q)
+        # REDQ's: one mean over every critic's errors, times the number of critics
+        return F.mse_loss(torch.cat(qs, 1), next_q.expand(-1, len(qs))) * len(qs)
+
+    @staticmethod
+    def _target_min(q_next: list[torch.Tensor], batch) -> torch.Tensor:
+        """SAC's minimum of its twin target critics, or REDQ's of the two drawn."""
+        if len(q_next) == 2:
+            return torch.min(*q_next)
+        drawn = torch.cat(q_next, 1).index_select(1, batch["in_target"])
+        return drawn.min(dim=1, keepdim=True).values
 
     def _actor_loss(self, networks, batch, scratch):
         pi, log_pi = networks["actor"](batch["state"], batch["noise"])
         scratch["log_pi"] = log_pi
-        q1_pi, q2_pi = networks["critic"](batch["state"], pi)
-        return ((self._alpha(networks) * log_pi) - torch.min(q1_pi, q2_pi)).mean()
+        qs = networks["critic"](batch["state"], pi)
+        # SAC's minimum of its twin critics; REDQ's mean over its ensemble
+        q_pi = torch.min(*qs) if len(qs) == 2 else torch.cat(qs, 1).mean(dim=1, keepdim=True)
+        return ((self._alpha(networks) * log_pi) - q_pi).mean()
+
+    def independent(self):
+        names = QNetwork.names_for(self.dims)
+        return (("critic.q", names), ("critic_target.q", names))
+
+    def stackable(self):
+        return self.independent()
+
+    def use(self, execution, networks):
+        super().use(execution, networks)
+        networks["critic"].execution = networks["critic_target"].execution = execution
 
     def _temperature_loss(self, networks, batch, scratch):
         log_pi = scratch.pop("log_pi").detach()
