@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.analyze.bounds import COMPUTE_PEAK_FRACTION, LAUNCH_HOST_SHARE
+from bench.analyze.phase_bounds import COMPUTE_PEAK_FRACTION, LAUNCH_HOST_SHARE
 from bench.axes import DEVICE, DIMENSIONS, Dimension, config_id_template
 
 SCHEMA_VERSION = 1
@@ -167,7 +167,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("peak_fraction", "fraction", "tflops_per_s over the GPU's published dense peak for "
            "the precision (bench/measure/peaks.py)", f"{NOT_OK}, or the GPU's peak is not known",
            kind="float"),
-    Column("bound", "", "what bounds the phase on the GPU (bench/analyze/bounds.py): "
+    Column("bound", "", "what bounds the phase on the GPU (bench/analyze/phase_bounds.py): "
            f"`compute` when peak_fraction >= {COMPUTE_PEAK_FRACTION}; else `launch` when "
            f"host_median_ms / median_ms >= {LAUNCH_HOST_SHARE} (the host's dispatch took "
            "most of the device's time, so the GPU idled between kernels); else `neither`",

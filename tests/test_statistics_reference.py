@@ -9,9 +9,9 @@ import pytest
 from scipy import stats
 
 from bench.analyze.ratios import FASTER, INCONCLUSIVE, SAME, SLOWER, verdict as interval_verdict
-from bench.analyze.significance import (IMPROVEMENT, MAD_SCALE, NO_CHANGE, REGRESSION, adjust,
-                                        drift, paired, student_t_cdf, student_t_quantile, welch,
-                                        verdict)
+from bench.analyze.judge import (IMPROVEMENT, MAD_SCALE, NO_CHANGE, REGRESSION, adjust,
+                                 drift, paired, student_t_cdf, student_t_quantile, welch,
+                                 verdict)
 from bench.measure.stats import median_ci_ranks
 
 # log unit medians: mostly near a level, now and then a run 30% slow

@@ -4,7 +4,7 @@ ordinary t-test it becomes untrimmed."""
 import numpy as np
 import pytest
 
-from bench.analyze.significance import paired, t_interval
+from bench.analyze.judge import paired, t_interval
 from bench.analyze.trimmed import trimmed_means
 
 

@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from bench.analyze.ratios import DEFAULT_THRESHOLD, verdict
-from bench.analyze.significance import Z_95
-from bench.analyze.tables import measured, ordered
+from bench.analyze.judge import Z_95
+from bench.analyze.run_tables import measured, ordered
 from bench.axes import (AXES, BATCH_SIZE, DEVICE, OPTIMIZER_IMPL, SCENARIO, Axis, config_id,
                         key)
 from bench.schema import OK

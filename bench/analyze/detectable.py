@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from bench.analyze.significance import student_t_quantile
+from bench.analyze.judge import student_t_quantile
 
 POWER, LEVEL = 0.80, 0.05
 

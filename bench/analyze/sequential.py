@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.analyze.significance import student_t_quantile
+from bench.analyze.judge import student_t_quantile
 from bench.analyze.trimmed import trimmed_means
 
 FASTER, SLOWER, SAME, UNDECIDED = "faster", "slower", "same", "inconclusive"

@@ -13,7 +13,7 @@ median of +18%, which no configuration shows. So per phase:
   the median of the others, its measurements agreeing as above. The spread it is judged
   against is what is left once every value's median is taken out (1.4826 x the median
   absolute residual), and it is as sure as the time windows (comparison groups) behind it,
-  as in ``bench/analyze/significance.py``'s drift test. The dimension whose values explain
+  as in ``bench/analyze/judge.py``'s drift test. The dimension whose values explain
   the most (the smallest residual spread) is the one named.
 
 Where one run per side stands behind the measurements, a shift of everything cannot be told
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bench.analyze.significance import MAD_EFFICIENCY, MAD_SCALE, adjust, t_interval
+from bench.analyze.judge import MAD_EFFICIENCY, MAD_SCALE, adjust, t_interval
 from bench.axes import DEVICE, DIMENSIONS, WORLD_SIZE
 
 # The share of a block's measurements that must move the same way, by more than half the

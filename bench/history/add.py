@@ -18,7 +18,7 @@ import pandas as pd
 
 from bench.history.record import RunRecord, read_record
 from bench.history.store import Store, StoreError
-from bench.history.tables import table_columns
+from bench.history.store_schema import table_columns
 
 ADDED, ALREADY = "added", "already in the store"
 

@@ -57,8 +57,8 @@ import pandas as pd
 
 from bench.analyze.detectable import detectable_change, typical
 from bench.analyze.ratios import FASTER, SLOWER
-from bench.analyze.significance import (CONFIDENCE, DEFAULT_THRESHOLD, Z_95, adjust,
-                                        student_t_quantile, t_interval)
+from bench.analyze.judge import (CONFIDENCE, DEFAULT_THRESHOLD, Z_95, adjust,
+                                 student_t_quantile, t_interval)
 from bench.errors import UsageError
 from bench.schema import OK, PHASES, STEP
 

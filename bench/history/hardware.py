@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from bench.analyze.ratios import verdict
-from bench.analyze.significance import DEFAULT_THRESHOLD, Z_95
+from bench.analyze.judge import DEFAULT_THRESHOLD, Z_95
 from bench.axes import DEVICE, DIMENSIONS, config_id, key
 from bench.history.latest import with_defaults
 from bench.history.store import Store

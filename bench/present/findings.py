@@ -14,7 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from bench.analyze.ratios import FASTER, INCONCLUSIVE, SAME, SLOWER, VERDICTS
-from bench.analyze.tables import ordered
+from bench.analyze.run_tables import ordered
 from bench.axes import BATCH_SIZE, DIMENSIONS, SCENARIO
 from bench.present.charts import error_bars
 from bench.present.labels import esc, varying

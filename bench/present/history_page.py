@@ -19,13 +19,13 @@ import pandas as pd
 from plotly.offline import get_plotlyjs
 
 from bench.analyze.block_verdicts import common_shift, single_units
-from bench.analyze.comparison import COMPARED, NOT_MEASURED, change_rows
-from bench.analyze.significance import CONFIDENCE, DRIFT, IMPROVEMENT, REGRESSION
+from bench.analyze.run_comparison import COMPARED, NOT_MEASURED, change_rows
+from bench.analyze.judge import CONFIDENCE, DRIFT, IMPROVEMENT, REGRESSION
 from bench.atomic import write_text_atomic
 from bench.history.dashboard import Dashboard
 from bench.history.latest import LatestComparison
-from bench.present.comparison import SINGLE_UNIT_NOTE, unconfirmed_text
-from bench.present.shifts import detectable_text, shift_text
+from bench.present.comparison_page import SINGLE_UNIT_NOTE, unconfirmed_text
+from bench.present.shifts_text import detectable_text, shift_text
 from bench.present.history_script import SCRIPT
 from bench.present.labels import esc
 from bench.present.page import STYLE, Table

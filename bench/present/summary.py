@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from bench.analyze.sequential import UNDECIDED
-from bench.analyze.tables import ordered, setup_table, timing_blocks
+from bench.analyze.run_tables import ordered, setup_table, timing_blocks
 from bench.axes import (AXES, BATCH_SIZE, DEVICE, OPTIMIZER, OPTIMIZER_IMPL, OPTIMIZER_SETUP,
                         SCENARIO, SIZE, WORLD_SIZE, by_name)
 from bench.schema import OK, SKIPPED, STATUSES, STEP

@@ -30,7 +30,7 @@ from bench.axes import SCENARIO, config_id
 from bench.errors import RunFolderWriteError, UsageError
 from bench.measure.configuration import now
 from bench.measure.devices import device_name
-from bench.measure.environment import capture_environment
+from bench.measure.environment_capture import capture_environment
 from bench.schema import ENV_FILE, NETWORKS_FILE, PLAN_KEY, RESULTS_FILE, SAMPLES_FILE, SWEEP_FILE
 from bench.seal import DIGEST_KEY, check_seal, seal
 from bench.secrets import hide_words

@@ -54,7 +54,7 @@ FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 SWEEP_NEEDS = ("torch", "pandas")
 
 # Rounds at most, by default: the rounds stop once every measurement is decided
-# (bench/analyze/paired.py), and from the FIRST_LOOK-th on measure only what is not.
+# (bench/analyze/paired_rounds.py), and from the FIRST_LOOK-th on measure only what is not.
 DEFAULT_ROUNDS = MAX_ROUNDS
 
 

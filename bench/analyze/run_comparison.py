@@ -7,11 +7,11 @@ samples. Where both sides hold several units, the ratio candidate/baseline is ju
 Welch's t over the unit medians, which sees the spread between repeats; where a side holds
 one, by its departure from the common shift of its phase, against the spread of all the
 phase's measurements, known as well as the time windows (comparison groups) behind it allow
-(``bench.analyze.significance``): one run per side cannot tell a shift common to every
+(``bench.analyze.judge``): one run per side cannot tell a shift common to every
 configuration from the machine's drift, so such a shift is reported, not judged. The
 p-values of all measurements are adjusted together. A configuration that was not measured
 on a side (`oom`, `skipped`, `nonfinite`, `error`) is listed with its status, never given a
-ratio. Rendering is ``bench/present/comparison.py``'s.
+ratio. Rendering is ``bench/present/comparison_page.py``'s.
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ import pandas as pd
 from bench.analyze.reader import Run, device_kind, load_run, untimed_phases
 from bench.analyze.detectable import detectable_change
 from bench.analyze.block_verdicts import COMPARED, block_verdicts, judge_blocks
-from bench.analyze.significance import (DEFAULT_THRESHOLD, DRIFT, IMPROVEMENT, NO_CHANGE,
-                                        REGRESSION, WELCH, Z_95,
-                                        adjust, drift, verdict, welch, welch_terms)
-from bench.analyze.tables import ordered, unique_labels
-from bench.analyze.units import UNIT, check_units_unique, unit_medians
+from bench.analyze.judge import (DEFAULT_THRESHOLD, DRIFT, IMPROVEMENT, NO_CHANGE,
+                                 REGRESSION, WELCH, Z_95,
+                                 adjust, drift, verdict, welch, welch_terms)
+from bench.analyze.run_tables import ordered, unique_labels
+from bench.analyze.comparison_units import UNIT, check_units_unique, unit_medians
 from bench.axes import (BATCH_SIZE, DEVICE, DIMENSIONS, OPTIMIZER, OPTIMIZER_SETUP, SCENARIO,
                         SIZE, WORLD_SIZE, config_id)
 from bench.errors import UsageError

@@ -30,16 +30,16 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from bench.analyze.comparison import KEY, SLOT, device_slot, key_label
+from bench.analyze.run_comparison import KEY, SLOT, device_slot, key_label
 from bench.analyze.reader import Run, untimed_phases
 from bench.analyze.detectable import detectable_change
 from bench.analyze.plans import ALPHA_CHANGE, ALPHA_SAME, FIRST_LOOK, LOOK_GROWTH, MAX_ROUNDS
 from bench.analyze.sequential import Plan, interval, looks_to, rounds_to_decide
 from bench.analyze.sequential import Judged
-from bench.analyze.significance import (DEFAULT_THRESHOLD, IMPROVEMENT, NO_CHANGE,
-                                        REGRESSION, adjust, paired, t_interval, verdict)
+from bench.analyze.judge import (DEFAULT_THRESHOLD, IMPROVEMENT, NO_CHANGE,
+                                 REGRESSION, adjust, paired, t_interval, verdict)
 from bench.analyze.trimmed import trimmed_means
-from bench.analyze.units import check_units_unique
+from bench.analyze.comparison_units import check_units_unique
 from bench.errors import UsageError
 from bench.schema import OK, STEP
 

@@ -23,7 +23,7 @@ test works on the logarithms of unit medians, so a ratio is a difference:
   here, 92-97% of a measurement's run-to-run variance, by phase, is its group's), and a
   phase of 27 measurements in 9 groups holds 9 values' worth of spread.
 - ``paired``: Student's t over rounds of two environments, log-ratio per round; what
-  ``bench/analyze/paired.py`` judges the shift of everything by (each measurement it
+  ``bench/analyze/paired_rounds.py`` judges the shift of everything by (each measurement it
   judges by a trimmed mean, ``bench/analyze/trimmed.py``, through ``t_interval``).
 
 A comparison tests every configuration and phase at once, so ``adjust`` turns the p-values

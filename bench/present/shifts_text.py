@@ -8,7 +8,7 @@ import pandas as pd
 
 from bench.analyze.block_verdicts import CommonShift, single_units
 from bench.analyze.detectable import rounds_for, typical
-from bench.analyze.significance import IMPROVEMENT, REGRESSION
+from bench.analyze.judge import IMPROVEMENT, REGRESSION
 from bench.schema import STEP
 
 

@@ -1,5 +1,5 @@
 """Paired comparisons of environments, rendered for the terminal and a page
-(``bench/analyze/paired.py`` computes them)."""
+(``bench/analyze/paired_rounds.py`` computes them)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from collections.abc import Sequence
 import pandas as pd
 
 from bench.analyze.detectable import typical
-from bench.analyze.paired import NOT_JUDGED, PLAN, UNDECIDED
-from bench.analyze.significance import IMPROVEMENT, NO_CHANGE, REGRESSION
+from bench.analyze.paired_rounds import NOT_JUDGED, PLAN, UNDECIDED
+from bench.analyze.judge import IMPROVEMENT, NO_CHANGE, REGRESSION
 from bench.present.page import Section, Table
 from bench.schema import STEP
 
