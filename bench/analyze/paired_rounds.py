@@ -1,7 +1,7 @@
 """Paired comparison of two environments measured in interleaved rounds.
 
 Round i of the baseline and round i of the candidate ran side by side, taking turns
-(``bench/measure/turns.py``), so whatever the machine was doing then (a clock level, a
+(``bench/sweep/turns.py``), so whatever the machine was doing then (a clock level, a
 neighbour's load) touched both: the ratio within a round cancels most of it. What it
 leaves is what belongs to each process: two processes on a shared machine run at levels
 apart, and that moves every measurement of the round alike. So each round's effect is

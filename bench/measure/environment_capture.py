@@ -26,7 +26,7 @@ from bench.measure.allocator import allocator_state
 from bench.measure.devices import cpu_model, mps_available
 from bench.measure.nvml import nvml_session
 from bench.measure.unavailable import reason_of
-from bench.measure.turns import current as current_turns
+from bench.sweep.turns import current as current_turns
 from bench.schema import SCHEMA_VERSION, TURNS_VARIABLE
 from bench.secrets import hide_words
 
