@@ -12,10 +12,9 @@ import pandas as pd
 import pytest
 
 from bench.errors import UsageError
-from bench.measure import turns
 from bench.schema import TURNS_VARIABLE
+from bench.sweep import side_by_side, turns
 from bench.sweep.interrupt import Interrupted
-from bench.tools import side_by_side
 from bench.sweep.side_by_side import cycle_order, run_side_by_side
 from tests.conftest import ROOT
 

@@ -109,7 +109,7 @@ class Alone:
     def measure_all(self, todo: list[tuple[int, Group]], options: TimingOptions,
                     nvml: NvmlHandles, stop_requested: Callable[[], bool]
                     ) -> Iterator[list[ConfigResult]]:
-        return measure_in_turn(todo, options, nvml, self.oom, stop_requested)
+        return measure_in_turn(todo, options, nvml, self.oom, stop_requested, take_turn)
 
     def writing(self) -> AbstractContextManager:
         return nullcontext()
