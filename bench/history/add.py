@@ -70,9 +70,3 @@ def _columns_of(store: Store, table: str, df: pd.DataFrame) -> pd.DataFrame:
     """``df``'s columns that the table has, in the table's order."""
     have = table_columns(store, table)
     return df[[c for c in have if c in df.columns]]
-
-
-def add_runs(store: Store, folders) -> list[Outcome]:
-    """Add each folder in turn; the first that fails stops the rest (those before it stay
-    added: each is a run of its own)."""
-    return [add_run(store, folder) for folder in folders]
