@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bench.analyze.ratios import FASTER, INCONCLUSIVE, SAME, SLOWER, verdict as interval_verdict
-from bench.analyze.judge import (IMPROVEMENT, MAD_SCALE, NO_CHANGE, REGRESSION, adjust,
-                                 drift, paired, student_t_cdf, student_t_quantile, welch,
-                                 verdict)
+from bench.analyze.judge import (FASTER, IMPROVEMENT, MAD_SCALE, NO_CHANGE, REGRESSION, SAME,
+                                 SLOWER, adjust, drift, interval_verdict, paired, verdict,
+                                 welch)
+from bench.analyze.judge import UNDECIDED as INCONCLUSIVE
+from bench.analyze.t_distribution import student_t_cdf, student_t_quantile
 from bench.measure.stats import median_ci_ranks
 
 # log unit medians: mostly near a level, now and then a run 30% slow

@@ -32,8 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.analyze.paired_rounds import PLAN, UNDECIDED, judge_sequentially
+from bench.analyze.paired_rounds import PLAN, judge_sequentially
 from bench.analyze.judge import DEFAULT_THRESHOLD, IMPROVEMENT, REGRESSION
+from bench.analyze.judge import OPEN as UNDECIDED
 from bench.cli import OneLineParser
 from bench.errors import UsageError
 from bench.schema import STEP
