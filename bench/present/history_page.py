@@ -33,7 +33,7 @@ from bench.history.latest import LatestComparison
 from bench.present.comparison_page import SINGLE_UNIT_NOTE, unconfirmed_text
 from bench.present.shifts_text import detectable_text, shift_text
 from bench.present.labels import esc
-from bench.present.page import STYLE, Table, asset
+from bench.present.page import STYLE, Table, asset, head_lines
 
 TITLE = "multinet-bench history"
 # A machine's table lists this many regressions (and as many improvements) at most; the
@@ -206,8 +206,7 @@ def _body(dashboard: Dashboard) -> list[str]:
 
 def render_history_page(dashboard: Dashboard) -> str:
     """The whole page; an empty store gives a page that says so, without plotly.js."""
-    head = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-            f"<title>{esc(TITLE)}</title>", f"<style>\n{STYLE}\n{HISTORY_STYLE}</style>"]
+    head = head_lines(TITLE, f"{STYLE}\n{HISTORY_STYLE}")
     if dashboard.empty:
         return "\n".join([
             *head, "</head>", "<body>", f"<h1>{esc(TITLE)}</h1>",

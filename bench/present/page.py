@@ -97,6 +97,13 @@ def _block_html(block, chart_number: int) -> str:
     return f'<p class="note">{esc(block)}</p>'
 
 
+def head_lines(title: str, style: str) -> list[str]:
+    """A page's opening up to its stylesheet, a line each; the head is left open for
+    plotly.js."""
+    return ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+            f"<title>{esc(title)}</title>", f"<style>\n{style}</style>"]
+
+
 def render_page(title: str, sections: Iterable[Section], intro: Sequence[str] = ()) -> str:
     """The whole page; plotly.js goes in once, and only when there is a chart to draw."""
     sections = list(sections)
@@ -117,8 +124,7 @@ def render_page(title: str, sections: Iterable[Section], intro: Sequence[str] = 
             parts += html
     intro_html = "".join(f'<p class="note">{esc(p)}</p>' for p in intro)
     return "\n".join([
-        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-        f"<title>{esc(title)}</title>", f"<style>\n{STYLE}</style>",
+        *head_lines(title, STYLE),
         f'<script type="text/javascript">{get_plotlyjs()}</script>' if count else "",
         "</head>", "<body>",
         f"<h1>{esc(title)}</h1>", intro_html, f"<nav>{''.join(nav)}</nav>", *parts,
