@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.analyze.bounds import COMPUTE_PEAK_FRACTION, LAUNCH_HOST_SHARE
 from bench.axes import DEVICE, DIMENSIONS, Dimension, config_id_template
 
 SCHEMA_VERSION = 1
@@ -22,7 +21,7 @@ SWEEP_FILE = "sweep.json"
 # repeat: a run is complete when results.csv holds every one of them in every repeat.
 PLAN_KEY = "configurations"
 # Processes that take turns measuring (paired rounds run side by side) find their two ends of
-# the turns and the groups' shared order here: "READ_FD,WRITE_FD,SEED" (bench/measure/turns.py).
+# the turns and the groups' shared order here: "READ_FD,WRITE_FD,SEED" (bench/sweep/turns.py).
 TURNS_VARIABLE = "MULTINET_BENCH_TURNS"
 
 # What became of a configuration. Every status gives the same rows (one per phase); only
@@ -46,6 +45,18 @@ TIMED_PHASES = (*PHASES, TARGET, STEP)
 REQUIRED_PHASES = (*PHASES, STEP)
 
 MIB = 1024 * 1024
+
+# The thresholds of the `bound` column (bench/analyze/phase_bounds.py applies them).
+# Launch-bound when the host's dispatch time is at least this share of the device time.
+# The GPU cannot run ahead of the queue, so once the host needs 80% of the GPU's time to
+# issue the work, any hiccup of the host leaves the GPU idle and the device time follows
+# the host's; well under it, the GPU has queued work in hand and the host is hidden.
+LAUNCH_HOST_SHARE = 0.8
+# Compute-bound at this fraction of the GPU's dense peak for the precision, or above.
+# Large matrix products reach 60-80% of a published peak, so half of it means the
+# arithmetic units set the pace. Tested before the launch share: a GPU that busy fills the
+# launch queue, and a host that waits on a full queue takes as long as the GPU does.
+COMPUTE_PEAK_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
@@ -167,7 +178,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("peak_fraction", "fraction", "tflops_per_s over the GPU's published dense peak for "
            "the precision (bench/measure/peaks.py)", f"{NOT_OK}, or the GPU's peak is not known",
            kind="float"),
-    Column("bound", "", "what bounds the phase on the GPU (bench/analyze/bounds.py): "
+    Column("bound", "", "what bounds the phase on the GPU (bench/analyze/phase_bounds.py): "
            f"`compute` when peak_fraction >= {COMPUTE_PEAK_FRACTION}; else `launch` when "
            f"host_median_ms / median_ms >= {LAUNCH_HOST_SHARE} (the host's dispatch took "
            "most of the device's time, so the GPU idled between kernels); else `neither`",

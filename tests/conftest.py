@@ -82,7 +82,7 @@ def _quiet_machine(request):
     of a millisecond): while other processes hold the CPU it is skipped, saying so."""
     if request.node.get_closest_marker("quiet") is None:
         return
-    from bench.measure.environment import machine_load
+    from bench.measure.environment_capture import machine_load
     load = machine_load(0.5)
     if load["busy"]:
         pytest.skip(f"other processes use {load['others_share']:.0%} of the CPU: this test "

@@ -109,7 +109,7 @@ def test_a_compiled_configuration_records_its_compile_time_apart(cli, tmp_path):
 def test_a_cuda_graph_run_reads_back_with_only_its_step_timed(tmp_path):
     """The phases of a replayed graph have no timing: readers must not take them for a
     damaged file, and a comparison has nothing to compare in them."""
-    from bench.analyze.comparison import compare_runs, load_side
+    from bench.analyze.run_comparison import compare_runs, load_side
     from bench.measure.result import ConfigResult
     from bench.sweep.writer import ResultsWriter
     from bench.measure.timers import Timing

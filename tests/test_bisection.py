@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from bench.analyze.bisection import bisect, there
-from bench.present.bisection import bisection_text
+from bench.present.bisection_text import bisection_text
 from tests.conftest import ROOT
 
 

@@ -5,8 +5,8 @@ import math
 
 import pytest
 
-from bench.analyze.bounds import (COMPUTE, COMPUTE_PEAK_FRACTION, LAUNCH, LAUNCH_HOST_SHARE,
-                                  NEITHER, phase_bound)
+from bench.analyze.phase_bounds import (COMPUTE, COMPUTE_PEAK_FRACTION, LAUNCH, LAUNCH_HOST_SHARE,
+                                        NEITHER, phase_bound)
 from bench.analyze.reader import load_run
 from bench.measure.result import ConfigResult
 from bench.measure.timers import Timing

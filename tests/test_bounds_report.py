@@ -8,9 +8,9 @@ import pytest
 pytest.importorskip("plotly")
 
 from bench.analyze.reader import load_run
-from bench.present.bounds import bounds_section
+from bench.present.bounds_section import bounds_section
 from bench.present.page import figures_of, render_page
-from bench.present.report import report_sections
+from bench.present.report_page import report_sections
 from bench.tools.synthetic import sweep_run
 
 SCENARIOS, BATCHES = ["sequential", "gan"], [1, 64, 1024]

@@ -8,10 +8,10 @@ import pytest
 # the charts need plotly; a GPU machine with only torch still collects the GPU tests
 pytest.importorskip("plotly")
 
-from bench.analyze.comparison import compare_runs, load_side
-from bench.present.comparison import comparison_sections
+from bench.analyze.run_comparison import compare_runs, load_side
+from bench.present.comparison_page import comparison_sections
 from bench.present.page import figures_of, write_page
-from bench.present.report import report_sections
+from bench.present.report_page import report_sections
 from bench.analyze.reader import load_run
 from bench.tools.synthetic import env_record, result_row, sweep_run, write_run
 from bench.tools.chromium import Chromium

@@ -10,7 +10,7 @@ import time
 import pandas as pd
 import pytest
 
-from bench.measure.environment import machine_load
+from bench.measure.environment_capture import machine_load
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow

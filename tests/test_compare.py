@@ -9,14 +9,14 @@ import pytest
 # the charts need plotly; a GPU machine with only torch still collects the GPU tests
 pytest.importorskip("plotly")
 
-from bench.analyze.comparison import (COMPARED, NOT_MEASURED, ONLY_BASELINE, Side, compare_runs,
-                                      device_slot, load_side)
+from bench.analyze.run_comparison import (COMPARED, NOT_MEASURED, ONLY_BASELINE, Side, compare_runs,
+                                          device_slot, load_side)
 from bench.axes import OPTIMIZER_SETUP, SCENARIO
-from bench.present.comparison import (MAX_HEATMAP_ROWS, comparison_sections, format_terminal,
-                                      heatmap_rows, ratio_heatmap, trend_chart)
+from bench.present.comparison_page import (MAX_HEATMAP_ROWS, comparison_sections, format_terminal,
+                                           heatmap_rows, ratio_heatmap, trend_chart)
 from bench.errors import UsageError
 from bench.present.page import figures_of
-from bench.analyze.significance import DRIFT, IMPROVEMENT, NO_CHANGE, REGRESSION, WELCH
+from bench.analyze.judge import DRIFT, IMPROVEMENT, NO_CHANGE, REGRESSION, WELCH
 from bench.tools.synthetic import env_record, result_row, sweep_run, write_run
 
 SWEEP = dict(scenarios=("sequential", "shared_input"), batch_sizes=(1, 32), samples_per_phase=60)

@@ -10,13 +10,14 @@ import pytest
 pytest.importorskip("plotly")
 
 from bench.analyze.block_verdicts import CommonShift
-from bench.analyze.comparison import KEY, compare_runs, load_side
-from bench.analyze.paired import UNDECIDED, compare_paired
+from bench.analyze.run_comparison import KEY, compare_runs, load_side
+from bench.analyze.paired_rounds import compare_paired
 from bench.analyze.reader import load_run
-from bench.analyze.significance import DRIFT, NO_CHANGE, REGRESSION
+from bench.analyze.judge import DRIFT, NO_CHANGE, REGRESSION
+from bench.analyze.judge import OPEN as UNDECIDED
 from bench.cli import main
-from bench.present.comparison import ratio_heatmap
-from bench.present.shifts import shift_text
+from bench.present.comparison_page import ratio_heatmap
+from bench.present.shifts_text import shift_text
 from bench.schema import REQUIRED_PHASES
 from bench.tools.synthetic import env_record, result_row, write_run
 from tests.conftest import run_cli

@@ -7,8 +7,9 @@ from itertools import product
 import numpy as np
 import pytest
 
-from bench.analyze.comparison import compare_runs, load_side
-from bench.analyze.significance import NO_CHANGE, REGRESSION, student_t_cdf
+from bench.analyze.run_comparison import compare_runs, load_side
+from bench.analyze.judge import NO_CHANGE, REGRESSION
+from bench.analyze.t_distribution import student_t_cdf
 from bench.schema import REQUIRED_PHASES
 from bench.tools.noise_model import binomial_upper, fit, paired_draws, simulated_run
 from bench.tools.synthetic import env_record, result_row, write_run

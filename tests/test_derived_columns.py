@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bench.analyze.bounds import COMPUTE, LAUNCH, NEITHER
+from bench.analyze.phase_bounds import COMPUTE, LAUNCH, NEITHER
 from bench.measure.result import ConfigResult
 from bench.measure.timers import Timing
 from bench.schema import PHASES, STEP

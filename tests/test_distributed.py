@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from bench.analyze.reader import load_run
-from bench.analyze.tables import results_of, scaling_table
+from bench.analyze.run_tables import results_of, scaling_table
 from bench.axes import config_id
 from bench.errors import UsageError
 from bench.measure.configuration import NONFINITE_ELSEWHERE

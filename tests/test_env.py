@@ -1,6 +1,6 @@
 import json
 
-from bench.measure.environment import capture_environment, field
+from bench.measure.environment_capture import capture_environment, field
 from bench.schema import SCHEMA_VERSION
 
 

@@ -8,13 +8,13 @@ import subprocess
 
 import pytest
 
-from bench.measure import environment
-from bench.measure.environment import capture_environment, field, project_commit
+from bench.measure import environment_capture
+from bench.measure.environment_capture import capture_environment, field, project_commit
 from bench.measure.nvml import nvml_session
 from bench.measure.unavailable import (NO_COMMIT, NO_DRIVER, NOT_A_CHECKOUT, OLD_GIT_128,
                                        reason_of, unavailable_in_words)
-from bench.present.environment import (differing_fields, env_table, environment_sentence,
-                                       unreadable_fields)
+from bench.present.environment_section import (differing_fields, env_table, environment_sentence,
+                                               unreadable_fields)
 from bench.present.labels import env_value, flatten_env
 from bench.present.page import Section, Table, render_page
 from tests.conftest import ROOT
@@ -48,7 +48,8 @@ def no_nvidia_library() -> bool:
 
 def test_the_collector_says_in_words_that_a_folder_is_not_a_git_checkout(tmp_path,
                                                                           monkeypatch):
-    monkeypatch.setattr(environment, "PROJECT_ROOT", tmp_path)  # git runs in the project root
+    # git runs in the project root
+    monkeypatch.setattr(environment_capture, "PROJECT_ROOT", tmp_path)
     env = capture_environment("rid", ["run", "--devices", "cpu"])
     assert env["project"] == {"unavailable": "not a git checkout"}
     text = json.dumps(env)

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from bench.analyze.significance import Z_95
+from bench.analyze.judge import Z_95
 from bench.history.add import add_run
 from bench.history.hardware import TYPE, compare_hardware
 from bench.history.store import open_store

@@ -15,7 +15,7 @@ from bench.analyze.reader import load_run
 from bench.history.add import add_run
 from bench.history.dashboard import read_points
 from bench.history.store import StoreError, open_store
-from bench.history.tables import RUN_COLUMNS
+from bench.history.store_schema import RUN_COLUMNS
 from bench.schema import COLUMNS, SCHEMA_VERSION
 from bench.tools.synthetic import env_record, result_row, write_run
 

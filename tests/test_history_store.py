@@ -13,7 +13,7 @@ import pytest
 from bench.history import add as history_add
 from bench.history.add import ADDED, ALREADY, add_run
 from bench.history.store import StoreError, open_store
-from bench.history.tables import MIGRATIONS
+from bench.history.store_schema import MIGRATIONS
 from bench.schema import COLUMNS
 from bench.tools.synthetic import sweep_run
 from tests.conftest import ROOT

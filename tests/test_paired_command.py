@@ -8,7 +8,7 @@ from itertools import product
 import numpy as np
 import pytest
 
-from bench.analyze.paired import compare_paired
+from bench.analyze.paired_rounds import compare_paired
 from bench.commands.paired import rounds_in
 from bench.schema import REQUIRED_PHASES
 from bench.tools.synthetic import env_record, result_row, write_run

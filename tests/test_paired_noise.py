@@ -9,7 +9,7 @@ from itertools import product
 import numpy as np
 import pytest
 
-from bench.analyze.paired import compare_paired, judge_sequentially
+from bench.analyze.paired_rounds import compare_paired, judge_sequentially
 from bench.analyze.reader import load_run
 from bench.schema import REQUIRED_PHASES
 from bench.tools.paired_noise import MAD_SCALE, fit

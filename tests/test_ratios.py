@@ -5,7 +5,10 @@ import numpy as np
 import pytest
 from scipy.stats import t as scipy_t
 
-from bench.analyze.ratios import FASTER, INCONCLUSIVE, SAME, SLOWER, paired_ratios, verdict
+from bench.analyze.judge import FASTER, SAME, SLOWER
+from bench.analyze.judge import UNDECIDED as INCONCLUSIVE
+from bench.analyze.judge import interval_verdict as verdict
+from bench.analyze.ratios import paired_ratios
 from bench.analyze.reader import load_run
 from bench.schema import RATIO_FIELDS
 from bench.tools.synthetic import result_row, write_run

@@ -10,14 +10,14 @@ pytest.importorskip("plotly")
 from plotly.offline import get_plotlyjs
 
 from bench.present.page import figures_of, render_page
-from bench.analyze.tables import setup_ratio_table
+from bench.analyze.run_tables import setup_ratio_table
 from bench.present.charts import phase_breakdown, setup_ratios, step_and_throughput
 from bench.present.memory_charts import (GPU_ACTIVITY, GPU_MEMORY, constant_metrics,
                                          memory_breakdown, per_batch_metrics)
 from bench.present.labels import tidy
-from bench.present.environment import env_table
-from bench.present.report import (noise_summary, not_measured_table, noisy_table,
-                                  report_sections, runs_without_gpu)
+from bench.present.environment_section import env_table
+from bench.present.report_page import (noise_summary, not_measured_table, noisy_table,
+                                       report_sections, runs_without_gpu)
 from bench.present.summary import format_summary
 from bench.analyze.reader import load_run
 from bench.tools.synthetic import env_record, frame, result_row, write_run

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.history.errors import StoreError
+from bench.history.store_error import StoreError
 from bench.history.location import locate
 from bench.secrets import hide, hide_all, hide_words
 

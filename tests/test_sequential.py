@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from scipy.stats import t as scipy_t
 
-from bench.analyze.sequential import (FASTER, SAME, SLOWER, UNDECIDED, Plan, final_look,
-                                      in_run_plan, judge_rounds, rounds_to_decide,
-                                      verdict_of)
+from bench.analyze.judge import FASTER, SAME, SLOWER, UNDECIDED
+from bench.analyze.judge import band_verdict as verdict_of
+from bench.analyze.sequential import (Plan, final_look, in_run_plan, judge_rounds,
+                                      rounds_to_decide)
 
 
 def test_the_in_run_looks_come_at_a_quarter_more_rounds_each():

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy.stats import t as scipy_t
 
-from bench.analyze.detectable import detectable_change, rounds_for, typical
+from bench.analyze.judge import detectable_change, rounds_for, typical
 from bench.analyze.shifts import find_shifts, held, moved
 
 SCENARIOS = ("sequential", "shared_input")

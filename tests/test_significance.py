@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from bench.analyze.significance import (IMPROVEMENT, NO_CHANGE, REGRESSION, adjust, drift,
-                                        paired, student_t_cdf, student_t_quantile,
-                                        t_interval, verdict, welch)
+from bench.analyze.judge import (IMPROVEMENT, NO_CHANGE, REGRESSION, adjust, drift,
+                                 paired, t_interval, verdict, welch)
+from bench.analyze.t_distribution import student_t_cdf, student_t_quantile
 
 
 def test_welch_interval_by_hand():

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bench.analyze.ratios import FASTER, INCONCLUSIVE, SAME, SLOWER, verdict as interval_verdict
-from bench.analyze.significance import (IMPROVEMENT, MAD_SCALE, NO_CHANGE, REGRESSION, adjust,
-                                        drift, paired, student_t_cdf, student_t_quantile, welch,
-                                        verdict)
+from bench.analyze.judge import (FASTER, IMPROVEMENT, MAD_SCALE, NO_CHANGE, REGRESSION, SAME,
+                                 SLOWER, adjust, drift, interval_verdict, paired, t_interval,
+                                 trimmed_means, verdict, welch)
+from bench.analyze.judge import UNDECIDED as INCONCLUSIVE
+from bench.analyze.t_distribution import student_t_cdf, student_t_quantile
 from bench.measure.stats import median_ci_ranks
 
 # log unit medians: mostly near a level, now and then a run 30% slow
@@ -48,6 +49,25 @@ def test_paired_matches_scipy_s_one_sample_t_on_round_log_ratios():
     assert (low, high) == pytest.approx((ci.low, ci.high), rel=1e-7)
     assert p == pytest.approx(reference.pvalue, rel=1e-7)
     assert reference.df == len(rounds) - 1
+
+
+def test_yuen_s_trimmed_mean_and_its_error_match_scipy_s_trimmed_t():
+    """scipy has Yuen's t for two samples only (``ttest_ind(trim=...)``): it combines each
+    sample's trimmed mean and squared standard error, which ``trimmed_means`` gives."""
+    rng = np.random.default_rng(5)
+    a = np.log(rng.lognormal(0.0, 0.03, 10) * np.r_[1.0, 1.0, 1.5, [1.0] * 7])  # one wild
+    b = np.log(rng.lognormal(0.06, 0.03, 12) * np.r_[[1.0] * 11, 0.6])
+    (ea, eb), (sa, sb), (dfa, dfb), (na, nb) = trimmed_means(np.vstack(
+        [np.r_[a, np.nan, np.nan], b]))
+    assert (na, nb) == (10, 12) and (dfa, dfb) == (10 - 2 * 2 - 1, 12 - 2 * 2 - 1)
+    assert (ea, eb) == pytest.approx((stats.trim_mean(a, 0.2), stats.trim_mean(b, 0.2)))
+    da, db = sa ** 2, sb ** 2
+    df = (da + db) ** 2 / (da ** 2 / dfa + db ** 2 / dfb)
+    reference = stats.ttest_ind(b, a, equal_var=False, trim=0.2)
+    _, _, p = t_interval(eb - ea, np.sqrt(da + db), df)
+    assert df == pytest.approx(reference.df, rel=1e-12)
+    assert p == pytest.approx(reference.pvalue, rel=1e-7)
+    assert (eb - ea) / np.sqrt(da + db) == pytest.approx(reference.statistic, rel=1e-9)
 
 
 def test_benjamini_hochberg_matches_scipy_with_ties_and_nothing_tested():

@@ -149,8 +149,8 @@ DUMMY = Axis(
 
 PROBE = '''
 import json, sys
-from bench.analyze.comparison import KEY
-from bench.analyze.tables import measured
+from bench.analyze.run_comparison import KEY
+from bench.analyze.run_tables import measured
 from bench.axes import config_id
 from bench.cli import build_parser
 from bench.present.summary import variant

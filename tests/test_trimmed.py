@@ -4,8 +4,7 @@ ordinary t-test it becomes untrimmed."""
 import numpy as np
 import pytest
 
-from bench.analyze.significance import paired, t_interval
-from bench.analyze.trimmed import trimmed_means
+from bench.analyze.judge import paired, t_interval, trimmed_means
 
 
 def test_estimate_and_standard_error_by_hand():

@@ -12,18 +12,17 @@ import pandas as pd
 import pytest
 
 from bench.errors import UsageError
-from bench.measure import turns
 from bench.schema import TURNS_VARIABLE
+from bench.sweep import side_by_side, turns
 from bench.sweep.interrupt import Interrupted
-from bench.tools import side_by_side
-from bench.tools.side_by_side import cycle_order, run_side_by_side
+from bench.sweep.side_by_side import cycle_order, run_side_by_side
 from tests.conftest import ROOT
 
 # Each turn: note the start, work a little (a busy loop, so an overlap would show), note
 # the end. The log lines are "name start end" in monotonic nanoseconds, shared by processes.
 WORKER = """
 import sys, time
-from bench.measure.turns import take_turn
+from bench.sweep.turns import take_turn
 name, count, log = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 for _ in range(count):
     take_turn()
@@ -69,7 +68,7 @@ def test_a_process_that_stops_taking_turns_but_runs_on_is_reported(tmp_path, mon
                                                                      capfd):
     monkeypatch.setattr(side_by_side, "EXIT_GRACE_S", 0.2)
     log = tmp_path / "turns.log"
-    deserter = ("import os, time\nfrom bench.measure.turns import current, take_turn\n"
+    deserter = ("import os, time\nfrom bench.sweep.turns import current, take_turn\n"
                 "take_turn()\nturns = current()\nos.close(turns.read_fd)\n"
                 "os.close(turns.write_fd)\ntime.sleep(2)\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -8,9 +8,9 @@ pytest.importorskip("plotly")
 
 from bench.analyze.networks import attribution_checks, dominant  # noqa: E402
 from bench.analyze.reader import load_run  # noqa: E402
-from bench.present.networks import where_the_step_goes  # noqa: E402
+from bench.present.networks_section import where_the_step_goes  # noqa: E402
 from bench.present.page import figures_of, write_page  # noqa: E402
-from bench.present.report import report_sections  # noqa: E402
+from bench.present.report_page import report_sections  # noqa: E402
 from bench.sweep.config import load_sweep  # noqa: E402
 from bench.sweep.loop import run_sweep  # noqa: E402
 from bench.sweep.traces import trace_into  # noqa: E402

@@ -1,4 +1,4 @@
-"""The work view (bench/present/work.py): achieved TFLOP/s and fraction of peak, operators
+"""The work view (bench/present/flops_kernels.py): achieved TFLOP/s and fraction of peak, operators
 and kernels per phase, host dispatch against device time. Every number drawn is checked
 against one computed here from results.csv with pandas; a GPU run is synthetic (this
 machine has none), and the page is drawn in a real Chromium where there is one."""
@@ -11,12 +11,12 @@ pytest.importorskip("plotly")
 
 import plotly.graph_objects as go
 
-from bench.analyze.bounds import COMPUTE_PEAK_FRACTION, LAUNCH_HOST_SHARE
+from bench.analyze.phase_bounds import COMPUTE_PEAK_FRACTION, LAUNCH_HOST_SHARE
 from bench.analyze.reader import load_run
-from bench.analyze.tables import results_of
+from bench.analyze.run_tables import results_of
 from bench.present.charts import PHASE_COLORS
 from bench.present.page import Section, write_page
-from bench.present.work import work_figures
+from bench.present.flops_kernels import work_figures
 from bench.tools.synthetic import PEAK_TFLOPS, env_record, result_row, sweep_run, write_run
 from bench.tools.chromium import Chromium
 from tests.conftest import chromium_or_skip

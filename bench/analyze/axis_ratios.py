@@ -22,9 +22,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench.analyze.ratios import DEFAULT_THRESHOLD, verdict
-from bench.analyze.significance import Z_95
-from bench.analyze.tables import measured, ordered
+from bench.analyze.judge import DEFAULT_THRESHOLD, interval_verdict, ratio_interval
+from bench.analyze.run_tables import measured, ordered
 from bench.axes import (AXES, BATCH_SIZE, DEVICE, OPTIMIZER_IMPL, SCENARIO, Axis, config_id,
                         key)
 from bench.schema import OK
@@ -163,24 +162,16 @@ def axis_ratios(results: pd.DataFrame, axis: Axis, paired: pd.DataFrame | None =
                        reference=pairs["reference"].astype(str),
                        config_ms=pairs["median_ms"], reference_ms=pairs["median_ms_reference"])
     out["ratio"] = out["config_ms"] / out["reference_ms"]
-    half = np.sqrt(_log_se(pairs["ci_low_ms"], pairs["ci_high_ms"]) ** 2
-                   + _log_se(pairs["ci_low_ms_reference"], pairs["ci_high_ms_reference"]) ** 2)
-    out["ci_low"] = out["ratio"] * np.exp(-Z_95 * half)
-    out["ci_high"] = out["ratio"] * np.exp(Z_95 * half)
+    out["ci_low"], out["ci_high"] = ratio_interval(
+        out["ratio"], pairs["ci_low_ms"].to_numpy(), pairs["ci_high_ms"].to_numpy(),
+        pairs["ci_low_ms_reference"].to_numpy(), pairs["ci_high_ms_reference"].to_numpy())
     out["interval"] = UNPAIRED
     out["config_id"] = [config_id(r) for r in out.to_dict("records")]
     out["where"] = _where(out, axis)
     out = _with_paired(out, paired, axis, _run_ids(results))
-    out["verdict"] = [verdict(lo, hi, threshold) if np.isfinite(lo) and np.isfinite(hi)
+    out["verdict"] = [interval_verdict(lo, hi, threshold) if np.isfinite(lo) and np.isfinite(hi)
                       else "no interval" for lo, hi in zip(out["ci_low"], out["ci_high"])]
     return out[columns].reset_index(drop=True)
-
-
-def _log_se(low: pd.Series, high: pd.Series) -> np.ndarray:
-    """The standard error of a median's logarithm from its 95% interval (NaN without one)."""
-    low, high = low.to_numpy(dtype=float), high.to_numpy(dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where((low > 0) & (high >= low), np.log(high / low) / (2 * Z_95), np.nan)
 
 
 def _where(out: pd.DataFrame, axis: Axis) -> list[str]:

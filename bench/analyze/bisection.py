@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from bench.analyze.significance import IMPROVEMENT, REGRESSION
+from bench.analyze.judge import IMPROVEMENT, REGRESSION
 
 MEASUREMENT = ["config", "phase"]
 

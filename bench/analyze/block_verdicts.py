@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from bench.analyze.shifts import Shift, find_shifts, moved, q_values
-from bench.analyze.significance import IMPROVEMENT, REGRESSION, verdict
+from bench.analyze.judge import IMPROVEMENT, REGRESSION, verdict
 
 BLOCK = "moved with its block"
 COMPARED = "compared"  # a compare_sides row measured on both sides

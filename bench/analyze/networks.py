@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from bench.analyze.reader import Run
-from bench.analyze.tables import ordered, unique_labels
+from bench.analyze.run_tables import ordered, unique_labels
 from bench.axes import BATCH_SIZE, DIMENSIONS, OPTIMIZER_SETUP, SCENARIO
 from bench.schema import NETWORK_COLUMNS, OK, PHASES, TARGET
 

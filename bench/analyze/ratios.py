@@ -23,21 +23,13 @@ import numpy as np
 import pandas as pd
 
 from bench.analyze.reader import Run
-from bench.analyze.sequential import (FASTER, SAME, SLOWER, UNDECIDED, final_look,
-                                      in_run_plan, judge_rounds, verdict_of)
+from bench.analyze.judge import DEFAULT_THRESHOLD
+from bench.analyze.sequential import final_look, in_run_plan, judge_rounds
 from bench.axes import DIMENSIONS, NAMES
 from bench.schema import OK, RATIO_FIELDS
 
-DEFAULT_THRESHOLD = 0.05
-INCONCLUSIVE = UNDECIDED
-VERDICTS = (FASTER, SLOWER, SAME, INCONCLUSIVE)
 PAIR = ["run_id", "repeat", "group", "phase", "block"]
 DEFAULT_MIN_ROUNDS = 10  # a run whose sweep.json does not say
-
-
-def verdict(low: float, high: float, threshold: float) -> str:
-    """The verdict of one interval of a ratio (see the module's docstring)."""
-    return str(verdict_of(low, high, low, high, threshold))
 
 
 def min_rounds(run: Run) -> int:

@@ -19,8 +19,9 @@ interval within the threshold) where there is a change costs only power, and a c
 well beyond the threshold almost never fits the band: ``alpha_same`` is larger, so
 unchanged measurements are decided in few rounds.
 
-The estimate is Yuen's 20% trimmed mean of per-round log-ratios and its t
-(``bench/analyze/trimmed.py``): a round or two read far off by one process are trimmed.
+The estimate is Yuen's 20% trimmed mean of per-round log-ratios and its t, the spending
+function and the verdicts are the judging engine's (``bench/analyze/judge.py``): a round
+or two read far off by one process are trimmed.
 ``python -m bench.tools.sequential_noise`` shows the error rates hold under this
 machine's noise and a quiet one, with stopping included.
 """
@@ -32,15 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.analyze.significance import student_t_quantile
-from bench.analyze.trimmed import trimmed_means
-
-FASTER, SLOWER, SAME, UNDECIDED = "faster", "slower", "same", "inconclusive"
-
-
-def pocock_spent(alpha: float, share: float) -> float:
-    """The budget spent once ``share`` of the planned looks are taken."""
-    return alpha * math.log(1 + (math.e - 1) * min(max(share, 0.0), 1.0))
+from bench.analyze.judge import (UNDECIDED, band_verdict, level_interval, pocock_spent,
+                                 trimmed_means)
 
 
 @dataclass(frozen=True)
@@ -105,33 +99,6 @@ class Judged:
     rounds: int
 
 
-def interval(estimate, se, df, level):
-    """Two-sided interval of log-ratios at error ``level`` (arrays or scalars); where the
-    standard error is 0, the estimate itself."""
-    estimate, se, df, level = (np.asarray(v, dtype=float) for v in
-                               np.broadcast_arrays(estimate, se, df, level))
-    usable = (df > 0) & (level > 0) & (level < 1)
-    with np.errstate(invalid="ignore"):
-        t = np.where(usable, student_t_quantile(np.where(usable, 1 - level / 2, 0.75),
-                                                np.where(usable, df, 1.0)), np.inf)
-    half = np.where(se > 0, t * se, 0.0)
-    half = np.where(usable | (se == 0), half, np.inf)
-    return estimate - half, estimate + half
-
-
-def verdict_of(low, high, same_low, same_high, threshold: float):
-    """`same` when the no-change interval lies within [1 - t, 1 + t]; else `slower`
-    (`faster`) when the change interval lies above (below) 1; else undecided. The band is
-    checked first: a change that is significant but within the threshold is `same`.
-    Ratios in, one label per element out."""
-    low, high, same_low, same_high = (np.asarray(v, dtype=float)
-                                      for v in (low, high, same_low, same_high))
-    same = (same_low >= 1 - threshold) & (same_high <= 1 + threshold)
-    out = np.where(same, SAME, np.where(low > 1, SLOWER, np.where(high < 1, FASTER,
-                                                                   UNDECIDED)))
-    return out.astype(object)
-
-
 def judge_rounds(log_ratios: np.ndarray, plan: Plan, look: int, threshold: float,
                  beyond: bool = False) -> list[Judged]:
     """Each row of ``log_ratios`` (measurements x rounds, NaN where a round lacks one)
@@ -140,14 +107,11 @@ def judge_rounds(log_ratios: np.ndarray, plan: Plan, look: int, threshold: float
     change the interval shows is called (which of two setups is faster)."""
     x = np.atleast_2d(np.asarray(log_ratios, dtype=float))
     estimate, se, df, rounds = trimmed_means(x)
-    low, high = interval(estimate, se, df, plan.level(look))
-    same_low, same_high = interval(estimate, se, df, plan.level(look, same=True))
+    low, high = level_interval(estimate, se, df, plan.level(look))
+    same_low, same_high = level_interval(estimate, se, df, plan.level(look, same=True))
     ratio = np.exp(estimate)
-    verdicts = verdict_of(np.exp(low), np.exp(high), np.exp(same_low), np.exp(same_high),
-                          threshold)
-    if beyond:
-        inside = np.abs(np.log(ratio)) <= np.log1p(threshold)
-        verdicts = np.where(np.isin(verdicts, [FASTER, SLOWER]) & inside, UNDECIDED, verdicts)
+    verdicts = band_verdict(np.exp(low), np.exp(high), np.exp(same_low), np.exp(same_high),
+                            threshold, np.log(ratio) if beyond else None)
     verdicts = np.where(np.isnan(estimate), UNDECIDED, verdicts)
     return [Judged(float(r), float(np.exp(lo)), float(np.exp(hi)), float(np.exp(slo)),
                    float(np.exp(shi)), str(v), int(n))

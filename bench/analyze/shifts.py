@@ -13,7 +13,7 @@ median of +18%, which no configuration shows. So per phase:
   the median of the others, its measurements agreeing as above. The spread it is judged
   against is what is left once every value's median is taken out (1.4826 x the median
   absolute residual), and it is as sure as the time windows (comparison groups) behind it,
-  as in ``bench/analyze/significance.py``'s drift test. The dimension whose values explain
+  as in ``bench/analyze/judge.py``'s drift test. The dimension whose values explain
   the most (the smallest residual spread) is the one named.
 
 Where one run per side stands behind the measurements, a shift of everything cannot be told
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bench.analyze.significance import MAD_EFFICIENCY, MAD_SCALE, adjust, t_interval
+from bench.analyze.judge import adjust, mad_df, mad_spread, t_interval
 from bench.axes import DEVICE, DIMENSIONS, WORLD_SIZE
 
 # The share of a block's measurements that must move the same way, by more than half the
@@ -95,9 +95,9 @@ def block_shifts(phase: str, rows: pd.DataFrame, dimension: str,
     values = rows[dimension].astype(str).to_numpy()
     medians = {v: float(np.median(x[values == v])) for v in np.unique(values)}
     residual = x - np.array([medians[v] for v in values])
-    spread = MAD_SCALE * float(np.median(np.abs(residual)))
+    spread = mad_spread(residual)
     windows = rows["window"].to_numpy()
-    df = max(1.0, MAD_EFFICIENCY * (len(np.unique(windows)) - len(medians)))
+    df = mad_df(len(np.unique(windows)) - len(medians))
     steady = np.isin(values, sorted(held(medians, threshold)))
     rest = float(np.median(x[steady]))
     found = []

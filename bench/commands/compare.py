@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.analyze.comparison import compare_runs, load_side
-from bench.analyze.significance import DEFAULT_THRESHOLD, REGRESSION
+from bench.analyze.run_comparison import compare_runs, load_side
+from bench.analyze.judge import DEFAULT_THRESHOLD, REGRESSION
 from bench.cli import percent
 from bench.commands.report import write_html, write_pngs
-from bench.present.comparison import comparison_sections, comparison_title, format_terminal
+from bench.present.comparison_page import comparison_sections, comparison_title, format_terminal
 
 
 def add_parser(sub) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench.analyze.significance import DEFAULT_THRESHOLD
+from bench.analyze.judge import DEFAULT_THRESHOLD
 from bench.cli import percent
 from bench.history.changes import Change, scan
 from bench.history.store import open_store

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.analyze.significance import DEFAULT_THRESHOLD
+from bench.analyze.judge import DEFAULT_THRESHOLD
 from bench.cli import percent
 from bench.errors import UsageError
 from bench.history.dashboard import build_dashboard

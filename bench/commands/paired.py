@@ -1,5 +1,5 @@
 """``python -m bench paired``: environments measured in interleaved rounds, compared round by
-round (``python -m bench.tools.paired`` runs the rounds; ``bench/analyze/paired.py``
+round (``python -m bench.tools.paired`` runs the rounds; ``bench/analyze/paired_rounds.py``
 judges them)."""
 
 from __future__ import annotations
@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.analyze.paired import NOT_JUDGED, UNDECIDED, compare_paired
+from bench.analyze.paired_rounds import compare_paired
 from bench.analyze.plans import MAX_ROUNDS
 from bench.analyze.reader import Run, load_run
 from bench.atomic import write_json_atomic
-from bench.analyze.significance import DEFAULT_THRESHOLD, REGRESSION
+from bench.analyze.judge import DEFAULT_THRESHOLD, NOT_JUDGED, OPEN, REGRESSION
 from bench.cli import percent
 from bench.commands.report import write_html
 from bench.errors import UsageError
 from bench.schema import RESULTS_FILE
-from bench.present.paired import paired_sections, paired_terminal
+from bench.present.paired_page import paired_sections, paired_terminal
 
 
 def add_parser(sub) -> None:
@@ -123,7 +123,7 @@ def standing(tables: list, rounds: int) -> dict:
     config_ids still undecided (on any candidate), and the rounds the slowest of them
     likely needs (the rounds' cap at most)."""
     both = pd.concat(tables, ignore_index=True)
-    open_ = both[both["verdict"].isin([UNDECIDED, NOT_JUDGED])]
+    open_ = both[both["verdict"].isin([OPEN, NOT_JUDGED])]
     needed = open_["rounds_to_decide"].dropna()
     return {"rounds": rounds, "measurements": len(both), "decided": len(both) - len(open_),
             "undecided_configs": sorted(set(open_["config_id"].dropna())),

@@ -10,7 +10,7 @@ from bench.analyze.reader import load_run
 from bench.errors import UsageError
 from bench.present.images import ImagesUnavailable, write_images
 from bench.present.page import figures_of, write_page
-from bench.present.report import report_sections, report_title
+from bench.present.report_page import report_sections, report_title
 
 
 def add_parser(sub) -> None:

@@ -278,7 +278,7 @@ def write_run_report(out_dir: Path) -> None:
     """The run's report.html; a machine without plotly still keeps its results."""
     try:
         from bench.analyze.reader import load_run
-        from bench.present.report import write_report
+        from bench.present.report_page import write_report
     except ImportError as exc:
         print(f"No report: {exc.name} is not installed (`pip install -e .` installs it); "
               f"`python -m bench report {out_dir}` writes it later")

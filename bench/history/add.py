@@ -18,7 +18,7 @@ import pandas as pd
 
 from bench.history.record import RunRecord, read_record
 from bench.history.store import Store, StoreError
-from bench.history.tables import table_columns
+from bench.history.store_schema import table_columns
 
 ADDED, ALREADY = "added", "already in the store"
 
@@ -70,9 +70,3 @@ def _columns_of(store: Store, table: str, df: pd.DataFrame) -> pd.DataFrame:
     """``df``'s columns that the table has, in the table's order."""
     have = table_columns(store, table)
     return df[[c for c in have if c in df.columns]]
-
-
-def add_runs(store: Store, folders) -> list[Outcome]:
-    """Add each folder in turn; the first that fails stops the rest (those before it stay
-    added: each is a run of its own)."""
-    return [add_run(store, folder) for folder in folders]

@@ -55,10 +55,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bench.analyze.detectable import detectable_change, typical
-from bench.analyze.ratios import FASTER, SLOWER
-from bench.analyze.significance import (CONFIDENCE, DEFAULT_THRESHOLD, Z_95, adjust,
-                                        student_t_quantile, t_interval)
+from bench.analyze.judge import (CONFIDENCE, DEFAULT_THRESHOLD, FASTER, SLOWER, adjust,
+                                 detectable_change, log_se, median_shift, typical)
 from bench.errors import UsageError
 from bench.schema import OK, PHASES, STEP
 
@@ -66,9 +64,6 @@ from bench.schema import OK, PHASES, STEP
 LEVEL, WITHIN = "log_median", "within_var"
 # Runs on each side of a boundary that judge it, at most and at least.
 WINDOW, MIN_RUNS = 5, 2
-# The variance of the median of n normal values is about pi/2 times that of their mean
-# (exactly so for large n; less for 2 to 5, so this errs on the wide side).
-MEDIAN_VARIANCE = math.pi / 2
 NO_RECORDED_CHANGE = "no recorded change in the environment"
 # What a change is attributed to: a column of ``runs`` and its name in a sentence.
 ENVIRONMENT = (("torch_version", "torch"), ("cuda_version", "CUDA"),
@@ -116,7 +111,7 @@ class Scan:
     changes: list[Change]
     series: int
     # the median over every boundary judged of the change it would have found 80% of the
-    # time (bench/analyze/detectable.py): what the search could have seen; None: no boundary
+    # time (bench/analyze/judge.py): what the search could have seen; None: no boundary
     detectable: float | None = None
 
 
@@ -196,14 +191,9 @@ def judge_all(series, threshold: float = DEFAULT_THRESHOLD,
     if not flat:
         return [[] for _ in windows]
     k, a, b, level_before, level_after, var, persists = (np.array(c) for c in zip(*flat))
-    d = level_after - level_before
-    df = (a + b - 2).astype(float)
-    se = np.sqrt(var * MEDIAN_VARIANCE * (1 / a + 1 / b))
-    low, high, p = t_interval(d, se, df)
-    t = np.asarray(student_t_quantile(1 - (1 - CONFIDENCE) / 2, df))
-    # each side's 95% interval of its level; they overlap when the shift is within both
-    reach = t * np.sqrt(var * MEDIAN_VARIANCE) * (1 / np.sqrt(a) + 1 / np.sqrt(b))
-    candidate = (np.abs(np.expm1(d)) > threshold) & (np.abs(d) > reach) & persists
+    step = median_shift(level_before, level_after, a, b, var, threshold)
+    d, se, df, low, high, p = (step[c] for c in ("d", "se", "df", "low", "high", "p"))
+    candidate = step["clear"] & persists
     with np.errstate(divide="ignore"):
         score = np.where(se > 0, np.abs(d) / np.where(se > 0, se, 1.0), np.inf)
     judged = [Boundary(int(k[i]), int(a[i]), int(b[i]), float(level_before[i]),
@@ -315,10 +305,8 @@ def _per_run(rows: pd.DataFrame) -> pd.DataFrame:
     median = pd.to_numeric(rows["median_ms"], errors="coerce")
     low = pd.to_numeric(rows["ci_low_ms"], errors="coerce")
     high = pd.to_numeric(rows["ci_high_ms"], errors="coerce")
-    valid = (low > 0) & (high >= low)
     rows[LEVEL] = np.log(median)
-    # the half-width of a 95% interval is 1.96 standard errors, as in ``compare``
-    rows[WITHIN] = (np.log(high.where(valid)) - np.log(low.where(valid))) ** 2 / (2 * Z_95) ** 2
+    rows[WITHIN] = log_se(low, high) ** 2  # as ``compare`` takes it
     keys = ["machine", "config_id", "run_id"]
     first = rows.groupby(keys, sort=False)[["started_at", *(c for c, _ in ENVIRONMENT)]].first()
     per_run = rows.groupby(keys, sort=False)[[LEVEL, WITHIN]].median()

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from bench.analyze.significance import DEFAULT_THRESHOLD
-from bench.analyze.tables import ordered
+from bench.analyze.judge import DEFAULT_THRESHOLD
+from bench.analyze.run_tables import ordered
 from bench.axes import DEVICE, DIMENSIONS, WORLD_SIZE, Dimension
 from bench.history.changes import Change, find_changes
 from bench.history.latest import LatestComparison, compare_latest, with_defaults

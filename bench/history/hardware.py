@@ -10,7 +10,7 @@ on the reference type (the first given): the ratio of the two medians, with an i
 combined from the two medians' own 95% intervals on a log scale, as ``report`` does for
 configurations not timed together. Two machines are never timed together, so the drift
 between their runs is not in that interval; the page says so. A verdict needs the whole
-interval past the threshold (``bench.analyze.ratios.verdict``).
+interval past the threshold (``bench.analyze.judge.interval_verdict``).
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bench.analyze.ratios import verdict
-from bench.analyze.significance import DEFAULT_THRESHOLD, Z_95
+from bench.analyze.judge import DEFAULT_THRESHOLD, interval_verdict, ratio_interval
 from bench.axes import DEVICE, DIMENSIONS, config_id, key
 from bench.history.latest import with_defaults
 from bench.history.store import Store
@@ -86,24 +85,17 @@ def read_times(store: Store, run_ids: list[str]) -> pd.DataFrame:
     return with_defaults(rows)
 
 
-def _log_se(low: pd.Series, high: pd.Series) -> np.ndarray:
-    low, high = low.to_numpy(dtype=float), high.to_numpy(dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where((low > 0) & (high >= low), np.log(high / low) / (2 * Z_95), np.nan)
-
-
 def against_reference(times: pd.DataFrame, reference: str, threshold: float) -> pd.DataFrame:
     """``times`` with each row's ratio to the reference type's same configuration."""
     base = times[times[TYPE] == reference][["config", "phase", "median_ms", "ci_low_ms",
                                             "ci_high_ms"]]
     out = times.merge(base, on=["config", "phase"], how="left", suffixes=("", "_ref"))
     out["ratio"] = out["median_ms"] / out["median_ms_ref"]
-    half = np.sqrt(_log_se(out["ci_low_ms"], out["ci_high_ms"]) ** 2
-                   + _log_se(out["ci_low_ms_ref"], out["ci_high_ms_ref"]) ** 2)
-    out["ratio_low"] = out["ratio"] * np.exp(-Z_95 * half)
-    out["ratio_high"] = out["ratio"] * np.exp(Z_95 * half)
+    out["ratio_low"], out["ratio_high"] = ratio_interval(
+        out["ratio"], out["ci_low_ms"], out["ci_high_ms"], out["ci_low_ms_ref"],
+        out["ci_high_ms_ref"])
     known = np.isfinite(out["ratio_low"]) & np.isfinite(out["ratio_high"])
-    out["verdict"] = [verdict(lo, hi, threshold) if k else "" for lo, hi, k in
+    out["verdict"] = [interval_verdict(lo, hi, threshold) if k else "" for lo, hi, k in
                       zip(out["ratio_low"], out["ratio_high"], known)]
     out.loc[out[TYPE] == reference, ["ratio", "ratio_low", "ratio_high", "verdict"]] = \
         [1.0, 1.0, 1.0, ""]

@@ -1,6 +1,6 @@
 """Each machine's latest run against its previous one, judged by the comparison's rules.
 
-The verdicts are those of ``bench/analyze/comparison.py``, as ``compare`` gives them for two
+The verdicts are those of ``bench/analyze/run_comparison.py``, as ``compare`` gives them for two
 run folders: a stored run is read back as a ``Run`` whose samples are its unit medians,
 computed by the database, which is all a comparison takes from its samples. So only two
 runs per machine are read from the samples table, and only as one number per unit.
@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.analyze.comparison import Side, compare_sides, side_units
+from bench.analyze.run_comparison import Side, compare_sides, side_units
 from bench.analyze.reader import Run
-from bench.analyze.significance import DEFAULT_THRESHOLD
-from bench.analyze.tables import ordered
+from bench.analyze.judge import DEFAULT_THRESHOLD
+from bench.analyze.run_tables import ordered
 from bench.axes import VARIANTS
 from bench.errors import UsageError
 from bench.history.store import Store
@@ -26,7 +26,7 @@ from bench.schema import COLUMNS
 
 class StoredRun(Run):
     """A run read back from the store. Its samples are its unit medians, computed by the
-    database: a comparison takes nothing else from them (``bench.analyze.units``)."""
+    database: a comparison takes nothing else from them (``bench.analyze.comparison_units``)."""
 
     def __init__(self, run_id: str, results: pd.DataFrame, units: pd.DataFrame):
         super().__init__(Path(run_id), results, {})

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
-from bench.history.errors import StoreError
+from bench.history.store_error import StoreError
 
 POSTGRESQL, DUCKDB = "postgresql", "duckdb"
 POSTGRES_SCHEMES = ("postgresql", "postgres")

@@ -12,7 +12,7 @@ connection's search path is set to it, and the SQL elsewhere names tables alone.
 opened to read or to write. To read, it is opened read-only (a DuckDB file read-only, a
 PostgreSQL session whose transactions are read-only): a role that may only read, or a file
 no one may write, can be viewed. Only a store opened to write is brought up to date
-(``bench/history/tables.py``).
+(``bench/history/store_schema.py``).
 
 A store that cannot be reached (a wrong URL, a server down, no permission, a file another
 process holds) is a ``StoreError``: one line, exit code 2, with no password in it
@@ -33,7 +33,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.history.errors import StoreError
+from bench.history.store_error import StoreError
 from bench.history.location import DUCKDB, Location, check_duckdb_file, locate
 from bench.secrets import hide
 
@@ -177,7 +177,7 @@ def open_store(given: str | None = None, *, write: bool = False,
     """The store ``given`` names (see ``store_url``), in ``schema`` (see ``schema_name``).
     To write, its tables are made or brought up to date first; to read, it is opened
     read-only and must hold them already."""
-    from bench.history.tables import prepare  # the tables' module opens nothing itself
+    from bench.history.store_schema import prepare  # the tables' module opens nothing itself
 
     location = locate(store_url(given))
     name = schema_name(schema)

@@ -16,8 +16,8 @@ from types import ModuleType
 import torch
 
 from bench.measure.unavailable import reason_of
+from bench.schema import MIB
 
-MIB = 1024 * 1024
 SAMPLE_INTERVAL_S = 0.1
 NVML_COLUMNS = ("nvml_used_mib_max", "nvml_process_mib_max", "gpu_util_pct_mean",
                 "sm_clock_mhz_mean", "power_w_mean", "temperature_c_max", "nvml_samples")

@@ -48,7 +48,6 @@ import torch
 from bench.errors import UsageError
 from bench.measure.clocks import MAX_BLOCK, make_clock, phase_names, synchronizer
 from bench.measure.stats import Summary, summarize
-from bench.measure.turns import take_turn
 from bench.schema import PHASES, STEP, TIMED_PHASES
 from multinet.step import JointStep
 
@@ -212,11 +211,13 @@ class Stopping:
     decided (a sweep passes its comparison's sequential verdict; None: every phase's median
     known within ``target_rel_ci``). ``may_go_on(seconds)``: whether the sampling seconds
     spent so far leave budget (None: ``budget_s`` per step). ``turn``: called at the start
-    of every round, outside anything timed (``bench/measure/turns.py``)."""
+    of every round, outside anything timed; a process taking turns with others hands the
+    turn on there and waits for it to come back (the sweep passes ``bench/sweep/turns.py``'s
+    ``take_turn``); alone, nothing."""
 
     answered: Callable[[Sequence[Timing], int], bool] | None = None
     may_go_on: Callable[[float], bool] | None = None
-    turn: Callable[[], None] = take_turn
+    turn: Callable[[], None] = lambda: None
 
 
 class RoundRobin:
@@ -252,7 +253,7 @@ class RoundRobin:
             return True
         gc_was_enabled = gc.isenabled()
         try:
-            self.stopping.turn()  # side by side, a round at a time: bench/measure/turns.py
+            self.stopping.turn()  # side by side, a round at a time
             if rewarm:
                 self._rewarm()
             for j in range(len(self.steps)):

@@ -18,7 +18,7 @@ from plotly.subplots import make_subplots
 
 from bench.analyze.axis_ratios import (PAIRED, axis_ratios, axis_summary, in_order,
                                        varied_axes)
-from bench.analyze.tables import ordered
+from bench.analyze.run_tables import ordered
 from bench.axes import OPTIMIZER_SETUP, SCENARIO, Axis
 from bench.present.labels import config_hover, esc, facet
 from bench.present.page import Details, Section, Table

@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from bench.analyze.tables import ordered, scaling_table, setup_ratio_table
+from bench.analyze.run_tables import ordered, scaling_table, setup_ratio_table
 from bench.axes import BATCH_SIZE, DDP_WRAP, DEVICE, OPTIMIZER_SETUP, SCENARIO, WORLD_SIZE
 from bench.present.labels import esc, facet, labelled, tidy
 from bench.schema import OPTIMIZER_PHASE, STEP, TIMED_PHASES

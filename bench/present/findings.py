@@ -13,8 +13,8 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from bench.analyze.ratios import FASTER, INCONCLUSIVE, SAME, SLOWER, VERDICTS
-from bench.analyze.tables import ordered
+from bench.analyze.judge import FASTER, ORDER_VERDICTS, SAME, SLOWER, UNDECIDED
+from bench.analyze.run_tables import ordered
 from bench.axes import BATCH_SIZE, DIMENSIONS, SCENARIO
 from bench.present.charts import error_bars
 from bench.present.labels import esc, varying
@@ -22,7 +22,7 @@ from bench.present.page import Section, Table
 from bench.schema import STEP
 
 VERDICT_COLORS = {FASTER: "#1a9850", SLOWER: "#d73027", SAME: "#4575b4",
-                  INCONCLUSIVE: "#999999"}
+                  UNDECIDED: "#999999"}
 ROW_PX = 24
 
 
@@ -52,7 +52,7 @@ def ratio_chart(steps: pd.DataFrame) -> go.Figure:
     band of the threshold shaded around 1."""
     threshold = float(steps["threshold"].iloc[0])
     fig = go.Figure()
-    for verdict in VERDICTS:
+    for verdict in ORDER_VERDICTS:
         rows = steps[steps["verdict"] == verdict]
         if rows.empty:
             continue
@@ -99,7 +99,7 @@ def _verdict_counts(cell: pd.DataFrame) -> str:
     """`2 faster (0.104 to 0.669), 1 slower (2.43), 3 inconclusive`: each verdict's count
     and, where it says faster or slower, the range of those ratios."""
     parts = []
-    for verdict in VERDICTS:
+    for verdict in ORDER_VERDICTS:
         ratios = cell.loc[cell["verdict"] == verdict, "ratio"]
         if ratios.empty:
             continue
@@ -155,7 +155,7 @@ def findings_section(ratios: pd.DataFrame | None,
     counts = steps["verdict"].value_counts()
     compared = ", ".join(ordered(steps["compared"]))
     references = ", ".join(f"`{r}`" for r in ordered(steps["reference"]))
-    said = ", ".join(f"{counts[v]} {v}" for v in VERDICTS if counts.get(v, 0))
+    said = ", ".join(f"{counts[v]} {v}" for v in ORDER_VERDICTS if counts.get(v, 0))
     section.blocks += [
         f"Each {compared.replace('_', ' ')} against {references}, timed together round by "
         f"round in one process, the ratio of the step time taken per round: {said}. "

@@ -8,7 +8,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 import pandas as pd
 
-from bench.analyze.significance import DEFAULT_THRESHOLD
+from bench.analyze.judge import DEFAULT_THRESHOLD
 from bench.history.hardware import TYPE, HardwareComparison
 from bench.present.charts import error_bars
 from bench.present.page import Details, Section, Table, write_page

@@ -3,11 +3,17 @@ versions and devices, a device x version matrix, and each machine's latest run a
 previous one.
 
 The charts are drawn in the browser from one table embedded once as JSON
-(``bench/history/dashboard.py``'s ``compact``), by ``history_script.SCRIPT``: choosing another
-configuration redraws them without a server, and the page's size grows with the number of
-measurements, not with the number of charts it can show. plotly.js is inlined, as the
-report's page inlines it (``bench/present/page.py``), so nothing is fetched. The verdicts of
-the latest runs are computed once in Python and written as plain tables.
+(``bench/history/dashboard.py``'s ``compact``), by ``bench/present/assets/history.js``:
+choosing another configuration redraws them without a server, and the page's size grows
+with the number of measurements, not with the number of charts it can show. plotly.js is
+inlined, as the report's page inlines it (``bench/present/page.py``), so nothing is fetched.
+The verdicts of the latest runs are computed once in Python and written as plain tables.
+
+The script is plain JavaScript over plotly.js. Every string that came from the data reaches
+the page through ``textContent``, or through ``esc`` on its way into Plotly (whose labels
+read a few HTML tags), so a device name holding markup is shown, never run. After each
+drawing the body's ``data-draws`` counts up: the tests wait for it rather than for time to
+pass.
 """
 
 from __future__ import annotations
@@ -19,28 +25,25 @@ import pandas as pd
 from plotly.offline import get_plotlyjs
 
 from bench.analyze.block_verdicts import common_shift, single_units
-from bench.analyze.comparison import COMPARED, NOT_MEASURED, change_rows
-from bench.analyze.significance import CONFIDENCE, DRIFT, IMPROVEMENT, REGRESSION
+from bench.analyze.run_comparison import COMPARED, NOT_MEASURED, change_rows
+from bench.analyze.judge import CONFIDENCE, DRIFT, IMPROVEMENT, REGRESSION
 from bench.atomic import write_text_atomic
 from bench.history.dashboard import Dashboard
 from bench.history.latest import LatestComparison
-from bench.present.comparison import SINGLE_UNIT_NOTE, unconfirmed_text
-from bench.present.shifts import detectable_text, shift_text
-from bench.present.history_script import SCRIPT
+from bench.present.comparison_page import SINGLE_UNIT_NOTE, unconfirmed_text
+from bench.present.shifts_text import detectable_text, shift_text
 from bench.present.labels import esc
-from bench.present.page import STYLE, Table
+from bench.present.page import STYLE, Table, asset, head_lines
 
 TITLE = "multinet-bench history"
 # A machine's table lists this many regressions (and as many improvements) at most; the
 # count above it says how many there were.
 MAX_CHANGE_ROWS = 100
 MAX_RUN_ROWS = 500  # the newest runs, in the table of runs
-EXTRA_STYLE = """
-label.control { display: inline-block; margin: 0 1rem 0.5rem 0; }
-select { font-size: 0.9rem; }
-div.chart { min-height: 460px; }
-h3 { margin-top: 1.5rem; }
-"""
+HISTORY_STYLE = asset("history.css")  # after the report's own
+# The page's script draws every chart and the matrix from the one table the page embeds, and
+# draws them again when a control changes (see the module's docstring).
+SCRIPT = asset("history.js")
 
 
 def embedded_json(table: dict) -> str:
@@ -203,8 +206,7 @@ def _body(dashboard: Dashboard) -> list[str]:
 
 def render_history_page(dashboard: Dashboard) -> str:
     """The whole page; an empty store gives a page that says so, without plotly.js."""
-    head = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-            f"<title>{esc(TITLE)}</title>", f"<style>{STYLE}{EXTRA_STYLE}</style>"]
+    head = head_lines(TITLE, f"{STYLE}\n{HISTORY_STYLE}")
     if dashboard.empty:
         return "\n".join([
             *head, "</head>", "<body>", f"<h1>{esc(TITLE)}</h1>",
@@ -216,7 +218,7 @@ def render_history_page(dashboard: Dashboard) -> str:
         "<body>", f"<h1>{esc(TITLE)}</h1>", *_intro(dashboard), *_body(dashboard),
         '<script type="application/json" id="history-data">'
         f"{embedded_json(dashboard.data.table)}</script>",
-        f'<script type="text/javascript">{SCRIPT}</script>', "</body>", "</html>", ""])
+        f'<script type="text/javascript">\n{SCRIPT}</script>', "</body>", "</html>", ""])
 
 
 def write_history_page(path: Path, dashboard: Dashboard) -> Path:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.analyze.tables import measured
+from bench.analyze.run_tables import measured
 from bench.axes import (BATCH_SIZE, DEVICE, DIMENSIONS, OPTIMIZER_SETUP, SCENARIO, Dimension,
                         variant_text)
 from bench.measure.unavailable import unavailable_in_words
@@ -38,12 +38,8 @@ def varying(df: pd.DataFrame, columns: Sequence[str]) -> list[str]:
     return [c for c in columns if c in df.columns and df[c].nunique(dropna=False) > 1]
 
 
-def join_label(row: Mapping[str, Any], columns: Sequence[str], sep: str = " · ") -> str:
-    return sep.join(str(row[c]) for c in columns) if columns else ""
-
-
 def tidy(results: pd.DataFrame) -> pd.DataFrame:
-    """One row per measured configuration and phase (``bench.analyze.tables.measured``),
+    """One row per measured configuration and phase (``bench.analyze.run_tables.measured``),
     named for the charts: see ``labelled``. A table that is already tidy is returned as it
     is, so every chart takes either."""
     if "panel" in results.columns:

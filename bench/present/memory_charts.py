@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from bench.analyze.tables import ordered
+from bench.analyze.run_tables import ordered
 from bench.axes import OPTIMIZER_SETUP
 from bench.present.charts import (BATCH, PHASE_COLORS, SCEN, SETUP, Traces, grid, hover,
                                   lines, scenario_colors)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from urllib.parse import quote
 
@@ -21,21 +22,16 @@ from bench.atomic import write_text_atomic
 from bench.present.labels import esc
 
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
-STYLE = """
-body { font-family: system-ui, sans-serif; margin: 1.5rem auto; max-width: 1400px;
-       padding: 0 1rem; color: #222; }
-h1 { font-size: 1.6rem; } h2 { margin-top: 2.5rem; border-bottom: 1px solid #ccc; }
-p.note { color: #555; max-width: 60rem; }
-table { border-collapse: collapse; font-size: 0.85rem; margin: 0.5rem 0 1rem;
-        display: block; max-width: 100%; overflow-x: auto; }
-th, td { border: 1px solid #ddd; padding: 0.2rem 0.5rem; text-align: left;
-         vertical-align: top; max-width: 30rem; overflow-wrap: anywhere; }
-th { background: #f3f3f3; }
-tr.differs td { background: #fff4d6; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-tr.regression td { background: #fde0dc; } tr.improvement td { background: #dcf5e3; }
-nav a { margin-right: 1rem; }
-"""
+
+
+def asset(name: str) -> str:
+    """A stylesheet or script of the pages, kept as a file of its own beside this module
+    (``bench/present/assets/``) where an editor and a linter can read it, and shipped with
+    the package."""
+    return (resources.files("bench.present") / "assets" / name).read_text(encoding="utf-8")
+
+
+STYLE = asset("page.css")
 
 
 @dataclass
@@ -101,6 +97,13 @@ def _block_html(block, chart_number: int) -> str:
     return f'<p class="note">{esc(block)}</p>'
 
 
+def head_lines(title: str, style: str) -> list[str]:
+    """A page's opening up to its stylesheet, a line each; the head is left open for
+    plotly.js."""
+    return ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+            f"<title>{esc(title)}</title>", f"<style>\n{style}</style>"]
+
+
 def render_page(title: str, sections: Iterable[Section], intro: Sequence[str] = ()) -> str:
     """The whole page; plotly.js goes in once, and only when there is a chart to draw."""
     sections = list(sections)
@@ -121,8 +124,7 @@ def render_page(title: str, sections: Iterable[Section], intro: Sequence[str] = 
             parts += html
     intro_html = "".join(f'<p class="note">{esc(p)}</p>' for p in intro)
     return "\n".join([
-        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-        f"<title>{esc(title)}</title>", f"<style>{STYLE}</style>",
+        *head_lines(title, STYLE),
         f'<script type="text/javascript">{get_plotlyjs()}</script>' if count else "",
         "</head>", "<body>",
         f"<h1>{esc(title)}</h1>", intro_html, f"<nav>{''.join(nav)}</nav>", *parts,

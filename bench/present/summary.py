@@ -10,8 +10,8 @@ from typing import Any
 
 import pandas as pd
 
-from bench.analyze.sequential import UNDECIDED
-from bench.analyze.tables import ordered, setup_table, timing_blocks
+from bench.analyze.judge import UNDECIDED
+from bench.analyze.run_tables import ordered, setup_table, timing_blocks
 from bench.axes import (AXES, BATCH_SIZE, DEVICE, OPTIMIZER, OPTIMIZER_IMPL, OPTIMIZER_SETUP,
                         SCENARIO, SIZE, WORLD_SIZE, by_name)
 from bench.schema import OK, SKIPPED, STATUSES, STEP

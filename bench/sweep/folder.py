@@ -30,7 +30,7 @@ from bench.axes import SCENARIO, config_id
 from bench.errors import RunFolderWriteError, UsageError
 from bench.measure.configuration import now
 from bench.measure.devices import device_name
-from bench.measure.environment import capture_environment
+from bench.measure.environment_capture import capture_environment
 from bench.schema import ENV_FILE, NETWORKS_FILE, PLAN_KEY, RESULTS_FILE, SAMPLES_FILE, SWEEP_FILE
 from bench.seal import DIGEST_KEY, check_seal, seal
 from bench.secrets import hide_words
@@ -38,6 +38,7 @@ from bench.sweep.config import (MOST_WORKERS, SweepConfig, expand, expand_all,
                                 sweep_from_mapping, sweep_to_mapping)
 from bench.sweep.failures import OomLimits
 from bench.sweep.repair import repair
+from bench.sweep.turns import shared_seed
 from multinet.scenarios import SCENARIOS
 from multinet.step import StepSpec
 
@@ -180,11 +181,12 @@ def record_environment(run: OpenRun, argv: list[str],
     ``ranks``: under --distributed, each rank's host and devices. Sealed, as sweep.json."""
     path = run.out_dir / ENV_FILE
     if run.resumed:  # gone (a crash before it was written): this resume's environment
-        env = run.env if run.env is not None else capture_environment(run.run_id, argv, ranks)
+        env = run.env if run.env is not None else capture_environment(run.run_id, argv, ranks,
+                                                                      shared_seed())
         env.setdefault("resumes", []).append(
             {"started_at": now(), "command_line": hide_words(["bench", *argv])})
     else:
-        env = capture_environment(run.run_id, argv, ranks)
+        env = capture_environment(run.run_id, argv, ranks, shared_seed())
     try:
         write_json_atomic(path, seal(env))
     except OSError as exc:

@@ -37,8 +37,8 @@ from bench.errors import RunFolderWriteError, UsageError
 from bench.measure.configuration import NvmlHandles
 from bench.measure.result import ConfigResult
 from bench.measure.timers import TimingOptions
-from bench.measure.turns import current as current_turns
-from bench.measure.turns import shared_seed, take_turn
+from bench.sweep.turns import current as current_turns
+from bench.sweep.turns import shared_seed, take_turn
 from bench.schema import OK, STEP
 from bench.sweep.config import SweepConfig
 from bench.sweep.failures import FAILURES, OomLimits
@@ -109,7 +109,7 @@ class Alone:
     def measure_all(self, todo: list[tuple[int, Group]], options: TimingOptions,
                     nvml: NvmlHandles, stop_requested: Callable[[], bool]
                     ) -> Iterator[list[ConfigResult]]:
-        return measure_in_turn(todo, options, nvml, self.oom, stop_requested)
+        return measure_in_turn(todo, options, nvml, self.oom, stop_requested, take_turn)
 
     def writing(self) -> AbstractContextManager:
         return nullcontext()

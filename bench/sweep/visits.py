@@ -113,11 +113,13 @@ class SharedBudget:
 
 def measure_in_turn(todo: Sequence[tuple[int, Group]], options: TimingOptions,
                     nvml: NvmlHandles, oom: OomLimits,
-                    stop_requested: Callable[[], bool]) -> Iterator[list[ConfigResult]]:
+                    stop_requested: Callable[[], bool],
+                    turn: Callable[[], None] = lambda: None) -> Iterator[list[ConfigResult]]:
     """The results of each group of ``todo`` ((repeat, group) in order), as each finishes:
     up to ``width`` groups timed at once, a round of each in turn, new ones started in
     order as others finish. Once ``stop_requested``, no group starts, and those timed stop
-    as soon as they have their fewest rounds."""
+    as soon as they have their fewest rounds. ``turn``: called before every round, where a
+    process takes turns with others (``bench/sweep/turns.py``)."""
     budget = SharedBudget([options.budget_s * len(group) for _, group in todo])
     question = ratio_question(options.min_rounds)
     pending = deque(enumerate(todo))
@@ -127,7 +129,7 @@ def measure_in_turn(todo: Sequence[tuple[int, Group]], options: TimingOptions,
         while pending and len(active) < at_once and not stop_requested():
             index, (repeat, group) = pending.popleft()
             stopping = Stopping(answered=question if len(group) > 1 else None,
-                                may_go_on=budget.may_go_on(index))
+                                may_go_on=budget.may_go_on(index), turn=turn)
             active.append((index, GroupAttempt(group, options, repeat=repeat, nvml=nvml,
                                                oom=oom, stopping=stopping)))
         if not active:

@@ -7,7 +7,7 @@ samples suggest. A run's intervals, and a comparison of two runs, can only inclu
 spread if the run sampled it: so ``workers`` fresh processes each measure every
 configuration (``repeats`` passes each, numbered across them: worker k measures passes
 (k - 1) R + 1 to k R), side by side and taking turns a round of blocks at a time
-(``bench/measure/turns.py``), each in its own order of the comparison groups. Each pass is
+(``bench/sweep/turns.py``), each in its own order of the comparison groups. Each pass is
 a unit of ``compare``, which then sees the spread between them.
 
 How many: ``workers = 0`` (the default sweep's) starts ``FIRST_WORKERS``, then measures the
@@ -49,7 +49,7 @@ from bench.sweep.config import MOST_WORKERS, SweepConfig
 from bench.sweep.folder import OpenRun, record_environment
 from bench.sweep.interrupt import Interrupted
 from bench.sweep.progress import Progress
-from bench.tools.side_by_side import run_side_by_side
+from bench.sweep.side_by_side import run_side_by_side
 
 FIRST_WORKERS = 2
 REPEAT, CONFIG = FIELDS.index("repeat"), FIELDS.index("config_id")

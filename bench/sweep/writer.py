@@ -19,7 +19,7 @@ try:
 except ImportError:  # Windows: one process writes a run folder
     fcntl = None
 
-from bench.analyze.bounds import phase_bound
+from bench.analyze.phase_bounds import phase_bound
 from bench.axes import AXES, COMPILE, DIMENSIONS, config_id
 from bench.errors import RunFolderWriteError
 from bench.measure.result import ConfigResult

@@ -20,10 +20,10 @@ import sys
 from pathlib import Path
 
 from bench.analyze.bisection import bisect
-from bench.analyze.significance import IMPROVEMENT, REGRESSION
+from bench.analyze.judge import IMPROVEMENT, REGRESSION
 from bench.atomic import write_text_atomic
 from bench.cli import OneLineParser, percent
-from bench.present.bisection import bisection_text
+from bench.present.bisection_text import bisection_text
 from bench.sweep.interrupt import Interrupted, exit_code
 from bench.tools.compare_environments import compare_environments
 from bench.tools.paired import (DEFAULT_ROUNDS, check_threshold, fail, parse_environments,

@@ -5,7 +5,7 @@ through (``bench/tools/bisect.py``).
 It runs paired rounds (``bench/tools/paired.py``: side by side, taking turns) until every
 measurement is decided, or ``rounds`` at most, measuring from the third round on only what
 is undecided, and judges them as ``python -m bench paired`` does
-(``bench/analyze/paired.py``). Rounds on disk are kept: the same call in the same folder
+(``bench/analyze/paired_rounds.py``). Rounds on disk are kept: the same call in the same folder
 resumes them.
 """
 
@@ -17,16 +17,16 @@ from typing import Any
 
 import pandas as pd
 
-from bench.analyze.paired import compare_paired
+from bench.analyze.paired_rounds import compare_paired
 from bench.analyze.reader import Run
-from bench.analyze.significance import DEFAULT_THRESHOLD
+from bench.analyze.judge import DEFAULT_THRESHOLD
 from bench.commands.paired import rounds_in
 from bench.tools.paired import DEFAULT_ROUNDS, Environment, run_rounds
 
 
 @dataclass(frozen=True)
 class EnvironmentComparison:
-    """``table``: one row per measurement (``bench.analyze.paired.COLUMNS``: the ratio of
+    """``table``: one row per measurement (``bench.analyze.paired_rounds.COLUMNS``: the ratio of
     the candidate over the baseline, its 95% interval, q-value and verdict);
     ``common_shift`` the step phase's shift of everything, judged over the rounds;
     ``envs``: each side's env.json (its first round's), by environment name."""

@@ -267,7 +267,7 @@ def write_pages(out_dir: Path) -> None:
     """The report of the sweeps, where plotly is installed (not a check: the figures are in
     the CSV files either way)."""
     try:
-        from bench.present.report import write_report
+        from bench.present.report_page import write_report
     except ImportError as exc:
         print(f"No report: {exc.name} is not installed", flush=True)
         return

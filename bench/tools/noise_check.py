@@ -37,10 +37,11 @@ from pathlib import Path
 import pandas as pd
 
 from bench import PROJECT_ROOT
-from bench.analyze.comparison import compare_runs, load_side
-from bench.analyze.ratios import FASTER, INCONCLUSIVE, SLOWER
+from bench.analyze.run_comparison import compare_runs, load_side
+from bench.analyze.judge import FASTER, SLOWER
+from bench.analyze.judge import UNDECIDED as INCONCLUSIVE
 from bench.analyze.shifts import AGREEMENT
-from bench.analyze.significance import REGRESSION
+from bench.analyze.judge import REGRESSION
 from bench.axes import SCENARIO
 from bench.schema import RATIOS_FILE, RESULTS_FILE, SAMPLES_FILE, STEP
 

@@ -53,10 +53,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.analyze.comparison import compare_runs, load_side
-from bench.analyze.paired import compare_paired
+from bench.analyze.run_comparison import compare_runs, load_side
+from bench.analyze.paired_rounds import compare_paired
 from bench.analyze.reader import load_run
-from bench.analyze.significance import IMPROVEMENT, REGRESSION
+from bench.analyze.judge import IMPROVEMENT, REGRESSION
 from bench.measure.stats import summarize
 from bench.schema import OK, STEP
 from bench.tools.synthetic import env_record, write_run

@@ -4,7 +4,7 @@ interleaved rounds, then compared round by round.
 An environment is an interpreter (a virtual environment with another torch build, another
 CUDA) and the variables set for it (a setting to try). Each round runs the sweep once in
 every environment, each in a fresh process, side by side and taking turns
-(``bench/measure/turns.py``): one process works at a time and hands the turn on at every
+(``bench/sweep/turns.py``): one process works at a time and hands the turn on at every
 round of blocks, so the same configuration is timed in A and in B within a second, the
 groups in one order shared by both. This machine's speed moves between levels every few
 seconds; run one after the other, each environment met the level of its own minutes, and
@@ -21,7 +21,7 @@ called one.
 Rounds already on disk are kept, and an unfinished one is resumed, so a call that stopped
 (a signal, a reboot) continues where it was. A signal to this tool is passed on once to the
 sweeps, which stop after their configuration in progress, still taking turns; a sweep
-whose coordinator was killed stops at its next turn (``bench/measure/turns.py``). Like ``bench/tools/versions.py``, this module
+whose coordinator was killed stops at its next turn (``bench/sweep/turns.py``). Like ``bench/tools/versions.py``, this module
 needs only the standard library: torch lives in the environments.
 """
 
@@ -45,7 +45,7 @@ from bench.analyze.plans import FIRST_LOOK, GROUP_ROUNDS, MAX_ROUNDS
 from bench.cli import OneLineParser, percent  # no torch, no pandas: the bootstrap interpreter has neither
 from bench.schema import SWEEP_FILE
 from bench.sweep.interrupt import Interrupted, exit_code
-from bench.tools.side_by_side import run_alone, run_side_by_side
+from bench.sweep.side_by_side import run_alone, run_side_by_side
 
 USAGE_ERROR = 2  # what `python -m bench run` exits with on arguments it refuses
 # An environment's name is its rounds' folder in --out-dir: one plain name, never a path.
@@ -54,7 +54,7 @@ FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 SWEEP_NEEDS = ("torch", "pandas")
 
 # Rounds at most, by default: the rounds stop once every measurement is decided
-# (bench/analyze/paired.py), and from the FIRST_LOOK-th on measure only what is not.
+# (bench/analyze/paired_rounds.py), and from the FIRST_LOOK-th on measure only what is not.
 DEFAULT_ROUNDS = MAX_ROUNDS
 
 

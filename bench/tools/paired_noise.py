@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.analyze.paired import round_medians
+from bench.analyze.paired_rounds import round_medians
 from bench.analyze.reader import Run
 from bench.cli import OneLineParser
 from bench.commands.paired import rounds_in

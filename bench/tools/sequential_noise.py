@@ -2,7 +2,8 @@
 under noise fitted to this machine and under a quiet one, by simulation.
 
 Paired rounds now stop once every measurement is decided, and from the third round on
-measure only what is still undecided (``bench/tools/paired.py``, ``bench/analyze/paired.py``).
+measure only what is still undecided (``bench/tools/paired.py``,
+``bench/analyze/paired_rounds.py``).
 Looking after every round is what the group-sequential plan pays for; this checks that it
 does, with the stopping included: each simulated comparison draws a round at a time, judges
 every key at each look exactly as ``python -m bench paired`` does (``judge_sequentially``),
@@ -31,8 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.analyze.paired import PLAN, UNDECIDED, judge_sequentially
-from bench.analyze.significance import DEFAULT_THRESHOLD, IMPROVEMENT, REGRESSION
+from bench.analyze.paired_rounds import PLAN, judge_sequentially
+from bench.analyze.judge import DEFAULT_THRESHOLD, IMPROVEMENT, REGRESSION
+from bench.analyze.judge import OPEN as UNDECIDED
 from bench.cli import OneLineParser
 from bench.errors import UsageError
 from bench.schema import STEP

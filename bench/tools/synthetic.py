@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.analyze.bounds import phase_bound
+from bench.analyze.phase_bounds import phase_bound
 from bench.analyze.reader import typed_results
 from bench.atomic import write_json_atomic, write_text_atomic
 from bench.axes import BATCH_SIZE, OPTIMIZER_SETUP, WORLD_SIZE, config_id

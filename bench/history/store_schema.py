@@ -27,7 +27,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bench.history.errors import StoreError
+from bench.history.store_error import StoreError
 from bench.schema import COLUMNS, SAMPLE_COLUMNS, Column
 
 SQL_TYPES = {"str": "TEXT", "int": "BIGINT", "float": "DOUBLE PRECISION", "bool": "BOOLEAN"}

@@ -17,7 +17,7 @@ from plotly.colors import qualitative
 from bench.analyze.networks import (NETWORK_PHASES, AttributionChecks, Dominant,
                                     attribution_checks, dominant, network_order, networks_of)
 from bench.analyze.reader import Run
-from bench.analyze.tables import ordered
+from bench.analyze.run_tables import ordered
 from bench.axes import BATCH_SIZE, OPTIMIZER_SETUP, SCENARIO
 from bench.present.charts import Traces, grid
 from bench.present.labels import esc, facet, labelled

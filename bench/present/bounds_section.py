@@ -1,6 +1,6 @@
 """The report's section on what bounds each configuration, and on its energy.
 
-Each configuration's `step` row decides: its bound (``bench/analyze/bounds.py``) is
+Each configuration's `step` row decides: its bound (``bench/analyze/phase_bounds.py``) is
 computed again from the figures the report shows (the median over repeats of the host
 time, the device time and the peak fraction), so a run written before the `bound` column
 existed gets it too. The section says in words which configurations measured the host
@@ -17,9 +17,9 @@ import math
 import pandas as pd
 import plotly.graph_objects as go
 
-from bench.analyze.bounds import (COMPUTE, COMPUTE_PEAK_FRACTION, LAUNCH, LAUNCH_HOST_SHARE,
-                                  NEITHER, is_cuda, phase_bound)
-from bench.analyze.tables import measured
+from bench.analyze.phase_bounds import (COMPUTE, COMPUTE_PEAK_FRACTION, LAUNCH, LAUNCH_HOST_SHARE,
+                                        NEITHER, is_cuda, phase_bound)
+from bench.analyze.run_tables import measured
 from bench.axes import BATCH_SIZE, COMPILE, CUDA_GRAPH, DEVICE, SCENARIO, config_id
 from bench.present.labels import config_hover, esc
 from bench.present.page import Details, Section, Table

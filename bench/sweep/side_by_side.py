@@ -1,4 +1,4 @@
-"""Processes that take turns: the coordinator's side of ``bench/measure/turns.py``.
+"""Processes that take turns: the coordinator's side of ``bench/sweep/turns.py``.
 
 Each process gets two pipes, one to hear "your turn" on and one to say "my turn is over"
 (at first, "ready"), and the seed of the order its groups run in, through

@@ -1,15 +1,3 @@
-"""The history page's script: it draws every chart and the matrix from the one table the page
-embeds (``bench/history/dashboard.py``'s ``compact``), and draws them again when a control
-changes, so the page needs no server and holds each number once.
-
-Plain JavaScript over plotly.js, which the page inlines: nothing is fetched. Every string
-that came from the data reaches the page through ``textContent``, or through ``esc`` on its
-way into Plotly (whose labels read a few HTML tags), so a device name holding markup is
-shown, never run. After each drawing the body's ``data-draws`` counts up: the tests wait for
-it rather than for time to pass.
-"""
-
-SCRIPT = r"""
 (function () {
   "use strict";
   const D = JSON.parse(document.getElementById("history-data").textContent);
@@ -242,4 +230,3 @@ SCRIPT = r"""
   buildControls();
   draw();
 })();
-"""

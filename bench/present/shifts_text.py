@@ -1,5 +1,5 @@
 """Shifts and what a comparison could have seen, in words (``bench/analyze/shifts.py`` and
-``bench/analyze/detectable.py`` compute them): for the terminal, the comparison page and
+``bench/analyze/judge.py`` compute them): for the terminal, the comparison page and
 the history's dashboard alike."""
 
 from __future__ import annotations
@@ -7,8 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from bench.analyze.block_verdicts import CommonShift, single_units
-from bench.analyze.detectable import rounds_for, typical
-from bench.analyze.significance import IMPROVEMENT, REGRESSION
+from bench.analyze.judge import IMPROVEMENT, REGRESSION, rounds_for, typical
 from bench.schema import STEP
 
 

@@ -1,7 +1,7 @@
 """Paired comparison of two environments measured in interleaved rounds.
 
 Round i of the baseline and round i of the candidate ran side by side, taking turns
-(``bench/measure/turns.py``), so whatever the machine was doing then (a clock level, a
+(``bench/sweep/turns.py``), so whatever the machine was doing then (a clock level, a
 neighbour's load) touched both: the ratio within a round cancels most of it. What it
 leaves is what belongs to each process: two processes on a shared machine run at levels
 apart, and that moves every measurement of the round alike. So each round's effect is
@@ -12,8 +12,9 @@ split is robust: a quarter of the measurements slower does not move the rounds' 
 as it would move a median over the round's measurements.
 
 Per measurement key (``KEY``, as ``compare_sides`` matches), the rounds are then judged by
-Yuen's 20% trimmed mean and its t (``bench/analyze/trimmed.py``: a process that reads one
-comparison group far off for its whole life makes one round jump). The mean of the rounds'
+Yuen's 20% trimmed mean and its t (``bench/analyze/judge.py``, as every interval and
+verdict: a process that reads one comparison group far off for its whole life makes one
+round jump). The mean of the rounds'
 effects stays in every measurement's ratio, the change the candidate brought to all of them
 at once, and its uncertainty (their variance over the rounds, over the rounds counted) is
 added to each measurement's: a slower torch release makes every measurement a regression,
@@ -30,16 +31,15 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from bench.analyze.comparison import KEY, SLOT, device_slot, key_label
+from bench.analyze.run_comparison import KEY, SLOT, device_slot, key_label
 from bench.analyze.reader import Run, untimed_phases
-from bench.analyze.detectable import detectable_change
 from bench.analyze.plans import ALPHA_CHANGE, ALPHA_SAME, FIRST_LOOK, LOOK_GROWTH, MAX_ROUNDS
-from bench.analyze.sequential import Plan, interval, looks_to, rounds_to_decide
-from bench.analyze.sequential import Judged
-from bench.analyze.significance import (DEFAULT_THRESHOLD, IMPROVEMENT, NO_CHANGE,
-                                        REGRESSION, adjust, paired, t_interval, verdict)
-from bench.analyze.trimmed import trimmed_means
-from bench.analyze.units import check_units_unique
+from bench.analyze.sequential import Judged, Plan, looks_to, rounds_to_decide
+from bench.analyze.judge import (DEFAULT_THRESHOLD, IMPROVEMENT, NO_CHANGE, NOT_JUDGED, OPEN,
+                                 REGRESSION, UNDECIDED, adjust, band_verdict,
+                                 detectable_change, level_interval, paired, t_interval,
+                                 trimmed_means, verdict)
+from bench.analyze.comparison_units import check_units_unique
 from bench.errors import UsageError
 from bench.schema import OK, STEP
 
@@ -53,8 +53,6 @@ POLISH_TOLERANCE, POLISH_SWEEPS = 1e-6, 100
 # Under five rounds the 20% trimmed mean trims nothing, and one process that read a group
 # far off decides the interval: such keys get an interval but no test and no verdict.
 MIN_ROUNDS = 5
-NOT_JUDGED = "not judged"
-UNDECIDED = "undecided"
 # Paired rounds stop once every measurement is decided (bench/analyze/sequential.py), on
 # the plan of bench/analyze/plans.py. Simulated under this machine's noise and a quiet one
 # (python -m bench.tools.sequential_noise), it keeps false changes under one in 1,000
@@ -101,17 +99,25 @@ def round_effects(log_ratio: np.ndarray, phase: np.ndarray) -> np.ndarray:
     return effects
 
 
-def judge_rounds(log_ratio: np.ndarray, phase: np.ndarray,
-                 threshold: float = DEFAULT_THRESHOLD) -> pd.DataFrame:
-    """Per key (rows of ``log_ratio``, keys x rounds, NaN where a round lacks the key;
-    ``phase`` per key): ratio, low, high, p_value, q_value, verdict and rounds."""
+def freed_of_rounds(log_ratio: np.ndarray, phase: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per key (keys x rounds in, NaN where a round lacks the key): the trimmed mean of its
+    log-ratios freed of the rounds' effects, its standard error, degrees of freedom and
+    rounds, and the variance of the rounds' mean effect over the key's own rounds (NaN with
+    one round), which the key's ratio still holds."""
     effects = round_effects(log_ratio, phase)
     present = ~np.isnan(log_ratio)
     estimate, se, df, rounds = trimmed_means(log_ratio - effects)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # one round: no variance, NaN
-        # the variance of the rounds' mean effect, over the key's own rounds
         level_var = np.nanvar(np.where(present, effects, np.nan), axis=1, ddof=1) / rounds
+    return estimate, se, df, rounds, level_var
+
+
+def judge_rounds(log_ratio: np.ndarray, phase: np.ndarray,
+                 threshold: float = DEFAULT_THRESHOLD) -> pd.DataFrame:
+    """Per key (rows of ``log_ratio``, keys x rounds, NaN where a round lacks the key;
+    ``phase`` per key): ratio, low, high, p_value, q_value, verdict and rounds."""
+    estimate, se, df, rounds, level_var = freed_of_rounds(log_ratio, phase)
     low, high, p = t_interval(estimate, np.sqrt(se ** 2 + level_var), df)
     p = np.where(rounds >= MIN_ROUNDS, p, np.nan)  # not tested: no q-value, no verdict
     out = pd.DataFrame({"ratio": np.exp(estimate), "low": np.exp(low), "high": np.exp(high),
@@ -128,26 +134,18 @@ def look_at(log_ratio: np.ndarray, phase: np.ndarray, plan: Plan, look: int,
     levels, se, df, rounds and the verdict: a regression or improvement (past the
     threshold, its interval clear of 1), no change (its no-change interval within the
     threshold), else undecided."""
-    effects = round_effects(log_ratio, phase)
-    present = ~np.isnan(log_ratio)
-    estimate, se, df, rounds = trimmed_means(log_ratio - effects)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # one round: no variance, NaN
-        level_var = np.nanvar(np.where(present, effects, np.nan), axis=1, ddof=1) / rounds
+    estimate, se, df, rounds, level_var = freed_of_rounds(log_ratio, phase)
     se = np.sqrt(se ** 2 + np.nan_to_num(level_var))
-    low, high = interval(estimate, se, df, plan.level(look))
-    same_low, same_high = interval(estimate, se, df, plan.level(look, same=True))
+    low, high = level_interval(estimate, se, df, plan.level(look))
+    same_low, same_high = level_interval(estimate, se, df, plan.level(look, same=True))
     with np.errstate(over="ignore"):  # an interval without bounds yet: inf
         out = pd.DataFrame({"ratio": np.exp(estimate), "low": np.exp(low),
                             "high": np.exp(high), "same_low": np.exp(same_low),
                             "same_high": np.exp(same_high), "se": se, "df": df,
                             "rounds": rounds})
-    past = np.abs(estimate) > np.log1p(threshold)
-    out["verdict"] = np.where(
-        (out["same_low"] >= 1 - threshold) & (out["same_high"] <= 1 + threshold), NO_CHANGE,
-        np.where(past & (out["low"] > 1), REGRESSION,
-                 np.where(past & (out["high"] < 1), IMPROVEMENT, UNDECIDED)))
-    out.loc[np.isnan(estimate), "verdict"] = UNDECIDED
+    out["verdict"] = band_verdict(out["low"], out["high"], out["same_low"], out["same_high"],
+                                  threshold, estimate,
+                                  labels=(IMPROVEMENT, REGRESSION, NO_CHANGE, OPEN))
     return out
 
 
@@ -179,15 +177,15 @@ def judge_sequentially(log_ratio: np.ndarray, phase: np.ndarray,
         open_ = np.isnan(decided_at)
         # a key decided at an earlier look keeps that verdict: later rounds may not touch it
         final.loc[open_] = judged.loc[open_]
-        decided_at[open_ & (judged["verdict"] != UNDECIDED).to_numpy()] = rounds
+        decided_at[open_ & (judged["verdict"] != OPEN).to_numpy()] = rounds
     if final is None:  # under the first look: an interval at the first look's level
         final = look_at(log_ratio, phase, plan, 1, threshold)
         final["verdict"] = NOT_JUDGED
     final["decided_at"] = decided_at
     final["rounds_to_decide"] = [
         rounds_to_decide(Judged(r.ratio, r.low, r.high, r.same_low, r.same_high,
-                                "inconclusive", int(r.rounds)), threshold)
-        if r.verdict == UNDECIDED else np.nan for r in final.itertuples()]
+                                UNDECIDED, int(r.rounds)), threshold)
+        if r.verdict == OPEN else np.nan for r in final.itertuples()]
     final["detectable"] = detectable_change(final["se"], final["df"], threshold)
     return final
 

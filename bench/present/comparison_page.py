@@ -1,6 +1,6 @@
 """The comparison of runs, rendered: the terminal's list of regressions and improvements,
 and the HTML page's heatmaps, trend chart and tables. Everything computed is
-``bench/analyze/comparison.py``'s; this module only shows it.
+``bench/analyze/run_comparison.py``'s; this module only shows it.
 """
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from bench.analyze.block_verdicts import common_shift, single_units
-from bench.analyze.comparison import (COMPARED, NOT_MEASURED, ONLY_BASELINE, ONLY_CANDIDATE,
-                                      SLOT, Comparison, change_rows, trend_table)
-from bench.analyze.significance import (CONFIDENCE, DRIFT, IMPROVEMENT, MAD_SCALE,
-                                        REGRESSION)
+from bench.analyze.run_comparison import (COMPARED, NOT_MEASURED, ONLY_BASELINE, ONLY_CANDIDATE,
+                                          SLOT, Comparison, change_rows, trend_table)
+from bench.analyze.judge import (CONFIDENCE, DRIFT, IMPROVEMENT, MAD_SCALE,
+                                 REGRESSION)
 from bench.axes import BATCH_SIZE, DEVICE, DIMENSIONS, OPTIMIZER_SETUP, SCENARIO
 from bench.present.labels import esc, varying
-from bench.present.shifts import detectable_text, shift_text
+from bench.present.shifts_text import detectable_text, shift_text
 from bench.present.page import Section, Table
-from bench.present.environment import env_table
+from bench.present.environment_section import env_table
 from bench.schema import TIMED_PHASES
 
 METHOD = (f"Ratios are candidate / baseline medians (with several repeats or runs on a side, "

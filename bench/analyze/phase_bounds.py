@@ -18,18 +18,9 @@ from __future__ import annotations
 
 import math
 
-LAUNCH, COMPUTE, NEITHER = "launch", "compute", "neither"  # the values of `bound`
+from bench.schema import COMPUTE_PEAK_FRACTION, LAUNCH_HOST_SHARE
 
-# Launch-bound when the host's dispatch time is at least this share of the device time.
-# The GPU cannot run ahead of the queue, so once the host needs 80% of the GPU's time to
-# issue the work, any hiccup of the host leaves the GPU idle and the device time follows
-# the host's; well under it, the GPU has queued work in hand and the host is hidden.
-LAUNCH_HOST_SHARE = 0.8
-# Compute-bound at this fraction of the GPU's dense peak for the precision, or above.
-# Large matrix products reach 60-80% of a published peak, so half of it means the
-# arithmetic units set the pace. Tested before the launch share: a GPU that busy fills the
-# launch queue, and a host that waits on a full queue takes as long as the GPU does.
-COMPUTE_PEAK_FRACTION = 0.5
+LAUNCH, COMPUTE, NEITHER = "launch", "compute", "neither"  # the values of `bound`
 
 
 def _number(value: object) -> float | None:

@@ -5,7 +5,7 @@ to run it.
 
 These are the figures that say why a step takes the time it does: a small network's step
 is many small operators, each a kernel the host must launch, so its time follows the host
-(launch-bound, ``bench/analyze/bounds.py``) until the batch is large enough for the
+(launch-bound, ``bench/analyze/phase_bounds.py``) until the batch is large enough for the
 arithmetic to set the pace. A CPU run has FLOPs and operators but no kernels, no peak, and
 one clock for host and device, so it gets the first two charts, without what it lacks.
 """
@@ -17,9 +17,9 @@ import math
 import pandas as pd
 import plotly.graph_objects as go
 
-from bench.analyze.bounds import (COMPUTE, COMPUTE_PEAK_FRACTION, LAUNCH, LAUNCH_HOST_SHARE,
-                                  NEITHER, is_cuda, phase_bound)
-from bench.analyze.tables import ordered
+from bench.analyze.phase_bounds import (COMPUTE, COMPUTE_PEAK_FRACTION, LAUNCH, LAUNCH_HOST_SHARE,
+                                        NEITHER, is_cuda, phase_bound)
+from bench.analyze.run_tables import ordered
 from bench.axes import DEVICE, key
 from bench.present.charts import (BATCH, PHASE_COLORS, SCEN, Traces, grid, hover,
                                   scenario_colors)

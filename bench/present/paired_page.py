@@ -1,5 +1,5 @@
 """Paired comparisons of environments, rendered for the terminal and a page
-(``bench/analyze/paired.py`` computes them)."""
+(``bench/analyze/paired_rounds.py`` computes them)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from bench.analyze.detectable import typical
-from bench.analyze.paired import NOT_JUDGED, PLAN, UNDECIDED
-from bench.analyze.significance import IMPROVEMENT, NO_CHANGE, REGRESSION
+from bench.analyze.paired_rounds import PLAN
+from bench.analyze.judge import IMPROVEMENT, NO_CHANGE, NOT_JUDGED, OPEN, REGRESSION, typical
 from bench.present.page import Section, Table
 from bench.schema import STEP
 
@@ -64,7 +63,7 @@ def headline(name: str, baseline: str, table: pd.DataFrame, threshold: float) ->
 def unjudged(table: pd.DataFrame, shown: int = 10) -> list[str]:
     """The measurements still undecided, named, each with the rounds it had and about how
     many in all would decide it (by the square root law)."""
-    rows = table[table["verdict"].isin([UNDECIDED, NOT_JUDGED])]
+    rows = table[table["verdict"].isin([OPEN, NOT_JUDGED])]
     if rows.empty:
         return []
     out = [f"Undecided ({len(rows)}): the interval still spans both a change past the "

@@ -16,7 +16,7 @@ import pandas as pd
 
 from bench.analyze.ratios import paired_ratios
 from bench.analyze.reader import Run
-from bench.analyze.tables import ordered, results_of, timing_blocks, unique_labels
+from bench.analyze.run_tables import ordered, results_of, timing_blocks, unique_labels
 from bench.axes import SCENARIO, WORLD_SIZE
 from bench.analyze.axis_ratios import at_references, fixed_axes, swept_values, varied_axes
 from bench.present.axis_views import axis_views_section
@@ -25,13 +25,13 @@ from bench.present.charts import (paired_setup_ratios, phase_breakdown, scaling,
 from bench.present.memory_charts import (GPU_ACTIVITY, GPU_MEMORY, constant_metrics,
                                          memory_breakdown, memory_kinds, per_batch_metrics,
                                          phase_peak_memory)
-from bench.present.bounds import bounds_section
+from bench.present.bounds_section import bounds_section
 from bench.present.findings import findings_section
-from bench.present.environment import env_table
+from bench.present.environment_section import env_table
 from bench.present.labels import DRAWN, facet, tidy
-from bench.present.networks import where_the_step_goes
+from bench.present.networks_section import where_the_step_goes
 from bench.present.page import Details, Section, Table, write_page
-from bench.present.work import work_figures
+from bench.present.flops_kernels import work_figures
 from bench.schema import OK
 
 NOISY_LISTED = 20

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bench.analyze.bisection import Bisection, Placed, changes_in
-from bench.present.environment import field_changes
+from bench.present.environment_section import field_changes
 
 # Changes listed per step; the rest are counted.
 SHOWN = 12

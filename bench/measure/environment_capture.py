@@ -26,7 +26,6 @@ from bench.measure.allocator import allocator_state
 from bench.measure.devices import cpu_model, mps_available
 from bench.measure.nvml import nvml_session
 from bench.measure.unavailable import reason_of
-from bench.measure.turns import current as current_turns
 from bench.schema import SCHEMA_VERSION, TURNS_VARIABLE
 from bench.secrets import hide_words
 
@@ -140,9 +139,11 @@ def machine_load(window_s: float = LOAD_WINDOW_S) -> dict[str, Any]:
 
 
 def capture_environment(run_id: str, argv: list[str],
-                        ranks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+                        ranks: list[dict[str, Any]] | None = None,
+                        turns_seed: int | None = None) -> dict[str, Any]:
     """``ranks``: under --distributed, each rank's host and devices (rank 0 captures the
-    rest of the environment on its own host)."""
+    rest of the environment on its own host). ``turns_seed``: the groups' order shared with
+    the processes this one takes turns with (None: it runs alone)."""
     env = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
@@ -173,8 +174,8 @@ def capture_environment(run_id: str, argv: list[str],
     }
     if (job := field(slurm_job)) is not None:
         env["slurm"] = job
-    if (turns := current_turns()) is not None:  # its times were taken turn about with others'
-        env["took_turns"] = {"groups_order_seed": turns.seed}
+    if turns_seed is not None:  # its times were taken turn about with others'
+        env["took_turns"] = {"groups_order_seed": turns_seed}
     if ranks is not None:
         env["world_size"] = len(ranks)
         env["ranks"] = ranks

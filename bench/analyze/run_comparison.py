@@ -7,11 +7,11 @@ samples. Where both sides hold several units, the ratio candidate/baseline is ju
 Welch's t over the unit medians, which sees the spread between repeats; where a side holds
 one, by its departure from the common shift of its phase, against the spread of all the
 phase's measurements, known as well as the time windows (comparison groups) behind it allow
-(``bench.analyze.significance``): one run per side cannot tell a shift common to every
+(``bench.analyze.judge``): one run per side cannot tell a shift common to every
 configuration from the machine's drift, so such a shift is reported, not judged. The
 p-values of all measurements are adjusted together. A configuration that was not measured
 on a side (`oom`, `skipped`, `nonfinite`, `error`) is listed with its status, never given a
-ratio. Rendering is ``bench/present/comparison.py``'s.
+ratio. Rendering is ``bench/present/comparison_page.py``'s.
 """
 
 from __future__ import annotations
@@ -24,13 +24,12 @@ import numpy as np
 import pandas as pd
 
 from bench.analyze.reader import Run, device_kind, load_run, untimed_phases
-from bench.analyze.detectable import detectable_change
 from bench.analyze.block_verdicts import COMPARED, block_verdicts, judge_blocks
-from bench.analyze.significance import (DEFAULT_THRESHOLD, DRIFT, IMPROVEMENT, NO_CHANGE,
-                                        REGRESSION, WELCH, Z_95,
-                                        adjust, drift, verdict, welch, welch_terms)
-from bench.analyze.tables import ordered, unique_labels
-from bench.analyze.units import UNIT, check_units_unique, unit_medians
+from bench.analyze.judge import (DEFAULT_THRESHOLD, DRIFT, IMPROVEMENT, NO_CHANGE,
+                                 REGRESSION, WELCH, adjust, detectable_change, drift, log_se,
+                                 verdict, welch, welch_terms)
+from bench.analyze.run_tables import ordered, unique_labels
+from bench.analyze.comparison_units import UNIT, check_units_unique, unit_medians
 from bench.axes import (BATCH_SIZE, DEVICE, DIMENSIONS, OPTIMIZER, OPTIMIZER_SETUP, SCENARIO,
                         SIZE, WORLD_SIZE, config_id)
 from bench.errors import UsageError
@@ -129,9 +128,7 @@ def side_units(side: Side) -> pd.DataFrame:
         run = next(r for r in side.runs if row["run_id"] in set(r.results["run_id"]))
         raise UsageError(f"{run.path / SAMPLES_FILE} lacks the samples of {row['config_id']} "
                          f"({row['phase']}, repeat {row['repeat']})")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        half = (np.log(results["ci_high_ms"]) - np.log(results["ci_low_ms"])) / (2 * Z_95)
-    results["within_var"] = half.where(np.isfinite(half)) ** 2
+    results["within_var"] = log_se(results["ci_low_ms"], results["ci_high_ms"]) ** 2
     # the comparison group a unit was timed in, else the configuration timed alone
     group = results["group"].fillna("").astype(str)
     results[WINDOW] = (results["run_id"].astype(str) + "#" + results["repeat"].astype(str) + "#"
