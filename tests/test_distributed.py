@@ -29,7 +29,7 @@ from bench.sweep.config import expand_all, load_sweep
 from bench.sweep.folder import check_world
 from bench.sweep.ranks import RankResult, merge_ranks
 from bench.tools.gpu_check import check_ddp
-from bench.tools.synthetic import result_row, write_run
+from tests.support.synthetic import result_row, write_run
 from multinet import StepSpec, build_step, get_scenario
 from multinet.ddp import leaves_a_network_out
 from multinet.errors import MultinetError

@@ -15,7 +15,7 @@ from bench.history.add import ADDED, ALREADY, add_run
 from bench.history.store import StoreError, open_store
 from bench.history.tables import MIGRATIONS
 from bench.schema import COLUMNS
-from bench.tools.synthetic import sweep_run
+from tests.support.synthetic import sweep_run
 from tests.conftest import ROOT
 from tests.postgres_server import free_port
 

@@ -156,7 +156,7 @@ from bench.cli import build_parser
 from bench.present.summary import variant
 from bench.schema import FIELDS
 from bench.sweep.config import load_sweep, sweep_from_mapping
-from bench.tools.synthetic import frame, result_row
+from tests.support.synthetic import frame, result_row
 
 parser = build_parser("run")
 help_text = parser._subparsers._group_actions[0].choices["run"].format_help()

@@ -15,8 +15,8 @@ from bench.errors import UsageError
 from bench.measure import turns
 from bench.schema import TURNS_VARIABLE
 from bench.sweep.interrupt import Interrupted
-from bench.tools import side_by_side
-from bench.tools.side_by_side import cycle_order, run_side_by_side
+from bench.sweep import side_by_side
+from bench.sweep.side_by_side import cycle_order, run_side_by_side
 from tests.conftest import ROOT
 
 # Each turn: note the start, work a little (a busy loop, so an overlap would show), note

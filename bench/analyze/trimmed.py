@@ -12,7 +12,7 @@ nearest kept ones), referred to Student's t with h - 1 degrees of freedom for h 
 Why not ranks: Wilcoxon's signed-rank test ranks a wild round against the change highest
 of all, so one such round costs it as much as the whole change is worth, and it cannot take
 in an uncertainty that every measurement shares (the rounds' common level,
-``bench/analyze/paired.py``). ``python -m bench.tools.paired_noise`` reports how often the
+``bench/analyze/paired.py``). ``python -m bench.selfcheck.paired_noise`` reports how often the
 trimmed t calls an unchanged measurement at the 5% level under the noise measured here.
 """
 

@@ -3,7 +3,7 @@
 Environments compared in paired rounds (``bench/tools/paired.py``) run side by side, one
 process each, and only one of them works at a time: a process works while it holds the
 turn and hands it on at the start of every round of blocks, a fraction of a second later
-(``bench/tools/side_by_side.py`` hands the turns out). On a machine whose speed moves
+(``bench/sweep/side_by_side.py`` hands the turns out). On a machine whose speed moves
 between levels every few seconds, the blocks of one configuration in A and in B then meet
 the same levels, and their ratio loses that noise; run one after the other, each met the
 level of its own few seconds, and the paired ratios carried it whole. Both processes

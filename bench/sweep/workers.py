@@ -47,7 +47,7 @@ from bench.sweep.config import MOST_WORKERS
 from bench.sweep.folder import OpenRun, record_environment
 from bench.sweep.interrupt import Interrupted
 from bench.sweep.progress import Progress
-from bench.tools.side_by_side import run_side_by_side
+from bench.sweep.side_by_side import run_side_by_side
 
 FIRST_WORKERS = 2
 REPEAT, CONFIG = FIELDS.index("repeat"), FIELDS.index("config_id")

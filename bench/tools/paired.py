@@ -45,7 +45,7 @@ from bench.analyze.plans import FIRST_LOOK, GROUP_ROUNDS, MAX_ROUNDS
 from bench.cli import OneLineParser, percent  # no torch, no pandas: the bootstrap interpreter has neither
 from bench.schema import SWEEP_FILE
 from bench.sweep.interrupt import Interrupted, exit_code
-from bench.tools.side_by_side import run_alone, run_side_by_side
+from bench.sweep.side_by_side import run_alone, run_side_by_side
 
 USAGE_ERROR = 2  # what `python -m bench run` exits with on arguments it refuses
 # An environment's name is its rounds' folder in --out-dir: one plain name, never a path.
