@@ -2,7 +2,7 @@
 machine, as a model to simulate comparisons under (``bench/selfcheck/sequential_noise.py``).
 
 The model is fitted to an A/A measurement: the same environment twice, in paired rounds
-(``python -m bench.tools.paired --env a=PY --env b=PY --every-round``), so every difference
+(``python -m bench paired-rounds --env a=PY --env b=PY --every-round``), so every difference
 between a round's two sides is noise. Per measurement key k (configuration and phase) and
 round i, the log-ratio of the sides' medians is
 
