@@ -62,7 +62,7 @@ TOOLS = {
 
 
 # The packages the commands import that an interpreter may lack (pyproject.toml's).
-REQUIREMENTS = ("torch", "numpy", "pandas", "plotly", "duckdb", "psycopg", "pynvml")
+REQUIREMENTS = ("torch", "numpy", "pandas", "plotly", "duckdb", "pynvml")
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -137,6 +137,9 @@ def add_parser(sub) -> None:
 def main(args: argparse.Namespace, argv: list[str]) -> int:
     # argv is the whole command line; what env.json records starts at the command's name
     command = argv[argv.index("run"):] if "run" in argv else ["run", *argv]
+    if args.history and args.worker is None:
+        from bench.history.store import check_driver  # as add_to_history imports it
+        check_driver(args.history)
     steady_allocator()  # before any tensor: see bench/measure/allocator.py
     common = {"argv": command, "progress": not args.quiet, "fail_fast": args.fail_fast}
     if args.distributed:
