@@ -1,4 +1,4 @@
-"""The CPU findings of the README's results section, measured afresh.
+"""The CPU findings of results/reference/findings.md, measured afresh.
 
 Three sweeps, each with three repeats in random order, on the CPU:
 
