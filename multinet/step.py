@@ -128,8 +128,9 @@ class JointStep:
 
     def _optimizer_fn(self, owners: list[int]) -> Callable[[], None]:
         optimizers = [self.optimizers[i] for i in owners]
-        # independent of each other: under `streams`, each on a stream of its own
-        steps = [(self.scaler.step, (opt,)) if self.scaler else (opt.step, ())
+        # independent of each other: under `streams`, each on a stream of its own. `step` is
+        # looked up at each call, not bound now: the attribution pass wraps it afterwards.
+        steps = [(self.scaler.step, (opt,)) if self.scaler else (_step_of, (opt,))
                  for opt in optimizers]
         run = self.execution.run
 
@@ -211,6 +212,10 @@ class StepSpec:
             raise InvalidChoice("DDP wrap", self.ddp_wrap, DDP_WRAPS)
         if self.execution not in EXECUTIONS:
             raise InvalidChoice("execution", self.execution, EXECUTIONS)
+
+
+def _step_of(optimizer: torch.optim.Optimizer) -> None:
+    optimizer.step()
 
 
 def autocast(device_type: str, precision: str) -> torch.autocast:

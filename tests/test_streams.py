@@ -160,8 +160,9 @@ def test_the_networks_run_together_are_those_the_scenario_declares(monkeypatch, 
     for _, fn in step.phases():
         fn()
     declared = {tuple((path, n) for n in names) for path, names in step.scenario.independent()}
-    named = [tuple(modules.get(id(fn), steppers.get(id(getattr(fn, "__self__", None)), fn))
-                   for fn, _ in calls) for calls in together]
+    # an optimizer's step is called with the optimizer (looked up when it runs)
+    named = [tuple(modules.get(id(fn), steppers.get(id(args[0] if args else None), fn))
+                   for fn, args in calls) for calls in together]
     assert {g for g in named if "optimizer" not in g} == declared
     # separate: each update's optimizers (one per network it trains) step side by side
     owners = [sum(1 for scope in step.scopes if scope & (u.trains or set(step.networks)))

@@ -12,8 +12,10 @@ import time
 import pandas as pd
 import pytest
 
-from bench.sweep.workers import FIRST_WORKERS, passes_of, process_spread, workers_wanted
-from bench.sweep.config import MOST_WORKERS
+from bench.measure.timers import TimingOptions
+from bench.sweep.config import MOST_WORKERS, SweepConfig
+from bench.sweep.workers import (FIRST_WORKERS, passes_of, process_spread, worker_timing,
+                                 workers_wanted)
 from bench.sweep.writer import worker_of
 from tests.support.synthetic import result_row, write_run
 from tests.conftest import ROOT, run_cli
@@ -27,6 +29,16 @@ def test_worker_k_measures_its_own_passes():
     assert list(passes_of(1, 1)) == [1] and list(passes_of(3, 1)) == [3]
     assert list(passes_of(2, 3)) == [4, 5, 6]
     assert [worker_of(r, 3) for r in range(1, 7)] == [1, 1, 1, 2, 2, 2]
+
+
+@pytest.mark.parametrize("workers, share", [(0, 0.6), (1, 1.2), (3, 0.4), (4, 0.3)])
+def test_the_workers_share_the_run_s_budget(workers, share):
+    # 1.2 s per configuration: auto starts two workers, 0.6 s each; three given, 0.4 s
+    config = SweepConfig(axes={}, workers=workers,
+                         timing=TimingOptions(budget_s=1.2, min_rounds=7))
+    timing = worker_timing(config)
+    assert timing.budget_s == pytest.approx(share)
+    assert timing.min_rounds == 7  # each worker's own
 
 
 @pytest.mark.parametrize("spread, wanted", [

@@ -47,7 +47,7 @@ from bench.sweep.groups import Group, run_order
 from bench.sweep.interrupt import Interrupted, StopOnSignal
 from bench.sweep.progress import Progress
 from bench.sweep.visits import measure_in_turn
-from bench.sweep.workers import measure_with_workers, passes_of
+from bench.sweep.workers import measure_with_workers, passes_of, worker_timing
 from bench.sweep.writer import ResultsWriter
 
 
@@ -236,7 +236,7 @@ def work_sweep(out_dir: Path, worker: int, *, stream: TextIO | None = None) -> R
     if run.config.threads:
         torch.set_num_threads(run.config.threads)
     take_turn()
-    return sweep_loop(pending(run, worker), run.config.timing, Alone(run.oom), run,
+    return sweep_loop(pending(run, worker), worker_timing(run.config), Alone(run.oom), run,
                       progress=False, stream=stream or sys.stderr, fail_fast=False)
 
 

@@ -26,6 +26,7 @@ workers with passes left.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 import os
@@ -43,7 +44,8 @@ from bench.analyze.reader import load_run
 from bench.atomic import write_json_atomic
 from bench.schema import ENV_FILE, FIELDS, OK, RESULTS_FILE, STEP
 from bench.seal import check_seal, seal
-from bench.sweep.config import MOST_WORKERS
+from bench.measure.timers import TimingOptions
+from bench.sweep.config import MOST_WORKERS, SweepConfig
 from bench.sweep.folder import OpenRun, record_environment
 from bench.sweep.interrupt import Interrupted
 from bench.sweep.progress import Progress
@@ -64,6 +66,16 @@ class WorkersRecord:
 
     def as_json(self) -> dict[str, Any]:
         return {"count": self.count, "chosen": self.chosen, "process_spread": self.spread}
+
+
+def worker_timing(config: SweepConfig) -> TimingOptions:
+    """A worker's timing: the run's ``budget_s`` per configuration is shared by its workers
+    (the count given, or ``FIRST_WORKERS`` where auto), so that two workers sample what one
+    process did, each about half of it; a machine noisy enough to ask for more workers
+    pays for them in time. The fewest rounds stay each worker's own: they are what its
+    first verdict needs."""
+    share = config.workers or FIRST_WORKERS
+    return dataclasses.replace(config.timing, budget_s=config.timing.budget_s / share)
 
 
 def passes_of(worker: int, repeats: int) -> range:
