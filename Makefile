@@ -56,14 +56,14 @@ verify: $(SETUP)                 ## gradient flow, setup equivalence, the refere
 gpu-check: $(SETUP)              ## one command for a GPU machine, a few minutes on one GPU
 	status=0; \
 	$(PY) -m pytest -m gpu -p no:cacheprovider || status=1; \
-	$(PY) -m bench.tools.gpu_check $(ARGS) || status=1; \
+	$(PY) -m bench gpu-check $(ARGS) || status=1; \
 	exit $$status
 
 perf-check: $(SETUP)             ## the timer's own accuracy figures on this machine
-	$(PY) -m bench.tools.perf_check $(ARGS)
+	$(PY) -m bench perf-check $(ARGS)
 
 mutation-check: $(SETUP)         ## plant known defects one at a time; each must fail a test
-	$(PY) -m bench.tools.mutation_check $(ARGS)
+	$(PY) -m bench mutation-check $(ARGS)
 
 # The pytest-benchmark suite (bench/suite): saved per machine, device kind and torch version.
 SUITE          = $(PY) -m pytest bench/suite -p no:cacheprovider --benchmark-enable --benchmark-only \
@@ -81,10 +81,11 @@ bench-pytest-compare: $(SETUP)   ## run the suite against the last saved run; fa
 
 # One environment per torch version under .venvs/, the same sweep in each in paired rounds
 # (fresh processes side by side, taking turns), then compared round by round. ROUNDS=N
-# overrides the default number of rounds (bench/tools/paired.py's DEFAULT_ROUNDS).
+# overrides the most rounds (bench/analyze/plans.py's MAX_ROUNDS); they stop sooner once
+# every measurement is decided.
 ROUNDS ?=
 bench-versions:                  ## e.g. make bench-versions TORCH="2.13.0 2.14.1"
-	$(BOOTSTRAP_PYTHON) -m bench.tools.versions $(TORCH) $(if $(ROUNDS),--rounds $(ROUNDS)) --pip-args "$(PIP_TORCH_ARGS)" --run-args "$(ARGS)"
+	$(BOOTSTRAP_PYTHON) -m bench versions $(TORCH) $(if $(ROUNDS),--rounds $(ROUNDS)) --pip-args "$(PIP_TORCH_ARGS)" --run-args "$(ARGS)"
 
 # torch first, pinned: an unpinned torch would pull a multi-GB CUDA build where a CPU wheel
 # is all that is wanted. On PyPI's Linux x86_64 index this pin is itself a CUDA build.

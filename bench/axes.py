@@ -4,7 +4,7 @@ An axis is one dimension of a sweep: its sweep key and command-line option, its 
 default, where its valid values come from, how it reads in a ``config_id`` and in a label,
 and what its results column means. Everything else derives from these records: sweep
 validation and expansion, the CLI options, ``config_id``, the results columns, the summary's
-variant, the grouping keys of report and comparison, and the axis table in the README
+variant, the grouping keys of report and comparison, and the axis table in bench/sweep/README.md
 (``python -m bench schema --axes``). A new axis is one record here (and, since it changes
 what the step computes, one field of ``multinet.StepSpec`` of the same name).
 
@@ -72,7 +72,7 @@ class Axis(Dimension):
     # What a sweep that does not name the axis runs; None: every sweep must give it.
     sweep_default: tuple[Any, ...] | None = None
     help: str = ""
-    values_doc: str = ""  # the README's "values" cell, where choices() does not say it
+    values_doc: str = ""  # the axis table's "values" cell, where choices() does not say it
     # The order tables and charts show values in (others follow, sorted); the first is the
     # reference that the other values are set against.
     order: tuple[Any, ...] = ()
@@ -104,7 +104,7 @@ SCENARIO = Axis(
     name="scenario", sweep_key="scenarios", option="--scenarios",
     choices=_from_multinet("scenarios", "SCENARIOS"),
     help="e.g. sequential,shared_input,separate_losses",
-    meaning="joint-training scenario (see the README)", values_doc="see Scenarios")
+    meaning="joint-training scenario (see multinet/README.md)", values_doc="see Scenarios")
 def _size_names() -> Collection[Any]:
     """Every scenario's size presets: the article's pairs have seed, wide and large, the real
     workloads tiny and published."""
@@ -258,7 +258,7 @@ def key(*leave_out: Dimension) -> list[str]:
 
 
 def markdown_table() -> str:
-    """The README's table of axes."""
+    """The axis table of bench/sweep/README.md."""
     lines = ["| axis (sweep key / option) | values | default | in `config_id` | what it is |",
              "| --- | --- | --- | --- | --- |"]
     for axis in AXES:

@@ -35,9 +35,34 @@ COMMANDS = {
                                 "turn a saved suite run (pytest-benchmark JSON) into a run folder"),
 }
 
+# name -> (module with main(argv), one line for the top-level --help): commands that parse
+# their own options and get the words after their name untouched (launch hands them to
+# torchrun). A module whose command runs under a bootstrap interpreter (paired-rounds,
+# versions) imports the standard library only.
+TOOLS = {
+    "paired-rounds": ("bench.tools.paired", "run a sweep in several environments in "
+                      "interleaved rounds, then compare them (`paired`)"),
+    "versions": ("bench.tools.versions", "paired rounds across torch versions, one virtual "
+                 "environment each (`make bench-versions`)"),
+    "bisect": ("bench.tools.bisect", "the first environment of an ordered list at which each "
+               "change appears"),
+    "launch": ("bench.tools.launch", "torchrun for `run --distributed`, ending in one line "
+               "where torchrun ends in a traceback"),
+    "gpu-check": ("bench.tools.gpu_check", "everything a GPU machine should confirm, in one "
+                  "command (`make gpu-check`)"),
+    "perf-check": ("bench.tools.perf_check", "how far the timer's own figures can be trusted "
+                   "on this machine"),
+    "attribution-check": ("bench.tools.attribution_check", "does every network of a run have "
+                          "its rows, and do they add up to each phase?"),
+    "planted-work": ("bench.tools.planted_work", "known work planted in one network: does the "
+                     "attribution put it there?"),
+    "mutation-check": ("bench.tools.mutation_check", "plant known defects one at a time; each "
+                       "must fail a test (a checkout's tests)"),
+}
+
 
 # The packages the commands import that an interpreter may lack (pyproject.toml's).
-REQUIREMENTS = ("torch", "numpy", "pandas", "plotly", "duckdb", "psycopg", "pynvml")
+REQUIREMENTS = ("torch", "numpy", "pandas", "plotly", "duckdb", "pynvml")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -79,7 +104,7 @@ def command_in(argv: list[str]) -> str | None:
 
 def loads_first(argv: list[str]) -> list[str]:
     """``argv`` with every ``--load FILE`` moved before the command: a tool that passes a
-    run's options on (``bench.tools.paired --run-args``) puts them after ``run``."""
+    run's options on (``paired-rounds --run-args``) puts them after ``run``."""
     loads, rest, words = [], [], iter(argv)
     for word in words:
         if word == "--load":
@@ -98,12 +123,15 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                            "several networks.")
     parser.add_argument("--load", metavar="FILE.py", action="append", default=[],
                         help="run a Python file first, e.g. one that registers scenarios")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=OneLineParser)
     for name, (module, summary) in COMMANDS.items():
         if name == command:
             command_module(name, module).add_parser(sub)
         else:
             sub.add_parser(name, help=summary)
+    for name, (_, summary) in TOOLS.items():
+        sub.add_parser(name, help=summary, add_help=False)
     return parser
 
 
@@ -150,8 +178,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_command(argv: list[str]) -> int:
-    argv = loads_first(argv)
     try:
+        if command_in(argv) in TOOLS:
+            return run_tool(command_in(argv), argv)
+        argv = loads_first(argv)
         args = build_parser(command_in(argv)).parse_args(argv)
         for path in args.load:
             load_file(path)
@@ -164,3 +194,13 @@ def run_command(argv: list[str]) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def run_tool(name: str, argv: list[str]) -> int:
+    """A command of TOOLS: the options before its name are ours (--load), the words after it
+    are its own, passed on as they are."""
+    at = argv.index(name)
+    args = build_parser().parse_args([*argv[:at], name])
+    for path in args.load:
+        load_file(path)
+    return command_module(name, TOOLS[name][0]).main(argv[at + 1:])

@@ -10,7 +10,7 @@ import torch
 
 from multinet import SCENARIOS, Scenario
 from multinet.scenarios import register
-from bench.tools.chromium import find_chromium
+from tests.support.chromium import find_chromium
 from tests.postgres_server import PostgresServer, find_binaries
 from tests import slurm_cluster
 

@@ -12,7 +12,7 @@ from bench.analyze.axis_ratios import (PAIRED, UNPAIRED, at_references, axis_rat
                                        axis_summary, fixed_axes, in_order, reference_value,
                                        swept_values, varied_axes)
 from bench.axes import BATCH_SIZE, CUDA_GRAPH, DEVICE, OPTIMIZER_SETUP, PRECISION, SCENARIO, SIZE
-from bench.tools.synthetic import frame, result_row
+from tests.support.synthetic import frame, result_row
 
 PRECISION_, SIZE_, SCENARIO_ = PRECISION.name, SIZE.name, "scenario"
 

@@ -97,7 +97,7 @@ def run_bisection(out_dir, settings: dict[str, str]):
     envs = [f"--env=e{i}={sys.executable}" for i in range(1, 6)]
     sets = [f"--set=e{i}:{var}" for i, var in settings.items()]
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "bench.tools.bisect", *envs, *sets,
+    proc = subprocess.run([sys.executable, "-m", "bench", "bisect", *envs, *sets,
                            "--rounds", "7", "--out-dir", str(out_dir), "--run-args", SWEEP],
                           cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                           capture_output=True, text=True, timeout=3600)

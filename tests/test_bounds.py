@@ -12,7 +12,7 @@ from bench.measure.result import ConfigResult
 from bench.measure.timers import Timing
 from bench.schema import PHASES, STEP
 from bench.sweep.writer import result_rows
-from bench.tools.synthetic import sweep_run
+from tests.support.synthetic import sweep_run
 from multinet import StepSpec
 
 

@@ -11,7 +11,7 @@ from bench.analyze.reader import load_run
 from bench.present.bounds_section import bounds_section
 from bench.present.page import figures_of, render_page
 from bench.present.report_page import report_sections
-from bench.tools.synthetic import sweep_run
+from tests.support.synthetic import sweep_run
 
 SCENARIOS, BATCHES = ["sequential", "gan"], [1, 64, 1024]
 

@@ -13,8 +13,8 @@ from bench.present.comparison_page import comparison_sections
 from bench.present.page import figures_of, write_page
 from bench.present.report_page import report_sections
 from bench.analyze.reader import load_run
-from bench.tools.synthetic import env_record, result_row, sweep_run, write_run
-from bench.tools.chromium import Chromium
+from tests.support.synthetic import env_record, result_row, sweep_run, write_run
+from tests.support.chromium import Chromium
 from tests.conftest import chromium_or_skip
 
 pytestmark = [pytest.mark.slow, pytest.mark.chromium]

@@ -17,7 +17,7 @@ from bench.present.comparison_page import (MAX_HEATMAP_ROWS, comparison_sections
 from bench.errors import UsageError
 from bench.present.page import figures_of
 from bench.analyze.judge import DRIFT, IMPROVEMENT, NO_CHANGE, REGRESSION, WELCH
-from bench.tools.synthetic import env_record, result_row, sweep_run, write_run
+from tests.support.synthetic import env_record, result_row, sweep_run, write_run
 
 SWEEP = dict(scenarios=("sequential", "shared_input"), batch_sizes=(1, 32), samples_per_phase=60)
 

@@ -19,7 +19,7 @@ from bench.cli import main
 from bench.present.comparison_page import ratio_heatmap
 from bench.present.shifts_text import shift_text
 from bench.schema import REQUIRED_PHASES
-from bench.tools.synthetic import env_record, result_row, write_run
+from tests.support.synthetic import env_record, result_row, write_run
 from tests.conftest import run_cli
 
 SCENARIOS = ("sequential", "shared_input", "separate_losses", "shared_trunk")

@@ -11,8 +11,8 @@ from bench.analyze.run_comparison import compare_runs, load_side
 from bench.analyze.judge import NO_CHANGE, REGRESSION
 from bench.analyze.t_distribution import student_t_cdf
 from bench.schema import REQUIRED_PHASES
-from bench.tools.noise_model import binomial_upper, fit, paired_draws, simulated_run
-from bench.tools.synthetic import env_record, result_row, write_run
+from bench.selfcheck.noise_model import binomial_upper, fit, paired_draws, simulated_run
+from tests.support.synthetic import env_record, result_row, write_run
 
 SCENARIOS = ("sequential", "shared_input", "separate_losses")
 BATCHES, SETUPS = (1, 32, 128), ("separate", "single", "grouped")

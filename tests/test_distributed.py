@@ -29,7 +29,7 @@ from bench.sweep.config import expand_all, load_sweep
 from bench.sweep.folder import check_world
 from bench.sweep.ranks import RankResult, merge_ranks
 from bench.tools.gpu_check import check_ddp
-from bench.tools.synthetic import result_row, write_run
+from tests.support.synthetic import result_row, write_run
 from multinet import StepSpec, build_step, get_scenario
 from multinet.ddp import leaves_a_network_out
 from multinet.errors import MultinetError
@@ -191,8 +191,8 @@ def test_a_full_disk_under_torchrun_stops_every_rank_and_keeps_whole_configurati
 
 @pytest.mark.slow
 @pytest.mark.parametrize("launcher, node, expected", [
-    ("bench.tools.launch", 0, "1/2 clients joined"),  # the node that hosts the endpoint
-    ("bench.tools.launch", 1, "trying to connect to"),
+    ("bench launch", 0, "1/2 clients joined"),  # the node that hosts the endpoint
+    ("bench launch", 1, "trying to connect to"),
     ("torch.distributed.run", 1, "trying to connect to"),  # torchrun itself names it too
 ])
 def test_a_rendezvous_that_cannot_form_ends_naming_the_endpoint(tmp_path, launcher, node,
@@ -200,14 +200,14 @@ def test_a_rendezvous_that_cannot_form_ends_naming_the_endpoint(tmp_path, launch
     port = free_port()
     started = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-m", launcher, "--nnodes", "2", "--node-rank", str(node),
+        [sys.executable, "-m", *launcher.split(), "--nnodes", "2", "--node-rank", str(node),
          "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-conf", "timeout=3", "-m", "bench",
          "run", "--distributed", "--devices", "cpu"],
         cwd=ROOT, env=env(), capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
     assert time.monotonic() - started < 30
     assert expected in proc.stderr
-    if launcher == "bench.tools.launch":
+    if launcher == "bench launch":
         assert f"error: the rendezvous at 127.0.0.1:{port} (static, --nnodes 2) did not " \
                "form: " in proc.stderr and "Traceback" not in proc.stderr
     else:
@@ -218,7 +218,7 @@ def test_a_rendezvous_that_cannot_form_ends_naming_the_endpoint(tmp_path, launch
 def test_a_c10d_rendezvous_that_cannot_form_ends_naming_the_endpoint():
     port = free_port()
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.tools.launch", "--nnodes", "2", "--rdzv-backend", "c10d",
+        [sys.executable, "-m", "bench", "launch", "--nnodes", "2", "--rdzv-backend", "c10d",
          "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-conf", "join_timeout=3", "-m",
          "bench", "run", "--distributed", "--devices", "cpu"],
         cwd=ROOT, env=env(), capture_output=True, text=True, timeout=60)
@@ -284,7 +284,7 @@ def test_a_signal_under_torchrun_stops_every_rank_between_configurations(tmp_pat
     out = tmp_path / "run"
     with open(tmp_path / "launch.err", "w") as err:
         launcher = subprocess.Popen(
-            [sys.executable, "-m", "bench.tools.launch", "--standalone", "--nproc-per-node", "2",
+            [sys.executable, "-m", "bench", "launch", "--standalone", "--nproc-per-node", "2",
              "-m", "bench", "run", "--distributed", "--devices", "cpu", "--scenarios",
              ",".join(ARTICLE), "--batch-sizes", "2,4,8", "--optimizer-setups", "single",
              *QUICK, "--out-dir", str(out)], cwd=ROOT, env=env(), stderr=err,

@@ -31,7 +31,7 @@ def test_every_module_imports():
         importlib.import_module(name)
 
 
-TOOLS = [name for name in every_module() if name.startswith("bench.tools.")
+TOOLS = [name for name in every_module() if name.startswith(("bench.tools.", "bench.selfcheck."))
          and hasattr(importlib.import_module(name), "main")
          and "argparse" in importlib.import_module(name).__dict__]
 

@@ -11,7 +11,7 @@ from bench.history.add import add_run
 from bench.history.hardware import TYPE, compare_hardware
 from bench.history.store import open_store
 from bench.present.hardware_page import hardware_sections
-from bench.tools.synthetic import env_record, result_row, write_run
+from tests.support.synthetic import env_record, result_row, write_run
 
 pytest.importorskip("plotly")
 

@@ -19,7 +19,7 @@ from bench.commands.history_changes import TITLES
 from bench.history.changes import clearest, find_changes, judge
 from bench.history.store import open_store
 from bench.schema import STEP
-from bench.tools.synthetic import sweep_run
+from tests.support.synthetic import sweep_run
 from tests.conftest import ROOT
 from tests.postgres_server import free_port
 

@@ -18,8 +18,8 @@ from bench.history.dashboard import build_dashboard
 from bench.history.store import open_store
 from bench.present.history_page import write_history_page
 from bench.releases import version_key
-from bench.tools.synthetic import env_record, result_row, write_run
-from bench.tools.chromium import CHART_PROBE, Chromium
+from tests.support.synthetic import env_record, result_row, write_run
+from tests.support.chromium import CHART_PROBE, Chromium
 from tests.conftest import ROOT, chromium_or_skip
 
 pytestmark = pytest.mark.slow

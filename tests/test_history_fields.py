@@ -17,7 +17,7 @@ from bench.history.dashboard import read_points
 from bench.history.store import StoreError, open_store
 from bench.history.store_schema import RUN_COLUMNS
 from bench.schema import COLUMNS, SCHEMA_VERSION
-from bench.tools.synthetic import env_record, result_row, write_run
+from tests.support.synthetic import env_record, result_row, write_run
 
 ENV = env_record("run-h", started_at="2026-02-03T04:05:06+00:00", hostname="node-7",
                  torch_version="2.14.1+cu128", cuda_version="12.8", nvidia_driver="570.1",

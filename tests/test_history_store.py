@@ -15,7 +15,7 @@ from bench.history.add import ADDED, ALREADY, add_run
 from bench.history.store import StoreError, open_store
 from bench.history.store_schema import MIGRATIONS
 from bench.schema import COLUMNS
-from bench.tools.synthetic import sweep_run
+from tests.support.synthetic import sweep_run
 from tests.conftest import ROOT
 from tests.postgres_server import free_port
 
@@ -139,7 +139,7 @@ def _closed_port() -> int:
 
 
 def test_the_readme_s_query_reads_the_store(tmp_path, monkeypatch):
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "bench" / "history" / "README.md").read_text()
     snippet = readme.split("Reading it elsewhere:\n\n```python\n", 1)[1].split("```", 1)[0]
     run = a_run(tmp_path, "run-a")
     store = tmp_path / "results" / "history.duckdb"

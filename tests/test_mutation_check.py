@@ -39,7 +39,7 @@ def test_a_stale_mutation_is_named():
 
 
 def run_tool(*args):
-    return subprocess.run([sys.executable, "-m", "bench.tools.mutation_check", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "bench", "mutation-check", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
 
 

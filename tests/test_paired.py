@@ -51,7 +51,7 @@ def test_environments_and_their_variables_are_parsed_and_checked(capsys):
 ])
 def test_the_tool_refuses_bad_input_in_one_line_before_it_starts_anything(tmp_path, extra,
                                                                          said):
-    command = [sys.executable, "-m", "bench.tools.paired", "--env", f"a={sys.executable}",
+    command = [sys.executable, "-m", "bench", "paired-rounds", "--env", f"a={sys.executable}",
                "--out-dir", str(tmp_path / "out"), *extra]
     proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
@@ -59,7 +59,7 @@ def test_the_tool_refuses_bad_input_in_one_line_before_it_starts_anything(tmp_pa
 
 
 def paired_tool(out, *extra: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "bench.tools.paired", "--env", f"a={sys.executable}",
+    command = [sys.executable, "-m", "bench", "paired-rounds", "--env", f"a={sys.executable}",
                "--env", f"b={sys.executable}", "--set", "b:MULTINET_PAIRED_TEST=1",
                "--rounds", "2", "--out-dir", str(out), "--run-args", SWEEP, *extra]
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
@@ -69,7 +69,7 @@ def test_an_environment_name_is_one_folder_in_the_out_dir(tmp_path):
     """A name with a path in it would put its rounds outside --out-dir."""
     out = tmp_path / "runs" / "out"
     for name in ("../../escaped", "a/b", "..", ".hidden"):
-        command = [sys.executable, "-m", "bench.tools.paired", "--env", f"a={sys.executable}",
+        command = [sys.executable, "-m", "bench", "paired-rounds", "--env", f"a={sys.executable}",
                    "--env", f"{name}={sys.executable}", "--out-dir", str(out)]
         proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
@@ -97,7 +97,7 @@ def test_a_sweep_whose_coordinator_is_killed_before_its_first_turn_says_so_in_a_
     out = tmp_path / "paired"
     errors = tmp_path / "stderr.txt"
     with open(errors, "w") as stream:
-        tool = subprocess.Popen([sys.executable, "-m", "bench.tools.paired", "--env",
+        tool = subprocess.Popen([sys.executable, "-m", "bench", "paired-rounds", "--env",
                                  f"a={sys.executable}", "--env", f"b={sys.executable}",
                                  "--rounds", "2", "--out-dir", str(out), "--run-args", SWEEP],
                                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stream)
@@ -180,7 +180,7 @@ def sweeps_running(out) -> list[int]:
 
 def started_tool(out) -> subprocess.Popen:
     """The tool on a sweep long enough to be interrupted, once a configuration is written."""
-    command = [sys.executable, "-m", "bench.tools.paired", "--env", f"a={sys.executable}",
+    command = [sys.executable, "-m", "bench", "paired-rounds", "--env", f"a={sys.executable}",
                "--env", f"b={sys.executable}", "--rounds", "2", "--out-dir", str(out),
                "--run-args", LONGER]
     tool = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

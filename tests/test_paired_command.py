@@ -11,7 +11,7 @@ import pytest
 from bench.analyze.paired_rounds import compare_paired
 from bench.commands.paired import rounds_in
 from bench.schema import REQUIRED_PHASES
-from bench.tools.synthetic import env_record, result_row, write_run
+from tests.support.synthetic import env_record, result_row, write_run
 from tests.conftest import run_cli
 
 CONFIGS = list(product(("sequential", "shared_input"), ("separate", "single")))

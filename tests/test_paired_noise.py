@@ -12,9 +12,9 @@ import pytest
 from bench.analyze.paired_rounds import compare_paired, judge_sequentially
 from bench.analyze.reader import load_run
 from bench.schema import REQUIRED_PHASES
-from bench.tools.paired_noise import MAD_SCALE, fit
-from bench.tools.sequential_noise import QuietNoise, simulate
-from bench.tools.synthetic import env_record, result_row, write_run
+from bench.selfcheck.paired_noise import MAD_SCALE, fit
+from bench.selfcheck.sequential_noise import QuietNoise, simulate
+from tests.support.synthetic import env_record, result_row, write_run
 
 GROUPS = list(product(("sequential", "shared_input"), (1, 2)))
 SETUPS = ("separate", "single")

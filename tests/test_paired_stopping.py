@@ -71,7 +71,7 @@ def test_a_bad_only_is_one_line_and_exit_2(tmp_path, only, says):
 def test_from_the_third_round_only_the_undecided_are_measured_again(tmp_path):
     out = tmp_path / "paired"
     python = sys.executable
-    proc = subprocess.run([python, "-m", "bench.tools.paired", "--env", f"a={python}",
+    proc = subprocess.run([python, "-m", "bench", "paired-rounds", "--env", f"a={python}",
                            "--env", f"b={python}", "--rounds", "5", "--out-dir", str(out),
                            "--run-args", TINY], cwd=ROOT, capture_output=True, text=True,
                           timeout=900, env={**os.environ, "PYTHONPATH": str(ROOT)})

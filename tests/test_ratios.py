@@ -11,7 +11,7 @@ from bench.analyze.judge import interval_verdict as verdict
 from bench.analyze.ratios import paired_ratios
 from bench.analyze.reader import load_run
 from bench.schema import RATIO_FIELDS
-from bench.tools.synthetic import result_row, write_run
+from tests.support.synthetic import result_row, write_run
 
 # Ten rounds. The machine's speed moves the rounds of both configurations alike (x1 to x3);
 # within each round `single` takes these fractions of `separate`'s time:

@@ -20,7 +20,7 @@ from bench.present.report_page import (noise_summary, not_measured_table, noisy_
                                        report_sections, runs_without_gpu)
 from bench.present.summary import format_summary
 from bench.analyze.reader import load_run
-from bench.tools.synthetic import env_record, frame, result_row, write_run
+from tests.support.synthetic import env_record, frame, result_row, write_run
 
 # median ms per (setup, batch size, phase)
 MEDIANS = {

@@ -8,7 +8,7 @@ import pytest
 
 from bench.cli import main
 from bench.schema import FIELDS
-from bench.tools.synthetic import result_row, sweep_run, write_run
+from tests.support.synthetic import result_row, sweep_run, write_run
 from tests.conftest import ROOT, run_cli
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,7 @@ import pytest
 
 from bench.axes import AXES, CUDA_GRAPH, DEVICE, PRECISION, SCENARIO, SIZE
 from bench.schema import OK, STEP
-from bench.tools.chromium import Chromium
+from tests.support.chromium import Chromium
 from tests.conftest import ROOT, chromium_or_skip, run_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.chromium]
@@ -107,7 +107,7 @@ def test_the_screenshot_is_the_whole_page(tmp_path, page):
     report = tmp_path / "report.html"
     proc = run_cli("report", str(AXES_RUN), "--out", str(report))
     assert proc.returncode == 0, proc.stderr
-    shot = subprocess.run([sys.executable, "-m", "bench.tools.report_shot", str(report), "--png"],
+    shot = subprocess.run([sys.executable, "-m", "tests.support.report_shot", str(report), "--png"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert shot.returncode == 0, shot.stderr
     png = report.with_suffix(".png").read_bytes()
@@ -115,7 +115,7 @@ def test_the_screenshot_is_the_whole_page(tmp_path, page):
     width, tall = struct.unpack(">II", png[16:24])  # the IHDR chunk: width, height
     assert (width, tall) == (1400, height)
     assert f"{height} px tall at 1400 px wide" in shot.stdout
-    missing = subprocess.run([sys.executable, "-m", "bench.tools.report_shot",
+    missing = subprocess.run([sys.executable, "-m", "tests.support.report_shot",
                               str(tmp_path / "nothing.html")], cwd=ROOT, capture_output=True,
                              text=True, timeout=60)
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from bench.tools.spread_sources import components, run_probe, shared_window
+from bench.selfcheck.spread_sources import components, run_probe, shared_window
 
 
 def test_a_level_per_process_and_nothing_else_is_all_process_spread():

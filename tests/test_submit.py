@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from bench.history.store import open_store
-from bench.tools.chromium import Chromium
+from tests.support.chromium import Chromium
 from tests.conftest import ROOT, chromium_or_skip
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]

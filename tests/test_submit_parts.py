@@ -63,7 +63,7 @@ def test_a_data_parallel_job_runs_torchrun_on_each_node_meeting_at_the_first():
     command = node_command(task(nodes=4, procs_per_node=8, dist_timeout_s=300), resume=False,
                            node_rank=2, master="gpu01", job_id="123456")
     assert command == [
-        "/venv/bin/python", "-m", "bench.tools.launch", "--nnodes", "4", "--node-rank", "2",
+        "/venv/bin/python", "-m", "bench", "launch", "--nnodes", "4", "--node-rank", "2",
         "--nproc-per-node", "8", "--rdzv-endpoint", "gpu01:23456", "--rdzv-conf",
         "timeout=300", "-m", "bench", "run", "--distributed", "--dist-timeout-s", "300",
         "--devices", "cpu", "--out-dir", "/shared/r", "--history",

@@ -7,7 +7,7 @@ import pytest
 from bench.analyze.ratios import paired_ratios
 from bench.present.summary import format_summary
 from tests.test_ratios import FRACTIONS, paired_run
-from bench.tools.synthetic import frame, result_row
+from tests.support.synthetic import frame, result_row
 
 
 def test_a_group_prints_each_setup_s_ratio_interval_and_verdict(tmp_path):

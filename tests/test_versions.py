@@ -16,7 +16,8 @@ def test_versions_sort_numerically():
 @pytest.mark.slow
 def test_uninstallable_versions_are_named_and_skipped(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.tools.versions", "0.0.1", "0.0.2", "--venvs", str(tmp_path / "v"),
+        [sys.executable, "-m", "bench", "versions", "0.0.1", "0.0.2",
+         "--venvs", str(tmp_path / "v"),
          "--out-dir", str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True,
         timeout=600)
     assert proc.returncode == 2
@@ -35,7 +36,7 @@ def test_a_version_that_is_no_version_is_refused_before_anything_is_made(tmp_pat
     """Each version names a folder (.venvs/torch-VERSION): a path in it would leave it."""
     for version in ("../../escaped", "2.13/../x", "latest"):
         proc = subprocess.run(
-            [sys.executable, "-m", "bench.tools.versions", "2.13.0", version, "--venvs",
+            [sys.executable, "-m", "bench", "versions", "2.13.0", version, "--venvs",
              str(tmp_path / "v"), "--out-dir", str(tmp_path / "out")], cwd=ROOT,
             capture_output=True, text=True, timeout=60)
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
@@ -53,7 +54,7 @@ def test_a_release_and_its_candidate_give_one_line_not_a_traceback(tmp_path):
     (ready / "bin" / "python").symlink_to(sys.executable)
     (ready / ".installed").touch()
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.tools.versions", "2.13.0", "2.13.0rc1", "--venvs",
+        [sys.executable, "-m", "bench", "versions", "2.13.0", "2.13.0rc1", "--venvs",
          str(venvs), "--out-dir", str(tmp_path / "out"), "--pip-args",
          f"--no-index --find-links {tmp_path / 'nothing'}"], cwd=ROOT, capture_output=True,
         text=True, timeout=600)

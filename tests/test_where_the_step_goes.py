@@ -14,8 +14,8 @@ from bench.present.report_page import report_sections  # noqa: E402
 from bench.sweep.config import load_sweep  # noqa: E402
 from bench.sweep.loop import run_sweep  # noqa: E402
 from bench.sweep.traces import trace_into  # noqa: E402
-from bench.tools.chromium import Chromium  # noqa: E402
-from bench.tools.synthetic import sweep_run  # noqa: E402
+from tests.support.chromium import Chromium  # noqa: E402
+from tests.support.synthetic import sweep_run  # noqa: E402
 from multinet import StepSpec  # noqa: E402
 from tests.conftest import chromium_or_skip  # noqa: E402
 

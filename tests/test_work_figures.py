@@ -17,8 +17,8 @@ from bench.analyze.run_tables import results_of
 from bench.present.charts import PHASE_COLORS
 from bench.present.page import Section, write_page
 from bench.present.flops_kernels import work_figures
-from bench.tools.synthetic import PEAK_TFLOPS, env_record, result_row, sweep_run, write_run
-from bench.tools.chromium import Chromium
+from tests.support.synthetic import PEAK_TFLOPS, env_record, result_row, sweep_run, write_run
+from tests.support.chromium import Chromium
 from tests.conftest import chromium_or_skip
 
 SCENARIOS, BATCHES = ["sequential", "gan"], [1, 64, 1024]

@@ -17,7 +17,7 @@ from bench.sweep.config import MOST_WORKERS, SweepConfig
 from bench.sweep.workers import (FIRST_WORKERS, passes_of, process_spread, worker_timing,
                                  workers_wanted)
 from bench.sweep.writer import worker_of
-from bench.tools.synthetic import result_row, write_run
+from tests.support.synthetic import result_row, write_run
 from tests.conftest import ROOT, run_cli
 
 TINY = ["--scenarios", "sequential", "--batch-sizes", "1,2", "--optimizer-setups",

@@ -22,7 +22,7 @@ unchanged measurements are decided in few rounds.
 The estimate is Yuen's 20% trimmed mean of per-round log-ratios and its t, the spending
 function and the verdicts are the judging engine's (``bench/analyze/judge.py``): a round
 or two read far off by one process are trimmed.
-``python -m bench.tools.sequential_noise`` shows the error rates hold under this
+``python -m bench.selfcheck.sequential_noise`` shows the error rates hold under this
 machine's noise and a quiet one, with stopping included.
 """
 

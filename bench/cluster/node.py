@@ -2,7 +2,7 @@
 and the history store.
 
 A job runs ``python -m bench run`` (single process), or, data-parallel, the torchrun path
-(``python -m bench.tools.launch ... -m bench run --distributed``) once per node: Slurm's
+(``python -m bench launch ... -m bench run --distributed``) once per node: Slurm's
 ``srun`` starts this function on every node of the job, each node then starts its ranks,
 and the nodes meet at the first node's address, on a port drawn from the job id so that
 every node computes the same one without a word between them.
@@ -65,7 +65,7 @@ def node_command(task: NodeTask, resume: bool, node_rank: int = 0, master: str =
     if task.procs_per_node == 0:
         return [task.python, "-m", *bench_command(task, resume, distributed=False)]
     rendezvous = f"timeout={task.dist_timeout_s:g}" if task.dist_timeout_s else ""
-    return [task.python, "-m", "bench.tools.launch", "--nnodes", str(task.nodes),
+    return [task.python, "-m", "bench", "launch", "--nnodes", str(task.nodes),
             "--node-rank", str(node_rank), "--nproc-per-node", str(task.procs_per_node),
             "--rdzv-endpoint", f"{master}:{master_port(job_id)}",
             *(["--rdzv-conf", rendezvous] if rendezvous else []),

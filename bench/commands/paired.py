@@ -1,5 +1,5 @@
 """``python -m bench paired``: environments measured in interleaved rounds, compared round by
-round (``python -m bench.tools.paired`` runs the rounds; ``bench/analyze/paired_rounds.py``
+round (``python -m bench paired-rounds`` runs the rounds; ``bench/analyze/paired_rounds.py``
 judges them)."""
 
 from __future__ import annotations
@@ -57,14 +57,14 @@ def rounds_in(folder: Path, count: int | None) -> dict[int, Run]:
         raise UsageError(f"{folder}: no such folder of rounds")
     paths = [p for p in folder.glob("round-*") if p.is_dir()]
     if not paths:
-        raise UsageError(f"{folder} holds no round-* folder; `python -m bench.tools.paired` "
+        raise UsageError(f"{folder} holds no round-* folder; `python -m bench paired-rounds` "
                          "writes them")
     numbers = {}
     for path in paths:
         match = re.fullmatch(r"round-(\d+)", path.name)
         if match is None:
             raise UsageError(f"{path} is not a round's folder: rounds are named round-NN, "
-                             "as `python -m bench.tools.paired` names them")
+                             "as `python -m bench paired-rounds` names them")
         number = int(match.group(1))
         if number in numbers:  # round-3 and round-03: which ran beside the other side's?
             raise UsageError(f"{numbers[number]} and {path} are both round {number}; keep "
@@ -76,7 +76,7 @@ def rounds_in(folder: Path, count: int | None) -> dict[int, Run]:
             continue
         if not (path / RESULTS_FILE).is_file():
             raise UsageError(f"{path} holds no {RESULTS_FILE}: an unfinished round; run the "
-                             "same `python -m bench.tools.paired` command again to finish it, "
+                             "same `python -m bench paired-rounds` command again to finish it, "
                              "or pair only the rounds before it with --rounds")
         runs[number] = load_run(path)
     return runs

@@ -109,7 +109,7 @@ def add_parser(sub) -> None:
     add_sweep_options(p)
     p.add_argument("--out-dir", type=Path, help="run folder (default: results/<run_id>)")
     p.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # one of a run's workers
-    d = p.add_argument_group("data-parallel, under torchrun (see the README)")
+    d = p.add_argument_group("data-parallel, under torchrun (see bench/sweep/data-parallel.md)")
     d.add_argument("--distributed", action="store_true",
                    help="run the sweep data-parallel in every process torchrun started: each "
                    "rank on cuda:LOCAL_RANK (or the CPU), with its own batch; rank 0 writes")
@@ -137,6 +137,9 @@ def add_parser(sub) -> None:
 def main(args: argparse.Namespace, argv: list[str]) -> int:
     # argv is the whole command line; what env.json records starts at the command's name
     command = argv[argv.index("run"):] if "run" in argv else ["run", *argv]
+    if args.history and args.worker is None:
+        from bench.history.store import check_driver  # as add_to_history imports it
+        check_driver(args.history)
     steady_allocator()  # before any tensor: see bench/measure/allocator.py
     common = {"argv": command, "progress": not args.quiet, "fail_fast": args.fail_fast}
     if args.distributed:

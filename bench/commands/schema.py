@@ -1,5 +1,5 @@
 """``python -m bench schema``: the results columns as the Markdown table in results/README.md,
-or with ``--axes`` the sweep's axes as the table in the README."""
+or with ``--axes`` the sweep's axes as the table in bench/sweep/README.md."""
 
 from __future__ import annotations
 

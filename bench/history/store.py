@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -191,12 +192,31 @@ def open_store(given: str | None = None, *, write: bool = False,
     return store
 
 
-def _connect_postgres(location: Location, schema: str, write: bool) -> Store:
+def postgres_driver():
+    """psycopg, which only a PostgreSQL store needs: pyproject.toml's ``postgres`` extra."""
     try:
         import psycopg
     except ImportError:
-        raise StoreError("a PostgreSQL store needs psycopg: pip install 'psycopg[binary]'") \
-            from None
+        raise StoreError(f"a PostgreSQL store needs the postgres extra (psycopg), which "
+                         f"{sys.executable} cannot import: pip install "
+                         "'multinet-bench[postgres]'") from None
+    return psycopg
+
+
+def check_driver(given: str | None) -> None:
+    """Before a sweep whose run goes to a PostgreSQL store, the driver it will need: missing,
+    a StoreError before anything is measured. Any other fault of the store is said when the
+    run is added, as it always is (``bench/commands/run.py``)."""
+    try:
+        location = locate(store_url(given))
+    except StoreError:
+        return
+    if location.kind != DUCKDB:
+        postgres_driver()
+
+
+def _connect_postgres(location: Location, schema: str, write: bool) -> Store:
+    psycopg = postgres_driver()
     try:
         # autocommit: transactions are explicit (Store.transaction), as in DuckDB
         connection = psycopg.connect(location.target, autocommit=True, connect_timeout=10)

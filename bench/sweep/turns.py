@@ -62,7 +62,7 @@ def parse(text: str) -> Turns:
         if not is_pipe(fd):  # never write a byte into a file that happens to have that number
             raise UsageError(f"{TURNS_VARIABLE}={text!r}: descriptor {fd} is not a pipe this "
                              "process inherited; the variable belongs to the paired rounds' "
-                             "coordinator (python -m bench.tools.paired)")
+                             "coordinator (python -m bench paired-rounds)")
     return Turns(read_fd, write_fd, seed)
 
 

@@ -2,7 +2,7 @@
 scenario has its rows, how closely each phase's networks add up to the phase, and what the
 boundaries cost.
 
-    python -m bench.tools.attribution_check RUN_DIR [--bound 0.05]
+    python -m bench attribution-check RUN_DIR [--bound 0.05]
 
 Exits 1 when a configuration lacks a network or a phase, when an attribution failed, or
 when the median over configurations and phases of |sum_gap| is over ``--bound``.
@@ -55,7 +55,8 @@ def gap_by_phase(table: pd.DataFrame) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench attribution-check",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("run", type=Path)
     parser.add_argument("--bound", type=float, default=SUM_BOUND,
                         help="the median |sum_gap| allowed (default %(default)s)")

@@ -1,13 +1,13 @@
-"""``python -m bench.tools.bisect``: the first environment, in an ordered list, at which each
+"""``python -m bench bisect``: the first environment, in an ordered list, at which each
 change appears, by paired comparisons of midpoints against the first environment.
 
-    python -m bench.tools.bisect --env 2.11=.venvs/torch-2.11.0/bin/python \\
+    python -m bench bisect --env 2.11=.venvs/torch-2.11.0/bin/python \\
         --env 2.12=.venvs/torch-2.12.0/bin/python ... --env 2.14=.venvs/torch-2.14.1/bin/python \\
         --run-args "--scenarios sequential --batch-sizes 32" --out-dir results/bisect
 
-Environments are given as ``bench.tools.paired`` takes them (``--env NAME=PYTHON``, in order,
-``--set NAME:VAR=VALUE``). Each comparison is ``compare_environments``'s (paired rounds,
-then a verdict per measurement) into ``OUT_DIR/<first>-vs-<other>/``; the search is
+Environments are given as ``python -m bench paired-rounds`` takes them (``--env
+NAME=PYTHON``, in order, ``--set NAME:VAR=VALUE``). Each comparison is
+``compare_environments``'s (paired rounds, then a verdict per measurement) into ``OUT_DIR/<first>-vs-<other>/``; the search is
 ``bench/analyze/bisection.py``'s, and the report says for each culprit step its changes
 with their intervals and what env.json records differently on either side. The report is
 also written to ``OUT_DIR/bisection.txt``. Comparisons on disk are kept: the same command
@@ -33,7 +33,7 @@ REPORT = "bisection.txt"
 
 
 def parse(argv: list[str] | None):
-    parser = OneLineParser(prog="python -m bench.tools.bisect",
+    parser = OneLineParser(prog="python -m bench bisect",
                            description="Find the first environment of an ordered list at which "
                            "each change appears, by paired comparisons of midpoints.")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=PYTHON",

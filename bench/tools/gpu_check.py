@@ -310,7 +310,8 @@ def check_ddp(folder: Path, checks: list, device: str = "cuda",
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="make gpu-check", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench gpu-check",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("--out-dir", type=Path, help="default: results/gpu-check-<gpu name>")
     parser.add_argument("--device", default="cuda:0")
     args = parser.parse_args(argv)

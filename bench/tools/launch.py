@@ -1,7 +1,7 @@
-"""``python -m bench.tools.launch``: torchrun, ending in one plain message where it would end in a
+"""``python -m bench launch``: torchrun, ending in one plain message where it would end in a
 traceback.
 
-It takes torchrun's options as they are (``python -m bench.tools.launch --nproc-per-node 2 -m
+It takes torchrun's options as they are (``python -m bench launch --nproc-per-node 2 -m
 bench run --distributed ...``) and adds two things. A rendezvous that does not form within
 its timeout ends with one line naming the endpoint and what to check, where torchrun ends in
 its own traceback (and with the c10d backend, an exception without a message). A rank that
@@ -30,8 +30,24 @@ def rendezvous_failure(args, exc: BaseException) -> str:
             f"waits for the others is --rdzv-conf {option}=SECONDS")
 
 
+USAGE = """usage: python -m bench launch [TORCHRUN OPTIONS] -m bench run --distributed [RUN OPTIONS]
+
+torchrun, ending in one line where torchrun ends in a traceback: a rendezvous that did not
+form names its endpoint and what to check; a failed rank, torchrun's summary of it.
+
+  one machine:  python -m bench launch --standalone --nproc-per-node 2 -m bench run --distributed
+  two nodes:    python -m bench launch --nnodes 2 --node-rank R --rdzv-backend c10d \\
+                    --rdzv-endpoint HOST:29500 --nproc-per-node 8 -m bench run --distributed
+
+Every torchrun option is taken as it is: `torchrun --help` lists them."""
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["-h"], ["--help"]):  # torchrun's own help runs to several screens
+        print(USAGE)
+        return 0
+    args = parse_args(argv)
     try:
         run(args)
     except (RendezvousError, DistError) as exc:

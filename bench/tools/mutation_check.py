@@ -7,7 +7,7 @@ tests run once on the unmutated copy: a test that fails there would "catch" ever
 mutation is caught when its tests fail (pytest's exit code 1); any other ending (a
 collection error, a timeout) is reported as an error, not as a catch.
 
-    python -m bench.tools.mutation_check [--only TEXT] [--out FILE]
+    python -m bench mutation-check [--only TEXT] [--out FILE]
 
 Exit 0 when every mutation is caught, 1 when one survives or errs, 2 when the list no longer
 matches the source.
@@ -112,7 +112,8 @@ def baseline_args(mutations) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench mutation-check",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default="", help="only the mutations whose name has TEXT")
     parser.add_argument("--out", type=Path, help="also write the outcomes as JSON here")
     args = parser.parse_args(argv)

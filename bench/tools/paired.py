@@ -1,4 +1,4 @@
-"""``python -m bench.tools.paired``: the same sweep in several Python environments, in
+"""``python -m bench paired-rounds``: the same sweep in several Python environments, in
 interleaved rounds, then compared round by round.
 
 An environment is an interpreter (a virtual environment with another torch build, another
@@ -15,7 +15,7 @@ one GPU's memory). ``python -m bench paired`` then pairs round i of the baseline
 environment) with round i of each other one; a change must hold across the rounds to be
 called one.
 
-    python -m bench.tools.paired --env old=.venvs/torch-2.13.0/bin/python \\
+    python -m bench paired-rounds --env old=.venvs/torch-2.13.0/bin/python \\
         --env new=.venvs/torch-2.14.1/bin/python --out-dir results/paired
 
 Rounds already on disk are kept, and an unfinished one is resumed, so a call that stopped
@@ -303,7 +303,7 @@ def measure_and_compare(envs: list[Environment], rounds: int, out_dir: Path,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = OneLineParser(prog="python -m bench.tools.paired",
+    parser = OneLineParser(prog="python -m bench paired-rounds",
                            description="The same sweep in several Python environments, in "
                            "interleaved rounds side by side, then compared round by round.")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=PYTHON",

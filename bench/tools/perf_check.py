@@ -55,7 +55,8 @@ def step_median(run_dir: Path) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="make perf-check", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench perf-check",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--skip-sweep", action="store_true", help="skip the default-sweep timing")

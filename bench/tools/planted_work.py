@@ -8,7 +8,7 @@ loss. Work of a known length can be planted in ``a``'s forward (before its layer
 networks. On the CPU the work is a sleep, which never ends early; on a GPU it is
 ``torch.cuda._sleep``, a kernel that spins for a number of cycles.
 
-    python -m bench.tools.planted_work [--device cuda:0] [--work-ms 20] [--threads 1]
+    python -m bench planted-work [--device cuda:0] [--work-ms 20] [--threads 1]
 
 prints, for work planted in each place, the share of it that landed where it was planted,
 and the most that any other network and phase gained. One torch thread by default: on a
@@ -156,7 +156,8 @@ def cuda_cycles_per_ms(device: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench planted-work",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--work-ms", type=float, default=20.0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")

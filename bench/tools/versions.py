@@ -49,7 +49,7 @@ def environment(version: str, venvs: Path, pip_args: list[str]) -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = OneLineParser(prog="make bench-versions", description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog="python -m bench versions", description=__doc__.split("\n")[0])
     parser.add_argument("versions", nargs="+", help="torch versions, e.g. 2.13.0 2.14.1")
     parser.add_argument("--out-dir", type=Path, default=Path("results/versions"))
     parser.add_argument("--venvs", type=Path, default=PROJECT_ROOT / ".venvs")

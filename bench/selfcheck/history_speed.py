@@ -2,7 +2,7 @@
 configurations (every phase, 200 samples a phase), added to a new store, best of a few
 tries (each into a fresh store, so each is a first add).
 
-    python -m bench.tools.history_speed [--store postgresql://...] [--configs 1000]
+    python -m bench.selfcheck.history_speed [--store postgresql://...] [--configs 1000]
 
 Without ``--store``, a DuckDB file in a temporary folder. With a PostgreSQL URL, each try
 adds under a new run id (a stored run is never replaced) into that database.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench.history.add import add_run
 from bench.history.store import open_store
-from bench.tools.synthetic import sweep_run
+from tests.support.synthetic import sweep_run
 
 SCENARIOS = ["sequential", "shared_input", "separate_losses", "detached", "gan",
              "shared_trunk", "n_chain", "n_ensemble"]

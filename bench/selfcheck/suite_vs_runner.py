@@ -5,7 +5,7 @@ Runs the default sweep on the CPU both ways, one after the other: ``python -m be
 JSON into the run schema, and reports the two wall times and, per configuration and phase,
 how far the two medians are apart.
 
-``python -m bench.tools.suite_vs_runner [--out-dir DIR] [--rounds N]``
+``python -m bench.selfcheck.suite_vs_runner [--out-dir DIR] [--rounds N]``
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def timed(cmd: list[str]) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.tools.suite_vs_runner")
+    parser = argparse.ArgumentParser(prog="python -m bench.selfcheck.suite_vs_runner")
     parser.add_argument("--out-dir", type=Path, default=Path("results/suite-vs-runner"))
     parser.add_argument("--rounds", type=int, default=50, help="the suite's rounds")
     args = parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""``python -m bench.tools.sequential_noise ROUNDS_DIR``: the paired rounds' stopping rule
+"""``python -m bench.selfcheck.sequential_noise ROUNDS_DIR``: the paired rounds' stopping rule
 under noise fitted to this machine and under a quiet one, by simulation.
 
 Paired rounds now stop once every measurement is decided, and from the third round on
@@ -12,13 +12,13 @@ not measure it). Reported per noise model, over ``--trials`` comparisons of an u
 candidate and as many with a quarter of the configurations 10% slower:
 
 - false changes per unchanged measurement (and the 95% upper bound, clusters counted as
-  ``bench/tools/noise_model.py`` counts them), stopping included;
+  ``bench/selfcheck/noise_model.py`` counts them), stopping included;
 - the share of the slowed configurations' steps found;
 - the rounds until every measurement was decided (mean, and how often the cap was hit),
   and the measuring it took in whole rounds of the sweep (a round that measured a tenth
   of the configurations is a tenth of a round), against the fixed 18 rounds before.
 
-Models: ``fitted`` is ``bench/tools/paired_noise.py``'s model of an A/A measurement
+Models: ``fitted`` is ``bench/selfcheck/paired_noise.py``'s model of an A/A measurement
 (``ROUNDS_DIR``: two environments' round-* folders); ``quiet`` keeps its keys and groups
 but draws every part normally with a 1% spread in all (a GPU-like machine).
 """
@@ -38,8 +38,8 @@ from bench.analyze.judge import OPEN as UNDECIDED
 from bench.cli import OneLineParser
 from bench.errors import UsageError
 from bench.schema import STEP
-from bench.tools.noise_model import binomial_upper
-from bench.tools.paired_noise import SLOWDOWN, SLOWED_SHARE, PairedNoise, fit
+from bench.selfcheck.noise_model import binomial_upper
+from bench.selfcheck.paired_noise import SLOWDOWN, SLOWED_SHARE, PairedNoise, fit
 
 FIXED_ROUNDS = 18  # what the paired rounds took before they could stop
 QUIET_SPREAD = 0.01
@@ -124,7 +124,7 @@ def simulate(model, trials: int, seed: int, max_rounds: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = OneLineParser(prog="python -m bench.tools.sequential_noise",
+    parser = OneLineParser(prog="python -m bench.selfcheck.sequential_noise",
                            description="The paired rounds' stopping rule under this "
                            "machine's noise and a quiet one, by simulation.")
     parser.add_argument("rounds_dir", type=Path, nargs="+",

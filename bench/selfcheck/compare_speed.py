@@ -1,6 +1,6 @@
 """How long `compare` takes on two large runs, end to end.
 
-``python -m bench.tools.compare_speed [--configs 1000] [--repeats 3] [--timings 3]`` builds
+``python -m bench.selfcheck.compare_speed [--configs 1000] [--repeats 3] [--timings 3]`` builds
 two synthetic GPU runs (the real schema, 200 samples per phase, four phases) of that many
 configurations and repeats, the candidate 3% slower, then times ``python -m bench compare``
 on them in a fresh process, from the import of pandas and plotly to the page written, as a
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bench import PROJECT_ROOT
 from bench.schema import REQUIRED_PHASES
-from bench.tools.synthetic import sweep_run
+from tests.support.synthetic import sweep_run
 
 SCENARIOS = ("sequential", "shared_input", "separate_losses", "shared_trunk", "gan")
 SETUPS = 3  # sweep_run's optimizer setups
@@ -38,7 +38,7 @@ def build_run(folder: Path, configs: int, repeats: int, seed: int, slowdown: flo
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.tools.compare_speed",
+    parser = argparse.ArgumentParser(prog="python -m bench.selfcheck.compare_speed",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--configs", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3, help="repeats in each run")

@@ -1,4 +1,4 @@
-"""``python -m bench.tools.spread_sources``: where the spread between runs comes from, on
+"""``python -m bench.selfcheck.spread_sources``: where the spread between runs comes from, on
 this machine, and which process settings reduce it.
 
 A run's intervals see the samples of the process that measured them; two runs differ by
@@ -79,7 +79,7 @@ def probe(configs: list[str], seconds: float, block_s: float) -> dict:
 
 def run_probe(setting: str, configs: list[str], seconds: float, block_s: float) -> dict:
     prefix, variables = SETTINGS[setting]
-    command = [*prefix, sys.executable, "-m", "bench.tools.spread_sources", "--probe",
+    command = [*prefix, sys.executable, "-m", "bench.selfcheck.spread_sources", "--probe",
                "--configs", ",".join(configs), "--seconds", str(seconds),
                "--block-s", str(block_s)]
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **variables}
@@ -135,7 +135,7 @@ def summarize(results: dict[str, list[dict]], configs: list[str]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.tools.spread_sources",
+    parser = argparse.ArgumentParser(prog="python -m bench.selfcheck.spread_sources",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--configs", default=",".join(CONFIGS),

@@ -1,4 +1,4 @@
-"""``python -m bench.tools.noise_check``: do the harness's verdicts survive this machine?
+"""``python -m bench.selfcheck.noise_check``: do the harness's verdicts survive this machine?
 
 Runs the default sweep N times back to back, each in a fresh process (or reuses the runs a
 previous call left in ``--out-dir``), then measures three things:
@@ -195,7 +195,7 @@ def half_slowed(out_dir: Path, run_args: list[str]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.tools.noise_check",
+    parser = argparse.ArgumentParser(prog="python -m bench.selfcheck.noise_check",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=11, help="back-to-back default runs "
                         "(default 11: ten consecutive pairs)")

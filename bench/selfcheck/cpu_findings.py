@@ -1,4 +1,4 @@
-"""The CPU findings of the README's results section, measured afresh.
+"""The CPU findings of results/reference/findings.md, measured afresh.
 
 Three sweeps, each with three repeats in random order, on the CPU:
 
@@ -7,7 +7,7 @@ Three sweeps, each with three repeats in random order, on the CPU:
 2. ``bf16`` autocast against ``fp32`` on ``shared_input``;
 3. ``compile=modules`` against ``none`` on ``sequential``, compile time apart.
 
-``python -m bench.tools.cpu_findings [--out-dir DIR] [--batch-size N]`` prints the tables;
+``python -m bench.selfcheck.cpu_findings [--out-dir DIR] [--batch-size N]`` prints the tables;
 the run folders stay in DIR for ``report`` and ``compare``.
 """
 
@@ -53,7 +53,7 @@ def medians(df: pd.DataFrame, by: list[str], phase: str = STEP) -> pd.Series:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.tools.cpu_findings")
+    parser = argparse.ArgumentParser(prog="python -m bench.selfcheck.cpu_findings")
     parser.add_argument("--out-dir", type=Path, default=Path("results/cpu-findings"))
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args(argv)

@@ -1,8 +1,8 @@
-"""``python -m bench.tools.noise_model RUN_DIR...``: how often the comparisons' verdicts are
+"""``python -m bench.selfcheck.noise_model RUN_DIR...``: how often the comparisons' verdicts are
 wrong under this machine's noise, by simulation.
 
 The noise model is fitted to runs of one sweep measured here back to back (the folders of
-``python -m bench.tools.noise_check``, say). Per configuration c, phase p and run r, the
+``python -m bench.selfcheck.noise_check``, say). Per configuration c, phase p and run r, the
 logarithm of the run's median is
 
     log m[c, p, r] = mu[c, p] + s[r] + e[c, p, r]
@@ -59,7 +59,7 @@ from bench.analyze.reader import load_run
 from bench.analyze.judge import IMPROVEMENT, REGRESSION
 from bench.measure.stats import summarize
 from bench.schema import OK, STEP
-from bench.tools.synthetic import env_record, write_run
+from tests.support.synthetic import env_record, write_run
 
 SLOWDOWN, SLOWED_SHARE = 1.10, 0.25
 # odd, so that a unit's median is one of its samples: exactly the median drawn
@@ -239,7 +239,7 @@ def simulate(model: NoiseModel, trials: int, rounds: int | None, seed: int) -> d
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.tools.noise_model",
+    parser = argparse.ArgumentParser(prog="python -m bench.selfcheck.noise_model",
                                      description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("runs", nargs="+", type=Path, help="run folders of one sweep")
     parser.add_argument("--trials", type=int, default=100)

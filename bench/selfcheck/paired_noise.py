@@ -1,8 +1,8 @@
-"""``python -m bench.tools.paired_noise ROUNDS_DIR``: the noise of paired rounds on this
-machine, as a model to simulate comparisons under (``bench/tools/sequential_noise.py``).
+"""``python -m bench.selfcheck.paired_noise ROUNDS_DIR``: the noise of paired rounds on this
+machine, as a model to simulate comparisons under (``bench/selfcheck/sequential_noise.py``).
 
 The model is fitted to an A/A measurement: the same environment twice, in paired rounds
-(``python -m bench.tools.paired --env a=PY --env b=PY --every-round``), so every difference
+(``python -m bench paired-rounds --env a=PY --env b=PY --every-round``), so every difference
 between a round's two sides is noise. Per measurement key k (configuration and phase) and
 round i, the log-ratio of the sides' medians is
 
@@ -150,10 +150,10 @@ def key_groups(run: Run, keys: pd.MultiIndex) -> tuple[np.ndarray, np.ndarray]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = OneLineParser(prog="python -m bench.tools.paired_noise",
+    parser = OneLineParser(prog="python -m bench.selfcheck.paired_noise",
                            description="The noise of paired rounds, fitted to an A/A "
                            "measurement: each round's shift, each group's effect, each "
-                           "configuration's rest (bench/tools/sequential_noise.py simulates "
+                           "configuration's rest (bench/selfcheck/sequential_noise.py simulates "
                            "comparisons under it).")
     parser.add_argument("rounds_dir", type=Path,
                         help="an A/A paired measurement: two environments' round-* folders")

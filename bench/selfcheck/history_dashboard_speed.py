@@ -4,7 +4,7 @@ GPU, five torch versions in turn, a run every half day), added with ``add_run`` 
 DuckDB file; then the command timed as a user runs it (a fresh process, end to end), best
 of a few tries. The bar: under 10 s and under 15 MB.
 
-    python -m bench.tools.history_dashboard_speed [--runs 100] [--configs 300]
+    python -m bench.selfcheck.history_dashboard_speed [--runs 100] [--configs 300]
         [--samples 50] [--tries 3] [--keep DIR]
 
 The rows' intervals of the median come from their samples, as a real run's do, so the
@@ -30,7 +30,7 @@ import pandas as pd
 from bench import PROJECT_ROOT
 from bench.history.add import add_run
 from bench.history.store import open_store
-from bench.tools.synthetic import sweep_run
+from tests.support.synthetic import sweep_run
 
 SCENARIOS = ["sequential", "shared_input", "separate_losses", "detached", "gan",
              "shared_trunk", "n_chain", "n_ensemble"]

@@ -1,7 +1,7 @@
 """Run folders with the real schema and made-up numbers, written without torch.
 
 They stand in for GPU runs on machines that have none: the report's speed benchmark
-(``bench.tools.report_speed``) and the tests of the report and the comparison use them.
+(``bench.selfcheck.report_speed``) and the tests of the report and the comparison use them.
 Times follow a simple model (a fixed cost plus a cost per sample, lognormal noise) so the
 charts look like a sweep's. On a GPU the host's launches take most of the fixed cost and
 the per-sample work runs near a made-up peak, so small batches come out launch-bound and

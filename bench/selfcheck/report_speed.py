@@ -1,6 +1,6 @@
 """How long the report of a 100-configuration run takes to write, and how large it is.
 
-``python -m bench.tools.report_speed [--configs 100] [--repeats 3]`` builds a synthetic
+``python -m bench.selfcheck.report_speed [--configs 100] [--repeats 3]`` builds a synthetic
 GPU run (the real schema, CUDA and NVML columns filled, 200 samples per phase), then times
 ``python -m bench report`` on it in a fresh process, import of pandas and plotly included,
 as a user would see it. The targets: under 5 s and under 6 MB.
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from bench import PROJECT_ROOT
-from bench.tools.synthetic import sweep_run
+from tests.support.synthetic import sweep_run
 
 SCENARIOS = ("sequential", "shared_input", "separate_losses", "two_heads", "gan")
 TARGET_S, TARGET_MB = 5.0, 6.0
@@ -33,7 +33,7 @@ def build_run(folder: Path, configs: int) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.tools.report_speed",
+    parser = argparse.ArgumentParser(prog="python -m bench.selfcheck.report_speed",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--configs", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3, help="timed report runs")

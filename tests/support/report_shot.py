@@ -3,7 +3,7 @@ Chromium, 1400 px wide, its height printed and, with ``--png``, written beside i
 of the same name (``report.html`` -> ``report.png``), so a reader sees the page without
 running anything.
 
-    python -m bench.tools.report_shot PAGE.html... [--png] [--width 1400] [--section ID]
+    python -m tests.support.report_shot PAGE.html... [--png] [--width 1400] [--section ID]
 
 ``--section ID`` shoots the section whose heading has that id alone (``networks``: "Where
 the step goes"), into ``PAGE-ID.png``.
@@ -17,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.tools.chromium import Chromium, find_chromium
+from tests.support.chromium import Chromium, find_chromium
 
 
 def main(argv: list[str] | None = None) -> int:
