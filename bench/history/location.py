@@ -90,12 +90,17 @@ def postgresql(rest: str) -> Location:
     address, _, query = tail.partition("?")
     pairs = [part.partition("=") for part in query.split("&") if part]
     secrets = [password] if has_password else []
-    secrets += [value for key, _, value in pairs if unquote(key) in PASSWORD_PARAMETERS]
+    # keys as libpq reads them: percent-decoded (``pass%77ord`` is ``password``)
+    secrets += [value for key, _, value in pairs if _key(key) in PASSWORD_PARAMETERS]
     shown = "&".join(f"{key}={value}" for key, _, value in pairs
-                     if unquote(key) in SHOWN_PARAMETERS)
+                     if _key(key) in SHOWN_PARAMETERS)
     name = f"postgresql://{user + '@' if user else ''}{address}{'?' + shown if shown else ''}"
     every = {form for secret in secrets if secret for form in (secret, unquote(secret))}
     return Location(POSTGRESQL, "postgresql://" + rest, name, tuple(sorted(every)))
+
+
+def _key(key: str) -> str:
+    return unquote(key).lower()
 
 
 def _duckdb(path: str) -> Location:
