@@ -1,0 +1,71 @@
+"""A store's URL is read as the user meant it, or refused in one line before anything is
+measured: a URL with spaces around it is the URL (never a file named after it, its password
+in the name), and a name DuckDB keeps nothing under is refused."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, TINY_RUN
+from tests.postgres_server import free_port
+
+PASSWORD = "PASSWORD-s3cret"
+
+
+def bench(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "BENCH_HISTORY"))}
+    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=300,
+                          env={**base, "PYTHONPATH": str(ROOT), **(env or {})})
+
+
+def names_under(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+@pytest.fixture
+def role_url(postgres):
+    """A URL of a role that must give PASSWORD, owning a fresh database."""
+    role, database = f"u_{uuid.uuid4().hex[:8]}", f"d{uuid.uuid4().hex[:8]}"
+    postgres.create_role(role, PASSWORD)
+    postgres.create_database(database, owner=role)
+    return f"postgresql://{role}:{PASSWORD}@127.0.0.1:{postgres.port}/{database}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["leading space", "trailing newline", "tab in BENCH_HISTORY"])
+def test_a_url_with_spaces_around_it_reaches_postgresql(role_url, real_run, tmp_path, how):
+    work = tmp_path / "cwd"
+    work.mkdir()
+    if how == "tab in BENCH_HISTORY":
+        proc = bench("history", "add", str(real_run), cwd=work,
+                     env={"BENCH_HISTORY": f"\t{role_url}"})
+    else:
+        spaced = f" {role_url}" if how == "leading space" else f"{role_url}\n"
+        proc = bench("history", "add", str(real_run), "--store", spaced, cwd=work)
+    assert proc.returncode == 0 and " added (8 rows, " in proc.stdout, proc.stderr
+    assert " in postgresql://u_" in proc.stdout
+    assert names_under(work) == []  # no DuckDB file made of the URL
+    assert PASSWORD not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("store, expected", [
+    (":memory:", "DuckDB's special names (:memory: and the like) keep nothing"),
+    (":memory:named", "DuckDB's special names"),
+    (f"results/postgresql://alice:{PASSWORD}@host/db", "neither a file path nor a URL"),
+    (f"x postgresql://alice:{PASSWORD}@host/db", "neither a file path nor a URL"),
+])
+def test_a_name_no_file_would_keep_is_refused(real_run, tmp_path, store, expected):
+    work = tmp_path / "cwd"
+    work.mkdir()
+    proc = bench("history", "add", str(real_run), "--store", store, cwd=work)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert expected in proc.stderr and "added" not in proc.stdout
+    assert PASSWORD not in proc.stdout + proc.stderr
+    assert names_under(work) == []
