@@ -1,6 +1,7 @@
 """A store's URL is read as the user meant it, or refused in one line before anything is
 measured: a URL with spaces around it is the URL (never a file named after it, its password
-in the name), and a name DuckDB keeps nothing under is refused."""
+in the name), a name DuckDB keeps nothing under is refused, and `run --history` refuses an
+unknown scheme or an unreachable server before its sweep, not after."""
 
 from __future__ import annotations
 
@@ -69,3 +70,34 @@ def test_a_name_no_file_would_keep_is_refused(real_run, tmp_path, store, expecte
     assert expected in proc.stderr and "added" not in proc.stdout
     assert PASSWORD not in proc.stdout + proc.stderr
     assert names_under(work) == []
+
+
+def refused_before_measuring(store: str, tmp_path: Path) -> str:
+    """`run --history store`'s one line on stderr, after checking that it left with exit
+    code 2 and measured nothing."""
+    run = tmp_path / "run"
+    proc = bench("run", *TINY_RUN, "--out-dir", str(run), "--history", store, cwd=ROOT)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert not run.exists() and "Results:" not in proc.stdout
+    assert PASSWORD not in proc.stdout + proc.stderr
+    return proc.stderr
+
+
+@pytest.mark.parametrize("store, expected", [
+    (f"mysql://alice:{PASSWORD}@127.0.0.1/db", "unknown scheme mysql"),
+    (f"postgresql//alice:{PASSWORD}@127.0.0.1/db", "URL starts postgresql://"),
+    (":memory:", "DuckDB's special names"),
+])
+def test_run_refuses_a_store_it_cannot_read_before_its_sweep(tmp_path, store, expected):
+    assert expected in refused_before_measuring(store, tmp_path)
+
+
+def test_run_refuses_a_server_that_does_not_answer_before_its_sweep(tmp_path):
+    store = f"postgresql://alice:{PASSWORD}@127.0.0.1:{free_port()}/db"
+    assert "cannot reach history store postgresql://alice@127.0.0.1:" in \
+        refused_before_measuring(store, tmp_path)
+
+
+def test_run_refuses_a_wrong_password_before_its_sweep(role_url, tmp_path):
+    store = role_url.replace(PASSWORD, "PASSWORD-wrong")
+    assert "password authentication failed" in refused_before_measuring(store, tmp_path)

@@ -138,8 +138,8 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     # argv is the whole command line; what env.json records starts at the command's name
     command = argv[argv.index("run"):] if "run" in argv else ["run", *argv]
     if args.history and args.worker is None:
-        from bench.history.store import check_driver  # as add_to_history imports it
-        check_driver(args.history)
+        from bench.history.store import check_store  # as add_to_history imports it
+        check_store(args.history)
     steady_allocator()  # before any tensor: see bench/measure/allocator.py
     common = {"argv": command, "progress": not args.quiet, "fail_fast": args.fail_fast}
     if args.distributed:
@@ -310,8 +310,8 @@ def write_ratios(run: Run) -> pd.DataFrame:
 
 
 def add_to_history(out_dir: Path, store: str) -> None:
-    """A complete run into the history store. A store that fails is said on stderr and
-    changes nothing else: the run folder is written whatever becomes of the store, and
+    """A complete run into the history store (checked before the sweep by ``check_store``).
+    A store that fails now is said on stderr and changes nothing else: the run folder is written whatever becomes of the store, and
     `python -m bench history add` adds it later."""
     try:
         from bench.history.add import add_run
