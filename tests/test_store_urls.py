@@ -101,3 +101,16 @@ def test_run_refuses_a_server_that_does_not_answer_before_its_sweep(tmp_path):
 def test_run_refuses_a_wrong_password_before_its_sweep(role_url, tmp_path):
     store = role_url.replace(PASSWORD, "PASSWORD-wrong")
     assert "password authentication failed" in refused_before_measuring(store, tmp_path)
+
+
+@pytest.mark.parametrize("variable", ["BENCH_HISTORY", "HISTORY"])
+def test_make_bench_never_prints_the_store_url_s_password(tmp_path, variable):
+    """make echoes a recipe line before running it: `make bench`'s carries the store URL.
+    A server that does not answer makes the run stop before measuring (exit 2)."""
+    store = f"postgresql://alice:{PASSWORD}@127.0.0.1:{free_port()}/db"
+    proc = subprocess.run(["make", "--no-print-directory", "bench", f"PYTHON={sys.executable}",
+                           f"ARGS=--out-dir {tmp_path / 'run'}"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, env={**os.environ, variable: store})
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "cannot reach history store postgresql://alice@127.0.0.1:" in proc.stderr
+    assert PASSWORD not in proc.stdout + proc.stderr
