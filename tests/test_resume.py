@@ -169,6 +169,21 @@ def test_an_edited_environment_record_is_refused(run_dir, capsys):
     assert path.read_text() == before
 
 
+def test_an_environment_record_whose_digest_was_removed_is_refused(run_dir, capsys):
+    """sweep.json is sealed, so env.json was too: without its digest it was edited, and a
+    resume would seal the edit anew."""
+    path = run_dir / "env.json"
+    env = json.loads(path.read_text())
+    del env["digest"]
+    env["hostname"] = "forged"
+    path.write_text(json.dumps(env, indent=2))
+    before = path.read_text()
+    assert refused(capsys, run_dir) == (
+        f"error: {path} has lost its 'digest': it is not what the run wrote (delete it to "
+        "resume, recording this machine's environment instead)")
+    assert path.read_text() == before
+
+
 def test_a_sweep_that_plans_other_configurations_is_refused(run_dir, capsys):
     """A sweep.json sealed anew, as a run would write it, whose sweep no longer expands to
     the configurations it planned."""
