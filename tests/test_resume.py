@@ -184,6 +184,22 @@ def test_an_environment_record_whose_digest_was_removed_is_refused(run_dir, caps
     assert path.read_text() == before
 
 
+@pytest.mark.parametrize("name", ["sweep.json", "env.json"])
+def test_another_run_s_record_is_named_as_the_foreign_file(run_dir, tmp_path, capsys, name):
+    """One record copied from another run folder: the one whose run is not results.csv's
+    is named, whichever it is."""
+    other = tmp_path / "other"
+    run_sweep(tiny_sweep(), other, progress=False)
+    ours, theirs = (json.loads((d / "sweep.json").read_text())["run_id"]
+                    for d in (run_dir, other))
+    (run_dir / name).write_text((other / name).read_text())
+    err = refused(capsys, run_dir)
+    assert err.startswith(f"error: {run_dir / name} is of run {theirs!r}, not of {ours}")
+    assert "belongs to another run folder" in err
+    kept = "sweep.json" if name == "env.json" else "env.json"
+    assert f"error: {run_dir / kept}" not in err
+
+
 def test_a_sweep_that_plans_other_configurations_is_refused(run_dir, capsys):
     """A sweep.json sealed anew, as a run would write it, whose sweep no longer expands to
     the configurations it planned."""

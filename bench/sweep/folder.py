@@ -11,6 +11,7 @@ its figures would not be comparable with those on disk. Both kinds of start end 
 from __future__ import annotations
 
 import contextlib
+import csv
 import datetime as dt
 import os
 import re
@@ -243,9 +244,34 @@ def read_env_record(out_dir: Path, record: dict[str, Any]) -> dict[str, Any] | N
     if not isinstance(env.get("resumes", []), list):
         raise UsageError(f"{path}: 'resumes' is not a list: the file is damaged ({hint})")
     if "run_id" in env and env["run_id"] != run_id:
-        raise UsageError(f"{path} is of run {str(env['run_id'])!r:.60}, not of {run_id}: it "
-                         f"belongs to another run folder ({hint})")
+        raise mixed_records(out_dir, run_id, str(env["run_id"]), hint)
     return env
+
+
+def mixed_records(out_dir: Path, sweep_id: str, env_id: str, hint: str) -> UsageError:
+    """sweep.json and env.json of two runs: the foreign one is the one whose run is not
+    results.csv's (the rows the run measured); with no rows to tell, both are named."""
+    sweep_path, env_path = out_dir / SWEEP_FILE, out_dir / ENV_FILE
+    measured = results_run_ids(out_dir)
+    if measured == {env_id}:
+        return UsageError(f"{sweep_path} is of run {sweep_id!r:.60}, not of {env_id} "
+                          f"({ENV_FILE}'s and {RESULTS_FILE}'s): it belongs to another run "
+                          "folder; put this run's back")
+    if measured == {sweep_id}:
+        return UsageError(f"{env_path} is of run {env_id!r:.60}, not of {sweep_id}: it "
+                          f"belongs to another run folder ({hint})")
+    return UsageError(f"{sweep_path} (run {sweep_id!r:.60}) and {env_path} (run "
+                      f"{env_id!r:.60}) are of two runs: one of them belongs to another run "
+                      "folder")
+
+
+def results_run_ids(out_dir: Path) -> set[str]:
+    """The run ids results.csv's rows name; none where it cannot be read."""
+    try:
+        with open(out_dir / RESULTS_FILE, newline="") as f:
+            return {row.get("run_id") or "" for row in csv.DictReader(f)}
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return set()
 
 
 def check_plan(out_dir: Path, record: dict[str, Any], specs: list[StepSpec]) -> None:
