@@ -5,6 +5,7 @@ unknown scheme or an unreachable server before its sweep, not after."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -114,3 +115,44 @@ def test_make_bench_never_prints_the_store_url_s_password(tmp_path, variable):
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "cannot reach history store postgresql://alice@127.0.0.1:" in proc.stderr
     assert PASSWORD not in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_s_resume_command_keeps_its_store(role_url, tmp_path):
+    """SIGINT to `run --history URL`: the resume command it prints names the store (without
+    its password, and says where to give that), and that command, run, stores the run."""
+    import shlex
+    import signal
+    import time
+
+    run = tmp_path / "run"
+    # four configurations of a second each: a signal stops the run after the one in progress
+    options = [{"0.02": "1"}.get(opt, opt) for opt in TINY_RUN]
+    options[options.index("--batch-sizes") + 1] = "2,4"
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "BENCH_HISTORY"))}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench", "run", *options, "--target-ci", "0",
+         "--max-samples", "1000000", "--out-dir", str(run), "--history", role_url],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**base, "PYTHONPATH": str(ROOT)})
+    deadline = time.monotonic() + 120
+    while not (run / "results.csv").exists():
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
+        time.sleep(0.02)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert PASSWORD not in out + err and "History:" not in out
+    line = next(line for line in err.splitlines() if "to continue: " in line)
+    command = shlex.split(line.split("to continue: ", 1)[1])
+    store = role_url.replace(f":{PASSWORD}@", "@")
+    assert command[-4:] == ["--resume", str(run), "--history", store]
+    assert "note: the store's password is left out of that command: give it in PGPASSWORD" \
+        in err
+    resumed = subprocess.run([sys.executable, *command[1:]], cwd=ROOT, capture_output=True,
+                             text=True, timeout=300,
+                             env={**base, "PYTHONPATH": str(ROOT), "PGPASSWORD": PASSWORD})
+    assert resumed.returncode == 0, resumed.stderr
+    run_id = json.loads((run / "sweep.json").read_text())["run_id"]
+    assert f"History: {run_id} added in {store}" in resumed.stdout
