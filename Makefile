@@ -27,8 +27,10 @@ HISTORY ?= $(or $(BENCH_HISTORY),results/history.duckdb)
 # four), so that the run carries that spread and a comparison of two runs can see it;
 # WORKERS=1 measures in one process.
 WORKERS ?= 0
+# Its recipe is not echoed: the store's URL may hold a password (the run names its store,
+# masked, once it is added).
 bench: $(SETUP)                  ## the default sweep on this machine's default devices
-	$(PY) -m bench run --workers $(WORKERS) $(if $(HISTORY),--history "$(HISTORY)") $(ARGS)
+	@$(PY) -m bench run --workers $(WORKERS) $(if $(HISTORY),--history "$(HISTORY)") $(ARGS)
 
 # Two tiers (tests/conftest.py says which markers make the long one). `make test` is the quick
 # tier, every module and every command once, in minutes; `make test-all` adds the fuzzing,
@@ -84,8 +86,9 @@ bench-pytest-compare: $(SETUP)   ## run the suite against the last saved run; fa
 # overrides the most rounds (bench/analyze/plans.py's MAX_ROUNDS); they stop sooner once
 # every measurement is decided.
 ROUNDS ?=
+# Not echoed either: ARGS may hold a run's --history URL and its password.
 bench-versions:                  ## e.g. make bench-versions TORCH="2.13.0 2.14.1"
-	$(BOOTSTRAP_PYTHON) -m bench versions $(TORCH) $(if $(ROUNDS),--rounds $(ROUNDS)) --pip-args "$(PIP_TORCH_ARGS)" --run-args "$(ARGS)"
+	@$(BOOTSTRAP_PYTHON) -m bench versions $(TORCH) $(if $(ROUNDS),--rounds $(ROUNDS)) --pip-args "$(PIP_TORCH_ARGS)" --run-args "$(ARGS)"
 
 # torch first, pinned: an unpinned torch would pull a multi-GB CUDA build where a CPU wheel
 # is all that is wanted. On PyPI's Linux x86_64 index this pin is itself a CUDA build.

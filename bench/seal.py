@@ -6,8 +6,9 @@ records; the history store takes the run as those records describe it. Both chec
 seal first and refuse, in one line, a record whose contents no longer match it. The digest
 is sha256 over the record's canonical JSON (keys sorted, no spaces) without the digest
 itself, so reformatting a file changes nothing. A record without one was written before
-records were sealed and is taken as it is. Standard library only: the readers of results
-import it, and they need no torch.
+records were sealed and is taken as it is, but only where the run's sweep.json says so
+(``sealed_run``): in a run whose sweep.json is sealed, an env.json without its digest has
+had it removed. No torch: the readers of results import it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import UsageError
+from bench.schema import PLAN_KEY
 
 DIGEST_KEY = "digest"
 
@@ -34,9 +36,22 @@ def seal(record: dict[str, Any]) -> dict[str, Any]:
     return {**body, DIGEST_KEY: digest_of(body)}
 
 
-def check_seal(record: dict[str, Any], path: Path | str, hint: str = "") -> None:
-    """Refuse ``record`` (read from ``path``) when its contents do not match its digest.
-    ``hint``: what the user can do, after the reason."""
-    if DIGEST_KEY in record and record[DIGEST_KEY] != digest_of(record):
+def sealed_run(sweep: dict[str, Any] | None) -> bool:
+    """Whether a run's records were written sealed, as its sweep.json (None: none) says:
+    sealed itself, or listing its plan, which only a sealing writer does."""
+    return sweep is not None and (DIGEST_KEY in sweep or PLAN_KEY in sweep)
+
+
+def check_seal(record: dict[str, Any], path: Path | str, hint: str = "", *,
+               sealed: bool = False) -> None:
+    """Refuse ``record`` (read from ``path``) when its contents do not match its digest, or
+    when it has none where the run's records were ``sealed`` (``sealed_run``). ``hint``:
+    what the user can do, after the reason."""
+    if DIGEST_KEY not in record:
+        if sealed:
+            raise UsageError(f"{path} has lost its {DIGEST_KEY!r}: it is not what the run "
+                             f"wrote{hint}")
+        return
+    if record[DIGEST_KEY] != digest_of(record):
         raise UsageError(f"{path} is not what the run wrote: it was edited since (its "
                          f"digest no longer matches){hint}")

@@ -2,7 +2,8 @@
 
 libpq reads a password from a URL in two places: its user information
 (``postgresql://user:PASSWORD@host/db``) and its query (``?password=...``, and
-``?sslpassword=...`` for a client key); a keyword/value string has ``password=...``.
+``?sslpassword=...`` for a client key; a key libpq percent-decodes, ``?pass%77ord=``, in
+any case, is the same key); a keyword/value string has ``password=...``.
 A password from PGPASSWORD, a password file or a service file is never in any text the
 harness sees. Anything the harness writes or prints that may hold such a URL (the command
 line recorded in env.json, an error of the database's library, the store's name on a page
@@ -18,15 +19,26 @@ from collections.abc import Iterable
 from typing import Any
 
 MASK = "***"
+
+
+def _key(word: str) -> str:
+    """A pattern for ``word`` as libpq reads a query key: each letter in either case, or
+    percent-encoded (``pass%77ord`` is ``password`` to libpq)."""
+    return "".join(f"(?:{c}|%{ord(c.lower()):02x}|%{ord(c.upper()):02x})" for c in word)
+
+
+# the key password or sslpassword, in any spelling libpq decodes to one of them, at the
+# start of a word (a lookbehind, not \b: an encoded key may start with a %)
+_PASSWORD_KEY = rf"(?<![A-Za-z0-9_])(?:{_key('ssl')})?{_key('password')}"
 # scheme://user:PASSWORD@ within one word: everything from the first colon after the
 # scheme's slashes to the word's last @, so a password holding an @ or a / is masked whole
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@?#]*):[^\s]*@")
 # password=VALUE (a URL's query, or a keyword/value string; quoted or not) and sslpassword
-_KEYWORD = re.compile(r"(?i)(\b(?:ssl)?password\s*=\s*)('(?:\\.|[^'\\])*'?|[^\s&]*)")
+_KEYWORD = re.compile(rf"(?i)({_PASSWORD_KEY}\s*=\s*)('(?:\\.|[^'\\])*'?|[^\s&]*)")
 # the same forms within one word of a command line, which a password may fill to its end
 # (spaces and all: a shell hands over a quoted URL as one word)
 _USERINFO_WORD = re.compile(r"(?is)\b([a-z][a-z0-9+.-]*://[^:/@?#]*):.*@")
-_KEYWORD_WORD = re.compile(r"(?is)(\b(?:ssl)?password\s*=\s*)([^&]*)")
+_KEYWORD_WORD = re.compile(rf"(?is)({_PASSWORD_KEY}\s*=\s*)([^&]*)")
 # shorter values are masked by their form alone: replacing them wherever they occur would
 # mangle the message around them and hide nothing
 MIN_KNOWN = 4

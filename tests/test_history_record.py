@@ -180,6 +180,20 @@ def test_edited_records_are_refused(runs, tmp_path, store_url):
     assert counts(store_url) == {"runs": 0, "results": 0, "samples": 0}
 
 
+def test_an_env_record_whose_digest_was_removed_is_refused(runs, tmp_path, store_url):
+    """A run whose sweep.json is sealed sealed its env.json too: one without a digest was
+    edited, and is refused as one whose digest no longer matches would be."""
+    run = copy_of(runs, "complete", tmp_path)
+    env = json.loads((run / "env.json").read_text())
+    del env["digest"]
+    (run / "env.json").write_text(json.dumps({**env, "hostname": "forged",
+                                              "torch_version": "9.9.9"}))
+    err = refused_in_one_line(add(store_url, run))
+    assert f"error: {run / 'env.json'} has lost its 'digest': it is not what the run " \
+           "wrote" in err
+    assert counts(store_url) == {"runs": 0, "results": 0, "samples": 0}
+
+
 def test_a_stored_run_is_known_by_its_contents(runs, tmp_path, store_url):
     """The same values written again (pandas' spelling of the CSV) are the same run; one
     value changed is another, refused, and the stored one stays as it was."""

@@ -115,6 +115,50 @@ def test_tables_of_the_same_names_elsewhere_are_left_alone(real_run, tmp_path, s
         assert store.execute(f"SELECT count(*) FROM {theirs}.runs") == [(0,)]
 
 
+def run_sql(url: str, statements: list[str]) -> None:
+    if url.startswith("postgresql://"):
+        with psycopg.connect(url, autocommit=True) as connection:
+            for statement in statements:
+                connection.execute(statement)
+    else:
+        with duckdb.connect(url) as connection:
+            for statement in statements:
+                connection.execute(statement)
+
+
+def foreign_tables(schema: str) -> list[str]:
+    """Another project's tables of this project's names, its schema_migrations without the
+    description column an older store of this project has."""
+    return [f"CREATE SCHEMA IF NOT EXISTS {schema}",
+            f"CREATE TABLE {schema}.schema_migrations (id INTEGER, name TEXT)",
+            f"INSERT INTO {schema}.schema_migrations VALUES (1, 'init')",
+            *(f"CREATE TABLE {schema}.{t} (x INTEGER)" for t in ("runs", "results", "samples"))]
+
+
+def test_another_project_s_migrations_table_is_left_alone(real_run, tmp_path, store_url):
+    """Beside runs, results and samples in the default schema: not an older store of this
+    project (whose rows the first writer moves), so adds and reads go on, in every schema."""
+    theirs = default_schema(store_url)
+    run_sql(store_url, foreign_tables(theirs))
+    for schema in ("multinet_bench", "mybench"):
+        proc = history("add", str(real_run), "--store", store_url, "--schema", schema)
+        assert proc.returncode == 0 and " added (8 rows, " in proc.stdout, proc.stderr
+        proc = history("report", "--store", store_url, "--schema", schema,
+                       "--out", str(tmp_path / f"{schema}.html"))
+        assert proc.returncode == 0 and "(1 runs," in proc.stdout, proc.stderr
+    with open_store(store_url) as store:
+        assert store.execute(f"SELECT * FROM {theirs}.schema_migrations") == [(1, "init")]
+    assert {t for s, t in tables_of(store_url) if s == theirs} == \
+        {"schema_migrations", "runs", "results", "samples"}
+
+
+def test_a_schema_holding_another_project_s_migrations_table_is_refused(real_run,
+                                                                       store_url):
+    run_sql(store_url, foreign_tables("theirs"))
+    err = one_line(history("add", str(real_run), "--store", store_url, "--schema", "theirs"))
+    assert "schema theirs holds tables this harness did not make" in err
+
+
 def test_a_read_writes_nothing_and_makes_no_store(real_run, tmp_path, store_url):
     """Reading a store that has no tables yet is refused, and leaves it without any; reading
     one that has them leaves it as it was, to the byte for a DuckDB file."""

@@ -169,6 +169,37 @@ def test_an_edited_environment_record_is_refused(run_dir, capsys):
     assert path.read_text() == before
 
 
+def test_an_environment_record_whose_digest_was_removed_is_refused(run_dir, capsys):
+    """sweep.json is sealed, so env.json was too: without its digest it was edited, and a
+    resume would seal the edit anew."""
+    path = run_dir / "env.json"
+    env = json.loads(path.read_text())
+    del env["digest"]
+    env["hostname"] = "forged"
+    path.write_text(json.dumps(env, indent=2))
+    before = path.read_text()
+    assert refused(capsys, run_dir) == (
+        f"error: {path} has lost its 'digest': it is not what the run wrote (delete it to "
+        "resume, recording this machine's environment instead)")
+    assert path.read_text() == before
+
+
+@pytest.mark.parametrize("name", ["sweep.json", "env.json"])
+def test_another_run_s_record_is_named_as_the_foreign_file(run_dir, tmp_path, capsys, name):
+    """One record copied from another run folder: the one whose run is not results.csv's
+    is named, whichever it is."""
+    other = tmp_path / "other"
+    run_sweep(tiny_sweep(), other, progress=False)
+    ours, theirs = (json.loads((d / "sweep.json").read_text())["run_id"]
+                    for d in (run_dir, other))
+    (run_dir / name).write_text((other / name).read_text())
+    err = refused(capsys, run_dir)
+    assert err.startswith(f"error: {run_dir / name} is of run {theirs!r}, not of {ours}")
+    assert "belongs to another run folder" in err
+    kept = "sweep.json" if name == "env.json" else "env.json"
+    assert f"error: {run_dir / kept}" not in err
+
+
 def test_a_sweep_that_plans_other_configurations_is_refused(run_dir, capsys):
     """A sweep.json sealed anew, as a run would write it, whose sweep no longer expands to
     the configurations it planned."""

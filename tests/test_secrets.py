@@ -17,6 +17,10 @@ from bench.secrets import hide, hide_all, hide_words
     ("postgresql://u@h/db?sslmode=require&password=pw-1&port=5",
      "postgresql://u@h/db?sslmode=require&password=***&port=5"),
     ("postgresql://u@h/db?sslpassword=key-pw", "postgresql://u@h/db?sslpassword=***"),
+    # a key libpq percent-decodes to password or sslpassword, in any case
+    ("postgresql://u@h/db?pass%77ord=S3cret&port=5", "postgresql://u@h/db?pass%77ord=***&port=5"),
+    ("postgresql://u@h/db?%70ASSWORD=S3cret", "postgresql://u@h/db?%70ASSWORD=***"),
+    ("postgresql://u@h/db?%73sl%50assword=k", "postgresql://u@h/db?%73sl%50assword=***"),
     ("host=h password='a b c' dbname=x", "host=h password=*** dbname=x"),
     ("postgresql://h:5432/db", "postgresql://h:5432/db"),  # nothing to mask
     ('libpq: missing "=" after "POSTGRESQL://u:pw-1@127.0.0.1/db"',
@@ -45,6 +49,7 @@ def test_a_command_line_is_masked_word_by_word():
     ("postgresql://u:p%40ss@h:5/db", "postgresql://u@h:5/db", ("p%40ss", "p@ss")),
     ("POSTGRES://u@h/db?password=pw&service=s&sslmode=x", "postgresql://u@h/db?service=s",
      ("pw",)),
+    ("postgresql://u@h/db?Pass%77ord=pw&hos%74=x", "postgresql://u@h/db?hos%74=x", ("pw",)),
     ("postgresql://?service=bench", "postgresql://?service=bench", ()),
     ("postgresql:///db?host=/run/pg", "postgresql:///db?host=/run/pg", ()),
     ("duckdb:///tmp/h.duckdb", "/tmp/h.duckdb", ()),

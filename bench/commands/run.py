@@ -138,8 +138,8 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     # argv is the whole command line; what env.json records starts at the command's name
     command = argv[argv.index("run"):] if "run" in argv else ["run", *argv]
     if args.history and args.worker is None:
-        from bench.history.store import check_driver  # as add_to_history imports it
-        check_driver(args.history)
+        from bench.history.store import check_store  # as add_to_history imports it
+        check_store(args.history)
     steady_allocator()  # before any tensor: see bench/measure/allocator.py
     common = {"argv": command, "progress": not args.quiet, "fail_fast": args.fail_fast}
     if args.distributed:
@@ -227,7 +227,8 @@ def main_distributed(args: argparse.Namespace, common: dict) -> int:
         world.close()
     if outcome is None:  # not rank 0: rank 0 reports
         return 0
-    return finish(outcome, args.load, resume_hint(outcome.out_dir), history=args.history)
+    resume = resume_hint(outcome.out_dir, history_words(args.history)[0])
+    return finish(outcome, args.load, resume, history=args.history)
 
 
 def check_resume_alone(args: argparse.Namespace) -> None:
@@ -310,8 +311,8 @@ def write_ratios(run: Run) -> pd.DataFrame:
 
 
 def add_to_history(out_dir: Path, store: str) -> None:
-    """A complete run into the history store. A store that fails is said on stderr and
-    changes nothing else: the run folder is written whatever becomes of the store, and
+    """A complete run into the history store (checked before the sweep by ``check_store``).
+    A store that fails now is said on stderr and changes nothing else: the run folder is written whatever becomes of the store, and
     `python -m bench history add` adds it later."""
     try:
         from bench.history.add import add_run
@@ -322,6 +323,35 @@ def add_to_history(out_dir: Path, store: str) -> None:
     except (UsageError, ImportError) as exc:
         print(f"note: not added to the history store: {exc}; `python -m bench history add "
               f"{out_dir} --store ...` adds it later", file=sys.stderr)
+
+
+def resume_command(out_dir: Path, loads: list[str], resume: str | None,
+                   history: str | None) -> str:
+    """How to continue an unfinished run: ``resume`` (a --distributed run's words) or
+    `python -m bench run --resume DIR` with the run's ``history`` store, whose resume adds
+    the run; and, on a line of its own, where to give the store's password."""
+    store, note = history_words(history)
+    if resume is None:
+        # the interpreter that ran this, named as `python` where that is what it finds
+        python = "python" if shutil.which("python") == sys.executable else sys.executable
+        command = [python, "-m", "bench"]
+        for path in loads:
+            command += ["--load", path]
+        resume = f"to continue: {shlex.join([*command, 'run', '--resume', str(out_dir), *store])}"
+    return resume + (f"\nnote: {note}" if note else "")
+
+
+def history_words(history: str | None) -> tuple[list[str], str]:
+    """``--history STORE`` for a resume command, the store named without its password, and
+    a note saying where to give the password when its URL held one."""
+    if not history:
+        return [], ""
+    from bench.history.location import locate
+    location = locate(history)  # checked before the sweep (check_store): it locates
+    note = "" if not location.secrets else ("the store's password is left out of that "
+                                            "command: give it in PGPASSWORD, or give the "
+                                            "URL with it again")
+    return ["--history", location.name], note
 
 
 def finish(outcome: RunOutcome, loads: list[str], resume: str | None = None,
@@ -346,17 +376,9 @@ def finish(outcome: RunOutcome, loads: list[str], resume: str | None = None,
         failed = outcome.failed_fast
         print(f"Stopped at the first failure (--fail-fast): {failed.status}: {failed.error}",
               file=sys.stderr)
-    if not outcome.complete and resume is not None:
-        print(f"{outcome.pending} configuration(s) not measured yet; {resume}", file=sys.stderr)
-    elif not outcome.complete:
-        # the interpreter that ran this, named as `python` where that is what it finds
-        python = "python" if shutil.which("python") == sys.executable else sys.executable
-        command = [python, "-m", "bench"]
-        for path in loads:
-            command += ["--load", path]
-        command += ["run", "--resume", str(outcome.out_dir)]
-        print(f"{outcome.pending} configuration(s) not measured yet; to continue: "
-              f"{shlex.join(command)}", file=sys.stderr)
+    if not outcome.complete:
+        print(f"{outcome.pending} configuration(s) not measured yet; "
+              f"{resume_command(outcome.out_dir, loads, resume, history)}", file=sys.stderr)
     if outcome.signum is not None:
         return exit_code(outcome.signum)
     failed = outcome.write_error is not None or results["status"].isin(FAILURES).any()

@@ -1,12 +1,14 @@
 """Which store a ``--store`` text names, decided before any database library sees it.
 
-Two kinds: a PostgreSQL URL (``postgresql://`` or ``postgres://``, in any case: libpq
-itself reads only the lower-case spelling, so it is handed that) and a DuckDB file (a
-path, or ``duckdb://PATH``). Anything else with a scheme (``mysql://``, ``sqlite://``,
-``s3://``, DuckDB's own ``md:``) is refused by name: DuckDB would otherwise take it for a
-path, or download an extension to open it. A keyword/value connection string is refused
-too, without echoing it. A file that exists is opened by DuckDB only when it is one (its
-header says so): an SQLite database or any other file is refused by name.
+Spaces around the text are not part of it. Two kinds: a PostgreSQL URL (``postgresql://``
+or ``postgres://``, in any case: libpq itself reads only the lower-case spelling, so it is
+handed that) and a DuckDB file (a path, or ``duckdb://PATH``). Anything else with a scheme
+(``mysql://``, ``sqlite://``, ``s3://``, DuckDB's own ``md:``) is refused by name: DuckDB
+would otherwise take it for a path, or download an extension to open it; so is a DuckDB
+special name (``:memory:`` keeps nothing), and a path with ``://`` in it (a mistyped URL,
+not a file to create). A keyword/value connection string is refused too, without echoing
+it. A file that exists is opened by DuckDB only when it is one (its header says so): an
+SQLite database or any other file is refused by name.
 
 A PostgreSQL URL's password (in its user information or its query) never leaves this
 module but in the URL handed to libpq: the store's ``name`` has none, and ``secrets``
@@ -24,6 +26,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from bench.history.store_error import StoreError
+from bench.secrets import hide
 
 POSTGRESQL, DUCKDB = "postgresql", "duckdb"
 POSTGRES_SCHEMES = ("postgresql", "postgres")
@@ -36,6 +39,7 @@ PASSWORD_PARAMETERS = ("password", "sslpassword")
 # DuckDB's file header: a checksum, then its magic bytes at offset 8
 DUCKDB_MAGIC, DUCKDB_MAGIC_AT = b"DUCK", 8
 SQLITE_MAGIC = b"SQLite format 3\x00"
+MEMORY = ":memory:"
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,10 @@ class Location:
 def locate(text: str) -> Location:
     """The store ``text`` names; a StoreError in one line, naming no password, where it
     names none this harness can open."""
-    if not text.strip():
+    # a URL pasted with a space or a tab around it (a shell variable, a Makefile line) is
+    # the URL: left in, it would make the whole text a file path
+    text = text.strip()
+    if not text:
         raise StoreError("the history store is empty: give a DuckDB file or a postgresql:// "
                          "URL")
     if _KEYWORDS.search(text) and "://" not in text:
@@ -90,15 +97,29 @@ def postgresql(rest: str) -> Location:
     address, _, query = tail.partition("?")
     pairs = [part.partition("=") for part in query.split("&") if part]
     secrets = [password] if has_password else []
-    secrets += [value for key, _, value in pairs if unquote(key) in PASSWORD_PARAMETERS]
+    # keys as libpq reads them: percent-decoded (``pass%77ord`` is ``password``)
+    secrets += [value for key, _, value in pairs if _key(key) in PASSWORD_PARAMETERS]
     shown = "&".join(f"{key}={value}" for key, _, value in pairs
-                     if unquote(key) in SHOWN_PARAMETERS)
+                     if _key(key) in SHOWN_PARAMETERS)
     name = f"postgresql://{user + '@' if user else ''}{address}{'?' + shown if shown else ''}"
     every = {form for secret in secrets if secret for form in (secret, unquote(secret))}
     return Location(POSTGRESQL, "postgresql://" + rest, name, tuple(sorted(every)))
 
 
+def _key(key: str) -> str:
+    return unquote(key).lower()
+
+
 def _duckdb(path: str) -> Location:
+    """A DuckDB file at ``path``; never a name DuckDB reads as something else (``:memory:``
+    keeps nothing), nor a text with a URL in it (a file would be made of a mistyped URL,
+    its password in the file's name)."""
+    if path.startswith(":"):
+        raise StoreError(f"history store {path}: DuckDB's special names ({MEMORY} and the "
+                         "like) keep nothing; give a DuckDB file's path")
+    if "://" in path:
+        raise StoreError(f"history store {hide(path)} is neither a file path nor a URL this "
+                         "harness reads: give a DuckDB file or a postgresql:// URL")
     return Location(DUCKDB, path, path)
 
 

@@ -37,7 +37,7 @@ from bench.analyze.reader import RESULTS_UNIT, SAMPLES_UNIT, load_run, read_samp
 from bench.errors import UsageError
 from bench.schema import (COLUMNS, ENV_FILE, OK, PLAN_KEY, RESULTS_FILE, SAMPLE_COLUMNS,
                           SAMPLES_FILE, SWEEP_FILE, Column)
-from bench.seal import DIGEST_KEY, check_seal
+from bench.seal import DIGEST_KEY, check_seal, sealed_run
 from bench.secrets import hide_all
 
 # how the store holds each kind of column: integers may be empty, so pandas' nullable ones
@@ -107,14 +107,12 @@ def one_run_id(folder: Path, results: pd.DataFrame) -> str:
 def check_records(folder: Path, env: dict[str, Any], sweep: dict[str, Any] | None,
                   run_id: str) -> None:
     """env.json and sweep.json: as the run wrote them, and of this run."""
+    sealed = sealed_run(sweep)  # a run that seals its records: each must carry its digest
     for name, record in ((ENV_FILE, env), (SWEEP_FILE, sweep or {})):
-        check_seal(record, folder / name)
+        check_seal(record, folder / name, sealed=sealed)
         if "run_id" in record and record["run_id"] != run_id:
             raise UsageError(f"{folder / name} is of run {str(record['run_id'])!r:.60}, not "
                              f"of {run_id} ({RESULTS_FILE}'s): the folder mixes two runs")
-    if sweep is not None and PLAN_KEY in sweep and DIGEST_KEY not in sweep:
-        raise UsageError(f"{folder / SWEEP_FILE} has lost its {DIGEST_KEY!r}: it is not what "
-                         "the run wrote")
 
 
 def check_samples(folder: Path, results: pd.DataFrame, samples: pd.DataFrame,

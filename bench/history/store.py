@@ -203,16 +203,16 @@ def postgres_driver():
     return psycopg
 
 
-def check_driver(given: str | None) -> None:
-    """Before a sweep whose run goes to a PostgreSQL store, the driver it will need: missing,
-    a StoreError before anything is measured. Any other fault of the store is said when the
-    run is added, as it always is (``bench/commands/run.py``)."""
-    try:
-        location = locate(store_url(given))
-    except StoreError:
+def check_store(given: str | None) -> None:
+    """Before a sweep whose run goes to a history store: the store, refused in one line
+    (a StoreError) where it is not one this harness reads, or a PostgreSQL server it cannot
+    reach (its driver, address, role or password), by connecting once. Found after the sweep,
+    such a fault would leave the run measured but not stored."""
+    location = locate(store_url(given))
+    if location.kind == DUCKDB:
+        check_duckdb_file(Path(location.target))
         return
-    if location.kind != DUCKDB:
-        postgres_driver()
+    _connect_postgres(location, schema_name(), write=False).close()
 
 
 def _connect_postgres(location: Location, schema: str, write: bool) -> Store:

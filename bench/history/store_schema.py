@@ -132,10 +132,9 @@ def _our_layout(store, schema: str, tables: set[str]) -> Layout:
     foreign = StoreError(f"history store {store.name}: schema {schema} holds tables this "
                          f"harness did not make ({', '.join(sorted(tables)[:3])}); name "
                          "another with --schema or $BENCH_HISTORY_SCHEMA")
-    if MIGRATIONS_TABLE not in tables or not set(TABLES) <= tables:
+    applied = migrations_in(store, schema, tables)
+    if applied is None:
         raise foreign
-    applied = dict(store.execute(f'SELECT version, description FROM "{schema}".'
-                                 f"{MIGRATIONS_TABLE}"))
     if applied and max(applied) > NEWEST:
         raise StoreError(f"history store {store.name} has schema version {max(applied)}; "
                          f"this version of the harness knows up to {NEWEST}: upgrade it")
@@ -148,12 +147,23 @@ def _our_layout(store, schema: str, tables: set[str]) -> Layout:
     return Layout(schema, set(applied), missing)
 
 
+def migrations_in(store, schema: str, tables: set[str]) -> dict | None:
+    """The migrations ``schema``'s tables record, by version; None where they are not laid
+    out as this harness lays them out (another project's ``schema_migrations`` may lack
+    the columns read here: it is looked at first, not queried blindly)."""
+    if MIGRATIONS_TABLE not in tables or not set(TABLES) <= tables:
+        return None
+    if not {"version", "description"} <= set(table_columns(store, MIGRATIONS_TABLE, schema)):
+        return None
+    return dict(store.execute(f'SELECT version, description FROM "{schema}".'
+                              f"{MIGRATIONS_TABLE}"))
+
+
 def _is_older_store(store, schema: str) -> bool:
-    """Whether ``schema`` holds the tables of a store made before they had their own."""
-    if not {MIGRATIONS_TABLE, *TABLES} <= tables_in(store, schema):
-        return False
-    rows = store.execute(f'SELECT version, description FROM "{schema}".{MIGRATIONS_TABLE}')
-    return (1, MIGRATIONS[0][1]) in [tuple(row) for row in rows]
+    """Whether ``schema`` holds the tables of a store made before they had their own:
+    this harness's first migration recorded there, and nothing else's layout."""
+    applied = migrations_in(store, schema, tables_in(store, schema))
+    return applied is not None and applied.get(1) == MIGRATIONS[0][1]
 
 
 def migrate(store) -> None:

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import io
 import os
+import shlex
 import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
@@ -63,9 +64,10 @@ def from_lead(world: World, make: Callable[[], Any]) -> Any:
     return value
 
 
-def resume_hint(out_dir: Path) -> str:
-    return (f"to continue, launch the same torchrun command with `-m bench run --distributed "
-            f"--resume {out_dir}`")
+def resume_hint(out_dir: Path, more: Sequence[str] = ()) -> str:
+    """``more``: the options the resume repeats (its history store)."""
+    words = shlex.join(["-m", "bench", "run", "--distributed", "--resume", str(out_dir), *more])
+    return f"to continue, launch the same torchrun command with `{words}`"
 
 
 class Lead:

@@ -11,6 +11,7 @@ its figures would not be comparable with those on disk. Both kinds of start end 
 from __future__ import annotations
 
 import contextlib
+import csv
 import datetime as dt
 import os
 import re
@@ -32,7 +33,7 @@ from bench.measure.configuration import now
 from bench.measure.devices import device_name
 from bench.measure.environment_capture import capture_environment
 from bench.schema import ENV_FILE, NETWORKS_FILE, PLAN_KEY, RESULTS_FILE, SAMPLES_FILE, SWEEP_FILE
-from bench.seal import DIGEST_KEY, check_seal, seal
+from bench.seal import check_seal, seal, sealed_run
 from bench.secrets import hide_words
 from bench.sweep.config import (MOST_WORKERS, SweepConfig, expand, expand_all,
                                 sweep_from_mapping, sweep_to_mapping)
@@ -206,12 +207,10 @@ def read_sweep_record(out_dir: Path) -> dict[str, Any]:
                          f"be resumed")
     try:
         record = read_json_object(out_dir / SWEEP_FILE, "a sweep record")
-        check_seal(record, out_dir / SWEEP_FILE, "; start a new run")
+        check_seal(record, out_dir / SWEEP_FILE, "; start a new run",
+                   sealed=PLAN_KEY in record)  # this writer seals what it plans
     except UsageError as exc:
         raise UsageError(f"{where}: {exc}") from None
-    if PLAN_KEY in record and DIGEST_KEY not in record:  # this writer seals what it plans
-        raise UsageError(f"{where}: {SWEEP_FILE} has lost its {DIGEST_KEY!r}: it is not what "
-                         "the run wrote; start a new run")
     for key, kind in RECORD_KEYS.items():
         if key not in record:
             raise UsageError(f"{where}: {SWEEP_FILE} has no {key!r}")
@@ -227,10 +226,12 @@ def read_sweep_record(out_dir: Path) -> dict[str, Any]:
     return record
 
 
-def read_env_record(out_dir: Path, run_id: str) -> dict[str, Any] | None:
+def read_env_record(out_dir: Path, record: dict[str, Any]) -> dict[str, Any] | None:
     """A resumed run's env.json, which the resume adds itself to; None where a crash came
     before it was written. A damaged one is refused rather than replaced: it is the only
-    record of the environment the run began in."""
+    record of the environment the run began in. ``record``: the run's sweep.json, which
+    says whether env.json must be sealed."""
+    run_id = record["run_id"]
     path = out_dir / ENV_FILE
     if not path.exists():
         return None
@@ -239,13 +240,38 @@ def read_env_record(out_dir: Path, run_id: str) -> dict[str, Any] | None:
         env = read_json_object(path, "an environment record")
     except UsageError as exc:
         raise UsageError(f"{exc} ({hint})") from None
-    check_seal(env, path, f" ({hint})")
+    check_seal(env, path, f" ({hint})", sealed=sealed_run(record))
     if not isinstance(env.get("resumes", []), list):
         raise UsageError(f"{path}: 'resumes' is not a list: the file is damaged ({hint})")
     if "run_id" in env and env["run_id"] != run_id:
-        raise UsageError(f"{path} is of run {str(env['run_id'])!r:.60}, not of {run_id}: it "
-                         f"belongs to another run folder ({hint})")
+        raise mixed_records(out_dir, run_id, str(env["run_id"]), hint)
     return env
+
+
+def mixed_records(out_dir: Path, sweep_id: str, env_id: str, hint: str) -> UsageError:
+    """sweep.json and env.json of two runs: the foreign one is the one whose run is not
+    results.csv's (the rows the run measured); with no rows to tell, both are named."""
+    sweep_path, env_path = out_dir / SWEEP_FILE, out_dir / ENV_FILE
+    measured = results_run_ids(out_dir)
+    if measured == {env_id}:
+        return UsageError(f"{sweep_path} is of run {sweep_id!r:.60}, not of {env_id} "
+                          f"({ENV_FILE}'s and {RESULTS_FILE}'s): it belongs to another run "
+                          "folder; put this run's back")
+    if measured == {sweep_id}:
+        return UsageError(f"{env_path} is of run {env_id!r:.60}, not of {sweep_id}: it "
+                          f"belongs to another run folder ({hint})")
+    return UsageError(f"{sweep_path} (run {sweep_id!r:.60}) and {env_path} (run "
+                      f"{env_id!r:.60}) are of two runs: one of them belongs to another run "
+                      "folder")
+
+
+def results_run_ids(out_dir: Path) -> set[str]:
+    """The run ids results.csv's rows name; none where it cannot be read."""
+    try:
+        with open(out_dir / RESULTS_FILE, newline="") as f:
+            return {row.get("run_id") or "" for row in csv.DictReader(f)}
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return set()
 
 
 def check_plan(out_dir: Path, record: dict[str, Any], specs: list[StepSpec]) -> None:
@@ -317,7 +343,7 @@ def _reopen(out_dir: Path, record: dict[str, Any], local_rank: int | None,
                              f"{here!r}; start a new run")
     check_plan(out_dir, record, specs)
     run = OpenRun(out_dir, record["run_id"], config, specs, lock=lock, resumed=True,
-                  env=read_env_record(out_dir, record["run_id"]))
+                  env=read_env_record(out_dir, record))
     # a run of workers numbers its passes across them (bench/sweep/workers.py)
     passes = config.repeats * (config.workers or MOST_WORKERS)
     plan = {(str(r), config_id(spec)) for r in range(1, passes + 1) for spec in specs}
