@@ -25,7 +25,10 @@ def suite(tmp_path, *args):
            "--suite-rounds=8", "--suite-warmup-rounds=2",
            f"--benchmark-storage=file://{tmp_path / 'storage'}", *args]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          # one thread: on two shared cores, two threads wait on each other
+                          # whenever another process holds a core, and a step's minimum over
+                          # eight rounds moved by more than 2x between processes under load
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
 
 
 def save_run(tmp_path: Path) -> Path:

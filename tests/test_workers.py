@@ -76,6 +76,9 @@ def test_two_workers_each_measure_every_configuration(tmp_path):
     ratios = pd.read_csv(out / "ratios.csv")
     assert (ratios.blocks >= 4).all()
     assert "Verdicts:" in proc.stdout and "Results:" in proc.stdout
+    # the store takes the run whole: 2 batch sizes x 2 setups x 2 workers x 4 phases
+    added = run_cli("history", "add", str(out), "--store", str(tmp_path / "history.duckdb"))
+    assert added.returncode == 0 and "added (32 rows" in added.stdout, added.stderr
 
 
 def rows_written(out) -> int:

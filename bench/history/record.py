@@ -88,7 +88,7 @@ def read_record(folder: str | Path) -> RunRecord:
     samples = read_samples(folder / SAMPLES_FILE, allow_empty=not run.results["status"].eq(OK)
                            .any())
     check_samples(folder, run.results, samples, run_id)
-    check_complete(folder, run.results, run.sweep, run_id)
+    check_complete(folder, run.results, run.sweep, run_id, workers_of(run.env))
     results = store_types(run.results, COLUMNS)
     samples = store_types(samples, SAMPLE_COLUMNS)
     env = hide_all(run.env)
@@ -136,9 +136,19 @@ def check_samples(folder: Path, results: pd.DataFrame, samples: pd.DataFrame,
                          f"{RESULTS_FILE} does not record as measured")
 
 
+def workers_of(env: dict[str, Any] | None) -> int:
+    """The worker processes that measured the run (env.json's ``workers``), 1 where none
+    were recorded: each measured ``repeats`` passes of its own (``bench/sweep/workers.py``)."""
+    workers = (env or {}).get("workers")
+    count = workers.get("count") if isinstance(workers, dict) else None
+    return count if isinstance(count, int) and not isinstance(count, bool) and count >= 1 \
+        else 1
+
+
 def check_complete(folder: Path, results: pd.DataFrame, sweep: dict[str, Any] | None,
-                   run_id: str) -> None:
-    """Every configuration the run planned, in every repeat, and nothing else."""
+                   run_id: str, workers: int = 1) -> None:
+    """Every configuration the run planned, in every pass of every worker, and nothing
+    else."""
     plan = (sweep or {}).get(PLAN_KEY)
     if plan is None:
         return
@@ -148,7 +158,7 @@ def check_complete(folder: Path, results: pd.DataFrame, sweep: dict[str, Any] | 
             and isinstance(repeats, int) and repeats >= 1):
         raise UsageError(f"{folder / SWEEP_FILE}: its {PLAN_KEY!r} and repeats do not say "
                          "what the run set out to measure")
-    wanted = {(r, c) for r in range(1, repeats + 1) for c in plan}
+    wanted = {(r, c) for r in range(1, repeats * workers + 1) for c in plan}
     have = set(zip(results["repeat"].tolist(), results["config_id"].tolist()))
     extra = sorted(have - wanted)
     if extra:
