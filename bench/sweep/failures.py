@@ -179,7 +179,7 @@ class GroupAttempt:
                 # memory since this one started, and then this one is not attempted alone
                 reason = self.oom.skip_reason(result.spec) if self.oom else None
                 if reason is not None:
-                    _skipped(result, reason)
+                    _unmeasured_as(result, SKIPPED, reason)
                     continue
                 _attempt(result, lambda r=result: time_together(
                     [r], self.options, nvml=self.nvml, stopping=self.stopping), self.oom)
@@ -219,14 +219,14 @@ def _failed(result: ConfigResult, status: str, reason: str,
     release_memory(torch.device(result.spec.device))
     if status == OOM and oom is not None:
         oom.record(result.spec)
+    return _unmeasured_as(result, status, reason)
+
+
+def _unmeasured_as(result: ConfigResult, status: str, reason: str) -> ConfigResult:
+    """``result`` recorded as not measured, with ``status`` and why."""
     result.status, result.error, result.timing = status, reason, None
     result.config_columns, result.phase_columns = {}, {}
     return result
-
-
-def _skipped(result: ConfigResult, reason: str) -> None:
-    result.status, result.error, result.timing = SKIPPED, reason, None
-    result.config_columns, result.phase_columns = {}, {}
 
 
 def release_memory(device: torch.device) -> None:
