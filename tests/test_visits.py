@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from bench.analyze.sequential import in_run_plan
+from bench.analyze.sequential import UNDECIDED, in_run_plan, judge_rounds
 from bench.measure.configuration import NvmlHandles
 from bench.measure.timers import Timing, TimingOptions
 from bench.sweep import visits
@@ -78,8 +78,9 @@ def test_groups_are_visited_a_round_each_in_turn(monkeypatch):
 
     monkeypatch.setattr(GroupAttempt, "visit", recording)
     specs = [StepSpec("sequential", b) for b in (1, 2, 3)]
+    # no target reached (target_rel_ci 0): each group takes its three rounds
     options = TimingOptions(warmup_iters=1, warmup_s=0, min_samples=1, min_rounds=2,
-                            max_rounds=3, budget_s=10, interleave=2)
+                            max_rounds=3, target_rel_ci=0, budget_s=10, interleave=2)
     todo = [(1, (spec,)) for spec in specs]
     done = list(measure_in_turn(todo, options, NvmlHandles(None), OomLimits(), lambda: False))
     assert [r.spec.batch_size for (r,) in done] == [1, 2, 3]
@@ -92,8 +93,9 @@ def test_groups_are_visited_a_round_each_in_turn(monkeypatch):
 
 def test_a_stop_request_starts_nothing_and_hurries_what_runs():
     specs = [StepSpec("sequential", b) for b in (1, 2)]
+    # no target reached (target_rel_ci 0): only the stop request can end its rounds
     options = TimingOptions(warmup_iters=1, warmup_s=0, min_samples=1, min_rounds=2,
-                            budget_s=60, interleave=1)
+                            target_rel_ci=0, budget_s=60, interleave=1)
     asked = iter([False, False, True, True, True, True, True, True])
     done = list(measure_in_turn([(1, (s,)) for s in specs], options, NvmlHandles(None),
                                 OomLimits(), lambda: next(asked, True)))
@@ -106,3 +108,16 @@ def test_the_width_is_the_sweep_s_else_eight_on_the_cpu():
     assert visits.width(TimingOptions(interleave=3), "cpu") == 3
     assert visits.width(TimingOptions(), "cpu") == visits.CPU_INTERLEAVE == 8
     assert visits.width(TimingOptions(), "cuda:0") == 1
+
+
+def test_a_worker_decides_as_the_run_s_pooled_rounds_will():
+    # 3% faster, the rounds within +-2%: six rounds of one process leave it undecided; six
+    # from each of two workers (twelve, the run's verdict pools them) decide it
+    reference = timing([10.0] * 6)
+    member = timing([9.7 * (1 + 0.02 * x) for x in (1, -1, 0.5, -0.5, 1, -1)])
+    assert not ratio_question(min_rounds=6)([reference, member], 6)
+    assert ratio_question(min_rounds=6, processes=2)([reference, member], 6)
+    # the same as twelve rounds judged at once: the six twice over, at the first look
+    twice = np.tile(step_log_ratios([reference, member]), (1, 2))
+    (judged,) = judge_rounds(twice, in_run_plan(6), 1, 0.05)
+    assert judged.verdict != UNDECIDED and judged.high < 1

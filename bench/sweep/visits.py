@@ -70,17 +70,26 @@ def step_log_ratios(timings: Sequence[Timing]) -> np.ndarray:
     return np.asarray(rows, dtype=float)
 
 
-def ratio_question(min_rounds: int, threshold: float = THRESHOLD
+def ratio_question(min_rounds: int, threshold: float = THRESHOLD, processes: int = 1
                    ) -> Callable[[Sequence[Timing], int], bool]:
     """Whether every member's step, against the group's reference, is decided (faster,
-    slower or the same) at the planned look ``rounds`` completes; False between looks."""
+    slower or the same) at the planned look ``rounds`` completes; False between looks.
+
+    ``processes``: the workers whose rounds the run's verdict pools (``bench/sweep/
+    workers.py``). Each decides on its own rounds as the verdict will see them, every
+    worker bringing about as many: its rounds counted ``processes`` times. Deciding alone
+    would take each worker the rounds the whole run needs, and a run of two workers twice
+    the time of one. The verdict itself is judged on the rounds every worker took, at the
+    level of the look they reached (``bench/analyze/ratios.py``): where the workers
+    disagree it stays undecided, and its error rate is the plan's whatever stopped it."""
     plan = in_run_plan(min_rounds)
 
     def answered(timings: Sequence[Timing], rounds: int) -> bool:
         look = plan.look_at(rounds)
         if look is None:
             return False
-        judged = judge_rounds(step_log_ratios(timings), plan, look, threshold)
+        pooled = np.tile(step_log_ratios(timings), (1, processes))
+        judged = judge_rounds(pooled, plan, look, threshold)
         return all(j.verdict != UNDECIDED for j in judged)
 
     return answered
@@ -114,14 +123,16 @@ class SharedBudget:
 def measure_in_turn(todo: Sequence[tuple[int, Group]], options: TimingOptions,
                     nvml: NvmlHandles, oom: OomLimits,
                     stop_requested: Callable[[], bool],
-                    turn: Callable[[], None] = lambda: None) -> Iterator[list[ConfigResult]]:
+                    turn: Callable[[], None] = lambda: None,
+                    processes: int = 1) -> Iterator[list[ConfigResult]]:
     """The results of each group of ``todo`` ((repeat, group) in order), as each finishes:
     up to ``width`` groups timed at once, a round of each in turn, new ones started in
     order as others finish. Once ``stop_requested``, no group starts, and those timed stop
     as soon as they have their fewest rounds. ``turn``: called before every round, where a
-    process takes turns with others (``bench/sweep/turns.py``)."""
+    process takes turns with others (``bench/sweep/turns.py``). ``processes``: the workers
+    measuring the run, whose rounds its verdicts pool (``ratio_question``)."""
     budget = SharedBudget([options.budget_s * len(group) for _, group in todo])
-    question = ratio_question(options.min_rounds)
+    question = ratio_question(options.min_rounds, processes=processes)
     pending = deque(enumerate(todo))
     at_once = width(options, todo[0][1][0].device) if todo else 1
     active: list[tuple[int, GroupAttempt]] = []

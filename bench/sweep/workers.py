@@ -68,13 +68,19 @@ class WorkersRecord:
         return {"count": self.count, "chosen": self.chosen, "process_spread": self.spread}
 
 
+def sharing_workers(config: SweepConfig) -> int:
+    """The workers a run's measuring is shared by: the count given, or ``FIRST_WORKERS``
+    where auto (a machine noisy enough to ask for more pays for them in time)."""
+    return config.workers or FIRST_WORKERS
+
+
 def worker_timing(config: SweepConfig) -> TimingOptions:
-    """A worker's timing: the run's ``budget_s`` per configuration is shared by its workers
-    (the count given, or ``FIRST_WORKERS`` where auto), so that two workers sample what one
-    process did, each about half of it; a machine noisy enough to ask for more workers
-    pays for them in time. The fewest rounds stay each worker's own: they are what its
-    first verdict needs."""
-    share = config.workers or FIRST_WORKERS
+    """A worker's timing: the run's ``budget_s`` per configuration is shared by its workers,
+    so that two workers sample what one process did, each about half of it, and each
+    stops when its rounds, with the others' like them, decide the run's verdicts
+    (``bench/sweep/visits.py``). The fewest rounds stay each worker's own: below them no
+    interval of its medians reaches 95%."""
+    share = sharing_workers(config)
     return dataclasses.replace(config.timing, budget_s=config.timing.budget_s / share)
 
 
