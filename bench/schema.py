@@ -44,6 +44,12 @@ STEP = "step"
 TIMED_PHASES = (*PHASES, TARGET, STEP)
 REQUIRED_PHASES = (*PHASES, STEP)
 
+
+def whole_configuration(phases) -> bool:
+    """Whether a configuration's rows are all of its phases, each once: the required ones,
+    with `target` (the scenarios that have it) or without."""
+    return sorted(phases) in (sorted(REQUIRED_PHASES), sorted(TIMED_PHASES))
+
 MIB = 1024 * 1024
 
 # The thresholds of the `bound` column (bench/analyze/phase_bounds.py applies them).

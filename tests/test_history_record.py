@@ -210,3 +210,53 @@ def test_a_stored_run_is_known_by_its_contents(runs, tmp_path, store_url):
     with open_store(store_url) as store:
         (stored,) = store.execute("SELECT max(median_ms) FROM results WHERE phase = 'step'")[0]
     assert stored == pytest.approx(results.loc[results["phase"] == "step", "median_ms"].max() / 2)
+
+
+def test_a_configuration_missing_one_phase_row_is_refused(runs, tmp_path, store_url):
+    """Every configuration planned is there, but one lacks its backward row: the run is
+    damaged, not complete, and nothing of it is stored."""
+    run = copy_of(runs, "complete", tmp_path)
+    results = pd.read_csv(run / "results.csv")
+    lost = results.index[results["phase"].eq("backward")][1]
+    config = results.loc[lost, "config_id"]
+    kept = results.drop(index=lost)
+    kept.to_csv(run / "results.csv", index=False)
+    samples = pd.read_csv(run / "samples.csv")
+    gone = samples["config_id"].eq(config) & samples["phase"].eq("backward")
+    samples[~gone].to_csv(run / "samples.csv", index=False)
+    err = refused_in_one_line(add(store_url, run))
+    assert f"{config} (repeat 1) has 3 phase rows (forward, optimizer, step), not one per " \
+           "phase (forward, backward, optimizer, step): the file is damaged" in err
+    assert counts(store_url) == {"runs": 0, "results": 0, "samples": 0}
+
+
+@pytest.mark.parametrize("file, column, value", [
+    ("results.csv", "batch_size", "9223372036854775808"),  # 2**63: one past BIGINT
+    ("results.csv", "batch_size", "-9223372036854775809"),
+    ("samples.csv", "iteration", "1e30"),
+    ("samples.csv", "iteration", "18446744073709551616"),  # 2**64: past pandas' int64
+])
+def test_an_integer_no_store_can_hold_is_refused(runs, tmp_path, store_url, file, column,
+                                                 value):
+    """A store keeps integers in 64 bits: one past them would be stored wrapped round to
+    another number (2**63 as -2**63), so it is refused, by line and column."""
+    run = copy_of(runs, "complete", tmp_path)
+    table = pd.read_csv(run / file, dtype=str, keep_default_na=False)
+    table.loc[2, column] = value
+    table.to_csv(run / file, index=False)
+    err = refused_in_one_line(add(store_url, run))
+    assert f"{file}: line 4: {column} holds '{value}', out of range (a 64-bit integer)" in err
+    assert counts(store_url) == {"runs": 0, "results": 0, "samples": 0}
+
+
+def test_the_largest_64_bit_integer_goes_in_as_itself(runs, tmp_path):
+    """2**63 - 1, the last a store holds, is stored and read back exactly."""
+    run = copy_of(runs, "complete", tmp_path)
+    samples = pd.read_csv(run / "samples.csv", dtype=str, keep_default_na=False)
+    samples.loc[0, "iteration"] = str(2 ** 63 - 1)
+    samples.to_csv(run / "samples.csv", index=False)
+    url = str(tmp_path / "h.duckdb")
+    proc = add(url, run)
+    assert proc.returncode == 0, proc.stderr
+    with open_store(url) as store:
+        assert store.execute("SELECT max(iteration) FROM samples")[0][0] == 2 ** 63 - 1

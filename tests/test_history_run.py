@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pandas as pd
 import pytest
@@ -35,14 +36,23 @@ def test_a_complete_run_is_added_to_the_store(tmp_path):
         assert history.execute("SELECT count(*) FROM results")[0][0] == len(rows)
 
 
-def test_a_store_that_fails_when_the_run_is_added_is_a_note_and_the_run_stands(tmp_path):
-    # a store that cannot be reached is refused before the sweep (tests/test_store_urls.py);
-    # this one passes that check, then cannot be made: its folder's place is a file
-    (tmp_path / "a-file").write_text("")
-    store = tmp_path / "a-file" / "history.duckdb"
-    proc = run("--out-dir", str(tmp_path / "run"), "--history", str(store))
-    assert proc.returncode == 0, proc.stderr
-    assert "note: not added to the history store: cannot create the folder of history " \
-           f"store {store}" in proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert set(pd.read_csv(tmp_path / "run" / "results.csv")["status"]) == {"ok"}
+def test_a_store_taken_away_during_the_sweep_is_an_error_and_the_run_stands(tmp_path):
+    """The store passes the check before the sweep (its folder may be made), then, while the
+    sweep measures, a file takes the folder's place: the run is written, not stored, and
+    the exit code says so."""
+    store = tmp_path / "stores" / "history.duckdb"
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "run", *FAST, "--out-dir",
+                             str(out), "--history", str(store)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "results.csv").exists():  # past the check: the sweep writes
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+        time.sleep(0.02)
+    (tmp_path / "stores").write_text("")
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 1, stderr
+    assert "error: not added to the history store: cannot create the folder of history " \
+           f"store {store}" in stderr
+    assert "Traceback" not in stderr and "History:" not in stdout
+    assert set(pd.read_csv(out / "results.csv")["status"]) == {"ok"}

@@ -331,3 +331,70 @@ def test_an_older_store_is_read_where_it_is_and_moved_by_its_next_writer(real_ru
     with open_store(store_url) as store:
         assert store.execute("SELECT count(*) FROM runs") == [(2,)]
         assert store.execute("SELECT count(*) FROM results") == [(16,)]
+
+
+def run_into(store: str, out: Path) -> subprocess.CompletedProcess:
+    """`bench run --history STORE` of the smallest sweep."""
+    from tests.conftest import TINY_RUN
+    return subprocess.run([sys.executable, "-m", "bench", "run", *TINY_RUN, "--out-dir",
+                           str(out), "--history", store], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, env=_environ())
+
+
+def refused_before_measuring(proc, out: Path) -> str:
+    assert not (out / "results.csv").exists() and "Results:" not in proc.stdout
+    return one_line(proc)
+
+
+def test_run_refuses_a_store_its_schema_holds_foreign_tables_of_before_measuring(tmp_path,
+                                                                                  store_url):
+    run_sql(store_url, foreign_tables("multinet_bench"))
+    before = tables_of(store_url)
+    err = refused_before_measuring(run_into(store_url, tmp_path / "run"), tmp_path / "run")
+    assert "schema multinet_bench holds tables this harness did not make" in err
+    assert tables_of(store_url) == before
+
+
+def test_run_refuses_a_file_no_one_may_write_before_measuring(real_run, tmp_path):
+    store = tmp_path / "history.duckdb"
+    assert history("add", str(real_run), "--store", str(store)).returncode == 0
+    if subprocess.run(["chattr", "+i", str(store)], capture_output=True).returncode != 0:
+        pytest.skip("this file system cannot make a file immutable (chattr +i)")
+    try:
+        proc = run_into(str(store), tmp_path / "run")
+    finally:
+        subprocess.run(["chattr", "-i", str(store)], check=True)
+    assert f"cannot open history store {store}" in \
+        refused_before_measuring(proc, tmp_path / "run")
+
+
+def test_run_refuses_a_folder_no_one_may_write_before_measuring(tmp_path):
+    """No store yet, in a folder that may not be written: the file could not be made."""
+    folder = tmp_path / "stores"
+    folder.mkdir()
+    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+        pytest.skip("this file system cannot make a folder immutable (chattr +i)")
+    try:
+        proc = run_into(str(folder / "history.duckdb"), tmp_path / "run")
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+    assert f"cannot create history store {folder / 'history.duckdb'}: {folder} may not be " \
+           "written" in refused_before_measuring(proc, tmp_path / "run")
+
+
+def test_run_refuses_a_role_that_may_only_read_before_measuring(real_run, tmp_path, roles):
+    assert history("add", str(real_run), "--store", roles["owner"]).returncode == 0
+    grant(roles, roles["names"][1], "SELECT")
+    err = refused_before_measuring(run_into(roles["reader"], tmp_path / "run"),
+                                   tmp_path / "run")
+    assert "this role may not add runs (no INSERT on multinet_bench.runs)" in err
+    # a role that may insert, into a store made already, measures and adds
+    grant(roles, roles["names"][2], "SELECT, INSERT")
+    proc = run_into(roles["adder"], tmp_path / "added")
+    assert proc.returncode == 0 and "History: " in proc.stdout, proc.stderr
+
+
+def test_run_refuses_a_role_that_may_not_make_the_tables_before_measuring(tmp_path, roles):
+    err = refused_before_measuring(run_into(roles["adder"], tmp_path / "run"),
+                                   tmp_path / "run")
+    assert "this role may not make or alter the store's tables (schema multinet_bench)" in err

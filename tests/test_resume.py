@@ -246,3 +246,14 @@ def test_results_of_a_configuration_the_sweep_does_not_measure_are_refused(run_d
     assert refused(capsys, run_dir) == (
         f"error: {path}: line 6: {config} (repeat 1) is not one of the configurations the "
         "run's sweep measures: the file is damaged")
+
+
+def test_samples_whose_results_were_deleted_are_kept_and_the_resume_refused(run_dir, capsys):
+    """results.csv is made before any sample is written: samples without it are no crash's
+    doing, and measuring the run again would write over them."""
+    samples = (run_dir / "samples.csv").read_text()
+    (run_dir / "results.csv").unlink()
+    assert refused(capsys, run_dir) == (
+        f"error: {run_dir / 'results.csv'} is missing, but samples.csv holds samples: the "
+        "folder is damaged; restore it, or move samples.csv aside to measure the run again")
+    assert (run_dir / "samples.csv").read_text() == samples

@@ -119,8 +119,9 @@ def test_make_bench_never_prints_the_store_url_s_password(tmp_path, variable):
 
 @pytest.mark.slow
 def test_an_interrupted_run_s_resume_command_keeps_its_store(role_url, tmp_path):
-    """SIGINT to `run --history URL`: the resume command it prints names the store (without
-    its password, and says where to give that), and that command, run, stores the run."""
+    """SIGINT to `run --history URL` with its schema named in BENCH_HISTORY_SCHEMA: the
+    resume command it prints names the store (without its password, and says where to give
+    that) and the schema, and that command, run as printed, stores the run there."""
     import shlex
     import signal
     import time
@@ -134,7 +135,7 @@ def test_an_interrupted_run_s_resume_command_keeps_its_store(role_url, tmp_path)
         [sys.executable, "-m", "bench", "run", *options, "--target-ci", "0",
          "--max-samples", "1000000", "--out-dir", str(run), "--history", role_url],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**base, "PYTHONPATH": str(ROOT)})
+        env={**base, "PYTHONPATH": str(ROOT), "BENCH_HISTORY_SCHEMA": "team_env"})
     deadline = time.monotonic() + 120
     while not (run / "results.csv").exists():
         assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
@@ -147,12 +148,18 @@ def test_an_interrupted_run_s_resume_command_keeps_its_store(role_url, tmp_path)
     line = next(line for line in err.splitlines() if "to continue: " in line)
     command = shlex.split(line.split("to continue: ", 1)[1])
     store = role_url.replace(f":{PASSWORD}@", "@")
+    assert command[0] == "BENCH_HISTORY_SCHEMA=team_env"
     assert command[-4:] == ["--resume", str(run), "--history", store]
     assert "note: the store's password is left out of that command: give it in PGPASSWORD" \
         in err
-    resumed = subprocess.run([sys.executable, *command[1:]], cwd=ROOT, capture_output=True,
-                             text=True, timeout=300,
+    resumed = subprocess.run(["env", command[0], sys.executable, *command[2:]], cwd=ROOT,
+                             capture_output=True, text=True, timeout=300,
                              env={**base, "PYTHONPATH": str(ROOT), "PGPASSWORD": PASSWORD})
     assert resumed.returncode == 0, resumed.stderr
     run_id = json.loads((run / "sweep.json").read_text())["run_id"]
     assert f"History: {run_id} added in {store}" in resumed.stdout
+    import psycopg
+    with psycopg.connect(role_url) as connection:
+        stored = connection.execute("SELECT run_id FROM team_env.runs").fetchall()
+        schemas = {r[0] for r in connection.execute("SELECT nspname FROM pg_namespace")}
+    assert stored == [(run_id,)] and "multinet_bench" not in schemas

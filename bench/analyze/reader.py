@@ -37,6 +37,8 @@ NETWORKS_UNIT = ["run_id", "repeat", "config_id", "network", "phase"]
 REQUIRED_OPERATORS = ("config_id", "trace", "phase", "network", "rank", "operator")
 OPERATORS_UNIT = ["config_id", "trace", "phase", "network", "rank"]
 TIME_UNITS = ("ms", "s")  # columns that hold a duration: finite and never negative
+# what every store keeps an integer column in: BIGINT, a 64-bit signed integer
+INT64_MIN, INT64_MAX = -2 ** 63, 2 ** 63 - 1
 BOOLEANS = {"true": True, "false": False, "": False, "True": True, "False": False}
 
 
@@ -159,6 +161,14 @@ def _typed_column(path: Path, text: pd.Series, column: Column) -> pd.Series:
     if column.kind == "int":  # a whole number; inf is one to np.floor, not to int64
         bad = bad | (numbers.notna() & ((numbers != np.floor(numbers.fillna(0)))
                                         | ~np.isfinite(numbers.fillna(0))))
+    if column.kind == "int" and not bad.any():
+        far = numbers.notna() & (numbers.abs() >= 2.0 ** 62)  # exactly checked, these few
+        if far.any():
+            outside = far & ~text.map(_fits_int64)
+            if outside.any():
+                raise UsageError(f"{path}: line {_line(outside)}: {column.name} holds "
+                                 f"{text[outside].iloc[0]!r:.40}, out of range (a 64-bit "
+                                 "integer)")
     if column.unit in TIME_UNITS:  # no clock reads an infinite or a negative time
         bad = bad | (numbers.notna() & (~np.isfinite(numbers.fillna(0)) | (numbers < 0)))
     if bad.any():
@@ -169,6 +179,16 @@ def _typed_column(path: Path, text: pd.Series, column: Column) -> pd.Series:
     if column.kind == "int" and not missing.any():
         return numbers.astype(np.int64)
     return numbers.astype(float)  # an integer column with empty cells: NaN where empty
+
+
+def _fits_int64(text: str) -> bool:
+    """Whether a whole number spelled ``text`` (``12``, ``1e3``) is a 64-bit integer, as
+    every store keeps one: beyond it, a store would wrap it round to another number."""
+    try:
+        value = int(text.strip())
+    except ValueError:
+        value = int(float(text))  # whole already (checked before): 1e30, 9.2e18
+    return INT64_MIN <= value <= INT64_MAX
 
 
 def typed(path: Path, df: pd.DataFrame, columns: tuple[Column, ...]) -> pd.DataFrame:
@@ -233,10 +253,10 @@ def read_samples(path: Path, *, allow_empty: bool = False) -> pd.DataFrame:
             warnings.simplefilter("ignore", RuntimeWarning)
             df = pd.read_csv(path, encoding="utf-8", keep_default_na=False, na_values=blank,
                              dtype=kinds)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError, ValueError):
-        df = None
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError, ValueError, OverflowError):
+        df = None  # OverflowError: an integer past 64 bits
     if df is None or not set(REQUIRED_SAMPLES) <= set(df.columns) or df.empty \
-            or not _ends_with_newline(path) or _has_gaps(df):
+            or not _ends_with_newline(path) or _has_gaps(df) or _not_whole(df, blank):
         df = typed(path, read_table(path, REQUIRED_SAMPLES, "device_ms",
                                     allow_empty=allow_empty), SAMPLE_COLUMNS)
     for column in SAMPLE_COLUMNS:  # an older writer's file
@@ -270,6 +290,19 @@ def read_operators(path: Path) -> pd.DataFrame:
                OPERATOR_COLUMNS)
     refuse_duplicates(df, path, OPERATORS_UNIT)
     return df
+
+
+def _not_whole(df: pd.DataFrame, read_as_float: dict[str, list[str]]) -> bool:
+    """Whether an integer column that pandas read as float (it may be empty) holds a
+    fraction, an infinity or a number past 64 bits: the slow path names its line."""
+    for column in SAMPLE_COLUMNS:
+        if column.kind != "int" or column.name not in read_as_float or column.name not in df:
+            continue
+        values = df[column.name].dropna().to_numpy(dtype=float)
+        if not (np.isfinite(values).all() and (values == np.floor(values)).all()
+                and (np.abs(values) < 2.0 ** 63).all()):
+            return True
+    return False
 
 
 def _has_gaps(df: pd.DataFrame) -> bool:

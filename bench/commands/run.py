@@ -310,19 +310,22 @@ def write_ratios(run: Run) -> pd.DataFrame:
     return ratios
 
 
-def add_to_history(out_dir: Path, store: str) -> None:
-    """A complete run into the history store (checked before the sweep by ``check_store``).
-    A store that fails now is said on stderr and changes nothing else: the run folder is written whatever becomes of the store, and
-    `python -m bench history add` adds it later."""
+def add_to_history(out_dir: Path, store: str) -> bool:
+    """A complete run into the history store (checked before the sweep by ``check_store``);
+    whether it went in. A store that fails now (taken away during the sweep) is said on
+    stderr and changes nothing else: the run folder is written whatever becomes of the
+    store, and `python -m bench history add` adds it later."""
     try:
         from bench.history.add import add_run
         from bench.history.store import open_store
         with open_store(store, write=True) as history:
             outcome = add_run(history, out_dir)
         print(f"History: {outcome.run_id} {outcome.what} in {history.name}")
+        return True
     except (UsageError, ImportError) as exc:
-        print(f"note: not added to the history store: {exc}; `python -m bench history add "
+        print(f"error: not added to the history store: {exc}; `python -m bench history add "
               f"{out_dir} --store ...` adds it later", file=sys.stderr)
+        return False
 
 
 def resume_command(out_dir: Path, loads: list[str], resume: str | None,
@@ -337,8 +340,17 @@ def resume_command(out_dir: Path, loads: list[str], resume: str | None,
         command = [python, "-m", "bench"]
         for path in loads:
             command += ["--load", path]
-        resume = f"to continue: {shlex.join([*command, 'run', '--resume', str(out_dir), *store])}"
+        resume = (f"to continue: {schema_words(history)}"
+                  f"{shlex.join([*command, 'run', '--resume', str(out_dir), *store])}")
     return resume + (f"\nnote: {note}" if note else "")
+
+
+def schema_words(history: str | None) -> str:
+    """``BENCH_HISTORY_SCHEMA=NAME `` where the store's schema was chosen so (``run`` has no
+    option for it), so that the resumed run goes into the same schema."""
+    from bench.history.store import SCHEMA_VAR
+    schema = os.environ.get(SCHEMA_VAR) if history else None
+    return f"{SCHEMA_VAR}={shlex.quote(schema)} " if schema else ""
 
 
 def history_words(history: str | None) -> tuple[list[str], str]:
@@ -366,10 +378,11 @@ def finish(outcome: RunOutcome, loads: list[str], resume: str | None = None,
     print()
     print(f"Results: {outcome.out_dir}/results.csv (samples.csv, {RATIOS_FILE} and env.json "
           "beside it)")
+    stored = True
     if outcome.complete:  # else the resume that completes the run writes it
         write_run_report(outcome.out_dir)
         if history:  # a run is added whole, once: an unfinished one waits for its resume
-            add_to_history(outcome.out_dir, history)
+            stored = add_to_history(outcome.out_dir, history)
     if outcome.write_error is not None:
         print(f"error: {outcome.write_error}", file=sys.stderr)
     if outcome.failed_fast is not None:
@@ -381,5 +394,6 @@ def finish(outcome: RunOutcome, loads: list[str], resume: str | None = None,
               f"{resume_command(outcome.out_dir, loads, resume, history)}", file=sys.stderr)
     if outcome.signum is not None:
         return exit_code(outcome.signum)
-    failed = outcome.write_error is not None or results["status"].isin(FAILURES).any()
+    failed = (outcome.write_error is not None or not stored
+              or results["status"].isin(FAILURES).any())
     return 1 if failed else 0

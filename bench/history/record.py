@@ -12,7 +12,7 @@ once):
 - samples belong to rows results.csv records as measured;
 - sweep.json and env.json are what the run wrote (their seals, ``bench/seal.py``);
 - the run is complete: every configuration sweep.json planned is in results.csv, in every
-  repeat. An interrupted run is not stored in part; the ``run --resume`` that completes it
+  repeat, each with one row per phase. An interrupted run is not stored in part; the ``run --resume`` that completes it
   makes a run that can be, never refused for an earlier part of itself. (A run folder from
   before sweep.json listed its plan, or one imported without a sweep, is taken as whole.)
 
@@ -35,8 +35,8 @@ import pandas as pd
 
 from bench.analyze.reader import RESULTS_UNIT, SAMPLES_UNIT, load_run, read_samples
 from bench.errors import UsageError
-from bench.schema import (COLUMNS, ENV_FILE, OK, PLAN_KEY, RESULTS_FILE, SAMPLE_COLUMNS,
-                          SAMPLES_FILE, SWEEP_FILE, Column)
+from bench.schema import (COLUMNS, ENV_FILE, OK, PLAN_KEY, REQUIRED_PHASES, RESULTS_FILE,
+                          SAMPLE_COLUMNS, SAMPLES_FILE, SWEEP_FILE, Column, whole_configuration)
 from bench.seal import DIGEST_KEY, check_seal, sealed_run
 from bench.secrets import hide_all
 
@@ -147,8 +147,16 @@ def workers_of(env: dict[str, Any] | None) -> int:
 
 def check_complete(folder: Path, results: pd.DataFrame, sweep: dict[str, Any] | None,
                    run_id: str, workers: int = 1) -> None:
-    """Every configuration the run planned, in every pass of every worker, and nothing
-    else."""
+    """Every configuration the run planned, in every pass of every worker, each with all
+    of its phase rows, and nothing else."""
+    phases = results.groupby(["repeat", "config_id"], sort=False)["phase"].agg(list)
+    partial = next(((key, rows) for key, rows in phases.items()
+                    if not whole_configuration(rows)), None)
+    if partial is not None:
+        (repeat, config), rows = partial
+        raise UsageError(f"{folder / RESULTS_FILE}: {config} (repeat {repeat}) has "
+                         f"{len(rows)} phase rows ({', '.join(sorted(rows))}), not one per "
+                         f"phase ({', '.join(REQUIRED_PHASES)}): the file is damaged")
     plan = (sweep or {}).get(PLAN_KEY)
     if plan is None:
         return

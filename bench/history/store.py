@@ -205,14 +205,36 @@ def postgres_driver():
 
 def check_store(given: str | None) -> None:
     """Before a sweep whose run goes to a history store: the store, refused in one line
-    (a StoreError) where it is not one this harness reads, or a PostgreSQL server it cannot
-    reach (its driver, address, role or password), by connecting once. Found after the sweep,
-    such a fault would leave the run measured but not stored."""
+    (a StoreError) where the run could not be added to it: not one this harness reads, a
+    PostgreSQL server it cannot reach (its driver, address, role or password), a file or
+    folder that may not be written, tables another project made, a role that may not
+    insert. Nothing is written: a DuckDB file that exists is opened to write and looked at,
+    one that does not must have a folder that may be made. Found after the sweep, such a
+    fault would leave the run measured but not stored."""
+    from bench.history.store_schema import check_can_add
+
     location = locate(store_url(given))
-    if location.kind == DUCKDB:
+    schema = schema_name()
+    if location.kind == DUCKDB and not Path(location.target).exists():
         check_duckdb_file(Path(location.target))
+        _check_can_make(Path(location.target))
         return
-    _connect_postgres(location, schema_name(), write=False).close()
+    connect = _connect_duckdb if location.kind == DUCKDB else _connect_postgres
+    with connect(location, schema, location.kind == DUCKDB) as store:
+        check_can_add(store)
+
+
+def _check_can_make(path: Path) -> None:
+    """A DuckDB file not made yet: the nearest folder that exists above it may be written,
+    and nothing on the way is a file."""
+    above = path.parent
+    while not above.exists() and above != above.parent:
+        above = above.parent
+    if not above.is_dir():
+        raise StoreError(f"cannot create the folder of history store {path}: {above} is "
+                         "not a folder")
+    if not os.access(above, os.W_OK | os.X_OK):
+        raise StoreError(f"cannot create history store {path}: {above} may not be written")
 
 
 def _connect_postgres(location: Location, schema: str, write: bool) -> Store:

@@ -108,6 +108,34 @@ def prepare(store) -> None:
     store.use(layout.schema)
 
 
+def check_can_add(store) -> None:
+    """Refuse, in one line and writing nothing, a store a run could not be added to: one
+    that is not this harness's (``inspect``), or, in PostgreSQL, whose role may not insert
+    its rows, or may not make or alter tables that need it. ``store`` may be opened to read:
+    a sweep checks its store this way before it measures anything."""
+    layout = inspect(store, store.schema)
+    if store.kind == "duckdb":
+        return  # opened to write: a file that may not be written is refused by opening
+    if layout.schema is not None and not layout.moved:
+        for table in TABLES:
+            (may,), = store.execute("SELECT has_table_privilege(?, 'INSERT')",
+                                    (f'"{layout.schema}".{table}',))
+            if not may:
+                raise StoreError(f"history store {store.name}: this role may not add runs "
+                                 f"(no INSERT on {layout.schema}.{table}); grant it, or "
+                                 "give another role")
+        if layout.current:
+            return
+    (may,), = store.execute(
+        "SELECT coalesce((SELECT has_schema_privilege(oid, 'CREATE') FROM pg_namespace "
+        "WHERE nspname = ?), has_database_privilege(current_database(), 'CREATE'))",
+        (store.schema,))
+    if not may:
+        raise StoreError(f"history store {store.name}: this role may not make or alter the "
+                         f"store's tables (schema {store.schema}); its owner's first "
+                         "`python -m bench history add` does")
+
+
 def inspect(store, schema: str) -> Layout:
     """What ``store`` holds, read without writing anything."""
     ours = tables_in(store, schema)

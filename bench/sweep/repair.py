@@ -27,7 +27,7 @@ from bench.atomic import write_text_atomic
 from bench.errors import RunFolderWriteError, UsageError
 from bench.schema import (FIELDS, NETWORK_FIELDS, NETWORKS_FILE, OK, OOM, RESULTS_FILE,
                           SAMPLE_COLUMNS, SAMPLE_FIELDS, SAMPLES_FILE, REQUIRED_PHASES,
-                          TIMED_PHASES)
+                          whole_configuration)
 
 Key = tuple[str, str]  # (repeat, config_id) as the file spells them
 
@@ -95,6 +95,7 @@ def repair(out_dir: Path, run_id: str, plan: set[Key] | None = None, *,
     ``read_only``: what would be kept, with nothing rewritten (a worker reads the folder
     its coordinator repaired)."""
     results_path, samples_path = out_dir / RESULTS_FILE, out_dir / SAMPLES_FILE
+    _refuse_lost_results(results_path, samples_path)
     records, results_cut = read_records(results_path, FIELDS)
     kept = _complete_configurations(results_path, records, run_id, plan)
     results_cut |= sum(len(rows) for _, rows in kept) != len(records)
@@ -120,6 +121,20 @@ def repair(out_dir: Path, run_id: str, plan: set[Key] | None = None, *,
                                     [len(rows) for _, rows in kept]).astype(bool)]
     return (set(zip(results["repeat"].tolist(), results["config_id"].tolist())),
             set(results.loc[results["status"] == OOM, "config_id"]))
+
+
+def _refuse_lost_results(results_path: Path, samples_path: Path) -> None:
+    """The writer makes results.csv before it writes any sample: samples without it are
+    no crash's doing, and measuring again would write over them."""
+    if results_path.exists() or not samples_path.exists():
+        return
+    with open(samples_path, "rb") as handle:
+        handle.readline()  # the header
+        holds_samples = bool(handle.readline().strip())
+    if holds_samples:
+        raise UsageError(f"{results_path} is missing, but {samples_path.name} holds samples: "
+                         "the folder is damaged; restore it, or move "
+                         f"{samples_path.name} aside to measure the run again")
 
 
 def _keep_networks(path: Path, keys: set[Key]) -> None:
@@ -157,8 +172,7 @@ def _complete_configurations(path: Path, records: list[list[str]], run_id: str,
         if stranger is not None:
             raise UsageError(f"{path}: line {line} holds a row of run "
                              f"{stranger[index['run_id']]!r}, not of {run_id}")
-        phases = sorted(r[index["phase"]] for r in rows)
-        if phases in (sorted(REQUIRED_PHASES), sorted(TIMED_PHASES)):
+        if whole_configuration(r[index["phase"]] for r in rows):
             kept.append((key, rows))
         elif n < len(stretches) - 1:
             raise UsageError(f"{path}: line {line}: {key[1]} (repeat {key[0]}) has "
