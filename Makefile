@@ -35,8 +35,12 @@ bench: $(SETUP)                  ## the default sweep on this machine's default 
 # Two tiers (tests/conftest.py says which markers make the long one). `make test` is the quick
 # tier, every module and every command once, in minutes; `make test-all` adds the fuzzing,
 # signals, real servers and browsers and the longer sweeps, as CI runs it.
+# The quick tier runs on TEST_PROCESSES processes (pytest-xdist): its tests hold with another
+# process on each core, and two halve its time on two cores. The long tier runs in one: its
+# servers and cluster are one per session, and two sessions at once would share their ports.
+TEST_PROCESSES ?= 2
 test: $(SETUP)                   ## the quick tier (GPU tests skip without CUDA)
-	$(PY) -m pytest --quick $(ARGS)
+	$(PY) -m pytest --quick -n $(TEST_PROCESSES) $(ARGS)
 
 test-all: $(SETUP)               ## both tiers
 	$(PY) -m pytest $(ARGS)

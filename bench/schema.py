@@ -44,11 +44,8 @@ STEP = "step"
 TIMED_PHASES = (*PHASES, TARGET, STEP)
 REQUIRED_PHASES = (*PHASES, STEP)
 
-
-def whole_configuration(phases) -> bool:
-    """Whether a configuration's rows are all of its phases, each once: the required ones,
-    with `target` (the scenarios that have it) or without."""
-    return sorted(phases) in (sorted(REQUIRED_PHASES), sorted(TIMED_PHASES))
+# a configuration's phases, sorted, when all its rows are there (`target`: where it has one)
+WHOLE_PHASES = (sorted(REQUIRED_PHASES), sorted(TIMED_PHASES))
 
 MIB = 1024 * 1024
 

@@ -28,7 +28,11 @@ def suite(tmp_path, *args):
                           # one thread: on two shared cores, two threads wait on each other
                           # whenever another process holds a core, and a step's minimum over
                           # eight rounds moved by more than 2x between processes under load
-                          env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
+                          # and not as a worker of a parallel run of these tests, where
+                          # pytest-benchmark would disable itself
+                          env={**{k: v for k, v in os.environ.items()
+                                  if not k.startswith("PYTEST_XDIST")},
+                               "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
 
 
 def save_run(tmp_path: Path) -> Path:

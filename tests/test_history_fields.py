@@ -15,7 +15,6 @@ from bench.analyze.reader import load_run
 from bench.history.add import add_run
 from bench.history.dashboard import read_points
 from bench.history.store import StoreError, open_store
-from bench.seal import seal
 from bench.history.store_schema import RUN_COLUMNS
 from bench.schema import COLUMNS, SCHEMA_VERSION
 from tests.support.synthetic import env_record, result_row, write_run
@@ -72,13 +71,13 @@ def test_the_run_s_row_is_what_its_environment_says(tmp_path, store_url):
     cells[-2] = str(float(cells[-2]) * 2)  # one sample's device_ms
     (changed / "samples.csv").write_text(header + ",".join(cells) + "".join(rest))
     assert stored_run(str(tmp_path / "c.duckdb"), changed)["fingerprint"] != row["fingerprint"]
-    # and the environment is part of the contents: one field of env.json changed (sealed
-    # again, as a run would write it) is another run
+    # and the environment is part of the contents: one field of env.json changed (unsealed,
+    # as a folder without sweep.json, an older run's, holds it) is another run
     other_env = tmp_path / "other-env"
     shutil.copytree(folder, other_env)
     env = json.loads((folder / "env.json").read_text())
     env.pop("digest", None)
-    (other_env / "env.json").write_text(json.dumps(seal({**env, "hostname": "elsewhere"})))
+    (other_env / "env.json").write_text(json.dumps({**env, "hostname": "elsewhere"}))
     assert stored_run(str(tmp_path / "e.duckdb"), other_env)["fingerprint"] != row["fingerprint"]
     assert {k: row[k] for k, _ in RUN_COLUMNS if k not in ("added_at", "fingerprint")} == {
         "run_id": "run-h",

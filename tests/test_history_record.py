@@ -12,11 +12,13 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from bench.history.store import open_store
+from bench.history.store_error import StoreError
 from bench.seal import seal
 from tests.conftest import FAILING_SCENARIOS, QUICK_RUN, ROOT, run_cli
 
@@ -61,7 +63,13 @@ def copy_of(runs, name, tmp_path):
 
 
 def counts(url):
-    with open_store(url) as store:
+    """Rows in each table; none where nothing made the store (a refused add makes none)."""
+    try:
+        store = open_store(url)
+    except StoreError as exc:
+        assert "does not exist" in str(exc) or "holds no runs yet" in str(exc), exc
+        return {"runs": 0, "results": 0, "samples": 0}
+    with store:
         return {t: store.execute(f"SELECT count(*) FROM {t}")[0][0]
                 for t in ("runs", "results", "samples")}
 
@@ -260,3 +268,88 @@ def test_the_largest_64_bit_integer_goes_in_as_itself(runs, tmp_path):
     assert proc.returncode == 0, proc.stderr
     with open_store(url) as store:
         assert store.execute("SELECT max(iteration) FROM samples")[0][0] == 2 ** 63 - 1
+
+
+def edit_cells(run, file, changes):
+    """``changes``: {(row, column): text}, written as the file's text cells."""
+    table = pd.read_csv(run / file, dtype=str, keep_default_na=False)
+    for (row, column), value in changes.items():
+        table.loc[row, column] = value
+    table.to_csv(run / file, index=False)
+
+
+def test_integers_past_2_53_go_in_exactly_whatever_else_the_column_spells(runs, tmp_path):
+    """pandas reads `1.0` or `0.0` beside them as floats, which round 2**63 - 1 to 2**63 (a
+    store then wraps it round) and 2**53 + 1 to 2**53: each goes in as written."""
+    run = copy_of(runs, "complete", tmp_path)
+    edit_cells(run, "results.csv", {(0, "seed"): str(2 ** 63 - 1), (1, "seed"): "1.0",
+                                    (2, "seed"): str(2 ** 53 + 1), (3, "seed"): "0.0"})
+    edit_cells(run, "samples.csv", {(0, "block"): str(2 ** 53 + 1), (1, "block"): "0.0"})
+    url = str(tmp_path / "h.duckdb")
+    proc = add(url, run)
+    assert proc.returncode == 0, proc.stderr
+    with open_store(url) as store:
+        seeds = sorted(v for (v,) in store.execute("SELECT seed FROM results"))
+        blocks = {v for (v,) in store.execute("SELECT block FROM samples")}
+    assert seeds[-2:] == [2 ** 53 + 1, 2 ** 63 - 1] and seeds[:2] == [0, 0]
+    assert 2 ** 53 + 1 in blocks
+
+
+@pytest.mark.parametrize("file, changes, expected", [
+    # an integer column that may be empty is read as floats: past 2**53 it would round
+    ("results.csv", {(0, "flops"): str(2 ** 63 - 1), (1, "flops"): ""},
+     f"line 2: flops holds '{2 ** 63 - 1}', past 2**53 in a column with empty cells"),
+    ("results.csv", {(0, "threads"): ""}, "line 2: threads holds '', where every row has a "
+     "number"),
+    ("samples.csv", {(4, "device_ms"): "nan"}, "line 6: device_ms holds 'nan', where every "
+     "row has a number"),
+    ("results.csv", {(1, "hostname"): "vm\x00forged"}, "line 3: hostname holds a NUL "
+     "character, which no store keeps"),
+])
+def test_cells_the_schema_does_not_allow_are_refused_by_line(runs, tmp_path, store_url, file,
+                                                             changes, expected):
+    run = copy_of(runs, "complete", tmp_path)
+    edit_cells(run, file, changes)
+    err = refused_in_one_line(add(store_url, run))
+    assert f"{file}: {expected}" in err
+    assert counts(store_url) == {"runs": 0, "results": 0, "samples": 0}
+
+
+def test_a_row_not_measured_says_why_and_has_no_figures(runs, tmp_path):
+    url = str(tmp_path / "h.duckdb")
+    run = copy_of(runs, "oom", tmp_path)
+    edit_cells(run, "results.csv", {(0, "median_ms"): "1.5"})
+    err = refused_in_one_line(add(url, run))
+    assert "results.csv: line 2: median_ms holds a value on a row whose status is oom: a " \
+           "configuration not measured has no figures" in err
+    run = shutil.copytree(runs / "oom", tmp_path / "silent")
+    edit_cells(run, "results.csv", {(0, "error"): ""})
+    err = refused_in_one_line(add(url, run))
+    assert "results.csv: line 2: status is oom but error is empty" in err
+
+
+def test_a_run_without_its_plan_is_not_stored_in_part(runs, tmp_path, store_url):
+    """An interrupted run whose sweep.json is deleted, or stripped of its plan and digest:
+    its sealed env.json says a sweep wrote it, so the plan is asked for."""
+    run = copy_of(runs, "stopped", tmp_path)
+    sweep = json.loads((run / "sweep.json").read_text())
+    (run / "sweep.json").unlink()
+    err = refused_in_one_line(add(store_url, run))
+    assert "sweep.json is missing: the run's sweep wrote it" in err
+    stripped = {k: v for k, v in sweep.items() if k not in ("configurations", "digest")}
+    (run / "sweep.json").write_text(json.dumps(stripped))
+    err = refused_in_one_line(add(store_url, run))
+    assert "sweep.json has lost its 'configurations'" in err
+    assert counts(store_url) == {"runs": 0, "results": 0, "samples": 0}
+
+
+def test_a_refused_add_makes_no_store(runs, tmp_path, store_url):
+    from tests.test_history_shared import tables_of
+    proc = add(store_url, tmp_path / "nothing")
+    assert "no such run folder" in refused_in_one_line(proc)
+    err = refused_in_one_line(add(store_url, runs / "stopped"))
+    assert "is not complete" in err
+    if store_url.startswith("postgresql://"):
+        assert tables_of(store_url) == set()
+    else:
+        assert not Path(store_url).exists()

@@ -147,3 +147,14 @@ def test_urls_libpq_would_misread_are_refused_without_showing_the_password(secre
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
         assert expected in proc.stderr, proc.stderr
         assert leaks(proc.stdout, proc.stderr) == [], proc.stderr
+
+
+@pytest.mark.parametrize("password", ["a%z", "%zz", "x%"])
+def test_a_short_password_libpq_quotes_back_is_not_shown(real_run, password):
+    """Too short to be masked by its value wherever it appears (it would mangle the message
+    around it), and quoted whole by libpq's complaint about its percent-encoding."""
+    url = f"postgresql://alice:{password}@127.0.0.1:5/bench"
+    proc = bench("history", "add", str(real_run), "--store", url)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "cannot reach history store postgresql://alice@127.0.0.1:5/bench" in proc.stderr
+    assert password not in proc.stdout + proc.stderr

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from bench.axes import BASE, BATCH_SIZE, CUDA_GRAPH, VARIANTS, WORLD_SIZE
+from bench.analyze.integers import EXACT_IN_FLOAT, whole_numbers
 from bench.errors import UsageError
 from bench.schema import (COLUMNS, ENV_FILE, NETWORK_COLUMNS, NETWORKS_FILE, OK,
                           OPERATOR_COLUMNS, OPERATORS_FILE, RESULTS_FILE, SAMPLE_COLUMNS,
@@ -37,8 +38,6 @@ NETWORKS_UNIT = ["run_id", "repeat", "config_id", "network", "phase"]
 REQUIRED_OPERATORS = ("config_id", "trace", "phase", "network", "rank", "operator")
 OPERATORS_UNIT = ["config_id", "trace", "phase", "network", "rank"]
 TIME_UNITS = ("ms", "s")  # columns that hold a duration: finite and never negative
-# what every store keeps an integer column in: BIGINT, a 64-bit signed integer
-INT64_MIN, INT64_MAX = -2 ** 63, 2 ** 63 - 1
 BOOLEANS = {"true": True, "false": False, "": False, "True": True, "False": False}
 
 
@@ -140,6 +139,10 @@ def untimed_phases(df: pd.DataFrame) -> pd.Series | bool:
 def _typed_column(path: Path, text: pd.Series, column: Column) -> pd.Series:
     text = text.astype(str)
     if column.kind == "str":
+        nul = text.str.contains("\x00", regex=False)
+        if nul.any():  # DuckDB keeps one, PostgreSQL refuses it: no store takes it
+            raise UsageError(f"{path}: line {_line(nul)}: {column.name} holds a NUL "
+                             "character, which no store keeps")
         return text
     if column.kind == "bool":
         values = text.map(BOOLEANS)
@@ -151,6 +154,8 @@ def _typed_column(path: Path, text: pd.Series, column: Column) -> pd.Series:
                              f"{text[bad].iloc[0]!r}, not true or false")
         return values.astype(bool)
     numbers = pd.to_numeric(text.where(text != ""), errors="coerce")
+    if numbers.dtype == object or numbers.dtype.kind == "u":  # integers past int64
+        numbers = numbers.astype(float)
     missing = numbers.isna()
     if missing.any():  # empty cells are allowed, and `nan`; anything else is damage
         stripped = text[missing].str.strip()
@@ -161,14 +166,6 @@ def _typed_column(path: Path, text: pd.Series, column: Column) -> pd.Series:
     if column.kind == "int":  # a whole number; inf is one to np.floor, not to int64
         bad = bad | (numbers.notna() & ((numbers != np.floor(numbers.fillna(0)))
                                         | ~np.isfinite(numbers.fillna(0))))
-    if column.kind == "int" and not bad.any():
-        far = numbers.notna() & (numbers.abs() >= 2.0 ** 62)  # exactly checked, these few
-        if far.any():
-            outside = far & ~text.map(_fits_int64)
-            if outside.any():
-                raise UsageError(f"{path}: line {_line(outside)}: {column.name} holds "
-                                 f"{text[outside].iloc[0]!r:.40}, out of range (a 64-bit "
-                                 "integer)")
     if column.unit in TIME_UNITS:  # no clock reads an infinite or a negative time
         bad = bad | (numbers.notna() & (~np.isfinite(numbers.fillna(0)) | (numbers < 0)))
     if bad.any():
@@ -176,19 +173,9 @@ def _typed_column(path: Path, text: pd.Series, column: Column) -> pd.Series:
                   else "a number")
         raise UsageError(f"{path}: line {_line(bad)}: {column.name} holds "
                          f"{text[bad].iloc[0]!r}, not {wanted}")
-    if column.kind == "int" and not missing.any():
-        return numbers.astype(np.int64)
-    return numbers.astype(float)  # an integer column with empty cells: NaN where empty
-
-
-def _fits_int64(text: str) -> bool:
-    """Whether a whole number spelled ``text`` (``12``, ``1e3``) is a 64-bit integer, as
-    every store keeps one: beyond it, a store would wrap it round to another number."""
-    try:
-        value = int(text.strip())
-    except ValueError:
-        value = int(float(text))  # whole already (checked before): 1e30, 9.2e18
-    return INT64_MIN <= value <= INT64_MAX
+    if column.kind == "int":
+        return whole_numbers(path, text, numbers, missing, column)
+    return numbers.astype(float)
 
 
 def typed(path: Path, df: pd.DataFrame, columns: tuple[Column, ...]) -> pd.DataFrame:
@@ -197,7 +184,11 @@ def typed(path: Path, df: pd.DataFrame, columns: tuple[Column, ...]) -> pd.DataF
     out = {}
     for column in columns:
         text = df[column.name] if column.name in df.columns else pd.Series("", index=df.index)
-        out[column.name] = _typed_column(path, text, column)
+        out[column.name] = values = _typed_column(path, text, column)
+        if column.empty_when == "never" and column.kind in ("int", "float") \
+                and column.name in df.columns and values.isna().any():
+            raise UsageError(f"{path}: line {_line(values.isna())}: {column.name} holds "
+                             f"{text[values.isna()].iloc[0]!r}, where every row has a number")
     return pd.DataFrame(out, index=df.index)
 
 
@@ -294,13 +285,19 @@ def read_operators(path: Path) -> pd.DataFrame:
 
 def _not_whole(df: pd.DataFrame, read_as_float: dict[str, list[str]]) -> bool:
     """Whether an integer column that pandas read as float (it may be empty) holds a
-    fraction, an infinity or a number past 64 bits: the slow path names its line."""
+    fraction, an infinity or a number a float rounds (past 2**53), or a text column a NUL:
+    the slow path names its line."""
     for column in SAMPLE_COLUMNS:
-        if column.kind != "int" or column.name not in read_as_float or column.name not in df:
+        if column.name not in df:
+            continue
+        if column.kind == "str" and df[column.name].astype(str).str.contains(
+                "\x00", regex=False).any():
+            return True
+        if column.kind != "int" or column.name not in read_as_float:
             continue
         values = df[column.name].dropna().to_numpy(dtype=float)
         if not (np.isfinite(values).all() and (values == np.floor(values)).all()
-                and (np.abs(values) < 2.0 ** 63).all()):
+                and (np.abs(values) < EXACT_IN_FLOAT).all()):
             return True
     return False
 

@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from bench.history.add import ADDED, add_run
-from bench.history.store import open_store
+from bench.history.record import read_record
+from bench.history.store import check_store, open_store
 
 
 def add_parser(sub, parent: argparse.ArgumentParser) -> None:
@@ -19,8 +20,12 @@ def add_parser(sub, parent: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace, argv: list[str]) -> int:
+    # the store is checked, then the first folder read, before the store is opened to
+    # write (which makes its tables): a folder refused leaves no store made for it
+    check_store(args.store, args.schema)
+    first = read_record(args.run_dirs[0])
     with open_store(args.store, write=True, schema=args.schema) as store:
-        for folder in args.run_dirs:
+        for folder in [first, *args.run_dirs[1:]]:
             outcome = add_run(store, folder)
             detail = (f"{outcome.rows} rows, {outcome.samples} samples"
                       if outcome.what == ADDED else "left as it is")

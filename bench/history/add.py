@@ -37,9 +37,9 @@ def stored_fingerprint(store: Store, run_id: str) -> str | None:
     return rows[0][0] if rows else None
 
 
-def add_run(store: Store, folder: str | Path) -> Outcome:
-    """Add one run folder; see the module's docstring."""
-    record = read_record(folder)
+def add_run(store: Store, folder: str | Path | RunRecord) -> Outcome:
+    """Add one run folder (or its record, read already); see the module's docstring."""
+    record = folder if isinstance(folder, RunRecord) else read_record(folder)
     known = stored_fingerprint(store, record.run_id)
     if known is not None:
         return _known(record, known)

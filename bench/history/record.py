@@ -33,10 +33,12 @@ from typing import Any
 
 import pandas as pd
 
+from bench.analyze.integers import line_of
 from bench.analyze.reader import RESULTS_UNIT, SAMPLES_UNIT, load_run, read_samples
 from bench.errors import UsageError
-from bench.schema import (COLUMNS, ENV_FILE, OK, PLAN_KEY, REQUIRED_PHASES, RESULTS_FILE,
-                          SAMPLE_COLUMNS, SAMPLES_FILE, SWEEP_FILE, Column, whole_configuration)
+from bench.schema import (COLUMNS, ENV_FILE, NOT_OK, OK, PLAN_KEY, REQUIRED_PHASES,
+                          RESULTS_FILE, SAMPLE_COLUMNS, SAMPLES_FILE, SWEEP_FILE, WHOLE_PHASES,
+                          Column)
 from bench.seal import DIGEST_KEY, check_seal, sealed_run
 from bench.secrets import hide_all
 
@@ -88,6 +90,7 @@ def read_record(folder: str | Path) -> RunRecord:
     samples = read_samples(folder / SAMPLES_FILE, allow_empty=not run.results["status"].eq(OK)
                            .any())
     check_samples(folder, run.results, samples, run_id)
+    _refuse_figures_of_what_was_not_measured(run.results, folder / RESULTS_FILE)
     check_complete(folder, run.results, run.sweep, run_id, workers_of(run.env))
     results = store_types(run.results, COLUMNS)
     samples = store_types(samples, SAMPLE_COLUMNS)
@@ -107,6 +110,12 @@ def one_run_id(folder: Path, results: pd.DataFrame) -> str:
 def check_records(folder: Path, env: dict[str, Any], sweep: dict[str, Any] | None,
                   run_id: str) -> None:
     """env.json and sweep.json: as the run wrote them, and of this run."""
+    if DIGEST_KEY in env and PLAN_KEY not in (sweep or {}):  # a sealed env.json: written by
+        # a sweep, whose sweep.json plans what the run measures; without that plan, a part
+        # of the run could pass for the whole
+        lost = "is missing" if sweep is None else f"has lost its {PLAN_KEY!r}"
+        raise UsageError(f"{folder / SWEEP_FILE} {lost}: the run's sweep wrote it, with the "
+                         "configurations it plans, and a run is stored complete")
     sealed = sealed_run(sweep)  # a run that seals its records: each must carry its digest
     for name, record in ((ENV_FILE, env), (SWEEP_FILE, sweep or {})):
         check_seal(record, folder / name, sealed=sealed)
@@ -136,6 +145,29 @@ def check_samples(folder: Path, results: pd.DataFrame, samples: pd.DataFrame,
                          f"{RESULTS_FILE} does not record as measured")
 
 
+def _refuse_figures_of_what_was_not_measured(df: pd.DataFrame, path: Path | str) -> None:
+    """A row whose status is not `ok` says why (``error``) and has no figures: the writer
+    leaves every column that is empty where ``status is not `ok``` empty there."""
+    not_ok = df["status"].ne(OK)
+    if not not_ok.any():
+        return
+    silent = not_ok & df["error"].str.strip().eq("")
+    if silent.any():
+        raise UsageError(f"{path}: line {line_of(silent)}: status is "
+                         f"{df.loc[silent, 'status'].iloc[0]} but error is empty: a "
+                         "configuration not measured says why")
+    for column in COLUMNS:
+        if not column.empty_when.startswith(NOT_OK) or column.kind == "bool":
+            continue
+        values = df[column.name]
+        filled = not_ok & (values.notna() if column.kind in ("int", "float")
+                           else values.astype(str).ne(""))
+        if filled.any():
+            raise UsageError(f"{path}: line {line_of(filled)}: {column.name} holds a value on "
+                             f"a row whose status is {df.loc[filled, 'status'].iloc[0]}: a "
+                             "configuration not measured has no figures")
+
+
 def workers_of(env: dict[str, Any] | None) -> int:
     """The worker processes that measured the run (env.json's ``workers``), 1 where none
     were recorded: each measured ``repeats`` passes of its own (``bench/sweep/workers.py``)."""
@@ -149,17 +181,17 @@ def check_complete(folder: Path, results: pd.DataFrame, sweep: dict[str, Any] | 
                    run_id: str, workers: int = 1) -> None:
     """Every configuration the run planned, in every pass of every worker, each with all
     of its phase rows, and nothing else."""
+    plan = (sweep or {}).get(PLAN_KEY)
+    if plan is None:
+        return
     phases = results.groupby(["repeat", "config_id"], sort=False)["phase"].agg(list)
     partial = next(((key, rows) for key, rows in phases.items()
-                    if not whole_configuration(rows)), None)
+                    if sorted(rows) not in WHOLE_PHASES), None)
     if partial is not None:
         (repeat, config), rows = partial
         raise UsageError(f"{folder / RESULTS_FILE}: {config} (repeat {repeat}) has "
                          f"{len(rows)} phase rows ({', '.join(sorted(rows))}), not one per "
                          f"phase ({', '.join(REQUIRED_PHASES)}): the file is damaged")
-    plan = (sweep or {}).get(PLAN_KEY)
-    if plan is None:
-        return
     settings = sweep.get("sweep") if isinstance(sweep.get("sweep"), dict) else {}
     repeats = settings.get("repeats")
     if not (isinstance(plan, list) and all(isinstance(c, str) for c in plan)

@@ -36,7 +36,7 @@ import pandas as pd
 
 from bench.history.store_error import StoreError
 from bench.history.location import DUCKDB, Location, check_duckdb_file, locate
-from bench.secrets import hide
+from bench.secrets import MIN_KNOWN, hide
 
 ENV_VAR = "BENCH_HISTORY"
 SCHEMA_VAR = "BENCH_HISTORY_SCHEMA"
@@ -203,7 +203,7 @@ def postgres_driver():
     return psycopg
 
 
-def check_store(given: str | None) -> None:
+def check_store(given: str | None, schema: str | None = None) -> None:
     """Before a sweep whose run goes to a history store: the store, refused in one line
     (a StoreError) where the run could not be added to it: not one this harness reads, a
     PostgreSQL server it cannot reach (its driver, address, role or password), a file or
@@ -214,7 +214,7 @@ def check_store(given: str | None) -> None:
     from bench.history.store_schema import check_can_add
 
     location = locate(store_url(given))
-    schema = schema_name()
+    schema = schema_name(schema)
     if location.kind == DUCKDB and not Path(location.target).exists():
         check_duckdb_file(Path(location.target))
         _check_can_make(Path(location.target))
@@ -244,11 +244,22 @@ def _connect_postgres(location: Location, schema: str, write: bool) -> Store:
         connection = psycopg.connect(location.target, autocommit=True, connect_timeout=10)
     except Exception as exc:
         raise StoreError(hide(f"cannot reach history store {location.name}: "
-                              f"{_first_line(exc)}", location.secrets)) from None
+                              f"{_driver_message(exc, location.secrets)}",
+                              location.secrets)) from None
     store = Store(location, connection, schema, write)
     if not write:  # a read that tried to change anything would fail, not write
         store.execute("SET default_transaction_read_only = on")
     return store
+
+
+def _driver_message(exc: BaseException, secrets) -> str:
+    """The driver's first line, unless it quotes a password too short to be masked by its
+    value (``hide`` masks those by their form alone): then what it is about, not the text."""
+    message = _first_line(exc)
+    if any(secret and len(secret) < MIN_KNOWN and secret in message for secret in secrets):
+        return ("the driver refused the URL, and its message would show the password "
+                "(check the password's percent-encoding)")
+    return message
 
 
 def _connect_duckdb(location: Location, schema: str, write: bool) -> Store:

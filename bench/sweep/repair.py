@@ -27,7 +27,7 @@ from bench.atomic import write_text_atomic
 from bench.errors import RunFolderWriteError, UsageError
 from bench.schema import (FIELDS, NETWORK_FIELDS, NETWORKS_FILE, OK, OOM, RESULTS_FILE,
                           SAMPLE_COLUMNS, SAMPLE_FIELDS, SAMPLES_FILE, REQUIRED_PHASES,
-                          whole_configuration)
+                          WHOLE_PHASES)
 
 Key = tuple[str, str]  # (repeat, config_id) as the file spells them
 
@@ -172,7 +172,7 @@ def _complete_configurations(path: Path, records: list[list[str]], run_id: str,
         if stranger is not None:
             raise UsageError(f"{path}: line {line} holds a row of run "
                              f"{stranger[index['run_id']]!r}, not of {run_id}")
-        if whole_configuration(r[index["phase"]] for r in rows):
+        if sorted(r[index["phase"]] for r in rows) in WHOLE_PHASES:
             kept.append((key, rows))
         elif n < len(stretches) - 1:
             raise UsageError(f"{path}: line {line}: {key[1]} (repeat {key[0]}) has "
