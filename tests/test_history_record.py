@@ -320,7 +320,7 @@ def test_a_row_not_measured_says_why_and_has_no_figures(runs, tmp_path):
     run = copy_of(runs, "oom", tmp_path)
     edit_cells(run, "results.csv", {(0, "median_ms"): "1.5"})
     err = refused_in_one_line(add(url, run))
-    assert "results.csv: line 2: median_ms holds a value on a row whose status is oom: a " \
+    assert "results.csv: line 2: median_ms holds '1.5' on a row whose status is oom: a " \
            "configuration not measured has no figures" in err
     run = shutil.copytree(runs / "oom", tmp_path / "silent")
     edit_cells(run, "results.csv", {(0, "error"): ""})
@@ -353,3 +353,36 @@ def test_a_refused_add_makes_no_store(runs, tmp_path, store_url):
         assert tables_of(store_url) == set()
     else:
         assert not Path(store_url).exists()
+
+
+@pytest.mark.parametrize("changes, expected", [
+    ({(0, "n_samples"): ""}, "line 2: n_samples is empty on a measured row"),
+    ({(1, "mean_ms"): "nan"}, "line 3: mean_ms is empty on a measured row"),
+    ({(2, "noisy"): ""}, "line 4: noisy is empty on a measured row"),
+])
+def test_a_measured_row_has_every_figure(runs, tmp_path, changes, expected):
+    run = copy_of(runs, "complete", tmp_path)
+    edit_cells(run, "results.csv", changes)
+    err = refused_in_one_line(add(str(tmp_path / "h.duckdb"), run))
+    assert f"results.csv: {expected}: a measured configuration has every figure" in err
+
+
+def test_a_row_not_measured_is_stored_without_a_noise_flag(runs, store_url):
+    """`noisy` is empty on a row not measured, and a reader takes an empty flag for False:
+    the store keeps it empty (NULL) there, and True or False on the measured rows."""
+    assert add(store_url, runs / "oom").returncode == 0
+    with open_store(store_url) as store:
+        assert store.execute("SELECT status, count(*) FROM results WHERE noisy IS NULL "
+                             "GROUP BY status ORDER BY status") == [("oom", 8), ("skipped", 8)]
+
+
+def test_a_never_empty_integer_written_as_a_float_past_2_53_goes_in_exactly(runs, tmp_path):
+    run = copy_of(runs, "complete", tmp_path)
+    edit_cells(run, "samples.csv", {(0, "iteration"): "9007199254740995.0",
+                                    (1, "iteration"): "9.007199254740993e15"})
+    url = str(tmp_path / "h.duckdb")
+    proc = add(url, run)
+    assert proc.returncode == 0, proc.stderr
+    with open_store(url) as store:
+        got = {v for (v,) in store.execute("SELECT iteration FROM samples")}
+    assert {9007199254740995, 9007199254740993} <= got

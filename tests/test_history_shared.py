@@ -234,14 +234,13 @@ def test_a_role_that_may_only_read_views_the_store(real_run, tmp_path, roles):
     assert history("changes", "--store", roles["reader"]).returncode == 0
     err = one_line(history("add", str(renamed(real_run, tmp_path / "b", "run-b")),
                            "--store", roles["reader"]))
-    assert "permission denied for table runs" in err
+    assert "this role may not add runs (no INSERT on multinet_bench.runs)" in err
 
 
 def test_migrations_run_only_where_the_role_may(real_run, tmp_path, roles):
     """A role that may insert adds runs to a store its owner made; on a database where
     nothing is made yet, it is told in one line who makes the tables."""
     err = one_line(history("add", str(real_run), "--store", roles["adder"]))
-    assert "permission denied for database" in err
     assert "this role may not make or alter the store's tables (schema multinet_bench); " \
            "its owner's first `python -m bench history add` does" in err
     assert tables_of(roles["owner"]) == set()
@@ -368,18 +367,24 @@ def test_run_refuses_a_file_no_one_may_write_before_measuring(real_run, tmp_path
         refused_before_measuring(proc, tmp_path / "run")
 
 
-def test_run_refuses_a_folder_no_one_may_write_before_measuring(tmp_path):
-    """No store yet, in a folder that may not be written: the file could not be made."""
+@pytest.mark.parametrize("store_made", [False, True])
+def test_run_refuses_a_folder_no_one_may_write_before_measuring(real_run, tmp_path,
+                                                                 store_made):
+    """A folder that may not be written: no store could be made there, and one made already
+    could not be written either (DuckDB writes its log beside the file)."""
     folder = tmp_path / "stores"
     folder.mkdir()
+    store = folder / "history.duckdb"
+    if store_made:
+        assert history("add", str(real_run), "--store", str(store)).returncode == 0
     if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
         pytest.skip("this file system cannot make a folder immutable (chattr +i)")
     try:
-        proc = run_into(str(folder / "history.duckdb"), tmp_path / "run")
+        proc = run_into(str(store), tmp_path / "run")
     finally:
         subprocess.run(["chattr", "-i", str(folder)], check=True)
-    assert f"cannot create history store {folder / 'history.duckdb'}: {folder} may not be " \
-           "written" in refused_before_measuring(proc, tmp_path / "run")
+    assert f"cannot write history store {store}: {folder} may not be written" in \
+        refused_before_measuring(proc, tmp_path / "run")
 
 
 def test_run_refuses_a_role_that_may_only_read_before_measuring(real_run, tmp_path, roles):
@@ -398,3 +403,36 @@ def test_run_refuses_a_role_that_may_not_make_the_tables_before_measuring(tmp_pa
     err = refused_before_measuring(run_into(roles["adder"], tmp_path / "run"),
                                    tmp_path / "run")
     assert "this role may not make or alter the store's tables (schema multinet_bench)" in err
+
+
+def test_a_refused_add_leaves_an_older_store_where_it_is(real_run, tmp_path, store_url):
+    """An older store's tables move on the next add that lands; an add refused (the same
+    run id with other contents, or a damaged second folder) moves nothing, writes nothing."""
+    theirs = default_schema(store_url)
+    assert history("add", str(real_run), "--store", store_url, "--schema", theirs
+                   ).returncode == 0
+    before = tables_of(store_url)
+    digest = None if store_url.startswith("postgresql://") else sha(Path(store_url))
+    other = renamed(real_run, tmp_path / "other", json.loads(
+        (real_run / "sweep.json").read_text())["run_id"])
+    samples = (other / "samples.csv").read_text().splitlines(keepends=True)
+    cells = samples[1].split(",")
+    cells[-2] = str(float(cells[-2]) * 3)  # one sample's device_ms: other contents
+    (other / "samples.csv").write_text(samples[0] + ",".join(cells) + "".join(samples[2:]))
+    err = one_line(history("add", str(other), "--store", store_url))
+    assert "is already in the store with other contents" in err
+    good = renamed(real_run, tmp_path / "good", "run-good")
+    err = one_line(history("add", str(good), str(tmp_path / "missing"), "--store", store_url))
+    assert "missing: no such run folder" in err
+    assert tables_of(store_url) == before
+    if digest is not None:
+        assert sha(Path(store_url)) == digest
+    with look(store_url, theirs) as connection:
+        assert connection.execute(f"SELECT run_id FROM {theirs}.runs").fetchall() == [
+            (json.loads((real_run / "sweep.json").read_text())["run_id"],)]
+
+
+def look(url: str, schema: str):
+    if url.startswith("postgresql://"):
+        return psycopg.connect(url)
+    return duckdb.connect(url, read_only=True)

@@ -2,6 +2,7 @@
 both sides, sides of unequal length, an unfinished round, too few rounds to judge, and a
 configuration that failed in most rounds on one side."""
 
+import json
 import shutil
 from itertools import product
 
@@ -145,6 +146,11 @@ def test_rounds_pair_by_number_when_one_is_missing(tmp_path):
     assert (f"note: {a} has 6 rounds, the other side 5: round 3 of {a} has no partner and "
             "is left out") in proc.stdout
     assert "16 measurements over 5 paired rounds, 16 decided: 16 regression(s)" in proc.stdout
+    # the standing the rounds stop on counts the paired rounds, and names the one left out
+    proc = run_cli("paired", str(a), str(b), "--decisions", str(tmp_path / "d.json"))
+    assert proc.returncode == 0, proc.stderr
+    standing = json.loads((tmp_path / "d.json").read_text())
+    assert standing["rounds"] == 5 and "round 3 of" in standing["notes"][0]
 
 
 def test_a_round_folder_without_its_number_is_refused(tmp_path):

@@ -284,17 +284,18 @@ def read_operators(path: Path) -> pd.DataFrame:
 
 
 def _not_whole(df: pd.DataFrame, read_as_float: dict[str, list[str]]) -> bool:
-    """Whether an integer column that pandas read as float (it may be empty) holds a
-    fraction, an infinity or a number a float rounds (past 2**53), or a text column a NUL:
-    the slow path names its line."""
+    """Whether an integer column holds a fraction, an infinity or a number a float rounds
+    (past 2**53), or a text column a NUL: the slow path reads them exactly, or names the
+    line."""
     for column in SAMPLE_COLUMNS:
         if column.name not in df:
             continue
         if column.kind == "str" and df[column.name].astype(str).str.contains(
                 "\x00", regex=False).any():
             return True
-        if column.kind != "int" or column.name not in read_as_float:
+        if column.kind != "int":
             continue
+        # an int64 column too: pandas parses `9007199254740995.0` through a float
         values = df[column.name].dropna().to_numpy(dtype=float)
         if not (np.isfinite(values).all() and (values == np.floor(values)).all()
                 and (np.abs(values) < EXACT_IN_FLOAT).all()):

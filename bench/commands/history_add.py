@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.history.add import ADDED, add_run
+from bench.history.add import ADDED, add_run, known_outcome, stored_fingerprints
 from bench.history.record import read_record
 from bench.history.store import check_store, open_store
 
@@ -20,13 +20,18 @@ def add_parser(sub, parent: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace, argv: list[str]) -> int:
-    # the store is checked, then the first folder read, before the store is opened to
-    # write (which makes its tables): a folder refused leaves no store made for it
+    """Every folder read and checked, and every run already stored looked up read-only,
+    before the store is opened to write (which makes or moves its tables): a command that
+    refuses any folder, or a run stored with other contents, leaves the store as it was."""
     check_store(args.store, args.schema)
-    first = read_record(args.run_dirs[0])
+    checked = [read_record(folder) for folder in args.run_dirs]
+    stored = stored_fingerprints(args.store, args.schema, [r.run_id for r in checked])
+    for record in checked:
+        if record.run_id in stored:
+            known_outcome(record, stored[record.run_id])  # refuses other contents
     with open_store(args.store, write=True, schema=args.schema) as store:
-        for folder in [first, *args.run_dirs[1:]]:
-            outcome = add_run(store, folder)
+        for record in checked:
+            outcome = add_run(store, record)
             detail = (f"{outcome.rows} rows, {outcome.samples} samples"
                       if outcome.what == ADDED else "left as it is")
             print(f"{outcome.run_id}: {outcome.what} ({detail}) in {store.name}")

@@ -142,8 +142,10 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
         check_distinct(list(baseline.values()), list(candidate.values()), (args.baseline, folder))
         notes.append(unpaired_note((args.baseline, folder), (set(baseline), set(candidate))))
         tables.append(compare_paired(baseline, candidate, args.threshold))
-    if args.decisions is not None:
-        write_json_atomic(args.decisions, standing(tables, len(baseline)))
+    if args.decisions is not None:  # the rounds every candidate paired, and those it could not
+        paired = min(table.attrs.get("rounds", len(baseline)) for table in tables)
+        write_json_atomic(args.decisions, {**standing(tables, paired),
+                                           "notes": [n for n in notes if n]})
         return 0
     for note in filter(None, notes):
         print(note)

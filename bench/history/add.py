@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.history.record import RunRecord, read_record
-from bench.history.store import Store, StoreError
+from bench.history.store import Store, StoreError, look_into
 from bench.history.store_schema import table_columns
 
 ADDED, ALREADY = "added", "already in the store"
@@ -37,12 +37,24 @@ def stored_fingerprint(store: Store, run_id: str) -> str | None:
     return rows[0][0] if rows else None
 
 
+def stored_fingerprints(given: str | None, schema: str | None,
+                        run_ids: list[str]) -> dict[str, str]:
+    """The fingerprints of those of ``run_ids`` the store holds, read without writing
+    anything (nor bringing the store up to date): none where it has no tables yet."""
+    store = look_into(given, schema)
+    if store is None:
+        return {}
+    with store:
+        return {run_id: known for run_id in dict.fromkeys(run_ids)
+                if (known := stored_fingerprint(store, run_id)) is not None}
+
+
 def add_run(store: Store, folder: str | Path | RunRecord) -> Outcome:
     """Add one run folder (or its record, read already); see the module's docstring."""
     record = folder if isinstance(folder, RunRecord) else read_record(folder)
     known = stored_fingerprint(store, record.run_id)
     if known is not None:
-        return _known(record, known)
+        return known_outcome(record, known)
     try:
         with store.transaction():
             store.insert_frame("runs", pd.DataFrame([record.runs_row()]))
@@ -53,12 +65,12 @@ def add_run(store: Store, folder: str | Path | RunRecord) -> Outcome:
         known = stored_fingerprint(store, record.run_id)
         if known is None:
             raise
-        return _known(record, known)
+        return known_outcome(record, known)
     return Outcome(record.folder, record.run_id, ADDED, len(record.results),
                    len(record.samples))
 
 
-def _known(record: RunRecord, known: str) -> Outcome:
+def known_outcome(record: RunRecord, known: str) -> Outcome:
     if known not in (record.fingerprint, record.file_fingerprint):
         raise StoreError(f"{record.folder}: run {record.run_id} is already in the store with "
                          "other contents; a stored run is never modified (give the folder a "

@@ -33,9 +33,9 @@ from typing import Any
 
 import pandas as pd
 
-from bench.analyze.integers import line_of
 from bench.analyze.reader import RESULTS_UNIT, SAMPLES_UNIT, load_run, read_samples
 from bench.errors import UsageError
+from bench.history.status_rows import check_rows_match_status
 from bench.schema import (COLUMNS, ENV_FILE, NOT_OK, OK, PLAN_KEY, REQUIRED_PHASES,
                           RESULTS_FILE, SAMPLE_COLUMNS, SAMPLES_FILE, SWEEP_FILE, WHOLE_PHASES,
                           Column)
@@ -90,13 +90,14 @@ def read_record(folder: str | Path) -> RunRecord:
     samples = read_samples(folder / SAMPLES_FILE, allow_empty=not run.results["status"].eq(OK)
                            .any())
     check_samples(folder, run.results, samples, run_id)
-    _refuse_figures_of_what_was_not_measured(run.results, folder / RESULTS_FILE)
+    check_rows_match_status(folder / RESULTS_FILE, planned=PLAN_KEY in (run.sweep or {}))
     check_complete(folder, run.results, run.sweep, run_id, workers_of(run.env))
     results = store_types(run.results, COLUMNS)
     samples = store_types(samples, SAMPLE_COLUMNS)
     env = hide_all(run.env)
-    return RunRecord(folder, run_id, env, results, samples,
-                     content_fingerprint(results, samples, env), file_fingerprint(folder))
+    fingerprint = content_fingerprint(results, samples, env)  # as stores have known runs
+    return RunRecord(folder, run_id, env, unmeasured_flags_empty(results), samples,
+                     fingerprint, file_fingerprint(folder))
 
 
 def one_run_id(folder: Path, results: pd.DataFrame) -> str:
@@ -143,29 +144,6 @@ def check_samples(folder: Path, results: pd.DataFrame, samples: pd.DataFrame,
         raise UsageError(f"{path}: line {int(orphan.argmax()) + 2} holds samples of "
                          f"{row['config_id']} {row['phase']} (repeat {row['repeat']}), which "
                          f"{RESULTS_FILE} does not record as measured")
-
-
-def _refuse_figures_of_what_was_not_measured(df: pd.DataFrame, path: Path | str) -> None:
-    """A row whose status is not `ok` says why (``error``) and has no figures: the writer
-    leaves every column that is empty where ``status is not `ok``` empty there."""
-    not_ok = df["status"].ne(OK)
-    if not not_ok.any():
-        return
-    silent = not_ok & df["error"].str.strip().eq("")
-    if silent.any():
-        raise UsageError(f"{path}: line {line_of(silent)}: status is "
-                         f"{df.loc[silent, 'status'].iloc[0]} but error is empty: a "
-                         "configuration not measured says why")
-    for column in COLUMNS:
-        if not column.empty_when.startswith(NOT_OK) or column.kind == "bool":
-            continue
-        values = df[column.name]
-        filled = not_ok & (values.notna() if column.kind in ("int", "float")
-                           else values.astype(str).ne(""))
-        if filled.any():
-            raise UsageError(f"{path}: line {line_of(filled)}: {column.name} holds a value on "
-                             f"a row whose status is {df.loc[filled, 'status'].iloc[0]}: a "
-                             "configuration not measured has no figures")
 
 
 def workers_of(env: dict[str, Any] | None) -> int:
@@ -215,6 +193,17 @@ def store_types(df: pd.DataFrame, columns: tuple[Column, ...]) -> pd.DataFrame:
     """``df``'s schema columns, each of the type the store holds it as."""
     return pd.DataFrame({c.name: df[c.name].astype(STORE_DTYPES[c.kind]) for c in columns},
                         index=df.index).reset_index(drop=True)
+
+
+def unmeasured_flags_empty(results: pd.DataFrame) -> pd.DataFrame:
+    """A flag of the figures (``noisy``) empty, not False, on a row not measured: the CSV
+    leaves it empty there, and a reader takes an empty flag for False."""
+    out = results.copy()
+    not_ok = out["status"].ne(OK).to_numpy()
+    for column in COLUMNS:
+        if column.kind == "bool" and column.empty_when.startswith(NOT_OK):
+            out[column.name] = out[column.name].astype("boolean").mask(not_ok)
+    return out
 
 
 def content_fingerprint(results: pd.DataFrame, samples: pd.DataFrame,

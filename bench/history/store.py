@@ -192,6 +192,26 @@ def open_store(given: str | None = None, *, write: bool = False,
     return store
 
 
+def look_into(given: str | None = None, schema: str | None = None) -> Store | None:
+    """The store opened read-only and pointed at its tables wherever they are (their own
+    schema, or an older store's default one), however far behind this harness it is: for
+    looking up what it holds before anything is written. None where it has no tables yet."""
+    from bench.history.store_schema import inspect
+
+    location = locate(store_url(given))
+    name = schema_name(schema)
+    if location.kind == DUCKDB and not Path(location.target).exists():
+        return None
+    store = _connect_duckdb(location, name, False) if location.kind == DUCKDB \
+        else _connect_postgres(location, name, False)
+    layout = inspect(store, name)
+    if layout.schema is None:
+        store.close()
+        return None
+    store.use(layout.schema)
+    return store
+
+
 def postgres_driver():
     """psycopg, which only a PostgreSQL store needs: pyproject.toml's ``postgres`` extra."""
     try:
@@ -219,14 +239,16 @@ def check_store(given: str | None, schema: str | None = None) -> None:
         check_duckdb_file(Path(location.target))
         _check_can_make(Path(location.target))
         return
+    if location.kind == DUCKDB:  # its write-ahead log is made beside it
+        _check_can_make(Path(location.target))
     connect = _connect_duckdb if location.kind == DUCKDB else _connect_postgres
     with connect(location, schema, location.kind == DUCKDB) as store:
         check_can_add(store)
 
 
 def _check_can_make(path: Path) -> None:
-    """A DuckDB file not made yet: the nearest folder that exists above it may be written,
-    and nothing on the way is a file."""
+    """A DuckDB file, or the write-ahead log made beside it: the nearest folder that exists
+    above it may be written, and nothing on the way is a file."""
     above = path.parent
     while not above.exists() and above != above.parent:
         above = above.parent
@@ -234,7 +256,7 @@ def _check_can_make(path: Path) -> None:
         raise StoreError(f"cannot create the folder of history store {path}: {above} is "
                          "not a folder")
     if not os.access(above, os.W_OK | os.X_OK):
-        raise StoreError(f"cannot create history store {path}: {above} may not be written")
+        raise StoreError(f"cannot write history store {path}: {above} may not be written")
 
 
 def _connect_postgres(location: Location, schema: str, write: bool) -> Store:
