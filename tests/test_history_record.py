@@ -386,3 +386,53 @@ def test_a_never_empty_integer_written_as_a_float_past_2_53_goes_in_exactly(runs
     with open_store(url) as store:
         got = {v for (v,) in store.execute("SELECT iteration FROM samples")}
     assert {9007199254740995, 9007199254740993} <= got
+
+
+@pytest.mark.parametrize("file, changes, expected", [
+    # a float rounds each to a whole number: the text says otherwise
+    ("results.csv", {(0, "flops"): "9007199254740990.7"},
+     "line 2: flops holds '9007199254740990.7', not an integer"),
+    ("results.csv", {(0, "ops"): "1.00000000000000001"},
+     "line 2: ops holds '1.00000000000000001', not an integer"),
+    # an ok row says nothing in error; an empty cell in samples of a measured row
+    ("results.csv", {(0, "error"): "boom"}, "line 2: error holds 'boom' on a measured row"),
+])
+def test_what_a_float_or_a_status_would_hide_is_refused(runs, tmp_path, file, changes,
+                                                        expected):
+    run = copy_of(runs, "complete", tmp_path)
+    edit_cells(run, file, changes)
+    err = refused_in_one_line(add(str(tmp_path / "h.duckdb"), run))
+    assert f"{file}: {expected}" in err
+
+
+def test_a_measured_row_whose_samples_are_gone_is_refused(runs, tmp_path):
+    """Stored so, its resume would measure the row again and make another run of it, which
+    the store would then refuse for good."""
+    run = copy_of(runs, "complete", tmp_path)
+    samples = pd.read_csv(run / "samples.csv")
+    config = samples["config_id"].iloc[0]
+    gone = samples["config_id"].eq(config) & samples["phase"].eq("optimizer")
+    samples[~gone].to_csv(run / "samples.csv", index=False)
+    err = refused_in_one_line(add(str(tmp_path / "h.duckdb"), run))
+    assert f"records {config} optimizer (repeat 1) as measured, but samples.csv holds none " \
+           "of its samples" in err
+
+
+def test_two_folders_of_one_run_with_other_contents_write_nothing(runs, tmp_path):
+    first = copy_of(runs, "complete", tmp_path)
+    second = shutil.copytree(first, tmp_path / "second")
+    edit_cells(second, "results.csv", {(0, "seed"): "7"})
+    url = str(tmp_path / "h.duckdb")
+    err = refused_in_one_line(add(url, first, second))
+    assert f"{first} and {second} are both run " in err
+    assert not Path(url).exists()
+
+
+def test_rows_that_name_their_worker_ask_for_the_plan(runs, tmp_path):
+    """env.json and sweep.json both deleted: the rows still say a sweep's worker wrote
+    them, and a sweep plans its run in sweep.json."""
+    run = copy_of(runs, "stopped", tmp_path)
+    (run / "sweep.json").unlink()
+    (run / "env.json").unlink()
+    err = refused_in_one_line(add(str(tmp_path / "h.duckdb"), run))
+    assert "sweep.json is missing: the run's sweep wrote it" in err

@@ -436,3 +436,11 @@ def look(url: str, schema: str):
     if url.startswith("postgresql://"):
         return psycopg.connect(url)
     return duckdb.connect(url, read_only=True)
+
+
+@pytest.mark.parametrize("schema", ["pg_catalog", "information_schema", "pg_temp_1"])
+def test_a_schema_the_database_keeps_for_itself_is_refused(real_run, tmp_path, schema):
+    store = tmp_path / "h.duckdb"
+    err = one_line(history("add", str(real_run), "--store", str(store), "--schema", schema))
+    assert f"history schema {schema!r} is one the database keeps for itself" in err
+    assert not store.exists()

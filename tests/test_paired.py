@@ -78,6 +78,17 @@ def test_an_environment_name_is_one_folder_in_the_out_dir(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("name", ["paired.html", "decisions.json"])
+def test_an_environment_named_as_the_rounds_own_file_is_refused(tmp_path, name):
+    """Its folder would take the place of the page or the standing the rounds write."""
+    command = [sys.executable, "-m", "bench", "paired-rounds", "--env", f"a={sys.executable}",
+               "--env", f"{name}={sys.executable}", "--out-dir", str(tmp_path / "out")]
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert f"{name!r} is the name of a file the rounds write in --out-dir" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_interpreter_that_cannot_import_torch_is_refused_before_any_round(tmp_path,
                                                                            bare_python):
     out = tmp_path / "out"

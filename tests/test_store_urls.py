@@ -163,3 +163,13 @@ def test_an_interrupted_run_s_resume_command_keeps_its_store(role_url, tmp_path)
         stored = connection.execute("SELECT run_id FROM team_env.runs").fetchall()
         schemas = {r[0] for r in connection.execute("SELECT nspname FROM pg_namespace")}
     assert stored == [(run_id,)] and "multinet_bench" not in schemas
+
+
+def test_a_store_s_name_keeps_every_setting_but_its_password():
+    """The name is what a resume command connects with: sslmode=verify-full dropped from it
+    would resume without checking the server's certificate."""
+    from bench.history.location import locate
+    location = locate(f"postgresql://alice:{PASSWORD}@db.example:5432/bench?sslmode=verify-full"
+                      f"&connect_timeout=5&password={PASSWORD}&application_name=x")
+    assert location.name == ("postgresql://alice@db.example:5432/bench?sslmode=verify-full"
+                             "&connect_timeout=5&application_name=x")

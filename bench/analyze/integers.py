@@ -61,3 +61,13 @@ def _exact_int(text: str) -> int | None:
     except InvalidOperation:
         return None
     return int(value) if value.is_finite() and value == value.to_integral_value() else None
+
+
+def hidden_fractions(text: pd.Series, numbers: pd.Series) -> pd.Series:
+    """Cells spelled with a point or an exponent whose number is not whole, though its float
+    is (`9007199254740990.7` is 9007199254740991.0 to a float): read exactly from the text."""
+    spelled = numbers.notna() & text.str.contains(r"[.eE]", regex=True)
+    hidden = pd.Series(False, index=text.index)
+    if spelled.any():
+        hidden[spelled] = text[spelled].map(lambda cell: _exact_int(cell) is None)
+    return hidden

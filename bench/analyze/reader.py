@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from bench.axes import BASE, BATCH_SIZE, CUDA_GRAPH, VARIANTS, WORLD_SIZE
-from bench.analyze.integers import EXACT_IN_FLOAT, whole_numbers
+from bench.analyze.integers import EXACT_IN_FLOAT, hidden_fractions, whole_numbers
 from bench.errors import UsageError
 from bench.schema import (COLUMNS, ENV_FILE, NETWORK_COLUMNS, NETWORKS_FILE, OK,
                           OPERATOR_COLUMNS, OPERATORS_FILE, RESULTS_FILE, SAMPLE_COLUMNS,
@@ -166,6 +166,8 @@ def _typed_column(path: Path, text: pd.Series, column: Column) -> pd.Series:
     if column.kind == "int":  # a whole number; inf is one to np.floor, not to int64
         bad = bad | (numbers.notna() & ((numbers != np.floor(numbers.fillna(0)))
                                         | ~np.isfinite(numbers.fillna(0))))
+        if not bad.any():
+            bad = hidden_fractions(text, numbers)
     if column.unit in TIME_UNITS:  # no clock reads an infinite or a negative time
         bad = bad | (numbers.notna() & (~np.isfinite(numbers.fillna(0)) | (numbers < 0)))
     if bad.any():
@@ -200,6 +202,9 @@ def read_results(path: Path, *, allow_empty: bool = False) -> pd.DataFrame:
 def typed_results(df: pd.DataFrame, path: Path | str) -> pd.DataFrame:
     """A results table of text cells (as a CSV holds them), typed and checked; ``path``
     names where it came from in error messages."""
+    # `1.0` is 1, as in any integer column
+    df["schema_version"] = df["schema_version"].str.replace(r"^\s*(\d+)\.0*\s*$", r"\1",
+                                                            regex=True)
     versions = sorted(set(df["schema_version"]))
     if df.empty:
         versions = [str(SCHEMA_VERSION)]
@@ -266,6 +271,9 @@ def read_networks(path: Path) -> pd.DataFrame:
     if unnamed.any():
         raise UsageError(f"{path} is truncated or damaged: line {_line(unnamed)} has empty "
                          "cells where every attributed row has values")
+    # `1.0` is 1, as in any integer column
+    df["schema_version"] = df["schema_version"].str.replace(r"^\s*(\d+)\.0*\s*$", r"\1",
+                                                            regex=True)
     versions = sorted(set(df["schema_version"])) or [str(SCHEMA_VERSION)]
     if versions != [str(SCHEMA_VERSION)]:
         raise UsageError(f"{path} has schema version {', '.join(versions)}; this harness "

@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from bench.history.add import ADDED, add_run, known_outcome, stored_fingerprints
-from bench.history.record import read_record
+from bench.errors import UsageError
+from bench.history.record import RunRecord, read_record
 from bench.history.store import check_store, open_store
 
 
@@ -25,6 +26,12 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     refuses any folder, or a run stored with other contents, leaves the store as it was."""
     check_store(args.store, args.schema)
     checked = [read_record(folder) for folder in args.run_dirs]
+    first_of: dict[str, RunRecord] = {}
+    for record in checked:
+        seen = first_of.setdefault(record.run_id, record)
+        if seen.fingerprint != record.fingerprint:
+            raise UsageError(f"{seen.folder} and {record.folder} are both run {record.run_id}, "
+                             "with other contents: add one of them")
     stored = stored_fingerprints(args.store, args.schema, [r.run_id for r in checked])
     for record in checked:
         if record.run_id in stored:

@@ -34,8 +34,17 @@ POSTGRES_SCHEMES = ("postgresql", "postgres")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):(.*)$", re.DOTALL)
 _KEYWORDS = re.compile(r"(?i)(^|\s)(host|hostaddr|port|dbname|user|password|service)\s*=")
 # query parameters that name where the store is, shown in its name; the rest are left out
-SHOWN_PARAMETERS = ("host", "hostaddr", "port", "dbname", "user", "service")
 PASSWORD_PARAMETERS = ("password", "sslpassword")
+# libpq's connection parameters, passwords aside (its documentation's list)
+SHOWN_PARAMETERS = (
+    "host", "hostaddr", "port", "dbname", "user", "service", "passfile", "channel_binding",
+    "connect_timeout", "client_encoding", "options", "application_name",
+    "fallback_application_name", "keepalives", "keepalives_idle", "keepalives_interval",
+    "keepalives_count", "tcp_user_timeout", "replication", "gssencmode", "sslmode",
+    "sslnegotiation", "requiressl", "sslcompression", "sslcert", "sslkey", "sslcertmode",
+    "sslrootcert", "sslcrl", "sslcrldir", "sslsni", "requirepeer", "require_auth",
+    "ssl_min_protocol_version", "ssl_max_protocol_version", "krbsrvname", "gsslib",
+    "gssdelegation", "target_session_attrs", "load_balance_hosts")
 # DuckDB's file header: a checksum, then its magic bytes at offset 8
 DUCKDB_MAGIC, DUCKDB_MAGIC_AT = b"DUCK", 8
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -99,6 +108,9 @@ def postgresql(rest: str) -> Location:
     secrets = [password] if has_password else []
     # keys as libpq reads them: percent-decoded (``pass%77ord`` is ``password``)
     secrets += [value for key, _, value in pairs if _key(key) in PASSWORD_PARAMETERS]
+    # every setting libpq knows but a password: the store's name is what a resume command
+    # connects with, so sslmode=verify-full, say, must not be dropped from it (a key libpq
+    # does not know is refused by it, and its value may be anything: it is not shown)
     shown = "&".join(f"{key}={value}" for key, _, value in pairs
                      if _key(key) in SHOWN_PARAMETERS)
     name = f"postgresql://{user + '@' if user else ''}{address}{'?' + shown if shown else ''}"

@@ -33,7 +33,8 @@ from typing import Any
 
 import pandas as pd
 
-from bench.analyze.reader import RESULTS_UNIT, SAMPLES_UNIT, load_run, read_samples
+from bench.analyze.reader import (RESULTS_UNIT, SAMPLES_UNIT, load_run, read_samples,
+                                  untimed_phases)
 from bench.errors import UsageError
 from bench.history.status_rows import check_rows_match_status
 from bench.schema import (COLUMNS, ENV_FILE, NOT_OK, OK, PLAN_KEY, REQUIRED_PHASES,
@@ -86,7 +87,8 @@ def read_record(folder: str | Path) -> RunRecord:
     folder = Path(folder)
     run = load_run(folder)  # refuses a damaged results.csv, or another schema
     run_id = one_run_id(folder, run.results)
-    check_records(folder, run.env, run.sweep, run_id)
+    check_records(folder, run.env, run.sweep, run_id,
+                  by_workers=bool(run.results["worker"].notna().any()))
     samples = read_samples(folder / SAMPLES_FILE, allow_empty=not run.results["status"].eq(OK)
                            .any())
     check_samples(folder, run.results, samples, run_id)
@@ -109,11 +111,11 @@ def one_run_id(folder: Path, results: pd.DataFrame) -> str:
 
 
 def check_records(folder: Path, env: dict[str, Any], sweep: dict[str, Any] | None,
-                  run_id: str) -> None:
+                  run_id: str, by_workers: bool = False) -> None:
     """env.json and sweep.json: as the run wrote them, and of this run."""
-    if DIGEST_KEY in env and PLAN_KEY not in (sweep or {}):  # a sealed env.json: written by
-        # a sweep, whose sweep.json plans what the run measures; without that plan, a part
-        # of the run could pass for the whole
+    if (DIGEST_KEY in env or by_workers) and PLAN_KEY not in (sweep or {}):  # a sealed
+        # env.json, or rows that name their worker: written by a sweep, whose sweep.json
+        # plans what the run measures; without that plan, a part could pass for the whole
         lost = "is missing" if sweep is None else f"has lost its {PLAN_KEY!r}"
         raise UsageError(f"{folder / SWEEP_FILE} {lost}: the run's sweep wrote it, with the "
                          "configurations it plans, and a run is stored complete")
@@ -136,6 +138,16 @@ def check_samples(folder: Path, results: pd.DataFrame, samples: pd.DataFrame,
                          f"{str(samples['run_id'].iloc[line])!r:.60}, not of {run_id} "
                          f"({RESULTS_FILE}'s)")
     key = ["repeat", "config_id", "phase"]
+    measured = results.loc[(results["status"] == OK) & ~untimed_phases(results),
+                           key].drop_duplicates()
+    sampled = measured.merge(samples[key].drop_duplicates(), on=key, how="left",
+                             indicator=True)["_merge"].eq("left_only").to_numpy()
+    if sampled.any():
+        row = measured.iloc[int(sampled.argmax())]
+        raise UsageError(f"{folder / RESULTS_FILE} records {row['config_id']} {row['phase']} "
+                         f"(repeat {row['repeat']}) as measured, but {SAMPLES_FILE} holds none "
+                         "of its samples: `python -m bench run --resume "
+                         f"{folder}` measures it again")
     measured = results.loc[results["status"] == OK, key].drop_duplicates()
     found = samples[key].merge(measured, on=key, how="left", indicator=True)["_merge"]
     orphan = found.eq("left_only").to_numpy()

@@ -29,6 +29,11 @@ def check_rows_match_status(path: Path, *, planned: bool) -> None:
     blank = text.apply(lambda column: column.str.strip().str.lower().isin(("", "nan")))
     status = text["status"]
     not_ok = status.ne(OK)
+    said = status.eq(OK) & ~blank["error"]
+    if said.any():
+        raise UsageError(f"{path}: line {_line(said)}: error holds "
+                         f"{text['error'][said].iloc[0]!r:.40} on a measured row: error says "
+                         "why a configuration was not measured")
     silent = not_ok & blank["error"]
     if silent.any():
         raise UsageError(f"{path}: line {_line(silent)}: status is {status[silent].iloc[0]} "

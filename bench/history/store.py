@@ -44,6 +44,8 @@ DEFAULT_STORE = Path("results") / "history.duckdb"
 DEFAULT_SCHEMA = "multinet_bench"
 # an unquoted SQL name in both databases, within PostgreSQL's 63 bytes
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+# the databases' own schemas (PostgreSQL's pg_* besides)
+SYSTEM_SCHEMAS = ("information_schema", "pg_catalog", "pg_toast", "temp")
 # How long opening a DuckDB file waits for another process that holds it.
 LOCK_WAIT_S = 60.0
 
@@ -57,6 +59,9 @@ def schema_name(given: str | None = None) -> str:
     """The schema of the project's tables: ``given``, else $BENCH_HISTORY_SCHEMA, else
     ``multinet_bench``; a name that is not a plain SQL name is refused."""
     name = given or os.environ.get(SCHEMA_VAR) or DEFAULT_SCHEMA
+    if name.startswith("pg_") or name in SYSTEM_SCHEMAS:
+        raise StoreError(f"history schema {name!r} is one the database keeps for itself; "
+                         f"give another, e.g. {DEFAULT_SCHEMA}")
     if not SCHEMA_NAME.fullmatch(name):
         raise StoreError(f"history schema {name!r}: give a name of lower-case letters, digits "
                          "and underscores, not starting with a digit (at most 63)")

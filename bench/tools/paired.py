@@ -71,6 +71,10 @@ def fail(message: str) -> SystemExit:
     return SystemExit(USAGE_ERROR)
 
 
+# what the rounds write in --out-dir beside the environments' folders
+OWN_FILES = ("paired.html", "decisions.json")
+
+
 def parse_environments(envs: list[str], settings: list[str]) -> list[Environment]:
     """``NAME=PYTHON`` for each environment, ``NAME:VAR=VALUE`` for each variable; every
     interpreter must exist before anything starts, and every name must be one folder's,
@@ -83,6 +87,9 @@ def parse_environments(envs: list[str], settings: list[str]) -> list[Environment
         if not FOLDER_NAME.fullmatch(name):
             raise fail(f"--env {text!r}: the name {name!r} becomes a folder in --out-dir; use "
                        "letters, digits, '.', '_' and '-', starting with a letter or digit")
+        if name in OWN_FILES:
+            raise fail(f"--env {text!r}: {name!r} is the name of a file the rounds write in "
+                       f"--out-dir ({', '.join(OWN_FILES)}); give the environment another")
         if name in out:
             raise fail(f"--env {name!r} is given twice")
         if shutil.which(python) is None:
@@ -197,7 +204,7 @@ def run_round(envs: list[Environment], round_: int, rounds: int, out_dir: Path,
 def decisions(envs: list[Environment], out_dir: Path, rounds: int, threshold: str) -> dict:
     """Where the comparison stands after ``rounds`` rounds: ``python -m bench paired
     --decisions`` in the baseline's interpreter (it has pandas)."""
-    path = out_dir / "decisions.json"
+    path = out_dir / OWN_FILES[1]
     command = [envs[0].python, "-m", "bench", "paired",
                *(str(out_dir / env.name) for env in envs), "--rounds", str(rounds),
                "--decisions", str(path)]
@@ -276,7 +283,7 @@ def compare(envs: list[Environment], out_dir: Path, rounds: int, threshold: str)
     """``python -m bench paired`` with the baseline's interpreter: it has pandas."""
     folders = [str(out_dir / env.name) for env in envs]
     command = [envs[0].python, "-m", "bench", "paired", *folders, "--rounds", str(rounds),
-               "--out", str(out_dir / "paired.html")]
+               "--out", str(out_dir / OWN_FILES[0])]
     if threshold:
         command += ["--threshold", threshold]
     variables = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
