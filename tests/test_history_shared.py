@@ -444,3 +444,20 @@ def test_a_schema_the_database_keeps_for_itself_is_refused(real_run, tmp_path, s
     err = one_line(history("add", str(real_run), "--store", str(store), "--schema", schema))
     assert f"history schema {schema!r} is one the database keeps for itself" in err
     assert not store.exists()
+
+
+def test_another_role_s_tables_this_role_cannot_see_are_refused_by_name(real_run, tmp_path,
+                                                                        roles):
+    """The owner's tables of these names in `public`, on which the adder has no grant: the
+    information schema hides them from it, the catalog does not."""
+    run_sql(roles["owner"], [*(f"CREATE TABLE public.{t} (x INTEGER)"
+                               for t in ("runs", "results", "samples"))])
+    err = one_line(history("add", str(real_run), "--store", roles["adder"], "--schema",
+                           "public"))
+    assert "schema public holds tables this harness did not make" in err
+    proc = subprocess.run([sys.executable, "-m", "bench", "run", *__import__(
+        "tests.conftest", fromlist=["TINY_RUN"]).TINY_RUN, "--out-dir", str(tmp_path / "run"),
+        "--history", roles["adder"]], cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={**_environ(), "BENCH_HISTORY_SCHEMA": "public"})
+    assert "schema public holds tables this harness did not make" in \
+        refused_before_measuring(proc, tmp_path / "run")

@@ -150,8 +150,17 @@ def inspect(store, schema: str) -> Layout:
 
 
 def tables_in(store, schema: str) -> set[str]:
-    rows = store.execute("SELECT table_name FROM information_schema.tables "
-                         "WHERE table_schema = ?", (schema,))
+    """The tables and views of ``schema``. PostgreSQL's information_schema shows a role only
+    what it may use: its catalog shows all, so another role's tables of these names are
+    seen (and refused), not taken for an empty schema."""
+    if store.kind == "duckdb":
+        rows = store.execute("SELECT table_name FROM information_schema.tables "
+                             "WHERE table_schema = ?", (schema,))
+    else:
+        rows = store.execute("SELECT c.relname FROM pg_catalog.pg_class c JOIN "
+                             "pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+                             "WHERE n.nspname = ? AND c.relkind IN ('r', 'p', 'v', 'm', 'f')",
+                             (schema,))
     return {name for (name,) in rows}
 
 
@@ -266,7 +275,14 @@ def missing_columns(store, schema: str, table: str,
 def table_columns(store, table: str, schema: str | None = None) -> list[str]:
     """``table``'s columns, in ``schema`` (the store's own by default) alone: another
     schema's table of the same name is not this one."""
-    rows = store.execute("SELECT column_name FROM information_schema.columns "
-                         "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
-                         (schema or store.schema, table))
+    if store.kind == "duckdb":
+        rows = store.execute("SELECT column_name FROM information_schema.columns WHERE "
+                             "table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+                             (schema or store.schema, table))
+    else:  # the catalog, as tables_in: every column, whatever this role may read
+        rows = store.execute("SELECT a.attname FROM pg_catalog.pg_attribute a JOIN "
+                             "pg_catalog.pg_class c ON c.oid = a.attrelid JOIN "
+                             "pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE "
+                             "n.nspname = ? AND c.relname = ? AND a.attnum > 0 AND NOT "
+                             "a.attisdropped ORDER BY a.attnum", (schema or store.schema, table))
     return [r[0] for r in rows]
