@@ -6,6 +6,7 @@ arranges it: a signal sent from outside would land anywhere in those few millise
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -37,6 +38,9 @@ def test_ctrl_c_while_paired_rounds_imports_is_one_line(tmp_path, module):
          f"b={python}", "--out-dir", str(tmp_path / "paired"), "--rounds", "2"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
         env={**os.environ, "PYTHONPATH": f"{tmp_path / 'hook'}{os.pathsep}{ROOT}",
-             "SIGINT_AT_IMPORT": module})
+             "SIGINT_AT_IMPORT": module},
+        # as from a terminal: a shell starting these tests in the background without job
+        # control leaves SIGINT ignored, and children inherit that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert (proc.returncode, proc.stderr) == (130, "interrupted\n")
     assert not (tmp_path / "paired").exists()
