@@ -5,6 +5,7 @@ left as they were. Against DuckDB and a real PostgreSQL, with a real run."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -64,6 +65,18 @@ def tables_of(url: str) -> set[tuple[str, str]]:
 
 def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@contextlib.contextmanager
+def immutable(path: Path):
+    """``path`` made immutable (``chattr +i``: not even root may write it) while the block
+    runs; the test skipped where the file system cannot."""
+    if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+        pytest.skip("this file system cannot make a file or folder immutable (chattr +i)")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
 
 
 def one_line(proc) -> str:
@@ -192,13 +205,9 @@ def test_a_duckdb_file_another_process_reads_can_be_viewed(real_run, tmp_path):
 def test_a_file_no_one_may_write_can_be_viewed(real_run, tmp_path):
     store = tmp_path / "history.duckdb"
     assert history("add", str(real_run), "--store", str(store)).returncode == 0
-    if subprocess.run(["chattr", "+i", str(store)], capture_output=True).returncode != 0:
-        pytest.skip("this file system cannot make a file immutable (chattr +i)")
-    try:
+    with immutable(store):
         proc = history("report", "--store", str(store), "--out", str(tmp_path / "h.html"))
         refused = history("add", str(real_run), "--store", str(store))
-    finally:
-        subprocess.run(["chattr", "-i", str(store)], check=True)
     assert proc.returncode == 0 and "(1 runs," in proc.stdout, proc.stderr
     assert "cannot open history store" in one_line(refused)
 
@@ -357,12 +366,8 @@ def test_run_refuses_a_store_its_schema_holds_foreign_tables_of_before_measuring
 def test_run_refuses_a_file_no_one_may_write_before_measuring(real_run, tmp_path):
     store = tmp_path / "history.duckdb"
     assert history("add", str(real_run), "--store", str(store)).returncode == 0
-    if subprocess.run(["chattr", "+i", str(store)], capture_output=True).returncode != 0:
-        pytest.skip("this file system cannot make a file immutable (chattr +i)")
-    try:
+    with immutable(store):
         proc = run_into(str(store), tmp_path / "run")
-    finally:
-        subprocess.run(["chattr", "-i", str(store)], check=True)
     assert f"cannot open history store {store}" in \
         refused_before_measuring(proc, tmp_path / "run")
 
@@ -377,12 +382,8 @@ def test_run_refuses_a_folder_no_one_may_write_before_measuring(real_run, tmp_pa
     store = folder / "history.duckdb"
     if store_made:
         assert history("add", str(real_run), "--store", str(store)).returncode == 0
-    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
-        pytest.skip("this file system cannot make a folder immutable (chattr +i)")
-    try:
+    with immutable(folder):
         proc = run_into(str(store), tmp_path / "run")
-    finally:
-        subprocess.run(["chattr", "-i", str(folder)], check=True)
     assert f"cannot write history store {store}: {folder} may not be written" in \
         refused_before_measuring(proc, tmp_path / "run")
 
