@@ -196,11 +196,19 @@ def started_tool(out) -> subprocess.Popen:
                "--run-args", LONGER]
     tool = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
+    # results.csv is made, header only, before anything is measured: wait for a row
     deadline = time.monotonic() + 120
-    while not (out / "a" / "round-01" / "results.csv").exists():
+    while not measured_any(out / "a" / "round-01" / "results.csv"):
         assert tool.poll() is None and time.monotonic() < deadline
         time.sleep(0.1)
     return tool
+
+
+def measured_any(results: Path) -> bool:
+    try:
+        return len(results.read_text().splitlines()) > 1
+    except FileNotFoundError:
+        return False
 
 
 def rows_of(out) -> int:
