@@ -123,6 +123,14 @@ def t_interval(estimate, se, df, confidence: float = CONFIDENCE):
     return estimate - t * se, estimate + t * se, p
 
 
+def unique_quantiles(p: np.ndarray, df: np.ndarray) -> np.ndarray:
+    """Student's t quantiles, each distinct (p, df) pair solved once: a comparison's keys
+    share a few of them (the rounds they have, one level per look), and each solution is
+    an iteration over the incomplete beta function."""
+    pairs, where = np.unique(np.stack([p.ravel(), df.ravel()]), axis=1, return_inverse=True)
+    return np.asarray(student_t_quantile(pairs[0], pairs[1]))[where.ravel()].reshape(p.shape)
+
+
 def level_interval(estimate, se, df, level):
     """Two-sided interval of log-ratios at error ``level`` (arrays or scalars); where the
     standard error is 0, the estimate itself."""
@@ -130,9 +138,10 @@ def level_interval(estimate, se, df, level):
                                np.broadcast_arrays(estimate, se, df, level))
     usable = (df > 0) & (level > 0) & (level < 1)
     with np.errstate(invalid="ignore"):
-        t = np.where(usable, student_t_quantile(np.where(usable, 1 - level / 2, 0.75),
-                                                np.where(usable, df, 1.0)), np.inf)
-    half = np.where(se > 0, t * se, 0.0)
+        t = np.where(usable, unique_quantiles(np.where(usable, 1 - level / 2, 0.75),
+                                              np.where(usable, df, 1.0)), np.inf)
+    with np.errstate(invalid="ignore"):  # no bounds (t infinite) times no spread
+        half = np.where(se > 0, t * se, 0.0)
     half = np.where(usable | (se == 0), half, np.inf)
     return estimate - half, estimate + half
 

@@ -79,6 +79,19 @@ def config_ids(run: Run) -> pd.Series:
     return rows.groupby(list(KEY), sort=False, dropna=False)["config_id"].first()
 
 
+def nan_median(x: np.ndarray, axis: int) -> np.ndarray:
+    """``np.nanmedian(x, axis, keepdims=True)`` for a 2-D array, NaN where a line holds
+    none: sorted once, NaN last, and the middle of each line's values read off. numpy's
+    own takes a masked-array path on small arrays with NaN, some fifty times slower, and
+    the median polish takes hundreds of them per comparison."""
+    ordered = np.sort(x, axis=axis)
+    count = np.sum(~np.isnan(x), axis=axis, keepdims=True)
+    low = np.take_along_axis(ordered, np.maximum(count - 1, 0) // 2, axis=axis)
+    high = np.take_along_axis(ordered, count // 2 - (count == 0), axis=axis)
+    with np.errstate(invalid="ignore"):
+        return np.where(count > 0, (low + high) / 2, np.nan)
+
+
 def round_effects(log_ratio: np.ndarray, phase: np.ndarray) -> np.ndarray:
     """Each round's effect on each key (keys x rounds, as ``log_ratio``, NaN where a round
     lacks the key): per phase, log_ratio = key effect + round effect + rest by median
@@ -90,8 +103,8 @@ def round_effects(log_ratio: np.ndarray, phase: np.ndarray) -> np.ndarray:
             x = log_ratio[phase == value]
             by_round = np.zeros((1, x.shape[1]))
             for _ in range(POLISH_SWEEPS):
-                by_key = np.nanmedian(x - by_round, axis=1, keepdims=True)
-                before, by_round = by_round, np.nanmedian(x - by_key, axis=0, keepdims=True)
+                by_key = nan_median(x - by_round, axis=1)
+                before, by_round = by_round, nan_median(x - by_key, axis=0)
                 if np.nanmax(np.abs(by_round - before), initial=0.0) < POLISH_TOLERANCE:
                     break
             by_round = np.nan_to_num(by_round - np.nanmean(by_round))
@@ -161,17 +174,23 @@ def looks_within(plan: Plan, n_rounds: int) -> list[tuple[int, int]]:
 
 
 def judge_sequentially(log_ratio: np.ndarray, phase: np.ndarray,
-                       threshold: float = DEFAULT_THRESHOLD, plan: Plan = PLAN) -> pd.DataFrame:
+                       threshold: float = DEFAULT_THRESHOLD, plan: Plan = PLAN,
+                       looked: dict | None = None) -> pd.DataFrame:
     """Per key (rows of ``log_ratio``, keys x rounds in round order, NaN where a round lacks
     the key), the verdict of the first planned look that decided it, on the rounds up to
     that look; an undecided key keeps its last look's figures and says about how many
     rounds would decide it. Columns: ratio, low, high, verdict, rounds, decided_at (the
-    rounds at the deciding look, NaN where undecided), rounds_to_decide, detectable."""
+    rounds at the deciding look, NaN where undecided), rounds_to_decide, detectable.
+    ``looked``: the looks of earlier calls on the same rounds, by (look, rounds), kept and
+    reused (a caller that judges after every new round; its earlier rounds never change)."""
     n_rounds = log_ratio.shape[1]
     final = None
     decided_at = np.full(len(log_ratio), np.nan)
+    looked = {} if looked is None else looked
     for look, rounds in looks_within(plan, n_rounds):
-        judged = look_at(log_ratio[:, :rounds], phase, plan, look, threshold)
+        if (look, rounds) not in looked:
+            looked[look, rounds] = look_at(log_ratio[:, :rounds], phase, plan, look, threshold)
+        judged = looked[look, rounds].copy()
         if final is None:
             final = judged
         open_ = np.isnan(decided_at)

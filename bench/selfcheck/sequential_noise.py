@@ -72,7 +72,7 @@ def trial(model, rng: np.random.Generator, slowed: set[str], max_rounds: int) ->
     rounds = np.full((len(config), max_rounds), np.nan)
     measured_share = []
     open_configs = set(config)
-    judged = None
+    judged, looked = None, {}
     for r in range(max_rounds):
         draw = model.draw(rng) + np.log(SLOWDOWN) * changed
         measuring = np.isin(config, list(open_configs))
@@ -80,7 +80,8 @@ def trial(model, rng: np.random.Generator, slowed: set[str], max_rounds: int) ->
         measured_share.append(measuring.mean())
         if r + 1 < PLAN.first:
             continue
-        judged = judge_sequentially(rounds[:, :r + 1], model.phase, DEFAULT_THRESHOLD)
+        judged = judge_sequentially(rounds[:, :r + 1], model.phase, DEFAULT_THRESHOLD,
+                                    looked=looked)
         open_configs = set(config[(judged["verdict"] == UNDECIDED).to_numpy()])
         if not open_configs:
             break
