@@ -81,3 +81,28 @@ def test_results_readme_documents_both_files():
     assert markdown_table(NETWORK_COLUMNS) in readme
     assert markdown_table(OPERATOR_COLUMNS) in readme
     assert f"`{NETWORKS_FILE}`" in readme and RESULTS_FILE in readme
+
+
+def test_no_attribution_time_is_no_attribution_pass_and_the_run_reads_and_reports(tmp_path):
+    config = load_sweep(overrides={"scenarios": ["gan"], "batch_sizes": [2], "devices": ["cpu"],
+                                   "optimizer_setups": ["separate", "single"], "threads": 1},
+                        timing_overrides={**TINY, "attribution_s": 0})
+    out = tmp_path / "run"
+    run_sweep(config, out, progress=False)
+    run = load_run(out)
+    assert set(run.results["status"]) == {"ok"} and len(run.results) == 2 * 4
+    assert run.networks().empty  # no configuration was split by network
+    from bench.present.report_page import write_report
+    page = write_report([run], tmp_path / "report.html").read_text()
+    assert "gan" in page
+
+
+def test_paired_rounds_skip_the_attribution_pass_unless_their_sweep_asks_for_one(tmp_path):
+    from bench.tools.paired import Environment, round_command
+    env = Environment("a", "/usr/bin/python3")
+    command, _ = round_command(env, tmp_path / "round-01", ["--batch-sizes", "1"])
+    at = command.index("--attribution-s")
+    assert command[at + 1] == "0" and command.index("--batch-sizes") > at
+    # the user's own, later on the command line, is the one argparse keeps
+    command, _ = round_command(env, tmp_path / "round-01", ["--attribution-s", "0.5"])
+    assert [a for a in command if a in ("0", "0.5")][-1] == "0.5"

@@ -83,7 +83,8 @@ def add_sweep_options(p: argparse.ArgumentParser) -> None:
     t.add_argument("--interleave", type=int, help="comparison groups timed at once, a round "
                    "of each in turn (0: 8 on the CPU, 1 on an accelerator)")
     t.add_argument("--attribution-s", type=float, help="seconds of each configuration's pass "
-                   "that splits its phases by network, past its fewest rounds (networks.csv)")
+                   "that splits its phases by network, past its fewest rounds (networks.csv); 0: no "
+                   "such pass")
 
 
 def sweep_arguments(args: argparse.Namespace) -> list[str]:

@@ -160,8 +160,10 @@ def attribute_into(result: ConfigResult, budget_s: float = BUDGET_S) -> None:
     """The pass for a measured configuration, into ``result.attribution``, once per
     configuration: in its first pass (repeat 1), not again in every repeat and worker. A
     failure (out of memory, say) is kept as ``result.attribution_error`` and never raised:
-    the configuration's timing and memory stand whatever becomes of its attribution."""
-    if not attributable(result.spec) or result.repeat != 1:
+    the configuration's timing and memory stand whatever becomes of its attribution.
+    ``budget_s`` 0: no pass at all (paired rounds compare the phases' times alone, and the
+    pass took a quarter of each round)."""
+    if not attributable(result.spec) or result.repeat != 1 or budget_s <= 0:
         return
     try:
         result.attribution = attribute(result.spec, budget_s=budget_s)

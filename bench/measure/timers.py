@@ -94,7 +94,7 @@ class TimingOptions:
     # accelerator); see bench/sweep/visits.py
     interleave: int = 0
     # seconds of each configuration's attribution pass, past its fewest rounds (its first
-    # pass only: bench/measure/attribution.py)
+    # pass only: bench/measure/attribution.py); 0: no pass
     attribution_s: float = 1.0
 
     def __post_init__(self) -> None:

@@ -162,8 +162,10 @@ def round_command(env: Environment, folder: Path, run_args: list[str],
     if (folder / SWEEP_FILE).exists():
         command = ["-m", "bench", "run", "--resume", str(folder), "--quiet"]
     else:
+        # no network attribution pass: the rounds are compared on the phases' times alone
         command = ["-m", "bench", "run", "--out-dir", str(folder), "--quiet", "--workers", "1",
                    "--min-rounds", str(GROUP_ROUNDS), "--max-rounds", str(GROUP_ROUNDS),
+                   "--attribution-s", "0",
                    *(["--only", f"@{only}"] if only else []), *run_args]
     variables = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **env.variables}
     return [env.python, *command], variables
