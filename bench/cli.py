@@ -10,6 +10,7 @@ and must start without loading torch, which `run` and `verify` need.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import runpy
@@ -148,8 +149,16 @@ def command_module(name: str, module: str):
                          "(`pip install -e .` there installs what the project needs)") from None
 
 
+# What the system says of a path the user gave that cannot be used as given: a name too
+# long, a folder that may not be entered, a file where a folder is wanted and the like
+PATH_ERRORS = {errno.ENAMETOOLONG, errno.EACCES, errno.EPERM, errno.ENOENT, errno.EISDIR,
+               errno.ENOTDIR, errno.EROFS, errno.ELOOP}
+
+
 def is_user_error(exc: Exception) -> bool:
     if isinstance(exc, UsageError):
+        return True
+    if isinstance(exc, OSError) and exc.errno in PATH_ERRORS and exc.filename is not None:
         return True
     # the library's bad-input error; it can only have been raised if multinet was imported
     errors = sys.modules.get("multinet.errors")
@@ -192,8 +201,17 @@ def run_command(argv: list[str]) -> int:
     except Exception as exc:
         if not is_user_error(exc):
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {user_error_line(exc)}", file=sys.stderr)
         return 2
+
+
+def user_error_line(exc: Exception) -> str:
+    """The one line a user error prints: a path error names its path and what is wrong."""
+    if isinstance(exc, OSError):
+        name = os.fsdecode(exc.filename)
+        shown = name if len(name) <= 120 else f"{name[:60]}...{name[-40:]}"
+        return f"{shown}: {exc.strerror or os.strerror(exc.errno)}"
+    return str(exc)
 
 
 def run_tool(name: str, argv: list[str]) -> int:

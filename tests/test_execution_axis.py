@@ -2,6 +2,8 @@
 groups by execution, the report's findings per scenario, the refusals, verify's section,
 and gpu-check's executions check run on the CPU with stacking standing in for streams."""
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -94,8 +96,12 @@ def test_gpu_check_s_executions_check_on_the_cpu(monkeypatch, tmp_path):
         ("executions measured", True), ("stacked against sequential", True),
         ("executions end where sequential ends", True)]
     assert checks[1][2].startswith("n_ensemble seed stacked: ")
-    assert checks[2][2] == ("n_ensemble stacked: identical (norm rtol=0.0001, atol=1e-07 "
-                            "where not identical)")
+    # bit for bit on some CPUs; on others the stacked matmuls round apart, well within
+    # the tolerance the check states
+    said = re.fullmatch(r"n_ensemble stacked: (identical|rel diff (\S+)) \(norm rtol=0\.0001, "
+                        r"atol=1e-07 where not identical\)", checks[2][2])
+    assert said is not None, checks[2][2]
+    assert said.group(2) is None or float(said.group(2)) < 1e-4
 
 
 @pytest.mark.slow

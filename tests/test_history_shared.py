@@ -449,16 +449,34 @@ def test_a_schema_the_database_keeps_for_itself_is_refused(real_run, tmp_path, s
 
 def test_another_role_s_tables_this_role_cannot_see_are_refused_by_name(real_run, tmp_path,
                                                                         roles):
-    """The owner's tables of these names in `public`, on which the adder has no grant: the
-    information schema hides them from it, the catalog does not."""
-    run_sql(roles["owner"], [*(f"CREATE TABLE public.{t} (x INTEGER)"
-                               for t in ("runs", "results", "samples"))])
+    """The owner's tables of these names in its schema `team`, on which the adder has no
+    grant: the information schema hides them from it, the catalog does not."""
+    run_sql(roles["owner"], ["CREATE SCHEMA team", *(f"CREATE TABLE team.{t} (x INTEGER)"
+                                                     for t in ("runs", "results", "samples"))])
     err = one_line(history("add", str(real_run), "--store", roles["adder"], "--schema",
-                           "public"))
-    assert "schema public holds tables this harness did not make" in err
+                           "team"))
+    assert "schema team holds tables this harness did not make" in err
     proc = subprocess.run([sys.executable, "-m", "bench", "run", *__import__(
         "tests.conftest", fromlist=["TINY_RUN"]).TINY_RUN, "--out-dir", str(tmp_path / "run"),
         "--history", roles["adder"]], cwd=ROOT, capture_output=True, text=True, timeout=300,
-        env={**_environ(), "BENCH_HISTORY_SCHEMA": "public"})
-    assert "schema public holds tables this harness did not make" in \
+        env={**_environ(), "BENCH_HISTORY_SCHEMA": "team"})
+    assert "schema team holds tables this harness did not make" in \
         refused_before_measuring(proc, tmp_path / "run")
+
+
+@pytest.mark.parametrize("schema", ["main", "public"])
+def test_the_database_s_default_schema_is_refused_for_it_holds_older_stores(real_run,
+                                                                          store_url, schema):
+    """Tables made there would pass for a store older than the project's schema, and the
+    next writer of another schema would move them away as such."""
+    err = one_line(history("add", str(real_run), "--store", store_url, "--schema", schema))
+    assert f"history schema {schema!r} is the database's default" in err
+    err = one_line(history("add", str(real_run), "--store", store_url,
+                           env={"BENCH_HISTORY_SCHEMA": schema}))
+    assert f"history schema {schema!r} is the database's default" in err
+    # nothing was made in it: another schema's writer finds no older store to move there
+    proc = history("add", str(real_run), "--store", store_url, "--schema", "team_b")
+    assert proc.returncode == 0, proc.stderr
+    with look(store_url, "team_b") as con:
+        (runs,), = con.execute("SELECT count(*) FROM team_b.runs").fetchall()
+    assert runs == 1

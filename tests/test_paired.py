@@ -246,3 +246,46 @@ def test_sweeps_whose_coordinator_is_killed_stop_rather_than_measure_alone(tmp_p
     assert sweeps_running(out) == []  # each stopped at its next turn, not at its round's end
     done = rows_of(out)
     assert done < 6 * 3 * 4 * 2  # neither finished round 1 alone
+
+
+def test_an_out_dir_keeps_one_measurement_and_a_round_holds_one_run(tmp_path):
+    out = tmp_path / "paired"
+    first = paired_tool(out)
+    assert first.returncode == 0, first.stderr
+    recorded = json.loads((out / "rounds.json").read_text())
+    assert recorded["run_args"] == SWEEP.split()
+    assert [e["name"] for e in recorded["environments"]] == ["a", "b"]
+    before = {p: p.read_bytes() for p in out.glob("*/round-*/results.csv")}
+    assert len(before) == 4
+    # another sweep into the same folder would pair with these rounds as one measurement
+    other = SWEEP.replace("--batch-sizes 2", "--batch-sizes 4")
+    command = [sys.executable, "-m", "bench", "paired-rounds", "--env", f"a={sys.executable}",
+               "--env", f"b={sys.executable}", "--set", "b:MULTINET_PAIRED_TEST=1",
+               "--rounds", "3", "--out-dir", str(out), "--run-args", other]
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "holds rounds of another measurement" in proc.stderr
+    assert not list(out.glob("*/round-03"))
+    assert {p: p.read_bytes() for p in out.glob("*/round-*/results.csv")} == before
+    # the command that began them carries on (here: nothing left, the comparison again)
+    again = paired_tool(out)
+    assert again.returncode == 0, again.stderr
+    # a round whose rows name two runs is no round: refused as `history add` refuses it
+    path = out / "b" / "round-02" / "results.csv"
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    table.loc[1, "run_id"] = "someother"
+    table.to_csv(path, index=False)
+    proc = run_cli("paired", str(out / "a"), str(out / "b"))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert f"{out / 'b' / 'round-02'}: a run folder holds one run; results.csv has 2 run ids" \
+        in proc.stderr
+
+
+def test_an_environment_name_too_long_for_a_folder_is_refused_before_any_round(tmp_path):
+    name = "n" * 300
+    command = [sys.executable, "-m", "bench", "paired-rounds", "--env", f"a={sys.executable}",
+               "--env", f"{name}={sys.executable}", "--out-dir", str(tmp_path / "out")]
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "too long for a folder's name" in proc.stderr
+    assert not (tmp_path / "out").exists()

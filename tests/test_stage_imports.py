@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tests.conftest import ROOT
 
-SHARED = {"atomic", "axes", "errors", "releases", "schema", "seal", "secrets"}
+SHARED = {"atomic", "axes", "errors", "output_path", "releases", "schema", "seal", "secrets"}
 STAGES = (
     SHARED,
     {"measure", "correctness"},

@@ -376,6 +376,16 @@ def load_run(path: str | Path, *, allow_empty: bool = False) -> Run:
                read_env(path / ENV_FILE), sweep)
 
 
+def one_run_id(folder: Path, results: pd.DataFrame) -> str:
+    """The one run id of a run folder's results, or a UsageError: a folder holds one run,
+    and rows of another would be counted as this one's."""
+    run_ids = sorted(set(results["run_id"].astype(str)))
+    if len(run_ids) != 1:
+        raise UsageError(f"{folder}: a run folder holds one run; {RESULTS_FILE} has "
+                         f"{len(run_ids)} run ids")
+    return run_ids[0]
+
+
 def device_kind(device: str) -> str:
     """`cuda:1` -> `cuda`: runs on different machines match by the kind of device."""
     return str(device).split(":", 1)[0]

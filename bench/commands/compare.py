@@ -9,6 +9,7 @@ from bench.analyze.run_comparison import compare_runs, load_side
 from bench.analyze.judge import DEFAULT_THRESHOLD, REGRESSION
 from bench.cli import percent
 from bench.commands.report import write_html, write_pngs
+from bench.output_path import check_output
 from bench.present.comparison_page import comparison_sections, comparison_title, format_terminal
 
 
@@ -40,6 +41,8 @@ def add_parser(sub) -> None:
 
 
 def main(args: argparse.Namespace, argv: list[str]) -> int:
+    if args.out is not None:
+        check_output(args.out, inputs=[args.baseline, *args.candidates])
     baseline = load_side(args.baseline)
     candidates = [load_side(c) for c in args.candidates]
     comparison = compare_runs(baseline, candidates, args.threshold)

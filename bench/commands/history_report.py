@@ -11,6 +11,7 @@ from bench.cli import percent
 from bench.errors import UsageError
 from bench.history.dashboard import build_dashboard
 from bench.history.store import open_store
+from bench.output_path import check_output
 from bench.present.history_page import write_history_page
 
 DEFAULT_OUT = Path("results") / "history.html"
@@ -32,6 +33,7 @@ def add_parser(sub, parent: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace, argv: list[str]) -> int:
+    check_output(args.out)
     # a report reads: the store is opened read-only, and never made where none is
     with open_store(args.store, schema=args.schema) as store:
         dashboard = build_dashboard(store, args.threshold)

@@ -12,12 +12,13 @@ import pandas as pd
 
 from bench.analyze.paired_rounds import compare_paired
 from bench.analyze.plans import MAX_ROUNDS
-from bench.analyze.reader import Run, load_run
+from bench.analyze.reader import Run, load_run, one_run_id
 from bench.atomic import write_json_atomic
 from bench.analyze.judge import DEFAULT_THRESHOLD, NOT_JUDGED, OPEN, REGRESSION
 from bench.cli import percent
 from bench.commands.report import write_html
 from bench.errors import UsageError
+from bench.output_path import check_output
 from bench.schema import RESULTS_FILE
 from bench.present.paired_page import paired_sections, paired_terminal
 
@@ -79,6 +80,7 @@ def rounds_in(folder: Path, count: int | None) -> dict[int, Run]:
                              "same `python -m bench paired-rounds` command again to finish it, "
                              "or pair only the rounds before it with --rounds")
         runs[number] = load_run(path)
+        one_run_id(path, runs[number].results)  # a round is one run: no other's rows in it
     return runs
 
 
@@ -134,6 +136,9 @@ def standing(tables: list, rounds: int) -> dict:
 def main(args: argparse.Namespace, argv: list[str]) -> int:
     if args.rounds is not None and args.rounds < 2:
         raise UsageError(f"--rounds must be at least 2 to pair, got {args.rounds}")
+    for option, path in (("--out", args.out), ("--decisions", args.decisions)):
+        if path is not None:
+            check_output(path, option, inputs=[args.baseline, *args.candidates])
     baseline = rounds_in(args.baseline, args.rounds)
     names = [args.baseline.name, *(c.name for c in args.candidates)]
     tables, notes = [], []

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bench.analyze.reader import load_run
 from bench.errors import UsageError
+from bench.output_path import check_output
 from bench.present.images import ImagesUnavailable, write_images
 from bench.present.page import figures_of, write_page
 from bench.present.report_page import report_sections, report_title
@@ -50,6 +51,8 @@ def write_pngs(sections, html_path: Path) -> None:
 
 
 def main(args: argparse.Namespace, argv: list[str]) -> int:
+    if args.out is not None:
+        check_output(args.out, inputs=args.run_dirs)
     runs = [load_run(d) for d in args.run_dirs]
     intro, sections = report_sections(runs)
     path = write_html(args.out or default_out(args.run_dirs), report_title(runs), sections,

@@ -35,6 +35,7 @@ from bench.history.add import stored_fingerprint
 from bench.history.hardware import compare_hardware
 from bench.history.location import DUCKDB, locate
 from bench.history.store import open_store, store_url
+from bench.output_path import check_output
 from bench.present.hardware_page import write_hardware_page
 from bench.sweep.config import DEFAULT_CUDA_SWEEP, DEFAULT_SWEEP, parse_list
 from bench.sweep.interrupt import SIGNALS, Interrupted, exit_code
@@ -251,6 +252,8 @@ def _interrupt(signum: int, frame) -> None:
 def main(args: argparse.Namespace, argv: list[str]) -> int:
     if not args.poll_s > 0:  # nan too
         raise UsageError(f"--poll-s must be a positive number of seconds, got {args.poll_s}")
+    if args.out is not None:
+        check_output(args.out)
     submission = resume(args) if args.resume is not None else start(args)
     for signum in SIGNALS:
         signal.signal(signum, _interrupt)

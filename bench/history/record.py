@@ -33,10 +33,12 @@ from typing import Any
 
 import pandas as pd
 
-from bench.analyze.reader import (RESULTS_UNIT, SAMPLES_UNIT, load_run, read_samples,
-                                  untimed_phases)
+from bench.analyze.reader import (RESULTS_UNIT, SAMPLES_UNIT, load_run, one_run_id,
+                                  read_samples, untimed_phases)
 from bench.errors import UsageError
 from bench.history.status_rows import check_rows_match_status
+from bench.history.written_whole import (check_written_whole, refuse_negative_counts,
+                                         refuse_nothing_measured)
 from bench.schema import (COLUMNS, ENV_FILE, NOT_OK, OK, PLAN_KEY, REQUIRED_PHASES,
                           RESULTS_FILE, SAMPLE_COLUMNS, SAMPLES_FILE, SWEEP_FILE, WHOLE_PHASES,
                           Column)
@@ -85,14 +87,21 @@ class RunRecord:
 def read_record(folder: str | Path) -> RunRecord:
     """The record of a run folder, or a UsageError in one line saying what is wrong."""
     folder = Path(folder)
-    run = load_run(folder)  # refuses a damaged results.csv, or another schema
+    run = load_run(folder, allow_empty=True)  # refuses a damaged results.csv, or another schema
+    if run.results.empty:
+        refuse_nothing_measured(folder, run.sweep)
     run_id = one_run_id(folder, run.results)
+    refuse_negative_counts(folder / RESULTS_FILE, run.results, COLUMNS)
     check_records(folder, run.env, run.sweep, run_id,
                   by_workers=bool(run.results["worker"].notna().any()))
     samples = read_samples(folder / SAMPLES_FILE, allow_empty=not run.results["status"].eq(OK)
                            .any())
+    refuse_negative_counts(folder / SAMPLES_FILE, samples, SAMPLE_COLUMNS)
     check_samples(folder, run.results, samples, run_id)
-    check_rows_match_status(folder / RESULTS_FILE, planned=PLAN_KEY in (run.sweep or {}))
+    planned = PLAN_KEY in (run.sweep or {})
+    check_rows_match_status(folder / RESULTS_FILE, planned=planned)
+    if planned:
+        check_written_whole(folder / RESULTS_FILE, run.results)
     check_complete(folder, run.results, run.sweep, run_id, workers_of(run.env))
     results = store_types(run.results, COLUMNS)
     samples = store_types(samples, SAMPLE_COLUMNS)
@@ -100,14 +109,6 @@ def read_record(folder: str | Path) -> RunRecord:
     fingerprint = content_fingerprint(results, samples, env)  # as stores have known runs
     return RunRecord(folder, run_id, env, unmeasured_flags_empty(results), samples,
                      fingerprint, file_fingerprint(folder))
-
-
-def one_run_id(folder: Path, results: pd.DataFrame) -> str:
-    run_ids = sorted(set(results["run_id"].astype(str)))
-    if len(run_ids) != 1:
-        raise UsageError(f"{folder}: a run folder holds one run; {RESULTS_FILE} has "
-                         f"{len(run_ids)} run ids")
-    return run_ids[0]
 
 
 def check_records(folder: Path, env: dict[str, Any], sweep: dict[str, Any] | None,
@@ -156,6 +157,19 @@ def check_samples(folder: Path, results: pd.DataFrame, samples: pd.DataFrame,
         raise UsageError(f"{path}: line {int(orphan.argmax()) + 2} holds samples of "
                          f"{row['config_id']} {row['phase']} (repeat {row['repeat']}), which "
                          f"{RESULTS_FILE} does not record as measured")
+    # each measured phase has as many samples as its row counted: a phase that lost some
+    # would be stored with figures its samples no longer give
+    counted = results.loc[(results["status"] == OK) & ~untimed_phases(results),
+                          [*key, "n_samples"]]
+    held = samples.groupby(key, sort=False).size().rename("held").reset_index()
+    both = counted.merge(held, on=key, how="left")
+    short = both["held"].fillna(0).ne(both["n_samples"]).to_numpy()
+    if short.any():
+        row = both.iloc[int(short.argmax())]
+        raise UsageError(f"{path} holds {int(row['held'])} samples of {row['config_id']} "
+                         f"{row['phase']} (repeat {row['repeat']}), where {RESULTS_FILE} "
+                         f"counted {int(row['n_samples'])}: samples were lost or added; "
+                         f"`python -m bench run --resume {folder}` measures it again")
 
 
 def workers_of(env: dict[str, Any] | None) -> int:

@@ -46,6 +46,10 @@ DEFAULT_SCHEMA = "multinet_bench"
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 # the databases' own schemas (PostgreSQL's pg_* besides)
 SYSTEM_SCHEMAS = ("information_schema", "pg_catalog", "pg_toast", "temp")
+# the databases' default schemas: stores made before the project's tables had a schema of
+# their own keep them there, and the first writer moves them into its schema; tables made
+# there now would be taken for such a store, and moved away
+DEFAULT_SCHEMAS = ("main", "public")
 # How long opening a DuckDB file waits for another process that holds it.
 LOCK_WAIT_S = 60.0
 
@@ -62,6 +66,10 @@ def schema_name(given: str | None = None) -> str:
     if name.startswith("pg_") or name in SYSTEM_SCHEMAS:
         raise StoreError(f"history schema {name!r} is one the database keeps for itself; "
                          f"give another, e.g. {DEFAULT_SCHEMA}")
+    if name in DEFAULT_SCHEMAS:
+        raise StoreError(f"history schema {name!r} is the database's default, where stores "
+                         "older than the project's own schema keep their tables (the next add "
+                         f"moves them into its schema); give another, e.g. {DEFAULT_SCHEMA}")
     if not SCHEMA_NAME.fullmatch(name):
         raise StoreError(f"history schema {name!r}: give a name of lower-case letters, digits "
                          "and underscores, not starting with a digit (at most 63)")

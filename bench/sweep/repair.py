@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -104,17 +105,22 @@ def repair(out_dir: Path, run_id: str, plan: set[Key] | None = None, *,
     on_disk = {key for key, _ in kept}
     if scattered:
         samples, samples_cut = _without_orphans(samples, on_disk, samples_cut)
-    with_samples, orphans = _samples_of(samples_path, samples, on_disk)
+    counts, orphans = _samples_of(samples_path, samples, on_disk)
+    samples = samples[:len(samples) - orphans]
     # typed through the checks every other consumer makes, before anything is written
     results = _typed(results_path, [r for _, rows in kept for r in rows], FIELDS)
-    _typed(samples_path, samples[:len(samples) - orphans], SAMPLE_FIELDS)
+    _typed(samples_path, samples, SAMPLE_FIELDS)
     status = FIELDS.index("status")
-    done = [(key, rows) for key, rows in kept if rows[0][status] != OK or key in with_samples]
+    done = [(key, rows) for key, rows in kept
+            if rows[0][status] != OK or _samples_whole(key, rows, counts)]
+    keys = {key for key, _ in done}  # the typed rows are the kept records, in order
+    # a configuration measured again takes its samples anew: what is left of its old ones goes
+    sample_key = SAMPLE_FIELDS.index("repeat"), SAMPLE_FIELDS.index("config_id")
+    whole = [r for r in samples if (r[sample_key[0]], r[sample_key[1]]) in keys]
     if (results_cut or len(done) != len(kept)) and not read_only:
         _rewrite(results_path, FIELDS, [r for _, rows in done for r in rows])
-    if (samples_cut or orphans) and not read_only:
-        _rewrite(samples_path, SAMPLE_FIELDS, samples[:len(samples) - orphans])
-    keys = {key for key, _ in done}  # the typed rows are the kept records, in order
+    if (samples_cut or orphans or len(whole) != len(samples)) and not read_only:
+        _rewrite(samples_path, SAMPLE_FIELDS, whole)
     if not read_only:
         _keep_networks(out_dir / NETWORKS_FILE, keys)
     results = results.loc[np.repeat([key in keys for key, _ in kept],
@@ -198,11 +204,26 @@ def _refuse_strangers(path: Path, samples: list[list[str]], run_id: str) -> None
                          f"{samples[line - 2][column]!r}, not of {run_id}")
 
 
-def _samples_of(path: Path, records: list[list[str]], on_disk: set[Key]) -> tuple[set[Key], int]:
-    """Which configurations have samples, and how many records at the end of samples.csv
-    belong to none on disk (a crash between the two writes: they go). Samples of no
-    configuration anywhere else are damage."""
+def _samples_whole(key: Key, rows: list[list[str]], counts: Counter) -> bool:
+    """Whether each phase row of a measured configuration has as many samples as it counted
+    (a phase that lost some, to a cut or an edit, is measured again, not kept short)."""
+    phase, counted = FIELDS.index("phase"), FIELDS.index("n_samples")
+    for row in rows:
+        try:
+            wanted = int(float(row[counted] or 0))
+        except ValueError:
+            return False  # damage the typed check names
+        if counts[(*key, row[phase])] != wanted:
+            return False
+    return True
+
+
+def _samples_of(path: Path, records: list[list[str]], on_disk: set[Key]) -> tuple[Counter, int]:
+    """The samples of each (repeat, config_id, phase), and how many records at the end of
+    samples.csv belong to no configuration on disk (a crash between the two writes: they
+    go). Samples of no configuration anywhere else are damage."""
     repeat, cid = SAMPLE_FIELDS.index("repeat"), SAMPLE_FIELDS.index("config_id")
+    phase = SAMPLE_FIELDS.index("phase")
     stretches = _runs_of(records, lambda r: (r[repeat], r[cid]))
     trailing = len(stretches)
     while trailing and stretches[trailing - 1][0] not in on_disk:
@@ -212,7 +233,8 @@ def _samples_of(path: Path, records: list[list[str]], on_disk: set[Key]) -> tupl
         raise UsageError(f"{path} holds samples of {stray[1]} (repeat {stray[0]}), which "
                          f"{RESULTS_FILE} does not: the file is damaged")
     orphans = sum(len(rows) for _, rows in stretches[trailing:])
-    return {key for key, _ in stretches[:trailing]}, orphans
+    counts = Counter((*key, r[phase]) for key, rows in stretches[:trailing] for r in rows)
+    return counts, orphans
 
 
 def _typed(path: Path, records: list[list[str]], fields: tuple[str, ...]) -> pd.DataFrame:

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import PROJECT_ROOT
+from bench.atomic import write_json_atomic
 from bench.analyze.plans import FIRST_LOOK, GROUP_ROUNDS, MAX_ROUNDS
 from bench.cli import OneLineParser, percent  # no torch, no pandas: the bootstrap interpreter has neither
 from bench.schema import SWEEP_FILE
@@ -50,6 +51,7 @@ from bench.sweep.side_by_side import run_alone, run_side_by_side
 USAGE_ERROR = 2  # what `python -m bench run` exits with on arguments it refuses
 # An environment's name is its rounds' folder in --out-dir: one plain name, never a path.
 FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+MAX_NAME_BYTES = 200  # a file system's names stop at 255
 # What `python -m bench run` imports in an environment, checked before the first round.
 SWEEP_NEEDS = ("torch", "pandas")
 
@@ -71,8 +73,9 @@ def fail(message: str) -> SystemExit:
     return SystemExit(USAGE_ERROR)
 
 
-# what the rounds write in --out-dir beside the environments' folders
-OWN_FILES = ("paired.html", "decisions.json")
+# what the rounds write in --out-dir beside the environments' folders: the comparison's
+# page, its standing, and what the rounds measure (checked when the command is run again)
+OWN_FILES = ("paired.html", "decisions.json", "rounds.json")
 
 
 def parse_environments(envs: list[str], settings: list[str]) -> list[Environment]:
@@ -87,6 +90,9 @@ def parse_environments(envs: list[str], settings: list[str]) -> list[Environment
         if not FOLDER_NAME.fullmatch(name):
             raise fail(f"--env {text!r}: the name {name!r} becomes a folder in --out-dir; use "
                        "letters, digits, '.', '_' and '-', starting with a letter or digit")
+        if len(name.encode()) > MAX_NAME_BYTES:
+            raise fail(f"--env {name[:40]}...: the name is {len(name.encode())} bytes, too long "
+                       f"for a folder's name (at most {MAX_NAME_BYTES})")
         if name in OWN_FILES:
             raise fail(f"--env {text!r}: {name!r} is the name of a file the rounds write in "
                        f"--out-dir ({', '.join(OWN_FILES)}); give the environment another")
@@ -292,12 +298,39 @@ def compare(envs: list[Environment], out_dir: Path, rounds: int, threshold: str)
     return run_alone(command, variables, cwd=PROJECT_ROOT)
 
 
+def keep_what_is_measured(out_dir: Path, envs: list[Environment], run_args: list[str]) -> None:
+    """Record in ``out_dir`` what its rounds measure (the environments and the sweep), or,
+    where an earlier command recorded it, refuse another: rounds of two sweeps would pair
+    as one. More rounds, or another threshold, continue the same measurement."""
+    what = {"environments": [{"name": e.name, "python": e.python, "variables": e.variables}
+                             for e in envs], "run_args": run_args}
+    path = out_dir / OWN_FILES[2]
+    try:
+        earlier = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        earlier = None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise fail(f"{path} cannot be read ({exc}); it says what the rounds in "
+                   f"{out_dir} measure: restore it, or give another --out-dir") from None
+    if earlier is not None and earlier != what:
+        raise fail(f"{out_dir} holds rounds of another measurement ({path.name} records "
+                   "other environments or --run-args); the command that began them resumes "
+                   "them: give another --out-dir for this one")
+    if earlier is None:
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(path, what)
+        except OSError as exc:
+            raise fail(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 def measure_and_compare(envs: list[Environment], rounds: int, out_dir: Path,
                         run_args: list[str], one_at_a_time: bool, threshold: str,
                         every_round: bool = False) -> int:
     """The rounds, then their comparison; a signal stops the rounds with what they
     measured kept, one line and the shell's code for it."""
     check_interpreters(envs)
+    keep_what_is_measured(out_dir, envs, run_args)
     try:
         failed = run_rounds(envs, rounds, out_dir, run_args, one_at_a_time, threshold,
                             every_round)

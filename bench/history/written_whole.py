@@ -1,0 +1,78 @@
+"""What a run folder holds when this harness's sweep wrote it, beyond each cell's type.
+
+The typed reader (``bench/analyze/reader.py``) is lenient where it must be: it reads the
+runs of older writers, which lacked later columns, and pages and comparisons only need
+what they show. A run the store keeps for good is held to what the writer of this schema
+leaves: every column of the schema in its header, no empty cell where the schema says a
+row always has one, a start time in ISO 8601, axis columns that agree with the
+configuration's id (which names them), and counts and indices never below zero.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench.axes import AXES, config_id
+from bench.errors import UsageError
+from bench.schema import COLUMNS, PLAN_KEY, RESULTS_FILE, SWEEP_FILE, Column
+
+# integer columns that may be negative: a seed is any integer torch takes
+SIGNED = {"seed"}
+
+
+def refuse_nothing_measured(folder: Path, sweep: dict[str, Any] | None) -> None:
+    """A results.csv with a header and no rows: a run stopped before its first
+    configuration was recorded (resumable, where its sweep planned it), or damage."""
+    plan = (sweep or {}).get(PLAN_KEY)
+    if isinstance(plan, list) and plan:
+        raise UsageError(f"{folder}: the run is not complete (0 of {len(plan)} "
+                         "configurations measured yet); `python -m bench run --resume "
+                         f"{folder}` completes it, and a run is stored once complete")
+    raise UsageError(f"{folder / RESULTS_FILE} holds a header but no rows")
+
+
+def refuse_negative_counts(path: Path, table: pd.DataFrame, columns: tuple[Column, ...]) -> None:
+    """Counts, sizes and indices are never negative."""
+    for column in columns:
+        if column.kind != "int" or column.name in SIGNED or column.name not in table:
+            continue
+        below = table[column.name].lt(0).fillna(False).to_numpy(dtype=bool)
+        if below.any():
+            raise UsageError(f"{path}: line {int(below.argmax()) + 2}: {column.name} holds "
+                             f"{table[column.name].iloc[int(below.argmax())]}, and it is "
+                             "never negative")
+
+
+def check_written_whole(path: Path, results: pd.DataFrame) -> None:
+    """Refuse in one line a results.csv (of a run its sweep planned) that lacks a column
+    of the schema, leaves a cell empty that every row fills, gives a start time that is
+    not ISO 8601, or names a configuration other than its axis columns say."""
+    text = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    lacking = [c.name for c in COLUMNS if c.name not in text.columns]
+    if lacking:
+        raise UsageError(f"{path} lacks the column(s) {', '.join(lacking[:5])}, which the "
+                         f"sweep that wrote it (see its {SWEEP_FILE}) writes on every row")
+    for column in COLUMNS:
+        if column.empty_when != "never":
+            continue
+        blank = text[column.name].str.strip().eq("").to_numpy()
+        if blank.any():
+            raise UsageError(f"{path}: line {int(blank.argmax()) + 2}: {column.name} is "
+                             "empty, and every row has one")
+    for line, value in enumerate(text["started_at"], start=2):
+        try:
+            dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise UsageError(f"{path}: line {line}: started_at holds {value!r:.40}, not a "
+                             "time in ISO 8601 (2026-12-06T21:49:52+00:00)") from None
+    axes = [axis.name for axis in AXES]
+    for line, row in zip(range(2, len(results) + 2), results[["config_id", *axes]].to_dict(
+            "records")):
+        named = config_id(row)
+        if named != row["config_id"]:
+            raise UsageError(f"{path}: line {line}: config_id {row['config_id']!r:.80} names "
+                             f"another configuration than the row's axes ({named:.80})")

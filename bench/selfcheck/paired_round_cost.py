@@ -1,0 +1,67 @@
+"""``python -m bench.selfcheck.paired_round_cost``: what one paired round of the default sweep
+costs, with each configuration's network attribution pass and without it.
+
+A paired round runs the sweep once in each environment, side by side, taking turns; a
+side's work between two of its turns (the attribution pass among it) holds the other
+waiting. The two settings are measured alternately, ``--pairs`` times each (ABAB...), as
+A/A rounds of this interpreter against itself, so that a machine whose speed drifts over
+minutes lands on both alike; the wall time of each round, and their medians, are printed
+(and written as JSON with ``--out``).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import PROJECT_ROOT
+from bench.cli import OneLineParser
+
+SETTINGS = {"with the attribution pass (0.25 s)": "--attribution-s 0.25",
+            "without it": "--attribution-s 0"}
+
+
+def one_round(run_args: str, extra: list[str]) -> float:
+    """Wall seconds of one A/A paired round of the default sweep."""
+    with tempfile.TemporaryDirectory() as folder:
+        command = [sys.executable, "-m", "bench", "paired-rounds", "--env",
+                   f"a={sys.executable}", "--env", f"b={sys.executable}", "--rounds", "1",
+                   "--out-dir", str(Path(folder) / "rounds"), "--run-args",
+                   " ".join([run_args, *extra])]
+        started = time.monotonic()
+        subprocess.run(command, cwd=PROJECT_ROOT, check=True, capture_output=True)
+        return time.monotonic() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = OneLineParser(prog="python -m bench.selfcheck.paired_round_cost",
+                           description="One paired round of the default sweep, with and "
+                           "without the network attribution pass, alternately.")
+    parser.add_argument("--pairs", type=int, default=2)
+    parser.add_argument("--run-args", default="", help="more options for each round's sweep")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    if args.pairs < 1:
+        parser.error(f"--pairs must be at least 1, got {args.pairs}")
+    seconds: dict[str, list[float]] = {name: [] for name in SETTINGS}
+    for _ in range(args.pairs):
+        for name, run_args in SETTINGS.items():
+            seconds[name].append(one_round(run_args, args.run_args.split()))
+            print(f"{name}: {seconds[name][-1]:.1f} s", flush=True)
+    medians = {name: statistics.median(values) for name, values in seconds.items()}
+    first, second = medians.values()
+    print(f"medians: {', '.join(f'{n} {m:.1f} s' for n, m in medians.items())}; "
+          f"the second takes {second / first:.2f} of the first's time")
+    if args.out:
+        args.out.write_text(json.dumps({"seconds": seconds, "medians": medians}, indent=2)
+                            + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""A page or file a command writes never replaces what was measured or stored, and a path
+the system cannot use is one line and exit 2, not a traceback. Real runs, a real DuckDB
+store, real subprocesses."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, run_cli
+
+
+def one_line(proc, *words):
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+    for word in words:
+        assert word in proc.stderr, proc.stderr
+    return proc.stderr
+
+
+@pytest.fixture
+def stored(real_run, tmp_path):
+    """A copy of a real run, and a DuckDB store that holds it."""
+    run = tmp_path / "run"
+    shutil.copytree(real_run, run)
+    store = tmp_path / "h.duckdb"
+    proc = run_cli("history", "add", str(run), "--store", str(store))
+    assert proc.returncode == 0, proc.stderr
+    return run, store
+
+
+def unchanged(path, before: bytes) -> bool:
+    return path.read_bytes() == before
+
+
+def test_the_dashboard_is_not_written_over_its_own_store(stored):
+    _, store = stored
+    before = store.read_bytes()
+    one_line(run_cli("history", "report", "--store", str(store), "--out", str(store)),
+             "holds a database")
+    assert unchanged(store, before)
+    assert run_cli("history", "changes", "--store", str(store)).returncode == 0
+
+
+@pytest.mark.parametrize("name", ["results.csv", "samples.csv", "env.json", "sweep.json"])
+def test_a_page_is_not_written_over_a_run_s_own_file(stored, name):
+    run, store = stored
+    before = (run / name).read_bytes()
+    one_line(run_cli("report", str(run), "--out", str(run / name)), "is a file of the run")
+    one_line(run_cli("history", "report", "--store", str(store), "--out", str(run / name)),
+             "is a file of the run")
+    assert unchanged(run / name, before)
+
+
+def test_compare_and_paired_pages_and_decisions_keep_off_the_runs(stored, tmp_path):
+    run, _ = stored
+    other = tmp_path / "other"
+    shutil.copytree(run, other)
+    before = (other / "results.csv").read_bytes()
+    one_line(run_cli("compare", str(run), str(other), "--out", str(other / "results.csv")),
+             "is a file of the run")
+    rounds = {side: tmp_path / side for side in ("a", "b")}
+    for side, folder in rounds.items():
+        for number in (1, 2):
+            shutil.copytree(run, folder / f"round-0{number}")
+    for option in ("--out", "--decisions"):
+        target = rounds["a"] / "round-01" / "samples.csv"
+        kept = target.read_bytes()
+        one_line(run_cli("paired", str(rounds["a"]), str(rounds["b"]), option, str(target)),
+                 f"{option} {target} is a file of the run")
+        assert unchanged(target, kept)
+    one_line(run_cli("paired", str(rounds["a"]), str(rounds["b"]), "--decisions",
+                     str(tmp_path)), "is a folder")
+    assert unchanged(other / "results.csv", before)
+
+
+def test_a_page_beside_the_runs_is_still_written(stored, tmp_path):
+    run, store = stored
+    page = tmp_path / "page.html"
+    assert run_cli("report", str(run), "--out", str(page)).returncode == 0
+    assert page.read_text().startswith("<!DOCTYPE html>") or "<html" in page.read_text()
+    # written again: a page of its own may be replaced
+    assert run_cli("history", "report", "--store", str(store), "--out", str(page)).returncode == 0
+
+
+def test_a_name_too_long_is_one_line(stored, tmp_path):
+    run, store = stored
+    long = tmp_path / ("n" * 300)
+    err = one_line(run_cli("history", "add", str(run), "--store", f"{long}.duckdb"),
+                   "File name too long")
+    assert len(err) < 400  # the path shortened, not printed whole
+    one_line(run_cli("history", "add", str(long), "--store", str(store)))
+    one_line(run_cli("run", "--scenarios", "sequential", "--batch-sizes", "1", "--devices",
+                     "cpu", "--quiet", "--out-dir", str(long)), "File name too long")
+
+
+@pytest.mark.skipif(os.geteuid() == 0 and shutil.which("setpriv") is None,
+                    reason="root reads any folder, and setpriv to drop that is missing")
+def test_a_folder_that_may_not_be_entered_is_one_line(stored, tmp_path):
+    run, _ = stored
+    closed = tmp_path / "closed"
+    closed.mkdir()
+    shutil.copytree(run, closed / "run")
+    closed.chmod(0)
+    try:
+        prefix = []
+        if os.geteuid() == 0:  # root passes permission checks unless the capability is dropped
+            caps = "-dac_override,-dac_read_search,-fowner"
+            prefix = ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}"]
+        for args in (["history", "add", str(run), "--store", str(closed / "s.duckdb")],
+                     ["history", "add", str(closed / "run"), "--store", str(tmp_path / "x.duckdb")],
+                     ["run", "--resume", str(closed / "run")]):
+            proc = subprocess.run([*prefix, sys.executable, "-m", "bench", *args], cwd=ROOT,
+                                  capture_output=True, text=True, timeout=120)
+            one_line(proc, "Permission denied")
+    finally:
+        closed.chmod(0o755)
