@@ -2,9 +2,12 @@
 or stored.
 
 A page written with ``--out`` replaces whatever the path held. Given by mistake the path of
-a run's own file (its results.csv, say) or of a history store, a read command would destroy
-what it reads. So an output path is refused, in one line and before any work, where it is a
-file of a run folder, a database, one of the inputs, or a folder.
+a run's own file (its results.csv, say), of the record of a folder of paired rounds, or of a
+history store (its write-ahead log included), a command would destroy what it reads or
+what a later command needs. So an output path is refused, in one line and before any work,
+where it is in a run folder (but for the run's own page, written by ``report``), one of a
+folder of paired rounds' own files (but for those ``paired`` writes there), a database or
+its log, one of the inputs, or a folder.
 """
 
 from __future__ import annotations
@@ -13,12 +16,14 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from bench.errors import UsageError
-from bench.schema import (ENV_FILE, NETWORKS_FILE, OPERATORS_FILE, RATIOS_FILE, RESULTS_FILE,
-                          SAMPLES_FILE, SWEEP_FILE)
+from bench.schema import RESULTS_FILE, SWEEP_FILE
 
-# the files a run folder holds (report.html is written again from them, and may be replaced)
-RUN_FILES = (RESULTS_FILE, SAMPLES_FILE, ENV_FILE, SWEEP_FILE, NETWORKS_FILE, RATIOS_FILE,
-             OPERATORS_FILE)
+# what makes a folder a run's: its results, its plan, or the lock of a sweep writing it
+RUN_MARKERS = (RESULTS_FILE, SWEEP_FILE, ".lock")
+# a folder of paired rounds: the record of what they measure, then the comparison's files
+ROUNDS_RECORD = "rounds.json"
+ROUNDS_FILES = (ROUNDS_RECORD, "paired.html", "decisions.json")
+WRITE_AHEAD_LOG = ".wal"  # DuckDB keeps a store's latest commits in <store>.wal
 SQLITE_HEADER = b"SQLite format 3\x00"
 DUCKDB_MAGIC = b"DUCK"  # at bytes 8 to 12 of a DuckDB file
 
@@ -33,19 +38,29 @@ def holds_database(path: Path) -> bool:
     return head.startswith(SQLITE_HEADER) or head[8:12] == DUCKDB_MAGIC
 
 
-def check_output(path: Path, option: str = "--out", *, inputs: Iterable[Path] = ()) -> None:
+def check_output(path: Path, option: str = "--out", *, inputs: Iterable[Path] = (),
+                 may_replace: tuple[str, ...] = ()) -> None:
     """Refuse ``path`` as where ``option`` writes, in one line, where writing it would
-    replace a run's file, a database, or one of ``inputs`` (files or folders read)."""
+    replace what a run, a folder of paired rounds or a store holds, or one of ``inputs``
+    (files or folders read). ``may_replace``: the names of files this command writes in
+    such folders itself (``report`` a run's report.html; ``paired`` its page and
+    decisions beside the rounds)."""
     where = f"{option} {path}"
     if path.is_dir():
         raise UsageError(f"{where} is a folder; give a file's path")
-    if path.name in RUN_FILES and any((path.parent / f).is_file()
-                                      for f in (RESULTS_FILE, SWEEP_FILE)):
-        raise UsageError(f"{where} is a file of the run in {path.parent}, which writing "
-                         "there would destroy; give another path")
-    if holds_database(path):
-        raise UsageError(f"{where} holds a database (a history store?), which writing there "
-                         "would destroy; give another path")
+    folder = path.parent
+    if any((folder / marker).exists() for marker in RUN_MARKERS) \
+            and path.name not in may_replace:
+        raise UsageError(f"{where} is in the run folder {folder}, whose files are the run's "
+                         "own; give a path outside it")
+    if (folder / ROUNDS_RECORD).is_file() and path.name in ROUNDS_FILES \
+            and (path.name == ROUNDS_RECORD or path.name not in may_replace):
+        raise UsageError(f"{where} is one of the files of the paired rounds in {folder}; "
+                         "give another path")
+    if holds_database(path) or (path.name.endswith(WRITE_AHEAD_LOG) and holds_database(
+            path.with_name(path.name[:-len(WRITE_AHEAD_LOG)]))):
+        raise UsageError(f"{where} holds a database or its log (a history store?), which "
+                         "writing there would destroy; give another path")
     resolved = path.resolve()
     for given in inputs:
         if resolved == Path(given).resolve():

@@ -320,14 +320,32 @@ def test_unknown_schemes_are_refused_by_name(tmp_path, url):
     assert list(tmp_path.iterdir()) == []  # no file, no folder made of the URL
 
 
+def make_older_store(run: Path, url: str) -> str:
+    """A store as this harness made them before its tables had a schema of their own: the
+    tables, rows and all, in the database's default schema (which `--schema` now refuses,
+    so they are made in their own and moved there by hand). That schema's name."""
+    proc = history("add", str(run), "--store", url)
+    assert proc.returncode == 0, proc.stderr
+    theirs = default_schema(url)
+    tables = ("runs", "results", "samples", "schema_migrations")
+    if url.startswith("postgresql://"):
+        run_sql(url, [*(f"ALTER TABLE multinet_bench.{t} SET SCHEMA {theirs}" for t in tables),
+                      "DROP SCHEMA multinet_bench"])
+    else:
+        with duckdb.connect(url) as con:
+            for t in tables:
+                con.execute(f"CREATE TABLE {theirs}.{t} AS SELECT * FROM multinet_bench.{t}")
+                con.execute(f"DROP TABLE multinet_bench.{t}")
+            con.execute("DROP SCHEMA multinet_bench")
+    assert {s for s, _ in tables_of(url)} == {theirs}
+    return theirs
+
+
 def test_an_older_store_is_read_where_it_is_and_moved_by_its_next_writer(real_run, tmp_path,
                                                                          store_url):
     """A store made before the tables had a schema of their own holds them in the default
     schema: a report reads them there, and the next add moves them, rows and all."""
-    theirs = default_schema(store_url)
-    proc = history("add", str(real_run), "--store", store_url, "--schema", theirs)
-    assert proc.returncode == 0, proc.stderr
-    assert {s for s, _ in tables_of(store_url)} == {theirs}
+    make_older_store(real_run, store_url)
     before = None if store_url.startswith("postgresql://") else sha(Path(store_url))
     proc = history("report", "--store", store_url, "--out", str(tmp_path / "h.html"))
     assert proc.returncode == 0 and "(1 runs," in proc.stdout, proc.stderr
@@ -409,9 +427,7 @@ def test_run_refuses_a_role_that_may_not_make_the_tables_before_measuring(tmp_pa
 def test_a_refused_add_leaves_an_older_store_where_it_is(real_run, tmp_path, store_url):
     """An older store's tables move on the next add that lands; an add refused (the same
     run id with other contents, or a damaged second folder) moves nothing, writes nothing."""
-    theirs = default_schema(store_url)
-    assert history("add", str(real_run), "--store", store_url, "--schema", theirs
-                   ).returncode == 0
+    theirs = make_older_store(real_run, store_url)
     before = tables_of(store_url)
     digest = None if store_url.startswith("postgresql://") else sha(Path(store_url))
     other = renamed(real_run, tmp_path / "other", json.loads(
@@ -480,3 +496,25 @@ def test_the_database_s_default_schema_is_refused_for_it_holds_older_stores(real
     with look(store_url, "team_b") as con:
         (runs,), = con.execute("SELECT count(*) FROM team_b.runs").fetchall()
     assert runs == 1
+
+
+@pytest.mark.parametrize("file, schema", [("multinet_bench.duckdb", None),
+                                          ("hist.duckdb", "hist")])
+def test_a_duckdb_file_named_as_its_schema_takes_runs_and_shows_them(real_run, tmp_path,
+                                                                     file, schema):
+    """DuckDB names the database after its file: a schema of the same name is read as
+    that schema, not taken for the database."""
+    store = tmp_path / file
+    named = ["--schema", schema] if schema else []
+    for outcome in ("added", "already in the store"):
+        proc = history("add", str(real_run), "--store", str(store), *named)
+        assert proc.returncode == 0 and outcome in proc.stdout, proc.stderr
+    proc = history("report", "--store", str(store), *named, "--out", str(tmp_path / "p.html"))
+    assert proc.returncode == 0 and "(1 runs" in proc.stdout, proc.stderr
+    assert history("changes", "--store", str(store), *named).returncode == 0
+
+
+def test_duckdb_s_own_system_schema_is_refused(real_run, tmp_path):
+    store = tmp_path / "h.duckdb"
+    err = one_line(history("add", str(real_run), "--store", str(store), "--schema", "system"))
+    assert "history schema 'system' is one the database keeps for itself" in err

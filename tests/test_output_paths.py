@@ -50,9 +50,9 @@ def test_the_dashboard_is_not_written_over_its_own_store(stored):
 def test_a_page_is_not_written_over_a_run_s_own_file(stored, name):
     run, store = stored
     before = (run / name).read_bytes()
-    one_line(run_cli("report", str(run), "--out", str(run / name)), "is a file of the run")
+    one_line(run_cli("report", str(run), "--out", str(run / name)), "is in the run folder")
     one_line(run_cli("history", "report", "--store", str(store), "--out", str(run / name)),
-             "is a file of the run")
+             "is in the run folder")
     assert unchanged(run / name, before)
 
 
@@ -62,7 +62,7 @@ def test_compare_and_paired_pages_and_decisions_keep_off_the_runs(stored, tmp_pa
     shutil.copytree(run, other)
     before = (other / "results.csv").read_bytes()
     one_line(run_cli("compare", str(run), str(other), "--out", str(other / "results.csv")),
-             "is a file of the run")
+             "is in the run folder")
     rounds = {side: tmp_path / side for side in ("a", "b")}
     for side, folder in rounds.items():
         for number in (1, 2):
@@ -71,7 +71,7 @@ def test_compare_and_paired_pages_and_decisions_keep_off_the_runs(stored, tmp_pa
         target = rounds["a"] / "round-01" / "samples.csv"
         kept = target.read_bytes()
         one_line(run_cli("paired", str(rounds["a"]), str(rounds["b"]), option, str(target)),
-                 f"{option} {target} is a file of the run")
+                 f"{option} {target} is in the run folder")
         assert unchanged(target, kept)
     one_line(run_cli("paired", str(rounds["a"]), str(rounds["b"]), "--decisions",
                      str(tmp_path)), "is a folder")
@@ -119,3 +119,37 @@ def test_a_folder_that_may_not_be_entered_is_one_line(stored, tmp_path):
             one_line(proc, "Permission denied")
     finally:
         closed.chmod(0o755)
+
+
+def test_a_run_s_lock_and_page_and_a_rounds_record_are_kept(stored, tmp_path):
+    run, store = stored
+    other = tmp_path / "other"
+    shutil.copytree(run, other)
+    (run / "report.html").write_text("the run's own page")
+    one_line(run_cli("compare", str(other), str(run), "--out", str(run / "report.html")),
+             "is in the run folder")
+    one_line(run_cli("history", "report", "--store", str(store), "--out",
+                     str(run / ".lock")), "is in the run folder")
+    assert (run / "report.html").read_text() == "the run's own page"
+    # `report` writes the run's own page, as it does by default
+    assert run_cli("report", str(run), "--out", str(run / "report.html")).returncode == 0
+    rounds = tmp_path / "rounds"
+    rounds.mkdir()
+    (rounds / "rounds.json").write_text("{}")
+    for name in ("rounds.json", "paired.html", "decisions.json"):
+        one_line(run_cli("compare", str(run), str(other), "--out", str(rounds / name)),
+                 "is one of the files of the paired rounds")
+    assert (rounds / "rounds.json").read_text() == "{}"
+
+
+def test_a_store_s_write_ahead_log_is_refused_like_the_store(stored, tmp_path):
+    _, store = stored
+    log = tmp_path / "h.duckdb.wal"
+    log.write_bytes(b"not yet checkpointed")
+    one_line(run_cli("history", "report", "--store", str(store), "--out", str(log)),
+             "holds a database or its log")
+    assert log.read_bytes() == b"not yet checkpointed"
+    # a .wal beside no database is any file
+    page = tmp_path / "page.wal"
+    assert run_cli("history", "report", "--store", str(store), "--out",
+                   str(page)).returncode == 0

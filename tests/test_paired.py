@@ -289,3 +289,25 @@ def test_an_environment_name_too_long_for_a_folder_is_refused_before_any_round(t
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert "too long for a folder's name" in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("given", ["--out-dir /tmp/elsewhere", "--resume /tmp/elsewhere",
+                                   "--only a/b", "--out /tmp/x", "--res=/tmp/x"])
+def test_options_the_rounds_set_themselves_are_refused_in_run_args(tmp_path, given):
+    out = tmp_path / "paired"
+    command = [sys.executable, "-m", "bench", "paired-rounds", "--env", f"a={sys.executable}",
+               "--env", f"b={sys.executable}", "--out-dir", str(out), "--run-args",
+               f"{given} --batch-sizes 1"]
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "is set by the rounds themselves" in proc.stderr and not out.exists()
+
+
+def test_an_out_dir_that_is_a_file_is_called_one(tmp_path):
+    target = tmp_path / "file"
+    target.write_text("kept")
+    command = [sys.executable, "-m", "bench", "paired-rounds", "--env", f"a={sys.executable}",
+               "--env", f"b={sys.executable}", "--out-dir", str(target)]
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert f"--out-dir {target} is a file" in proc.stderr and target.read_text() == "kept"

@@ -91,7 +91,7 @@ def bad_folders(root):
         "no results": ("", "holds no results.csv"),
         "empty": ("", "is empty"),
         "header only": (",".join(FIELDS) + "\r\n", "holds a header but no rows"),
-        "truncated": (good[:-30], "is truncated: its last line is incomplete"),
+        "truncated": (good[:-30], "is truncated: its last line is incomplete (it has no line break at its end"),
         "cut row": (good + "1,run-a,1,sequential/seed\r\n", "line 3 has empty cells"),
         "missing columns": ("run_id,phase\r\nx,step\r\n", "lacks the column(s) schema_version"),
         "other schema": (good.replace("\r\n1,", "\r\n2,"),

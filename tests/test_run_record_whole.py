@@ -155,3 +155,61 @@ def test_a_run_stopped_before_its_first_configuration_is_not_complete(tmp_path):
     err = refused(history_add(folder, tmp_path / "h.duckdb"), "is not complete",
                   "0 of 6 configurations", f"python -m bench run --resume {folder}")
     assert "header but no rows" not in err
+
+
+def test_an_empty_count_on_a_measured_row_is_one_line_with_or_without_a_plan(copy, tmp_path):
+    table = results_text(copy)
+    table.loc[0, "n_samples"] = ""
+    write_results(copy, table)
+    refused(history_add(copy, tmp_path / "a.duckdb"), "n_samples is empty")
+    for name in ("sweep.json", "env.json"):  # a run imported without its sweep
+        (copy / name).unlink()
+    table["worker"] = ""
+    write_results(copy, table)
+    refused(history_add(copy, tmp_path / "b.duckdb"), "n_samples is empty")
+
+
+def test_a_worker_emptied_on_some_rows_is_refused(copy, tmp_path):
+    table = results_text(copy)
+    assert table["worker"].ne("").all()
+    table.loc[3, "worker"] = ""
+    write_results(copy, table)
+    refused(history_add(copy, tmp_path / "h.duckdb"), "line 5: worker is empty on some rows")
+
+
+def test_a_group_that_differs_within_a_configuration_is_refused(copy, tmp_path):
+    table = results_text(copy)
+    config = table.loc[0, "config_id"]
+    assert table.loc[table["config_id"] == config, "group"].nunique() == 1
+    table.loc[1, "group"] = ""
+    write_results(copy, table)
+    refused(history_add(copy, tmp_path / "h.duckdb"), f"{config} (repeat 1) names more than "
+            "one group")
+
+
+def test_a_throughput_emptied_where_its_flops_and_time_are_is_refused(copy, tmp_path):
+    table = results_text(copy)
+    line = next(i for i, f in enumerate(table["flops"]) if float(f or 0) > 0)
+    table.loc[line, "tflops_per_s"] = ""
+    write_results(copy, table)
+    refused(history_add(copy, tmp_path / "h.duckdb"), f"line {line + 2}: tflops_per_s is "
+            "empty")
+
+
+@pytest.mark.parametrize("special", ["device", "fifo"])
+def test_a_samples_file_that_is_no_plain_file_is_refused_not_read_forever(copy, tmp_path,
+                                                                         special):
+    import os
+    (copy / "samples.csv").unlink()
+    if special == "device":
+        (copy / "samples.csv").symlink_to("/dev/zero")
+    else:
+        os.mkfifo(copy / "samples.csv")
+    refused(history_add(copy, tmp_path / "h.duckdb"), "is not a plain file")
+    refused(run_cli("run", "--resume", str(copy), "--quiet", timeout=60), "is not a plain file")
+
+
+def test_a_missing_env_json_is_called_missing(copy, tmp_path):
+    (copy / "env.json").unlink()
+    err = refused(history_add(copy, tmp_path / "h.duckdb"), "env.json is missing")
+    assert "digest" not in err

@@ -13,6 +13,7 @@ guard against half a table. This module needs pandas, not torch.
 from __future__ import annotations
 
 import json
+import stat
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,18 @@ class Run:
         return read_operators(path) if path.is_file() else None
 
 
+def refuse_special_file(path: Path) -> None:
+    """A run's files are plain files. A device or a pipe in their place (a link to
+    /dev/zero, a FIFO) would be read without end, or wait for a writer that never comes."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return  # missing or unreadable: the reader that opens it says so
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        raise UsageError(f"{path} is not a plain file (a device, a pipe or a socket); a run "
+                         "folder's files are plain files")
+
+
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
@@ -79,13 +92,17 @@ def read_table(path: Path, required: tuple[str, ...], timing: str, *,
                allow_empty: bool = False) -> pd.DataFrame:
     """A CSV of this harness as text cells, or a UsageError saying in one line what is wrong
     with it. ``timing`` names the column that must be filled on every measured row."""
+    refuse_special_file(path)
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
     if not path.read_bytes().strip():
         raise UsageError(f"{path} is empty")
     # the writer ends every row with a line break; a file that does not was cut off mid-row
     if not _ends_with_newline(path):
-        raise UsageError(f"{path} is truncated: its last line is incomplete")
+        raise UsageError(f"{path} is truncated: its last line is incomplete (it has no line "
+                         "break at its end, which the writer always writes; a line cut "
+                         "within a number reads as another number, so the line is not "
+                         "taken; add the line break if the line is whole)")
     try:
         # every cell as text: the schema, not pandas' guess, decides the types
         df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
@@ -237,6 +254,7 @@ def read_samples(path: Path, *, allow_empty: bool = False) -> pd.DataFrame:
     """samples.csv, typed. Millions of rows: pandas parses the numbers itself, and only a
     file it refuses goes through the slow, cell-by-cell check that names the bad line.
     ``allow_empty``: a run that measured nothing may have no samples, or none but a header."""
+    refuse_special_file(path)
     if allow_empty and not path.exists():
         return typed(path, pd.DataFrame(columns=list(REQUIRED_SAMPLES), dtype=str),
                      SAMPLE_COLUMNS)
@@ -345,6 +363,7 @@ def _ends_with_newline(path: Path) -> bool:
 
 def read_json_object(path: Path, what: str) -> dict[str, Any]:
     """A JSON object from ``path``, or a UsageError naming the file."""
+    refuse_special_file(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # nested past Python's stack

@@ -138,7 +138,8 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
         raise UsageError(f"--rounds must be at least 2 to pair, got {args.rounds}")
     for option, path in (("--out", args.out), ("--decisions", args.decisions)):
         if path is not None:
-            check_output(path, option, inputs=[args.baseline, *args.candidates])
+            check_output(path, option, inputs=[args.baseline, *args.candidates],
+                         may_replace=("paired.html", "decisions.json"))
     baseline = rounds_in(args.baseline, args.rounds)
     names = [args.baseline.name, *(c.name for c in args.candidates)]
     tables, notes = [], []

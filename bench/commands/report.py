@@ -52,7 +52,7 @@ def write_pngs(sections, html_path: Path) -> None:
 
 def main(args: argparse.Namespace, argv: list[str]) -> int:
     if args.out is not None:
-        check_output(args.out, inputs=args.run_dirs)
+        check_output(args.out, inputs=args.run_dirs, may_replace=("report.html",))
     runs = [load_run(d) for d in args.run_dirs]
     intro, sections = report_sections(runs)
     path = write_html(args.out or default_out(args.run_dirs), report_title(runs), sections,

@@ -97,11 +97,11 @@ def read_record(folder: str | Path) -> RunRecord:
     samples = read_samples(folder / SAMPLES_FILE, allow_empty=not run.results["status"].eq(OK)
                            .any())
     refuse_negative_counts(folder / SAMPLES_FILE, samples, SAMPLE_COLUMNS)
-    check_samples(folder, run.results, samples, run_id)
     planned = PLAN_KEY in (run.sweep or {})
     check_rows_match_status(folder / RESULTS_FILE, planned=planned)
     if planned:
         check_written_whole(folder / RESULTS_FILE, run.results)
+    check_samples(folder, run.results, samples, run_id)
     check_complete(folder, run.results, run.sweep, run_id, workers_of(run.env))
     results = store_types(run.results, COLUMNS)
     samples = store_types(samples, SAMPLE_COLUMNS)
@@ -163,6 +163,12 @@ def check_samples(folder: Path, results: pd.DataFrame, samples: pd.DataFrame,
                           [*key, "n_samples"]]
     held = samples.groupby(key, sort=False).size().rename("held").reset_index()
     both = counted.merge(held, on=key, how="left")
+    uncounted = both["n_samples"].isna().to_numpy()
+    if uncounted.any():
+        row = both.iloc[int(uncounted.argmax())]
+        raise UsageError(f"{folder / RESULTS_FILE}: n_samples is empty on the measured row of "
+                         f"{row['config_id']} {row['phase']} (repeat {row['repeat']}): a "
+                         "measured phase counts its samples")
     short = both["held"].fillna(0).ne(both["n_samples"]).to_numpy()
     if short.any():
         row = both.iloc[int(short.argmax())]

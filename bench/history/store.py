@@ -45,7 +45,7 @@ DEFAULT_SCHEMA = "multinet_bench"
 # an unquoted SQL name in both databases, within PostgreSQL's 63 bytes
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 # the databases' own schemas (PostgreSQL's pg_* besides)
-SYSTEM_SCHEMAS = ("information_schema", "pg_catalog", "pg_toast", "temp")
+SYSTEM_SCHEMAS = ("information_schema", "pg_catalog", "pg_toast", "temp", "system")
 # the databases' default schemas: stores made before the project's tables had a schema of
 # their own keep them there, and the first writer moves them into its schema; tables made
 # there now would be taken for such a store, and moved away
@@ -121,6 +121,14 @@ class Store:
         """A query's rows as a data frame, with the columns the query names."""
         names, rows = self._run(sql, params)
         return pd.DataFrame.from_records(rows, columns=names)
+
+    def qualified(self, schema: str) -> str:
+        """``schema`` as a query names it: in DuckDB with its database (the file's name), or
+        a schema of the same name as the file would be ambiguous with the database."""
+        if self.kind != DUCKDB:
+            return f'"{schema}"'
+        (catalog,), = self.execute("SELECT current_database()")
+        return '"{}"."{}"'.format(catalog.replace('"', '""'), schema)
 
     def use(self, schema: str) -> None:
         """Name tables in ``schema`` from now on (their own, or an older store's)."""

@@ -192,7 +192,7 @@ def migrations_in(store, schema: str, tables: set[str]) -> dict | None:
         return None
     if not {"version", "description"} <= set(table_columns(store, MIGRATIONS_TABLE, schema)):
         return None
-    return dict(store.execute(f'SELECT version, description FROM "{schema}".'
+    return dict(store.execute(f'SELECT version, description FROM {store.qualified(schema)}.'
                               f"{MIGRATIONS_TABLE}"))
 
 
@@ -261,9 +261,10 @@ def move_older_store(store, older: str) -> None:
             raise StoreError(f"history store {store.name}: {older}.{table} has columns this "
                              f"harness does not know ({', '.join(unknown[:3])}); cannot move it")
         names = ", ".join(f'"{c}"' for c in theirs)
-        store.execute(f'INSERT INTO {table} ({names}) SELECT {names} FROM "{older}".{table}')
+        store.execute(f'INSERT INTO {table} ({names}) SELECT {names} FROM '
+                      f'{store.qualified(older)}.{table}')
     for table in (*TABLES, MIGRATIONS_TABLE):
-        store.execute(f'DROP TABLE "{older}".{table}')
+        store.execute(f'DROP TABLE {store.qualified(older)}.{table}')
 
 
 def missing_columns(store, schema: str, table: str,

@@ -18,7 +18,7 @@ import pandas as pd
 
 from bench.axes import AXES, config_id
 from bench.errors import UsageError
-from bench.schema import COLUMNS, PLAN_KEY, RESULTS_FILE, SWEEP_FILE, Column
+from bench.schema import COLUMNS, OK, PLAN_KEY, RESULTS_FILE, SWEEP_FILE, Column
 
 # integer columns that may be negative: a seed is any integer torch takes
 SIGNED = {"seed"}
@@ -69,6 +69,7 @@ def check_written_whole(path: Path, results: pd.DataFrame) -> None:
         except ValueError:
             raise UsageError(f"{path}: line {line}: started_at holds {value!r:.40}, not a "
                              "time in ISO 8601 (2026-12-06T21:49:52+00:00)") from None
+    check_filled_alike(path, text)
     axes = [axis.name for axis in AXES]
     for line, row in zip(range(2, len(results) + 2), results[["config_id", *axes]].to_dict(
             "records")):
@@ -76,3 +77,27 @@ def check_written_whole(path: Path, results: pd.DataFrame) -> None:
         if named != row["config_id"]:
             raise UsageError(f"{path}: line {line}: config_id {row['config_id']!r:.80} names "
                              f"another configuration than the row's axes ({named:.80})")
+
+
+def check_filled_alike(path: Path, text: pd.DataFrame) -> None:
+    """Cells the schema lets be empty only for a whole run or configuration, or only where
+    what they derive from is: `worker` on every row or none (a run measured by workers, or
+    not), a configuration's `group` the same on all its rows, and `tflops_per_s` wherever a
+    measured phase has flops (more than none) and a time."""
+    blank = text.apply(lambda column: column.str.strip().eq(""))
+    if blank["worker"].any() and not blank["worker"].all():
+        line = int(blank["worker"].ne(blank["worker"].iloc[0]).to_numpy().argmax())
+        raise UsageError(f"{path}: line {line + 2}: worker is empty on some rows and not on "
+                         "others: a run is measured by workers or it is not")
+    groups = text.groupby(["repeat", "config_id"], sort=False)["group"].nunique(dropna=False)
+    if (groups > 1).any():
+        repeat, config = groups.index[int((groups > 1).to_numpy().argmax())]
+        raise UsageError(f"{path}: {config} (repeat {repeat}) names more than one group on "
+                         "its rows: a configuration is timed in one group, or alone")
+    flops = pd.to_numeric(text["flops"], errors="coerce").fillna(0)
+    derived = (text["status"].eq(OK) & flops.gt(0) & ~blank["median_ms"]
+               & blank["tflops_per_s"]).to_numpy()
+    if derived.any():
+        raise UsageError(f"{path}: line {int(derived.argmax()) + 2}: tflops_per_s is empty "
+                         "where flops (more than none) and median_ms are not: it is derived "
+                         "from them")

@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from bench.analyze.reader import (REQUIRED_RESULTS, REQUIRED_SAMPLES, SAMPLES_UNIT, check_table,
-                                  refuse_duplicates, typed, typed_results)
+                                  refuse_duplicates, refuse_special_file, typed,
+                                  typed_results)
 from bench.atomic import write_text_atomic
 from bench.errors import RunFolderWriteError, UsageError
 from bench.schema import (FIELDS, NETWORK_FIELDS, NETWORKS_FILE, OK, OOM, RESULTS_FILE,
@@ -38,6 +39,7 @@ def read_records(path: Path, fields: tuple[str, ...]) -> tuple[list[list[str]], 
     short (then left out). A record of the wrong length elsewhere than last is damage."""
     if not path.exists():
         return [], False
+    refuse_special_file(path)
     try:
         text = path.read_bytes().decode("utf-8")
         cut = bool(text) and not text.endswith("\n")

@@ -130,11 +130,27 @@ def check_interpreters(envs: list[Environment]) -> None:
                        f"the interpreter of an environment with {' and '.join(SWEEP_NEEDS)}")
 
 
+# `python -m bench run` options the rounds set themselves: where each round goes, what it
+# resumes, which configurations it measures (`--workers` other than 1 is refused by each
+# round's sweep: a process that takes turns measures alone)
+ROUND_OWN_OPTIONS = ("--out-dir", "--resume", "--only", "--worker")
+
+
 def split_run_args(text: str) -> list[str]:
+    """The sweep's options, refused in one line where they name one the rounds set (or a
+    prefix argparse would take for it)."""
     try:
-        return shlex.split(text)
+        args = shlex.split(text)
     except ValueError as exc:
         raise fail(f"--run-args {text!r}: {exc}") from None
+    for arg in args:
+        name = arg.split("=", 1)[0]
+        if name.startswith("--") and len(name) > 2 \
+                and any(own.startswith(name) for own in ROUND_OWN_OPTIONS):
+            raise fail(f"--run-args: {name} is set by the rounds themselves (each round's "
+                       f"folder, its resume and what it measures: "
+                       f"{', '.join(ROUND_OWN_OPTIONS)}); leave it out")
+    return args
 
 
 def check_threshold(text: str) -> str:
@@ -305,6 +321,8 @@ def keep_what_is_measured(out_dir: Path, envs: list[Environment], run_args: list
     what = {"environments": [{"name": e.name, "python": e.python, "variables": e.variables}
                              for e in envs], "run_args": run_args}
     path = out_dir / OWN_FILES[2]
+    if out_dir.exists() and not out_dir.is_dir():
+        raise fail(f"--out-dir {out_dir} is a file; give a folder (made where missing)")
     try:
         earlier = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
