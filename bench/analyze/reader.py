@@ -13,7 +13,6 @@ guard against half a table. This module needs pandas, not torch.
 from __future__ import annotations
 
 import json
-import stat
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ import pandas as pd
 
 from bench.axes import BASE, BATCH_SIZE, CUDA_GRAPH, VARIANTS, WORLD_SIZE
 from bench.analyze.integers import EXACT_IN_FLOAT, hidden_fractions, whole_numbers
+from bench.analyze.run_files import refuse_special_file
 from bench.errors import UsageError
 from bench.schema import (COLUMNS, ENV_FILE, NETWORK_COLUMNS, NETWORKS_FILE, OK,
                           OPERATOR_COLUMNS, OPERATORS_FILE, RESULTS_FILE, SAMPLE_COLUMNS,
@@ -70,18 +70,6 @@ class Run:
         nothing was traced."""
         path = self.path / OPERATORS_FILE
         return read_operators(path) if path.is_file() else None
-
-
-def refuse_special_file(path: Path) -> None:
-    """A run's files are plain files. A device or a pipe in their place (a link to
-    /dev/zero, a FIFO) would be read without end, or wait for a writer that never comes."""
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return  # missing or unreadable: the reader that opens it says so
-    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
-        raise UsageError(f"{path} is not a plain file (a device, a pipe or a socket); a run "
-                         "folder's files are plain files")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -393,16 +381,6 @@ def load_run(path: str | Path, *, allow_empty: bool = False) -> Run:
     sweep = read_json_object(sweep_path, "a sweep record") if sweep_path.is_file() else None
     return Run(path, read_results(path / RESULTS_FILE, allow_empty=allow_empty),
                read_env(path / ENV_FILE), sweep)
-
-
-def one_run_id(folder: Path, results: pd.DataFrame) -> str:
-    """The one run id of a run folder's results, or a UsageError: a folder holds one run,
-    and rows of another would be counted as this one's."""
-    run_ids = sorted(set(results["run_id"].astype(str)))
-    if len(run_ids) != 1:
-        raise UsageError(f"{folder}: a run folder holds one run; {RESULTS_FILE} has "
-                         f"{len(run_ids)} run ids")
-    return run_ids[0]
 
 
 def device_kind(device: str) -> str:

@@ -12,7 +12,8 @@ import pandas as pd
 
 from bench.analyze.paired_rounds import compare_paired
 from bench.analyze.plans import MAX_ROUNDS
-from bench.analyze.reader import Run, load_run, one_run_id
+from bench.analyze.reader import Run, load_run
+from bench.analyze.run_files import one_run_id
 from bench.atomic import write_json_atomic
 from bench.analyze.judge import DEFAULT_THRESHOLD, NOT_JUDGED, OPEN, REGRESSION
 from bench.cli import percent

@@ -33,8 +33,9 @@ from typing import Any
 
 import pandas as pd
 
-from bench.analyze.reader import (RESULTS_UNIT, SAMPLES_UNIT, load_run, one_run_id,
-                                  read_samples, untimed_phases)
+from bench.analyze.reader import (RESULTS_UNIT, SAMPLES_UNIT, load_run, read_samples,
+                                  untimed_phases)
+from bench.analyze.run_files import one_run_id
 from bench.errors import UsageError
 from bench.history.status_rows import check_rows_match_status
 from bench.history.written_whole import (check_written_whole, refuse_negative_counts,

@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from bench.analyze.reader import (REQUIRED_RESULTS, REQUIRED_SAMPLES, SAMPLES_UNIT, check_table,
-                                  refuse_duplicates, refuse_special_file, typed,
-                                  typed_results)
+                                  refuse_duplicates, typed, typed_results)
+from bench.analyze.run_files import refuse_special_file
 from bench.atomic import write_text_atomic
 from bench.errors import RunFolderWriteError, UsageError
 from bench.schema import (FIELDS, NETWORK_FIELDS, NETWORKS_FILE, OK, OOM, RESULTS_FILE,

@@ -1,0 +1,34 @@
+"""What holds for a run folder's files before their contents are read: each is a plain
+file, and a folder's results are of one run."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pandas as pd
+
+from bench.errors import UsageError
+from bench.schema import RESULTS_FILE
+
+
+def refuse_special_file(path: Path) -> None:
+    """A run's files are plain files. A device or a pipe in their place (a link to
+    /dev/zero, a FIFO) would be read without end, or wait for a writer that never comes."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return  # missing or unreadable: the reader that opens it says so
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        raise UsageError(f"{path} is not a plain file (a device, a pipe or a socket); a run "
+                         "folder's files are plain files")
+
+
+def one_run_id(folder: Path, results: pd.DataFrame) -> str:
+    """The one run id of a run folder's results, or a UsageError: a folder holds one run,
+    and rows of another would be counted as this one's."""
+    run_ids = sorted(set(results["run_id"].astype(str)))
+    if len(run_ids) != 1:
+        raise UsageError(f"{folder}: a run folder holds one run; {RESULTS_FILE} has "
+                         f"{len(run_ids)} run ids")
+    return run_ids[0]
