@@ -46,6 +46,7 @@ def test_the_dashboard_is_not_written_over_its_own_store(stored):
     assert run_cli("history", "changes", "--store", str(store)).returncode == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["results.csv", "samples.csv", "env.json", "sweep.json"])
 def test_a_page_is_not_written_over_a_run_s_own_file(stored, name):
     run, store = stored
@@ -87,6 +88,7 @@ def test_a_page_beside_the_runs_is_still_written(stored, tmp_path):
     assert run_cli("history", "report", "--store", str(store), "--out", str(page)).returncode == 0
 
 
+@pytest.mark.slow
 def test_a_name_too_long_is_one_line(stored, tmp_path):
     run, store = stored
     long = tmp_path / ("n" * 300)
@@ -98,6 +100,7 @@ def test_a_name_too_long_is_one_line(stored, tmp_path):
                      "cpu", "--quiet", "--out-dir", str(long)), "File name too long")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() == 0 and shutil.which("setpriv") is None,
                     reason="root reads any folder, and setpriv to drop that is missing")
 def test_a_folder_that_may_not_be_entered_is_one_line(stored, tmp_path):

@@ -248,6 +248,7 @@ def test_sweeps_whose_coordinator_is_killed_stop_rather_than_measure_alone(tmp_p
     assert done < 6 * 3 * 4 * 2  # neither finished round 1 alone
 
 
+@pytest.mark.slow
 def test_an_out_dir_keeps_one_measurement_and_a_round_holds_one_run(tmp_path):
     out = tmp_path / "paired"
     first = paired_tool(out)

@@ -49,6 +49,7 @@ def stored_samples(store) -> int:
         return con.execute("SELECT count(*) FROM multinet_bench.samples").fetchall()[0][0]
 
 
+@pytest.mark.slow
 def test_a_phase_that_lost_samples_is_refused_and_resume_measures_it_again(copy, tmp_path):
     lines = (copy / "samples.csv").read_text().splitlines(keepends=True)
     (copy / "samples.csv").write_text("".join(lines[:-5]))  # the last phase, five short
@@ -88,6 +89,7 @@ def test_a_phase_without_any_samples_is_measured_again_on_resume(copy, tmp_path)
     assert history_add(copy, store).returncode == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("column, value", [("n_samples", "-5"), ("blocks", "-1"),
                                            ("batch_size", "-2")])
 def test_a_negative_count_is_refused(copy, tmp_path, column, value):
@@ -111,6 +113,7 @@ def test_a_column_dropped_from_results_is_refused_by_name(copy, tmp_path):
             "ci_low_ms", "hostname")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("column", ["hostname", "torch_version", "started_at", "world_size"])
 def test_a_never_empty_cell_left_empty_is_refused(copy, tmp_path, column):
     table = results_text(copy)
@@ -136,6 +139,7 @@ def test_axes_that_contradict_the_configuration_id_are_refused(copy, tmp_path):
             "/bs3/")  # what the axes name, beside the id the row gives
 
 
+@pytest.mark.slow
 def test_a_run_stopped_before_its_first_configuration_is_not_complete(tmp_path):
     folder = tmp_path / "run"
     sweep = subprocess.Popen([sys.executable, "-m", "bench", "run", *TINY_RUN,
@@ -196,6 +200,7 @@ def test_a_throughput_emptied_where_its_flops_and_time_are_is_refused(copy, tmp_
             "empty")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("special", ["device", "fifo"])
 def test_a_samples_file_that_is_no_plain_file_is_refused_not_read_forever(copy, tmp_path,
                                                                          special):
