@@ -12,14 +12,7 @@ import sys
 import pytest
 
 from tests.conftest import ROOT, run_cli
-
-
-def one_line(proc, *words):
-    assert proc.returncode == 2, (proc.stdout, proc.stderr)
-    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
-    for word in words:
-        assert word in proc.stderr, proc.stderr
-    return proc.stderr
+from tests.support.refusals import refused_in_one_line as one_line
 
 
 @pytest.fixture

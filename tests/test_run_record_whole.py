@@ -15,18 +15,11 @@ import pandas as pd
 import pytest
 
 from tests.conftest import ROOT, TINY_RUN, run_cli
+from tests.support.refusals import refused_in_one_line as refused
 
 
 def history_add(folder, store):
     return run_cli("history", "add", str(folder), "--store", str(store))
-
-
-def refused(proc, *words):
-    assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
-    for word in words:
-        assert word in proc.stderr, proc.stderr
-    return proc.stderr
 
 
 @pytest.fixture
