@@ -21,7 +21,8 @@ SWEEP_FILE = "sweep.json"
 # repeat: a run is complete when results.csv holds every one of them in every repeat.
 PLAN_KEY = "configurations"
 # Processes that take turns measuring (paired rounds run side by side) find their two ends of
-# the turns and the groups' shared order here: "READ_FD,WRITE_FD,SEED" (bench/sweep/turns.py).
+# the turns and the groups' shared order here: "READ_FD,WRITE_FD,SEED", then ";CPU,CPU..."
+# where they are pinned (bench/sweep/turns.py).
 TURNS_VARIABLE = "MULTINET_BENCH_TURNS"
 
 # What became of a configuration. Every status gives the same rows (one per phase); only

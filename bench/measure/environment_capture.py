@@ -140,10 +140,12 @@ def machine_load(window_s: float = LOAD_WINDOW_S) -> dict[str, Any]:
 
 def capture_environment(run_id: str, argv: list[str],
                         ranks: list[dict[str, Any]] | None = None,
-                        turns_seed: int | None = None) -> dict[str, Any]:
+                        turns_seed: int | None = None,
+                        turns_cpus: list[int] | None = None) -> dict[str, Any]:
     """``ranks``: under --distributed, each rank's host and devices (rank 0 captures the
     rest of the environment on its own host). ``turns_seed``: the groups' order shared with
-    the processes this one takes turns with (None: it runs alone)."""
+    the processes this one takes turns with (None: it runs alone); ``turns_cpus``: the CPUs
+    they all measure on, where they are pinned."""
     env = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
@@ -175,7 +177,8 @@ def capture_environment(run_id: str, argv: list[str],
     if (job := field(slurm_job)) is not None:
         env["slurm"] = job
     if turns_seed is not None:  # its times were taken turn about with others'
-        env["took_turns"] = {"groups_order_seed": turns_seed}
+        env["took_turns"] = {"groups_order_seed": turns_seed,
+                             **({"cpus": turns_cpus} if turns_cpus else {})}
     if ranks is not None:
         env["world_size"] = len(ranks)
         env["ranks"] = ranks

@@ -39,7 +39,7 @@ from bench.sweep.config import (MOST_WORKERS, SweepConfig, expand, expand_all,
                                 sweep_from_mapping, sweep_to_mapping)
 from bench.sweep.failures import OomLimits
 from bench.sweep.repair import repair
-from bench.sweep.turns import shared_seed
+from bench.sweep.turns import pinned_cpus, shared_seed
 from multinet.scenarios import SCENARIOS
 from multinet.step import StepSpec
 
@@ -183,11 +183,11 @@ def record_environment(run: OpenRun, argv: list[str],
     path = run.out_dir / ENV_FILE
     if run.resumed:  # gone (a crash before it was written): this resume's environment
         env = run.env if run.env is not None else capture_environment(run.run_id, argv, ranks,
-                                                                      shared_seed())
+                                                                      shared_seed(), pinned_cpus())
         env.setdefault("resumes", []).append(
             {"started_at": now(), "command_line": hide_words(["bench", *argv])})
     else:
-        env = capture_environment(run.run_id, argv, ranks, shared_seed())
+        env = capture_environment(run.run_id, argv, ranks, shared_seed(), pinned_cpus())
     try:
         write_json_atomic(path, seal(env))
     except OSError as exc:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from bench.schema import TURNS_VARIABLE
 from bench.sweep.interrupt import SIGNALS, Interrupted
+from bench.sweep.pinning import format_cpus
 
 # A process's pipes close as it exits; it can be waited for a moment later.
 EXIT_GRACE_S = 10.0
@@ -118,10 +119,12 @@ def run_alone(command: list[str], env: dict[str, str], **popen) -> int:
         return process.wait()
 
 
-def start(command: list[str], env: dict[str, str], seed: int, **popen) -> Member:
+def start(command: list[str], env: dict[str, str], seed: int,
+          cpus: tuple[int, ...] | None = None, **popen) -> Member:
     hear_r, hear_w = os.pipe()  # the child reads its turns here
     say_r, say_w = os.pipe()  # and says it is done here
-    env = {**env, TURNS_VARIABLE: f"{hear_r},{say_w},{seed}"}
+    pinned = f";{format_cpus(cpus)}" if cpus else ""
+    env = {**env, TURNS_VARIABLE: f"{hear_r},{say_w},{seed}{pinned}"}
     try:
         process = subprocess.Popen(command, env=env, pass_fds=(hear_r, say_w),
                                    start_new_session=True, **popen)
@@ -132,11 +135,13 @@ def start(command: list[str], env: dict[str, str], seed: int, **popen) -> Member
 
 
 def run_side_by_side(commands: list[tuple[list[str], dict[str, str]]], seed: int,
-                     on_turn: Callable[[], None] | None = None, **popen) -> list[int]:
+                     on_turn: Callable[[], None] | None = None,
+                     cpus: tuple[int, ...] | None = None, **popen) -> list[int]:
     """Run ``commands`` ((argv, environment) each) at once, taking turns; their exit codes.
-    ``on_turn`` runs between turns (a progress bar reads what they wrote). ``Interrupted``
-    once they have stopped, where a signal asked for it."""
-    members = [start(argv, env, seed, **popen) for argv, env in commands]
+    ``on_turn`` runs between turns (a progress bar reads what they wrote). ``cpus``: where
+    they all measure, once ready (``bench/sweep/pinning.py``; None: where the system puts
+    them). ``Interrupted`` once they have stopped, where a signal asked for it."""
+    members = [start(argv, env, seed, cpus, **popen) for argv, env in commands]
     with Forward([m.process for m in members]):
         try:
             return turn_taking(members, seed, on_turn)

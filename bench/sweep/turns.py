@@ -10,8 +10,9 @@ level of its own few seconds, and the paired ratios carried it whole. Both proce
 measure the comparison groups in the same order (the seed comes with the turns), so a
 turn of A and the next turn of B time the same configuration.
 
-The coordinator names the two ends of this process's pipes and the seed in
-``TURNS_VARIABLE``. Taking a turn writes one byte ("my turn is over", or at first "ready")
+The coordinator names the two ends of this process's pipes, the seed and, where it pins
+the processes, their CPUs in ``TURNS_VARIABLE``; a process pins its threads as it first
+says "ready" (``bench/sweep/pinning.py``). Taking a turn writes one byte ("my turn is over", or at first "ready")
 and waits for one back ("your turn"). Without the variable a process runs alone and
 ``take_turn`` returns at once. When the coordinator is gone (killed: its pipe closed), what
 the process measured from then on would pair with nothing, so it stops as a second signal
@@ -29,17 +30,22 @@ import sys
 from bench.errors import UsageError
 from bench.schema import TURNS_VARIABLE
 from bench.sweep.interrupt import Interrupted
+from bench.sweep.pinning import parse_cpus, pin_threads
 
 
 class Turns:
-    def __init__(self, read_fd: int, write_fd: int, seed: int):
-        self.read_fd, self.write_fd, self.seed = read_fd, write_fd, seed
+    def __init__(self, read_fd: int, write_fd: int, seed: int,
+                 cpus: tuple[int, ...] | None = None):
+        self.read_fd, self.write_fd, self.seed, self.cpus = read_fd, write_fd, seed, cpus
         self.open = True
+        self.pinned: list[int] | None = None  # the CPUs pinned to, once ready
 
     def take(self) -> None:
         """Hand the turn on, and wait until it comes back."""
         if not self.open:
             return
+        if self.cpus and self.pinned is None:  # ready: torch imported, its threads set
+            self.pinned = pin_threads(self.cpus)
         try:
             os.write(self.write_fd, b".")
             back = os.read(self.read_fd, 1)
@@ -53,17 +59,26 @@ class Turns:
 
 
 def parse(text: str) -> Turns:
-    parts = text.split(",")
-    if len(parts) != 3 or not all(p.strip().lstrip("-").isdigit() for p in parts):
+    parts = text.split(";")
+    fds = parts[0].split(",")
+    cpus = None
+    try:
+        if len(parts) > 2 or len(fds) != 3 or not all(p.strip().lstrip("-").isdigit()
+                                                      for p in fds):
+            raise ValueError(text)
+        if len(parts) == 2:
+            cpus = parse_cpus(parts[1])
+    except ValueError:
         raise UsageError(f"{TURNS_VARIABLE}={text!r}: expected READ_FD,WRITE_FD,SEED "
-                         "(integers), as the paired rounds' coordinator sets it")
-    read_fd, write_fd, seed = (int(p) for p in parts)
+                         "(integers), then ;CPU,CPU... where the processes are pinned, as the "
+                         "paired rounds' coordinator sets it") from None
+    read_fd, write_fd, seed = (int(p) for p in fds)
     for fd in (read_fd, write_fd):
         if not is_pipe(fd):  # never write a byte into a file that happens to have that number
             raise UsageError(f"{TURNS_VARIABLE}={text!r}: descriptor {fd} is not a pipe this "
                              "process inherited; the variable belongs to the paired rounds' "
                              "coordinator (python -m bench paired-rounds)")
-    return Turns(read_fd, write_fd, seed)
+    return Turns(read_fd, write_fd, seed, cpus)
 
 
 def is_pipe(fd: int) -> bool:
@@ -97,3 +112,10 @@ def shared_seed() -> int | None:
     """The seed of the groups' order every process taking turns shares, or None alone."""
     turns = current()
     return turns.seed if turns is not None else None
+
+
+def pinned_cpus() -> list[int] | None:
+    """The CPUs this process was pinned to as it took its first turn, or None (alone, not
+    pinned, or not yet ready)."""
+    turns = current()
+    return turns.pinned or None if turns is not None else None

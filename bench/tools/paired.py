@@ -6,8 +6,9 @@ CUDA) and the variables set for it (a setting to try). Each round runs the sweep
 every environment, each in a fresh process, side by side and taking turns
 (``bench/sweep/turns.py``): one process works at a time and hands the turn on at every
 round of blocks, so the same configuration is timed in A and in B within a second, the
-groups in one order shared by both. This machine's speed moves between levels every few
-seconds; run one after the other, each environment met the level of its own minutes, and
+groups in one order shared by both, on one CPU they share (``--cpus``,
+``bench/sweep/pinning.py``). This machine's speed moves between levels every few seconds;
+run one after the other, each environment met the level of its own minutes, and
 round-to-round noise of 10-25% per configuration buried a 10% change. ``--one-at-a-time``
 runs them back to back instead, A B then B A (ABBA), with more in a fresh random order per
 round, for environments that cannot share the machine (two processes each holding much of
@@ -46,6 +47,8 @@ from bench.analyze.plans import FIRST_LOOK, GROUP_ROUNDS, MAX_ROUNDS
 from bench.cli import OneLineParser, percent  # no torch, no pandas: the bootstrap interpreter has neither
 from bench.schema import SWEEP_FILE
 from bench.sweep.interrupt import Interrupted, exit_code
+from bench.sweep.pinning import ALL, AUTO, choose_cpus
+from bench.tools.paired_progress import configs_in, progress_line
 from bench.sweep.side_by_side import run_alone, run_side_by_side
 
 USAGE_ERROR = 2  # what `python -m bench run` exits with on arguments it refuses
@@ -194,7 +197,8 @@ def round_command(env: Environment, folder: Path, run_args: list[str],
 
 
 def run_round(envs: list[Environment], round_: int, rounds: int, out_dir: Path,
-              run_args: list[str], one_at_a_time: bool, only: Path | None) -> list[str]:
+              run_args: list[str], one_at_a_time: bool, only: Path | None,
+              cpus: tuple[int, ...] | None = None) -> list[str]:
     """One round in every environment; the names of those whose sweep failed to run."""
     by_name = {env.name: env for env in envs}
     order = round_order([env.name for env in envs], round_)
@@ -210,7 +214,7 @@ def run_round(envs: list[Environment], round_: int, rounds: int, out_dir: Path,
         print(f"[round {round_}/{rounds}] {' | '.join(order)}, side by side, taking "
               f"turns: {out_dir}/*/round-{round_:02d}", flush=True)
         # one order of the groups per round, the same in every environment
-        statuses = run_side_by_side(commands, seed=round_, cwd=PROJECT_ROOT)
+        statuses = run_side_by_side(commands, seed=round_, cpus=cpus, cwd=PROJECT_ROOT)
     if all(status == USAGE_ERROR for status in statuses):
         # the sweep's arguments, refused in every environment: so would every round be
         raise fail(f"`python -m bench run` refused the sweep's arguments in every "
@@ -243,30 +247,9 @@ def decisions(envs: list[Environment], out_dir: Path, rounds: int, threshold: st
         return {}
 
 
-def progress_line(state: dict, round_: int, seconds_per_config: float | None) -> str:
-    """Rounds done, measurements decided and undecided, and the time likely left."""
-    undecided = state.get("undecided_configs", [])
-    text = (f"[after round {round_}] {state.get('decided', 0)} of "
-            f"{state.get('measurements', 0)} measurements decided, "
-            f"{state.get('measurements', 0) - state.get('decided', 0)} undecided "
-            f"({len(undecided)} configuration(s) to measure again)")
-    more = state.get("rounds_to_decide")
-    if undecided and more:
-        text += f"; about {more - round_} more round(s)"
-        if seconds_per_config:
-            left = seconds_per_config * len(undecided) * (more - round_)
-            text += f", ~{format_seconds(left)} left"
-    return text
-
-
-def format_seconds(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
-
-
 def run_rounds(envs: list[Environment], rounds: int, out_dir: Path, run_args: list[str],
                one_at_a_time: bool = False, threshold: str = "",
-               every_round: bool = False) -> list[str]:
+               every_round: bool = False, cpus: tuple[int, ...] | None = None) -> list[str]:
     """Rounds until every measurement is decided, ``rounds`` at most, each from the
     FIRST_LOOK-th on measuring only the configurations still undecided (``every_round``:
     all ``rounds`` of everything, as a noise model wants them); the names of the
@@ -276,7 +259,7 @@ def run_rounds(envs: list[Environment], rounds: int, out_dir: Path, run_args: li
     seconds_per_config = None
     for round_ in range(1, rounds + 1):
         started = time.monotonic()
-        failed += run_round(envs, round_, rounds, out_dir, run_args, one_at_a_time, only)
+        failed += run_round(envs, round_, rounds, out_dir, run_args, one_at_a_time, only, cpus)
         if every_round or round_ < FIRST_LOOK or round_ == rounds:
             continue
         measured = configs_in(round_folder(out_dir, envs[0].name, round_))
@@ -291,16 +274,6 @@ def run_rounds(envs: list[Environment], rounds: int, out_dir: Path, run_args: li
         only = out_dir / "undecided.txt"
         only.write_text("\n".join(state["undecided_configs"]) + "\n")
     return sorted(set(failed))
-
-
-def configs_in(folder: Path) -> int:
-    """The configurations a round folder's results hold (rows over phases, roughly)."""
-    try:
-        with open(folder / "results.csv", encoding="utf-8") as handle:
-            rows = sum(1 for _ in handle) - 1
-    except OSError:
-        return 0
-    return max(rows // 4, 0)
 
 
 def compare(envs: list[Environment], out_dir: Path, rounds: int, threshold: str) -> int:
@@ -344,14 +317,14 @@ def keep_what_is_measured(out_dir: Path, envs: list[Environment], run_args: list
 
 def measure_and_compare(envs: list[Environment], rounds: int, out_dir: Path,
                         run_args: list[str], one_at_a_time: bool, threshold: str,
-                        every_round: bool = False) -> int:
+                        every_round: bool = False, cpus: tuple[int, ...] | None = None) -> int:
     """The rounds, then their comparison; a signal stops the rounds with what they
     measured kept, one line and the shell's code for it."""
     check_interpreters(envs)
     keep_what_is_measured(out_dir, envs, run_args)
     try:
         failed = run_rounds(envs, rounds, out_dir, run_args, one_at_a_time, threshold,
-                            every_round)
+                            every_round, cpus)
         if failed:
             print(f"note: the sweep did not complete in {', '.join(failed)}; their rounds "
                   "pair where they hold the configuration", file=sys.stderr)
@@ -385,13 +358,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every-round", action="store_true",
                         help="measure every configuration in all --rounds rounds, decided or "
                         "not (an A/A measurement for a noise model wants them all)")
+    parser.add_argument("--cpus", default=AUTO, help="where the sides measure, taking turns: "
+                        f"{AUTO} (one CPU, the last this process may use, or as many as the "
+                        f"sweep's --threads; the default), CPU numbers such as 2,3, or {ALL} "
+                        "(not pinned: where the system puts them)")
     args = parser.parse_args(argv)
+    try:
+        cpus = choose_cpus(args.cpus)
+    except ValueError as exc:
+        parser.error(f"--cpus {exc}")
     if args.rounds < 2:
         parser.error(f"--rounds must be at least 2 to pair, got {args.rounds}")
     envs = parse_environments(args.env, args.set)
     threshold = check_threshold(args.threshold) if args.threshold else ""
     return measure_and_compare(envs, args.rounds, args.out_dir, split_run_args(args.run_args),
-                               args.one_at_a_time, threshold, args.every_round)
+                               args.one_at_a_time, threshold, args.every_round, cpus)
 
 
 if __name__ == "__main__":
