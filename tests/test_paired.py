@@ -2,6 +2,7 @@
 resuming, and the comparison that pairs them."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -141,7 +142,9 @@ def test_rounds_run_side_by_side_in_fresh_processes_then_pair(tmp_path):
             df = pd.read_csv(out / name / f"round-{r:02d}" / "results.csv")
             assert set(df.status) == {"ok"} and len(df) == 4
             env = json.loads((out / name / f"round-{r:02d}" / "env.json").read_text())
-            assert env["took_turns"] == {"groups_order_seed": r}
+            # both sides measured on the one CPU they share: the last this process may use
+            assert env["took_turns"] == {"groups_order_seed": r,
+                                         "cpus": [max(os.sched_getaffinity(0))]}
     assert "b against a: 4 measurements over 2 paired rounds" in proc.stdout
     # two rounds trim nothing: nothing is judged, and the page says so
     assert "With 2 round(s) nothing is judged: the first look comes after round 3" in proc.stdout

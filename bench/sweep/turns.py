@@ -10,14 +10,14 @@ level of its own few seconds, and the paired ratios carried it whole. Both proce
 measure the comparison groups in the same order (the seed comes with the turns), so a
 turn of A and the next turn of B time the same configuration.
 
-The coordinator names the two ends of this process's pipes, the seed and, where it pins
-the processes, their CPUs in ``TURNS_VARIABLE``; a process pins its threads as it first
-says "ready" (``bench/sweep/pinning.py``). Taking a turn writes one byte ("my turn is over", or at first "ready")
-and waits for one back ("your turn"). Without the variable a process runs alone and
-``take_turn`` returns at once. When the coordinator is gone (killed: its pipe closed), what
-the process measured from then on would pair with nothing, so it stops as a second signal
-stops a sweep: the configuration in progress is left out, what was written stays, and the
-coordinator's command, run again, resumes the round side by side.
+The coordinator names the two ends of this process's pipes, the seed and, where it pins the
+processes, their CPUs in ``TURNS_VARIABLE``; a process pins its threads as it first says
+"ready" (``bench/sweep/pinning.py``). Taking a turn writes one byte ("my turn is over", or
+at first "ready") and waits for one back ("your turn"). Without the variable a process runs
+alone and ``take_turn`` returns at once. When the coordinator is gone (killed: its pipe
+closed), what the process measured from then on would pair with nothing, so it stops as a
+second signal stops a sweep: the configuration in progress is left out, what was written
+stays, and the coordinator's command, run again, resumes the round side by side.
 """
 
 from __future__ import annotations

@@ -249,11 +249,13 @@ def decisions(envs: list[Environment], out_dir: Path, rounds: int, threshold: st
 
 def run_rounds(envs: list[Environment], rounds: int, out_dir: Path, run_args: list[str],
                one_at_a_time: bool = False, threshold: str = "",
-               every_round: bool = False, cpus: tuple[int, ...] | None = None) -> list[str]:
+               every_round: bool = False, cpus: tuple[int, ...] | str | None = AUTO) -> list[str]:
     """Rounds until every measurement is decided, ``rounds`` at most, each from the
     FIRST_LOOK-th on measuring only the configurations still undecided (``every_round``:
-    all ``rounds`` of everything, as a noise model wants them); the names of the
-    environments whose sweep failed to run."""
+    all ``rounds`` of everything, as a noise model wants them), side by side on ``cpus``
+    (``--cpus``'s words, or CPU numbers); the names of the environments whose sweep failed.
+    """
+    cpus = choose_cpus(cpus) if isinstance(cpus, str) else cpus
     failed: list[str] = []
     only = None
     seconds_per_config = None
@@ -317,7 +319,8 @@ def keep_what_is_measured(out_dir: Path, envs: list[Environment], run_args: list
 
 def measure_and_compare(envs: list[Environment], rounds: int, out_dir: Path,
                         run_args: list[str], one_at_a_time: bool, threshold: str,
-                        every_round: bool = False, cpus: tuple[int, ...] | None = None) -> int:
+                        every_round: bool = False,
+                        cpus: tuple[int, ...] | str | None = AUTO) -> int:
     """The rounds, then their comparison; a signal stops the rounds with what they
     measured kept, one line and the shell's code for it."""
     check_interpreters(envs)
