@@ -21,6 +21,7 @@ from bench.present.shifts_text import detectable_text, shift_text
 from bench.present.page import Section, Table
 from bench.present.environment_section import env_table
 from bench.schema import TIMED_PHASES
+from bench.present.change_text import as_change, as_ratio
 
 METHOD = (f"Ratios are candidate / baseline medians (with several repeats or runs on a side, "
           "the median of their medians), each repeat's median taken from its raw samples. "
@@ -63,7 +64,8 @@ def comparison_hover(record: dict) -> str:
         if record["method"] == DRIFT:
             lines += [f"common shift of the phase {record['shift']:.3f}, departure "
                       f"{record['departure']:.3f}"]
-        lines += [f"{CONFIDENCE:.0%} interval [{record['low']:.3f}, {record['high']:.3f}], "
+        lines += [f"{CONFIDENCE:.0%} interval [{as_ratio(record['low'])}, "
+                  f"{as_ratio(record['high'])}], "
                   f"q {record['q_value']:.2g}: {record['verdict']}"]
     else:
         lines.append(f"not compared: baseline {record['baseline_status']}, candidate "
@@ -209,10 +211,6 @@ def _units_text(compared: pd.DataFrame) -> str:
             f"{int(compared['candidate_units'].max())}")
 
 
-def _pct(ratio: float) -> str:
-    return f"{(ratio - 1) * 100:+.1f}%"
-
-
 def _amount(ratio: float) -> str:
     return f"{abs(ratio - 1):.0%} {'slower' if ratio > 1 else 'faster'}"
 
@@ -221,7 +219,7 @@ def _departure(record: dict, form: str = "") -> str:
     """The departure from the common shift, where it is what was judged."""
     if record["method"] != DRIFT:
         return "-"
-    return form.format(record["departure"]) if form else _pct(record["departure"])
+    return form.format(record["departure"]) if form else as_change(record["departure"])
 
 
 def _change_lines(rows: pd.DataFrame, width: int) -> list[str]:
@@ -232,9 +230,9 @@ def _change_lines(rows: pd.DataFrame, width: int) -> list[str]:
              f"{'candidate ms':>12} {'change':>8} " + (f"{'vs shift':>8} " if shifted else "")
              + f" {f'{CONFIDENCE:.0%} interval':<18} {'q':>7}"]
     for r in rows.to_dict("records"):
-        interval = f"[{_pct(r['low'])}, {_pct(r['high'])}]"
+        interval = f"[{as_change(r['low'])}, {as_change(r['high'])}]"
         lines.append(f"  {r['config']:<{width}} {r['phase']:<9} {r['baseline_ms']:>11.4g} "
-                     f"{r['candidate_ms']:>12.4g} {_pct(r['ratio']):>8} "
+                     f"{r['candidate_ms']:>12.4g} {as_change(r['ratio']):>8} "
                      + (f"{_departure(r):>8} " if shifted else "")
                      + f" {interval:<18} {r['q_value']:>7.2g}")
     return lines
@@ -295,7 +293,7 @@ def _change_table(rows: pd.DataFrame, css: str) -> Table:
     shifted = single_units(rows)
     body = [[r["config"], r["phase"], f"{r['baseline_ms']:.4g}", f"{r['candidate_ms']:.4g}",
              f"{r['ratio']:.3f}", *([_departure(r, "{:.3f}")] if shifted else []),
-             f"[{r['low']:.3f}, {r['high']:.3f}]", f"{r['q_value']:.2g}",
+             f"[{as_ratio(r['low'])}, {as_ratio(r['high'])}]", f"{r['q_value']:.2g}",
              f"{r['baseline_units']} / {r['candidate_units']}"] for r in rows.to_dict("records")]
     header = ["configuration", "phase", "baseline ms", "candidate ms", "ratio",
               *(["vs common shift"] if shifted else []), f"{CONFIDENCE:.0%} interval", "q",

@@ -11,6 +11,7 @@ from bench.analyze.paired_rounds import PLAN
 from bench.analyze.judge import IMPROVEMENT, NO_CHANGE, NOT_JUDGED, OPEN, REGRESSION, typical
 from bench.present.page import Section, Table
 from bench.schema import STEP
+from bench.present.change_text import as_change, as_ratio
 
 METHOD = ("Round i of the baseline ran side by side with round i of each candidate, in "
           "fresh processes taking turns a fraction of a second apart. Per measurement, the "
@@ -25,10 +26,6 @@ METHOD = ("Round i of the baseline ran side by side with round i of each candida
           "threshold. A decided measurement keeps its verdict, and later rounds measure only "
           "what is undecided. The shift of every measurement at once is also judged, by "
           "Student's t over the rounds.")
-
-
-def _pct(ratio: float) -> str:
-    return f"{(ratio - 1) * 100:+.1f}%"
 
 
 def changes(table: pd.DataFrame, verdict: str) -> pd.DataFrame:
@@ -54,8 +51,8 @@ def headline(name: str, baseline: str, table: pd.DataFrame, threshold: float) ->
         text += (f" At the noise of these rounds a step measurement could see a change of "
                  f"~{seen:.0%} (the median of what each would have found 80% of the time).")
     if shift is not None:
-        text += (f" Across every measurement the candidate is {_pct(shift['ratio'])} "
-                 f"[{_pct(shift['low'])}, {_pct(shift['high'])}] "
+        text += (f" Across every measurement the candidate is {as_change(shift['ratio'])} "
+                 f"[{as_change(shift['low'])}, {as_change(shift['high'])}] "
                  f"({shift['verdict']}).")
     return text
 
@@ -72,8 +69,8 @@ def unjudged(table: pd.DataFrame, shown: int = 10) -> list[str]:
         more = r.get("rounds_to_decide")
         likely = (f"; about {int(more)} rounds in all would likely decide it"
                   if more == more and more is not None else "")
-        out.append(f"  {r['config']} {r['phase']}: {_pct(r['ratio'])} "
-                   f"[{_pct(r['low'])}, {_pct(r['high'])}] after {r['rounds']} round(s)"
+        out.append(f"  {r['config']} {r['phase']}: {as_change(r['ratio'])} "
+                   f"[{as_change(r['low'])}, {as_change(r['high'])}] after {r['rounds']} round(s)"
                    + likely)
     if len(rows) > shown:
         out.append(f"  and {len(rows) - shown} more (the page lists them)")
@@ -93,8 +90,8 @@ def paired_terminal(names: Sequence[str], tables: Sequence[pd.DataFrame],
             out.append(f"{title}:")
             for r in rows.to_dict("records"):
                 out.append(f"  {r['config']:<{width}} {r['phase']:<9} {r['baseline_ms']:>10.4g} "
-                           f"{r['candidate_ms']:>10.4g} {_pct(r['ratio']):>8}  "
-                           f"[{_pct(r['low'])}, {_pct(r['high'])}]  decided after "
+                           f"{r['candidate_ms']:>10.4g} {as_change(r['ratio']):>8}  "
+                           f"[{as_change(r['low'])}, {as_change(r['high'])}]  decided after "
                            f"{r['decided_at']:.0f} rounds")
         out += unjudged(table)
     return "\n".join(out)
@@ -105,7 +102,7 @@ def paired_sections(names: Sequence[str], tables: Sequence[pd.DataFrame],
     sections = []
     for i, (name, table) in enumerate(zip(names[1:], tables), 1):
         body = [[r["config"], r["phase"], f"{r['baseline_ms']:.4g}", f"{r['candidate_ms']:.4g}",
-                 f"{r['ratio']:.3f}", f"[{r['low']:.3f}, {r['high']:.3f}]",
+                 f"{r['ratio']:.3f}", f"[{as_ratio(r['low'])}, {as_ratio(r['high'])}]",
                  "" if r["decided_at"] != r["decided_at"] else f"{r['decided_at']:.0f}",
                  r["verdict"], r["rounds"]]
                 for r in table.sort_values("ratio").to_dict("records")]

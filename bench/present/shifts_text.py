@@ -9,10 +9,7 @@ import pandas as pd
 from bench.analyze.block_verdicts import CommonShift, single_units
 from bench.analyze.judge import IMPROVEMENT, REGRESSION, rounds_for, typical
 from bench.schema import STEP
-
-
-def _pct(ratio: float) -> str:
-    return f"{(ratio - 1) * 100:+.1f}%"
+from bench.present.change_text import as_change
 
 
 def _amount(ratio: float) -> str:
@@ -26,7 +23,7 @@ def shift_text(shift: CommonShift | None, threshold: float) -> str:
         return ""
     lines = []
     if shift.phases:
-        per_phase = ", ".join(f"{p} {_pct(r)}" for p, r in shift.phases.items())
+        per_phase = ", ".join(f"{p} {as_change(r)}" for p, r in shift.phases.items())
         if shift.throughout:
             text = (f"The candidate is {_amount(shift.ratio)} throughout (every phase's "
                     f"measurements agree on it: {per_phase})")
@@ -54,11 +51,11 @@ def block_text(entries: list) -> str:
               if names == {IMPROVEMENT} else "not significant at this noise"
               if not names & {REGRESSION, IMPROVEMENT} else "a change, in some phases")
     phases = "; ".join(
-        f"{b.phase} {_pct(b.relative)}"
-        + (f" [{_pct(b.low)}, {_pct(b.high)}]" if b.low == b.low else "")
+        f"{b.phase} {as_change(b.relative)}"
+        + (f" [{as_change(b.low)}, {as_change(b.high)}]" if b.low == b.low else "")
         + f" ({b.agree} of its {b.measurements} measurements moved with it)"
         for b, _, _ in entries)
-    others = ", ".join(f"{b.phase} {_pct(b.others)}" for b, _, _ in entries)
+    others = ", ".join(f"{b.phase} {as_change(b.others)}" for b, _, _ in entries)
     q_value = max(q for _, q, _ in entries)
     return (f"{first.dimension} = {first.value} is {_amount(first.relative)} than the rest: "
             f"{phases}; the others held ({others}); q <= {q_value:.2g}: {judged}.")
