@@ -20,9 +20,8 @@ SWEEP_FILE = "sweep.json"
 # The key of sweep.json that lists the config_ids the run set out to measure, once each per
 # repeat: a run is complete when results.csv holds every one of them in every repeat.
 PLAN_KEY = "configurations"
-# Processes that take turns measuring (paired rounds run side by side) find their two ends of
-# the turns and the groups' shared order here: "READ_FD,WRITE_FD,SEED", then ";CPU,CPU..."
-# where they are pinned (bench/sweep/turns.py).
+# Processes taking turns (paired rounds, side by side) find their ends of the turns, the
+# groups' order and any CPUs to pin to here: "READ_FD,WRITE_FD,SEED[;CPU,...]" (turns.py).
 TURNS_VARIABLE = "MULTINET_BENCH_TURNS"
 
 # What became of a configuration. Every status gives the same rows (one per phase); only

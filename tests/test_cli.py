@@ -44,6 +44,18 @@ def test_run_writes_a_complete_run_folder(cli, tmp_path):
     assert "Step time and throughput" in (out / "report.html").read_text()
 
 
+def test_no_report_leaves_the_page_to_the_report_command(cli, tmp_path):
+    out = tmp_path / "run"
+    proc = cli("run", "--scenarios", "sequential", "--batch-sizes", "2", "--optimizer-setups",
+               "single", "--devices", "cpu", "--out-dir", str(out), "--no-report", *QUICK)
+    assert proc.returncode == 0, proc.stderr
+    assert "Report:" not in proc.stdout and not (out / "report.html").exists()
+    assert (out / "results.csv").exists() and (out / "ratios.csv").exists()
+    proc = cli("report", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "Step time and throughput" in (out / "report.html").read_text()
+
+
 def reference_rows(stdout: str, impl: str) -> list[str]:
     """The rows of verify's reference table for one implementation."""
     table = stdout.split("Against the reference loops", 1)[1]

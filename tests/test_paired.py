@@ -141,6 +141,8 @@ def test_rounds_run_side_by_side_in_fresh_processes_then_pair(tmp_path):
         for r in (1, 2):
             df = pd.read_csv(out / name / f"round-{r:02d}" / "results.csv")
             assert set(df.status) == {"ok"} and len(df) == 4
+            # the rounds are compared on paired.html: no round writes a report of its own
+            assert not (out / name / f"round-{r:02d}" / "report.html").exists()
             env = json.loads((out / name / f"round-{r:02d}" / "env.json").read_text())
             # both sides measured on the one CPU they share: the last this process may use
             assert env["took_turns"] == {"groups_order_seed": r,

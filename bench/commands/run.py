@@ -25,13 +25,13 @@ import pandas as pd
 from bench.analyze.ratios import paired_ratios
 from bench.analyze.reader import Run
 from bench.atomic import write_text_atomic
-from bench.axes import AXES, DDP_WRAP, DEVICE, config_id
+from bench.axes import AXES, DDP_WRAP, DEVICE
 from bench.errors import UsageError
 from bench.measure.allocator import steady_allocator
 from bench.present.summary import format_summary
-from bench.schema import OK, RATIOS_FILE
+from bench.schema import RATIOS_FILE
 from bench.sweep.config import (COMPARE_BY, COMPARE_CHOICES, ONLY, SweepConfig,
-                                default_sweep, load_sweep, parse_list, sweep_from_mapping)
+                                default_sweep, load_sweep, parse_list)
 from bench.sweep.failures import FAILURES
 from bench.sweep.interrupt import exit_code
 from bench.sweep.loop import RunOutcome, resume_sweep, run_sweep, work_sweep
@@ -126,6 +126,9 @@ def add_parser(sub) -> None:
                    "top operators per network and phase in operators.csv (`python -m bench "
                    "trace` traces chosen configurations alone)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-report", action="store_true",
+                   help="no report.html once the run is complete (`python -m bench report DIR` "
+                   "writes it later): paired rounds' sweeps, compared on paired.html")
     p.add_argument("--fail-fast", action="store_true",
                    help="stop at the first configuration that raises an error or has a "
                    "non-finite loss (exit code 1), instead of recording it and going on")
@@ -158,27 +161,9 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     else:
         outcome = run_sweep(sweep_from_args(args), args.out_dir, loads=args.load, **common)
     if args.trace and outcome.signum is None:
+        from bench.commands.run_traces import trace_measured
         trace_measured(outcome)
-    return finish(outcome, args.load, history=args.history)
-
-
-def trace_measured(outcome: RunOutcome) -> None:
-    """Traces of the configurations this call measured (its workers', where it had them),
-    after all of them were timed."""
-    from bench.sweep.traces import trace_into  # torch.profiler only where asked for
-
-    specs = [r.spec for r in outcome.results if r.status == OK] or measured_specs(outcome)
-    for path in trace_into(outcome.out_dir, specs):
-        print(f"Trace: {path}")
-
-
-def measured_specs(outcome: RunOutcome) -> list:
-    """The configurations measured on disk, as the run's sweep expands them here."""
-    from bench.sweep.config import expand
-    run = outcome.read()
-    config = sweep_from_mapping(run.sweep["sweep"], f"{outcome.out_dir}/sweep.json")
-    measured = set(run.results.loc[run.results["status"] == OK, "config_id"])
-    return [spec for spec in expand(config) if config_id(spec) in measured]
+    return finish(outcome, args.load, history=args.history, report=not args.no_report)
 
 
 def main_worker(args: argparse.Namespace) -> int:
@@ -368,10 +353,11 @@ def history_words(history: str | None) -> tuple[list[str], str]:
 
 
 def finish(outcome: RunOutcome, loads: list[str], resume: str | None = None,
-           history: str | None = None) -> int:
-    """The summary, where the results are, the report of a complete run or how to resume an
-    unfinished one (``resume`` says how, where it is not ``python -m bench run --resume``),
-    the complete run added to the ``history`` store where one is given; the exit code."""
+           history: str | None = None, report: bool = True) -> int:
+    """The summary, where the results are, the report of a complete run (unless not
+    ``report``) or how to resume an unfinished one (``resume`` says how, where it is not
+    ``python -m bench run --resume``), the complete run added to the ``history`` store where
+    one is given; the exit code."""
     run = outcome.read()  # read back, as a resume and the report read it
     results, ratios = run.results, write_ratios(run)
     print()
@@ -381,7 +367,8 @@ def finish(outcome: RunOutcome, loads: list[str], resume: str | None = None,
           "beside it)")
     stored = True
     if outcome.complete:  # else the resume that completes the run writes it
-        write_run_report(outcome.out_dir)
+        if report:
+            write_run_report(outcome.out_dir)
         if history:  # a run is added whole, once: an unfinished one waits for its resume
             stored = add_to_history(outcome.out_dir, history)
     if outcome.write_error is not None:

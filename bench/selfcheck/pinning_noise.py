@@ -25,14 +25,23 @@ from bench.selfcheck.paired_noise import fit
 
 SETTINGS = {"pinned": "auto", "unpinned": "all"}
 SIDES = ("a", "b")
+TRIES, STOPPED = 3, (130, 143)
 
 
 def measure_turn(cpus: str, rounds: int, run_args: str, scratch: Path) -> None:
-    """``rounds`` A/A paired rounds of the sweep into ``scratch``."""
+    """``rounds`` A/A paired rounds of the sweep into ``scratch``; a turn that a signal
+    stopped (another user's, on a shared machine) is measured again, twice at most."""
     command = [sys.executable, "-m", "bench", "paired-rounds", "--env", f"a={sys.executable}",
                "--env", f"b={sys.executable}", "--rounds", str(rounds), "--every-round",
                "--cpus", cpus, "--out-dir", str(scratch), "--run-args", run_args]
-    subprocess.run(command, cwd=PROJECT_ROOT, check=True, stdout=subprocess.DEVNULL)
+    for _ in range(TRIES):
+        shutil.rmtree(scratch, ignore_errors=True)
+        code = subprocess.run(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL).returncode
+        if code not in STOPPED:
+            break
+        print(f"the turn was stopped by a signal (exit {code}); measuring it again", flush=True)
+    if code != 0:
+        raise SystemExit(f"error: paired-rounds exited {code}")
 
 
 def gather(scratch: Path, into: Path) -> int:
@@ -60,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     names = list(SETTINGS)
     for turn in range(args.turns):
         for name in (names if turn % 2 == 0 else names[::-1]):  # ABBA
+            if len(list((args.out_dir / name / SIDES[0]).glob("round-*"))) >= \
+                    (turn + 1) * args.rounds_per_turn:
+                continue  # measured by an earlier call: the same command continues
             with tempfile.TemporaryDirectory() as scratch:
                 measure_turn(SETTINGS[name], args.rounds_per_turn, args.run_args,
                              Path(scratch) / "rounds")

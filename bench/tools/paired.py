@@ -185,10 +185,12 @@ def round_command(env: Environment, folder: Path, run_args: list[str],
     process, each group GROUP_ROUNDS rounds in every environment (their turns stay in
     step), ``only`` the configurations still undecided where a file names them."""
     if (folder / SWEEP_FILE).exists():
-        command = ["-m", "bench", "run", "--resume", str(folder), "--quiet"]
+        command = ["-m", "bench", "run", "--resume", str(folder), "--quiet", "--no-report"]
     else:
-        # no network attribution pass: the rounds are compared on the phases' times alone
-        command = ["-m", "bench", "run", "--out-dir", str(folder), "--quiet", "--workers", "1",
+        # no network attribution pass and no report.html: the rounds are compared on the
+        # phases' times alone, on paired.html, and either held the other side waiting
+        command = ["-m", "bench", "run", "--out-dir", str(folder), "--quiet", "--no-report",
+                   "--workers", "1",
                    "--min-rounds", str(GROUP_ROUNDS), "--max-rounds", str(GROUP_ROUNDS),
                    "--attribution-s", "0",
                    *(["--only", f"@{only}"] if only else []), *run_args]
