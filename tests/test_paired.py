@@ -137,6 +137,7 @@ def test_rounds_run_side_by_side_in_fresh_processes_then_pair(tmp_path):
     rounds = [line for line in proc.stdout.splitlines() if line.startswith("[round")]
     assert rounds == [f"[round {r}/2] {o}, side by side, taking turns: {out}/*/round-0{r}"
                       for r, o in ((1, "a | b"), (2, "b | a"))]
+    cpus = {}
     for name in ("a", "b"):
         for r in (1, 2):
             df = pd.read_csv(out / name / f"round-{r:02d}" / "results.csv")
@@ -144,9 +145,10 @@ def test_rounds_run_side_by_side_in_fresh_processes_then_pair(tmp_path):
             # the rounds are compared on paired.html: no round writes a report of its own
             assert not (out / name / f"round-{r:02d}" / "report.html").exists()
             env = json.loads((out / name / f"round-{r:02d}" / "env.json").read_text())
-            # both sides measured on the one CPU they share: the last this process may use
-            assert env["took_turns"] == {"groups_order_seed": r,
-                                         "cpus": [max(os.sched_getaffinity(0))]}
+            # both sides of a round measured on the one CPU they share
+            assert env["took_turns"]["groups_order_seed"] == r
+            assert env["took_turns"]["cpus"] == cpus.setdefault(r, env["took_turns"]["cpus"])
+            assert len(cpus[r]) == 1 and cpus[r][0] in os.sched_getaffinity(0)
     assert "b against a: 4 measurements over 2 paired rounds" in proc.stdout
     # two rounds trim nothing: nothing is judged, and the page says so
     assert "With 2 round(s) nothing is judged: the first look comes after round 3" in proc.stdout

@@ -5,10 +5,11 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
-from bench.sweep.pinning import choose_cpus
+from bench.sweep.pinning import choose_cpus, cpu_times, idlest_first
 from bench.sweep.side_by_side import run_side_by_side
 from tests.conftest import ROOT
 from tests.support.refusals import refused_in_one_line
@@ -61,9 +62,40 @@ def test_without_cpus_nothing_is_pinned(tmp_path):
         assert seen["main"] == seen["early"] == seen["late"] == ALLOWED
 
 
+def test_cpu_times_count_idle_and_iowait_as_not_busy():
+    text = ("cpu  20 0 10 200 10 0 0 0 0 0\n"
+            "cpu0 10 0 5 100 5 0 0 0 0 0\n"
+            "cpu1 10 1 5 100 5 2 3 4 0 0\n"
+            "intr 1 2 3\ncpu2 1 2\n")
+    # busy: user nice system irq softirq steal; all: those and idle, iowait
+    assert cpu_times(text) == {0: (15, 120), 1: (25, 130)}
+
+
+def test_the_idlest_cpu_comes_first_and_the_later_one_on_a_tie():
+    before = {0: (100, 1000), 1: (100, 1000), 2: (100, 1000), 3: (100, 1000)}
+    after = {0: (600, 2000), 1: (110, 2000), 2: (110, 2000), 3: (1100, 2000)}
+    # busy shares 0.50, 0.01, 0.01, 1.00
+    assert idlest_first([0, 1, 2, 3], before, after) == (2, 1, 0, 3)
+    assert idlest_first([0, 1, 2, 3], before, before) == (3, 2, 1, 0)  # nothing to tell
+    assert idlest_first([0, 1], {}, {}) == (1, 0)  # no /proc/stat
+
+
 @needs_affinity
-def test_auto_prefers_the_last_cpu_all_pins_nothing_and_a_list_is_kept_in_order():
-    assert choose_cpus("auto") == tuple(reversed(ALLOWED))
+@pytest.mark.quiet
+def test_auto_leaves_a_cpu_another_process_keeps_busy_for_last():
+    busy = subprocess.Popen([sys.executable, "-c", "import os\n"
+                             f"os.sched_setaffinity(0, {{{ALLOWED[-1]}}})\nwhile True: pass"])
+    try:
+        time.sleep(1.0)
+        assert choose_cpus("auto")[-1] == ALLOWED[-1]
+    finally:
+        busy.kill()
+        busy.wait()
+
+
+@needs_affinity
+def test_auto_names_every_allowed_cpu_all_pins_nothing_and_a_list_is_kept_in_order():
+    assert sorted(choose_cpus("auto")) == ALLOWED
     assert choose_cpus(" ALL ") is None
     assert choose_cpus(f"{ALLOWED[-1]},{ALLOWED[0]}") == (ALLOWED[-1], ALLOWED[0])
 

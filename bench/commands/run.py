@@ -126,9 +126,9 @@ def add_parser(sub) -> None:
                    "top operators per network and phase in operators.csv (`python -m bench "
                    "trace` traces chosen configurations alone)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--no-report", action="store_true",
-                   help="no report.html once the run is complete (`python -m bench report DIR` "
-                   "writes it later): paired rounds' sweeps, compared on paired.html")
+    p.add_argument("--report", action=argparse.BooleanOptionalAction, default=True,
+                   help="report.html once the run is complete (the default); --no-report: "
+                   "`python -m bench report DIR` writes it later, as paired rounds' sweeps do")
     p.add_argument("--fail-fast", action="store_true",
                    help="stop at the first configuration that raises an error or has a "
                    "non-finite loss (exit code 1), instead of recording it and going on")
@@ -163,7 +163,7 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     if args.trace and outcome.signum is None:
         from bench.commands.run_traces import trace_measured
         trace_measured(outcome)
-    return finish(outcome, args.load, history=args.history, report=not args.no_report)
+    return finish(outcome, args.load, history=args.history, report=args.report)
 
 
 def main_worker(args: argparse.Namespace) -> int:

@@ -10,17 +10,22 @@ with one thread and 0.10-0.14 with that thread pinned to one core.
 
 The coordinator names the CPUs, in order of preference; each process pins every thread it
 has, once it is ready to measure (its imports done on whatever cores were free), to as
-many of them as torch runs threads (one, the default sweep's). ``auto`` prefers the last
-CPU this process may use: the first is where a machine's interrupts and housekeeping
-usually land. Standard library only: the coordinator runs under the bootstrap interpreter.
+many of them as torch runs threads (one, the default sweep's). ``auto`` prefers, at the
+start of each round, the CPU that was idlest over the quarter second before (``/proc/stat``),
+the later one on a tie: a CPU another process keeps busy (another user's paired rounds,
+pinned too) would halve the sides' speed, and the first CPU is where a machine's interrupts
+and housekeeping usually land. Standard library only: the coordinator runs under the
+bootstrap interpreter.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 
 AUTO, ALL = "auto", "all"
+SAMPLE_S = 0.25  # how long ``auto`` watches the CPUs' use before choosing
 
 
 def allowed_cpus() -> list[int]:
@@ -38,7 +43,9 @@ def choose_cpus(text: str) -> tuple[int, ...] | None:
     if text == ALL:
         return None
     if text == AUTO:
-        return tuple(reversed(allowed)) or None
+        before = cpu_times()
+        time.sleep(SAMPLE_S if before else 0)
+        return idlest_first(allowed, before, cpu_times()) or None
     try:
         cpus = tuple(int(part) for part in text.split(","))
     except ValueError:
@@ -52,6 +59,37 @@ def choose_cpus(text: str) -> tuple[int, ...] | None:
         raise ValueError(f"{text!r}: {what} one of the CPUs this process may use "
                          f"({format_cpus(allowed)})")
     return cpus
+
+
+def cpu_times(text: str | None = None) -> dict[int, tuple[int, int]]:
+    """Per CPU, the clock ticks it spent busy and in all, from ``/proc/stat`` (or ``text``
+    in its form); empty where there is none."""
+    if text is None:
+        try:
+            with open("/proc/stat", encoding="ascii") as handle:
+                text = handle.read()
+        except OSError:
+            return {}
+    times = {}
+    for line in text.splitlines():
+        name, *fields = line.split()
+        if name.startswith("cpu") and name[3:].isdigit() and len(fields) >= 8:
+            # user nice system idle iowait irq softirq steal: idle and iowait are not busy
+            ticks = [int(f) for f in fields[:8]]
+            times[int(name[3:])] = (sum(ticks) - ticks[3] - ticks[4], sum(ticks))
+    return times
+
+
+def idlest_first(allowed: list[int], before: dict[int, tuple[int, int]],
+                 after: dict[int, tuple[int, int]]) -> tuple[int, ...]:
+    """``allowed``, the CPU least busy between the two readings first, the later CPU first
+    among equals; the last first where the readings say nothing."""
+    def busy(cpu: int) -> float:
+        if cpu not in before or cpu not in after:
+            return 0.0
+        total = after[cpu][1] - before[cpu][1]
+        return (after[cpu][0] - before[cpu][0]) / total if total > 0 else 0.0
+    return tuple(sorted(reversed(allowed), key=busy))  # sorted is stable: ties keep the order
 
 
 def format_cpus(cpus: list[int] | tuple[int, ...]) -> str:

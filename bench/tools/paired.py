@@ -200,7 +200,7 @@ def round_command(env: Environment, folder: Path, run_args: list[str],
 
 def run_round(envs: list[Environment], round_: int, rounds: int, out_dir: Path,
               run_args: list[str], one_at_a_time: bool, only: Path | None,
-              cpus: tuple[int, ...] | None = None) -> list[str]:
+              cpus: tuple[int, ...] | str | None = AUTO) -> list[str]:
     """One round in every environment; the names of those whose sweep failed to run."""
     by_name = {env.name: env for env in envs}
     order = round_order([env.name for env in envs], round_)
@@ -216,7 +216,8 @@ def run_round(envs: list[Environment], round_: int, rounds: int, out_dir: Path,
         print(f"[round {round_}/{rounds}] {' | '.join(order)}, side by side, taking "
               f"turns: {out_dir}/*/round-{round_:02d}", flush=True)
         # one order of the groups per round, the same in every environment
-        statuses = run_side_by_side(commands, seed=round_, cpus=cpus, cwd=PROJECT_ROOT)
+        statuses = run_side_by_side(commands, seed=round_, cwd=PROJECT_ROOT,
+                                    cpus=choose_cpus(cpus) if isinstance(cpus, str) else cpus)
     if all(status == USAGE_ERROR for status in statuses):
         # the sweep's arguments, refused in every environment: so would every round be
         raise fail(f"`python -m bench run` refused the sweep's arguments in every "
@@ -255,9 +256,9 @@ def run_rounds(envs: list[Environment], rounds: int, out_dir: Path, run_args: li
     """Rounds until every measurement is decided, ``rounds`` at most, each from the
     FIRST_LOOK-th on measuring only the configurations still undecided (``every_round``:
     all ``rounds`` of everything, as a noise model wants them), side by side on ``cpus``
-    (``--cpus``'s words, or CPU numbers); the names of the environments whose sweep failed.
+    (``--cpus``'s words, chosen anew each round, or CPU numbers); the names of the
+    environments whose sweep failed.
     """
-    cpus = choose_cpus(cpus) if isinstance(cpus, str) else cpus
     failed: list[str] = []
     only = None
     seconds_per_config = None
@@ -364,12 +365,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="measure every configuration in all --rounds rounds, decided or "
                         "not (an A/A measurement for a noise model wants them all)")
     parser.add_argument("--cpus", default=AUTO, help="where the sides measure, taking turns: "
-                        f"{AUTO} (one CPU, the last this process may use, or as many as the "
+                        f"{AUTO} (the idlest CPU at each round's start, or as many as the "
                         f"sweep's --threads; the default), CPU numbers such as 2,3, or {ALL} "
                         "(not pinned: where the system puts them)")
     args = parser.parse_args(argv)
     try:
-        cpus = choose_cpus(args.cpus)
+        choose_cpus(args.cpus)  # refused now, not at the first round
     except ValueError as exc:
         parser.error(f"--cpus {exc}")
     if args.rounds < 2:
@@ -377,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     envs = parse_environments(args.env, args.set)
     threshold = check_threshold(args.threshold) if args.threshold else ""
     return measure_and_compare(envs, args.rounds, args.out_dir, split_run_args(args.run_args),
-                               args.one_at_a_time, threshold, args.every_round, cpus)
+                               args.one_at_a_time, threshold, args.every_round, args.cpus)
 
 
 if __name__ == "__main__":
