@@ -7,11 +7,12 @@ history store (its write-ahead log included), a command would destroy what it re
 what a later command needs. So an output path is refused, in one line and before any work,
 where it is in a run folder (but for the run's own page, written by ``report``), one of a
 folder of paired rounds' own files (but for those ``paired`` writes there), a database or
-its log, one of the inputs, or a folder.
+its log, one of the inputs, a folder, or a device, a pipe or a socket.
 """
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -28,8 +29,21 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 DUCKDB_MAGIC = b"DUCK"  # at bytes 8 to 12 of a DuckDB file
 
 
+def special_file(path: Path) -> bool:
+    """Whether ``path`` (a link followed) is a device, a pipe or a socket: opened to be read
+    it may wait for a writer forever, and a page renamed over it would replace the device
+    itself (``--out /dev/null`` as root)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
 def holds_database(path: Path) -> bool:
     """Whether ``path`` is a DuckDB or SQLite file, by its first bytes."""
+    if special_file(path):
+        return False
     try:
         with open(path, "rb") as handle:
             head = handle.read(16)
@@ -48,6 +62,9 @@ def check_output(path: Path, option: str = "--out", *, inputs: Iterable[Path] = 
     where = f"{option} {path}"
     if path.is_dir():
         raise UsageError(f"{where} is a folder; give a file's path")
+    if special_file(path):
+        raise UsageError(f"{where} is not a plain file (a device, a pipe or a socket); give "
+                         "a file's path")
     folder = path.parent
     if any((folder / marker).exists() for marker in RUN_MARKERS) \
             and path.name not in may_replace:

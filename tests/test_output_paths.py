@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 
@@ -149,3 +150,27 @@ def test_a_store_s_write_ahead_log_is_refused_like_the_store(stored, tmp_path):
     page = tmp_path / "page.wal"
     assert run_cli("history", "report", "--store", str(store), "--out",
                    str(page)).returncode == 0
+
+
+def test_a_device_or_a_pipe_is_neither_replaced_nor_waited_on(stored, tmp_path):
+    """A page renamed over a device node replaced the device itself (``--out /dev/null`` as
+    root), and a pipe opened to read its first bytes waited for a writer forever."""
+    run, store = stored
+    other = tmp_path / "other"
+    shutil.copytree(run, other)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    targets = [fifo]
+    if os.geteuid() == 0:  # only root makes device nodes: a copy of /dev/null's
+        null = tmp_path / "null"
+        os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        targets.append(null)
+    for target in targets:
+        kind = stat.S_IFMT(target.lstat().st_mode)
+        for command in (("report", str(run)), ("compare", str(run), str(other)),
+                        ("history", "report", "--store", str(store))):
+            one_line(run_cli(*command, "--out", str(target), timeout=60),
+                     f"--out {target} is not a plain file")
+        one_line(run_cli("history", "add", str(run), "--store", str(target), timeout=60),
+                 f"history store {target} is not a plain file")
+        assert stat.S_IFMT(target.lstat().st_mode) == kind  # still the pipe, the device

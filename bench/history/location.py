@@ -144,6 +144,9 @@ def check_duckdb_file(path: Path) -> None:
                          f"{path / 'history.duckdb'}")
     if not path.exists():
         return
+    if not path.is_file():  # a device or a pipe: read, it may never answer
+        raise StoreError(f"history store {path} is not a plain file (a device, a pipe or a "
+                         "socket): give a DuckDB file or a postgresql:// URL")
     try:
         with open(path, "rb") as f:
             head = f.read(len(SQLITE_MAGIC))
