@@ -106,6 +106,30 @@ def test_a_column_dropped_from_results_is_refused_by_name(copy, tmp_path):
             "ci_low_ms", "hostname")
 
 
+@pytest.mark.parametrize("column", ["error", "status"])
+def test_results_without_the_columns_a_status_needs_are_refused_by_name(copy, tmp_path,
+                                                                          column):
+    write_results(copy, results_text(copy).drop(columns=[column]))
+    refused(history_add(copy, tmp_path / "h.duckdb"), "lacks the column(s)", column)
+
+
+@pytest.mark.parametrize("column", ["host_ms", "block", "iteration"])
+def test_a_column_dropped_from_samples_is_refused_by_name(copy, tmp_path, column):
+    samples = pd.read_csv(copy / "samples.csv", dtype=str, keep_default_na=False)
+    samples.drop(columns=[column]).to_csv(copy / "samples.csv", index=False)
+    refused(history_add(copy, tmp_path / "h.duckdb"), "samples.csv lacks the column(s)",
+            column)
+    assert not (tmp_path / "h.duckdb").exists()
+
+
+def test_a_column_no_sweep_writes_is_refused_not_dropped(copy, tmp_path):
+    table = results_text(copy)
+    table["my_note"] = "x"
+    write_results(copy, table)
+    refused(history_add(copy, tmp_path / "h.duckdb"), "results.csv has the column(s)",
+            "my_note", "which no sweep writes")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("column", ["hostname", "torch_version", "started_at", "world_size"])
 def test_a_never_empty_cell_left_empty_is_refused(copy, tmp_path, column):

@@ -38,8 +38,8 @@ from bench.analyze.reader import (RESULTS_UNIT, SAMPLES_UNIT, load_run, read_sam
 from bench.analyze.run_files import one_run_id
 from bench.errors import UsageError
 from bench.history.status_rows import check_rows_match_status
-from bench.history.written_whole import (check_written_whole, refuse_negative_counts,
-                                         refuse_nothing_measured)
+from bench.history.written_whole import (check_columns, check_written_whole,
+                                         refuse_negative_counts, refuse_nothing_measured)
 from bench.schema import (COLUMNS, ENV_FILE, NOT_OK, OK, PLAN_KEY, REQUIRED_PHASES,
                           RESULTS_FILE, SAMPLE_COLUMNS, SAMPLES_FILE, SWEEP_FILE, WHOLE_PHASES,
                           Column)
@@ -99,6 +99,8 @@ def read_record(folder: str | Path) -> RunRecord:
                            .any())
     refuse_negative_counts(folder / SAMPLES_FILE, samples, SAMPLE_COLUMNS)
     planned = PLAN_KEY in (run.sweep or {})
+    if planned:
+        check_columns(folder)
     check_rows_match_status(folder / RESULTS_FILE, planned=planned)
     if planned:
         check_written_whole(folder / RESULTS_FILE, run.results)

@@ -26,6 +26,10 @@ def check_rows_match_status(path: Path, *, planned: bool) -> None:
     run was measured by a sweep that planned it (a suite imported without one may lack some
     figures on a measured row)."""
     text = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    lacking = [name for name in ("status", "error") if name not in text]
+    if lacking:
+        raise UsageError(f"{path} lacks the column(s) {', '.join(lacking)}: every row says "
+                         "what became of its configuration")
     blank = text.apply(lambda column: column.str.strip().str.lower().isin(("", "nan")))
     status = text["status"]
     not_ok = status.ne(OK)

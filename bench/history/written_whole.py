@@ -3,13 +3,15 @@
 The typed reader (``bench/analyze/reader.py``) is lenient where it must be: it reads the
 runs of older writers, which lacked later columns, and pages and comparisons only need
 what they show. A run the store keeps for good is held to what the writer of this schema
-leaves: every column of the schema in its header, no empty cell where the schema says a
+leaves: every column of the schema in the headers of results.csv and samples.csv, and none
+other (a store keeps those; a column left out would be stored empty), no empty cell where the schema says a
 row always has one, a start time in ISO 8601, axis columns that agree with the
 configuration's id (which names them), and counts and indices never below zero.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,8 @@ import pandas as pd
 
 from bench.axes import AXES, config_id
 from bench.errors import UsageError
-from bench.schema import COLUMNS, OK, PLAN_KEY, RESULTS_FILE, SWEEP_FILE, Column
+from bench.schema import (COLUMNS, FIELDS, OK, PLAN_KEY, RESULTS_FILE, SAMPLE_FIELDS,
+                          SAMPLES_FILE, SWEEP_FILE, Column)
 
 # integer columns that may be negative: a seed is any integer torch takes
 SIGNED = {"seed"}
@@ -33,6 +36,26 @@ def refuse_nothing_measured(folder: Path, sweep: dict[str, Any] | None) -> None:
                          "configurations measured yet); `python -m bench run --resume "
                          f"{folder}` completes it, and a run is stored once complete")
     raise UsageError(f"{folder / RESULTS_FILE} holds a header but no rows")
+
+
+def check_columns(folder: Path) -> None:
+    """Refuse in one line a results.csv or samples.csv (of a run its sweep planned) whose
+    header lacks a column of the schema or has one it does not write."""
+    for name, fields in ((RESULTS_FILE, FIELDS), (SAMPLES_FILE, SAMPLE_FIELDS)):
+        path = folder / name
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as handle:
+                header = [column.strip() for column in next(csv.reader(handle), [])]
+        except FileNotFoundError:
+            continue  # a run with nothing measured has no samples: its reader says so
+        lacking = [column for column in fields if column not in header]
+        if lacking:
+            raise UsageError(f"{path} lacks the column(s) {', '.join(lacking[:5])}, which the "
+                             f"sweep that wrote it (see its {SWEEP_FILE}) writes")
+        other = [column for column in header if column not in fields]
+        if other:
+            raise UsageError(f"{path} has the column(s) {', '.join(other[:5])!r:.80}, which no "
+                             "sweep writes: a run is stored as its sweep wrote it")
 
 
 def refuse_negative_counts(path: Path, table: pd.DataFrame, columns: tuple[Column, ...]) -> None:
