@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from bench.errors import RunFolderWriteError, UsageError
+from bench.secrets import hide
 from bench.sweep.interrupt import Interrupted, exit_code
 
 # name -> (module with add_parser and main, one line for the top-level --help)
@@ -71,7 +72,8 @@ class OneLineParser(argparse.ArgumentParser):
     and points at --help is easier to read in a log."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        # an argument it refuses may be a store's URL, password and all
+        self.exit(2, f"{self.prog}: error: {hide(message)} (see --help)\n")
 
 
 def percent(text: str) -> float:
@@ -196,12 +198,13 @@ def run_command(argv: list[str]) -> int:
             load_file(path)
         return args.main(args, argv)
     except RunFolderWriteError as exc:  # before the sweep could start: nothing measured
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {hide(str(exc))}", file=sys.stderr)
         return 1
     except Exception as exc:
         if not is_user_error(exc):
             raise
-        print(f"error: {user_error_line(exc)}", file=sys.stderr)
+        # a value it names may be a store's URL given where another argument goes
+        print(f"error: {hide(user_error_line(exc))}", file=sys.stderr)
         return 2
 
 

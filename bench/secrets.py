@@ -31,13 +31,14 @@ def _key(word: str) -> str:
 # start of a word (a lookbehind, not \b: an encoded key may start with a %)
 _PASSWORD_KEY = rf"(?<![A-Za-z0-9_])(?:{_key('ssl')})?{_key('password')}"
 # scheme://user:PASSWORD@ within one word: everything from the first colon after the
-# scheme's slashes to the word's last @, so a password holding an @ or a / is masked whole
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@?#]*):[^\s]*@")
+# scheme's slashes to the word's last @, so a password holding an @ or a / is masked whole;
+# one slash or more, as a URL taken for a path comes back (``Path`` makes // one /)
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*:/+[^\s:/@?#]*):[^\s]*@")
 # password=VALUE (a URL's query, or a keyword/value string; quoted or not) and sslpassword
 _KEYWORD = re.compile(rf"(?i)({_PASSWORD_KEY}\s*=\s*)('(?:\\.|[^'\\])*'?|[^\s&]*)")
 # the same forms within one word of a command line, which a password may fill to its end
 # (spaces and all: a shell hands over a quoted URL as one word)
-_USERINFO_WORD = re.compile(r"(?is)\b([a-z][a-z0-9+.-]*://[^:/@?#]*):.*@")
+_USERINFO_WORD = re.compile(r"(?is)\b([a-z][a-z0-9+.-]*:/+[^:/@?#]*):.*@")
 _KEYWORD_WORD = re.compile(rf"(?is)({_PASSWORD_KEY}\s*=\s*)([^&]*)")
 # shorter values are masked by their form alone: replacing them wherever they occur would
 # mangle the message around them and hide nothing
@@ -62,6 +63,12 @@ def hide_words(words: Iterable[str]) -> str:
                                 _USERINFO_WORD.sub(lambda m: f"{m.group(1)}:{MASK}@", word))
               for word in words)
     return " ".join(hide(word) for word in masked)
+
+
+def hide_variable(name: str, value: str) -> str:
+    """An environment variable's value as it may be written: masked whole where the name
+    says it is a password (PGPASSWORD, MY_DB_PASSWORD), else as ``hide`` masks any text."""
+    return MASK if re.search(r"(?i)pass(word|wd)?\b|passw", name) else hide(value)
 
 
 def hide_all(value: Any) -> Any:

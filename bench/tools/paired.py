@@ -46,6 +46,7 @@ from bench.atomic import write_json_atomic
 from bench.analyze.plans import FIRST_LOOK, GROUP_ROUNDS, MAX_ROUNDS
 from bench.cli import OneLineParser, percent  # no torch, no pandas: the bootstrap interpreter has neither
 from bench.schema import SWEEP_FILE
+from bench.secrets import hide, hide_variable, hide_words
 from bench.sweep.interrupt import Interrupted, exit_code
 from bench.sweep.pinning import ALL, AUTO, choose_cpus
 from bench.tools.paired_progress import configs_in, progress_line
@@ -72,7 +73,7 @@ class Environment:
 
 def fail(message: str) -> SystemExit:
     """One line on stderr and exit code 2: input the user can fix."""
-    print(f"error: {message}", file=sys.stderr, flush=True)
+    print(f"error: {hide(message)}", file=sys.stderr, flush=True)  # --run-args may hold a URL
     return SystemExit(USAGE_ERROR)
 
 
@@ -296,8 +297,12 @@ def keep_what_is_measured(out_dir: Path, envs: list[Environment], run_args: list
     """Record in ``out_dir`` what its rounds measure (the environments and the sweep), or,
     where an earlier command recorded it, refuse another: rounds of two sweeps would pair
     as one. More rounds, or another threshold, continue the same measurement."""
-    what = {"environments": [{"name": e.name, "python": e.python, "variables": e.variables}
-                             for e in envs], "run_args": run_args}
+    # masked as env.json masks a command line: a store's URL in --run-args, or a password
+    # in a variable, is never written (the same masked record still tells two apart)
+    what = {"environments": [{"name": e.name, "python": e.python,
+                              "variables": {k: hide_variable(k, v) for k, v in
+                                            e.variables.items()}} for e in envs],
+            "run_args": [hide_words([arg]) for arg in run_args]}
     path = out_dir / OWN_FILES[2]
     if out_dir.exists() and not out_dir.is_dir():
         raise fail(f"--out-dir {out_dir} is a file; give a folder (made where missing)")

@@ -1,0 +1,57 @@
+"""A store's password never shows where it was not meant to go: an argument a command
+refuses (a URL given to the wrong option, or where a folder goes, which a path makes
+`postgresql:/...`), and the record of what paired rounds measure. Real subprocesses; no
+server is needed, since nothing gets as far as connecting."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from bench.secrets import hide, hide_variable
+from tests.conftest import ROOT, run_cli
+from tests.support.refusals import refused_in_one_line
+
+URL = "postgresql://bench:SECRETPW@localhost:1/db"
+
+
+@pytest.mark.parametrize("argv", [
+    ("run", "--store", URL),  # an option run does not have
+    ("submit", "--store", URL),
+    ("compare", str(ROOT), str(ROOT), "--threshold", URL),  # a value it refuses
+    ("history", "add", URL),  # a run folder's place: a path, whose // becomes /
+    ("history", "changes", "--store", "x.duckdb", "--config", URL, "--phase", URL),
+])
+def test_a_refused_argument_holding_a_url_never_shows_its_password(argv):
+    stderr = refused_in_one_line(run_cli(*argv))
+    assert "SECRETPW" not in stderr and "***" in stderr, stderr
+
+
+def test_a_url_made_a_path_is_masked_like_the_url():
+    assert hide("postgresql:/bench:SECRETPW@h/db: no such run folder") == \
+        "postgresql:/bench:***@h/db: no such run folder"
+    assert hide("see http://example.com/x:y@z") == "see http://example.com/x:y@z"  # no userinfo
+
+
+def test_variables_named_as_passwords_are_masked_whole_and_others_as_any_text():
+    assert hide_variable("PGPASSWORD", "SECRETPW") == "***"
+    assert hide_variable("MY_DB_PASSWD", "x") == "***"
+    assert hide_variable("OMP_NUM_THREADS", "1") == "1"
+    assert hide_variable("BENCH_HISTORY", URL) == "postgresql://bench:***@localhost:1/db"
+
+
+def test_what_paired_rounds_record_keeps_no_password(tmp_path):
+    out = tmp_path / "rounds"
+    proc = run_cli("paired-rounds", "--env", f"a={sys.executable}", "--env",
+                   f"b={sys.executable}", "--set", "b:PGPASSWORD=SECRETPW", "--rounds", "2",
+                   "--out-dir", str(out), "--run-args",
+                   f"--scenarios sequential --batch-sizes 1 --history {URL}", timeout=600)
+    assert proc.returncode != 0  # the store cannot be reached: no round measures anything
+    assert "SECRETPW" not in proc.stdout + proc.stderr
+    record = (out / "rounds.json").read_text()
+    assert "SECRETPW" not in record
+    what = json.loads(record)
+    assert what["environments"][1]["variables"] == {"PGPASSWORD": "***"}
+    assert what["run_args"][-1] == "postgresql://bench:***@localhost:1/db"
