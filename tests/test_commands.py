@@ -12,6 +12,7 @@ import pytest
 
 from bench.history.store import open_store
 from bench.schema import FIELDS
+from tests.support.refusals import refused_in_one_line
 from tests.conftest import run_cli
 from tests.test_paired_command import write_rounds
 
@@ -76,6 +77,18 @@ def test_compare_matches_a_run_with_its_copy(tiny_run, tmp_path):
     # the same numbers on both sides: every measurement compared, none a change
     assert "Candidate again: 8 measurements compared" in proc.stdout
     assert ": 0 regression(s), 0 improvement(s)." in proc.stdout
+
+
+def test_compare_refuses_a_run_against_itself_or_its_copy(tiny_run, tmp_path):
+    folder, _, _ = tiny_run
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    run_id = json.loads((folder / "env.json").read_text())["run_id"]
+    for candidate in (folder, copy):
+        refused_in_one_line(run_cli("compare", str(folder), str(candidate), "--out",
+                                    str(tmp_path / "c.html")),
+                            f"holds run {run_id!r}, which the baseline holds too")
+    assert not (tmp_path / "c.html").exists()
 
 
 def test_paired_judges_rounds(tmp_path):

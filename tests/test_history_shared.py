@@ -378,6 +378,8 @@ def test_run_refuses_a_store_its_schema_holds_foreign_tables_of_before_measuring
     before = tables_of(store_url)
     err = refused_before_measuring(run_into(store_url, tmp_path / "run"), tmp_path / "run")
     assert "schema multinet_bench holds tables this harness did not make" in err
+    # `run` has no --schema: the way it names another comes first
+    assert "name another with BENCH_HISTORY_SCHEMA=NAME (any command, `run`" in err
     assert tables_of(store_url) == before
 
 

@@ -9,7 +9,7 @@ from bench.schema import (NETWORK_COLUMNS, NETWORKS_FILE, OPERATOR_COLUMNS, OUTS
                           markdown_table)
 from bench.sweep.config import load_sweep
 from bench.sweep.loop import resume_sweep, run_sweep
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_cli
 
 TINY = {"warmup_iters": 1, "warmup_s": 0, "min_samples": 2, "budget_s": 0.05, "min_rounds": 2}
 GAN_PHASES = ("forward", "backward", "optimizer")
@@ -95,6 +95,11 @@ def test_no_attribution_time_is_no_attribution_pass_and_the_run_reads_and_report
     from bench.present.report_page import write_report
     page = write_report([run], tmp_path / "report.html").read_text()
     assert "gan" in page
+    # the attribution check has nothing to check there, and says so in a line
+    from tests.support.refusals import refused_in_one_line
+    refused_in_one_line(run_cli("attribution-check", str(out)),
+                        "has no network attribution rows: it was measured with "
+                        "--attribution-s 0")
 
 
 def test_paired_rounds_skip_the_attribution_pass_unless_their_sweep_asks_for_one(tmp_path):

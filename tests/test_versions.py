@@ -63,3 +63,16 @@ def test_a_release_and_its_candidate_give_one_line_not_a_traceback(tmp_path):
     assert proc.stderr.splitlines()[0].startswith("[torch 2.13.0rc1] cannot install")
     assert proc.stderr.splitlines()[-1] == ("error: fewer than two torch versions ran; nothing "
                                             "to compare")
+
+
+@pytest.mark.parametrize("args, said", [
+    (["2.13.0", "2.14.1", "--pip-args", "'x"], "--pip-args \"'x\": No closing quotation"),
+    (["2.13.0", "2.13.0"], "give two torch versions or more to compare"),
+])
+def test_what_cannot_run_is_refused_before_anything_is_installed(tmp_path, args, said):
+    from tests.support.refusals import refused_in_one_line
+    proc = subprocess.run([sys.executable, "-m", "bench", "versions", *args, "--venvs",
+                           str(tmp_path / "v"), "--out-dir", str(tmp_path / "out")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    refused_in_one_line(proc, said)
+    assert not (tmp_path / "v").exists() and not (tmp_path / "out").exists()

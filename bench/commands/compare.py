@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.analyze.run_comparison import compare_runs, load_side
+from bench.analyze.run_comparison import Side, compare_runs, load_side
 from bench.analyze.judge import DEFAULT_THRESHOLD, REGRESSION
 from bench.cli import percent
+from bench.errors import UsageError
 from bench.commands.report import write_html, write_pngs
 from bench.output_path import check_output
 from bench.present.comparison_page import comparison_sections, comparison_title, format_terminal
@@ -45,6 +46,8 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
         check_output(args.out, inputs=[args.baseline, *args.candidates])
     baseline = load_side(args.baseline)
     candidates = [load_side(c) for c in args.candidates]
+    for argument, candidate in zip(args.candidates, candidates):
+        refuse_the_same_runs(baseline, candidate, argument)
     comparison = compare_runs(baseline, candidates, args.threshold)
     print(format_terminal(comparison))
     intro, sections = comparison_sections(comparison)
@@ -57,3 +60,15 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     if comparison.count(REGRESSION) and args.fail_on_regression:
         return 1
     return 0
+
+
+def refuse_the_same_runs(baseline: Side, candidate: Side, argument: str) -> None:
+    """A candidate holding a run of the baseline (the same folder, or a copy) agrees with
+    it by construction, not by measurement: "0 regressions" would say nothing."""
+    ids = {str(i) for run in baseline.runs for i in run.results["run_id"].unique()}
+    shared = sorted(ids & {str(i) for run in candidate.runs
+                           for i in run.results["run_id"].unique()})
+    if shared:
+        raise UsageError(f"{argument} holds run {shared[0]!r:.80}, which the baseline holds "
+                         "too: a run compared with itself agrees by construction; compare "
+                         "two runs")

@@ -168,7 +168,8 @@ def _our_layout(store, schema: str, tables: set[str]) -> Layout:
     """The layout of ``schema``, refused where this harness did not make it."""
     foreign = StoreError(f"history store {store.name}: schema {schema} holds tables this "
                          f"harness did not make ({', '.join(sorted(tables)[:3])}); name "
-                         "another with --schema or $BENCH_HISTORY_SCHEMA")
+                         "another with BENCH_HISTORY_SCHEMA=NAME (any command, `run` and "
+                         "`make bench` too) or --schema (the history commands)")
     applied = migrations_in(store, schema, tables)
     if applied is None:
         raise foreign

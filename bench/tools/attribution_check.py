@@ -10,7 +10,6 @@ when the median over configurations and phases of |sum_gap| is over ``--bound``.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pandas as pd
 from bench.analyze.networks import attribution_checks, networks_of
 from bench.analyze.reader import load_run
 from bench.axes import N_NETWORKS, SCENARIO, SIZE
+from bench.cli import OneLineParser
 from bench.errors import UsageError
 from bench.schema import OK, OUTSIDE
 from multinet import StepSpec, build_step
@@ -55,7 +55,7 @@ def gap_by_phase(table: pd.DataFrame) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench attribution-check",
+    parser = OneLineParser(prog="python -m bench attribution-check",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("run", type=Path)
     parser.add_argument("--bound", type=float, default=SUM_BOUND,
@@ -73,6 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     failed = raw[raw["status"] != OK]
     table = networks_of([run])
     checks = attribution_checks(table)
+    if checks is None:
+        print(f"error: {args.run} has no network attribution rows: it was measured with "
+              "--attribution-s 0 (as paired rounds' sweeps are); measure it with more",
+              file=sys.stderr)
+        return 2
     problems = missing_rows(table) + [f"{c}: {e}" for c, e in zip(failed["config_id"],
                                                                    failed["error"])]
     scenarios = ", ".join(f"{s} ({', '.join(dict.fromkeys(rows['network']))})"

@@ -11,6 +11,7 @@ resumes them.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ def compare_environments(baseline: Environment, candidate: Environment, out_dir:
     """Measure ``baseline`` and ``candidate`` in paired rounds of the sweep ``run_args``
     (``python -m bench run`` options) into ``out_dir/<name>/round-NN``, and judge every
     measurement. ``rounds``: at most this many."""
+    out_dir = Path(os.path.abspath(out_dir))  # the rounds run in the same folder, wherever
     failed = run_rounds([baseline, candidate], rounds, out_dir, run_args, one_at_a_time,
                         f"{threshold * 100:g}")
     if failed:

@@ -45,6 +45,7 @@ from bench import PROJECT_ROOT
 from bench.atomic import write_json_atomic
 from bench.analyze.plans import FIRST_LOOK, GROUP_ROUNDS, MAX_ROUNDS
 from bench.cli import OneLineParser, percent  # no torch, no pandas: the bootstrap interpreter has neither
+from bench.output_path import RUN_MARKERS
 from bench.schema import SWEEP_FILE
 from bench.secrets import hide, hide_variable, hide_words
 from bench.sweep.interrupt import Interrupted, exit_code
@@ -58,6 +59,7 @@ FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 MAX_NAME_BYTES = 200  # a file system's names stop at 255
 # What `python -m bench run` imports in an environment, checked before the first round.
 SWEEP_NEEDS = ("torch", "pandas")
+PROBE_ANSWER = "sweep-ready"
 
 # Rounds at most, by default: the rounds stop once every measurement is decided
 # (bench/analyze/paired_rounds.py), and from the FIRST_LOOK-th on measure only what is not.
@@ -122,14 +124,16 @@ def parse_environments(envs: list[str], settings: list[str]) -> list[Environment
 def check_interpreters(envs: list[Environment]) -> None:
     """Refuse an environment whose interpreter cannot import what a sweep needs: every
     round would fail in it, one after the other."""
+    # it must say so, not only exit 0: a program that runs nothing (/bin/true) exits 0 too
     probes = [(env, subprocess.Popen(  # with the variables its rounds run with
-        [env.python, "-c", f"import {', '.join(SWEEP_NEEDS)}"], stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE, text=True,
+        [env.python, "-c", f"import {', '.join(SWEEP_NEEDS)}; print({PROBE_ANSWER!r})"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **env.variables})) for env in envs]
     for env, probe in probes:
-        _, err = probe.communicate()
-        if probe.returncode != 0:
-            last = (err.strip().splitlines() or [f"exit code {probe.returncode}"])[-1]
+        out, err = probe.communicate()
+        if probe.returncode != 0 or PROBE_ANSWER not in out.split():
+            last = (err.strip().splitlines() or [f"exit code {probe.returncode}, and it "
+                                                 "did not run Python's -c"])[-1]
             raise fail(f"--env {env.name}={env.python} cannot run a sweep ({last}); give "
                        f"the interpreter of an environment with {' and '.join(SWEEP_NEEDS)}")
 
@@ -212,12 +216,12 @@ def run_round(envs: list[Environment], round_: int, rounds: int, out_dir: Path,
         for name, (argv, variables) in zip(order, commands):
             print(f"[round {round_}/{rounds}] {name}: "
                   f"{round_folder(out_dir, name, round_)}", flush=True)
-            statuses.append(run_alone(argv, variables, cwd=PROJECT_ROOT))
+            statuses.append(run_alone(argv, variables, cwd=os.getcwd()))
     else:
         print(f"[round {round_}/{rounds}] {' | '.join(order)}, side by side, taking "
               f"turns: {out_dir}/*/round-{round_:02d}", flush=True)
         # one order of the groups per round, the same in every environment
-        statuses = run_side_by_side(commands, seed=round_, cwd=PROJECT_ROOT,
+        statuses = run_side_by_side(commands, seed=round_, cwd=os.getcwd(),
                                     cpus=choose_cpus(cpus) if isinstance(cpus, str) else cpus)
     if all(status == USAGE_ERROR for status in statuses):
         # the sweep's arguments, refused in every environment: so would every round be
@@ -243,7 +247,7 @@ def decisions(envs: list[Environment], out_dir: Path, rounds: int, threshold: st
     if threshold:
         command += ["--threshold", threshold]
     variables = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    if run_alone(command, variables, cwd=PROJECT_ROOT) != 0:
+    if run_alone(command, variables, cwd=os.getcwd()) != 0:
         return {}
     try:
         return json.loads(path.read_text())
@@ -290,7 +294,7 @@ def compare(envs: list[Environment], out_dir: Path, rounds: int, threshold: str)
     if threshold:
         command += ["--threshold", threshold]
     variables = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    return run_alone(command, variables, cwd=PROJECT_ROOT)
+    return run_alone(command, variables, cwd=os.getcwd())
 
 
 def keep_what_is_measured(out_dir: Path, envs: list[Environment], run_args: list[str]) -> None:
@@ -306,6 +310,11 @@ def keep_what_is_measured(out_dir: Path, envs: list[Environment], run_args: list
     path = out_dir / OWN_FILES[2]
     if out_dir.exists() and not out_dir.is_dir():
         raise fail(f"--out-dir {out_dir} is a file; give a folder (made where missing)")
+    if any((out_dir / marker).exists() for marker in RUN_MARKERS):
+        raise fail(f"--out-dir {out_dir} holds a run; give a folder of its own for the rounds")
+    if next(out_dir.glob("round-*"), None) is not None:
+        raise fail(f"--out-dir {out_dir} holds one environment's rounds; give the folder "
+                   "that holds every environment's (the earlier --out-dir)")
     try:
         earlier = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -331,6 +340,7 @@ def measure_and_compare(envs: list[Environment], rounds: int, out_dir: Path,
                         cpus: tuple[int, ...] | str | None = AUTO) -> int:
     """The rounds, then their comparison; a signal stops the rounds with what they
     measured kept, one line and the shell's code for it."""
+    out_dir = Path(os.path.abspath(out_dir))  # the rounds run in the same folder, wherever
     check_interpreters(envs)
     keep_what_is_measured(out_dir, envs, run_args)
     try:

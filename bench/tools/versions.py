@@ -66,10 +66,16 @@ def main(argv: list[str] | None = None) -> int:
     for version in args.versions:  # each names a folder, and what pip installs
         if not is_release(version):
             parser.error(f"{version!r} is not a torch version such as 2.13.0 or 2.13.0rc1")
+    if len(set(args.versions)) < 2:  # before anything is installed
+        parser.error(f"give two torch versions or more to compare, got {args.versions}")
+    try:
+        pip_args = shlex.split(args.pip_args)
+    except ValueError as exc:
+        parser.error(f"--pip-args {args.pip_args!r}: {exc}")
     run_args = split_run_args(args.run_args)
     envs = []
     for version in sorted(dict.fromkeys(args.versions), key=version_key):
-        python = environment(version, args.venvs, shlex.split(args.pip_args))
+        python = environment(version, args.venvs, pip_args)
         if python is not None:
             envs.append(Environment(f"torch-{version}", str(python)))
     if len(envs) < 2:
