@@ -24,6 +24,9 @@ def refuse_special_file(path: Path) -> None:
                          "folder's files are plain files")
 
 
+MAX_RUN_ID = 200
+
+
 def one_run_id(folder: Path, results: pd.DataFrame) -> str:
     """The one run id of a run folder's results, or a UsageError: a folder holds one run,
     and rows of another would be counted as this one's."""
@@ -31,4 +34,9 @@ def one_run_id(folder: Path, results: pd.DataFrame) -> str:
     if len(run_ids) != 1:
         raise UsageError(f"{folder}: a run folder holds one run; {RESULTS_FILE} has "
                          f"{len(run_ids)} run ids")
-    return run_ids[0]
+    run_id = run_ids[0]
+    # printed on every line that names the run, and a key of the store's indexes
+    if len(run_id) > MAX_RUN_ID or not run_id.isprintable():
+        raise UsageError(f"{folder}: run id {run_id[:40]!r}... is not one a run writes: "
+                         f"printable characters, {MAX_RUN_ID} at most")
+    return run_id

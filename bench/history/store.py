@@ -55,7 +55,12 @@ LOCK_WAIT_S = 60.0
 
 
 def store_url(given: str | None) -> str:
-    """The store to use: ``given``, else $BENCH_HISTORY, else the default DuckDB file."""
+    """The store to use: ``given``, else $BENCH_HISTORY, else the default DuckDB file. An
+    empty one given is refused: a variable that expanded to nothing, not a choice of the
+    default."""
+    if given is not None and not given.strip():
+        raise StoreError("--store is empty; give a DuckDB file or a postgresql:// URL, or "
+                         f"leave it out for ${ENV_VAR} or {DEFAULT_STORE}")
     return given or os.environ.get(ENV_VAR) or str(DEFAULT_STORE)
 
 

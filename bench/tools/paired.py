@@ -102,8 +102,9 @@ def parse_environments(envs: list[str], settings: list[str]) -> list[Environment
         if name in OWN_FILES:
             raise fail(f"--env {text!r}: {name!r} is the name of a file the rounds write in "
                        f"--out-dir ({', '.join(OWN_FILES)}); give the environment another")
-        if name in out:
-            raise fail(f"--env {name!r} is given twice")
+        if name.lower() in {given.lower() for given in out}:  # one folder where case folds
+            raise fail(f"--env {name!r} is given twice (names that differ only in case "
+                       "share a folder on some file systems)")
         if shutil.which(python) is None:
             raise fail(f"--env {text!r}: {python} is not an executable interpreter; give "
                        "one such as .venv/bin/python")

@@ -1,0 +1,42 @@
+"""Inputs a user gets wrong that once passed unnoticed: an empty --store, environment names
+that one file system would fold into one folder, a run id no run writes. Real subprocesses
+and real run folders."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+
+import pandas as pd
+
+from tests.conftest import run_cli
+from tests.support.refusals import refused_in_one_line
+
+
+def test_an_empty_store_is_refused_not_taken_for_the_default(tmp_path):
+    proc = run_cli("history", "changes", "--store", "", cwd=tmp_path)
+    refused_in_one_line(proc, "--store is empty")
+    assert not (tmp_path / "results").exists()  # the default store was not made
+
+
+def test_environment_names_that_differ_only_in_case_are_refused(tmp_path):
+    proc = run_cli("paired-rounds", "--env", f"A={sys.executable}", "--env",
+                   f"a={sys.executable}", "--out-dir", str(tmp_path / "out"))
+    refused_in_one_line(proc, "--env 'a' is given twice")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_run_id_with_a_control_character_or_too_long_is_refused(real_run, tmp_path):
+    run_id = pd.read_csv(real_run / "results.csv")["run_id"].iloc[0]
+    for forged in (run_id + "\nadded: all fine", "r" * 201):
+        folder = tmp_path / "forged"
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(real_run, folder)
+        for name in ("results.csv", "samples.csv"):
+            table = pd.read_csv(folder / name, dtype=str, keep_default_na=False)
+            table["run_id"] = forged
+            table.to_csv(folder / name, index=False)
+        proc = run_cli("history", "add", str(folder), "--store", str(tmp_path / "h.duckdb"))
+        refused_in_one_line(proc, "is not one a run writes")
+        assert "added: all fine" not in proc.stdout + proc.stderr
+        assert not (tmp_path / "h.duckdb").exists()
