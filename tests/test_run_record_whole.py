@@ -235,3 +235,11 @@ def test_a_missing_env_json_is_called_missing(copy, tmp_path):
     (copy / "env.json").unlink()
     err = refused(history_add(copy, tmp_path / "h.duckdb"), "env.json is missing")
     assert "digest" not in err
+
+
+def test_a_row_naming_another_torch_than_env_json_is_refused(copy, tmp_path):
+    table = results_text(copy)
+    table.loc[3, "torch_version"] = "9.9.9"
+    write_results(copy, table)
+    refused(history_add(copy, tmp_path / "h.duckdb"), "line 5: torch_version is '9.9.9'",
+            "records")

@@ -95,6 +95,7 @@ def read_record(folder: str | Path) -> RunRecord:
     refuse_negative_counts(folder / RESULTS_FILE, run.results, COLUMNS)
     check_records(folder, run.env, run.sweep, run_id,
                   by_workers=bool(run.results["worker"].notna().any()))
+    check_one_torch(folder, run.results, run.env)
     samples = read_samples(folder / SAMPLES_FILE, allow_empty=not run.results["status"].eq(OK)
                            .any())
     refuse_negative_counts(folder / SAMPLES_FILE, samples, SAMPLE_COLUMNS)
@@ -129,6 +130,20 @@ def check_records(folder: Path, env: dict[str, Any], sweep: dict[str, Any] | Non
         if "run_id" in record and record["run_id"] != run_id:
             raise UsageError(f"{folder / name} is of run {str(record['run_id'])!r:.60}, not "
                              f"of {run_id} ({RESULTS_FILE}'s): the folder mixes two runs")
+
+
+def check_one_torch(folder: Path, results: pd.DataFrame, env: dict[str, Any]) -> None:
+    """Every row names the torch env.json records: a run is measured by one (a resume under
+    another is refused), and a row edited to another would be stored as that version's."""
+    recorded = env.get("torch_version")
+    if recorded is None:  # an imported suite's environment may not say
+        return
+    other = results["torch_version"].astype(str).ne(str(recorded)).to_numpy()
+    if other.any():
+        line = int(other.argmax())
+        raise UsageError(f"{folder / RESULTS_FILE}: line {line + 2}: torch_version is "
+                         f"{str(results['torch_version'].iloc[line])!r:.40}, but {ENV_FILE} "
+                         f"records {str(recorded)!r:.40}: a run is measured by one torch")
 
 
 def check_samples(folder: Path, results: pd.DataFrame, samples: pd.DataFrame,
