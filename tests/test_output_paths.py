@@ -152,6 +152,7 @@ def test_a_store_s_write_ahead_log_is_refused_like_the_store(stored, tmp_path):
                    str(page)).returncode == 0
 
 
+@pytest.mark.slow
 def test_a_device_or_a_pipe_is_neither_replaced_nor_waited_on(stored, tmp_path):
     """A page renamed over a device node replaced the device itself (``--out /dev/null`` as
     root), and a pipe opened to read its first bytes waited for a writer forever."""

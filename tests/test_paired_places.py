@@ -32,6 +32,7 @@ def test_a_program_that_runs_nothing_is_no_interpreter(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_a_folder_holding_a_run_or_one_environment_s_rounds_is_refused(real_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(real_run, run)

@@ -106,14 +106,15 @@ def test_a_column_dropped_from_results_is_refused_by_name(copy, tmp_path):
             "ci_low_ms", "hostname")
 
 
-@pytest.mark.parametrize("column", ["error", "status"])
+@pytest.mark.parametrize("column", ["error", pytest.param("status", marks=pytest.mark.slow)])
 def test_results_without_the_columns_a_status_needs_are_refused_by_name(copy, tmp_path,
                                                                           column):
     write_results(copy, results_text(copy).drop(columns=[column]))
     refused(history_add(copy, tmp_path / "h.duckdb"), "lacks the column(s)", column)
 
 
-@pytest.mark.parametrize("column", ["host_ms", "block", "iteration"])
+@pytest.mark.parametrize("column", ["host_ms", *(pytest.param(c, marks=pytest.mark.slow)
+                                                 for c in ("block", "iteration"))])
 def test_a_column_dropped_from_samples_is_refused_by_name(copy, tmp_path, column):
     samples = pd.read_csv(copy / "samples.csv", dtype=str, keep_default_na=False)
     samples.drop(columns=[column]).to_csv(copy / "samples.csv", index=False)

@@ -19,10 +19,12 @@ URL = "postgresql://bench:SECRETPW@localhost:1/db"
 
 @pytest.mark.parametrize("argv", [
     ("run", "--store", URL),  # an option run does not have
-    ("submit", "--store", URL),
-    ("compare", str(ROOT), str(ROOT), "--threshold", URL),  # a value it refuses
+    pytest.param(("submit", "--store", URL), marks=pytest.mark.slow),
+    pytest.param(("compare", str(ROOT), str(ROOT), "--threshold", URL),  # a value it refuses
+                 marks=pytest.mark.slow),
     ("history", "add", URL),  # a run folder's place: a path, whose // becomes /
-    ("history", "changes", "--store", "x.duckdb", "--config", URL, "--phase", URL),
+    pytest.param(("history", "changes", "--store", "x.duckdb", "--config", URL, "--phase", URL),
+                 marks=pytest.mark.slow),
 ])
 def test_a_refused_argument_holding_a_url_never_shows_its_password(argv):
     stderr = refused_in_one_line(run_cli(*argv))
@@ -42,6 +44,7 @@ def test_variables_named_as_passwords_are_masked_whole_and_others_as_any_text():
     assert hide_variable("BENCH_HISTORY", URL) == "postgresql://bench:***@localhost:1/db"
 
 
+@pytest.mark.slow
 def test_what_paired_rounds_record_keeps_no_password(tmp_path):
     out = tmp_path / "rounds"
     proc = run_cli("paired-rounds", "--env", f"a={sys.executable}", "--env",

@@ -67,7 +67,8 @@ def test_a_release_and_its_candidate_give_one_line_not_a_traceback(tmp_path):
 
 @pytest.mark.parametrize("args, said", [
     (["2.13.0", "2.14.1", "--pip-args", "'x"], "--pip-args \"'x\": No closing quotation"),
-    (["2.13.0", "2.13.0"], "give two torch versions or more to compare"),
+    pytest.param(["2.13.0", "2.13.0"], "give two torch versions or more to compare",
+                 marks=pytest.mark.slow),
 ])
 def test_what_cannot_run_is_refused_before_anything_is_installed(tmp_path, args, said):
     from tests.support.refusals import refused_in_one_line

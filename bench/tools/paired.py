@@ -86,8 +86,7 @@ OWN_FILES = ("paired.html", "decisions.json", "rounds.json")
 
 def parse_environments(envs: list[str], settings: list[str]) -> list[Environment]:
     """``NAME=PYTHON`` for each environment, ``NAME:VAR=VALUE`` for each variable; every
-    interpreter must exist before anything starts, and every name must be one folder's,
-    since its rounds go into ``--out-dir``/NAME."""
+    interpreter exists, and every name is one folder's (its rounds: ``--out-dir``/NAME)."""
     out: dict[str, Environment] = {}
     for text in envs:
         name, sep, python = text.partition("=")
