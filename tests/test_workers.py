@@ -61,6 +61,7 @@ def test_the_spread_between_processes_is_pooled_over_configurations(tmp_path):
     assert process_spread(folder) == pytest.approx(expected)
 
 
+@pytest.mark.slow
 def test_two_workers_each_measure_every_configuration(tmp_path):
     out = tmp_path / "run"
     proc = run_cli("run", *TINY, "--workers", "2", "--out-dir", str(out), "--quiet")

@@ -45,7 +45,9 @@ def test_the_reference_networks_have_the_published_shapes(name):
 
 
 @pytest.mark.parametrize("optimizer", slow_except(list(OPTIMIZERS), ["adam"]))
-@pytest.mark.parametrize("name", WORKLOADS)
+# the two image-to-image GANs take seconds each: the long tier runs them
+@pytest.mark.parametrize("name", slow_except(WORKLOADS, [w for w in WORKLOADS
+                                                     if w not in ("cyclegan", "dcgan")]))
 def test_the_step_is_the_reference_code_s_loop(name, optimizer):
     trace = reference_trace(name, optimizer, steps=5, batch_size=4, device="cpu", seed=0,
                             n_networks=2, precision="fp32")
