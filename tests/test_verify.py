@@ -1,12 +1,11 @@
 import pytest
-
-from tests.conftest import slow_except
 import torch
 
 from multinet import (OPTIMIZERS, SCENARIOS, MultinetError, Scenario, StepSpec, build_step,
                       gradient_flow, setup_equivalence)
 from multinet.scenarios import register
 from multinet.verify import tolerance
+from tests.conftest import slow_except
 
 EXPECTED_MATRIX = {  # (scenario, term, network) -> receives a gradient
     ("sequential", "loss", "linear"): True, ("sequential", "loss", "conv"): True,
