@@ -3,23 +3,19 @@ file, and a folder's results are of one run."""
 
 from __future__ import annotations
 
-import stat
 from pathlib import Path
 
 import pandas as pd
 
 from bench.errors import UsageError
+from bench.output_path import special_file
 from bench.schema import RESULTS_FILE
 
 
 def refuse_special_file(path: Path) -> None:
     """A run's files are plain files. A device or a pipe in their place (a link to
     /dev/zero, a FIFO) would be read without end, or wait for a writer that never comes."""
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return  # missing or unreadable: the reader that opens it says so
-    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+    if special_file(path):  # not where missing: the reader that opens it says so
         raise UsageError(f"{path} is not a plain file (a device, a pipe or a socket); a run "
                          "folder's files are plain files")
 
@@ -40,3 +36,11 @@ def one_run_id(folder: Path, results: pd.DataFrame) -> str:
         raise UsageError(f"{folder}: run id {run_id[:40]!r}... is not one a run writes: "
                          f"printable characters, {MAX_RUN_ID} at most")
     return run_id
+
+
+def shared_run_ids(baseline, candidate) -> list[str]:
+    """The run ids two sides' runs (``Run``s) have in common, sorted: a side compared with a
+    copy of itself agrees by construction, not by measurement."""
+    def ids(runs) -> set[str]:
+        return {str(i) for run in runs for i in run.results["run_id"].unique()}
+    return sorted(ids(baseline) & ids(candidate))

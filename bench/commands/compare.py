@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bench.analyze.run_comparison import Side, compare_runs, load_side
 from bench.analyze.judge import DEFAULT_THRESHOLD, REGRESSION
+from bench.analyze.run_files import shared_run_ids
 from bench.cli import percent
 from bench.errors import UsageError
 from bench.commands.report import write_html, write_pngs
@@ -65,9 +66,7 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
 def refuse_the_same_runs(baseline: Side, candidate: Side, argument: str) -> None:
     """A candidate holding a run of the baseline (the same folder, or a copy) agrees with
     it by construction, not by measurement: "0 regressions" would say nothing."""
-    ids = {str(i) for run in baseline.runs for i in run.results["run_id"].unique()}
-    shared = sorted(ids & {str(i) for run in candidate.runs
-                           for i in run.results["run_id"].unique()})
+    shared = shared_run_ids(baseline.runs, candidate.runs)
     if shared:
         raise UsageError(f"{argument} holds run {shared[0]!r:.80}, which the baseline holds "
                          "too: a run compared with itself agrees by construction; compare "

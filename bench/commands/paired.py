@@ -13,7 +13,7 @@ import pandas as pd
 from bench.analyze.paired_rounds import compare_paired
 from bench.analyze.plans import MAX_ROUNDS
 from bench.analyze.reader import Run, load_run
-from bench.analyze.run_files import one_run_id
+from bench.analyze.run_files import one_run_id, shared_run_ids
 from bench.atomic import write_json_atomic
 from bench.analyze.judge import DEFAULT_THRESHOLD, NOT_JUDGED, OPEN, REGRESSION
 from bench.cli import percent
@@ -88,8 +88,7 @@ def rounds_in(folder: Path, count: int | None) -> dict[int, Run]:
 def check_distinct(baseline: list, candidate: list, folders: tuple[Path, Path]) -> None:
     """Refuse a candidate that holds the baseline's own runs (the same folder, or a copy):
     its ratios would all be 1 by construction, not by measurement."""
-    ids = {str(i) for run in baseline for i in run.results["run_id"].unique()}
-    shared = sorted(ids & {str(i) for run in candidate for i in run.results["run_id"].unique()})
+    shared = shared_run_ids(baseline, candidate)
     if shared:
         raise UsageError(f"{folders[1]} holds the same runs as {folders[0]} (run {shared[0]}"
                          f"{f' and {len(shared) - 1} more' if len(shared) > 1 else ''}): "
