@@ -35,15 +35,16 @@ bench: $(SETUP)                  ## the default sweep on this machine's default 
 # Two tiers (tests/conftest.py says which markers make the long one). `make test` is the quick
 # tier, every module and every command once, in minutes; `make test-all` adds the fuzzing,
 # signals, real servers and browsers and the longer sweeps, as CI runs it.
-# The quick tier runs on TEST_PROCESSES processes (pytest-xdist): its tests hold with another
-# process on each core, and two halve its time on two cores. The long tier runs in one: its
-# servers and cluster are one per session, and two sessions at once would share their ports.
+# Both tiers run on TEST_PROCESSES processes (pytest-xdist): the tests hold with another
+# process on each core, and two halve the time on two cores. Each process starts its own
+# PostgreSQL server and browser on free ports; the Slurm tests share one cluster, so they
+# go to one process together (tests/conftest.py marks them one xdist group).
 TEST_PROCESSES ?= 2
 test: $(SETUP)                   ## the quick tier (GPU tests skip without CUDA)
 	$(PY) -m pytest --quick -n $(TEST_PROCESSES) $(ARGS)
 
 test-all: $(SETUP)               ## both tiers
-	$(PY) -m pytest $(ARGS)
+	$(PY) -m pytest -n $(TEST_PROCESSES) --dist loadgroup $(ARGS)
 
 # Line and branch coverage of bench/ and multinet/ over both tiers, the tests' subprocesses
 # included (pyproject.toml's [tool.coverage]); `ARGS=--quick` for the quick tier's alone.

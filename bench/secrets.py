@@ -40,6 +40,11 @@ _KEYWORD = re.compile(rf"(?i)({_PASSWORD_KEY}\s*=\s*)('(?:\\.|[^'\\])*'?|[^\s&]*
 # (spaces and all: a shell hands over a quoted URL as one word)
 _USERINFO_WORD = re.compile(r"(?is)\b([a-z][a-z0-9+.-]*:/+[^:/@?#]*):.*@")
 _KEYWORD_WORD = re.compile(rf"(?is)({_PASSWORD_KEY}\s*=\s*)([^&]*)")
+# NAME=VALUE where the name says it is a password (PGPASSWORD=..., DB_PASS=...): a variable
+# set on a command line, as `--set ENV:PGPASSWORD=...` sets one
+_PASSWORD_NAME = re.compile(r"(?i)pass(word|wd)?\b|passw|pass_")
+_ASSIGNMENT = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)(\s*=\s*)"
+                         r"""('(?:\\.|[^'\\])*'?|"(?:\\.|[^"\\])*"?|[^\s&'"]*)""")
 # shorter values are masked by their form alone: replacing them wherever they occur would
 # mangle the message around them and hide nothing
 MIN_KNOWN = 4
@@ -50,6 +55,8 @@ def hide(text: str, known: Iterable[str] = ()) -> str:
     each of ``known`` (the passwords of the store in use) wherever else it appears."""
     text = _USERINFO.sub(lambda m: f"{m.group(1)}:{MASK}@", text)
     text = _KEYWORD.sub(lambda m: f"{m.group(1)}{MASK}", text)
+    text = _ASSIGNMENT.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}"
+                           if _PASSWORD_NAME.search(m.group(1)) else m.group(0), text)
     for secret in sorted(set(known), key=len, reverse=True):
         if len(secret) >= MIN_KNOWN:
             text = text.replace(secret, MASK)
@@ -68,7 +75,7 @@ def hide_words(words: Iterable[str]) -> str:
 def hide_variable(name: str, value: str) -> str:
     """An environment variable's value as it may be written: masked whole where the name
     says it is a password (PGPASSWORD, MY_DB_PASSWORD), else as ``hide`` masks any text."""
-    return MASK if re.search(r"(?i)pass(word|wd)?\b|passw", name) else hide(value)
+    return MASK if _PASSWORD_NAME.search(name) else hide(value)
 
 
 def hide_all(value: Any) -> Any:

@@ -39,6 +39,9 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "postgres" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.postgres)  # the server fixture puts it in its tier
+        if "slurm" in getattr(item, "fixturenames", ()):
+            # one cluster per session: under `--dist loadgroup` its tests share a process
+            item.add_marker(pytest.mark.xdist_group("slurm"))
     if config.getoption("--quick"):
         long = [any(item.get_closest_marker(m) for m in LONG_TIER) for item in items]
         if any(long):

@@ -13,7 +13,8 @@ import pytest
 
 from bench.analyze.bisection import bisect, there
 from bench.present.bisection_text import bisection_text
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_cli
+from tests.support.refusals import refused_in_one_line
 
 
 def known(culprits: dict[str, int], ratio: float = 2.0, partial: dict | None = None):
@@ -128,3 +129,13 @@ def test_five_identical_environments_give_nothing_to_bisect(tmp_path):
     assert "1 paired comparison against e1" in proc.stdout
     assert "No change between e1 and e5: nothing to bisect." in proc.stdout
     print(f"bisection over five identical environments: {took:.0f} s")
+
+
+def test_names_that_make_too_long_a_comparison_folder_are_refused_in_one_line(tmp_path):
+    """Each is a folder's name alone; FIRST-vs-OTHER, the comparison's, is not."""
+    first, other = "a" * 130, "b" * 130
+    proc = run_cli("bisect", "--env", f"{first}={sys.executable}", "--env",
+                   f"{other}={sys.executable}", "--out-dir", str(tmp_path / "out"))
+    refused_in_one_line(proc, "a comparison's folder is named FIRST-vs-OTHER, 264 bytes here, "
+                        "too long for a folder's name (at most 200)")
+    assert not (tmp_path / "out").exists()

@@ -38,6 +38,7 @@ def test_stacking_networks_that_differ_is_refused_in_one_line(cli, tmp_path):
         "step of one process")
 
 
+@pytest.mark.slow
 def test_a_run_compared_by_execution_pairs_stacked_with_sequential(cli, tmp_path):
     out = tmp_path / "run"
     proc = cli("run", "--scenarios", "n_ensemble,shared_input", "--batch-sizes", "2",

@@ -166,6 +166,7 @@ def test_a_torch_upgrade_is_found_once_at_its_boundary_in_every_configuration(
         assert change.q_value < 0.05
 
 
+@pytest.mark.slow
 def test_a_flat_history_and_one_slow_run_give_none(store_url, flat, outlier):
     # the slow run is there, 1.3x (within the runs' 4% noise) in every configuration
     times = step_times(outlier)
@@ -183,6 +184,7 @@ def test_a_flat_history_and_one_slow_run_give_none(store_url, flat, outlier):
     assert 0.10 <= float(seen.split("~")[1].split("%")[0]) / 100 <= 0.6
 
 
+@pytest.mark.slow
 def test_two_machines_are_kept_apart(store_url, upgrade, tmp_path):
     # host-b: 1.5x slower than host-a's first runs and flat, its runs between host-a's: a
     # history mixing the two would jump at every run

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from bench.commands.run_finish import add_to_history
 from bench.history.store import open_store
 from bench.history.store_error import StoreError
 from bench.seal import seal
@@ -202,7 +203,7 @@ def test_an_env_record_whose_digest_was_removed_is_refused(runs, tmp_path, store
     assert counts(store_url) == {"runs": 0, "results": 0, "samples": 0}
 
 
-def test_a_stored_run_is_known_by_its_contents(runs, tmp_path, store_url):
+def test_a_stored_run_is_known_by_its_contents(runs, tmp_path, store_url, capsys):
     """The same values written again (pandas' spelling of the CSV) are the same run; one
     value changed is another, refused, and the stored one stays as it was."""
     run = copy_of(runs, "complete", tmp_path)
@@ -215,6 +216,11 @@ def test_a_stored_run_is_known_by_its_contents(runs, tmp_path, store_url):
     results.to_csv(run / "results.csv", index=False)
     err = refused_in_one_line(add(store_url, run))
     assert "is already in the store with other contents" in err
+    # what a run's own add (`run --history`, or its resume's) says then: no later add can
+    # succeed, so it is not offered
+    assert add_to_history(run, store_url) is False
+    said = capsys.readouterr().err
+    assert "is already in the store with other contents" in said and "adds it later" not in said
     with open_store(store_url) as store:
         (stored,) = store.execute("SELECT max(median_ms) FROM results WHERE phase = 'step'")[0]
     assert stored == pytest.approx(results.loc[results["phase"] == "step", "median_ms"].max() / 2)

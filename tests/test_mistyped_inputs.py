@@ -4,12 +4,15 @@ and real run folders."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import ROOT, run_cli
 from tests.support.refusals import refused_in_one_line
 
 
@@ -19,6 +22,26 @@ def test_an_empty_store_is_refused_not_taken_for_the_default(tmp_path):
     assert not (tmp_path / "results").exists()  # the default store was not made
 
 
+def test_an_empty_schema_is_refused_not_taken_for_the_default(tmp_path):
+    store = tmp_path / "h.duckdb"
+    refused_in_one_line(run_cli("history", "changes", "--store", str(store), "--schema", ""),
+                        "--schema is empty; give a schema's name, e.g. multinet_bench")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "BENCH_HISTORY_SCHEMA": ""}
+    proc = subprocess.run([sys.executable, "-m", "bench", "history", "changes", "--store",
+                           str(store)], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    refused_in_one_line(proc, "BENCH_HISTORY_SCHEMA is empty")
+    assert not store.exists()
+
+
+def test_an_unclosed_quote_in_run_args_shows_no_part_of_a_password(tmp_path):
+    proc = run_cli("paired-rounds", "--env", f"a={sys.executable}", "--env",
+                   f"b={sys.executable}", "--out-dir", str(tmp_path / "out"), "--run-args",
+                   '--history "postgresql://bench@h/db?password=Leak3d Secret')
+    said = refused_in_one_line(proc, "--run-args: No closing quotation")
+    assert "Leak3d" not in said and "Secret" not in said
+
+
 def test_environment_names_that_differ_only_in_case_are_refused(tmp_path):
     proc = run_cli("paired-rounds", "--env", f"A={sys.executable}", "--env",
                    f"a={sys.executable}", "--out-dir", str(tmp_path / "out"))
@@ -26,6 +49,7 @@ def test_environment_names_that_differ_only_in_case_are_refused(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_a_run_id_with_a_control_character_or_too_long_is_refused(real_run, tmp_path):
     run_id = pd.read_csv(real_run / "results.csv")["run_id"].iloc[0]
     for forged in (run_id + "\nadded: all fine", "r" * 201):

@@ -83,6 +83,7 @@ def test_results_readme_documents_both_files():
     assert f"`{NETWORKS_FILE}`" in readme and RESULTS_FILE in readme
 
 
+@pytest.mark.slow
 def test_no_attribution_time_is_no_attribution_pass_and_the_run_reads_and_reports(tmp_path):
     config = load_sweep(overrides={"scenarios": ["gan"], "batch_sizes": [2], "devices": ["cpu"],
                                    "optimizer_setups": ["separate", "single"], "threads": 1},

@@ -31,6 +31,7 @@ def unchanged(path, before: bytes) -> bool:
     return path.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_the_dashboard_is_not_written_over_its_own_store(stored):
     _, store = stored
     before = store.read_bytes()
@@ -73,6 +74,7 @@ def test_compare_and_paired_pages_and_decisions_keep_off_the_runs(stored, tmp_pa
     assert unchanged(other / "results.csv", before)
 
 
+@pytest.mark.slow
 def test_a_page_beside_the_runs_is_still_written(stored, tmp_path):
     run, store = stored
     page = tmp_path / "page.html"
@@ -118,6 +120,7 @@ def test_a_folder_that_may_not_be_entered_is_one_line(stored, tmp_path):
         closed.chmod(0o755)
 
 
+@pytest.mark.slow
 def test_a_run_s_lock_and_page_and_a_rounds_record_are_kept(stored, tmp_path):
     run, store = stored
     other = tmp_path / "other"

@@ -46,7 +46,7 @@ def test_environments_and_their_variables_are_parsed_and_checked(capsys):
 @pytest.mark.parametrize("extra, said", [
     (["--env", "b=/no/python"], "error: --env 'b=/no/python': /no/python is not an executable"),
     (["--env", f"b={sys.executable}", "--run-args", '--scenarios "open'],
-     "error: --run-args '--scenarios \"open': No closing quotation"),
+     "error: --run-args: No closing quotation (quote a value with spaces whole)"),
     (["--env", f"b={sys.executable}", "--threshold", "abc"], "error: --threshold 'abc' is not"),
     (["--env", f"b={sys.executable}", "--rounds", "1"], "--rounds must be at least 2"),
 ])
@@ -79,14 +79,19 @@ def test_an_environment_name_is_one_folder_in_the_out_dir(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("name", ["paired.html", "decisions.json"])
+@pytest.mark.parametrize("name", ["paired.html", "decisions.json",
+                                  pytest.param("undecided.txt", marks=pytest.mark.slow),
+                                  pytest.param("round-7", marks=pytest.mark.slow)])
 def test_an_environment_named_as_the_rounds_own_file_is_refused(tmp_path, name):
-    """Its folder would take the place of the page or the standing the rounds write."""
+    """Its folder would take the place of the page, the standing or the list of what the
+    next round measures that the rounds write (found only once rounds had run), or would
+    be taken for a round's folder when the command is run again to resume."""
     command = [sys.executable, "-m", "bench", "paired-rounds", "--env", f"a={sys.executable}",
                "--env", f"{name}={sys.executable}", "--out-dir", str(tmp_path / "out")]
     proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert f"{name!r} is the name of a file the rounds write in --out-dir" in proc.stderr
+    assert "or of a round's folder (round-01, ...)" in proc.stderr
     assert list(tmp_path.iterdir()) == []
 
 

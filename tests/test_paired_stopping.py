@@ -58,8 +58,10 @@ def test_a_sweep_measures_only_the_configurations_named(tmp_path):
 
 
 @pytest.mark.parametrize("only, says", [
-    ("nothing/of/the/sweep", "none of the 1 configuration(s) to measure"),
-    ("@/no/such/file", "--only '@/no/such/file': cannot read /no/such/file"),
+    pytest.param("nothing/of/the/sweep", "none of the 1 configuration(s) to measure",
+                 marks=pytest.mark.slow),
+    pytest.param("@/no/such/file", "--only '@/no/such/file': cannot read /no/such/file",
+                 marks=pytest.mark.slow),
     (",", "--only names no configuration")])
 def test_a_bad_only_is_one_line_and_exit_2(tmp_path, only, says):
     proc = run_cli("run", *TINY.split(), "--only", only, "--out-dir", str(tmp_path / "run"))

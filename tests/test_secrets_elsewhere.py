@@ -31,6 +31,26 @@ def test_a_refused_argument_holding_a_url_never_shows_its_password(argv):
     assert "SECRETPW" not in stderr and "***" in stderr, stderr
 
 
+@pytest.mark.parametrize("command", ["paired-rounds", pytest.param("bisect",
+                                                                  marks=pytest.mark.slow)])
+def test_a_password_set_for_an_environment_never_shows_in_the_refusal(command):
+    """``--set ENV:PGPASSWORD=...`` for an environment not given is refused by naming it,
+    the value masked as rounds.json masks it."""
+    stderr = refused_in_one_line(run_cli(command, "--env", f"a={sys.executable}", "--env",
+                                         f"b={sys.executable}", "--set",
+                                         "c:PGPASSWORD=Leak3dSecret"))
+    assert "Leak3dSecret" not in stderr
+    assert "--set 'c:PGPASSWORD=***': no environment 'c'; given: a, b" in stderr, stderr
+
+
+def test_a_password_variable_set_in_any_text_is_masked_and_other_variables_are_not():
+    assert hide("--set 'c:PGPASSWORD=Leak3dSecret': no environment") == \
+        "--set 'c:PGPASSWORD=***': no environment"
+    assert hide('env DB_PASS=abc MY_PASSWD = "x" OMP_NUM_THREADS=1') == \
+        'env DB_PASS=*** MY_PASSWD = *** OMP_NUM_THREADS=1'
+    assert hide("passenger=2 user=alice") == "passenger=2 user=alice"
+
+
 def test_a_url_made_a_path_is_masked_like_the_url():
     assert hide("postgresql:/bench:SECRETPW@h/db: no such run folder") == \
         "postgresql:/bench:***@h/db: no such run folder"

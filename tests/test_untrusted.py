@@ -232,6 +232,7 @@ def test_a_resume_on_a_full_disk_loses_nothing(copy):
     assert path.read_text() == "".join(lines)  # the half line taken back, nothing measured
 
 
+@pytest.mark.slow
 def test_a_failed_import_leaves_nothing_so_the_retry_works(saved_suite_run, tmp_path):
     out = tmp_path / "imported"
     proc = run_cli("import-pytest-benchmark", str(saved_suite_run), "--out-dir", str(out),

@@ -15,26 +15,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
-import shutil
 import sys
 from pathlib import Path
 
-import pandas as pd
-
-from bench.analyze.ratios import paired_ratios
-from bench.analyze.reader import Run
-from bench.atomic import write_text_atomic
 from bench.axes import AXES, DDP_WRAP, DEVICE
+from bench.commands.run_finish import finish, history_words
 from bench.errors import UsageError
 from bench.measure.allocator import steady_allocator
-from bench.present.summary import format_summary
-from bench.schema import RATIOS_FILE
 from bench.sweep.config import (COMPARE_BY, COMPARE_CHOICES, ONLY, SweepConfig,
                                 default_sweep, load_sweep, parse_list)
-from bench.sweep.failures import FAILURES
 from bench.sweep.interrupt import exit_code
-from bench.sweep.loop import RunOutcome, resume_sweep, run_sweep, work_sweep
+from bench.sweep.loop import resume_sweep, run_sweep, work_sweep
 
 COMPARE_DEFAULT = SweepConfig.__dataclass_fields__[COMPARE_BY].default
 # where the flag is not the option's name
@@ -262,126 +253,3 @@ def sweep_from_args(args: argparse.Namespace, path: Path | None = None):
     timing = {k: getattr(args, k) for k in TIMING_OPTIONS if getattr(args, k) is not None}
     path = path or args.sweep or default_sweep(overrides.get(DEVICE.sweep_key))
     return load_sweep(path, overrides, timing)
-
-
-def write_run_report(out_dir: Path) -> None:
-    """The run's report.html; a machine without plotly still keeps its results."""
-    try:
-        from bench.analyze.reader import load_run
-        from bench.present.report_page import write_report
-    except ImportError as exc:
-        print(f"No report: {exc.name} is not installed (`pip install -e .` installs it); "
-              f"`python -m bench report {out_dir}` writes it later")
-        return
-    try:
-        page = write_report([load_run(out_dir)], out_dir / "report.html")
-    except UsageError as exc:  # nothing measured to report on; the run itself is complete
-        print(f"No report: {exc}")
-    except OSError as exc:  # a full disk, say: the results are written, only the page is not
-        print(f"No report: cannot write {out_dir / 'report.html'}: {exc.strerror or exc}; "
-              f"`python -m bench report {out_dir}` writes it later")
-    else:
-        print(f"Report: {page}")
-
-
-def write_ratios(run: Run) -> pd.DataFrame:
-    """ratios.csv, derived from the run's rows and samples: written whole after every
-    invocation, so a resumed run's pairs those of every process."""
-    ratios = paired_ratios(run)
-    try:
-        write_text_atomic(run.path / RATIOS_FILE, ratios.to_csv(index=False))
-    except OSError as exc:  # a full disk: the results stay; the ratios are printed below
-        print(f"note: cannot write {run.path / RATIOS_FILE}: {exc.strerror or exc}",
-              file=sys.stderr)
-    return ratios
-
-
-def add_to_history(out_dir: Path, store: str) -> bool:
-    """A complete run into the history store (checked before the sweep by ``check_store``);
-    whether it went in. A store that fails now (taken away during the sweep) is said on
-    stderr and changes nothing else: the run folder is written whatever becomes of the
-    store, and `python -m bench history add` adds it later."""
-    try:
-        from bench.history.add import add_run
-        from bench.history.store import open_store
-        with open_store(store, write=True) as history:
-            outcome = add_run(history, out_dir)
-        print(f"History: {outcome.run_id} {outcome.what} in {history.name}")
-        return True
-    except (UsageError, ImportError) as exc:
-        print(f"error: not added to the history store: {exc}; `python -m bench history add "
-              f"{out_dir} --store ...` adds it later", file=sys.stderr)
-        return False
-
-
-def resume_command(out_dir: Path, loads: list[str], resume: str | None,
-                   history: str | None) -> str:
-    """How to continue an unfinished run: ``resume`` (a --distributed run's words) or
-    `python -m bench run --resume DIR` with the run's ``history`` store, whose resume adds
-    the run; and, on a line of its own, where to give the store's password."""
-    store, note = history_words(history)
-    if resume is None:
-        # the interpreter that ran this, named as `python` where that is what it finds
-        python = "python" if shutil.which("python") == sys.executable else sys.executable
-        command = [python, "-m", "bench"]
-        for path in loads:
-            command += ["--load", path]
-        resume = (f"to continue: {schema_words(history)}"
-                  f"{shlex.join([*command, 'run', '--resume', str(out_dir), *store])}")
-    return resume + (f"\nnote: {note}" if note else "")
-
-
-def schema_words(history: str | None) -> str:
-    """``BENCH_HISTORY_SCHEMA=NAME `` where the store's schema was chosen so (``run`` has no
-    option for it), so that the resumed run goes into the same schema."""
-    from bench.history.store import SCHEMA_VAR
-    schema = os.environ.get(SCHEMA_VAR) if history else None
-    return f"{SCHEMA_VAR}={shlex.quote(schema)} " if schema else ""
-
-
-def history_words(history: str | None) -> tuple[list[str], str]:
-    """``--history STORE`` for a resume command, the store named without its password, and
-    a note saying where to give the password when its URL held one."""
-    if not history:
-        return [], ""
-    from bench.history.location import locate
-    location = locate(history)  # checked before the sweep (check_store): it locates
-    note = "" if not location.secrets else ("the store's password is left out of that "
-                                            "command: give it in PGPASSWORD, or give the "
-                                            "URL with it again")
-    return ["--history", location.name], note
-
-
-def finish(outcome: RunOutcome, loads: list[str], resume: str | None = None,
-           history: str | None = None, report: bool = True) -> int:
-    """The summary, where the results are, the report of a complete run (unless not
-    ``report``) or how to resume an unfinished one (``resume`` says how, where it is not
-    ``python -m bench run --resume``), the complete run added to the ``history`` store where
-    one is given; the exit code."""
-    run = outcome.read()  # read back, as a resume and the report read it
-    results, ratios = run.results, write_ratios(run)
-    print()
-    print(format_summary(results, ratios, run.env))
-    print()
-    print(f"Results: {outcome.out_dir}/results.csv (samples.csv, {RATIOS_FILE} and env.json "
-          "beside it)")
-    stored = True
-    if outcome.complete:  # else the resume that completes the run writes it
-        if report:
-            write_run_report(outcome.out_dir)
-        if history:  # a run is added whole, once: an unfinished one waits for its resume
-            stored = add_to_history(outcome.out_dir, history)
-    if outcome.write_error is not None:
-        print(f"error: {outcome.write_error}", file=sys.stderr)
-    if outcome.failed_fast is not None:
-        failed = outcome.failed_fast
-        print(f"Stopped at the first failure (--fail-fast): {failed.status}: {failed.error}",
-              file=sys.stderr)
-    if not outcome.complete:
-        print(f"{outcome.pending} configuration(s) not measured yet; "
-              f"{resume_command(outcome.out_dir, loads, resume, history)}", file=sys.stderr)
-    if outcome.signum is not None:
-        return exit_code(outcome.signum)
-    failed = (outcome.write_error is not None or not stored
-              or results["status"].isin(FAILURES).any())
-    return 1 if failed else 0

@@ -23,6 +23,13 @@ from bench.history.store_schema import table_columns
 ADDED, ALREADY = "added", "already in the store"
 
 
+class StoredOtherwise(StoreError):
+    """The store holds the run under its id with other contents: no later add of this
+    folder can succeed, so nothing says one will."""
+
+    final = True
+
+
 @dataclass(frozen=True)
 class Outcome:
     path: Path
@@ -72,9 +79,9 @@ def add_run(store: Store, folder: str | Path | RunRecord) -> Outcome:
 
 def known_outcome(record: RunRecord, known: str) -> Outcome:
     if known not in (record.fingerprint, record.file_fingerprint):
-        raise StoreError(f"{record.folder}: run {record.run_id} is already in the store with "
-                         "other contents; a stored run is never modified (give the folder a "
-                         "new run id to keep both)")
+        raise StoredOtherwise(f"{record.folder}: run {record.run_id} is already in the store "
+                              "with other contents; a stored run is never modified (give the "
+                              "folder a new run id to keep both)")
     return Outcome(record.folder, record.run_id, ALREADY)
 
 

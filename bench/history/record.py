@@ -36,6 +36,7 @@ import pandas as pd
 from bench.analyze.reader import (RESULTS_UNIT, SAMPLES_UNIT, load_run, read_samples,
                                   untimed_phases)
 from bench.analyze.run_files import one_run_id
+from bench.axes import DEVICE
 from bench.errors import UsageError
 from bench.history.status_rows import check_rows_match_status
 from bench.history.written_whole import (check_columns, check_written_whole,
@@ -95,7 +96,6 @@ def read_record(folder: str | Path) -> RunRecord:
     refuse_negative_counts(folder / RESULTS_FILE, run.results, COLUMNS)
     check_records(folder, run.env, run.sweep, run_id,
                   by_workers=bool(run.results["worker"].notna().any()))
-    check_one_torch(folder, run.results, run.env)
     samples = read_samples(folder / SAMPLES_FILE, allow_empty=not run.results["status"].eq(OK)
                            .any())
     refuse_negative_counts(folder / SAMPLES_FILE, samples, SAMPLE_COLUMNS)
@@ -103,6 +103,7 @@ def read_record(folder: str | Path) -> RunRecord:
     if planned:
         check_columns(folder)
     check_rows_match_status(folder / RESULTS_FILE, planned=planned)
+    check_one_torch(folder, run.results, run.env, run.sweep)  # once each column is there
     if planned:
         check_written_whole(folder / RESULTS_FILE, run.results)
     check_samples(folder, run.results, samples, run_id)
@@ -132,18 +133,28 @@ def check_records(folder: Path, env: dict[str, Any], sweep: dict[str, Any] | Non
                              f"of {run_id} ({RESULTS_FILE}'s): the folder mixes two runs")
 
 
-def check_one_torch(folder: Path, results: pd.DataFrame, env: dict[str, Any]) -> None:
-    """Every row names the torch env.json records: a run is measured by one (a resume under
-    another is refused), and a row edited to another would be stored as that version's."""
-    recorded = env.get("torch_version")
-    if recorded is None:  # an imported suite's environment may not say
-        return
-    other = results["torch_version"].astype(str).ne(str(recorded)).to_numpy()
-    if other.any():
-        line = int(other.argmax())
-        raise UsageError(f"{folder / RESULTS_FILE}: line {line + 2}: torch_version is "
-                         f"{str(results['torch_version'].iloc[line])!r:.40}, but {ENV_FILE} "
-                         f"records {str(recorded)!r:.40}: a run is measured by one torch")
+def check_one_torch(folder: Path, results: pd.DataFrame, env: dict[str, Any],
+                    sweep: dict[str, Any] | None = None) -> None:
+    """Every row names the torch and the host env.json records, and the device sweep.json
+    names for its device: a run is measured by one torch on one machine (a resume under
+    another is refused), and a row edited to another would be stored as that version's,
+    that host's or that GPU's."""
+    device_names = (sweep or {}).get("device_names") or {}
+    expected = {"torch_version": pd.Series(env.get("torch_version"), index=results.index),
+                "hostname": pd.Series(env.get("hostname"), index=results.index),
+                "device_name": results[DEVICE.name].map(device_names)}
+    for column, wanted in expected.items():
+        recorded = wanted.notna()  # an imported suite's records may not say
+        given = results[column].astype(str)
+        other = (recorded & given.ne(wanted.astype(str))).to_numpy()
+        if other.any():
+            line = int(other.argmax())
+            record = ENV_FILE if column != "device_name" else \
+                f"{SWEEP_FILE} (for {str(results[DEVICE.name].iloc[line])!r:.20})"
+            raise UsageError(f"{folder / RESULTS_FILE}: line {line + 2}: {column} is "
+                             f"{given.iloc[line]!r:.40}, but {record} records "
+                             f"{str(wanted.iloc[line])!r:.40}: a run is measured by one torch, "
+                             "on one machine, its devices named once")
 
 
 def check_samples(folder: Path, results: pd.DataFrame, samples: pd.DataFrame,

@@ -67,6 +67,11 @@ def store_url(given: str | None) -> str:
 def schema_name(given: str | None = None) -> str:
     """The schema of the project's tables: ``given``, else $BENCH_HISTORY_SCHEMA, else
     ``multinet_bench``; a name that is not a plain SQL name is refused."""
+    if given == "" or (given is None and os.environ.get(SCHEMA_VAR) == ""):  # as an empty
+        # --store: a variable that expanded to nothing, not a choice of the default
+        where = "--schema" if given == "" else SCHEMA_VAR
+        raise StoreError(f"{where} is empty; give a schema's name, e.g. {DEFAULT_SCHEMA}, "
+                         "or leave it out for that one")
     name = given or os.environ.get(SCHEMA_VAR) or DEFAULT_SCHEMA
     if name.startswith("pg_") or name in SYSTEM_SCHEMAS:
         raise StoreError(f"history schema {name!r} is one the database keeps for itself; "

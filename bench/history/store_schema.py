@@ -141,8 +141,10 @@ def inspect(store, schema: str) -> Layout:
     ours = tables_in(store, schema)
     if ours:
         return _our_layout(store, schema, ours)
-    (default,) = store.execute("SELECT current_schema()")[0]
-    if default and default != schema and _is_older_store(store, default):
+    # the database's default schema, by name: not current_schema(), which a role's
+    # search_path ("$user" first, by default) may point at another team's store
+    default = "main" if store.kind == "duckdb" else "public"
+    if default != schema and _is_older_store(store, default):
         layout = _our_layout(store, default, tables_in(store, default))
         layout.moved = True
         return layout

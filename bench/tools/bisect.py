@@ -28,6 +28,7 @@ from bench.sweep.interrupt import Interrupted, exit_code
 from bench.tools.compare_environments import compare_environments
 from bench.tools.paired import (DEFAULT_ROUNDS, check_threshold, fail, parse_environments,
                                 split_run_args)
+from bench.tools.paired_environments import MAX_NAME_BYTES
 
 REPORT = "bisection.txt"
 
@@ -62,6 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     run_args = split_run_args(args.run_args)
     if args.out_dir.exists() and not args.out_dir.is_dir():
         raise fail(f"--out-dir {args.out_dir} is a file, not a folder")
+    # each comparison's folder is named FIRST-vs-OTHER: both names in one folder's name
+    longest = max(len(f"{envs[0].name}-vs-{env.name}".encode()) for env in envs[1:])
+    if longest > MAX_NAME_BYTES:
+        raise fail(f"--env names: a comparison's folder is named FIRST-vs-OTHER, {longest} "
+                   f"bytes here, too long for a folder's name (at most {MAX_NAME_BYTES}); "
+                   "give shorter names")
     seen: dict[str, dict] = {}
 
     def against_first(k: int):

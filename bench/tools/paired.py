@@ -32,13 +32,10 @@ import argparse
 import json
 import os
 import random
-import re
 import shlex
-import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import PROJECT_ROOT
@@ -47,16 +44,15 @@ from bench.analyze.plans import FIRST_LOOK, GROUP_ROUNDS, MAX_ROUNDS
 from bench.cli import OneLineParser, percent  # no torch, no pandas: the bootstrap interpreter has neither
 from bench.output_path import RUN_MARKERS
 from bench.schema import SWEEP_FILE
-from bench.secrets import hide, hide_variable, hide_words
+from bench.secrets import hide_variable, hide_words
 from bench.sweep.interrupt import Interrupted, exit_code
 from bench.sweep.pinning import ALL, AUTO, choose_cpus
+# Environment and parse_environments are this tool's too: versions and bisect import them here
+from bench.tools.paired_environments import (OWN_FILES, ROUND_FOLDER, USAGE_ERROR,  # noqa: F401
+                                             Environment, fail, parse_environments)
 from bench.tools.paired_progress import configs_in, progress_line
 from bench.sweep.side_by_side import run_alone, run_side_by_side
 
-USAGE_ERROR = 2  # what `python -m bench run` exits with on arguments it refuses
-# An environment's name is its rounds' folder in --out-dir: one plain name, never a path.
-FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-MAX_NAME_BYTES = 200  # a file system's names stop at 255
 # What `python -m bench run` imports in an environment, checked before the first round.
 SWEEP_NEEDS = ("torch", "pandas")
 PROBE_ANSWER = "sweep-ready"
@@ -64,61 +60,6 @@ PROBE_ANSWER = "sweep-ready"
 # Rounds at most, by default: the rounds stop once every measurement is decided
 # (bench/analyze/paired_rounds.py), and from the FIRST_LOOK-th on measure only what is not.
 DEFAULT_ROUNDS = MAX_ROUNDS
-
-
-@dataclass
-class Environment:
-    name: str
-    python: str
-    variables: dict[str, str] = field(default_factory=dict)
-
-
-def fail(message: str) -> SystemExit:
-    """One line on stderr and exit code 2: input the user can fix."""
-    print(f"error: {hide(message)}", file=sys.stderr, flush=True)  # --run-args may hold a URL
-    return SystemExit(USAGE_ERROR)
-
-
-# what the rounds write in --out-dir beside the environments' folders: the comparison's
-# page, its standing, and what the rounds measure (checked when the command is run again)
-OWN_FILES = ("paired.html", "decisions.json", "rounds.json")
-
-
-def parse_environments(envs: list[str], settings: list[str]) -> list[Environment]:
-    """``NAME=PYTHON`` for each environment, ``NAME:VAR=VALUE`` for each variable; every
-    interpreter exists, and every name is one folder's (its rounds: ``--out-dir``/NAME)."""
-    out: dict[str, Environment] = {}
-    for text in envs:
-        name, sep, python = text.partition("=")
-        if not sep or not name or not python:
-            raise fail(f"--env {text!r}: expected NAME=PYTHON")
-        if not FOLDER_NAME.fullmatch(name):
-            raise fail(f"--env {text!r}: the name {name!r} becomes a folder in --out-dir; use "
-                       "letters, digits, '.', '_' and '-', starting with a letter or digit")
-        if len(name.encode()) > MAX_NAME_BYTES:
-            raise fail(f"--env {name[:40]}...: the name is {len(name.encode())} bytes, too long "
-                       f"for a folder's name (at most {MAX_NAME_BYTES})")
-        if name in OWN_FILES:
-            raise fail(f"--env {text!r}: {name!r} is the name of a file the rounds write in "
-                       f"--out-dir ({', '.join(OWN_FILES)}); give the environment another")
-        if name.lower() in {given.lower() for given in out}:  # one folder where case folds
-            raise fail(f"--env {name!r} is given twice (names that differ only in case "
-                       "share a folder on some file systems)")
-        if shutil.which(python) is None:
-            raise fail(f"--env {text!r}: {python} is not an executable interpreter; give "
-                       "one such as .venv/bin/python")
-        out[name] = Environment(name, python)
-    for text in settings:
-        name, sep, assignment = text.partition(":")
-        var, sep2, value = assignment.partition("=")
-        if not sep or not sep2 or not var:
-            raise fail(f"--set {text!r}: expected NAME:VAR=VALUE")
-        if name not in out:
-            raise fail(f"--set {text!r}: no environment {name!r}; given: {', '.join(out)}")
-        out[name].variables[var] = value
-    if len(out) < 2:
-        raise fail("a paired comparison needs at least two --env")
-    return list(out.values())
 
 
 def check_interpreters(envs: list[Environment]) -> None:
@@ -150,7 +91,8 @@ def split_run_args(text: str) -> list[str]:
     try:
         args = shlex.split(text)
     except ValueError as exc:
-        raise fail(f"--run-args {text!r}: {exc}") from None
+        # not the text itself: a quote left open cuts a password short of its masking
+        raise fail(f"--run-args: {exc} (quote a value with spaces whole)") from None
     for arg in args:
         name = arg.split("=", 1)[0]
         if name.startswith("--") and len(name) > 2 \
@@ -281,7 +223,7 @@ def run_rounds(envs: list[Environment], rounds: int, out_dir: Path, run_args: li
         print(progress_line(state, round_, seconds_per_config), flush=True)
         if not state.get("undecided_configs"):
             break
-        only = out_dir / "undecided.txt"
+        only = out_dir / OWN_FILES[3]
         only.write_text("\n".join(state["undecided_configs"]) + "\n")
     return sorted(set(failed))
 
@@ -312,7 +254,9 @@ def keep_what_is_measured(out_dir: Path, envs: list[Environment], run_args: list
         raise fail(f"--out-dir {out_dir} is a file; give a folder (made where missing)")
     if any((out_dir / marker).exists() for marker in RUN_MARKERS):
         raise fail(f"--out-dir {out_dir} holds a run; give a folder of its own for the rounds")
-    if next(out_dir.glob("round-*"), None) is not None:
+    # a round's folder holds a run; an environment's folder (named round-7, say) rounds
+    if any(ROUND_FOLDER.fullmatch(path.parent.name)
+           for marker in RUN_MARKERS for path in out_dir.glob(f"round-*/{marker}")):
         raise fail(f"--out-dir {out_dir} holds one environment's rounds; give the folder "
                    "that holds every environment's (the earlier --out-dir)")
     try:

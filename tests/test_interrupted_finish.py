@@ -1,0 +1,50 @@
+"""A Ctrl-C once the sweep is over (its page being written, its store being waited for)
+loses nothing measured and says, in one line, the commands that finish the rest. A real
+``python -m bench run`` process, a real SIGINT, a real DuckDB store held by another
+process."""
+
+import shlex
+import signal
+import subprocess
+import sys
+
+import duckdb
+import pytest
+
+from bench.history.store import open_store
+from tests.conftest import ROOT
+from tests.test_processes import QUICK, configs_on_disk, start, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_sigint_while_the_store_is_waited_for_names_the_add_that_finishes_it(tmp_path):
+    out, store = tmp_path / "run", tmp_path / "h.duckdb"
+    proc = start(["run", "--scenarios", "sequential", "--batch-sizes", "1,2",
+                  "--optimizer-setups", "single", "--devices", "cpu", *QUICK,
+                  "--max-samples", "5", "--out-dir", str(out), "--history", str(store)],
+                 tmp_path, "run")
+    # the store was checked before the sweep began; from its first configuration on, hold
+    # the file as another writer would, so that the run's add waits for it
+    wait_until(lambda: configs_on_disk(out) >= 1 or proc.poll() is not None)
+    holder = duckdb.connect(str(store))
+    try:
+        wait_until(lambda: "Report: " in (tmp_path / "run.out").read_text()
+                   or proc.poll() is not None)
+        assert proc.poll() is None, (tmp_path / "run.err").read_text()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+    finally:
+        holder.close()
+    err = (tmp_path / "run.err").read_text()
+    line = next(line for line in err.splitlines() if line.startswith("interrupted: "))
+    assert "Traceback" not in err and line == err.strip().splitlines()[-1], err
+    assert f"the run in {out} is complete" in line
+    assert configs_on_disk(out) == 2 and (out / "report.html").exists()
+    add = shlex.split(line.split("`")[3])  # the second command quoted: the store's add
+    assert add[0] in ("python", sys.executable) and add[1:5] == ["-m", "bench", "history", "add"]
+    done = subprocess.run([sys.executable, *add[1:]], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0 and "added" in done.stdout, done.stderr
+    with open_store(str(store)) as history:
+        assert history.execute("SELECT count(*) FROM runs") == [(1,)]
