@@ -60,14 +60,17 @@ def check_output(path: Path, option: str = "--out", *, inputs: Iterable[Path] = 
     such folders itself (``report`` a run's report.html; ``paired`` its page and
     decisions beside the rounds)."""
     where = f"{option} {path}"
+    inputs = [Path(given) for given in inputs]
     if path.is_dir():
         raise UsageError(f"{where} is a folder; give a file's path")
     if special_file(path):
         raise UsageError(f"{where} is not a plain file (a device, a pipe or a socket); give "
                          "a file's path")
     folder = path.parent
-    if any((folder / marker).exists() for marker in RUN_MARKERS) \
-            and path.name not in may_replace:
+    # a run's own page, rewritten from that run alone; never another run's, nor one page
+    # of several runs over one of theirs
+    own = path.name in may_replace and [given.resolve() for given in inputs] == [folder.resolve()]
+    if any((folder / marker).exists() for marker in RUN_MARKERS) and not own:
         raise UsageError(f"{where} is in the run folder {folder}, whose files are the run's "
                          "own; give a path outside it")
     if (folder / ROUNDS_RECORD).is_file() and path.name in ROUNDS_FILES \
@@ -80,5 +83,5 @@ def check_output(path: Path, option: str = "--out", *, inputs: Iterable[Path] = 
                          "writing there would destroy; give another path")
     resolved = path.resolve()
     for given in inputs:
-        if resolved == Path(given).resolve():
+        if resolved == given.resolve():
             raise UsageError(f"{where} is also what the command reads; give another path")

@@ -42,7 +42,8 @@ _USERINFO_WORD = re.compile(r"(?is)\b([a-z][a-z0-9+.-]*:/+[^:/@?#]*):.*@")
 _KEYWORD_WORD = re.compile(rf"(?is)({_PASSWORD_KEY}\s*=\s*)([^&]*)")
 # NAME=VALUE where the name says it is a password (PGPASSWORD=..., DB_PASS=...): a variable
 # set on a command line, as `--set ENV:PGPASSWORD=...` sets one
-_PASSWORD_NAME = re.compile(r"(?i)pass(word|wd)?\b|passw|pass_")
+_PASSWORD_NAME = re.compile(r"(?i)pass(word|wd)?\b|passw|pass_"
+                            r"|(?:^|_)(?:pwd|secret|token|api_?key)(?:_|$)")
 _ASSIGNMENT = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)(\s*=\s*)"
                          r"""('(?:\\.|[^'\\])*'?|"(?:\\.|[^"\\])*"?|[^\s&'"]*)""")
 # shorter values are masked by their form alone: replacing them wherever they occur would
@@ -82,8 +83,10 @@ def hide_all(value: Any) -> Any:
     """``value`` (a record read from JSON) with ``hide`` applied to every string in it."""
     if isinstance(value, str):
         return hide(value)
-    if isinstance(value, dict):
-        return {key: hide_all(item) for key, item in value.items()}
+    if isinstance(value, dict):  # a variable named as a secret (a run's settings), masked
+        return {key: MASK if isinstance(item, str) and isinstance(key, str)
+                and _PASSWORD_NAME.search(key) and item else hide_all(item)
+                for key, item in value.items()}
     if isinstance(value, list):
         return [hide_all(item) for item in value]
     return value

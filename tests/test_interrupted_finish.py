@@ -1,6 +1,6 @@
-"""A Ctrl-C once the sweep is over (its page being written, its store being waited for)
+"""A Ctrl-C or a SIGTERM once the sweep is over (its page being written, its store being waited for)
 loses nothing measured and says, in one line, the commands that finish the rest. A real
-``python -m bench run`` process, a real SIGINT, a real DuckDB store held by another
+``python -m bench run`` process, a real SIGINT and SIGTERM, a real DuckDB store held by another
 process."""
 
 import shlex
@@ -18,7 +18,9 @@ from tests.test_processes import QUICK, configs_on_disk, start, wait_until
 pytestmark = pytest.mark.slow
 
 
-def test_a_sigint_while_the_store_is_waited_for_names_the_add_that_finishes_it(tmp_path):
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_while_the_store_is_waited_for_names_the_add_that_finishes_it(tmp_path,
+                                                                               signum, code):
     out, store = tmp_path / "run", tmp_path / "h.duckdb"
     proc = start(["run", "--scenarios", "sequential", "--batch-sizes", "1,2",
                   "--optimizer-setups", "single", "--devices", "cpu", *QUICK,
@@ -32,8 +34,8 @@ def test_a_sigint_while_the_store_is_waited_for_names_the_add_that_finishes_it(t
         wait_until(lambda: "Report: " in (tmp_path / "run.out").read_text()
                    or proc.poll() is not None)
         assert proc.poll() is None, (tmp_path / "run.err").read_text()
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=60) == 130
+        proc.send_signal(signum)
+        assert proc.wait(timeout=60) == code
     finally:
         holder.close()
     err = (tmp_path / "run.err").read_text()

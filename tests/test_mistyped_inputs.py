@@ -22,6 +22,23 @@ def test_an_empty_store_is_refused_not_taken_for_the_default(tmp_path):
     assert not (tmp_path / "results").exists()  # the default store was not made
 
 
+def test_an_empty_history_is_refused_before_measuring_not_taken_for_none(tmp_path):
+    proc = run_cli("run", "--scenarios", "sequential", "--batch-sizes", "1", "--out-dir",
+                   str(tmp_path / "run"), "--history", "")
+    refused_in_one_line(proc, "--history is empty; give a DuckDB file or a postgresql:// URL")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_store_the_run_folder_would_take_is_refused_before_measuring(tmp_path):
+    """The folder as the store, or a file in it: found only after the sweep otherwise."""
+    run = tmp_path / "run"
+    for store, where in ((run, "is the run folder"), (run / "h.duckdb", "is in the run folder")):
+        proc = run_cli("run", "--scenarios", "sequential", "--batch-sizes", "1", "--out-dir",
+                       str(run), "--history", str(store))
+        refused_in_one_line(proc, f"--history {store} {where} {run}; give a store outside it")
+        assert not run.exists()
+
+
 def test_an_empty_schema_is_refused_not_taken_for_the_default(tmp_path):
     store = tmp_path / "h.duckdb"
     refused_in_one_line(run_cli("history", "changes", "--store", str(store), "--schema", ""),

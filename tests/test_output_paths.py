@@ -12,6 +12,8 @@ import sys
 
 import pytest
 
+from bench.errors import UsageError
+from bench.output_path import check_output
 from tests.conftest import ROOT, run_cli
 from tests.support.refusals import refused_in_one_line as one_line
 
@@ -178,3 +180,15 @@ def test_a_device_or_a_pipe_is_neither_replaced_nor_waited_on(stored, tmp_path):
         one_line(run_cli("history", "add", str(run), "--store", str(target), timeout=60),
                  f"history store {target} is not a plain file")
         assert stat.S_IFMT(target.lstat().st_mode) == kind  # still the pipe, the device
+
+
+def test_a_run_s_page_is_rewritten_from_that_run_alone(real_run, tmp_path):
+    """`report A --out A/report.html` rewrites A's page; B's page, or one page of A and B
+    over A's, would replace what `run` wrote for another run."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(real_run, a)
+    shutil.copytree(real_run, b)
+    check_output(a / "report.html", inputs=[a], may_replace=("report.html",))
+    for inputs, page in (([a], b / "report.html"), ([a, b], a / "report.html")):
+        with pytest.raises(UsageError, match=f"--out {page} is in the run folder {page.parent}"):
+            check_output(page, inputs=inputs, may_replace=("report.html",))

@@ -3,6 +3,7 @@ resuming, and the comparison that pairs them."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench.tools.paired import parse_environments, round_order
+from bench.tools.paired import keep_what_is_measured, parse_environments, round_order, run_round
 from tests.conftest import ROOT, run_cli
 
 SWEEP = ("--scenarios sequential --batch-sizes 2 --optimizer-setups separate --devices cpu "
@@ -324,3 +325,31 @@ def test_an_out_dir_that_is_a_file_is_called_one(tmp_path):
     proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert f"--out-dir {target} is a file" in proc.stderr and target.read_text() == "kept"
+
+
+def test_a_round_removed_on_one_side_is_refused_not_measured_alone(real_run, tmp_path, capsys):
+    """Measured now, round 2 of `b` would pair with `a`'s round 2, run hours before."""
+    out = tmp_path / "out"
+    for folder in ("a/round-01", "b/round-01", "a/round-02"):
+        shutil.copytree(real_run, out / folder)
+    envs = parse_environments([f"a={sys.executable}", f"b={sys.executable}"], [])
+    with pytest.raises(SystemExit) as stop:
+        run_round(envs, 2, 2, out, [], False, None)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1
+    assert (f"round 2 is measured in some environments but not in b: measured now, it would "
+            f"pair with rounds not run beside it; remove {out}/*/round-02") in err
+    assert not (out / "b" / "round-02").exists()
+
+
+def test_a_record_whose_rounds_measured_nothing_gives_way_to_new_arguments(real_run, tmp_path,
+                                                                          capsys):
+    out = tmp_path / "out"
+    envs = parse_environments([f"a={sys.executable}", f"b={sys.executable}"], [])
+    keep_what_is_measured(out, envs, ["--history=postgresql://u:x@127.0.0.1:1/db"])
+    keep_what_is_measured(out, envs, ["--batch-sizes", "1"])  # the first measured nothing
+    assert json.loads((out / "rounds.json").read_text())["run_args"] == ["--batch-sizes", "1"]
+    shutil.copytree(real_run, out / "a" / "round-01")  # once a round is measured, it binds
+    with pytest.raises(SystemExit):
+        keep_what_is_measured(out, envs, ["--batch-sizes", "2"])
+    assert "holds rounds of another measurement" in capsys.readouterr().err

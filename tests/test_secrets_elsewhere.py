@@ -10,7 +10,9 @@ import sys
 
 import pytest
 
-from bench.secrets import hide, hide_variable
+from bench.measure.environment_capture import settings
+from bench.present.labels import flatten_env
+from bench.secrets import hide, hide_all, hide_variable
 from tests.conftest import ROOT, run_cli
 from tests.support.refusals import refused_in_one_line
 
@@ -49,6 +51,32 @@ def test_a_password_variable_set_in_any_text_is_masked_and_other_variables_are_n
     assert hide('env DB_PASS=abc MY_PASSWD = "x" OMP_NUM_THREADS=1') == \
         'env DB_PASS=*** MY_PASSWD = *** OMP_NUM_THREADS=1'
     assert hide("passenger=2 user=alice") == "passenger=2 user=alice"
+
+
+def test_a_store_s_url_given_as_the_run_folder_is_refused_masked(tmp_path):
+    proc = run_cli("run", "--scenarios", "sequential", "--out-dir", URL, cwd=tmp_path)
+    said = refused_in_one_line(proc, "is a URL, not a folder; a store's URL goes to --history")
+    assert "SECRETPW" not in said and list(tmp_path.iterdir()) == []
+
+
+def test_variables_named_as_secrets_are_recorded_masked(monkeypatch):
+    """env.json's settings: what a run was measured under, never a password it was given."""
+    monkeypatch.setenv("TORCH_DB_PASSWORD", "sekret88")
+    monkeypatch.setenv("MULTINET_STORE", "postgresql://u:sekret99@h/db")
+    monkeypatch.setenv("NVIDIA_API_TOKEN", "sekret77")
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    recorded = settings()
+    assert recorded["TORCH_DB_PASSWORD"] == "***" and recorded["NVIDIA_API_TOKEN"] == "***"
+    assert recorded["MULTINET_STORE"] == "postgresql://u:***@h/db"
+    assert recorded["OMP_NUM_THREADS"] == "3"
+    # and a run recorded before they were masked shows none on a page or in the store
+    older = {"settings": {"TORCH_DB_PASSWORD": "sekret88", "CUDA_SECRET": "sekret66",
+                          "OMP_NUM_THREADS": "3"}}
+    assert flatten_env(older) == {"settings.TORCH_DB_PASSWORD": "***",
+                                  "settings.CUDA_SECRET": "***",
+                                  "settings.OMP_NUM_THREADS": "3"}
+    assert hide_all(older)["settings"] == {"TORCH_DB_PASSWORD": "***", "CUDA_SECRET": "***",
+                                           "OMP_NUM_THREADS": "3"}
 
 
 def test_a_url_made_a_path_is_masked_like_the_url():

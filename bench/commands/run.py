@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -34,6 +35,8 @@ TIMING_OPTIONS = {"warmup_iters": int, "warmup_s": float, "min_samples": int,
                   "max_samples": int, "target_rel_ci": float, "budget_s": float,
                   "min_rounds": int, "max_rounds": int, "interleave": int,
                   "attribution_s": float}
+# scheme:/... (a Path makes a URL's // one /)
+URL_LIKE = re.compile(r"(?i)[a-z][a-z0-9+.-]*:/")
 # How long a rank waits for the others (forming the group, then in each collective) before
 # the run fails: past any configuration's warm-up, torch.compile's included.
 DIST_TIMEOUT_S = 600.0
@@ -132,8 +135,17 @@ def add_parser(sub) -> None:
 def main(args: argparse.Namespace, argv: list[str]) -> int:
     # argv is the whole command line; what env.json records starts at the command's name
     command = argv[argv.index("run"):] if "run" in argv else ["run", *argv]
+    if args.out_dir is not None and URL_LIKE.match(str(args.out_dir)):  # a store's URL
+        # given as the folder would name a folder after its password, and print it
+        raise UsageError(f"--out-dir {args.out_dir} is a URL, not a folder; a store's URL "
+                         "goes to --history")
+    if args.history is not None and not args.history.strip():  # a variable that expanded
+        # to nothing: measuring a whole sweep and storing nothing is not what was asked
+        raise UsageError("--history is empty; give a DuckDB file or a postgresql:// URL, or "
+                         "leave it out to store nothing")
     if args.history and args.worker is None:
         from bench.history.store import check_store  # as add_to_history imports it
+        check_store_apart(args.history, args.resume or args.out_dir)
         check_store(args.history)
     steady_allocator()  # before any tensor: see bench/measure/allocator.py
     common = {"argv": command, "progress": not args.quiet, "fail_fast": args.fail_fast}
@@ -155,6 +167,20 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
         from bench.commands.run_traces import trace_measured
         trace_measured(outcome)
     return finish(outcome, args.load, history=args.history, report=args.report)
+
+
+def check_store_apart(history: str, out_dir: Path | None) -> None:
+    """A DuckDB store is a file of its own: the run folder, or a file in it, would be
+    found taken (or refused as no store) only once the sweep is over."""
+    from bench.history.location import DUCKDB, locate
+    location = locate(history)
+    if out_dir is None or location.kind != DUCKDB:
+        return
+    store, folder = Path(location.target).resolve(), out_dir.resolve()
+    if store == folder or folder in store.parents:
+        where = "the run folder" if store == folder else "in the run folder"
+        raise UsageError(f"--history {location.name} is {where} {out_dir}; give a store "
+                         "outside it, e.g. results/history.duckdb")
 
 
 def main_worker(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ import shlex
 import shutil
 import signal
 import sys
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -128,29 +129,43 @@ def finish(outcome: RunOutcome, loads: list[str], resume: str | None = None,
     ``report``) or how to resume an unfinished one (``resume`` says how, where it is not
     ``python -m bench run --resume``), the complete run added to the ``history`` store where
     one is given; the exit code."""
+    stopped: list[int] = []
+
+    def stop(signum, frame):  # SIGTERM as Ctrl-C: the same line, its own exit code
+        stopped.append(signum)
+        raise KeyboardInterrupt
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, stop) if main_thread else None
     try:
         return _finish(outcome, loads, resume, history, report)
     except KeyboardInterrupt:
-        print(f"interrupted: {what_is_left(outcome, loads, resume, history)}",
+        print(f"interrupted: {what_is_left(outcome, loads, resume, history, report)}",
               file=sys.stderr)
-        return exit_code(signal.SIGINT)
+        return exit_code(stopped[0] if stopped else signal.SIGINT)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def what_is_left(outcome: RunOutcome, loads: list[str], resume: str | None,
-                 history: str | None) -> str:
+                 history: str | None, report: bool = True) -> str:
     """The commands that finish what a Ctrl-C after the sweep left undone."""
     if not outcome.complete:
         return (f"{outcome.pending} configuration(s) not measured yet; "
                 f"{resume_command(outcome.out_dir, loads, resume, history)}")
     folder, bench = shlex.quote(str(outcome.out_dir)), f"{shlex.quote(python_word())} -m bench"
-    left = f"the run in {outcome.out_dir} is complete; `{bench} report {folder}` writes its page"
+    left = f"the run in {outcome.out_dir} is complete"
+    if report:
+        left += f"; `{bench} report {folder}` writes its page"
     if not history:
         return left
     store, note = history_words(history)
     # an add that was cut short left the store as it was; one that had finished is
     # taken again as the same run, and nothing changes
-    return (f"{left}, and `{schema_words(history)}{bench} history add {folder} "
-            f"--store {shlex.quote(store[1])}` adds it to the store, if it is not there yet"
+    joined = ", and" if report else ";"
+    return (f"{left}{joined} `{schema_words(history)}{bench} history add {folder} --store "
+            f"{shlex.quote(store[1])}` adds it to the store, if it is not there yet"
             + (f"\nnote: {note}" if note else ""))
 
 

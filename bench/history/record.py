@@ -135,13 +135,13 @@ def check_records(folder: Path, env: dict[str, Any], sweep: dict[str, Any] | Non
 
 def check_one_torch(folder: Path, results: pd.DataFrame, env: dict[str, Any],
                     sweep: dict[str, Any] | None = None) -> None:
-    """Every row names the torch and the host env.json records, and the device sweep.json
-    names for its device: a run is measured by one torch on one machine (a resume under
-    another is refused), and a row edited to another would be stored as that version's,
-    that host's or that GPU's."""
+    """Every row names the torch env.json records and the device sweep.json names for its
+    device: a run is measured by one torch on devices of one name (a resume under another
+    is refused), and a row edited to another would be stored as that version's or that
+    GPU's. (Not the host: a run resumed on another node of a cluster, with the same
+    devices, rightly names both.)"""
     device_names = (sweep or {}).get("device_names") or {}
     expected = {"torch_version": pd.Series(env.get("torch_version"), index=results.index),
-                "hostname": pd.Series(env.get("hostname"), index=results.index),
                 "device_name": results[DEVICE.name].map(device_names)}
     for column, wanted in expected.items():
         recorded = wanted.notna()  # an imported suite's records may not say
@@ -154,7 +154,7 @@ def check_one_torch(folder: Path, results: pd.DataFrame, env: dict[str, Any],
             raise UsageError(f"{folder / RESULTS_FILE}: line {line + 2}: {column} is "
                              f"{given.iloc[line]!r:.40}, but {record} records "
                              f"{str(wanted.iloc[line])!r:.40}: a run is measured by one torch, "
-                             "on one machine, its devices named once")
+                             "on devices named once")
 
 
 def check_samples(folder: Path, results: pd.DataFrame, samples: pd.DataFrame,

@@ -35,13 +35,13 @@ from typing import Any
 import pandas as pd
 
 from bench.history.store_error import StoreError
+from bench.history.store_schema import DEFAULT_SCHEMA
 from bench.history.location import DUCKDB, Location, check_duckdb_file, locate
 from bench.secrets import MIN_KNOWN, hide
 
 ENV_VAR = "BENCH_HISTORY"
 SCHEMA_VAR = "BENCH_HISTORY_SCHEMA"
 DEFAULT_STORE = Path("results") / "history.duckdb"
-DEFAULT_SCHEMA = "multinet_bench"
 # an unquoted SQL name in both databases, within PostgreSQL's 63 bytes
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 # the databases' own schemas (PostgreSQL's pg_* besides)

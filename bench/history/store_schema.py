@@ -64,6 +64,10 @@ def _v1(store) -> None:
     store.execute("CREATE INDEX results_config ON results (config_id)")
 
 
+# The schema of the project's tables unless one is named (--schema, BENCH_HISTORY_SCHEMA):
+# the one that adopts a store made before the tables had a schema of their own.
+DEFAULT_SCHEMA = "multinet_bench"
+
 # (version, what it does, the change): applied in order, each once.
 MIGRATIONS: tuple[tuple[int, str, Callable], ...] = (
     (1, "runs, results and samples", _v1),
@@ -142,9 +146,11 @@ def inspect(store, schema: str) -> Layout:
     if ours:
         return _our_layout(store, schema, ours)
     # the database's default schema, by name: not current_schema(), which a role's
-    # search_path ("$user" first, by default) may point at another team's store
+    # search_path ("$user" first, by default) may point at another team's store. Such a
+    # store was made before the tables had a schema of their own, so it is the default
+    # schema's to adopt: a team that names its own starts empty, and never takes it over
     default = "main" if store.kind == "duckdb" else "public"
-    if default != schema and _is_older_store(store, default):
+    if schema == DEFAULT_SCHEMA and _is_older_store(store, default):
         layout = _our_layout(store, default, tables_in(store, default))
         layout.moved = True
         return layout

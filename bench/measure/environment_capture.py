@@ -27,7 +27,7 @@ from bench.measure.devices import cpu_model, mps_available
 from bench.measure.nvml import nvml_session
 from bench.measure.unavailable import reason_of
 from bench.schema import SCHEMA_VERSION, TURNS_VARIABLE
-from bench.secrets import hide_words
+from bench.secrets import hide_variable, hide_words
 
 PACKAGES = ("torch", "numpy", "pandas", "plotly", "pytest-benchmark", "nvidia-ml-py")
 # Environment variables that change what torch and its libraries do (threads, kernels,
@@ -90,8 +90,9 @@ def package_versions() -> dict[str, str | None]:
 
 
 def settings() -> dict[str, str]:
-    # the turn-taking pipes are how a run was measured, not what it measured
-    return {name: value for name, value in sorted(os.environ.items())
+    # the turn-taking pipes are how a run was measured, not what it measured; a variable
+    # that holds a secret (by its name, or a URL's password) is recorded masked
+    return {name: hide_variable(name, value) for name, value in sorted(os.environ.items())
             if name.startswith(SETTING_PREFIXES) and name != TURNS_VARIABLE}
 
 

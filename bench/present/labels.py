@@ -16,6 +16,7 @@ from bench.analyze.run_tables import measured
 from bench.axes import (BATCH_SIZE, DEVICE, DIMENSIONS, OPTIMIZER_SETUP, SCENARIO, Dimension,
                         variant_text)
 from bench.measure.unavailable import unavailable_in_words
+from bench.secrets import hide_all
 
 # What the report's charts show by colour, line style, x axis and column: the rest that
 # varies goes into the name of each panel.
@@ -111,6 +112,7 @@ def flatten_env(env: Mapping[str, Any]) -> dict[str, str]:
     without an env.json (the reader's ``{"unavailable": ...}``) as one `environment` row."""
     if set(env) == {"unavailable"}:
         return {"environment": env_value(dict(env))}
+    env = hide_all(env)  # a run recorded before its secrets were masked shows none either
     out: dict[str, str] = {}
     for key, value in env.items():
         if isinstance(value, dict) and set(value) != {"unavailable"}:

@@ -150,6 +150,14 @@ def run_round(envs: list[Environment], round_: int, rounds: int, out_dir: Path,
               cpus: tuple[int, ...] | str | None = AUTO) -> list[str]:
     """One round in every environment; the names of those whose sweep failed to run."""
     by_name = {env.name: env for env in envs}
+    folders = [round_folder(out_dir, env.name, round_) for env in envs]
+    # a round measured in one environment, its folder gone in another (removed since): a
+    # round interrupted in every environment resumes side by side, this one could not
+    if any((f / "results.csv").exists() for f in folders) and not all(f.exists() for f in folders):
+        missing = ", ".join(env.name for env, f in zip(envs, folders) if not f.exists())
+        raise fail(f"round {round_} is measured in some environments but not in {missing}: "
+                   "measured now, it would pair with rounds not run beside it; remove "
+                   f"{out_dir}/*/round-{round_:02d} to measure it again in every environment")
     order = round_order([env.name for env in envs], round_)
     commands = [round_command(by_name[name], round_folder(out_dir, name, round_), run_args,
                               only) for name in order]
@@ -266,11 +274,13 @@ def keep_what_is_measured(out_dir: Path, envs: list[Environment], run_args: list
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise fail(f"{path} cannot be read ({exc}); it says what the rounds in "
                    f"{out_dir} measure: restore it, or give another --out-dir") from None
-    if earlier is not None and earlier != what:
+    # a record whose rounds measured nothing (their arguments refused) binds nothing
+    measured = next(out_dir.glob("*/round-*/results.csv"), None) is not None
+    if earlier is not None and earlier != what and measured:
         raise fail(f"{out_dir} holds rounds of another measurement ({path.name} records "
                    "other environments or --run-args); the command that began them resumes "
                    "them: give another --out-dir for this one")
-    if earlier is None:
+    if earlier != what:
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
             write_json_atomic(path, what)
