@@ -14,6 +14,7 @@ import errno
 import importlib
 import os
 import runpy
+import signal
 import sys
 from pathlib import Path
 
@@ -176,11 +177,12 @@ def main(argv: list[str] | None = None) -> int:
         # a sweep told to stop before it could hand back what it measured (the paired
         # rounds' coordinator gone before its first turn): the line saying why is out
         return exit_code(stop.signum)
-    except KeyboardInterrupt:
-        # Ctrl-C before a sweep has its own handlers (while torch imports, say): nothing
-        # was measured yet, so a line and the shell's code for SIGINT, not a traceback.
+    except KeyboardInterrupt as stop:
+        # Ctrl-C (or a run's SIGTERM, bench/sweep/interrupt.py's Stopped) before a sweep has
+        # its own handlers (while torch imports, say): nothing was measured yet, so a line
+        # and the shell's code for the signal, not a traceback.
         print("interrupted", file=sys.stderr)
-        return 130
+        return exit_code(getattr(stop, "signum", signal.SIGINT))
     except BrokenPipeError:
         # `python -m bench compare ... | head`: the reader has gone. Point stdout at
         # /dev/null so that the interpreter's final flush does not fail a second time.

@@ -12,6 +12,7 @@ its log, one of the inputs, a folder, or a device, a pipe or a socket.
 
 from __future__ import annotations
 
+import re
 import stat
 from collections.abc import Iterable
 from pathlib import Path
@@ -27,6 +28,10 @@ ROUNDS_FILES = (ROUNDS_RECORD, "paired.html", "decisions.json")
 WRITE_AHEAD_LOG = ".wal"  # DuckDB keeps a store's latest commits in <store>.wal
 SQLITE_HEADER = b"SQLite format 3\x00"
 DUCKDB_MAGIC = b"DUCK"  # at bytes 8 to 12 of a DuckDB file
+
+
+# scheme:/... (a Path makes a URL's // one /): a URL given where a path goes
+URL_LIKE = re.compile(r"(?i)[a-z][a-z0-9+.-]*:/")
 
 
 def special_file(path: Path) -> bool:
@@ -61,6 +66,9 @@ def check_output(path: Path, option: str = "--out", *, inputs: Iterable[Path] = 
     decisions beside the rounds)."""
     where = f"{option} {path}"
     inputs = [Path(given) for given in inputs]
+    if URL_LIKE.match(str(path)):  # a store's URL in the wrong place: folders would be
+        # made of it, named after its password
+        raise UsageError(f"{where} is a URL, not a file's path")
     if path.is_dir():
         raise UsageError(f"{where} is a folder; give a file's path")
     if special_file(path):

@@ -40,10 +40,11 @@ _KEYWORD = re.compile(rf"(?i)({_PASSWORD_KEY}\s*=\s*)('(?:\\.|[^'\\])*'?|[^\s&]*
 # (spaces and all: a shell hands over a quoted URL as one word)
 _USERINFO_WORD = re.compile(r"(?is)\b([a-z][a-z0-9+.-]*:/+[^:/@?#]*):.*@")
 _KEYWORD_WORD = re.compile(rf"(?is)({_PASSWORD_KEY}\s*=\s*)([^&]*)")
-# NAME=VALUE where the name says it is a password (PGPASSWORD=..., DB_PASS=...): a variable
-# set on a command line, as `--set ENV:PGPASSWORD=...` sets one
-_PASSWORD_NAME = re.compile(r"(?i)pass(word|wd)?\b|passw|pass_"
-                            r"|(?:^|_)(?:pwd|secret|token|api_?key)(?:_|$)")
+# NAME=VALUE where the name says it holds a secret (PGPASSWORD=..., DB_PASS=...,
+# HF_TOKEN=..., MY_CLIENTSECRET=...), anywhere in the name: a variable set on a command line,
+# as `--set ENV:PGPASSWORD=...` sets one, or one a run records among its settings
+_PASSWORD_NAME = re.compile(r"(?i)pass(?:word|wd|phrase)|(?:^|_)pass$|secret|token|pwd"
+                            r"|credential|private_?key|api_?key|auth")
 _ASSIGNMENT = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)(\s*=\s*)"
                          r"""('(?:\\.|[^'\\])*'?|"(?:\\.|[^"\\])*"?|[^\s&'"]*)""")
 # shorter values are masked by their form alone: replacing them wherever they occur would

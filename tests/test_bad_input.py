@@ -87,6 +87,7 @@ def test_resume_takes_no_sweep_options(capsys, tmp_path, extra, flag):
         f"error: --resume continues the sweep recorded in {tmp_path}; it takes no {flag}")
 
 
+@pytest.mark.slow
 def test_duplicates_are_dropped_with_a_notice(capsys, tmp_path):
     out = tmp_path / "run"
     assert main(["run", *SMALL, "--batch-sizes", "2,2", *QUICK, "--out-dir", str(out)]) == 0

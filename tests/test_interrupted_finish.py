@@ -3,6 +3,7 @@ loses nothing measured and says, in one line, the commands that finish the rest.
 ``python -m bench run`` process, a real SIGINT and SIGTERM, a real DuckDB store held by another
 process."""
 
+import os
 import shlex
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import duckdb
 import pytest
 
 from bench.history.store import open_store
+from bench.schema import TURNS_VARIABLE
 from tests.conftest import ROOT
 from tests.test_processes import QUICK, configs_on_disk, start, wait_until
 
@@ -50,3 +52,30 @@ def test_a_signal_while_the_store_is_waited_for_names_the_add_that_finishes_it(t
     assert done.returncode == 0 and "added" in done.stdout, done.stderr
     with open_store(str(store)) as history:
         assert history.execute("SELECT count(*) FROM runs") == [(1,)]
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_before_anything_is_measured_takes_the_folder_back(tmp_path, signum, code):
+    """Stopped while it waits for its first turn (its folder made, its sweep recorded),
+    a run leaves nothing behind: the same command starts it again."""
+    turn_in, turn_back = os.pipe()  # never written: the first turn never comes
+    asked, ask = os.pipe()  # where the run says it is ready for its turn
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), TURNS_VARIABLE: f"{turn_in},{ask},1"}
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--scenarios", "sequential",
+                             "--batch-sizes", "1", "--devices", "cpu", *QUICK, "--out-dir",
+                             str(out)], cwd=ROOT, env=env, pass_fds=(turn_in, ask),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    os.close(ask)
+    try:
+        assert os.read(asked, 1) == b"."  # folder made, sweep recorded, waiting its turn
+        assert (out / "sweep.json").exists()
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        for fd in (turn_in, turn_back, asked):
+            os.close(fd)
+    assert proc.returncode == code, err
+    assert "Traceback" not in err
+    assert f"interrupted before anything was measured: {out} was taken back" in err
+    assert not out.exists()

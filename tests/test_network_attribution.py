@@ -22,6 +22,10 @@ from multinet import SCENARIOS, StepSpec, build_step
 WORK_MS = 20.0
 # at least this share of the work lands where it was planted, at most this much elsewhere
 LANDS, STRAYS = 0.9, 0.1
+# each time a median of this many rounds: with a CPU-bound process on each core, a round
+# now and then loses a few milliseconds to another process, and three let one such round
+# in two move a tiny network's median by more than the strays allowed
+ROUNDS = 15
 ONE_PASS = dict(min_rounds=1, max_rounds=1, budget_s=0)
 
 
@@ -68,7 +72,7 @@ def test_measured_and_apportioned_time_add_up_per_network():
 
 @pytest.mark.parametrize("place", PLACES)
 def test_planted_work_lands_in_its_network_and_phase(one_thread, place):
-    shares = landed(WORK_MS, places=(place,))[place]
+    shares = landed(WORK_MS, places=(place,), rounds=ROUNDS)[place]
     target = LANDS_IN[place]
     assert shares[target] >= LANDS, shares
     strays = {k: v for k, v in shares.items() if k != target and abs(v) > STRAYS}

@@ -317,6 +317,7 @@ def test_options_the_rounds_set_themselves_are_refused_in_run_args(tmp_path, giv
     assert "is set by the rounds themselves" in proc.stderr and not out.exists()
 
 
+@pytest.mark.slow
 def test_an_out_dir_that_is_a_file_is_called_one(tmp_path):
     target = tmp_path / "file"
     target.write_text("kept")

@@ -53,6 +53,7 @@ def test_an_interval_where_the_error_is_spent_or_the_rounds_too_few_has_no_bound
     assert (low[2], high[2]) == (0.1, 0.1)  # no spread: the estimate itself
 
 
+@pytest.mark.slow
 def test_reusing_earlier_looks_judges_as_judging_afresh():
     rng = np.random.default_rng(7)
     keys = 24

@@ -116,7 +116,9 @@ def test_a_second_sigint_stops_at_once(tmp_path):
     proc = start(["run", "--scenarios", "sequential", "--batch-sizes", "2", "--devices", "cpu",
                   "--optimizer-setups", "separate,single", "--budget-s", "5", "--target-ci", "0",
                   "--max-samples", "1000000", *QUICK, "--out-dir", str(out)], tmp_path, "run")
-    wait_until(lambda: (out / "results.csv").exists())
+    # env.json is written last before the sweep's own handlers go in (a signal before
+    # them takes the folder back: tests/test_interrupted_finish.py)
+    wait_until(lambda: (out / "env.json").exists())
     time.sleep(0.5)  # into the first configuration's sampling
     proc.send_signal(signal.SIGINT)
     time.sleep(0.3)

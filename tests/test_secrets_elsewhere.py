@@ -79,6 +79,30 @@ def test_variables_named_as_secrets_are_recorded_masked(monkeypatch):
                                            "OMP_NUM_THREADS": "3"}
 
 
+@pytest.mark.parametrize("name", ["MULTINET_SECRETKEY", "MULTINET_APITOKEN", "MULTINET_DBPWD",
+                                  "MULTINET_SECRET2", "TORCH_PASSPHRASE", "CUDA_CREDENTIALS",
+                                  "NVIDIA_PRIVATE_KEY", "TORCH_ACCESSTOKEN", "DB_PASS"])
+def test_a_secret_is_known_by_a_word_anywhere_in_its_variable_s_name(name):
+    assert hide_variable(name, "s3cr3t") == "***"
+
+
+@pytest.mark.parametrize("name", ["MULTINET_PASS_COUNT", "OMP_NUM_THREADS", "BYPASS",
+                                  "CUDA_VISIBLE_DEVICES", "PYTORCH_CUDA_ALLOC_CONF"])
+def test_a_setting_whose_name_says_no_secret_is_kept(name):
+    assert hide_variable(name, "1") == "1"
+
+
+@pytest.mark.parametrize("argv", [
+    ("history", "report", "--store", "x.duckdb", "--out", URL),
+    pytest.param(("report", str(ROOT), "--out", URL), marks=pytest.mark.slow),
+    ("history", "changes", "--store", "duckdb://bench:SECRETPW@localhost/db"),
+])
+def test_a_url_where_a_file_goes_is_refused_and_makes_nothing(argv, tmp_path):
+    """Written as a path, a URL would make folders named after its password."""
+    said = refused_in_one_line(run_cli(*argv, cwd=tmp_path))
+    assert "SECRETPW" not in said and list(tmp_path.iterdir()) == []
+
+
 def test_a_url_made_a_path_is_masked_like_the_url():
     assert hide("postgresql:/bench:SECRETPW@h/db: no such run folder") == \
         "postgresql:/bench:***@h/db: no such run folder"

@@ -152,6 +152,7 @@ def test_the_other_commands_numbers_are_bounded_too(capsys, argv, message):
     assert refused(capsys, *argv) == f"error: {message}"
 
 
+@pytest.mark.slow
 def test_a_thread_count_past_the_machine_ends_in_one_line_not_a_crash(tmp_path):
     """In a real process: it used to end in SIGSEGV, leaving a folder that crashed again."""
     out = tmp_path / "run"

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from bench.axes import AXES, DDP_WRAP, DEVICE
 from bench.commands.run_finish import finish, history_words
 from bench.errors import UsageError
 from bench.measure.allocator import steady_allocator
+from bench.output_path import URL_LIKE
 from bench.sweep.config import (COMPARE_BY, COMPARE_CHOICES, ONLY, SweepConfig,
                                 default_sweep, load_sweep, parse_list)
 from bench.sweep.interrupt import exit_code
@@ -35,8 +35,6 @@ TIMING_OPTIONS = {"warmup_iters": int, "warmup_s": float, "min_samples": int,
                   "max_samples": int, "target_rel_ci": float, "budget_s": float,
                   "min_rounds": int, "max_rounds": int, "interleave": int,
                   "attribution_s": float}
-# scheme:/... (a Path makes a URL's // one /)
-URL_LIKE = re.compile(r"(?i)[a-z][a-z0-9+.-]*:/")
 # How long a rank waits for the others (forming the group, then in each collective) before
 # the run fails: past any configuration's warm-up, torch.compile's included.
 DIST_TIMEOUT_S = 600.0

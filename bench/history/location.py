@@ -118,6 +118,10 @@ def postgresql(rest: str) -> Location:
     return Location(POSTGRESQL, "postgresql://" + rest, name, tuple(sorted(every)))
 
 
+# USER:PASSWORD@ before a path's first slash, as a URL's user information is written
+_USERINFO = re.compile(r"[^/:@]*:[^/]*@")
+
+
 def _key(key: str) -> str:
     return unquote(key).lower()
 
@@ -132,6 +136,12 @@ def _duckdb(path: str) -> Location:
     if "://" in path:
         raise StoreError(f"history store {hide(path)} is neither a file path nor a URL this "
                          "harness reads: give a DuckDB file or a postgresql:// URL")
+    if _USERINFO.match(path):  # duckdb://user:password@host/db: a server's URL, mistyped
+        raise StoreError(f"history store {hide('duckdb://' + path)}: a duckdb:// store is a "
+                         "file path, not USER:PASSWORD@HOST; a server's store is a "
+                         "postgresql:// URL")
+    if not path.strip():
+        raise StoreError("history store duckdb:// names no file; give duckdb://PATH or a path")
     return Location(DUCKDB, path, path)
 
 

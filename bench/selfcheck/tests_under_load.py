@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -61,6 +62,8 @@ def one_run(tier: str, make_args: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args, tiers = parse(argv)
+    # stopped by SIGTERM too, the burners go with it (the `finally` below)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     burners = [subprocess.Popen([sys.executable, "-c", BURNER]) for _ in range(args.burners)]
     runs = []
     try:

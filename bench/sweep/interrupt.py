@@ -92,3 +92,31 @@ class StopOnSignal:
             self._protected = False
         if self._pending:
             raise Interrupted(self.signum)
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM before a sweep's own handlers are in place, raised as Ctrl-C is: the same
+    clean-up on the way out, and the signal's own exit code (``signum``)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextmanager
+def stop_on_terminate() -> Iterator[None]:
+    """SIGTERM raises ``Stopped`` for the duration (main thread only), as SIGINT raises
+    KeyboardInterrupt: a run's setup, before ``StopOnSignal`` takes over, ends by the same
+    path either way."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise Stopped(signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

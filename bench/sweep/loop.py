@@ -40,12 +40,12 @@ from bench.measure.result import ConfigResult
 from bench.measure.timers import TimingOptions
 from bench.sweep.turns import current as current_turns
 from bench.sweep.turns import shared_seed, take_turn
-from bench.schema import OK, STEP
+from bench.schema import OK, RESULTS_FILE, STEP
 from bench.sweep.config import SweepConfig
 from bench.sweep.failures import FAILURES, OomLimits
 from bench.sweep.folder import OpenRun, create_run, record_environment, reopen_run
 from bench.sweep.groups import Group, run_order
-from bench.sweep.interrupt import Interrupted, StopOnSignal
+from bench.sweep.interrupt import Interrupted, StopOnSignal, stop_on_terminate
 from bench.sweep.progress import Progress
 from bench.sweep.visits import measure_in_turn
 from bench.sweep.workers import (measure_with_workers, passes_of, sharing_workers,
@@ -220,11 +220,29 @@ def run_sweep(config: SweepConfig, out_dir: Path | None = None, *, argv: list[st
     measure (in this process, or by the run's workers)."""
     stream = stream or sys.stderr
     check_alone_with_workers(config)
-    run = create_run(config, out_dir, stream)
+    with stop_on_terminate():
+        run = create_run(config, out_dir, stream)
+        try:
+            return _measure(run, list(argv), progress, stream, fail_fast, list(loads))
+        except KeyboardInterrupt:
+            # stopped while it set up (before the sweep's own handlers): with nothing
+            # measured, its folder is taken back, so that the same command starts again
+            if not measured_any(run.out_dir):
+                run.abandon()
+                print(f"interrupted before anything was measured: {run.out_dir} was taken "
+                      "back; the same command starts the run again", file=stream, flush=True)
+            raise
+        finally:
+            run.close()
+
+
+def measured_any(out_dir: Path) -> bool:
+    """Whether the run's results.csv holds a row (a header alone is no measurement)."""
     try:
-        return _measure(run, list(argv), progress, stream, fail_fast, list(loads))
-    finally:
-        run.close()
+        with open(out_dir / RESULTS_FILE, "rb") as results:
+            return sum(1 for line in results if line.strip()) > 1
+    except FileNotFoundError:
+        return False
 
 
 def resume_sweep(out_dir: Path, *, argv: list[str] = (), progress: bool = True,

@@ -121,9 +121,9 @@ def planted_step(place: str | None, work_ms: float, device: str = "cpu",
 
 
 def attributed(place: str | None, work_ms: float, device: str = "cpu",
-               cycles_per_ms: float = 0.0) -> Attribution:
+               cycles_per_ms: float = 0.0, rounds: int = ROUNDS) -> Attribution:
     step = planted_step(place, work_ms, device, cycles_per_ms)
-    return attribute_step(step, torch.device(device), min_rounds=ROUNDS, max_rounds=ROUNDS,
+    return attribute_step(step, torch.device(device), min_rounds=rounds, max_rounds=rounds,
                           budget_s=0)
 
 
@@ -132,13 +132,15 @@ def times(attribution: Attribution) -> dict[tuple[str, str], float]:
 
 
 def landed(work_ms: float, device: str = "cpu", cycles_per_ms: float = 0.0,
-           places: tuple[str, ...] = PLACES) -> dict[str, dict[tuple[str, str], float]]:
+           places: tuple[str, ...] = PLACES,
+           rounds: int = ROUNDS) -> dict[str, dict[tuple[str, str], float]]:
     """For work planted in each of ``places``: what each (network, phase) gained over the
-    step with no work, as a share of the work."""
-    plain = times(attributed(None, work_ms, device, cycles_per_ms))
+    step with no work, as a share of the work; each a median of ``rounds`` rounds (more
+    where other processes take the CPU away for milliseconds at a time)."""
+    plain = times(attributed(None, work_ms, device, cycles_per_ms, rounds))
     out = {}
     for place in places:
-        worked = times(attributed(place, work_ms, device, cycles_per_ms))
+        worked = times(attributed(place, work_ms, device, cycles_per_ms, rounds))
         out[place] = {key: (worked[key] - plain[key]) / work_ms for key in worked}
     return out
 
