@@ -137,12 +137,12 @@ def test_an_interrupted_run_s_resume_command_keeps_its_store(role_url, tmp_path)
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**base, "PYTHONPATH": str(ROOT), "BENCH_HISTORY_SCHEMA": "team_env"})
     deadline = time.monotonic() + 120
-    # once a configuration is written: the sweep is measuring (a signal during its setup
-    # takes the folder back instead, and the same command starts again)
-    while not (run / "results.csv").exists() or \
-            (run / "results.csv").read_text().count("\n") < 2:
+    # env.json is written last before the sweep's own handlers go in (a signal during its
+    # setup takes the folder back instead, and the same command starts again)
+    while not (run / "env.json").exists():
         assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
         time.sleep(0.02)
+    time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
