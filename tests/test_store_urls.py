@@ -175,3 +175,17 @@ def test_a_store_s_name_keeps_every_setting_but_its_password():
                       f"&connect_timeout=5&password={PASSWORD}&application_name=x")
     assert location.name == ("postgresql://alice@db.example:5432/bench?sslmode=verify-full"
                              "&connect_timeout=5&application_name=x")
+
+
+def test_a_new_duckdb_store_has_its_driver_imported_before_the_sweep(tmp_path):
+    """A signal raised inside a compiled driver's first import aborts the process (the
+    driver's own fatal error, not Python's): the check before the sweep imports it, so the
+    add after the sweep, to a store that did not exist yet, never imports it first."""
+    program = ("import sys; from bench.history.store import check_store; "
+               f"check_store({str(tmp_path / 'new' / 'h.duckdb')!r}); "
+               "print('duckdb' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True"]
+    assert not (tmp_path / "new").exists()  # checked, nothing made

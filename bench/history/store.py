@@ -269,6 +269,10 @@ def check_store(given: str | None, schema: str | None = None) -> None:
     if location.kind == DUCKDB and not Path(location.target).exists():
         check_duckdb_file(Path(location.target))
         _check_can_make(Path(location.target))
+        # imported now, though nothing is opened: a Ctrl-C or SIGTERM that lands inside a
+        # compiled driver's first import aborts the process, and after the sweep the add
+        # to a new store would be the first to import it
+        import duckdb  # noqa: F401
         return
     if location.kind == DUCKDB:  # its write-ahead log is made beside it
         _check_can_make(Path(location.target))
