@@ -57,7 +57,7 @@ def pytest_collection_modifyitems(config, items):
 
 def run_cli(*args: str, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
     """``python -m bench ARGS`` in a real subprocess, from the project root."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**kwargs.pop("env", os.environ), "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-m", "bench", *args], cwd=kwargs.pop("cwd", ROOT),
                           capture_output=True, text=True, timeout=timeout, env=env, **kwargs)
 

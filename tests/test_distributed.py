@@ -5,7 +5,6 @@ import dataclasses
 import json
 import re
 import os
-import resource
 import signal
 import socket
 import subprocess
@@ -35,6 +34,7 @@ from multinet.ddp import leaves_a_network_out
 from multinet.errors import MultinetError
 from multinet.step import unsupported
 from tests.conftest import FAILING_SCENARIOS, ROOT
+from tests.support.disk_full import file_size_limited, uncovered_environment
 
 ARTICLE = ("sequential", "shared_input", "separate_losses")
 WRAPS = ("joint", "per_network")
@@ -169,17 +169,14 @@ def test_a_full_disk_under_torchrun_stops_every_rank_and_keeps_whole_configurati
     out = tmp_path / "run"
     limit = 30_000
 
-    def small_files():
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
     proc = subprocess.run(
         torchrun_command("--standalone", "--nproc-per-node", "2", "-m", "bench", "run",
                          "--distributed", "--devices", "cpu", "--scenarios", "sequential",
                          "--batch-sizes", "2,4,8,16,32,64", "--optimizer-setups", "single",
                          *QUICK, "--min-samples", "20", "--max-samples", "20",
                          "--out-dir", str(out)),
-        cwd=ROOT, env=env(), capture_output=True, text=True, timeout=120,
-        preexec_fn=small_files)
+        cwd=ROOT, env={**uncovered_environment(), "PYTHONPATH": str(ROOT)},
+        capture_output=True, text=True, timeout=120, preexec_fn=file_size_limited(limit))
     assert proc.returncode != 0
     assert f"error: cannot write {out / 'samples.csv'}: File too large" in proc.stderr
     assert f"--resume {out}" in proc.stderr

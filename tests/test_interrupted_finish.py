@@ -37,7 +37,11 @@ def test_a_signal_while_the_store_is_waited_for_names_the_add_that_finishes_it(t
                    or proc.poll() is not None)
         assert proc.poll() is None, (tmp_path / "run.err").read_text()
         proc.send_signal(signum)
-        assert proc.wait(timeout=60) == code
+        # 128 + the signal, or ended by the signal itself, which a shell reports the same:
+        # under `make coverage`'s traced interpreter the run was seen to print its line
+        # (checked below) and still end by SIGINT, as CPython ends a process whose
+        # KeyboardInterrupt passed through code a compiled module ran, even once caught
+        assert proc.wait(timeout=60) in (code, -signum)
     finally:
         holder.close()
     err = (tmp_path / "run.err").read_text()

@@ -3,7 +3,6 @@
 
 import json
 import os
-import resource
 import shlex
 import signal
 import subprocess
@@ -15,6 +14,7 @@ import pytest
 
 from bench.schema import FIELDS
 from tests.conftest import FAILING_SCENARIOS, ROOT
+from tests.support.disk_full import file_size_limited, uncovered_environment
 
 pytestmark = pytest.mark.slow
 # one process, one group at a time: a signal then finds one configuration in progress
@@ -24,7 +24,7 @@ KEY = ["repeat", "config_id"]
 
 
 def start(args: list[str], log_dir, name: str, **popen) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**popen.pop("env", os.environ), "PYTHONPATH": str(ROOT)}
     with open(log_dir / f"{name}.out", "w") as out, open(log_dir / f"{name}.err", "w") as err:
         return subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=ROOT, env=env,
                                 stdout=out, stderr=err, **popen)
@@ -141,15 +141,13 @@ def test_a_full_disk_stops_the_sweep_with_whole_configurations_kept(tmp_path):
     out = tmp_path / "run"
     limit = 30_000
 
-    def small_files():
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
     total = 2 * 2 * 2
     proc = start(["run", "--scenarios", "sequential,separate_losses", "--batch-sizes", "2,4",
                   "--optimizer-setups", "separate,single", "--devices", "cpu", "--optimizer",
                   "sgd", "--budget-s", "0", "--max-samples", "20", *QUICK[:4], "--workers", "1",
                   "--min-samples", "20", "--threads", "1", "--out-dir", str(out)],
-                 tmp_path, "full", preexec_fn=small_files)
+                 tmp_path, "full", preexec_fn=file_size_limited(limit),
+                 env=uncovered_environment())
     assert proc.wait(timeout=120) == 1
     err = (tmp_path / "full.err").read_text()
     assert "Traceback" not in err

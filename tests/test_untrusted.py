@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
 
 import pandas as pd
@@ -19,6 +18,7 @@ from bench.seal import seal
 from bench.sweep.config import load_sweep
 from bench.sweep.loop import run_sweep
 from tests.conftest import run_cli
+from tests.support.disk_full import file_size_limited, uncovered_environment
 
 TINY = {"scenarios": ["sequential"], "sizes": ["seed"], "batch_sizes": [2, 4],
         "devices": ["cpu"], "optimizer_setups": ["separate", "single"], "optimizers": ["sgd"],
@@ -55,14 +55,6 @@ def refused(capsys, *argv) -> str:
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     return lines[0]
-
-
-def file_size_limited(limit: int):
-    """For a subprocess: files it writes may not grow past ``limit`` bytes, as on a disk
-    with that much room left. Python ignores SIGXFSZ, so a write past it fails with EFBIG."""
-    def limit_it():
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-    return limit_it
 
 
 # -- wrong results ----------------------------------------------------------------------
@@ -195,7 +187,8 @@ def test_a_report_that_cannot_be_written_leaves_no_temporary_file(runs, tmp_path
     out = tmp_path / "pages"
     out.mkdir()
     proc = run_cli("report", str(runs / "base"), "--out", str(out / "report.html"),
-                   preexec_fn=file_size_limited(100_000))
+                   preexec_fn=file_size_limited(100_000),
+                   env=uncovered_environment())
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"error: cannot write {out / 'report.html'}: File too large"
     assert list(out.iterdir()) == []
@@ -205,7 +198,8 @@ def test_a_report_that_cannot_be_written_leaves_no_temporary_file(runs, tmp_path
 def test_a_run_whose_first_write_fails_leaves_no_folder(tmp_path):
     out = tmp_path / "run"
     proc = run_cli("run", *SMALL_ARGS, *QUICK_ARGS, "--out-dir", str(out),
-                   preexec_fn=file_size_limited(200))
+                   preexec_fn=file_size_limited(200),
+                   env=uncovered_environment())
     assert proc.returncode == 1
     assert proc.stderr.strip() == (f"error: cannot write {out / SWEEP_FILE}: File too large; "
                                    "nothing was measured")
@@ -222,7 +216,8 @@ def test_a_resume_on_a_full_disk_loses_nothing(copy):
     lines = path.read_text().splitlines(keepends=True)
     path.write_text("".join(lines) + lines[-1][:40])  # a crash mid-write: half a line
     damaged = path.read_bytes()
-    proc = run_cli("run", "--resume", str(case), "--quiet", preexec_fn=file_size_limited(1000))
+    proc = run_cli("run", "--resume", str(case), "--quiet", preexec_fn=file_size_limited(1000),
+                   env=uncovered_environment())
     assert proc.returncode == 1
     assert proc.stderr.strip() == (f"error: cannot write {path}: File too large; nothing was "
                                    "measured")
@@ -237,7 +232,8 @@ def test_a_resume_on_a_full_disk_loses_nothing(copy):
 def test_a_failed_import_leaves_nothing_so_the_retry_works(saved_suite_run, tmp_path):
     out = tmp_path / "imported"
     proc = run_cli("import-pytest-benchmark", str(saved_suite_run), "--out-dir", str(out),
-                   preexec_fn=file_size_limited(3000))
+                   preexec_fn=file_size_limited(3000),
+                   env=uncovered_environment())
     assert proc.returncode == 1
     assert proc.stderr.strip().startswith(f"error: cannot write {out}")
     assert not out.exists()
