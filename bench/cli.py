@@ -181,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         # Ctrl-C (or a run's SIGTERM, bench/sweep/interrupt.py's Stopped) before a sweep has
         # its own handlers (while torch imports, say): nothing was measured yet, so a line
         # and the shell's code for the signal, not a traceback.
-        print("interrupted", file=sys.stderr)
+        if not getattr(stop, "said", False):
+            print("interrupted", file=sys.stderr)
         return exit_code(getattr(stop, "signum", signal.SIGINT))
     except BrokenPipeError:
         # `python -m bench compare ... | head`: the reader has gone. Point stdout at

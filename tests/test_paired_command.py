@@ -165,3 +165,16 @@ def test_a_round_folder_without_its_number_is_refused(tmp_path):
     proc = run_cli("paired", str(a), str(b))
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert "are both round 5; keep the one that ran in that round" in proc.stderr
+
+
+@pytest.mark.parametrize("kept", [[2], []])
+def test_sides_sharing_fewer_than_two_rounds_are_refused(tmp_path, kept):
+    """Two rounds on each side but one, or none, in common: a single pair has no spread to
+    judge it by (its interval would be NaN); the line names what the sides share."""
+    a = write_numbered_rounds(tmp_path / "a", "a", [1, 2], 1.0)
+    b = write_numbered_rounds(tmp_path / "b", "b", [*kept, 3], 1.0)
+    proc = run_cli("paired", str(a), str(b), "--out", str(tmp_path / "p.html"))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    held = "only round 2" if kept else "no round"
+    assert f"error: {a} and {b} have {held} in common: pairing needs at least 2" in proc.stderr
+    assert "nan" not in proc.stdout.lower() and not (tmp_path / "p.html").exists()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
 from pathlib import Path
 
 from bench.history.add import ADDED, add_run, known_outcome, stored_fingerprints
 from bench.errors import UsageError
 from bench.history.record import RunRecord, read_record
 from bench.history.store import check_store, open_store
+from bench.sweep.interrupt import checkpoint, exit_code, stop_at_checkpoints
 
 
 def add_parser(sub, parent: argparse.ArgumentParser) -> None:
@@ -21,6 +24,18 @@ def add_parser(sub, parent: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace, argv: list[str]) -> int:
+    try:
+        with stop_at_checkpoints():  # between runs, or while the store is waited for
+            return add_all(args)
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (bench/__main__.py), say while
+        # the store is waited for: each run goes in whole or not at all
+        print("interrupted: the runs not said added above were not added, and the store "
+              "holds no part of them; the same command adds them (those added are left as "
+              "they are)", file=sys.stderr)
+        return exit_code(getattr(stop, "signum", signal.SIGINT))
+
+
+def add_all(args: argparse.Namespace) -> int:
     """Every folder read and checked, and every run already stored looked up read-only,
     before the store is opened to write (which makes or moves its tables): a command that
     refuses any folder, or a run stored with other contents, leaves the store as it was."""
@@ -42,4 +57,5 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
             detail = (f"{outcome.rows} rows, {outcome.samples} samples"
                       if outcome.what == ADDED else "left as it is")
             print(f"{outcome.run_id}: {outcome.what} ({detail}) in {store.name}")
+            checkpoint()
     return 0

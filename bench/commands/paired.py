@@ -95,6 +95,16 @@ def check_distinct(baseline: list, candidate: list, folders: tuple[Path, Path]) 
                          "compare rounds measured in two environments")
 
 
+def check_pairs(baseline: Path, candidate: Path, shared: set[int]) -> None:
+    """Refuse sides that share fewer than two round numbers: one pair has no spread to
+    judge it by, and its interval would be nothing but NaN."""
+    if len(shared) < 2:
+        held = f"only {span_words(sorted(shared))}" if shared else "no round"
+        raise UsageError(f"{baseline} and {candidate} have {held} in common: pairing needs "
+                         "at least 2 rounds measured side by side; run the same "
+                         "`python -m bench paired-rounds` command again to measure more")
+
+
 def unpaired_note(folders: tuple[Path, Path], numbers: tuple[set[int], set[int]]) -> str | None:
     """What is left out where a round of one side has no partner on the other."""
     alone = [sorted(numbers[0] - numbers[1]), sorted(numbers[1] - numbers[0])]
@@ -146,6 +156,7 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     for folder in args.candidates:
         candidate = rounds_in(folder, args.rounds)
         check_distinct(list(baseline.values()), list(candidate.values()), (args.baseline, folder))
+        check_pairs(args.baseline, folder, set(baseline) & set(candidate))
         notes.append(unpaired_note((args.baseline, folder), (set(baseline), set(candidate))))
         tables.append(compare_paired(baseline, candidate, args.threshold))
     if args.decisions is not None:  # the rounds every candidate paired, and those it could not

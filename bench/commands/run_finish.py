@@ -14,7 +14,6 @@ import shlex
 import shutil
 import signal
 import sys
-import threading
 from pathlib import Path
 
 import pandas as pd
@@ -26,7 +25,7 @@ from bench.errors import UsageError
 from bench.present.summary import format_summary
 from bench.schema import RATIOS_FILE
 from bench.sweep.failures import FAILURES
-from bench.sweep.interrupt import exit_code
+from bench.sweep.interrupt import checkpoint, exit_code, stop_at_checkpoints
 from bench.sweep.loop import RunOutcome
 
 
@@ -129,23 +128,13 @@ def finish(outcome: RunOutcome, loads: list[str], resume: str | None = None,
     ``report``) or how to resume an unfinished one (``resume`` says how, where it is not
     ``python -m bench run --resume``), the complete run added to the ``history`` store where
     one is given; the exit code."""
-    stopped: list[int] = []
-
-    def stop(signum, frame):  # SIGTERM as Ctrl-C: the same line, its own exit code
-        stopped.append(signum)
-        raise KeyboardInterrupt
-
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, stop) if main_thread else None
     try:
-        return _finish(outcome, loads, resume, history, report)
-    except KeyboardInterrupt:
+        with stop_at_checkpoints():  # a signal stops it between steps, never inside one
+            return _finish(outcome, loads, resume, history, report)
+    except KeyboardInterrupt as stop:
         print(f"interrupted: {what_is_left(outcome, loads, resume, history, report)}",
               file=sys.stderr)
-        return exit_code(stopped[0] if stopped else signal.SIGINT)
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
+        return exit_code(getattr(stop, "signum", signal.SIGINT))
 
 
 def what_is_left(outcome: RunOutcome, loads: list[str], resume: str | None,
@@ -182,6 +171,7 @@ def _finish(outcome: RunOutcome, loads: list[str], resume: str | None, history: 
     if outcome.complete:  # else the resume that completes the run writes it
         if report:
             write_run_report(outcome.out_dir)
+        checkpoint()
         if history:  # a run is added whole, once: an unfinished one waits for its resume
             stored = add_to_history(outcome.out_dir, history)
     if outcome.write_error is not None:

@@ -38,6 +38,7 @@ from bench.history.store_error import StoreError
 from bench.history.store_schema import DEFAULT_SCHEMA
 from bench.history.location import DUCKDB, Location, check_duckdb_file, locate
 from bench.secrets import MIN_KNOWN, hide
+from bench.sweep.interrupt import checkpoint
 
 ENV_VAR = "BENCH_HISTORY"
 SCHEMA_VAR = "BENCH_HISTORY_SCHEMA"
@@ -332,7 +333,7 @@ def _connect_duckdb(location: Location, schema: str, write: bool) -> Store:
         except OSError as exc:
             raise StoreError(f"cannot create the folder of history store {path}: "
                              f"{exc.strerror}") from None
-    deadline = time.monotonic() + LOCK_WAIT_S
+    deadline, said = time.monotonic() + LOCK_WAIT_S, False
     while True:
         try:
             connection = duckdb.connect(str(path), read_only=not write)
@@ -340,6 +341,11 @@ def _connect_duckdb(location: Location, schema: str, write: bool) -> Store:
         except duckdb.IOException as exc:
             # another process writes it: wait for it, as a second writer must
             if "lock" in str(exc).lower() and time.monotonic() < deadline:
+                if not said:  # a wait of up to a minute, said once, not a hang
+                    print(f"note: waiting for history store {path}: another process has it "
+                          f"open (up to {LOCK_WAIT_S:.0f} s)", file=sys.stderr, flush=True)
+                    said = True
+                checkpoint()  # a Ctrl-C while it waits stops it here
                 time.sleep(0.1)
                 continue
             raise StoreError(f"cannot open history store {path}: {_first_line(exc)}") from None

@@ -103,6 +103,13 @@ class Stopped(KeyboardInterrupt):
         self.signum = signum
 
 
+class SaidStop(Stopped):
+    """A stop whose line has been printed where it happened (a run taken back while it set
+    up): the command line's own ``interrupted`` would say it twice."""
+
+    said = True
+
+
 @contextmanager
 def stop_on_terminate() -> Iterator[None]:
     """SIGTERM raises ``Stopped`` for the duration (main thread only), as SIGINT raises
@@ -120,3 +127,36 @@ def stop_on_terminate() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+# Signals that ``stop_at_checkpoints`` holds for the next checkpoint, first first.
+_HELD: list[int] = []
+
+
+@contextmanager
+def stop_at_checkpoints() -> Iterator[None]:
+    """SIGINT and SIGTERM held for the duration (main thread only) and raised as
+    ``Stopped`` at the next ``checkpoint()``, or at the end: for work after a sweep (its
+    page, the store's add) that a KeyboardInterrupt raised anywhere would cut inside a
+    module's import or a compiled library's call (DuckDB's connect), where it aborts the
+    process or ends it by SIGINT even once caught and said."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, lambda signum, frame: _HELD.append(signum))
+                for signum in SIGNALS}
+    try:
+        yield
+    finally:  # what the work raised gives way to a signal that arrived meanwhile
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        checkpoint()
+
+
+def checkpoint() -> None:
+    """Where work under ``stop_at_checkpoints`` may stop: raises ``Stopped`` for a signal
+    held (nothing where none is, or outside it)."""
+    if _HELD:
+        signum = _HELD[0]
+        _HELD.clear()
+        raise Stopped(signum)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import gc
 import random
 import secrets
+import signal
 import socket
 import sys
 from contextlib import AbstractContextManager, nullcontext
@@ -45,7 +46,7 @@ from bench.sweep.config import SweepConfig
 from bench.sweep.failures import FAILURES, OomLimits
 from bench.sweep.folder import OpenRun, create_run, record_environment, reopen_run
 from bench.sweep.groups import Group, run_order
-from bench.sweep.interrupt import Interrupted, StopOnSignal, stop_on_terminate
+from bench.sweep.interrupt import Interrupted, SaidStop, StopOnSignal, stop_on_terminate
 from bench.sweep.progress import Progress
 from bench.sweep.visits import measure_in_turn
 from bench.sweep.workers import (measure_with_workers, passes_of, sharing_workers,
@@ -224,13 +225,14 @@ def run_sweep(config: SweepConfig, out_dir: Path | None = None, *, argv: list[st
         run = create_run(config, out_dir, stream)
         try:
             return _measure(run, list(argv), progress, stream, fail_fast, list(loads))
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
             # stopped while it set up (before the sweep's own handlers): with nothing
             # measured, its folder is taken back, so that the same command starts again
             if not measured_any(run.out_dir):
                 run.abandon()
                 print(f"interrupted before anything was measured: {run.out_dir} was taken "
                       "back; the same command starts the run again", file=stream, flush=True)
+                raise SaidStop(getattr(stop, "signum", signal.SIGINT)) from None
             raise
         finally:
             run.close()
