@@ -88,6 +88,14 @@ def percent(text: str) -> float:
     return value / 100
 
 
+def user_path(text: str) -> Path:
+    """A path the user gave, ``~`` taken for the home folder (``~user`` for theirs) as a
+    shell takes it: a quoted ``~`` reaches here untouched, and left so it made a folder
+    named ``~`` in the current one, while DuckDB and pandas, which expand it themselves,
+    then looked in the home folder. Expanded once, here, every later use agrees."""
+    return Path(os.path.expanduser(text))
+
+
 def load_file(path: str) -> None:
     """Execute a user's file (its @register decorators add scenarios) before the command."""
     if not Path(path).is_file():
@@ -126,6 +134,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                            description="Time, verify, report and compare joint training of "
                            "several networks.")
     parser.add_argument("--load", metavar="FILE.py", action="append", default=[],
+                        type=os.path.expanduser,  # text, as the run's workers are handed it
                         help="run a Python file first, e.g. one that registers scenarios")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                 parser_class=OneLineParser)

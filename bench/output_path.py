@@ -8,10 +8,16 @@ what a later command needs. So an output path is refused, in one line and before
 where it is in a run folder (but for the run's own page, written by ``report``), one of a
 folder of paired rounds' own files (but for those ``paired`` writes there), a database or
 its log, one of the inputs, a folder, or a device, a pipe or a socket.
+
+A path through a symbolic link that leads nowhere is refused by name too, for every place
+a command makes a folder or file: the system's own words for it are wrong (a folder made
+through a link to nowhere "exists"), and pathlib raises, not an OSError, round a loop.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 import stat
 from collections.abc import Iterable
@@ -32,6 +38,45 @@ DUCKDB_MAGIC = b"DUCK"  # at bytes 8 to 12 of a DuckDB file
 
 # scheme:/... (a Path makes a URL's // one /): a URL given where a path goes
 URL_LIKE = re.compile(r"(?i)[a-z][a-z0-9+.-]*:/")
+
+
+def broken_link(path: Path, where: str, *, folders_only: bool = False) -> str | None:
+    """The line saying so where ``path``, or the nearest of its folders that is there, is a
+    symbolic link to a place that does not exist or round a loop of links (``where``: the
+    option, say, that gave it); None where no such link is in the way. ``folders_only``:
+    ``path`` itself may be such a link (a file opened through it is made where it points)."""
+    for part in (*(() if folders_only else (path,)), *path.parents):
+        if not os.path.lexists(part):  # not there: made later, or under a link to nowhere
+            continue
+        if not os.path.islink(part) or os.path.exists(part):
+            return None
+        named = f"{where} {path}" + ("" if part == path else f": {part}")
+        try:
+            os.stat(part)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return (f"{named} is a symbolic link in a loop of links, which leads "
+                        "nowhere; give another path")
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                return (f"{named} is a symbolic link to {os.readlink(part)}, which does not "
+                        "exist; create that, or give another path")
+        return None  # a target it may not look at (EACCES): what the write meets says so
+    return None
+
+
+def check_links(path: Path, option: str) -> None:
+    """Refuse, in one line, a ``path`` where ``option`` makes a folder or file, that leads
+    through a symbolic link to nowhere (``broken_link``)."""
+    line = broken_link(path, option)
+    if line is not None:
+        raise UsageError(line)
+
+
+def resolved(path: Path) -> Path:
+    """``path`` with its links followed, never raising: round a loop of links Python 3.11's
+    Path.resolve() raises RuntimeError, which would end the command in a traceback before
+    the read or write that says what is wrong in a line."""
+    return Path(os.path.realpath(path))
 
 
 def special_file(path: Path) -> bool:
@@ -69,6 +114,7 @@ def check_output(path: Path, option: str = "--out", *, inputs: Iterable[Path] = 
     if URL_LIKE.match(str(path)):  # a store's URL in the wrong place: folders would be
         # made of it, named after its password
         raise UsageError(f"{where} is a URL, not a file's path")
+    check_links(path, option)
     if path.is_dir():
         raise UsageError(f"{where} is a folder; give a file's path")
     if special_file(path):
@@ -77,7 +123,7 @@ def check_output(path: Path, option: str = "--out", *, inputs: Iterable[Path] = 
     folder = path.parent
     # a run's own page, rewritten from that run alone; never another run's, nor one page
     # of several runs over one of theirs
-    own = path.name in may_replace and [given.resolve() for given in inputs] == [folder.resolve()]
+    own = path.name in may_replace and [resolved(given) for given in inputs] == [resolved(folder)]
     if any((folder / marker).exists() for marker in RUN_MARKERS) and not own:
         raise UsageError(f"{where} is in the run folder {folder}, whose files are the run's "
                          "own; give a path outside it")
@@ -89,7 +135,7 @@ def check_output(path: Path, option: str = "--out", *, inputs: Iterable[Path] = 
             path.with_name(path.name[:-len(WRITE_AHEAD_LOG)]))):
         raise UsageError(f"{where} holds a database or its log (a history store?), which "
                          "writing there would destroy; give another path")
-    resolved = path.resolve()
+    target = resolved(path)
     for given in inputs:
-        if resolved == given.resolve():
+        if target == resolved(given):
             raise UsageError(f"{where} is also what the command reads; give another path")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+import os
 
 from bench.analyze.run_comparison import Side, compare_runs, load_side
 from bench.analyze.judge import DEFAULT_THRESHOLD, REGRESSION
 from bench.analyze.run_files import shared_run_ids
-from bench.cli import percent
+from bench.cli import percent, user_path
 from bench.errors import UsageError
 from bench.commands.report import write_html, write_pngs
 from bench.output_path import check_output
@@ -26,8 +26,9 @@ def add_parser(sub) -> None:
         "common to its phase, against the spread of every configuration about it, and the "
         "shift itself is reported, not counted: one run per side cannot tell it from the "
         "machine's drift. A side may pool several run folders: DIR,DIR.")
-    p.add_argument("baseline", metavar="BASELINE_DIR", help="run folder (or DIR,DIR,...)")
-    p.add_argument("candidates", nargs="+", metavar="CANDIDATE_DIR",
+    p.add_argument("baseline", type=run_folders, metavar="BASELINE_DIR",
+                   help="run folder (or DIR,DIR,...)")
+    p.add_argument("candidates", type=run_folders, nargs="+", metavar="CANDIDATE_DIR",
                    help="one or more run folders (each may be DIR,DIR,...)")
     p.add_argument("--threshold", type=percent, default=DEFAULT_THRESHOLD, metavar="PCT",
                    help=f"smallest change that counts, in percent (default "
@@ -35,11 +36,18 @@ def add_parser(sub) -> None:
     p.add_argument("--fail-on-regression", action="store_true",
                    help="exit with 1 when any regression is found (a shift common to every "
                    "configuration, with one run a side, is not one)")
-    p.add_argument("--out", type=Path, help="the HTML page (default: comparison.html in the "
-                   "first candidate's run folder)")
+    p.add_argument("--out", type=user_path, help="the HTML page (default: comparison.html in "
+                   "the first candidate's run folder)")
     p.add_argument("--png", action="store_true",
                    help="also write each chart as a PNG (needs kaleido and a Chromium)")
     p.set_defaults(main=main)
+
+
+def run_folders(text: str) -> str:
+    """A side as given, DIR or DIR,DIR,..., each folder's ``~`` the home folder
+    (as ``user_path`` makes it): the side is split only where it is read, so each part is
+    expanded here, and the text is otherwise left as given, for messages that quote it."""
+    return ",".join(os.path.expanduser(part) for part in text.split(","))
 
 
 def main(args: argparse.Namespace, argv: list[str]) -> int:

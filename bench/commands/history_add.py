@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from pathlib import Path
 
+from bench.cli import user_path
 from bench.history.add import ADDED, add_run, known_outcome, stored_fingerprints
 from bench.errors import UsageError
 from bench.history.record import RunRecord, read_record
@@ -19,7 +19,7 @@ def add_parser(sub, parent: argparse.ArgumentParser) -> None:
                        description="Load run folders (results, samples, environment) into "
                        "the history store. A run already there is left as it is; a damaged "
                        "folder is refused and leaves the store unchanged.")
-    p.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
+    p.add_argument("run_dirs", nargs="+", type=user_path, metavar="RUN_DIR")
     p.set_defaults(main=main)
 
 

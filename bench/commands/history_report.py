@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from bench.analyze.judge import DEFAULT_THRESHOLD
-from bench.cli import percent
+from bench.cli import percent, user_path
 from bench.errors import UsageError
 from bench.history.dashboard import build_dashboard
 from bench.history.store import open_store
@@ -24,7 +24,7 @@ def add_parser(sub, parent: argparse.ArgumentParser) -> None:
                        "devices with its interval (choose the configuration in the page), a "
                        "device x torch version matrix, and each machine's latest run "
                        "against its previous one, judged as `compare` judges two runs.")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT,
+    p.add_argument("--out", type=user_path, default=DEFAULT_OUT,
                    help=f"the HTML file (default: {DEFAULT_OUT})")
     p.add_argument("--threshold", type=percent, default=DEFAULT_THRESHOLD, metavar="PCT",
                    help="smallest change that counts, in percent (default "

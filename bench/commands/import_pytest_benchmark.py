@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from bench.cli import user_path
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("import-pytest-benchmark",
                        help="turn a saved suite run (pytest-benchmark JSON) into a run folder")
-    p.add_argument("file", type=Path, help="JSON from --benchmark-json or --benchmark-autosave")
-    p.add_argument("--out-dir", type=Path, required=True)
+    p.add_argument("file", type=user_path,
+                   help="JSON from --benchmark-json or --benchmark-autosave")
+    p.add_argument("--out-dir", type=user_path, required=True)
     p.set_defaults(main=main)
 
 

@@ -16,7 +16,7 @@ from bench.analyze.reader import Run, load_run
 from bench.analyze.run_files import one_run_id, shared_run_ids
 from bench.atomic import write_json_atomic
 from bench.analyze.judge import DEFAULT_THRESHOLD, NOT_JUDGED, OPEN, REGRESSION
-from bench.cli import percent
+from bench.cli import percent, user_path
 from bench.commands.report import write_html
 from bench.errors import UsageError
 from bench.output_path import check_output
@@ -31,9 +31,9 @@ def add_parser(sub) -> None:
         "round i of the baseline pairs with round i of each candidate, measured side by "
         "side (a round one side lacks pairs with nothing). A change must hold across the "
         "rounds to be called one; the rounds need their results.csv, not their samples.")
-    p.add_argument("baseline", type=Path, metavar="BASELINE_ROUNDS",
+    p.add_argument("baseline", type=user_path, metavar="BASELINE_ROUNDS",
                    help="folder of the baseline's rounds")
-    p.add_argument("candidates", type=Path, nargs="+", metavar="CANDIDATE_ROUNDS",
+    p.add_argument("candidates", type=user_path, nargs="+", metavar="CANDIDATE_ROUNDS",
                    help="folders of the candidates' rounds")
     p.add_argument("--rounds", type=int, help="pair only rounds 1 to N")
     p.add_argument("--threshold", type=percent, default=DEFAULT_THRESHOLD, metavar="PCT",
@@ -41,9 +41,9 @@ def add_parser(sub) -> None:
                    f"{DEFAULT_THRESHOLD * 100:g})")
     p.add_argument("--fail-on-regression", action="store_true",
                    help="exit with 1 when any regression is found")
-    p.add_argument("--out", type=Path, help="the HTML page (default: paired.html beside the "
+    p.add_argument("--out", type=user_path, help="the HTML page (default: paired.html beside the "
                    "baseline's folder)")
-    p.add_argument("--decisions", type=Path, metavar="FILE",
+    p.add_argument("--decisions", type=user_path, metavar="FILE",
                    help="write where the comparison stands as JSON (measurements decided, "
                    "the configurations still undecided, the rounds likely to decide them) "
                    "instead of the page: what the paired rounds read after each round")

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from bench.analyze.reader import load_run
+from bench.cli import user_path
 from bench.errors import UsageError
 from bench.output_path import check_output
 from bench.present.images import ImagesUnavailable, write_images
@@ -19,9 +20,9 @@ def add_parser(sub) -> None:
                        description="Charts of phase times, scaling, optimizer setups and "
                        "memory, the environment, and what was noisy or not measured; one "
                        "HTML file that works offline.")
-    p.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR",
+    p.add_argument("run_dirs", nargs="+", type=user_path, metavar="RUN_DIR",
                    help="run folders (each holding results.csv)")
-    p.add_argument("--out", type=Path, help="the HTML file (default: report.html in the run "
+    p.add_argument("--out", type=user_path, help="the HTML file (default: report.html in the run "
                    "folder; with several, beside the first one)")
     p.add_argument("--png", action="store_true",
                    help="also write each chart as a PNG (needs kaleido and a Chromium)")

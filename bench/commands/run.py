@@ -19,10 +19,11 @@ import sys
 from pathlib import Path
 
 from bench.axes import AXES, DDP_WRAP, DEVICE
+from bench.cli import user_path
 from bench.commands.run_finish import finish, history_words
 from bench.errors import UsageError
 from bench.measure.allocator import steady_allocator
-from bench.output_path import URL_LIKE
+from bench.output_path import URL_LIKE, resolved
 from bench.sweep.config import (COMPARE_BY, COMPARE_CHOICES, ONLY, SweepConfig,
                                 default_sweep, load_sweep, parse_list)
 from bench.sweep.interrupt import exit_code
@@ -44,7 +45,7 @@ MAX_DIST_TIMEOUT_S = 86400.0  # a day: a rank later than that is not coming
 def add_sweep_options(p: argparse.ArgumentParser) -> None:
     """The options that say what a sweep measures and how: `run` takes them, and `submit`
     passes them on to the run of each job (``sweep_arguments``)."""
-    p.add_argument("--sweep", type=Path, help="sweep TOML file (default: bench/sweeps/"
+    p.add_argument("--sweep", type=user_path, help="sweep TOML file (default: bench/sweeps/"
                    "default-cuda.toml where the devices include a GPU, else default.toml)")
     for axis in AXES:  # bench/axes.py: one comma-separated list per axis
         p.add_argument(axis.option, *axis.aliases, dest=axis.name, help=axis.help)
@@ -100,7 +101,7 @@ def add_parser(sub) -> None:
                        "stopped by SIGINT/SIGTERM (the folder stays valid; the command to "
                        "resume is printed)")
     add_sweep_options(p)
-    p.add_argument("--out-dir", type=Path, help="run folder (default: results/<run_id>)")
+    p.add_argument("--out-dir", type=user_path, help="run folder (default: results/<run_id>)")
     p.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # one of a run's workers
     d = p.add_argument_group("data-parallel, under torchrun (see bench/sweep/data-parallel.md)")
     d.add_argument("--distributed", action="store_true",
@@ -124,7 +125,7 @@ def add_parser(sub) -> None:
     p.add_argument("--fail-fast", action="store_true",
                    help="stop at the first configuration that raises an error or has a "
                    "non-finite loss (exit code 1), instead of recording it and going on")
-    p.add_argument("--resume", type=Path, metavar="DIR",
+    p.add_argument("--resume", type=user_path, metavar="DIR",
                    help="continue the run in DIR: measure what it has not recorded yet, with "
                    "its sweep (no sweep options then)")
     p.set_defaults(main=main)
@@ -174,7 +175,7 @@ def check_store_apart(history: str, out_dir: Path | None) -> None:
     location = locate(history)
     if out_dir is None or location.kind != DUCKDB:
         return
-    store, folder = Path(location.target).resolve(), out_dir.resolve()
+    store, folder = resolved(Path(location.target)), resolved(out_dir)
     if store == folder or folder in store.parents:
         where = "the run folder" if store == folder else "in the run folder"
         raise UsageError(f"--history {location.name} is {where} {out_dir}; give a store "
@@ -246,7 +247,7 @@ def check_resume_alone(args: argparse.Namespace) -> None:
 def only_list(text: str) -> list[str]:
     """``--only``: config_ids, comma-separated, or ``@FILE`` with one a line."""
     if text.startswith("@"):
-        path = Path(text[1:])
+        path = user_path(text[1:])
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:

@@ -24,6 +24,7 @@ import signal
 import sys
 from pathlib import Path
 
+from bench.cli import user_path
 from bench.cluster.shards import shard_options
 from bench.cluster.slurm_states import GONE, JobState, read_states
 from bench.cluster.submission import MANIFEST, Job, Submission, load_submission
@@ -35,7 +36,7 @@ from bench.history.add import stored_fingerprint
 from bench.history.hardware import compare_hardware
 from bench.history.location import DUCKDB, locate
 from bench.history.store import open_store, store_url
-from bench.output_path import check_output
+from bench.output_path import check_links, check_output, resolved
 from bench.present.hardware_page import write_hardware_page
 from bench.sweep.config import DEFAULT_CUDA_SWEEP, DEFAULT_SWEEP, parse_list
 from bench.sweep.interrupt import SIGNALS, Interrupted, exit_code
@@ -81,12 +82,12 @@ def add_parser(sub) -> None:
     p.add_argument("--history", metavar="STORE", help="the history store every job adds its "
                    "run to: a postgresql:// URL for a team, or a DuckDB file on a file system "
                    "the nodes share (default: $BENCH_HISTORY, else results/history.duckdb)")
-    p.add_argument("--out-dir", type=Path, help="the submission's folder, on a file system the "
-                   "nodes share (default: results/submit-<time>)")
-    p.add_argument("--out", type=Path, help=f"the comparison page (default: OUT_DIR/{PAGE})")
+    p.add_argument("--out-dir", type=user_path, help="the submission's folder, on a file "
+                   "system the nodes share (default: results/submit-<time>)")
+    p.add_argument("--out", type=user_path, help=f"the comparison page (default: OUT_DIR/{PAGE})")
     p.add_argument("--poll-s", type=float, default=POLL_S,
                    help=f"seconds between two looks at the jobs' states (default {POLL_S:g})")
-    p.add_argument("--resume", type=Path, metavar="OUT_DIR",
+    p.add_argument("--resume", type=user_path, metavar="OUT_DIR",
                    help="wait for this submission's jobs, submitting again each that ended "
                    "without a complete run; it continues that run")
     p.add_argument("--fail-fast", action="store_true", help="`run --fail-fast` in every job")
@@ -150,7 +151,7 @@ def new_submission(args: argparse.Namespace) -> Submission:
     partitions = list(dict.fromkeys(parse_list("--partition", args.partition)))
     procs = ranks_per_node(args)
     if args.sweep is not None:
-        args.sweep = args.sweep.resolve()  # the jobs start elsewhere
+        args.sweep = resolved(args.sweep)  # the jobs start elsewhere
     default = DEFAULT_CUDA_SWEEP if args.gpus_per_job else DEFAULT_SWEEP
     config = sweep_from_args(args, path=args.sweep or default)  # bad options: refused here
     shards = shard_options(config, args.shards)
@@ -158,9 +159,10 @@ def new_submission(args: argparse.Namespace) -> Submission:
     if args.shards > 1 and args.sweep is None:
         run_args = ["--sweep", str(default), *run_args]  # the sweep the shards were cut from
     out_dir = (args.out_dir or Path("results") / f"submit-{dt.datetime.now():%Y%m%d-%H%M%S}")
+    check_links(out_dir, "--out-dir")  # made once the jobs are known: say now if it cannot be
     jobs = [Job(p if len(shards) == 1 else f"{p}-{i}of{len(shards)}", p, i,
                 [*run_args, *extra]) for p in partitions for i, extra in enumerate(shards, 1)]
-    return Submission(out_dir.resolve(), the_store(args.history), sys.executable, jobs,
+    return Submission(resolved(out_dir), the_store(args.history), sys.executable, jobs,
                       args.gpus_per_job, args.nodes, procs, args.cpus_per_job, args.time_min,
                       slurm_options(args.slurm), [str(Path(f).resolve()) for f in args.load],
                       args.dist_timeout_s)

@@ -11,13 +11,14 @@ report then links the traces.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import torch
 
 from bench.axes import AXES, DEVICE
+from bench.cli import user_path
 from bench.errors import UsageError
 from bench.measure.tracing import TRACED_STEPS
+from bench.output_path import check_links
 from bench.sweep.config import default_sweep, expand, load_sweep, parse_list
 from bench.sweep.traces import trace_into
 
@@ -30,9 +31,9 @@ def add_parser(sub) -> None:
                        "format: Perfetto, chrome://tracing, TensorBoard's PyTorch profiler "
                        "plugin) and DIR/operators.csv. Comma-separated lists override the "
                        "sweep file's axes, as for `run`.")
-    p.add_argument("--out-dir", type=Path, required=True, metavar="DIR",
+    p.add_argument("--out-dir", type=user_path, required=True, metavar="DIR",
                    help="where to write: a run folder, or a new folder")
-    p.add_argument("--sweep", type=Path, help="sweep TOML file (default: as for `run`)")
+    p.add_argument("--sweep", type=user_path, help="sweep TOML file (default: as for `run`)")
     for axis in AXES:
         p.add_argument(axis.option, *axis.aliases, dest=axis.name, help=axis.help)
     p.add_argument("--seed", type=int)
@@ -47,6 +48,7 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
         raise UsageError(f"--steps must be an integer from 1 to {MAX_STEPS}, got {args.steps}")
     if args.out_dir.exists() and not args.out_dir.is_dir():
         raise UsageError(f"--out-dir {args.out_dir} is a file, not a folder")
+    check_links(args.out_dir, "--out-dir")  # before tracing, not when the first is written
     overrides = {axis.sweep_key: parse_list(axis.option, getattr(args, axis.name), axis.kind)
                  for axis in AXES if getattr(args, axis.name) is not None}
     if args.seed is not None:

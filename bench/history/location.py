@@ -20,12 +20,14 @@ back in its errors) is refused, asking for the character percent-encoded.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
 from bench.history.store_error import StoreError
+from bench.output_path import broken_link
 from bench.secrets import hide
 
 POSTGRESQL, DUCKDB = "postgresql", "duckdb"
@@ -142,6 +144,10 @@ def _duckdb(path: str) -> Location:
                          "postgresql:// URL")
     if not path.strip():
         raise StoreError("history store duckdb:// names no file; give duckdb://PATH or a path")
+    # ~ the home folder, as a shell makes it (a quoted one, or $BENCH_HISTORY's, comes here
+    # as typed): DuckDB expands it itself, so the store's folder, made from the text as
+    # given, was a ./~ beside the store in the home folder, or not the store's at all
+    path = os.path.expanduser(path)
     return Location(DUCKDB, path, path)
 
 
@@ -149,6 +155,11 @@ def check_duckdb_file(path: Path) -> None:
     """Refuse, by name, a path DuckDB must not open: a folder, or a file that is not a
     DuckDB database (DuckDB would try to read an SQLite file through an extension it
     downloads)."""
+    # DuckDB makes a new store where a link to nowhere points; the folders above it are
+    # made here, and through such a link the system says only "File exists"
+    line = broken_link(path, "history store", folders_only=True)
+    if line is not None:
+        raise StoreError(line)
     if path.is_dir():
         raise StoreError(f"history store {path} is a folder; give a file, e.g. "
                          f"{path / 'history.duckdb'}")

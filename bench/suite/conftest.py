@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -13,8 +14,9 @@ from bench.axes import config_id
 
 def pytest_addoption(parser):
     group = parser.getgroup("multinet-bench suite")
-    group.addoption("--suite-sweep", type=Path, default=None,
-                    help="sweep TOML file (default: bench/sweeps/default.toml)")
+    # ~ the home folder, as the command line's paths take it (bench.cli.user_path)
+    group.addoption("--suite-sweep", type=lambda text: Path(os.path.expanduser(text)),
+                    default=None, help="sweep TOML file (default: bench/sweeps/default.toml)")
     group.addoption("--suite-devices", default="auto", help="devices, comma-separated")
     group.addoption("--suite-rounds", type=int, default=50, help="timed rounds per benchmark")
     group.addoption("--suite-warmup-rounds", type=int, default=5)

@@ -18,6 +18,7 @@ from bench.atomic import write_json_atomic
 from bench.errors import RunFolderWriteError, UsageError
 from bench.measure.result import ConfigResult
 from bench.measure.timers import Timing
+from bench.output_path import check_links
 from bench.schema import ENV_FILE, RESULTS_FILE, SAMPLES_FILE, SCHEMA_VERSION
 from bench.suite.saved_run import SavedBenchmark, SavedRun, read_saved_run
 from bench.sweep.folder import new_run_id
@@ -61,6 +62,7 @@ def import_run(path: Path, out_dir: Path) -> tuple[str, int]:
         raise UsageError(f"--out-dir {out_dir} is a file, not a folder")
     if out_dir.exists() and any(out_dir.iterdir()):
         raise UsageError(f"--out-dir {out_dir} is not empty")
+    check_links(out_dir, "--out-dir")  # the system would say "File exists"
     by_config: dict[StepSpec, dict[str, SavedBenchmark]] = defaultdict(dict)
     for bench in saved.benchmarks:
         by_config[bench.spec][bench.phase] = bench

@@ -32,6 +32,7 @@ from bench.errors import RunFolderWriteError, UsageError
 from bench.measure.configuration import now
 from bench.measure.devices import device_name
 from bench.measure.environment_capture import capture_environment
+from bench.output_path import check_links
 from bench.schema import ENV_FILE, NETWORKS_FILE, PLAN_KEY, RESULTS_FILE, SAMPLES_FILE, SWEEP_FILE
 from bench.seal import check_seal, seal, sealed_run
 from bench.secrets import hide_words
@@ -103,6 +104,7 @@ def prepare_out_dir(out_dir: Path, *, new: bool = True) -> IO | None:
     A new run refuses a folder that already holds one: appending would mix two runs."""
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out-dir {out_dir} is a file, not a folder")
+    check_links(out_dir, "--out-dir")  # the system would say "File exists"
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         probe = out_dir / ".write-test"

@@ -11,14 +11,13 @@ when the median over configurations and phases of |sum_gap| is over ``--bound``.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pandas as pd
 
 from bench.analyze.networks import attribution_checks, networks_of
 from bench.analyze.reader import load_run
 from bench.axes import N_NETWORKS, SCENARIO, SIZE
-from bench.cli import OneLineParser
+from bench.cli import OneLineParser, user_path
 from bench.errors import UsageError
 from bench.schema import OK, OUTSIDE
 from multinet import StepSpec, build_step
@@ -57,7 +56,7 @@ def gap_by_phase(table: pd.DataFrame) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(prog="python -m bench attribution-check",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("run", type=Path)
+    parser.add_argument("run", type=user_path)
     parser.add_argument("--bound", type=float, default=SUM_BOUND,
                         help="the median |sum_gap| allowed (default %(default)s)")
     args = parser.parse_args(argv)

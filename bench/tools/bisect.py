@@ -22,7 +22,8 @@ from pathlib import Path
 from bench.analyze.bisection import bisect
 from bench.analyze.judge import IMPROVEMENT, REGRESSION
 from bench.atomic import write_text_atomic
-from bench.cli import OneLineParser, percent
+from bench.cli import OneLineParser, percent, user_path
+from bench.output_path import broken_link
 from bench.present.bisection_text import bisection_text
 from bench.sweep.interrupt import Interrupted, exit_code
 from bench.tools.compare_environments import compare_environments
@@ -44,7 +45,7 @@ def parse(argv: list[str] | None):
                         help="an environment variable for one environment")
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS,
                         help=f"paired rounds per comparison (default {DEFAULT_ROUNDS})")
-    parser.add_argument("--out-dir", type=Path, default=Path("results/bisect"))
+    parser.add_argument("--out-dir", type=user_path, default=Path("results/bisect"))
     parser.add_argument("--run-args", default="", help="`python -m bench run` options")
     parser.add_argument("--threshold", default="", help="smallest change that counts, in "
                         "percent (default 5)")
@@ -63,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     run_args = split_run_args(args.run_args)
     if args.out_dir.exists() and not args.out_dir.is_dir():
         raise fail(f"--out-dir {args.out_dir} is a file, not a folder")
+    if (line := broken_link(args.out_dir, "--out-dir")) is not None:  # before any round
+        raise fail(line)
     # each comparison's folder is named FIRST-vs-OTHER: both names in one folder's name
     longest = max(len(f"{envs[0].name}-vs-{env.name}".encode()) for env in envs[1:])
     if longest > MAX_NAME_BYTES:

@@ -53,6 +53,7 @@ from bench.analyze.reader import load_run
 from bench.atomic import write_json_atomic
 from bench.axes import (AXES, BATCH_SIZE, CUDA_GRAPH, DDP_WRAP, DEVICE, OPTIMIZER_SETUP,
                         PRECISION, SCENARIO, SIZE, WORLD_SIZE)
+from bench.cli import user_path
 from bench.correctness.check import against_reference, unchecked
 from bench.correctness.loops import LOOPS
 from bench.measure.configuration import measure_configuration
@@ -62,6 +63,7 @@ from bench import PROJECT_ROOT
 from bench.measure.memory import analytic_breakdown
 from bench.measure.peaks import peak_tflops
 from bench.measure.timers import TimingOptions
+from bench.output_path import check_links
 from bench.present.summary import format_summary
 from bench.schema import (ENV_FILE, NETWORKS_FILE, OK, OOM, OPERATORS_FILE, RESULTS_FILE,
                           SAMPLES_FILE, SKIPPED, STEP, SWEEP_FILE)
@@ -312,7 +314,7 @@ def check_ddp(folder: Path, checks: list, device: str = "cuda",
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench gpu-check",
                                      description=__doc__.split("\n")[0])
-    parser.add_argument("--out-dir", type=Path, help="default: results/gpu-check-<gpu name>")
+    parser.add_argument("--out-dir", type=user_path, help="default: results/gpu-check-<gpu name>")
     parser.add_argument("--device", default="cuda:0")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
@@ -323,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     gpu = torch.cuda.get_device_name(args.device)
     out_dir = args.out_dir or Path("results") / f"gpu-check-{slug(gpu)}"
     checks: list[dict] = []
-
+    check_links(out_dir, "--out-dir")  # the system would say "File exists"
     out_dir.mkdir(parents=True, exist_ok=True)
     clear_run_files(out_dir)
     config = load_sweep(overrides={DEVICE.sweep_key: [args.device]})

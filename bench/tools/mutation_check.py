@@ -27,6 +27,7 @@ from pathlib import Path
 
 from bench import PROJECT_ROOT
 from bench.atomic import write_json_atomic
+from bench.cli import user_path
 from bench.errors import UsageError
 from bench.tools.mutations import MUTATIONS, Mutation
 
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench mutation-check",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default="", help="only the mutations whose name has TEXT")
-    parser.add_argument("--out", type=Path, help="also write the outcomes as JSON here")
+    parser.add_argument("--out", type=user_path, help="also write the outcomes as JSON here")
     args = parser.parse_args(argv)
     mutations = [m for m in MUTATIONS if args.only.lower() in m.name.lower()]
     try:

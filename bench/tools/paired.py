@@ -41,8 +41,8 @@ from pathlib import Path
 from bench import PROJECT_ROOT
 from bench.atomic import write_json_atomic
 from bench.analyze.plans import FIRST_LOOK, GROUP_ROUNDS, MAX_ROUNDS
-from bench.cli import OneLineParser, percent  # no torch, no pandas: the bootstrap interpreter has neither
-from bench.output_path import RUN_MARKERS
+from bench.cli import OneLineParser, percent, user_path  # no torch, no pandas: the bootstrap interpreter has neither
+from bench.output_path import RUN_MARKERS, broken_link
 from bench.schema import SWEEP_FILE
 from bench.secrets import hide_variable, hide_words
 from bench.sweep.interrupt import Interrupted, exit_code
@@ -260,6 +260,8 @@ def keep_what_is_measured(out_dir: Path, envs: list[Environment], run_args: list
     path = out_dir / OWN_FILES[2]
     if out_dir.exists() and not out_dir.is_dir():
         raise fail(f"--out-dir {out_dir} is a file; give a folder (made where missing)")
+    if (line := broken_link(out_dir, "--out-dir")) is not None:  # not "File exists"
+        raise fail(line)
     if any((out_dir / marker).exists() for marker in RUN_MARKERS):
         raise fail(f"--out-dir {out_dir} holds a run; give a folder of its own for the rounds")
     # a round's folder holds a run; an environment's folder (named round-7, say) rounds
@@ -323,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"rounds at most (default {DEFAULT_ROUNDS}): they stop once every "
                         f"measurement is decided, and from round {FIRST_LOOK} on measure only "
                         "what is not")
-    parser.add_argument("--out-dir", type=Path, default=Path("results/paired"))
+    parser.add_argument("--out-dir", type=user_path, default=Path("results/paired"))
     parser.add_argument("--run-args", default="", help="`python -m bench run` options")
     parser.add_argument("--threshold", default="", help="passed to `python -m bench paired`")
     parser.add_argument("--one-at-a-time", action="store_true",

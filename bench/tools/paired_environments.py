@@ -6,6 +6,7 @@ or folders takes. Standard library only, like ``bench/tools/paired.py``.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sys
@@ -46,6 +47,7 @@ def parse_environments(envs: list[str], settings: list[str]) -> list[Environment
     out: dict[str, Environment] = {}
     for text in envs:
         name, sep, python = text.partition("=")
+        python = os.path.expanduser(python)  # ~/venv/bin/python, quoted past the shell
         if not sep or not name or not python:
             raise fail(f"--env {text!r}: expected NAME=PYTHON")
         if not FOLDER_NAME.fullmatch(name):

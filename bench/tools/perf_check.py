@@ -31,8 +31,10 @@ import torch
 
 from bench import PROJECT_ROOT
 from bench.axes import BATCH_SIZE
+from bench.cli import user_path
 from bench.measure.crosscheck import cross_check
 from bench.measure.timers import TimingOptions, time_step
+from bench.output_path import check_links
 from bench.schema import STEP
 from multinet import StepSpec, build_step
 
@@ -60,8 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--skip-sweep", action="store_true", help="skip the default-sweep timing")
-    parser.add_argument("--out", type=Path, default=Path("results/perf_check.json"))
+    parser.add_argument("--out", type=user_path, default=Path("results/perf_check.json"))
     args = parser.parse_args(argv)
+    check_links(args.out, "--out")  # now, not once the figures are measured
     torch.set_num_threads(args.threads)
     report: dict = {"threads": args.threads, "torch": torch.__version__, "rows": []}
 

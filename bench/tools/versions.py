@@ -21,7 +21,7 @@ import venv
 from pathlib import Path
 
 from bench import PROJECT_ROOT
-from bench.cli import OneLineParser
+from bench.cli import OneLineParser, user_path
 from bench.releases import is_release, version_key
 from bench.tools.paired import (DEFAULT_ROUNDS, Environment, measure_and_compare,
                                 split_run_args)
@@ -51,8 +51,8 @@ def environment(version: str, venvs: Path, pip_args: list[str]) -> Path | None:
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(prog="python -m bench versions", description=__doc__.split("\n")[0])
     parser.add_argument("versions", nargs="+", help="torch versions, e.g. 2.13.0 2.14.1")
-    parser.add_argument("--out-dir", type=Path, default=Path("results/versions"))
-    parser.add_argument("--venvs", type=Path, default=PROJECT_ROOT / ".venvs")
+    parser.add_argument("--out-dir", type=user_path, default=Path("results/versions"))
+    parser.add_argument("--venvs", type=user_path, default=PROJECT_ROOT / ".venvs")
     parser.add_argument("--pip-args", default="", help="extra pip arguments for torch, "
                         "e.g. '--index-url https://download.pytorch.org/whl/cpu'")
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS,
