@@ -14,9 +14,8 @@ import pytest
 
 from bench.measure.timers import TimingOptions
 from bench.sweep.config import MOST_WORKERS, SweepConfig
-from bench.sweep.workers import (FIRST_WORKERS, passes_of, process_spread, worker_timing,
-                                 workers_wanted)
-from bench.sweep.writer import worker_of
+from bench.sweep.passes import passes_of, worker_of
+from bench.sweep.workers import FIRST_WORKERS, process_spread, worker_timing, workers_wanted
 from tests.support.synthetic import result_row, write_run
 from tests.conftest import ROOT, run_cli
 

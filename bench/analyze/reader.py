@@ -23,7 +23,7 @@ import pandas as pd
 
 from bench.axes import BASE, BATCH_SIZE, CUDA_GRAPH, VARIANTS, WORLD_SIZE
 from bench.analyze.integers import EXACT_IN_FLOAT, hidden_fractions, whole_numbers
-from bench.analyze.run_files import refuse_special_file
+from bench.analyze.run_files import refuse_byte_order_mark, refuse_special_file
 from bench.errors import UsageError
 from bench.schema import (COLUMNS, ENV_FILE, NETWORK_COLUMNS, NETWORKS_FILE, OK,
                           OPERATOR_COLUMNS, OPERATORS_FILE, RESULTS_FILE, SAMPLE_COLUMNS,
@@ -85,6 +85,7 @@ def read_table(path: Path, required: tuple[str, ...], timing: str, *,
         raise UsageError(f"{path}: no such file")
     if not path.read_bytes().strip():
         raise UsageError(f"{path} is empty")
+    refuse_byte_order_mark(path)  # before the line checks: it is what they would misread
     # the writer ends every row with a line break; a file that does not was cut off mid-row
     if not _ends_with_newline(path):
         raise UsageError(f"{path} is truncated: its last line is incomplete (it has no line "
@@ -246,6 +247,7 @@ def read_samples(path: Path, *, allow_empty: bool = False) -> pd.DataFrame:
     if allow_empty and not path.exists():
         return typed(path, pd.DataFrame(columns=list(REQUIRED_SAMPLES), dtype=str),
                      SAMPLE_COLUMNS)
+    refuse_byte_order_mark(path)  # pandas' fast parse would drop it without a word
     dtypes = {"float": float, "int": np.int64, "str": str}
     # an integer column that may be empty is read as float, NaN where it is
     blank = {c.name: [""] for c in SAMPLE_COLUMNS if c.empty_when != "never"}
@@ -352,6 +354,7 @@ def _ends_with_newline(path: Path) -> bool:
 def read_json_object(path: Path, what: str) -> dict[str, Any]:
     """A JSON object from ``path``, or a UsageError naming the file."""
     refuse_special_file(path)
+    refuse_byte_order_mark(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # nested past Python's stack

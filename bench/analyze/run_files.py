@@ -3,6 +3,7 @@ file, and a folder's results are of one run."""
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +19,21 @@ def refuse_special_file(path: Path) -> None:
     if special_file(path):  # not where missing: the reader that opens it says so
         raise UsageError(f"{path} is not a plain file (a device, a pipe or a socket); a run "
                          "folder's files are plain files")
+
+
+def refuse_byte_order_mark(path: Path) -> None:
+    """The harness writes its CSV and JSON files as UTF-8 without a byte-order mark: one in
+    front of a file was put there by an editor or another tool, and a reader would take it
+    for part of the first column's name, or of nothing at all."""
+    try:
+        with open(path, "rb") as handle:
+            start = handle.read(len(codecs.BOM_UTF8))
+    except OSError:
+        return  # missing or unreadable: the reader that opens it says so
+    if start == codecs.BOM_UTF8:
+        raise UsageError(f"{path} starts with a byte-order mark (EF BB BF), which the harness "
+                         "never writes: the file was edited or rewritten by another tool; "
+                         "remove the mark, or restore the file as the run wrote it")
 
 
 MAX_RUN_ID = 200

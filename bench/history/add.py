@@ -79,9 +79,12 @@ def add_run(store: Store, folder: str | Path | RunRecord) -> Outcome:
 
 def known_outcome(record: RunRecord, known: str) -> Outcome:
     if known not in (record.fingerprint, record.file_fingerprint):
+        # no edit of the folder can store it beside the run: a run id renamed breaks the
+        # seals of env.json and sweep.json, and contents changed are not what was measured
         raise StoredOtherwise(f"{record.folder}: run {record.run_id} is already in the store "
-                              "with other contents; a stored run is never modified (give the "
-                              "folder a new run id to keep both)")
+                              "with other contents; a stored run never changes, and this "
+                              "folder is not what that run measured: `python -m bench run` "
+                              "measures a new run, which is stored beside it")
     return Outcome(record.folder, record.run_id, ALREADY)
 
 

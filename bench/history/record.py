@@ -38,12 +38,14 @@ from bench.analyze.reader import (RESULTS_UNIT, SAMPLES_UNIT, load_run, read_sam
 from bench.analyze.run_files import one_run_id
 from bench.axes import DEVICE
 from bench.errors import UsageError
+from bench.history.known_values import check_known_values
 from bench.history.status_rows import check_rows_match_status
 from bench.history.written_whole import (check_columns, check_written_whole,
                                          refuse_negative_counts, refuse_nothing_measured)
 from bench.schema import (COLUMNS, ENV_FILE, NOT_OK, OK, PLAN_KEY, REQUIRED_PHASES,
                           RESULTS_FILE, SAMPLE_COLUMNS, SAMPLES_FILE, SWEEP_FILE, WHOLE_PHASES,
                           Column)
+from bench.sweep.folder_lock import LOCK_FILE, held_by_a_sweep
 from bench.seal import DIGEST_KEY, check_seal, sealed_run
 from bench.secrets import hide_all
 
@@ -89,6 +91,10 @@ class RunRecord:
 def read_record(folder: str | Path) -> RunRecord:
     """The record of a run folder, or a UsageError in one line saying what is wrong."""
     folder = Path(folder)
+    if held_by_a_sweep(folder):  # its files grow under a reader: no check of them would hold
+        raise UsageError(f"{folder}: the run is still in progress (another process measures "
+                         f"it now and holds {folder / LOCK_FILE}); add it once that run "
+                         "finishes")
     run = load_run(folder, allow_empty=True)  # refuses a damaged results.csv, or another schema
     if run.results.empty:
         refuse_nothing_measured(folder, run.sweep)
@@ -103,6 +109,7 @@ def read_record(folder: str | Path) -> RunRecord:
     if planned:
         check_columns(folder)
     check_rows_match_status(folder / RESULTS_FILE, planned=planned)
+    check_known_values(folder / RESULTS_FILE, run.results, run.sweep, workers_of(run.env))
     check_one_torch(folder, run.results, run.env, run.sweep)  # once each column is there
     if planned:
         check_written_whole(folder / RESULTS_FILE, run.results)

@@ -49,6 +49,7 @@ from bench.measure.boundaries import (NOBODY, OUTSIDE, NetworkBoundaries, Owner,
 from bench.measure.clocks import phase_names, synchronizer
 from bench.measure.network_memory import NetworkMemory, survey_memory
 from bench.measure.result import ConfigResult
+from bench.measure.timing_words import CUDA_EVENT, MPS_SYNC, PERF_COUNTER
 from multinet.step import JointStep, StepSpec, build_step
 
 # Rounds of the three kinds: at least MIN_ROUNDS, then more until BUDGET_S is spent, at
@@ -246,7 +247,7 @@ def summarize(step: JointStep, timeline: Timeline, seen: dict[str, list],
               memory: dict[str, NetworkMemory], eager_twin: bool) -> Attribution:
     phases = phase_names(step)
     networks = (*step.networks, OUTSIDE)
-    clock = "cuda_event" if timeline.cuda else "mps_sync" if timeline.mps_sync else "perf_counter"
+    clock = CUDA_EVENT if timeline.cuda else MPS_SYNC if timeline.mps_sync else PERF_COUNTER
     result = Attribution(clock=clock,
                          iterations=len(seen["networks"]), eager_twin=eager_twin,
                          memory=memory, networks=networks)

@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 import torch
 
+from bench.measure.timing_words import CUDA_EVENT, MPS_SYNC, PERF_COUNTER
 from multinet.step import JointStep
 
 # The most iterations in one block; a CUDA clock preallocates this many rows of events.
@@ -49,7 +50,7 @@ def per_phase(names: list[str], durations: list[float]) -> list[float]:
 class HostClock:
     """perf_counter_ns at the boundaries; ``sync`` runs before each reading (a no-op on CPU)."""
 
-    name = "perf_counter"
+    name = PERF_COUNTER
 
     def __init__(self, sync: Callable[[], None] | None = None):
         self.sync = sync
@@ -94,7 +95,7 @@ class CudaEventClock:
     once, for the block's last event, and reads the elapsed times.
     """
 
-    name = "cuda_event"
+    name = CUDA_EVENT
 
     def __init__(self, device: torch.device, step: JointStep):
         self.device = device
@@ -164,6 +165,6 @@ def make_clock(device: torch.device, step: JointStep):
         return CudaEventClock(device, step)
     if device.type == "mps":
         clock = HostClock(torch.mps.synchronize)
-        clock.name = "mps_sync"
+        clock.name = MPS_SYNC
         return clock
     return HostClock()

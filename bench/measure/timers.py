@@ -48,6 +48,7 @@ import torch
 from bench.errors import UsageError
 from bench.measure.clocks import MAX_BLOCK, make_clock, phase_names, synchronizer
 from bench.measure.stats import Summary, summarize
+from bench.measure.timing_words import BUDGET, CONVERGED, DECIDED, MAX_ROUNDS, MAX_SAMPLES
 from bench.schema import PHASES, STEP, TIMED_PHASES
 from multinet.step import JointStep
 
@@ -290,9 +291,9 @@ class RoundRobin:
         """Why the rounds end after this one, or None while they go on."""
         timings, options = self.timings, self.options
         if all(t.n_samples >= options.max_samples for t in timings):
-            return "max_samples"
+            return MAX_SAMPLES
         if options.max_rounds and self.rounds >= options.max_rounds:
-            return "max_rounds"
+            return MAX_ROUNDS
         # a step timed alone takes its rounds too: spread over a sweep's visits, they are
         # what averages the machine's levels out of its median
         rounds_done = self.rounds >= options.min_rounds
@@ -304,11 +305,11 @@ class RoundRobin:
         elapsed_s = sum(t.elapsed_s for t in timings)
         unsettled, elapsed_s = self.agree([float(not settled), elapsed_s])
         if not unsettled:
-            return "decided" if answered else "converged"
+            return DECIDED if answered else CONVERGED
         may_go_on = self.stopping.may_go_on
         if not (may_go_on(elapsed_s) if may_go_on
                 else elapsed_s < options.budget_s * len(self.steps)):
-            return "budget"
+            return BUDGET
         return None
 
 

@@ -18,6 +18,7 @@ from bench.atomic import write_json_atomic
 from bench.errors import RunFolderWriteError, UsageError
 from bench.measure.result import ConfigResult
 from bench.measure.timers import Timing
+from bench.measure.timing_words import PYTEST_BENCHMARK
 from bench.output_path import check_links
 from bench.schema import ENV_FILE, RESULTS_FILE, SAMPLES_FILE, SCHEMA_VERSION
 from bench.suite.saved_run import SavedBenchmark, SavedRun, read_saved_run
@@ -25,7 +26,7 @@ from bench.sweep.folder import new_run_id
 from bench.sweep.writer import ResultsWriter
 from multinet.step import StepSpec
 
-CLOCK = "pytest_benchmark"
+CLOCK = PYTEST_BENCHMARK
 
 
 def environment(saved: SavedRun, run_id: str, source: Path) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from bench.measure.configuration import (NvmlHandles, TimedGroup, measure_alone,
 from bench.measure.devices import device_name
 from bench.measure.result import ConfigResult
 from bench.measure.timers import Stopping, TimingOptions
+from bench.measure.timing_words import SIGNAL
 from bench.schema import ERROR, NONFINITE, OK, OOM, SKIPPED
 from multinet.step import StepSpec
 
@@ -158,7 +159,7 @@ class GroupAttempt:
         """Stop at the end of this round where the group has its fewest rounds: the sweep
         was asked to stop."""
         if self.group is not None and self.group.robin.rounds >= self.options.min_rounds:
-            self.group.robin.stop("signal")
+            self.group.robin.stop(SIGNAL)
 
     def _fall_back(self) -> None:
         self.group = None

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
-import os
 import re
 import secrets
 import shutil
@@ -39,22 +38,17 @@ from bench.secrets import hide_words
 from bench.sweep.config import (MOST_WORKERS, SweepConfig, expand, expand_all,
                                 sweep_from_mapping, sweep_to_mapping)
 from bench.sweep.failures import OomLimits
+from bench.sweep.folder_lock import LOCK_FILE, hold_lock
 from bench.sweep.repair import repair
 from bench.sweep.turns import pinned_cpus, shared_seed
 from multinet.scenarios import SCENARIOS
 from multinet.step import StepSpec
-
-try:
-    import fcntl
-except ImportError:  # Windows: no advisory locks, one run per folder is up to the user
-    fcntl = None
 
 # any one means the folder already holds a run
 RUN_FILES = (RESULTS_FILE, SWEEP_FILE, NETWORKS_FILE)
 # What sweep.json must hold for a run to be continued, and of what type.
 RECORD_KEYS = {"run_id": str, "torch_version": str, "device_names": dict, "sweep": dict}
 KIND_NAMES = {str: "text", dict: "a table (a JSON object)"}
-LOCK_FILE = ".lock"
 
 
 def new_run_id(host: str | None = None, when: dt.datetime | None = None) -> str:
@@ -112,29 +106,11 @@ def prepare_out_dir(out_dir: Path, *, new: bool = True) -> IO | None:
         probe.unlink()
     except OSError as exc:
         raise UsageError(f"--out-dir {out_dir} is not writable: {exc.strerror}") from None
-    lock = _lock(out_dir)
+    lock = hold_lock(out_dir)
     if new and any((out_dir / name).exists() for name in RUN_FILES):
         raise UsageError(f"--out-dir {out_dir} already holds a run; continue it with "
                          f"--resume {out_dir}, or choose another folder")
     return lock
-
-
-def _lock(out_dir: Path) -> IO | None:
-    if fcntl is None:
-        return None
-    path = out_dir / LOCK_FILE
-    try:  # never through a link: the lock is this folder's own file
-        handle = os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND
-                                   | getattr(os, "O_NOFOLLOW", 0), 0o644), "a")
-    except OSError as exc:  # a folder of that name, a link, or a file no one may write
-        raise UsageError(f"{path} is not a lock file this harness can use "
-                         f"({exc.strerror or exc}); remove it to use {out_dir}") from None
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise UsageError(f"{out_dir} is in use by another running sweep") from None
-    return handle
 
 
 def create_run(config: SweepConfig, out_dir: Path | None, stream: TextIO, *,

@@ -49,8 +49,8 @@ from bench.sweep.groups import Group, run_order
 from bench.sweep.interrupt import Interrupted, SaidStop, StopOnSignal, stop_on_terminate
 from bench.sweep.progress import Progress
 from bench.sweep.visits import measure_in_turn
-from bench.sweep.workers import (measure_with_workers, passes_of, sharing_workers,
-                                 worker_timing)
+from bench.sweep.passes import passes_of
+from bench.sweep.workers import measure_with_workers, sharing_workers, worker_timing
 from bench.sweep.writer import ResultsWriter
 
 

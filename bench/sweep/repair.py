@@ -9,7 +9,10 @@ removed, and their configurations measured again; so are their rows of networks.
 is written last. A configuration recorded `ok` whose
 samples are gone (samples.csv deleted, say) is measured again too: its figures could not be
 checked or compared. Everything else (a short row in the middle, a configuration twice, a
-cell of the wrong type) no crash of the writer can leave, so it is damage.
+cell of the wrong type, or one no sweep writes, such as a phase, clock or status edited by
+hand, in the last configuration as anywhere) no crash of the writer can leave, so it is
+damage: a configuration at the end is measured again only where it lacks rows after the
+first, in the writer's order.
 """
 
 from __future__ import annotations
@@ -24,12 +27,13 @@ import pandas as pd
 
 from bench.analyze.reader import (REQUIRED_RESULTS, REQUIRED_SAMPLES, SAMPLES_UNIT, check_table,
                                   refuse_duplicates, typed, typed_results)
-from bench.analyze.run_files import refuse_special_file
+from bench.analyze.run_files import refuse_byte_order_mark, refuse_special_file
 from bench.atomic import write_text_atomic
 from bench.errors import RunFolderWriteError, UsageError
+from bench.history.known_values import check_known_values
 from bench.schema import (FIELDS, NETWORK_FIELDS, NETWORKS_FILE, OK, OOM, RESULTS_FILE,
-                          SAMPLE_COLUMNS, SAMPLE_FIELDS, SAMPLES_FILE, REQUIRED_PHASES,
-                          WHOLE_PHASES)
+                          SAMPLE_COLUMNS, SAMPLE_FIELDS, SAMPLES_FILE, REQUIRED_PHASES, STEP,
+                          TARGET, TIMED_PHASES, WHOLE_PHASES)
 
 Key = tuple[str, str]  # (repeat, config_id) as the file spells them
 
@@ -40,6 +44,7 @@ def read_records(path: Path, fields: tuple[str, ...]) -> tuple[list[list[str]], 
     if not path.exists():
         return [], False
     refuse_special_file(path)
+    refuse_byte_order_mark(path)  # else read as a header of other columns
     try:
         text = path.read_bytes().decode("utf-8")
         cut = bool(text) and not text.endswith("\n")
@@ -100,6 +105,10 @@ def repair(out_dir: Path, run_id: str, plan: set[Key] | None = None, *,
     results_path, samples_path = out_dir / RESULTS_FILE, out_dir / SAMPLES_FILE
     _refuse_lost_results(results_path, samples_path)
     records, results_cut = read_records(results_path, FIELDS)
+    # every whole row typed and its known cells checked, a torn tail's too: a cell edited by
+    # hand is damage, never taken for what a crash left and measured again in silence
+    typed_rows = _typed(results_path, records, FIELDS)
+    check_known_values(results_path, typed_rows, None, workers=1)  # a pass's worker: its add
     kept = _complete_configurations(results_path, records, run_id, plan)
     results_cut |= sum(len(rows) for _, rows in kept) != len(records)
     samples, samples_cut = read_records(samples_path, SAMPLE_FIELDS)
@@ -110,7 +119,8 @@ def repair(out_dir: Path, run_id: str, plan: set[Key] | None = None, *,
     counts, orphans = _samples_of(samples_path, samples, on_disk)
     samples = samples[:len(samples) - orphans]
     # typed through the checks every other consumer makes, before anything is written
-    results = _typed(results_path, [r for _, rows in kept for r in rows], FIELDS)
+    results = typed_rows.loc[[(r[FIELDS.index("repeat")], r[FIELDS.index("config_id")])
+                              in on_disk for r in records]]
     _typed(samples_path, samples, SAMPLE_FIELDS)
     status = FIELDS.index("status")
     done = [(key, rows) for key, rows in kept
@@ -161,8 +171,9 @@ def _keep_networks(path: Path, keys: set[Key]) -> None:
 
 def _complete_configurations(path: Path, records: list[list[str]], run_id: str,
                              plan: set[Key] | None) -> list[tuple[Key, list[list[str]]]]:
-    """The configurations of results.csv with all their rows; the last one may be cut short
-    (a crash), and is left out. Anything else incomplete or repeated is damage."""
+    """The configurations of results.csv with all their rows. The last one may lack rows at
+    its end, as a crash leaves the writer's one write of them, and is left out to be
+    measured again. Anything else incomplete or repeated is damage."""
     index = {name: i for i, name in enumerate(FIELDS)}
     stretches = _runs_of(records, lambda r: (r[index["repeat"]], r[index["config_id"]]))
     seen: dict[Key, int] = {}
@@ -180,13 +191,23 @@ def _complete_configurations(path: Path, records: list[list[str]], run_id: str,
         if stranger is not None:
             raise UsageError(f"{path}: line {line} holds a row of run "
                              f"{stranger[index['run_id']]!r}, not of {run_id}")
-        if sorted(r[index["phase"]] for r in rows) in WHOLE_PHASES:
+        phases = [r[index["phase"]] for r in rows]
+        if sorted(phases) in WHOLE_PHASES:
             kept.append((key, rows))
-        elif n < len(stretches) - 1:
-            raise UsageError(f"{path}: line {line}: {key[1]} (repeat {key[0]}) has "
-                             f"{len(rows)} of its {len(REQUIRED_PHASES)} rows: the file is damaged")
+        elif n < len(stretches) - 1 or not _torn(phases):
+            raise UsageError(f"{path}: line {line}: {key[1]} (repeat {key[0]}) has the rows "
+                             f"{', '.join(phases)}, not one per phase in the order the writer "
+                             f"writes them ({', '.join(REQUIRED_PHASES)}; {TARGET} before "
+                             f"{STEP} where the scenario has one): the file is damaged")
         line += len(rows)
     return kept
+
+
+def _torn(phases: list[str]) -> bool:
+    """Whether ``phases`` are the first rows of a configuration, in the order the writer
+    writes them, and not all of them: what a crash during that write leaves."""
+    return any(len(phases) < len(order) and phases == list(order[:len(phases)])
+               for order in (REQUIRED_PHASES, TIMED_PHASES))
 
 
 def _without_orphans(records: list[list[str]], on_disk: set[Key],

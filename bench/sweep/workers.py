@@ -84,11 +84,6 @@ def worker_timing(config: SweepConfig) -> TimingOptions:
     return dataclasses.replace(config.timing, budget_s=config.timing.budget_s / share)
 
 
-def passes_of(worker: int, repeats: int) -> range:
-    """The repeat numbers worker ``worker`` (1-based) measures."""
-    return range((worker - 1) * repeats + 1, worker * repeats + 1)
-
-
 def process_spread(out_dir: Path) -> float | None:
     """The spread between the workers' passes: per configuration, the standard deviation of
     its step median's logarithm over the passes, pooled over every configuration with two

@@ -25,6 +25,7 @@ from bench.errors import RunFolderWriteError
 from bench.measure.result import ConfigResult
 from bench.schema import (FIELDS, NETWORK_FIELDS, NETWORKS_FILE, OK, RESULTS_FILE,
                           SAMPLE_FIELDS, SAMPLES_FILE, SCHEMA_VERSION)
+from bench.sweep.passes import worker_of
 
 ERROR = "error"
 
@@ -32,12 +33,6 @@ ERROR = "error"
 def _num(value: float | None) -> float | str:
     # nine significant digits keep nanoseconds of a millisecond figure, without float noise
     return "" if value is None else float(f"{value:.9g}")
-
-
-def worker_of(repeat: int, repeats: int) -> int:
-    """The worker that measures pass ``repeat`` of a run of ``repeats`` passes per worker:
-    worker k measures (k - 1) R + 1 to k R."""
-    return (repeat - 1) // max(repeats, 1) + 1
 
 
 def result_rows(result: ConfigResult, run_id: str, torch_version: str,
