@@ -43,10 +43,11 @@ _KEYWORD_WORD = re.compile(rf"(?is)({_PASSWORD_KEY}\s*=\s*)([^&]*)")
 # NAME=VALUE where the name says it holds a secret (PGPASSWORD=..., DB_PASS=...,
 # HF_TOKEN=..., MY_CLIENTSECRET=...), anywhere in the name: a variable set on a command line,
 # as `--set ENV:PGPASSWORD=...` sets one, or one a run records among its settings
-# (a key named so at the end, TLS_KEY, SSL_KEY; a bearer's token, a JWT, a session's cookie
-# and a request's signature are what a service takes instead of a password)
+# (a key named so at the end, TLS_KEY, SSL_KEY, but not a bare KEY, as in "expected
+# KEY=VALUE"; a bearer's token, a JWT, a session's cookie and a request's signature are
+# what a service takes instead of a password)
 _PASSWORD_NAME = re.compile(r"(?i)pass(?:word|wd|phrase)|(?:^|_)pass$|secret|token|pwd"
-                            r"|credential|private_?key|api_?key|access_?key|(?:^|_)key$|auth"
+                            r"|credential|private_?key|api_?key|access_?key|_key$|auth"
                             r"|bearer|jwt|cookie|signature")
 _ASSIGNMENT = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)(\s*=\s*)"
                          r"""('(?:\\.|[^'\\])*'?|"(?:\\.|[^"\\])*"?|[^\s&'"]*)""")

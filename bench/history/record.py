@@ -38,7 +38,7 @@ from bench.analyze.reader import (RESULTS_UNIT, SAMPLES_UNIT, load_run, read_sam
 from bench.analyze.run_files import one_run_id
 from bench.axes import DEVICE
 from bench.errors import UsageError
-from bench.history.known_values import check_known_values
+from bench.sweep.known_values import check_known_values
 from bench.history.status_rows import check_rows_match_status
 from bench.history.written_whole import (check_columns, check_written_whole,
                                          refuse_negative_counts, refuse_nothing_measured)

@@ -1,7 +1,7 @@
 """The words a timing writes in results.csv, defined once: the clock that took it
 (``clock``) and why its sampling stopped (``stop_reason``). The clocks, the round-robin,
 the sweep's signal handling and the suite importer write them from here, and the history
-store refuses a row that names any other (``bench/history/known_values.py``): no sweep
+store refuses a row that names any other (``bench/sweep/known_values.py``): no sweep
 wrote it. Torch-free, so that the reading side can import it.
 """
 

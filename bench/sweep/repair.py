@@ -30,7 +30,7 @@ from bench.analyze.reader import (REQUIRED_RESULTS, REQUIRED_SAMPLES, SAMPLES_UN
 from bench.analyze.run_files import refuse_byte_order_mark, refuse_special_file
 from bench.atomic import write_text_atomic
 from bench.errors import RunFolderWriteError, UsageError
-from bench.history.known_values import check_known_values
+from bench.sweep.known_values import check_known_values
 from bench.schema import (FIELDS, NETWORK_FIELDS, NETWORKS_FILE, OK, OOM, RESULTS_FILE,
                           SAMPLE_COLUMNS, SAMPLE_FIELDS, SAMPLES_FILE, REQUIRED_PHASES, STEP,
                           TARGET, TIMED_PHASES, WHOLE_PHASES)
