@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # and plain `pytest` run everything. A test needing more than a few seconds is marked `slow`;
 # one that needs a real server or browser is marked by what it needs.
 LONG_TIER = ("slow", "postgres", "chromium", "slurm")
+FUZZ_CASES = 60
 
 
 def slow_except(values, quick) -> list:
@@ -33,6 +34,19 @@ def slow_except(values, quick) -> list:
 def pytest_addoption(parser):
     parser.addoption("--quick", action="store_true",
                      help=f"the quick tier: leave out tests marked {', '.join(LONG_TIER)}")
+    # tests/test_fuzz_inputs.py: each damage reaches every command, so the cases cost
+    # seconds each; a longer hunt (`make test-all ARGS="--fuzz-cases 400"`) costs minutes more
+    parser.addoption("--fuzz-cases", type=int, default=FUZZ_CASES, metavar="N",
+                     help=f"seeded damages per file kind in the fuzz tests (default "
+                          f"{FUZZ_CASES})")
+
+
+def pytest_configure(config):
+    # tests/damage.py draws each case's kind from its seed: fewer cases than this leave some
+    # kind reaching some command once or never, which proves nothing about it
+    if config.getoption("--fuzz-cases") < 30:
+        raise pytest.UsageError(f"--fuzz-cases {config.getoption('--fuzz-cases')}: give at "
+                                "least 30")
 
 
 def pytest_collection_modifyitems(config, items):

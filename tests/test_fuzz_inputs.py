@@ -1,5 +1,5 @@
-"""Every file the harness reads is untrusted. Each file kind is damaged in 200 seeded ways
-(tests/damage.py) and handed to the commands that read it, through the same entry point
+"""Every file the harness reads is untrusted. Each file kind is damaged in --fuzz-cases
+seeded ways (tests/damage.py; 60 unless told, seeds 0 to 59 every time) and handed to the commands that read it, through the same entry point
 as `python -m bench`: no exception may escape, the exit code is 0, 1 or 2, a refusal is one
 line, and the damaged file is left as it was (a resume may take back what looks like a
 crash, and must then leave a complete run)."""
@@ -26,7 +26,6 @@ from tests import damage
 
 pytestmark = pytest.mark.slow
 
-CASES = 200  # seeded damages per file kind
 TINY_SWEEP = '''scenarios = ["sequential"]
 sizes = ["seed"]
 batch_sizes = [2, 4]
@@ -57,6 +56,12 @@ def invoke(*argv: str) -> tuple[int, str]:
 
 def digest(path: Path) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+@pytest.fixture(scope="session")
+def cases(request) -> int:
+    """Seeded damages per file kind (--fuzz-cases, at least 30: tests/conftest.py)."""
+    return request.config.getoption("--fuzz-cases")
 
 
 @pytest.fixture(scope="module")
@@ -150,9 +155,9 @@ CSV_COMMANDS = ("report", "compare", "resume")
 
 
 @pytest.mark.parametrize("name", [RESULTS_FILE, SAMPLES_FILE])
-def test_damaged_csv(runs, tmp_path, name):
+def test_damaged_csv(cases, runs, tmp_path, name):
     defects = Defects()
-    for seed in range(CASES):
+    for seed in range(cases):
         folder, what = damaged_copy(runs, tmp_path, name, damage.CSV_DAMAGES, seed)
         case = f"{name} seed {seed} ({what})"
         defects.cases += 1
@@ -190,9 +195,9 @@ def env_kept(damaged: bytes, after: bytes) -> str | None:
     return None if same else f"the resume changed what {ENV_FILE} held"
 
 
-def test_damaged_env_record(runs, tmp_path):
+def test_damaged_env_record(cases, runs, tmp_path):
     defects = Defects()
-    for seed in range(CASES):
+    for seed in range(cases):
         folder, what = damaged_copy(runs, tmp_path, ENV_FILE, damage.JSON_DAMAGES, seed)
         case = f"{ENV_FILE} seed {seed} ({what})"
         defects.cases += 1
@@ -226,9 +231,9 @@ def test_damaged_env_record(runs, tmp_path):
     defects.assert_none("report", "compare", "run --resume")
 
 
-def test_damaged_sweep_record(runs, tmp_path):
+def test_damaged_sweep_record(cases, runs, tmp_path):
     defects = Defects()
-    for seed in range(CASES):
+    for seed in range(cases):
         folder, what = damaged_copy(runs, tmp_path, SWEEP_FILE, damage.JSON_DAMAGES, seed)
         case = f"{SWEEP_FILE} seed {seed} ({what})"
         defects.cases += 1
@@ -244,7 +249,7 @@ def test_damaged_sweep_record(runs, tmp_path):
     defects.assert_none("report", "run --resume")
 
 
-def test_damaged_sweep_file(runs, tmp_path):
+def test_damaged_sweep_file(cases, runs, tmp_path):
     """A sweep file that still reads as a sweep goes on to the run folder, which cannot be
     made here (its parent is a file): nothing is measured either way."""
     blocked = tmp_path / "a-file"
@@ -252,7 +257,7 @@ def test_damaged_sweep_file(runs, tmp_path):
     defects = Defects()
     reached_folder = 0  # sweeps the damage left valid: refused only for their folder
     pristine = (runs / "tiny.toml").read_bytes()
-    for seed in range(CASES):
+    for seed in range(cases):
         path = tmp_path / f"sweep{seed}.toml"
         data, what = damage.damage(pristine, damage.TOML_DAMAGES, seed)
         path.write_bytes(data)
@@ -266,13 +271,13 @@ def test_damaged_sweep_file(runs, tmp_path):
             defects.add(case, f"run --sweep exited {code} with no folder to write")
         path.unlink()
     defects.assert_none()
-    assert reached_folder >= 1 and CASES - reached_folder >= CASES // 10
+    assert reached_folder >= 1 and cases - reached_folder >= cases // 10
 
 
-def test_damaged_suite_json(saved_suite_run, tmp_path):
+def test_damaged_suite_json(cases, saved_suite_run, tmp_path):
     defects = Defects()
     pristine = saved_suite_run.read_bytes()
-    for seed in range(CASES):
+    for seed in range(cases):
         path = tmp_path / f"saved{seed}.json"
         data, what = damage.damage(pristine, damage.JSON_DAMAGES, seed)
         path.write_bytes(data)
