@@ -74,7 +74,8 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str):
         # an argument it refuses may be a store's URL, password and all
-        self.exit(2, f"{self.prog}: error: {hide(message)} (see --help)\n")
+        # `error: ` first, as every other refusal: a script or a reader finds it the same way
+        self.exit(2, f"error: {hide(message)} (see `{self.prog} --help`)\n")
 
 
 def percent(text: str) -> float:

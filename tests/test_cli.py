@@ -121,6 +121,7 @@ def test_bad_input_is_one_line_and_exit_2(cli, tmp_path, args, message):
     assert proc.returncode == 2
     assert message in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: ")  # the parser's refusals as every other
     assert not (tmp_path / "results").exists()  # nothing created before validation
 
 

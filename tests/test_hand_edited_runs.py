@@ -220,3 +220,21 @@ def test_a_run_being_measured_is_refused_as_in_progress(tmp_path):
     finally:
         sweep.kill()
         sweep.communicate(timeout=60)
+
+
+@pytest.mark.slow
+def test_an_env_record_resealed_with_another_torch_is_refused_before_measuring(copy):
+    """Sealed anew after the edit, the record passes its seal: the resume must still see
+    that it and sweep.json name two torches, before it measures anything."""
+    import json
+
+    from bench.seal import DIGEST_KEY, seal
+    env = json.loads((copy / "env.json").read_text())
+    env.pop(DIGEST_KEY, None)
+    env["torch_version"] = "9.9.9"
+    (copy / "env.json").write_text(json.dumps(seal(env), indent=2))
+    (copy / "results.csv").write_text("".join(
+        (copy / "results.csv").read_text().splitlines(keepends=True)[:5]))  # one to measure
+    before = files(copy)
+    refused(resume(copy), "env.json records torch '9.9.9', sweep.json torch ")
+    assert files(copy) == before

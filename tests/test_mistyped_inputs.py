@@ -67,9 +67,10 @@ def test_environment_names_that_differ_only_in_case_are_refused(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_run_id_with_a_control_character_or_too_long_is_refused(real_run, tmp_path):
+def test_a_run_id_with_a_control_character_a_blank_end_or_too_long_is_refused(real_run, tmp_path):
     run_id = pd.read_csv(real_run / "results.csv")["run_id"].iloc[0]
-    for forged in (run_id + "\nadded: all fine", "r" * 201):
+    # a space at either end prints as the real run's id, and would be stored beside it
+    for forged in (run_id + "\nadded: all fine", "r" * 201, run_id + " ", " " + run_id):
         folder = tmp_path / "forged"
         shutil.rmtree(folder, ignore_errors=True)
         shutil.copytree(real_run, folder)

@@ -2,16 +2,20 @@
 both sides, sides of unequal length, an unfinished round, too few rounds to judge, and a
 configuration that failed in most rounds on one side."""
 
+import io
 import json
 import shutil
+from contextlib import redirect_stderr, redirect_stdout
 from itertools import product
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from bench.analyze.paired_rounds import compare_paired
+from bench.cli import main
 from bench.commands.paired import rounds_in
-from bench.schema import REQUIRED_PHASES
+from bench.schema import PLAN_KEY, REQUIRED_PHASES, RESULTS_FILE, SWEEP_FILE
 from tests.support.synthetic import env_record, result_row, write_run
 from tests.conftest import run_cli
 
@@ -48,10 +52,11 @@ def test_the_same_rounds_on_both_sides_are_refused(tmp_path):
     a = write_rounds(tmp_path / "a", "a", 6)
     proc = run_cli("paired", str(a), str(a))
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
-    assert f"{a} holds the same runs as {a} (run a-0 and 5 more)" in proc.stderr
+    assert f"{a} is given twice (as {a} before)" in proc.stderr
     copy = write_rounds(tmp_path / "copy", "a", 6)  # the same runs, written again
     proc = run_cli("paired", str(a), str(copy))
-    assert proc.returncode == 2 and "holds the same runs as" in proc.stderr
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert f"{copy} holds the same runs as {a} (run a-0 and 5 more)" in proc.stderr
 
 
 def test_rounds_without_a_partner_are_named(tmp_path):
@@ -178,3 +183,71 @@ def test_sides_sharing_fewer_than_two_rounds_are_refused(tmp_path, kept):
     held = "only round 2" if kept else "no round"
     assert f"error: {a} and {b} have {held} in common: pairing needs at least 2" in proc.stderr
     assert "nan" not in proc.stdout.lower() and not (tmp_path / "p.html").exists()
+
+
+def paired_here(*argv) -> tuple[int, str, str]:
+    """``python -m bench paired ARGV`` in this process: its exit code, stdout and stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            code = main(["paired", *map(str, argv)])
+        except SystemExit as stop:  # the parser's refusal ends the process, as argparse does
+            code = stop.code
+    return code, out.getvalue(), err.getvalue()
+
+
+def plan_rounds(folder, configs=CONFIGS):
+    """Each round's sweep.json, planning ``configs`` once each, as a sweep records it."""
+    plan = [result_row(scenario=s, optimizer_setup=o)["config_id"] for s, o in configs]
+    for round_ in sorted(folder.glob("round-*")):
+        (round_ / SWEEP_FILE).write_text(json.dumps({PLAN_KEY: plan, "sweep": {"repeats": 1}}))
+
+
+def test_a_round_stopped_part_way_is_named_and_pairs_what_it_measured(tmp_path):
+    """Round 4 of the candidate lacks its last configuration (a crash part way through,
+    which would recur in every round): said, and what it measured still pairs."""
+    a = write_numbered_rounds(tmp_path / "a", "a", range(1, 7), 1.0)
+    plan_rounds(a)
+    b = write_numbered_rounds(tmp_path / "b", "b", range(1, 7), 1.1)
+    plan_rounds(b)
+    results = b / "round-04" / RESULTS_FILE
+    rows = pd.read_csv(results, dtype=str, keep_default_na=False)
+    last = rows["config_id"].iloc[-1]
+    rows[rows["config_id"] != last].to_csv(results, index=False)
+    code, out, err = paired_here(a, b, "--out", tmp_path / "p.html")
+    assert code == 0, err
+    assert (f"note: {b} has unfinished rounds, whose measured configurations alone pair: "
+            "round 4 (1 of 4 not measured)") in out
+    # and every configuration is judged, the one round 4 lacks over the five that hold it
+    assert "16 measurements over 6 paired rounds, 16 decided: 16 regression(s)" in out
+
+
+def test_a_round_of_another_sweep_is_refused(tmp_path):
+    a = write_rounds(tmp_path / "a", "a", 6)
+    b = write_rounds(tmp_path / "b", "b", 6, seed=1)
+    plan_rounds(a)
+    plan_rounds(b)
+    (b / "round-05" / SWEEP_FILE).write_text(json.dumps(
+        {PLAN_KEY: ["another/config"], "sweep": {"repeats": 1}}))
+    code, out, err = paired_here(a, b)
+    assert code == 2 and err.count("\n") == 1, err
+    assert (f"error: {b}: round 5 measured another sweep than round 1 (1 configurations "
+            "planned, not 4)") in err
+
+
+def test_a_folder_given_twice_or_a_round_named_in_capitals_is_refused(tmp_path):
+    a = write_rounds(tmp_path / "a", "a", 6)
+    b = write_rounds(tmp_path / "b", "b", 6, seed=1)
+    code, _, err = paired_here(a, b, tmp_path / "b" / ".." / "b")
+    assert code == 2 and f"is given twice (as {b} before)" in err
+    (b / "round-06").rename(b / "Round-06")  # not passed over: it is not a round's name
+    code, _, err = paired_here(a, b)
+    assert code == 2 and err.count("\n") == 1
+    assert f"{b / 'Round-06'} is not a round's folder: rounds are named round-NN" in err
+
+
+@pytest.mark.parametrize("argv", [["--rounds", "abc"], ["--threshold", "x"], ["--bogus"]])
+def test_the_parser_refuses_in_the_same_form_as_every_refusal(tmp_path, argv):
+    code, _, err = paired_here(tmp_path, tmp_path, *argv)
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("error: ") and err.rstrip().endswith("--help`)")

@@ -177,6 +177,20 @@ def test_a_store_s_name_keeps_every_setting_but_its_password():
                              "&connect_timeout=5&application_name=x")
 
 
+def test_a_password_inside_a_shown_setting_is_masked_there_too():
+    from bench.history.location import locate
+    location = locate(f"postgresql://db.example/bench?password={PASSWORD}"
+                      f"&application_name={PASSWORD}-x")
+    assert location.name == "postgresql://db.example/bench?application_name=***-x"
+
+
+@pytest.mark.parametrize("schema, default_of", [("public", "PostgreSQL's"), ("main", "DuckDB's")])
+def test_a_default_schema_is_refused_naming_whose_default_it_is(schema, default_of):
+    from bench.history.store import StoreError, schema_name
+    with pytest.raises(StoreError, match=f"is a database's default .*{default_of}"):
+        schema_name(schema)
+
+
 def test_a_new_duckdb_store_has_its_driver_imported_before_the_sweep(tmp_path):
     """A signal raised inside a compiled driver's first import aborts the process (the
     driver's own fatal error, not Python's): the check before the sweep imports it, so the

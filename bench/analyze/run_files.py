@@ -48,9 +48,11 @@ def one_run_id(folder: Path, results: pd.DataFrame) -> str:
                          f"{len(run_ids)} run ids")
     run_id = run_ids[0]
     # printed on every line that names the run, and a key of the store's indexes
-    if len(run_id) > MAX_RUN_ID or not run_id.isprintable():
-        raise UsageError(f"{folder}: run id {run_id[:40]!r}... is not one a run writes: "
-                         f"printable characters, {MAX_RUN_ID} at most")
+    # and never blank at either end, which prints as another run's id does
+    if len(run_id) > MAX_RUN_ID or not run_id.isprintable() or run_id != run_id.strip() \
+            or not run_id:
+        raise UsageError(f"{folder}: run id {run_id[:40]!r} is not one a run writes: "
+                         f"printable characters, no space at either end, {MAX_RUN_ID} at most")
     return run_id
 
 

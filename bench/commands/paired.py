@@ -19,8 +19,9 @@ from bench.analyze.judge import DEFAULT_THRESHOLD, NOT_JUDGED, OPEN, REGRESSION
 from bench.cli import percent, user_path
 from bench.commands.report import write_html
 from bench.errors import UsageError
+from bench.history.record import left_to_measure, workers_of
 from bench.output_path import check_output
-from bench.schema import RESULTS_FILE
+from bench.schema import PLAN_KEY, RESULTS_FILE
 from bench.present.paired_page import paired_sections, paired_terminal
 
 
@@ -57,7 +58,8 @@ def rounds_in(folder: Path, count: int | None) -> dict[int, Run]:
     how to finish it, rather than left out without a word."""
     if not folder.is_dir():
         raise UsageError(f"{folder}: no such folder of rounds")
-    paths = [p for p in folder.glob("round-*") if p.is_dir()]
+    # Round-03 as well: a folder named almost as a round is refused below, not passed over
+    paths = [p for p in folder.iterdir() if p.is_dir() and p.name.lower().startswith("round-")]
     if not paths:
         raise UsageError(f"{folder} holds no round-* folder; `python -m bench paired-rounds` "
                          "writes them")
@@ -82,7 +84,48 @@ def rounds_in(folder: Path, count: int | None) -> dict[int, Run]:
                              "or pair only the rounds before it with --rounds")
         runs[number] = load_run(path)
         one_run_id(path, runs[number].results)  # a round is one run: no other's rows in it
+    check_one_plan(folder, runs)
     return runs
+
+
+def unfinished_note(folder: Path, runs: dict[int, Run]) -> str | None:
+    """The rounds whose sweep stopped part way (a crash, a kill): their measured
+    configurations pair, and the rest have no partner; said, not passed over. (A sweep that
+    fails the same way in every round could never finish one, so they are not refused.)"""
+    short = []
+    for number, run in runs.items():
+        missing, wanted = left_to_measure(run.path, run.results, run.sweep, workers_of(run.env))
+        if missing:
+            short.append(f"round {number} ({missing} of {wanted} not measured)")
+    if not short:
+        return None
+    return (f"note: {folder} has unfinished rounds, whose measured configurations alone "
+            f"pair: {', '.join(short)}; the same `python -m bench paired-rounds` command "
+            "finishes an interrupted one")
+
+
+def check_one_plan(folder: Path, runs: dict[int, Run]) -> None:
+    """Every round of one side measured the same sweep: a round of another (a folder put
+    there by hand) would pair only where its configurations happen to meet."""
+    plans = {number: sorted((run.sweep or {}).get(PLAN_KEY) or []) for number, run in runs.items()}
+    first = next(iter(plans), None)
+    other = next((n for n, plan in plans.items() if plan != plans[first]), None)
+    if other is not None:
+        raise UsageError(f"{folder}: round {other} measured another sweep than round {first} "
+                         f"({len(plans[other])} configurations planned, not "
+                         f"{len(plans[first])}): a side's rounds are one sweep measured again")
+
+
+def check_folders_once(folders: list[Path]) -> None:
+    """Refuse a folder given twice: the same candidate compared twice is one comparison
+    printed twice, with its multiple-comparison correction counted twice."""
+    seen: dict[Path, Path] = {}
+    for folder in folders:
+        key = folder.resolve()
+        if key in seen:
+            raise UsageError(f"{folder} is given twice (as {seen[key]} before): name each "
+                             "environment's rounds once")
+        seen[key] = folder
 
 
 def check_distinct(baseline: list, candidate: list, folders: tuple[Path, Path]) -> None:
@@ -150,11 +193,13 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
         if path is not None:
             check_output(path, option, inputs=[args.baseline, *args.candidates],
                          may_replace=("paired.html", "decisions.json"))
+    check_folders_once([args.baseline, *args.candidates])
     baseline = rounds_in(args.baseline, args.rounds)
     names = [args.baseline.name, *(c.name for c in args.candidates)]
-    tables, notes = [], []
+    tables, notes = [], [unfinished_note(args.baseline, baseline)]
     for folder in args.candidates:
         candidate = rounds_in(folder, args.rounds)
+        notes.append(unfinished_note(folder, candidate))
         check_distinct(list(baseline.values()), list(candidate.values()), (args.baseline, folder))
         check_pairs(args.baseline, folder, set(baseline) & set(candidate))
         notes.append(unpaired_note((args.baseline, folder), (set(baseline), set(candidate))))

@@ -117,7 +117,9 @@ def postgresql(rest: str) -> Location:
                      if _key(key) in SHOWN_PARAMETERS)
     name = f"postgresql://{user + '@' if user else ''}{address}{'?' + shown if shown else ''}"
     every = {form for secret in secrets if secret for form in (secret, unquote(secret))}
-    return Location(POSTGRESQL, "postgresql://" + rest, name, tuple(sorted(every)))
+    # a shown setting may hold the password itself (application_name=PASSWORD-x): masked
+    # there too, though the name then connects with that setting changed
+    return Location(POSTGRESQL, "postgresql://" + rest, hide(name, every), tuple(sorted(every)))
 
 
 # USER:PASSWORD@ before a path's first slash, as a URL's user information is written

@@ -227,9 +227,21 @@ def check_complete(folder: Path, results: pd.DataFrame, sweep: dict[str, Any] | 
                    run_id: str, workers: int = 1) -> None:
     """Every configuration the run planned, in every pass of every worker, each with all
     of its phase rows, and nothing else."""
+    missing, wanted = left_to_measure(folder, results, sweep, workers)
+    if missing:
+        raise UsageError(f"{folder}: run {run_id} is not complete ({missing} of {wanted} "
+                         "configurations not measured yet); `python -m bench run --resume "
+                         f"{folder}` completes it, and a run is stored once complete")
+
+
+def left_to_measure(folder: Path, results: pd.DataFrame, sweep: dict[str, Any] | None,
+                    workers: int = 1) -> tuple[int, int]:
+    """How many of the (pass, configuration) pairs the run planned it has not measured,
+    and how many it planned (0, 0 for a run that recorded no plan); rows that cannot be
+    of the plan (a configuration in part, one it did not plan) are refused as damage."""
     plan = (sweep or {}).get(PLAN_KEY)
     if plan is None:
-        return
+        return 0, 0
     phases = results.groupby(["repeat", "config_id"], sort=False)["phase"].agg(list)
     partial = next(((key, rows) for key, rows in phases.items()
                     if sorted(rows) not in WHOLE_PHASES), None)
@@ -250,11 +262,7 @@ def check_complete(folder: Path, results: pd.DataFrame, sweep: dict[str, Any] | 
     if extra:
         raise UsageError(f"{folder / RESULTS_FILE} holds {extra[0][1]} (repeat {extra[0][0]}), "
                          f"which {SWEEP_FILE} did not plan: the folder mixes two runs")
-    missing = len(wanted - have)
-    if missing:
-        raise UsageError(f"{folder}: run {run_id} is not complete ({missing} of {len(wanted)} "
-                         "configurations not measured yet); `python -m bench run --resume "
-                         f"{folder}` completes it, and a run is stored once complete")
+    return len(wanted - have), len(wanted)
 
 
 def store_types(df: pd.DataFrame, columns: tuple[Column, ...]) -> pd.DataFrame:

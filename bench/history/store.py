@@ -78,7 +78,8 @@ def schema_name(given: str | None = None) -> str:
         raise StoreError(f"history schema {name!r} is one the database keeps for itself; "
                          f"give another, e.g. {DEFAULT_SCHEMA}")
     if name in DEFAULT_SCHEMAS:
-        raise StoreError(f"history schema {name!r} is the database's default, where stores "
+        raise StoreError(f"history schema {name!r} is a database's default (PostgreSQL's "
+                         "public, DuckDB's main), where stores "
                          "older than the project's own schema keep their tables (the next add "
                          f"moves them into its schema); give another, e.g. {DEFAULT_SCHEMA}")
     if not SCHEMA_NAME.fullmatch(name):

@@ -223,6 +223,12 @@ def read_env_record(out_dir: Path, record: dict[str, Any]) -> dict[str, Any] | N
         raise UsageError(f"{path}: 'resumes' is not a list: the file is damaged ({hint})")
     if "run_id" in env and env["run_id"] != run_id:
         raise mixed_records(out_dir, run_id, str(env["run_id"]), hint)
+    if "torch_version" in env and env["torch_version"] != record["torch_version"]:
+        # resealed by hand: the resume would measure under one torch what the record says
+        # another measured, and only `history add` would find it, after the measuring
+        raise UsageError(f"{path} records torch {str(env['torch_version'])!r:.40}, "
+                         f"{SWEEP_FILE} torch {record['torch_version']}: the records of one "
+                         f"run disagree ({hint})")
     return env
 
 
