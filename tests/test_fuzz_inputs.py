@@ -246,6 +246,19 @@ def test_damaged_sweep_record(cases, runs, tmp_path):
         if code == 0 and digest(path) != before:
             defects.add(case, f"the resume rewrote {SWEEP_FILE}")
         shutil.rmtree(folder)
+    # and one damage that keeps what the seal covers (the file laid out anew), which a
+    # resume must take: the random ones that do are too rare to count on
+    folder = tmp_path / "laid-out-anew"
+    shutil.copytree(runs / "base", folder)
+    path = folder / SWEEP_FILE
+    path.write_text(json.dumps(json.loads(path.read_text()), indent=7, sort_keys=True))
+    defects.cases += 1
+    before = digest(path)
+    assert defects.check("sweep.json laid out anew", "run --resume", path,
+                         lambda: invoke("run", "--resume", folder, "--quiet")) == 0, \
+        defects.last_error
+    if digest(path) != before:
+        defects.add("sweep.json laid out anew", f"the resume rewrote {SWEEP_FILE}")
     defects.assert_none("report", "run --resume")
 
 
