@@ -12,6 +12,10 @@ def _terminate(signum, frame):
 
 
 signal.signal(signal.SIGTERM, _terminate)
+# and Ctrl-C's SIGINT, even where the process was started ignoring it (a job a script starts
+# with `&`): a sweep installs its own handler for it later in any case, and a signal that
+# works in one second of a run and is dropped in another is worse than either
+signal.signal(signal.SIGINT, _terminate)
 try:
     from bench.cli import main
 except KeyboardInterrupt as stop:

@@ -54,10 +54,15 @@ def test_a_signal_while_the_store_is_waited_for_names_the_add_that_finishes_it(t
         assert history.execute("SELECT count(*) FROM runs") == [(1,)]
 
 
-@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_before_anything_is_measured_takes_the_folder_back(tmp_path, signum, code):
+@pytest.mark.parametrize("signum, code, ignored", [(signal.SIGINT, 130, False),
+                                                   (signal.SIGTERM, 143, False),
+                                                   (signal.SIGINT, 130, True)])
+def test_a_signal_before_anything_is_measured_takes_the_folder_back(tmp_path, signum, code,
+                                                                    ignored):
     """Stopped while it waits for its first turn (its folder made, its sweep recorded),
-    a run leaves nothing behind: the same command starts it again."""
+    a run leaves nothing behind: the same command starts it again. ``ignored``: started
+    ignoring SIGINT, as a job a script starts with `&` is; it still stops on it (it was
+    dropped until the sweep's own handler came, and the run waited for good)."""
     turn_in, turn_back = os.pipe()  # never written: the first turn never comes
     asked, ask = os.pipe()  # where the run says it is ready for its turn
     out = tmp_path / "run"
@@ -65,7 +70,9 @@ def test_a_signal_before_anything_is_measured_takes_the_folder_back(tmp_path, si
     proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--scenarios", "sequential",
                              "--batch-sizes", "1", "--devices", "cpu", *QUICK, "--out-dir",
                              str(out)], cwd=ROOT, env=env, pass_fds=(turn_in, ask),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+                            if ignored else None)
     os.close(ask)
     try:
         assert os.read(asked, 1) == b"."  # folder made, sweep recorded, waiting its turn
