@@ -113,3 +113,35 @@ def test_a_signal_stops_the_workers_and_the_run_resumes(tmp_path):
     assert not after.duplicated(["repeat", "config_id", "phase"]).any()
     kept = before.merge(after, on=["repeat", "config_id", "phase", "median_ms"])
     assert len(kept) == len(before)
+
+
+@pytest.mark.slow
+def test_a_second_signal_stops_the_workers_at_once(tmp_path):
+    """Eight groups in flight at once (the CPU's default): the first signal lets each finish
+    its fewest rounds, a slow step's many seconds here; the second, passed on to the
+    workers too, drops them, as it does in one process. It was passed on once, and every
+    group in flight was measured to the end (all of them, in a sweep of eight)."""
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MULTINET_TEST_WORK": "400"}
+    args = ["--load", "tests/work_scenario.py", "--scenarios", "test_work", "--sizes", "seed",
+            "--batch-sizes", "1,2,3,4", "--optimizer-setups", "separate,single",
+            "--warmup-s", "0", "--budget-s", "30", "--min-rounds", "40", "--threads", "1"]
+    process = subprocess.Popen([sys.executable, "-m", "bench", "run", *args, "--workers", "2",
+                                "--out-dir", str(out), "--quiet", "--no-report"],
+                               cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "env.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)  # the workers start once the run's environment is recorded
+    time.sleep(4)  # and then import torch and measure
+    assert rows_written(out) == 0  # the sweep is too slow to have finished a group yet
+    process.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    started = time.monotonic()
+    said, err = process.communicate(timeout=120)
+    assert process.returncode == 143, err
+    assert time.monotonic() - started < 30, "the workers measured on after the second signal"
+    assert rows_written(out) == 0, "a group in flight was measured to the end"
+    assert "No configuration was measured." in said
+    assert f"run --resume {out}" in said + err, said + err

@@ -9,9 +9,10 @@ two turns of a cycle lands on both alike), with more in a fresh random order eac
 A process that exits leaves the round; the others go on.
 
 The processes run in sessions of their own, so a Ctrl-C at the terminal reaches only the
-coordinator, which passes SIGINT or SIGTERM on once to each (``Forward``): each stops after
+coordinator, which passes SIGINT or SIGTERM on to each (``Forward``): each stops after
 its configuration in progress, still taking turns, and the coordinator then raises
-``Interrupted``. A second signal would make them drop that configuration; one is enough.
+``Interrupted``. A second signal, passed on too, makes each drop that configuration and
+stop at once.
 
 Standard library only: this runs under the bootstrap interpreter (``bench/tools/paired.py``).
 """
@@ -85,8 +86,8 @@ def cycle_order(count: int, cycle: int, rng: random.Random) -> list[int]:
 
 
 class Forward:
-    """While in a ``with`` block: the first SIGINT or SIGTERM is passed on to every process
-    still running and remembered; the block's end raises ``Interrupted`` for it."""
+    """While in a ``with`` block: every SIGINT or SIGTERM is passed on to every process
+    still running, and the first remembered; the block's end raises ``Interrupted`` for it."""
 
     def __init__(self, processes: list[subprocess.Popen]):
         self.processes, self.signum, self.previous = processes, None, {}
@@ -97,9 +98,10 @@ class Forward:
         return self
 
     def handle(self, signum: int, frame) -> None:
-        if self.signum is not None:
-            return  # passed on once: a second would drop their configurations in progress
-        self.signum = signum
+        # the first: each stops after its configurations in progress; a second, passed on
+        # as well, makes each drop them and stop at once, as one process does
+        if self.signum is None:
+            self.signum = signum
         for process in self.processes:
             if process.poll() is None:
                 process.send_signal(signum)

@@ -20,8 +20,9 @@ called one.
         --env new=.venvs/torch-2.14.1/bin/python --out-dir results/paired
 
 Rounds already on disk are kept, and an unfinished one is resumed, so a call that stopped
-(a signal, a reboot) continues where it was. A signal to this tool is passed on once to the
-sweeps, which stop after their configuration in progress, still taking turns; a sweep
+(a signal, a reboot) continues where it was. A signal to this tool is passed on to the
+sweeps, which stop after their configuration in progress, still taking turns (a second
+signal, passed on too, stops them at once); a sweep
 whose coordinator was killed stops at its next turn (``bench/sweep/turns.py``). Like ``bench/tools/versions.py``, this module
 needs only the standard library: torch lives in the environments.
 """
