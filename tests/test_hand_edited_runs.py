@@ -238,3 +238,20 @@ def test_an_env_record_resealed_with_another_torch_is_refused_before_measuring(c
     before = files(copy)
     refused(resume(copy), "env.json records torch '9.9.9', sweep.json torch ")
     assert files(copy) == before
+
+
+@pytest.mark.slow
+def test_a_sweep_record_stripped_of_its_seal_beside_a_sealed_env_is_refused(copy):
+    """Without its digest and its plan, sweep.json reads as an older writer's, which sealed
+    nothing: but the env.json beside it is sealed, so this writer wrote both. The batch
+    sizes edited with them were measured, and only `history add` refused the run, after."""
+    import json
+
+    sweep = json.loads((copy / "sweep.json").read_text())
+    del sweep["digest"], sweep["configurations"]
+    sweep["sweep"]["batch_sizes"] = [2, 4]
+    (copy / "sweep.json").write_text(json.dumps(sweep, indent=2))
+    before = files(copy)
+    refused(resume(copy), "sweep.json has no digest and no 'configurations', though the "
+                          "env.json beside it is sealed")
+    assert files(copy) == before

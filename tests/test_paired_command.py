@@ -251,3 +251,42 @@ def test_the_parser_refuses_in_the_same_form_as_every_refusal(tmp_path, argv):
     code, _, err = paired_here(tmp_path, tmp_path, *argv)
     assert code == 2 and err.count("\n") == 1
     assert err.startswith("error: ") and err.rstrip().endswith("--help`)")
+
+
+def side_by_side_rounds(folder, name, factor, took_turns=True, minutes=(0,) * 6):
+    """Six rounds as the paired tool writes them: round r took turns with the seed r (both
+    sides alike) and started ``minutes[r - 1]`` minutes into the hour."""
+    for r in range(1, 7):
+        run_id, rows = f"{name}-{r}", []
+        started = f"2026-01-01T00:{minutes[r - 1]:02d}:00+00:00"
+        for k, (scenario, setup) in enumerate(CONFIGS):
+            for phase in REQUIRED_PHASES:
+                median = (1 + r / 2) * factor * (1 + 0.001 * ((7 * r + k) % 5 - 2))
+                rows.append(result_row(run_id=run_id, scenario=scenario, optimizer_setup=setup,
+                                       phase=phase, n_samples=3, median_ms=median,
+                                       ci_low_ms=median * 0.99, ci_high_ms=median * 1.01,
+                                       started_at=started))
+        turns = {"took_turns": {"groups_order_seed": r}} if took_turns else {}
+        write_run(folder / f"round-{r:02d}", rows, None, env_record(run_id, **turns))
+    return folder
+
+
+def test_rounds_that_did_not_run_side_by_side_are_named_and_left_out(tmp_path):
+    """Rounds 1 and 2 of the baseline swapped (their seeds then differ from their
+    partners'), round 3 of the candidate a run made on its own, round 4 of the candidate
+    one of another measurement, 40 minutes later: each is named and left out, and the two
+    rounds left pair (a 10% slowdown, every round's level alike on both sides)."""
+    a = side_by_side_rounds(tmp_path / "a", "a", 1.0)
+    (a / "round-01").rename(a / "round-x")
+    (a / "round-02").rename(a / "round-01")
+    (a / "round-x").rename(a / "round-02")
+    b = side_by_side_rounds(tmp_path / "b", "b", 1.1, minutes=(0, 0, 0, 40, 0, 0))
+    alone = side_by_side_rounds(tmp_path / "alone", "alone", 1.1, took_turns=False)
+    shutil.rmtree(b / "round-03")
+    shutil.copytree(alone / "round-03", b / "round-03")
+    code, out, err = paired_here(a, b, "--out", tmp_path / "p.html")
+    assert code == 0, err
+    assert (f"note: rounds 1 to 4 of {a} and {b} did not run side by side (round 1: their "
+            "turns' seeds differ; round 2: their turns' seeds differ; round 3: one of them "
+            "took no turns; round 4: they started 40 minutes apart) and are left out") in out
+    assert "over 2 paired rounds" in out

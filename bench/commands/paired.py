@@ -116,6 +116,53 @@ def check_one_plan(folder: Path, runs: dict[int, Run]) -> None:
                          f"{len(plans[first])}): a side's rounds are one sweep measured again")
 
 
+# Two sides taking turns run at once, each started as soon as the other: rounds further
+# apart than this (an interpreter's start-up on a loaded machine, and more) did not
+APART_S = 120.0
+
+
+def turns_seed(run: Run):
+    """The seed of the order its groups ran in, which the paired tool hands both sides of a
+    round alike; None for a run that took no turns (one made on its own)."""
+    turns = run.env.get("took_turns") if isinstance(run.env, dict) else None
+    return turns.get("groups_order_seed") if isinstance(turns, dict) else None
+
+
+def time_span(run: Run) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    starts = pd.to_datetime(run.results["started_at"], utc=True, errors="coerce").dropna()
+    return (starts.min(), starts.max()) if len(starts) else None
+
+
+def apart(baseline: dict[int, Run], candidate: dict[int, Run]) -> dict[int, str]:
+    """The rounds of one number that did not run side by side, and why: a round of another
+    measurement, or one swapped with another, put in the folder by hand. Their turn seeds
+    differ (or one side took no turns), or, both taking turns, they did not run at once.
+    (Rounds neither of which took turns, under --one-at-a-time, ran one after the other.)"""
+    found = {}
+    for number in sorted(baseline.keys() & candidate.keys()):
+        seeds = [turns_seed(baseline[number]), turns_seed(candidate[number])]
+        if seeds[0] != seeds[1]:
+            found[number] = "their turns' seeds differ" if None not in seeds else \
+                "one of them took no turns"
+            continue
+        spans = [time_span(baseline[number]), time_span(candidate[number])]
+        if None in seeds or None in spans:
+            continue
+        (a0, a1), (b0, b1) = spans
+        gap = max(a0, b0) - min(a1, b1)  # negative where they overlap
+        if gap.total_seconds() > APART_S:
+            found[number] = f"they started {gap.total_seconds() / 60:.0f} minutes apart"
+    return found
+
+
+def apart_note(folders: tuple[Path, Path], rounds: dict[int, str]) -> str | None:
+    if not rounds:
+        return None
+    said = "; ".join(f"round {n}: {why}" for n, why in rounds.items())
+    return (f"note: {span_words(sorted(rounds))} of {folders[0]} and {folders[1]} did not "
+            f"run side by side ({said}) and {'is' if len(rounds) == 1 else 'are'} left out")
+
+
 def check_folders_once(folders: list[Path]) -> None:
     """Refuse a folder given twice: the same candidate compared twice is one comparison
     printed twice, with its multiple-comparison correction counted twice."""
@@ -201,9 +248,13 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
         candidate = rounds_in(folder, args.rounds)
         notes.append(unfinished_note(folder, candidate))
         check_distinct(list(baseline.values()), list(candidate.values()), (args.baseline, folder))
-        check_pairs(args.baseline, folder, set(baseline) & set(candidate))
         notes.append(unpaired_note((args.baseline, folder), (set(baseline), set(candidate))))
-        tables.append(compare_paired(baseline, candidate, args.threshold))
+        left_out = apart(baseline, candidate)
+        notes.append(apart_note((args.baseline, folder), left_out))
+        kept = {n: run for n, run in baseline.items() if n not in left_out}
+        check_pairs(args.baseline, folder, set(kept) & set(candidate))
+        tables.append(compare_paired(kept, {n: run for n, run in candidate.items()
+                                            if n not in left_out}, args.threshold))
     if args.decisions is not None:  # the rounds every candidate paired, and those it could not
         paired = min(table.attrs.get("rounds", len(baseline)) for table in tables)
         write_json_atomic(args.decisions, {**standing(tables, paired),

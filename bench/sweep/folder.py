@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import json
 import re
 import secrets
 import shutil
@@ -33,7 +34,7 @@ from bench.measure.devices import device_name
 from bench.measure.environment_capture import capture_environment
 from bench.output_path import check_links
 from bench.schema import ENV_FILE, NETWORKS_FILE, PLAN_KEY, RESULTS_FILE, SAMPLES_FILE, SWEEP_FILE
-from bench.seal import check_seal, seal, sealed_run
+from bench.seal import DIGEST_KEY, check_seal, seal, sealed_run
 from bench.secrets import hide_words
 from bench.sweep.config import (MOST_WORKERS, SweepConfig, expand, expand_all,
                                 sweep_from_mapping, sweep_to_mapping)
@@ -189,6 +190,12 @@ def read_sweep_record(out_dir: Path) -> dict[str, Any]:
                    sealed=PLAN_KEY in record)  # this writer seals what it plans
     except UsageError as exc:
         raise UsageError(f"{where}: {exc}") from None
+    if not sealed_run(record) and sealed_env(out_dir):
+        # a writer that seals one record seals both: this one lost its digest and its plan
+        # by hand, and would be measured as edited
+        raise UsageError(f"{where}: {SWEEP_FILE} has no digest and no {PLAN_KEY!r}, though "
+                         f"the {ENV_FILE} beside it is sealed: it was edited after the run "
+                         "wrote it; start a new run")
     for key, kind in RECORD_KEYS.items():
         if key not in record:
             raise UsageError(f"{where}: {SWEEP_FILE} has no {key!r}")
@@ -202,6 +209,15 @@ def read_sweep_record(out_dir: Path) -> dict[str, Any]:
                                   and isinstance(world.get("world_size"), int)):
         raise UsageError(f"{where}: {SWEEP_FILE}'s 'distributed' must hold a 'world_size'")
     return record
+
+
+def sealed_env(out_dir: Path) -> bool:
+    """Whether the run's env.json carries a digest (a damaged one is refused later)."""
+    try:
+        env = json.loads((out_dir / ENV_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(env, dict) and DIGEST_KEY in env
 
 
 def read_env_record(out_dir: Path, record: dict[str, Any]) -> dict[str, Any] | None:
