@@ -94,3 +94,14 @@ def test_duplicates_are_dropped_with_a_notice(capsys, tmp_path):
     assert "note: command line: duplicate values in 'batch_sizes' dropped" in \
         capsys.readouterr().err
     assert len(pd.read_csv(out / "results.csv")) == 4  # one configuration, four phases
+
+
+def test_a_folder_a_resume_cannot_write_is_named_by_its_own_option(tmp_path):
+    """A resume is given its folder with --resume: a refusal naming --out-dir sent the user
+    looking for an option they never gave."""
+    from bench.errors import UsageError
+    from bench.sweep.folder import prepare_out_dir
+    (tmp_path / "file").write_text("")
+    target = tmp_path / "file" / "run"
+    with pytest.raises(UsageError, match=f"^--resume {target} is not writable: Not a directory$"):
+        prepare_out_dir(target, new=False)

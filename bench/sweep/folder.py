@@ -97,16 +97,17 @@ def prepare_out_dir(out_dir: Path, *, new: bool = True) -> IO | None:
     lock for as long as this process lives, so two processes never append to one run.
 
     A new run refuses a folder that already holds one: appending would mix two runs."""
+    option = "--out-dir" if new else "--resume"  # the option the user gave the folder with
     if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"--out-dir {out_dir} is a file, not a folder")
-    check_links(out_dir, "--out-dir")  # the system would say "File exists"
+        raise UsageError(f"{option} {out_dir} is a file, not a folder")
+    check_links(out_dir, option)  # the system would say "File exists"
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         probe = out_dir / ".write-test"
         probe.write_text("")
         probe.unlink()
     except OSError as exc:
-        raise UsageError(f"--out-dir {out_dir} is not writable: {exc.strerror}") from None
+        raise UsageError(f"{option} {out_dir} is not writable: {exc.strerror}") from None
     lock = hold_lock(out_dir)
     if new and any((out_dir / name).exists() for name in RUN_FILES):
         raise UsageError(f"--out-dir {out_dir} already holds a run; continue it with "
