@@ -99,7 +99,9 @@ def run_bisection(out_dir, settings: dict[str, str]):
     sets = [f"--set=e{i}:{var}" for i, var in settings.items()]
     started = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "bench", "bisect", *envs, *sets,
-                           "--rounds", "7", "--out-dir", str(out_dir), "--run-args", SWEEP],
+                           # five: the fewest rounds a verdict rests on, and all that a
+                           # sixfold slowdown, or none, needs
+                           "--rounds", "5", "--out-dir", str(out_dir), "--run-args", SWEEP],
                           cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                           capture_output=True, text=True, timeout=3600)
     return proc, time.monotonic() - started
