@@ -192,23 +192,3 @@ def test_a_run_s_page_is_rewritten_from_that_run_alone(real_run, tmp_path):
     for inputs, page in (([a], b / "report.html"), ([a, b], a / "report.html")):
         with pytest.raises(UsageError, match=f"--out {page} is in the run folder {page.parent}"):
             check_output(page, inputs=inputs, may_replace=("report.html",))
-
-
-@pytest.mark.parametrize("parent_is_a_file", [False, True])
-def test_a_page_whose_folder_is_missing_is_refused_before_any_work(tmp_path, parent_is_a_file):
-    """`paired --out nodir/x.html` printed the whole comparison, then failed to write."""
-    folder = tmp_path / "nodir"
-    if parent_is_a_file:
-        folder.write_text("")
-    what = "is a file" if parent_is_a_file else "does not exist"
-    with pytest.raises(UsageError, match=f"its folder {folder} {what}; give a path in an "
-                                         "existing folder"):
-        check_output(folder / "x.html", "--out")
-    check_output(tmp_path / "x.html", "--out")  # an existing folder is fine
-
-
-def test_paired_with_a_page_in_a_missing_folder_prints_nothing_first(tmp_path):
-    proc = run_cli("paired", str(tmp_path / "a"), str(tmp_path / "b"), "--out",
-                   str(tmp_path / "nodir" / "x.html"))
-    one_line(proc, f"--out {tmp_path / 'nodir' / 'x.html'}: its folder")
-    assert proc.stdout == ""
