@@ -145,8 +145,10 @@ def apart(baseline: dict[int, Run], candidate: dict[int, Run]) -> dict[int, str]
             found[number] = "their turns' seeds differ" if None not in seeds else \
                 "one of them took no turns"
             continue
+        if seeds[0] is None:  # neither took turns: one after the other, as --one-at-a-time
+            continue
         spans = [time_span(baseline[number]), time_span(candidate[number])]
-        if None in seeds or None in spans:
+        if None in spans:
             continue
         (a0, a1), (b0, b1) = spans
         gap = max(a0, b0) - min(a1, b1)  # negative where they overlap
