@@ -17,9 +17,9 @@ RESULTS_FILE = "results.csv"
 SAMPLES_FILE = "samples.csv"
 ENV_FILE = "env.json"
 SWEEP_FILE = "sweep.json"
-# The key of sweep.json that lists the config_ids the run set out to measure, once each per
-# repeat: a run is complete when results.csv holds every one of them in every repeat.
+# sweep.json's config_ids planned, each once a repeat, and any that `run --only` was given
 PLAN_KEY = "configurations"
+ONLY_KEY = "only"
 # Processes taking turns (paired rounds, side by side) find their ends of the turns, the
 # groups' order and any CPUs to pin to here: "READ_FD,WRITE_FD,SEED[;CPU,...]" (turns.py).
 TURNS_VARIABLE = "MULTINET_BENCH_TURNS"

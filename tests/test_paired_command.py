@@ -15,7 +15,7 @@ import pytest
 from bench.analyze.paired_rounds import compare_paired
 from bench.cli import main
 from bench.commands.paired import rounds_in
-from bench.schema import PLAN_KEY, REQUIRED_PHASES, RESULTS_FILE, SWEEP_FILE
+from bench.schema import ONLY_KEY, PLAN_KEY, REQUIRED_PHASES, RESULTS_FILE, SWEEP_FILE
 from tests.support.synthetic import env_record, result_row, write_run
 from tests.conftest import run_cli
 
@@ -229,6 +229,32 @@ def test_a_round_of_another_sweep_is_refused(tmp_path):
     plan_rounds(b)
     (b / "round-05" / SWEEP_FILE).write_text(json.dumps(
         {PLAN_KEY: ["another/config"], "sweep": {"repeats": 1}}))
+    code, out, err = paired_here(a, b)
+    assert code == 2 and err.count("\n") == 1, err
+    assert (f"error: {b}: round 5 measured another sweep than round 1 (1 configurations "
+            "planned, not 4)") in err
+
+
+def test_a_round_limited_to_part_of_the_sweep_pairs_and_one_beyond_it_is_refused(tmp_path):
+    """From the third round, paired-rounds measures only what is still undecided (`only`):
+    such a round plans a part of its side's sweep, and pairs; one whose part is not in the
+    sweep at all measured another."""
+    a = write_rounds(tmp_path / "a", "a", 6)
+    b = write_rounds(tmp_path / "b", "b", 6, seed=1)
+    plan_rounds(a)
+    plan_rounds(b)
+    whole = json.loads((b / "round-01" / SWEEP_FILE).read_text())[PLAN_KEY]
+    for side in (a, b):
+        for number in (3, 4, 5, 6):
+            folder = side / f"round-{number:02d}"
+            (folder / SWEEP_FILE).write_text(json.dumps(
+                {PLAN_KEY: whole[:1], "sweep": {"repeats": 1, ONLY_KEY: whole[:1]}}))
+            rows = pd.read_csv(folder / RESULTS_FILE, dtype=str, keep_default_na=False)
+            rows[rows["config_id"] == whole[0]].to_csv(folder / RESULTS_FILE, index=False)
+    code, out, err = paired_here(a, b)
+    assert code in (0, 1) and err == "", err
+    (b / "round-05" / SWEEP_FILE).write_text(json.dumps(
+        {PLAN_KEY: ["another/config"], "sweep": {"repeats": 1, ONLY_KEY: ["another/config"]}}))
     code, out, err = paired_here(a, b)
     assert code == 2 and err.count("\n") == 1, err
     assert (f"error: {b}: round 5 measured another sweep than round 1 (1 configurations "

@@ -21,7 +21,7 @@ from bench.commands.report import write_html
 from bench.errors import UsageError
 from bench.history.record import left_to_measure, workers_of
 from bench.output_path import check_output
-from bench.schema import PLAN_KEY, RESULTS_FILE
+from bench.schema import ONLY_KEY, PLAN_KEY, RESULTS_FILE
 from bench.present.paired_page import paired_sections, paired_terminal
 
 
@@ -106,14 +106,23 @@ def unfinished_note(folder: Path, runs: dict[int, Run]) -> str | None:
 
 def check_one_plan(folder: Path, runs: dict[int, Run]) -> None:
     """Every round of one side measured the same sweep: a round of another (a folder put
-    there by hand) would pair only where its configurations happen to meet."""
-    plans = {number: sorted((run.sweep or {}).get(PLAN_KEY) or []) for number, run in runs.items()}
-    first = next(iter(plans), None)
-    other = next((n for n, plan in plans.items() if plan != plans[first]), None)
-    if other is not None:
-        raise UsageError(f"{folder}: round {other} measured another sweep than round {first} "
-                         f"({len(plans[other])} configurations planned, not "
-                         f"{len(plans[first])}): a side's rounds are one sweep measured again")
+    there by hand) would pair only where its configurations happen to meet. A round given
+    `only` (from the third on, the configurations still undecided) measures a part of it."""
+    whole, part = {}, {}
+    for number, run in runs.items():
+        sweep = run.sweep or {}
+        plan = set(sweep.get(PLAN_KEY) or [])
+        (part if (sweep.get("sweep") or {}).get(ONLY_KEY) else whole)[number] = plan
+    if not whole:
+        return
+    first = next(iter(whole))
+    for number, plan in sorted({**whole, **part}.items()):
+        same = plan <= whole[first] if number in part else plan == whole[first]
+        if not same:
+            raise UsageError(f"{folder}: round {number} measured another sweep than round "
+                             f"{first} ({len(plan)} configurations planned, not "
+                             f"{len(whole[first])}): a side's rounds are one sweep measured "
+                             "again")
 
 
 # Two sides taking turns run at once, each started as soon as the other: rounds further
