@@ -74,6 +74,7 @@ def add_to_history(out_dir: Path, store: str) -> bool:
         print(f"History: {outcome.run_id} {outcome.what} in {history.name}")
         return True
     except (UsageError, ImportError) as exc:
+        checkpoint()  # a statement a signal cancelled: the stop is said, not its error
         # a run the store holds otherwise stays so: a later add could only be refused again
         later = "" if getattr(exc, "final", False) else \
             f"; `python -m bench history add {out_dir} --store ...` adds it later"

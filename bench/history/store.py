@@ -27,6 +27,7 @@ import contextlib
 import os
 import re
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -38,7 +39,7 @@ from bench.history.store_error import StoreError
 from bench.history.store_schema import DEFAULT_SCHEMA
 from bench.history.location import DUCKDB, Location, check_duckdb_file, locate
 from bench.secrets import MIN_KNOWN, hide
-from bench.sweep.interrupt import checkpoint
+from bench.sweep.interrupt import checkpoint, cut_short_on_signal
 
 ENV_VAR = "BENCH_HISTORY"
 SCHEMA_VAR = "BENCH_HISTORY_SCHEMA"
@@ -51,8 +52,12 @@ SYSTEM_SCHEMAS = ("information_schema", "pg_catalog", "pg_toast", "temp", "syste
 # their own keep them there, and the first writer moves them into its schema; tables made
 # there now would be taken for such a store, and moved away
 DEFAULT_SCHEMAS = ("main", "public")
-# How long opening a DuckDB file waits for another process that holds it.
+# How long opening a DuckDB file waits for another process that holds it, and a PostgreSQL
+# statement for a lock another session holds (a transaction left open holds it for good).
 LOCK_WAIT_S = 60.0
+# A PostgreSQL statement that has not finished after this long is said to wait, once.
+SAY_WAIT_AFTER_S = 5.0
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's error code for a lock_timeout that ran out
 
 
 def store_url(given: str | None) -> str:
@@ -102,13 +107,42 @@ class Store:
         self.location, self.connection = location, connection
         self.kind, self.name = location.kind, location.name
         self.schema, self.writable = schema, writable
+        self._said_waiting = False
 
     def say(self, text: str) -> str:
         """``text`` (a library's message, say) with the store's passwords masked."""
         return hide(text, self.location.secrets)
 
     def fail(self, what: str, exc: BaseException) -> StoreError:
+        if getattr(exc, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+            return StoreError(f"history store {self.name}: another session held its tables "
+                              f"for {LOCK_WAIT_S:.0f} s (a transaction left open?); nothing "
+                              "was written: try again once it ends")
         return StoreError(self.say(f"history store {self.name}: {what}{_first_line(exc)}"))
+
+    @contextlib.contextmanager
+    def waiting(self) -> Iterator[None]:
+        """A PostgreSQL statement, which may wait for a lock another session holds: a signal
+        held meanwhile cancels it (the add then stops, its transaction rolled back), and a
+        wait of more than SAY_WAIT_AFTER_S is said once, as DuckDB's wait for its file is."""
+        if self.kind == DUCKDB:
+            yield
+            return
+        timer = threading.Timer(SAY_WAIT_AFTER_S, self._say_waiting)
+        timer.daemon = True
+        timer.start()
+        try:
+            with cut_short_on_signal(self.connection.cancel):
+                yield
+        finally:
+            timer.cancel()
+
+    def _say_waiting(self) -> None:
+        if not self._said_waiting:
+            self._said_waiting = True
+            print(f"note: waiting for history store {self.name}: another session may hold its "
+                  f"tables (a lock is waited for up to {LOCK_WAIT_S:.0f} s; Ctrl-C stops)",
+                  file=sys.stderr, flush=True)
 
     def _sql(self, sql: str) -> str:
         return sql if self.kind == DUCKDB else sql.replace("?", "%s")
@@ -119,7 +153,8 @@ class Store:
         transaction that ``transaction`` began."""
         try:
             cursor = self.connection if self.kind == DUCKDB else self.connection.cursor()
-            cursor.execute(self._sql(sql), tuple(params))
+            with self.waiting():
+                cursor.execute(self._sql(sql), tuple(params))
             if cursor.description is None:
                 return [], []
             return [d[0] for d in cursor.description], cursor.fetchall()
@@ -163,7 +198,7 @@ class Store:
                 finally:
                     self.connection.unregister("incoming")
             else:
-                with self.connection.cursor() as cursor, cursor.copy(
+                with self.waiting(), self.connection.cursor() as cursor, cursor.copy(
                         f"COPY {table} ({columns}) FROM STDIN") as copy:
                     for row in zip(*(native(df[c]) for c in df.columns)):
                         copy.write_row(row)
@@ -306,6 +341,7 @@ def _connect_postgres(location: Location, schema: str, write: bool) -> Store:
                               f"{_driver_message(exc, location.secrets)}",
                               location.secrets)) from None
     store = Store(location, connection, schema, write)
+    store.execute(f"SET lock_timeout = '{LOCK_WAIT_S:.0f}s'")
     if not write:  # a read that tried to change anything would fail, not write
         store.execute("SET default_transaction_read_only = on")
     return store

@@ -131,6 +131,17 @@ def stop_on_terminate() -> Iterator[None]:
 
 # Signals that ``stop_at_checkpoints`` holds for the next checkpoint, first first.
 _HELD: list[int] = []
+# What cuts short the blocking call in progress (``cut_short_on_signal``), if any.
+_CANCELS: list = []
+
+
+def _hold(signum: int, frame) -> None:
+    _HELD.append(signum)
+    for cancel in list(_CANCELS):
+        try:
+            cancel()
+        except Exception:  # a cancel that fails leaves the call to end on its own
+            pass
 
 
 @contextmanager
@@ -143,14 +154,26 @@ def stop_at_checkpoints() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {signum: signal.signal(signum, lambda signum, frame: _HELD.append(signum))
-                for signum in SIGNALS}
+    previous = {signum: signal.signal(signum, _hold) for signum in SIGNALS}
     try:
         yield
     finally:  # what the work raised gives way to a signal that arrived meanwhile
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         checkpoint()
+
+
+@contextmanager
+def cut_short_on_signal(cancel) -> Iterator[None]:
+    """A blocking call inside (a query waiting for a lock another session holds, which a
+    held signal would otherwise wait out) is cut short by ``cancel()`` when a signal is held
+    meanwhile: the call then fails, and the checkpoint after it stops."""
+    checkpoint()  # a signal held already: not a call to start, but a stop
+    _CANCELS.append(cancel)
+    try:
+        yield
+    finally:
+        _CANCELS.remove(cancel)
 
 
 def checkpoint() -> None:
