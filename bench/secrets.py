@@ -32,13 +32,15 @@ def _key(word: str) -> str:
 _PASSWORD_KEY = rf"(?<![A-Za-z0-9_])(?:{_key('ssl')})?{_key('password')}"
 # scheme://user:PASSWORD@ within one word: everything from the first colon after the
 # scheme's slashes to the word's last @, so a password holding an @ or a / is masked whole;
-# one slash or more, as a URL taken for a path comes back (``Path`` makes // one /)
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*:/+[^\s:/@?#]*):[^\s]*@")
+# one slash or more, as a URL taken for a path comes back (``Path`` makes // one /); the
+# scheme as mistyped too (``postgresql_://``, ``postgresql ://``, ``postgresql%3A//``)
+_SCHEME_END = r"(?:(?:\b[a-z][a-z0-9+._-]*)?[ \t]*(?::|%3a)/+)"
+_USERINFO = re.compile(rf"(?i)({_SCHEME_END}[^\s:/@?#]*):[^\s]*@")
 # password=VALUE (a URL's query, or a keyword/value string; quoted or not) and sslpassword
 _KEYWORD = re.compile(rf"(?i)({_PASSWORD_KEY}\s*=\s*)('(?:\\.|[^'\\])*'?|[^\s&]*)")
 # the same forms within one word of a command line, which a password may fill to its end
 # (spaces and all: a shell hands over a quoted URL as one word)
-_USERINFO_WORD = re.compile(r"(?is)\b([a-z][a-z0-9+.-]*:/+[^:/@?#]*):.*@")
+_USERINFO_WORD = re.compile(rf"(?is)({_SCHEME_END}[^:/@?#]*):.*@")
 _KEYWORD_WORD = re.compile(rf"(?is)({_PASSWORD_KEY}\s*=\s*)([^&]*)")
 # NAME=VALUE where the name says it holds a secret (PGPASSWORD=..., DB_PASS=...,
 # HF_TOKEN=..., MY_CLIENTSECRET=...), anywhere in the name: a variable set on a command line,

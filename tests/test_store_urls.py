@@ -62,6 +62,13 @@ def test_a_url_with_spaces_around_it_reaches_postgresql(role_url, real_run, tmp_
     (":memory:named", "DuckDB's special names"),
     (f"results/postgresql://alice:{PASSWORD}@host/db", "neither a file path nor a URL"),
     (f"x postgresql://alice:{PASSWORD}@host/db", "neither a file path nor a URL"),
+    # schemes mistyped: echoed with the password masked, or refused without being shown
+    (f"postgresql_://alice:{PASSWORD}@host/db", "postgresql_://alice:***@host/db is neither"),
+    (f"postgresql ://alice:{PASSWORD}@host/db", "postgresql ://alice:***@host/db is neither"),
+    (f"postgresql%3A//alice:{PASSWORD}@host:5432/db",
+     "postgresql%3A//alice:***@host:5432/db is neither"),
+    (f"postgresql%3A/alice:{PASSWORD}@host/db", "USER:PASSWORD@ in one of its parts (not shown"),
+    (f"stores/alice:{PASSWORD}@host/db", "USER:PASSWORD@ in one of its parts"),
 ])
 def test_a_name_no_file_would_keep_is_refused(real_run, tmp_path, store, expected):
     work = tmp_path / "cwd"
@@ -127,27 +134,31 @@ def test_an_interrupted_run_s_resume_command_keeps_its_store(role_url, tmp_path)
     import time
 
     run = tmp_path / "run"
-    # four configurations of a second each: a signal stops the run after the one in progress
+    # three groups of two configurations, a second each, timed one group at a time: a
+    # signal once the first group is written stops the run after the one in progress, the
+    # third not measured
     options = [{"0.02": "1"}.get(opt, opt) for opt in TINY_RUN]
-    options[options.index("--batch-sizes") + 1] = "2,4"
+    options[options.index("--batch-sizes") + 1] = "2,4,8"
     base = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "BENCH_HISTORY"))}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench", "run", *options, "--target-ci", "0",
-         "--max-samples", "1000000", "--out-dir", str(run), "--history", role_url],
+        [sys.executable, "-m", "bench", "run", *options, "--interleave", "1",
+         "--target-ci", "0", "--max-samples", "1000000", "--out-dir", str(run),
+         "--history", role_url],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**base, "PYTHONPATH": str(ROOT), "BENCH_HISTORY_SCHEMA": "team_env"})
     deadline = time.monotonic() + 120
-    # env.json is written last before the sweep's own handlers go in (a signal during its
-    # setup takes the folder back instead, and the same command starts again)
-    while not (run / "env.json").exists():
+    # a group written: the sweep's own handlers are in (a signal during its setup, however
+    # long a loaded machine makes that, takes the folder back instead)
+    results = run / "results.csv"
+    while not (results.exists() and results.read_text().count("\n") > 1):
         assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
         time.sleep(0.02)
-    time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert PASSWORD not in out + err and "History:" not in out
-    line = next(line for line in err.splitlines() if "to continue: " in line)
+    line = next((line for line in err.splitlines() if "to continue: " in line), err)
+    assert "to continue: " in line, err
     command = shlex.split(line.split("to continue: ", 1)[1])
     store = role_url.replace(f":{PASSWORD}@", "@")
     assert command[0] == "BENCH_HISTORY_SCHEMA=team_env"

@@ -28,7 +28,7 @@ from urllib.parse import unquote
 
 from bench.history.store_error import StoreError
 from bench.output_path import broken_link
-from bench.secrets import hide
+from bench.secrets import MASK, hide
 
 POSTGRESQL, DUCKDB = "postgresql", "duckdb"
 POSTGRES_SCHEMES = ("postgresql", "postgres")
@@ -126,6 +126,18 @@ def postgresql(rest: str) -> Location:
 _USERINFO = re.compile(r"[^/:@]*:[^/]*@")
 
 
+# USER:PASSWORD@ within any part of a path
+_IN_A_PART = re.compile(r"(^|/)[^/]*:[^/]*@")
+
+
+def _shown(text: str) -> str:
+    """``text`` masked, or not shown at all where a USER:PASSWORD@ that no rule of ``hide``
+    foresaw may be left in it."""
+    masked = hide(text)
+    return "(not shown: it may hold a password)" if _IN_A_PART.search(
+        masked.replace(f":{MASK}@", "@")) else masked
+
+
 def _key(key: str) -> str:
     return unquote(key).lower()
 
@@ -137,9 +149,13 @@ def _duckdb(path: str) -> Location:
     if path.startswith(":"):
         raise StoreError(f"history store {path}: DuckDB's special names ({MEMORY} and the "
                          "like) keep nothing; give a DuckDB file's path")
-    if "://" in path:
-        raise StoreError(f"history store {hide(path)} is neither a file path nor a URL this "
-                         "harness reads: give a DuckDB file or a postgresql:// URL")
+    if "://" in path or re.search(r"(?i)%3a//", path):  # a URL, its scheme mistyped
+        raise StoreError(f"history store {_shown(path)} is neither a file path nor a URL "
+                         "this harness reads: give a DuckDB file or a postgresql:// URL")
+    if _IN_A_PART.search(path):  # a server's URL mistyped past recognition
+        raise StoreError("history store: the path given has USER:PASSWORD@ in one of its "
+                         "parts (not shown: it may hold a password), a server's URL, not a "
+                         "file; a server's store is a postgresql:// URL")
     if _USERINFO.match(path):  # duckdb://user:password@host/db: a server's URL, mistyped
         raise StoreError(f"history store {hide('duckdb://' + path)}: a duckdb:// store is a "
                          "file path, not USER:PASSWORD@HOST; a server's store is a "
