@@ -119,6 +119,21 @@ def test_a_worker_the_run_did_not_have_is_refused_by_add(copy, tmp_path):
     assert not store.exists()
 
 
+@pytest.mark.parametrize("repeat", ["0", "2"])
+def test_a_pass_the_run_did_not_make_is_refused_by_add(copy, tmp_path, repeat):
+    """A one-worker run of one repeat made pass 1 alone: 0 and 2 are named as outside it,
+    not as another worker's."""
+    results = pd.read_csv(copy / "results.csv", dtype=str, keep_default_na=False)
+    assert set(results["repeat"]) == {"1"}
+    results.loc[0, "repeat"] = repeat
+    results.to_csv(copy / "results.csv", index=False)
+    store = tmp_path / "h.duckdb"
+    refused(history_add(copy, store), f"results.csv: line 2: repeat holds {repeat}: the "
+            "run's passes are numbered 1 to 1 (1 worker(s), 1 pass(es) each, as sweep.json "
+            "says)")
+    assert not store.exists()
+
+
 @pytest.mark.slow
 def test_statuses_that_differ_within_a_configuration_are_refused(tmp_path):
     """Every configuration out of memory: one phase row edited to `error` is a row of a

@@ -55,9 +55,17 @@ def check_workers(path: Path, results: pd.DataFrame, sweep: dict[str, Any] | Non
     settings = (sweep or {}).get("sweep")
     repeats = settings.get("repeats") if isinstance(settings, dict) else None
     named = results["worker"].notna().to_numpy()
-    if not named.any() or not isinstance(repeats, int) or isinstance(repeats, bool) \
-            or repeats < 1:
+    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
         return  # the plan's check says what a sweep.json without repeats lacks
+    passes = max(workers, 1) * repeats
+    outside = ~results["repeat"].between(1, passes).to_numpy()
+    if outside.any():
+        raise UsageError(f"{path}: line {_line(outside)}: repeat holds "
+                         f"{results['repeat'].iloc[int(outside.argmax())]}: the run's passes "
+                         f"are numbered 1 to {passes} ({max(workers, 1)} worker(s), "
+                         f"{repeats} pass(es) each, as {SWEEP_FILE} says)")
+    if not named.any():
+        return
     expected = results["repeat"].map(lambda repeat: worker_of(int(repeat), repeats))
     other = (named & results["worker"].ne(expected).to_numpy())
     if other.any():
