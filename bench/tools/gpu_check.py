@@ -160,16 +160,16 @@ def check_out_of_memory(device: str, folder: Path, checks: list) -> None:
           checks)
 
 
-def check_verify(device: str, checks: list[dict]) -> None:
-    """Gradient flow, setup equivalence and the reference loops on CUDA: every optimizer and
-    implementation in fp32; under bf16 autocast, where a tolerance of its own applies, Adam
-    alone."""
+def check_verify(device: str, checks: list[dict], scenarios=tuple(SCENARIOS)) -> None:
+    """Gradient flow, setup equivalence and the reference loops on CUDA, of every scenario
+    (``scenarios``: a test's few): every optimizer and implementation in fp32; under bf16
+    autocast, where a tolerance of its own applies, Adam alone."""
     for precision, optimizers in (("fp32", ("adam", "adamw", "sgd")), ("bf16", ("adam",))):
-        flows = [r for s in SCENARIOS for r in gradient_flow(
+        flows = [r for s in scenarios for r in gradient_flow(
             s, device=device, n_networks=3, precision=precision, size=check_size(s))]
         check(f"gradient flow on CUDA, {precision}", all(r.ok for r in flows),
               f"{len(flows)} cells", checks)
-        eq = [r for s in SCENARIOS for opt in optimizers
+        eq = [r for s in scenarios for opt in optimizers
               for impl in ("loop", "foreach", "fused")
               for r in setup_equivalence(s, optimizer=opt, optimizer_impl=impl, device=device,
                                          n_networks=3, precision=precision,
@@ -179,7 +179,7 @@ def check_verify(device: str, checks: list[dict]) -> None:
         check(f"setup equivalence on CUDA, {precision}", all(r.ok for r in eq),
               f"{bitwise}/{len(eq)} bitwise identical, largest difference {worst:.2e} "
               f"({eq[0].tolerance})", checks)
-        combinations = [(s, opt, impl) for s in SCENARIOS if s in LOOPS for opt in optimizers
+        combinations = [(s, opt, impl) for s in scenarios if s in LOOPS for opt in optimizers
                         for impl in ("loop", "foreach", "fused")]
         # where a tolerance cannot hold (see unchecked), the combination is left out, counted
         left_out = [c for c in combinations if unchecked(c[0], device, precision, c[2])]
