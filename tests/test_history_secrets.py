@@ -137,7 +137,7 @@ def test_urls_libpq_would_misread_are_refused_without_showing_the_password(secre
         f"postgresql://{role}:PASSWORD/x@127.0.0.1:{port}/db": "percent-encode an @ or /",
         f"postgresql://{role}:{ENCODED}@[::1:{port}/db": "cannot reach history store",
         f"postgresql://{role}:{ENCODED}@127.0.0.1:{port}/db?foo=PASSWORD":
-            "invalid URI query parameter",
+            "a query part that is not KEY=VALUE with a key libpq reads",
         f"host=127.0.0.1 port={port} user={role} password={ENCODED}":
             "a keyword=value connection string is not a store URL",
         f"postgresql//{role}:{ENCODED}@127.0.0.1:{port}/db": "URL starts postgresql://",

@@ -69,6 +69,14 @@ def test_a_url_with_spaces_around_it_reaches_postgresql(role_url, real_run, tmp_
      "postgresql%3A//alice:***@host:5432/db is neither"),
     (f"postgresql%3A/alice:{PASSWORD}@host/db", "USER:PASSWORD@ in one of its parts (not shown"),
     (f"stores/alice:{PASSWORD}@host/db", "USER:PASSWORD@ in one of its parts"),
+    # a server's URL without its scheme: no file named after its password
+    (f"127.0.0.1:5432/bench?password={PASSWORD}", "holds what reads as a password (not shown)"),
+    (f"//alice@127.0.0.1:5432/bench?password={PASSWORD}", "holds what reads as a password"),
+    # a query part libpq cannot read is quoted back by libpq: refused first, not shown
+    (f"postgresql://alice@127.0.0.1:5/db?password{PASSWORD}", "a query part that is not "
+     "KEY=VALUE with a key libpq reads (not shown"),
+    (f"postgresql://alice@127.0.0.1:5/db?pass%77ord%3D{PASSWORD}", "not KEY=VALUE"),
+    (f"postgresql://alice@127.0.0.1:5/db?password:{PASSWORD}", "not KEY=VALUE"),
 ])
 def test_a_name_no_file_would_keep_is_refused(real_run, tmp_path, store, expected):
     work = tmp_path / "cwd"

@@ -107,6 +107,14 @@ def postgresql(rest: str) -> Location:
     user, has_password, password = credentials.partition(":")
     address, _, query = tail.partition("?")
     pairs = [part.partition("=") for part in query.split("&") if part]
+    # libpq quotes back a part it cannot read (no =, or a key it does not know, such as a
+    # mistyped `passwordSECRET` or `password%3DSECRET`): refused here, and not shown
+    if any(not equals or _key(key) not in (*SHOWN_PARAMETERS, *PASSWORD_PARAMETERS)
+           for key, equals, _ in pairs):
+        raise StoreError("the history store's URL has a query part that is not KEY=VALUE with "
+                         "a key libpq reads (not shown: it may hold a password); a "
+                         "password goes in the environment or a service file, where libpq "
+                         "finds it, or in the query's password parameter")
     secrets = [password] if has_password else []
     # keys as libpq reads them: percent-decoded (``pass%77ord`` is ``password``)
     secrets += [value for key, _, value in pairs if _key(key) in PASSWORD_PARAMETERS]
@@ -144,22 +152,26 @@ def _key(key: str) -> str:
 
 def _duckdb(path: str) -> Location:
     """A DuckDB file at ``path``; never a name DuckDB reads as something else (``:memory:``
-    keeps nothing), nor a text with a URL in it (a file would be made of a mistyped URL,
-    its password in the file's name)."""
+    keeps nothing), nor a text with a URL or a password in it (a file would be made of a
+    mistyped URL, its password in the file's name)."""
     if path.startswith(":"):
         raise StoreError(f"history store {path}: DuckDB's special names ({MEMORY} and the "
                          "like) keep nothing; give a DuckDB file's path")
     if "://" in path or re.search(r"(?i)%3a//", path):  # a URL, its scheme mistyped
         raise StoreError(f"history store {_shown(path)} is neither a file path nor a URL "
                          "this harness reads: give a DuckDB file or a postgresql:// URL")
-    if _IN_A_PART.search(path):  # a server's URL mistyped past recognition
-        raise StoreError("history store: the path given has USER:PASSWORD@ in one of its "
-                         "parts (not shown: it may hold a password), a server's URL, not a "
-                         "file; a server's store is a postgresql:// URL")
     if _USERINFO.match(path):  # duckdb://user:password@host/db: a server's URL, mistyped
         raise StoreError(f"history store {hide('duckdb://' + path)}: a duckdb:// store is a "
                          "file path, not USER:PASSWORD@HOST; a server's store is a "
                          "postgresql:// URL")
+    if _IN_A_PART.search(path):  # a server's URL mistyped past recognition
+        raise StoreError("history store: the path given has USER:PASSWORD@ in one of its "
+                         "parts (not shown: it may hold a password), a server's URL, not a "
+                         "file; a server's store is a postgresql:// URL")
+    if hide(path) != path:  # a server's URL without its scheme: HOST/DB?password=...
+        raise StoreError("history store: the path given holds what reads as a password (not "
+                         "shown), a server's URL without its scheme, not a file; a server's "
+                         "store is a postgresql:// URL")
     if not path.strip():
         raise StoreError("history store duckdb:// names no file; give duckdb://PATH or a path")
     # ~ the home folder, as a shell makes it (a quoted one, or $BENCH_HISTORY's, comes here
