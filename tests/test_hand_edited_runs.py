@@ -107,6 +107,21 @@ def test_a_value_no_sweep_writes_is_refused_by_add(copy, tmp_path, column):
     assert not store.exists()
 
 
+@pytest.mark.parametrize("column, words", [
+    ("bound", "bound holds 'lol', not one of compute, launch, neither"),
+    ("energy_source", "energy_source holds 'lol', not one of counter, estimate")])
+def test_a_word_no_sweep_writes_in_an_empty_cell_is_refused_by_add(copy, tmp_path, column,
+                                                                  words):
+    """Cells a CPU run leaves empty, filled by hand with a word outside their set."""
+    results = pd.read_csv(copy / "results.csv", dtype=str, keep_default_na=False)
+    assert set(results[column]) == {""}
+    results.loc[0, column] = "lol"
+    results.to_csv(copy / "results.csv", index=False)
+    store = tmp_path / "h.duckdb"
+    refused(history_add(copy, store), f"results.csv: line 2: {words}")
+    assert not store.exists()
+
+
 def test_a_worker_the_run_did_not_have_is_refused_by_add(copy, tmp_path):
     """A one-worker run: every pass is worker 1's."""
     results = pd.read_csv(copy / "results.csv", dtype=str, keep_default_na=False)

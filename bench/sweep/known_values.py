@@ -1,8 +1,9 @@
 """Cells a sweep fills from a known set, held to that set: a row that names anything else
 was not written by a sweep (it was edited by hand, or by another tool), and a store would
 keep it as measured so. The sets are the writer's own, imported from where it takes them,
-never copied here: the phases (``bench/schema.py``), the clocks and the reasons sampling
-stops (``bench/measure/timing_words.py``), and the worker of each pass
+never copied here: the phases and the energy's sources (``bench/schema.py``), the clocks
+and the reasons sampling stops (``bench/measure/timing_words.py``), what bounds a phase
+(``bench/analyze/phase_bounds.py``), and the worker of each pass
 (``bench/sweep/passes.py``, by the repeats sweep.json records). A configuration's outcome
 is one status, which each of its phase rows repeats: rows of one configuration that
 disagree were not written together. (The status itself is held to its set by the typed
@@ -16,18 +17,20 @@ from typing import Any
 
 import pandas as pd
 
+from bench.analyze.phase_bounds import COMPUTE, LAUNCH, NEITHER
 from bench.errors import UsageError
 from bench.measure.timing_words import CLOCKS, STOP_REASONS
-from bench.schema import SWEEP_FILE, TIMED_PHASES
+from bench.schema import COUNTER, ESTIMATE, SWEEP_FILE, TIMED_PHASES
 from bench.sweep.passes import worker_of
 
-KNOWN = {"phase": TIMED_PHASES, "clock": CLOCKS, "stop_reason": STOP_REASONS}
+KNOWN = {"phase": TIMED_PHASES, "clock": CLOCKS, "stop_reason": STOP_REASONS,
+         "bound": (COMPUTE, LAUNCH, NEITHER), "energy_source": (COUNTER, ESTIMATE)}
 
 
 def check_known_values(path: Path, results: pd.DataFrame, sweep: dict[str, Any] | None,
                        workers: int) -> None:
-    """Refuse in one line a row of ``results`` (typed) whose phase, clock or stop reason
-    is none the writer writes (an empty clock or stop reason is the status's business), a
+    """Refuse in one line a row of ``results`` (typed) whose phase, clock, stop reason,
+    bound or energy source is none the writer writes (an empty clock or stop reason is the status's business), a
     configuration whose rows name two statuses, or a worker other than the pass's own."""
     for column, known in KNOWN.items():
         text = results[column].astype(str)
