@@ -87,6 +87,40 @@ def rows_written(out) -> int:
 
 
 @pytest.mark.slow
+def test_signals_before_the_workers_open_the_run_leave_a_run_to_resume(tmp_path):
+    """Two signals as soon as the run's environment is recorded, before its workers (fresh
+    interpreters, slow to start on a loaded machine) have opened its files: the run stops
+    with nothing measured and resumes, as one stopped later does (or, the signals landing
+    while it still set up, its folder is taken back). It failed reading a results.csv no
+    worker had made yet."""
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen([sys.executable, "-m", "bench", "run", "--scenarios",
+                                "sequential", "--batch-sizes", "1", "--optimizer-setups",
+                                "separate,single", "--workers", "2", "--warmup-s", "0",
+                                "--budget-s", "0.05", "--out-dir", str(out), "--quiet",
+                                "--no-report"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "env.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGTERM)
+    process.send_signal(signal.SIGTERM)
+    said, err = process.communicate(timeout=120)
+    assert process.returncode == 143, err
+    assert "Traceback" not in err and "holds no results.csv" not in err, err
+    if not out.exists():  # stopped while it set up, before the workers: taken back
+        assert "interrupted before anything was measured" in err and "taken back" in err
+        return
+    assert rows_written(out) == 0
+    resumed = subprocess.run([sys.executable, "-m", "bench", "run", "--resume", str(out),
+                              "--quiet", "--no-report"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert rows_written(out) == 2 * 2 * 4  # two workers' passes of two setups' four phases
+
+
+@pytest.mark.slow
 def test_a_signal_stops_the_workers_and_the_run_resumes(tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

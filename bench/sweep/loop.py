@@ -298,6 +298,11 @@ def _measure_by_workers(run: OpenRun, argv: list[str], progress: bool, stream: T
                         loads: list[str]) -> RunOutcome:
     """The run's passes by its workers; what is on disk afterwards is the outcome."""
     workers, signum, codes = measure_with_workers(run, argv, loads, progress, stream)
+    if signum is not None and not (run.out_dir / RESULTS_FILE).exists():
+        # stopped before a worker opened the run's files (a loaded machine starts them
+        # slowly): as if one had and measured nothing, so the run resumes as any other
+        ResultsWriter(run.out_dir, run.run_id, torch.__version__, socket.gethostname(),
+                      run.config.repeats).close()
     on_disk = load_run(run.out_dir, allow_empty=True).results
     done = set(zip(on_disk["repeat"].tolist(), on_disk["config_id"].tolist()))
     total = len(run.specs) * run.config.repeats * workers.count

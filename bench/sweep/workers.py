@@ -87,7 +87,10 @@ def worker_timing(config: SweepConfig) -> TimingOptions:
 def process_spread(out_dir: Path) -> float | None:
     """The spread between the workers' passes: per configuration, the standard deviation of
     its step median's logarithm over the passes, pooled over every configuration with two
-    or more (their variances, weighted by degrees of freedom). None under two passes."""
+    or more (their variances, weighted by degrees of freedom). None under two passes, or
+    where no worker opened the run's files (stopped before they started)."""
+    if not (out_dir / RESULTS_FILE).exists():
+        return None
     results = load_run(out_dir, allow_empty=True).results
     rows = results[(results["status"] == OK) & (results["phase"] == STEP)]
     logs = np.log(rows["median_ms"].astype(float))
