@@ -23,7 +23,7 @@ from typing import Any
 from bench.axes import (AXES, DDP_WRAP, DEVICE, N_NETWORKS, OPTIMIZER_IMPL, OPTIMIZER_SETUP,
                         SCENARIO, Axis, config_id)
 from bench.errors import UsageError
-from bench.schema import ONLY_KEY
+from bench.schema import ONLY_KEY as ONLY
 from bench.measure.devices import rank_devices, resolve_devices
 from bench.measure.timers import TimingOptions
 from bench.sweep.groups import COMPARABLE, NOT_COMPARED, Group, compared_axis, form_groups
@@ -37,7 +37,6 @@ DEFAULT_SWEEP = SWEEPS_DIR / "default.toml"
 # the launch-bound case, and the real workloads at batch sizes that keep a GPU busy.
 DEFAULT_CUDA_SWEEP = SWEEPS_DIR / "default-cuda.toml"
 PARTS = "parts"
-ONLY = ONLY_KEY
 SWEEP_KEYS = {axis.sweep_key: axis for axis in AXES}
 SCALARS = {"seed": int, "repeats": int, "threads": int, "workers": int}
 AUTO_WORKERS = 0  # `workers = 0`: as many as the spread between processes asks for

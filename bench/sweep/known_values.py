@@ -30,8 +30,9 @@ KNOWN = {"phase": TIMED_PHASES, "clock": CLOCKS, "stop_reason": STOP_REASONS,
 def check_known_values(path: Path, results: pd.DataFrame, sweep: dict[str, Any] | None,
                        workers: int) -> None:
     """Refuse in one line a row of ``results`` (typed) whose phase, clock, stop reason,
-    bound or energy source is none the writer writes (an empty clock or stop reason is the status's business), a
-    configuration whose rows name two statuses, or a worker other than the pass's own."""
+    bound or energy source is none the writer writes (an empty clock or stop reason is the
+    status's business), a configuration whose rows name two statuses, or a worker other
+    than the pass's own."""
     for column, known in KNOWN.items():
         text = results[column].astype(str)
         other = (text.str.strip().ne("") & ~text.isin(known)).to_numpy()
