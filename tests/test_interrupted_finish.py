@@ -57,19 +57,22 @@ def test_a_signal_while_the_store_is_waited_for_names_the_add_that_finishes_it(t
 @pytest.mark.parametrize("signum, code, ignored", [(signal.SIGINT, 130, False),
                                                    (signal.SIGTERM, 143, False),
                                                    (signal.SIGINT, 130, True)])
-def test_a_signal_before_anything_is_measured_takes_the_folder_back(tmp_path, signum, code,
-                                                                    ignored):
-    """Stopped while it waits for its first turn (its folder made, its sweep recorded),
-    a run leaves nothing behind: the same command starts it again. ``ignored``: started
-    ignoring SIGINT, as a job a script starts with `&` is; it still stops on it (it was
-    dropped until the sweep's own handler came, and the run waited for good)."""
+def test_a_side_stopped_before_its_first_turn_keeps_its_folder_for_the_resume(tmp_path, signum,
+                                                                            code, ignored):
+    """A side of a paired round stopped while it waits for its first turn (its folder made,
+    its sweep recorded) keeps its folder: the other side may have measured meanwhile, and
+    the round resumes only where both folders are (its folder was taken back, and the paired
+    command it told to resume then refused the round). ``ignored``: started ignoring SIGINT,
+    as a job a script starts with `&` is; it still stops on it (it was dropped until the
+    sweep's own handler came, and the run waited for good)."""
     turn_in, turn_back = os.pipe()  # never written: the first turn never comes
     asked, ask = os.pipe()  # where the run says it is ready for its turn
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT), TURNS_VARIABLE: f"{turn_in},{ask},1"}
     proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--scenarios", "sequential",
                              "--batch-sizes", "1", "--devices", "cpu", *QUICK, "--out-dir",
-                             str(out)], cwd=ROOT, env=env, pass_fds=(turn_in, ask),
+                             str(out), "--no-report"], cwd=ROOT, env=env,
+                            pass_fds=(turn_in, ask),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
                             if ignored else None)
@@ -86,9 +89,15 @@ def test_a_signal_before_anything_is_measured_takes_the_folder_back(tmp_path, si
     assert "Traceback" not in err
     # one line, said where it happened, not followed by the command line's own
     assert [line for line in err.splitlines() if line.startswith("interrupted")] == [
-        f"interrupted before anything was measured: {out} was taken back; the same command "
-        "starts the run again"], err
-    assert not out.exists()
+        f"interrupted before anything was measured: {out} is kept for the paired rounds, "
+        "whose command resumes it side by side"], err
+    assert (out / "sweep.json").exists() and configs_on_disk(out) == 0
+    if signum == signal.SIGINT and not ignored:  # once is enough: the folder resumes whole
+        done = subprocess.run([sys.executable, "-m", "bench", "run", "--resume", str(out),
+                               "--quiet", "--no-report"], cwd=ROOT, capture_output=True,
+                              text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert done.returncode == 0, done.stderr
+        assert configs_on_disk(out) == 3
 
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

@@ -227,12 +227,20 @@ def run_sweep(config: SweepConfig, out_dir: Path | None = None, *, argv: list[st
             return _measure(run, list(argv), progress, stream, fail_fast, list(loads))
         except KeyboardInterrupt as stop:
             # stopped while it set up (before the sweep's own handlers): with nothing
-            # measured, its folder is taken back, so that the same command starts again
+            # measured, its folder is taken back, so that the same command starts again.
+            # Not a side of a paired round: the other side may have measured while this one
+            # waited for its first turn, and the round resumes only where both folders are
             if not measured_any(run.out_dir):
+                signum = getattr(stop, "signum", signal.SIGINT)
+                if current_turns() is not None:
+                    print(f"interrupted before anything was measured: {run.out_dir} is kept "
+                          "for the paired rounds, whose command resumes it side by side",
+                          file=stream, flush=True)
+                    raise SaidStop(signum) from None
                 run.abandon()
                 print(f"interrupted before anything was measured: {run.out_dir} was taken "
                       "back; the same command starts the run again", file=stream, flush=True)
-                raise SaidStop(getattr(stop, "signum", signal.SIGINT)) from None
+                raise SaidStop(signum) from None
             raise
         finally:
             run.close()
