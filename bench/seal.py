@@ -49,7 +49,8 @@ def check_seal(record: dict[str, Any], path: Path | str, hint: str = "", *,
     what the user can do, after the reason."""
     if DIGEST_KEY not in record:
         if sealed and not Path(path).is_file():
-            raise UsageError(f"{path} is missing: the run wrote it, and a sealed run keeps "
+            what = "is a folder, not the file" if Path(path).is_dir() else "is missing"
+            raise UsageError(f"{path} {what}: the run wrote it, and a sealed run keeps "
                              f"it{hint}")
         if sealed:
             raise UsageError(f"{path} has lost its {DIGEST_KEY!r}: it is not what the run "

@@ -185,6 +185,37 @@ def test_a_byte_order_mark_is_named_by_add_and_resume(copy, tmp_path, name):
     assert files(copy) == before
 
 
+# -- a column named twice --------------------------------------------------------------------
+
+TIMES = {"results.csv": "median_ms", "samples.csv": "device_ms"}
+
+
+@pytest.mark.parametrize("name", slow_except(list(TIMES), quick=[]))
+def test_a_column_named_twice_is_refused_not_read_as_another(copy, tmp_path, name):
+    """pandas reads a second `median_ms` as `median_ms.1`: the run was stored with the
+    first column's figures, the second's dropped without a word."""
+    path, column = copy / name, TIMES[name]
+    lines = path.read_text().splitlines()
+    path.write_text("".join(f"{line},{column if i == 0 else '9'}\n"
+                            for i, line in enumerate(lines)))
+    store = tmp_path / "h.duckdb"
+    refused(history_add(copy, store), f"{name}: its header names '{column}' twice, where the "
+            "writer names each column once")
+    assert not store.exists()
+    before = files(copy)
+    refused(resume(copy), f"{name}")
+    assert files(copy) == before
+
+
+@pytest.mark.parametrize("name", slow_except(["samples.csv", "env.json"], quick=[]))
+def test_a_folder_in_a_run_file_s_place_is_named_a_folder(copy, tmp_path, name):
+    """It was said to be missing, or to be no such file."""
+    (copy / name).unlink()
+    (copy / name).mkdir()
+    refused(history_add(copy, tmp_path / "h.duckdb"), f"{copy / name} is a folder, not ")
+    assert not (tmp_path / "h.duckdb").exists()
+
+
 # -- a stored run, edited -------------------------------------------------------------------
 
 def test_the_advice_for_an_edited_copy_of_a_stored_run_is_one_that_works(copy, tmp_path):

@@ -23,7 +23,8 @@ import pandas as pd
 
 from bench.axes import BASE, BATCH_SIZE, CUDA_GRAPH, VARIANTS, WORLD_SIZE
 from bench.analyze.integers import EXACT_IN_FLOAT, hidden_fractions, whole_numbers
-from bench.analyze.run_files import refuse_byte_order_mark, refuse_special_file
+from bench.analyze.run_files import (refuse_byte_order_mark, refuse_repeated_columns,
+                                     refuse_special_file)
 from bench.errors import UsageError
 from bench.schema import (COLUMNS, ENV_FILE, NETWORK_COLUMNS, NETWORKS_FILE, OK,
                           OPERATOR_COLUMNS, OPERATORS_FILE, RESULTS_FILE, SAMPLE_COLUMNS,
@@ -82,10 +83,12 @@ def read_table(path: Path, required: tuple[str, ...], timing: str, *,
     with it. ``timing`` names the column that must be filled on every measured row."""
     refuse_special_file(path)
     if not path.is_file():
-        raise UsageError(f"{path}: no such file")
+        raise UsageError(f"{path} is a folder, not a file" if path.is_dir()
+                         else f"{path}: no such file")
     if not path.read_bytes().strip():
         raise UsageError(f"{path} is empty")
     refuse_byte_order_mark(path)  # before the line checks: it is what they would misread
+    refuse_repeated_columns(path)
     # the writer ends every row with a line break; a file that does not was cut off mid-row
     if not _ends_with_newline(path):
         raise UsageError(f"{path} is truncated: its last line is incomplete (it has no line "
@@ -248,6 +251,7 @@ def read_samples(path: Path, *, allow_empty: bool = False) -> pd.DataFrame:
         return typed(path, pd.DataFrame(columns=list(REQUIRED_SAMPLES), dtype=str),
                      SAMPLE_COLUMNS)
     refuse_byte_order_mark(path)  # pandas' fast parse would drop it without a word
+    refuse_repeated_columns(path)  # and would read the second of a name as NAME.1
     dtypes = {"float": float, "int": np.int64, "str": str}
     # an integer column that may be empty is read as float, NaN where it is
     blank = {c.name: [""] for c in SAMPLE_COLUMNS if c.empty_when != "never"}

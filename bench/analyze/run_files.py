@@ -4,6 +4,8 @@ file, and a folder's results are of one run."""
 from __future__ import annotations
 
 import codecs
+import csv
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -34,6 +36,24 @@ def refuse_byte_order_mark(path: Path) -> None:
         raise UsageError(f"{path} starts with a byte-order mark (EF BB BF), which the harness "
                          "never writes: the file was edited or rewritten by another tool; "
                          "remove the mark, or restore the file as the run wrote it")
+
+
+def refuse_repeated_columns(path: Path) -> None:
+    """The writer names each column once. A header naming one twice is an edit: pandas
+    would read the second as `NAME.1`, a column no reader looks at, and its cells would
+    be dropped without a word while the first was taken."""
+    try:
+        with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+            header = next(csv.reader(handle), [])
+    except (OSError, csv.Error):
+        return  # missing, unreadable or not CSV: the reader that opens it says so
+    repeated = [(name, count) for name, count in Counter(header).items() if count > 1]
+    if repeated:
+        name, count = repeated[0]
+        raise UsageError(f"{path}: its header names {name!r:.60} "
+                         f"{'twice' if count == 2 else f'{count} times'}, where the writer "
+                         "names each column once: the file was edited; restore it as the run "
+                         "wrote it")
 
 
 MAX_RUN_ID = 200
