@@ -127,6 +127,12 @@ def check_output(path: Path, option: str = "--out", *, inputs: Iterable[Path] = 
     if any((folder / marker).exists() for marker in RUN_MARKERS) and not own:
         raise UsageError(f"{where} is in the run folder {folder}, whose files are the run's "
                          "own; give a path outside it")
+    # a folder the command reads (a side's rounds) holds what it holds: a page there
+    # could take the name of a round still to come
+    read_folders = [given for given in inputs if given.is_dir()]
+    if not own and any(resolved(folder) == resolved(given) for given in read_folders):
+        raise UsageError(f"{where} is in {folder}, a folder the command reads; give a path "
+                         "outside it")
     if (folder / ROUNDS_RECORD).is_file() and path.name in ROUNDS_FILES \
             and (path.name == ROUNDS_RECORD or path.name not in may_replace):
         raise UsageError(f"{where} is one of the files of the paired rounds in {folder}; "

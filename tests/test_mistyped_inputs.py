@@ -39,6 +39,32 @@ def test_a_store_the_run_folder_would_take_is_refused_before_measuring(tmp_path)
         assert not run.exists()
 
 
+@pytest.mark.slow
+def test_an_add_keeps_its_store_out_of_the_run_folders(real_run, tmp_path):
+    """An add made the store among the files of the run it stored, where a run refuses it;
+    and a store given as another run's folder was answered with a file inside that run."""
+    run = shutil.copytree(real_run, tmp_path / "run")
+    before = sorted(p.name for p in run.iterdir())
+    for store, where in ((run, "is the run folder"), (run / "h.duckdb", "is in the run folder")):
+        refused_in_one_line(run_cli("history", "add", str(run), "--store", str(store)),
+                            f"--store {store} {where} {run}; give a store outside it")
+    assert sorted(p.name for p in run.iterdir()) == before
+    other = shutil.copytree(real_run, tmp_path / "other")
+    refused_in_one_line(run_cli("history", "add", str(run), "--store", str(other)),
+                        f"history store {other} is a run folder; give a file outside it")
+    assert sorted(p.name for p in other.iterdir()) == before
+    # nor in another run's folder than those it adds
+    refused_in_one_line(run_cli("history", "add", str(run), "--store", str(other / "h.duckdb")),
+                        f"--store {other / 'h.duckdb'} is in the run folder {other}; give a "
+                        "store outside it")
+    assert sorted(p.name for p in other.iterdir()) == before
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    refused_in_one_line(run_cli("history", "add", str(run), "--store", str(plain)),
+                        f"history store {plain} is a folder; give a file, e.g. "
+                        f"{plain / 'history.duckdb'}")
+
+
 def test_an_empty_schema_is_refused_not_taken_for_the_default(tmp_path):
     store = tmp_path / "h.duckdb"
     refused_in_one_line(run_cli("history", "changes", "--store", str(store), "--schema", ""),

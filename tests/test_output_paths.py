@@ -73,6 +73,12 @@ def test_compare_and_paired_pages_and_decisions_keep_off_the_runs(stored, tmp_pa
         assert unchanged(target, kept)
     one_line(run_cli("paired", str(rounds["a"]), str(rounds["b"]), "--decisions",
                      str(tmp_path)), "is a folder")
+    # nor beside a side's rounds, where a page named as the next round made that round fail
+    for name in ("round-03", "README"):
+        target = rounds["b"] / name
+        one_line(run_cli("paired", str(rounds["a"]), str(rounds["b"]), "--out", str(target)),
+                 f"--out {target} is in {rounds['b']}, a folder the command reads")
+        assert not target.exists()
     assert unchanged(other / "results.csv", before)
 
 

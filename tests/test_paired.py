@@ -354,3 +354,22 @@ def test_a_record_whose_rounds_measured_nothing_gives_way_to_new_arguments(real_
     with pytest.raises(SystemExit):
         keep_what_is_measured(out, envs, ["--batch-sizes", "2"])
     assert "holds rounds of another measurement" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_rounds_a_side_could_not_measure_end_in_exit_1(tmp_path):
+    """An environment whose sweep fails in a round (here: its interpreter refuses round 2 of 3)
+    leaves that round to the others alone: the rounds said so in a note, then exited 0."""
+    picky = tmp_path / "picky-python"
+    picky.write_text(f'#!/bin/sh\ncase "$*" in *round-02*) echo refused >&2; exit 3;; esac\n'
+                     f'exec {sys.executable} "$@"\n')
+    picky.chmod(0o755)
+    proc = subprocess.run([sys.executable, "-m", "bench", "paired-rounds",
+                           "--env", f"a={sys.executable}", "--env", f"b={picky}",
+                           "--rounds", "3", "--every-round", "--out-dir", str(tmp_path / "out"),
+                           "--run-args", SWEEP], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert "[round 2] b: the sweep did not complete (exit 3)" in proc.stderr, proc.stderr
+    assert "note: the sweep did not complete in b" in proc.stderr
+    assert proc.returncode == 1, proc.stderr
+    assert (tmp_path / "out" / "b" / "round-01" / "results.csv").exists()

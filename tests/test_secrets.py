@@ -68,6 +68,10 @@ def test_a_store_is_named_without_its_password(url, name, secrets):
     ("duckdb://s3://bucket/h", "a duckdb:// store is a file path, not s3:"),
     ("postgresql://u:p@ss@h/db", "percent-encode an @ or /"),
     ("postgresql://u:pa/ss@h/db", "percent-encode an @ or /"),
+    # libpq reads an @ in the query; it is refused for the masking, saying where it is
+    ("postgresql://u@h:5/db?password=pw@x/y", "has an @ in its query: percent-encode it "
+     "there (%40)"),
+    ("postgresql://u@h:5/db?sslmode=require&password=pw@", "has an @ in its query"),
     ("postgresql:/u:pw@h/db", "URL starts postgresql://"),
     ("postgresql//u:pw@h/db", "URL starts postgresql://"),
     ("host=h password=pw", "a keyword=value connection string is not a store URL"),

@@ -65,6 +65,7 @@ def duplicate_line(path, line):
     return len(lines) + 1
 
 
+@pytest.mark.slow
 def test_a_duplicated_results_row_is_refused_by_every_reader(copy, runs, capsys):
     case = copy()
     before = (case / RESULTS_FILE).read_bytes()
@@ -82,6 +83,7 @@ def test_a_duplicated_results_row_is_refused_by_every_reader(copy, runs, capsys)
     assert (case / RESULTS_FILE).read_bytes() == damaged
 
 
+@pytest.mark.slow
 def test_a_duplicated_sample_is_refused(copy, runs, capsys):
     case = copy()
     dup = duplicate_line(case / SAMPLES_FILE, 5)

@@ -8,9 +8,10 @@ import sys
 
 from bench.cli import user_path
 from bench.history.add import ADDED, add_run, known_outcome, stored_fingerprints
+from bench.history.location import check_store_apart
 from bench.errors import UsageError
 from bench.history.record import RunRecord, read_record
-from bench.history.store import check_store, open_store
+from bench.history.store import check_store, open_store, store_url
 from bench.sweep.interrupt import checkpoint, exit_code, stop_at_checkpoints
 
 
@@ -39,6 +40,9 @@ def add_all(args: argparse.Namespace) -> int:
     """Every folder read and checked, and every run already stored looked up read-only,
     before the store is opened to write (which makes or moves its tables): a command that
     refuses any folder, or a run stored with other contents, leaves the store as it was."""
+    for folder in args.run_dirs:  # the store must not become one of a run's files
+        check_store_apart(store_url(args.store), folder,
+                          "--store" if args.store is not None else "the history store")
     check_store(args.store, args.schema)
     checked = [read_record(folder) for folder in args.run_dirs]
     first_of: dict[str, RunRecord] = {}

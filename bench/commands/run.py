@@ -23,7 +23,7 @@ from bench.cli import user_path
 from bench.commands.run_finish import finish, history_words
 from bench.errors import UsageError
 from bench.measure.allocator import steady_allocator
-from bench.output_path import URL_LIKE, resolved
+from bench.output_path import URL_LIKE
 from bench.sweep.config import (COMPARE_BY, COMPARE_CHOICES, ONLY, SweepConfig,
                                 default_sweep, load_sweep, parse_list)
 from bench.sweep.interrupt import exit_code
@@ -144,7 +144,8 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
                          "leave it out to store nothing")
     if args.history and args.worker is None:
         from bench.history.store import check_store  # as add_to_history imports it
-        check_store_apart(args.history, args.resume or args.out_dir)
+        from bench.history.location import check_store_apart
+        check_store_apart(args.history, args.resume or args.out_dir, "--history")
         check_store(args.history)
     steady_allocator()  # before any tensor: see bench/measure/allocator.py
     common = {"argv": command, "progress": not args.quiet, "fail_fast": args.fail_fast}
@@ -166,20 +167,6 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
         from bench.commands.run_traces import trace_measured
         trace_measured(outcome)
     return finish(outcome, args.load, history=args.history, report=args.report)
-
-
-def check_store_apart(history: str, out_dir: Path | None) -> None:
-    """A DuckDB store is a file of its own: the run folder, or a file in it, would be
-    found taken (or refused as no store) only once the sweep is over."""
-    from bench.history.location import DUCKDB, locate
-    location = locate(history)
-    if out_dir is None or location.kind != DUCKDB:
-        return
-    store, folder = resolved(Path(location.target)), resolved(out_dir)
-    if store == folder or folder in store.parents:
-        where = "the run folder" if store == folder else "in the run folder"
-        raise UsageError(f"--history {location.name} is {where} {out_dir}; give a store "
-                         "outside it, e.g. results/history.duckdb")
 
 
 def main_worker(args: argparse.Namespace) -> int:

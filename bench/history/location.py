@@ -27,7 +27,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from bench.history.store_error import StoreError
-from bench.output_path import broken_link
+from bench.output_path import RUN_MARKERS, broken_link, resolved
 from bench.secrets import MASK, hide
 
 POSTGRESQL, DUCKDB = "postgresql", "duckdb"
@@ -100,10 +100,14 @@ def postgresql(rest: str) -> Location:
     end = re.search(r"[@/]", rest)
     if end is not None and end.group() == "@":
         credentials, tail = rest[:end.start()], rest[end.end():]
-    if "@" in tail:
+    before_query, _, in_query = tail.partition("?")
+    if "@" in before_query:
         raise StoreError("the history store's URL has an @ that libpq would not read as the "
                          "end of its user and password: percent-encode an @ or / in the "
                          "password or the database name (%40, %2F)")
+    if "@" in in_query:  # read by libpq, but a second @ is where a password's masking begins
+        raise StoreError("the history store's URL has an @ in its query: percent-encode it "
+                         "there (%40)")
     user, has_password, password = credentials.partition(":")
     address, _, query = tail.partition("?")
     pairs = [part.partition("=") for part in query.split("&") if part]
@@ -191,6 +195,9 @@ def check_duckdb_file(path: Path) -> None:
     if line is not None:
         raise StoreError(line)
     if path.is_dir():
+        if any((path / marker).exists() for marker in RUN_MARKERS):  # not a file in it
+            raise StoreError(f"history store {path} is a run folder; give a file outside "
+                             "it, e.g. results/history.duckdb")
         raise StoreError(f"history store {path} is a folder; give a file, e.g. "
                          f"{path / 'history.duckdb'}")
     if not path.exists():
@@ -209,3 +216,24 @@ def check_duckdb_file(path: Path) -> None:
     if head[DUCKDB_MAGIC_AT:DUCKDB_MAGIC_AT + len(DUCKDB_MAGIC)] != DUCKDB_MAGIC:
         raise StoreError(f"history store {path} is not a DuckDB file: give a DuckDB file "
                          "(a new one is created where none is) or a postgresql:// URL")
+
+
+def check_store_apart(store: str, folder: Path | None, option: str) -> None:
+    """A DuckDB store is a file of its own, never the run ``folder`` or a file in it: a run
+    folder holds the run's files alone (a sweep would find its folder taken, or the store
+    refused as no store, only once it was over; an add would leave the store among the
+    files of the run it stored)."""
+    location = locate(store)
+    if location.kind != DUCKDB:
+        return
+    target = resolved(Path(location.target))
+    if any((target.parent / marker).exists() for marker in RUN_MARKERS):  # another run's
+        raise StoreError(f"{option} {location.name} is in the run folder {target.parent}; "
+                         "give a store outside it, e.g. results/history.duckdb")
+    if folder is None:
+        return
+    run = resolved(Path(folder))
+    if target == run or run in target.parents:
+        where = "the run folder" if target == run else "in the run folder"
+        raise StoreError(f"{option} {location.name} is {where} {folder}; give a store "
+                         "outside it, e.g. results/history.duckdb")

@@ -306,7 +306,9 @@ def measure_and_compare(envs: list[Environment], rounds: int, out_dir: Path,
         if failed:
             print(f"note: the sweep did not complete in {', '.join(failed)}; their rounds "
                   "pair where they hold the configuration", file=sys.stderr)
-        return compare(envs, out_dir, rounds, threshold)
+        code = compare(envs, out_dir, rounds, threshold)
+        # a round a side could not measure is not a comparison that went through
+        return max(code, 1) if failed else code
     except Interrupted as stop:
         print(f"{stop}: stopped; the rounds on disk are kept, and the same command resumes "
               "them", file=sys.stderr, flush=True)
