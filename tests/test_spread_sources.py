@@ -44,3 +44,10 @@ def test_a_real_probe_times_each_configuration_in_blocks():
     assert out["threads"] >= 1 and len(out["blocks"]) == 2
     assert all(len(b) >= 2 and min(b) > 0 for b in out["blocks"])
     json.dumps(out)  # what the parent reads back
+
+
+def test_a_probe_slower_than_its_seconds_still_takes_two_blocks_each():
+    """Under a burner per core a 0.5 s probe once finished a single cycle, leaving a spread
+    of one block; with no seconds at all it still takes the two a spread needs."""
+    out = run_probe("default", ["sequential:1"], seconds=0.0, block_s=0.01)
+    assert [len(b) for b in out["blocks"]] == [2]

@@ -66,7 +66,8 @@ def probe(configs: list[str], seconds: float, block_s: float) -> dict:
         steps.append((step, max(1, int(block_s / max(time.perf_counter() - t0, 1e-6)))))
     blocks: list[list[float]] = [[] for _ in steps]
     end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
+    # two cycles at least, however slow the machine: a spread needs two blocks
+    while time.perf_counter() < end or len(blocks[0]) < 2:
         for i, (step, n) in enumerate(steps):
             times = []
             for _ in range(n):
