@@ -19,12 +19,14 @@ from tests.conftest import ROOT
 def test_a_tier_runs_beside_burners_and_its_outcome_is_kept(tmp_path):
     out = tmp_path / "load.json"
     code = main(["--tiers", "test", "--times", "2", "--burners", "1", "--out", str(out),
-                 "--make-args", f"PYTHON={sys.executable} ARGS=tests/test_change_text.py"])
+                 "--logs", str(tmp_path / "logs"), "--make-args", f"PYTHON={sys.executable} ARGS=tests/test_change_text.py"])
     record = json.loads(out.read_text())
     assert code == 0 and record["burners"] == 1 and len(record["runs"]) == 2
-    for run in record["runs"]:
+    for n, run in enumerate(record["runs"], start=1):
         assert run["tier"] == "test" and run["returncode"] == 0 and run["failed"] == []
         assert " passed" in run["pytest"] and "failed" not in run["pytest"]
+        # the whole output is kept, the line the record took from it among it
+        assert run["pytest"] in (tmp_path / "logs" / f"test-{n}.log").read_text()
     # the burners are gone with the command
     left = subprocess.run(["pgrep", "-f", "-P", str(os.getpid()),
                            "while True: pass"], capture_output=True, text=True)

@@ -5,7 +5,9 @@ the tests assert holds on a machine others are using.
 A burner is ``python3 -c "while True: pass"``, one per core (``os.cpu_count()``), started
 before the tiers and stopped after; each tier is its make target (``make test``, ``make
 test-all``) from the project's root, with ``MAKE_ARGS`` passed on. Each run's exit code,
-wall time and pytest's last line are printed and, with ``--out``, written as JSON; the
+wall time and pytest's last line are printed and, with ``--out``, written as JSON; with
+``--logs``, each run's whole output is kept there as ``<tier>-<n>.log`` (pytest's
+``--durations`` table, passed in ``ARGS``, says which tests the load slowed most); the
 command exits 1 when any run failed.
 
     python -m bench.selfcheck.tests_under_load --tiers test,test-all --times 3 --out load.json
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -38,6 +41,7 @@ def parse(argv: list[str] | None):
                         help="CPU-bound processes beside the tests (default: one per core)")
     parser.add_argument("--make-args", default="", help="passed to make, e.g. 'PYTHON=...'")
     parser.add_argument("--out", type=Path, help="the runs as JSON")
+    parser.add_argument("--logs", type=Path, help="a folder for each run's whole output")
     args = parser.parse_args(argv)
     tiers = [t for t in args.tiers.split(",") if t]
     unknown = [t for t in tiers if t not in TIERS]
@@ -48,10 +52,12 @@ def parse(argv: list[str] | None):
     return args, tiers
 
 
-def one_run(tier: str, make_args: str) -> dict:
+def one_run(tier: str, make_args: str, log: Path | None) -> dict:
     started = time.monotonic()
-    proc = subprocess.run(["make", tier, *make_args.split()], cwd=PROJECT_ROOT,
+    proc = subprocess.run(["make", tier, *shlex.split(make_args)], cwd=PROJECT_ROOT,
                           capture_output=True, text=True)
+    if log is not None:
+        log.write_text(proc.stdout + proc.stderr)
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
     last = next((line.strip("= ") for line in reversed(lines)
                  if " passed" in line or " failed" in line), lines[-1] if lines else "")
@@ -64,12 +70,15 @@ def main(argv: list[str] | None = None) -> int:
     args, tiers = parse(argv)
     # stopped by SIGTERM too, the burners go with it (the `finally` below)
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    if args.logs is not None:
+        args.logs.mkdir(parents=True, exist_ok=True)
     burners = [subprocess.Popen([sys.executable, "-c", BURNER]) for _ in range(args.burners)]
     runs = []
     try:
         for tier in tiers:
             for i in range(args.times):
-                run = one_run(tier, args.make_args)
+                log = args.logs / f"{tier}-{i + 1}.log" if args.logs is not None else None
+                run = one_run(tier, args.make_args, log)
                 runs.append(run)
                 print(f"make {tier} #{i + 1} with {args.burners} burner(s): exit "
                       f"{run['returncode']}, {run['wall_s']:.0f} s, {run['pytest']}", flush=True)
