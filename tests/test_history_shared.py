@@ -426,6 +426,30 @@ def test_run_refuses_a_role_that_may_not_make_the_tables_before_measuring(tmp_pa
     assert "this role may not make or alter the store's tables (schema multinet_bench)" in err
 
 
+def test_a_role_that_owns_the_schema_but_not_the_database_makes_the_tables(real_run, roles):
+    """PostgreSQL asks for the database's CREATE privilege on CREATE SCHEMA IF NOT EXISTS
+    even where the schema is there: a role given its own schema was refused."""
+    adder = roles["names"][2]
+    roles["server"].sql(roles["database"], f"CREATE SCHEMA multinet_bench AUTHORIZATION {adder}")
+    proc = history("add", str(real_run), "--store", roles["adder"])
+    assert proc.returncode == 0 and ": added" in proc.stdout, proc.stderr
+    assert ("multinet_bench", "runs") in tables_of(roles["adder"])
+
+
+def test_run_refuses_a_role_that_may_insert_but_not_read_the_runs_before_measuring(
+        real_run, tmp_path, roles):
+    """An add reads the run ids stored already: without SELECT on runs the sweep was
+    measured, then not stored."""
+    assert history("add", str(real_run), "--store", roles["owner"]).returncode == 0
+    adder = roles["names"][2]
+    grant(roles, adder, "INSERT")
+    roles["server"].sql(roles["database"],
+                        f"GRANT SELECT ON multinet_bench.schema_migrations TO {adder}")
+    err = refused_before_measuring(run_into(roles["adder"], tmp_path / "run"),
+                                   tmp_path / "run")
+    assert "this role may not add runs (no SELECT on multinet_bench.runs); grant it" in err
+
+
 def test_a_refused_add_leaves_an_older_store_where_it_is(real_run, tmp_path, store_url):
     """An older store's tables move on the next add that lands; an add refused (the same
     run id with other contents, or a damaged second folder) moves nothing, writes nothing."""

@@ -121,13 +121,15 @@ def check_can_add(store) -> None:
     if store.kind == "duckdb":
         return  # opened to write: a file that may not be written is refused by opening
     if layout.schema is not None and not layout.moved:
-        for table in TABLES:
-            (may,), = store.execute("SELECT has_table_privilege(?, 'INSERT')",
+        # an add inserts into every table and reads runs for the run ids stored already
+        # (one privilege at a time: has_table_privilege is true if any one listed is held)
+        for table, privilege in [*((t, "INSERT") for t in TABLES), ("runs", "SELECT")]:
+            (may,), = store.execute(f"SELECT has_table_privilege(?, '{privilege}')",
                                     (f'"{layout.schema}".{table}',))
             if not may:
                 raise StoreError(f"history store {store.name}: this role may not add runs "
-                                 f"(no INSERT on {layout.schema}.{table}); grant it, or "
-                                 "give another role")
+                                 f"(no {privilege} on {layout.schema}.{table}); grant it, "
+                                 "or give another role")
         if layout.current:
             return
     (may,), = store.execute(
@@ -220,7 +222,10 @@ def migrate(store) -> None:
             layout = inspect(store, store.schema)  # again: another writer may have done it
             if layout.current:
                 return
-            store.execute(f'CREATE SCHEMA IF NOT EXISTS "{store.schema}"')
+            # PostgreSQL asks for the database's CREATE privilege before it reads IF NOT
+            # EXISTS: a role that owns the schema, or may create in it, would be refused
+            if store.kind == "duckdb" or not postgres_schema_exists(store, store.schema):
+                store.execute(f'CREATE SCHEMA IF NOT EXISTS "{store.schema}"')
             store.use(store.schema)
             _apply(store, layout)
     except StoreError as exc:
@@ -229,6 +234,11 @@ def migrate(store) -> None:
         raise StoreError(f"{exc}: this role may not make or alter the store's tables (schema "
                          f"{store.schema}); its owner's first `python -m bench history add` "
                          "does") from None
+
+
+def postgres_schema_exists(store, schema: str) -> bool:
+    return bool(store.execute("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = ?",
+                              (schema,)))
 
 
 def lock(store) -> None:
