@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import unquote
 
 MASK = "***"
 
@@ -32,15 +33,16 @@ def _key(word: str) -> str:
 _PASSWORD_KEY = rf"(?<![A-Za-z0-9_])(?:{_key('ssl')})?{_key('password')}"
 # scheme://user:PASSWORD@ within one word: everything from the first colon after the
 # scheme's slashes to the word's last @, so a password holding an @ or a / is masked whole;
+# a user's name may hold a ? or a # (libpq takes all before the first @ or / as userinfo);
 # one slash or more, as a URL taken for a path comes back (``Path`` makes // one /); the
 # scheme as mistyped too (``postgresql_://``, ``postgresql ://``, ``postgresql%3A//``)
 _SCHEME_END = r"(?:(?:\b[a-z][a-z0-9+._-]*)?[ \t]*(?::|%3a)/+)"
-_USERINFO = re.compile(rf"(?i)({_SCHEME_END}[^\s:/@?#]*):[^\s]*@")
+_USERINFO = re.compile(rf"(?i)({_SCHEME_END}[^\s:/@]*):[^\s]*@")
 # password=VALUE (a URL's query, or a keyword/value string; quoted or not) and sslpassword
 _KEYWORD = re.compile(rf"(?i)({_PASSWORD_KEY}\s*=\s*)('(?:\\.|[^'\\])*'?|[^\s&]*)")
 # the same forms within one word of a command line, which a password may fill to its end
 # (spaces and all: a shell hands over a quoted URL as one word)
-_USERINFO_WORD = re.compile(rf"(?is)({_SCHEME_END}[^:/@?#]*):.*@")
+_USERINFO_WORD = re.compile(rf"(?is)({_SCHEME_END}[^:/@]*):.*@")
 _KEYWORD_WORD = re.compile(rf"(?is)({_PASSWORD_KEY}\s*=\s*)([^&]*)")
 # NAME=VALUE where the name says it holds a secret (PGPASSWORD=..., DB_PASS=...,
 # HF_TOKEN=..., MY_CLIENTSECRET=...), anywhere in the name: a variable set on a command line,
@@ -74,10 +76,29 @@ def hide(text: str, known: Iterable[str] = ()) -> str:
 def hide_words(words: Iterable[str]) -> str:
     """A command line, one word per argument, joined with spaces and masked: ``hide`` of
     each word, a password's forms running to the end of its word."""
+    return " ".join(hide_each(words))
+
+
+def hide_each(words: Iterable[str]) -> list[str]:
+    """Each word of a command line masked as ``hide_words`` masks it, and each password
+    found in one (raw and percent-decoded) masked wherever else it appears: a URL may
+    repeat it where no form marks it (``?application_name=PASSWORD``)."""
+    words = list(words)
     masked = (_KEYWORD_WORD.sub(lambda m: f"{m.group(1)}{MASK}",
                                 _USERINFO_WORD.sub(lambda m: f"{m.group(1)}:{MASK}@", word))
               for word in words)
-    return " ".join(hide(word) for word in masked)
+    known = passwords_in(words)
+    return [hide(word, known) for word in masked]
+
+
+def passwords_in(words: Iterable[str]) -> set[str]:
+    """The passwords the words' URLs and keyword/value strings carry, as written and
+    percent-decoded."""
+    found = set()
+    for word in words:
+        found.update(word[m.end(1) + 1:m.end() - 1] for m in _USERINFO_WORD.finditer(word))
+        found.update(m.group(2).strip("'") for m in _KEYWORD_WORD.finditer(word))
+    return found | {unquote(password) for password in found}
 
 
 def hide_variable(name: str, value: str) -> str:

@@ -96,6 +96,21 @@ def test_an_environment_named_as_the_rounds_own_file_is_refused(tmp_path, name):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("name", ["sweep.json", pytest.param("Results.csv",
+                                                              marks=pytest.mark.slow)])
+def test_an_environment_named_as_a_run_s_file_is_refused(tmp_path, name):
+    """Its folder made --out-dir look like a run's: every round was measured, then the
+    page refused inside it, and the command run again refused the folder for good."""
+    command = [sys.executable, "-m", "bench", "paired-rounds", "--env", f"a={sys.executable}",
+               "--env", f"{name}={sys.executable}", "--out-dir", str(tmp_path / "out")]
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert (f"{name!r} is the name of a file a run writes (results.csv, samples.csv, env.json, "
+            "sweep.json, ratios.csv, networks.csv, operators.csv), which would make --out-dir "
+            "look like a run's folder") in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_interpreter_that_cannot_import_torch_is_refused_before_any_round(tmp_path,
                                                                            bare_python):
     out = tmp_path / "out"

@@ -15,7 +15,7 @@ import pytest
 from bench.analyze.paired_rounds import compare_paired
 from bench.cli import main
 from bench.commands.paired import rounds_in
-from bench.schema import ONLY_KEY, PLAN_KEY, REQUIRED_PHASES, RESULTS_FILE, SWEEP_FILE
+from bench.schema import ENV_FILE, ONLY_KEY, PLAN_KEY, REQUIRED_PHASES, RESULTS_FILE, SWEEP_FILE
 from tests.support.synthetic import env_record, result_row, write_run
 from tests.conftest import run_cli
 
@@ -270,6 +270,26 @@ def test_a_folder_given_twice_or_a_round_named_in_capitals_is_refused(tmp_path):
     code, _, err = paired_here(a, b)
     assert code == 2 and err.count("\n") == 1
     assert f"{b / 'Round-06'} is not a round's folder: rounds are named round-NN" in err
+
+
+def test_a_round_holding_another_run_s_results_or_a_number_in_other_digits_is_refused(
+        tmp_path):
+    """Another run's results.csv beside a round's own env.json was paired as that round
+    (and called unfinished); round-٦ was read as round 6, as \\d takes any script's digits."""
+    a = write_rounds(tmp_path / "a", "a", 6)
+    b = write_rounds(tmp_path / "b", "b", 6, seed=1)
+    shutil.copy(a / "round-02" / RESULTS_FILE, b / "round-02" / RESULTS_FILE)
+    code, _, err = paired_here(a, b)
+    assert code == 2 and err.count("\n") == 1, err
+    assert (f"{b / 'round-02' / ENV_FILE} is of run 'b-1', not of a-1 ({RESULTS_FILE}'s): "
+            "the folder mixes two runs") in err
+    shutil.rmtree(b)
+    b = write_rounds(tmp_path / "b", "b", 6, seed=1)
+    odd = b / "round-\u0666"  # ARABIC-INDIC DIGIT SIX
+    (b / "round-06").rename(odd)
+    code, _, err = paired_here(a, b)
+    assert code == 2 and err.count("\n") == 1
+    assert f"{odd} is not a round's folder: rounds are named round-NN" in err
 
 
 @pytest.mark.parametrize("argv", [["--rounds", "abc"], ["--threshold", "x"], ["--bogus"]])

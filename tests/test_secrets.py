@@ -7,7 +7,7 @@ import pytest
 
 from bench.history.store_error import StoreError
 from bench.history.location import locate
-from bench.secrets import hide, hide_all, hide_words
+from bench.secrets import hide, hide_all, hide_each, hide_words
 
 
 @pytest.mark.parametrize("text, masked", [
@@ -25,6 +25,10 @@ from bench.secrets import hide, hide_all, hide_words
     ("postgresql://h:5432/db", "postgresql://h:5432/db"),  # nothing to mask
     ('libpq: missing "=" after "POSTGRESQL://u:pw-1@127.0.0.1/db"',
      'libpq: missing "=" after "POSTGRESQL://u:***@127.0.0.1/db"'),
+    # libpq takes all before the first @ (or /) as userinfo: a user named with a ? or a #
+    ("postgresql://qa?b:pw-1@127.0.0.1:5/db", "postgresql://qa?b:***@127.0.0.1:5/db"),
+    ("error: postgresql:/ha#b:pw-2@h/db is a URL", "error: postgresql:/ha#b:***@h/db is a URL"),
+    ("postgresql://h?application_name=a:pw-3@x/db", "postgresql://h?application_name=a:***@x/db"),
 ])
 def test_every_form_of_password_in_text_is_masked(text, masked):
     assert hide(text) == masked
@@ -41,6 +45,14 @@ def test_a_command_line_is_masked_word_by_word():
              "postgresql://u@h/db?password=a b&sslmode=x", "--out-dir", "my run"]
     assert hide_words(words) == ("bench run --history postgresql://u:***@h/db --store "
                                  "postgresql://u@h/db?password=***&sslmode=x --out-dir my run")
+    # a password a URL repeats where no form marks it, as written or percent-decoded, and
+    # in any word of the line
+    words = ["bench", "--history", "postgresql://w:Zq7pw%23Hunter2@h/db?application_name="
+             "Zq7pw%23Hunter2", "--tag", "Zq7pw#Hunter2", "--history", "postgresql://qa?b:pw-1@h/db"]
+    assert hide_words(words) == ("bench --history postgresql://w:***@h/db?application_name=*** "
+                                 "--tag *** --history postgresql://qa?b:***@h/db")
+    assert hide_each(["--history", "postgresql://u@h/db?password=abcd1234", "abcd1234", "abc"]) \
+        == ["--history", "postgresql://u@h/db?password=***", "***", "abc"]
     assert hide_all({"a": ["postgresql://u:pw-1@h/db", 3], "b": None}) == \
         {"a": ["postgresql://u:***@h/db", 3], "b": None}
 

@@ -45,6 +45,21 @@ def test_a_password_set_for_an_environment_never_shows_in_the_refusal(command):
     assert "--set 'c:PGPASSWORD=***': no environment 'c'; given: a, b" in stderr, stderr
 
 
+@pytest.mark.parametrize("setting, said", [
+    # mistyped, the value still follows the password's name
+    ("b:PGPASSWORD:Leak4dSecret", "--set 'b:***': expected NAME:VAR=VALUE"),
+    ("PGPASSWORD Leak4dSecret", "--set '***': expected NAME:VAR=VALUE"),
+    ("b:x y", "--set 'b:x y': expected NAME:VAR=VALUE"),  # nothing secret: shown as given
+    # a name with a space was set, and never read by libpq
+    ("b: PGPASSWORD=Leak4dSecret", "--set 'b: PGPASSWORD=***': ' PGPASSWORD' is not a "
+     "variable's name (letters, digits and '_', not starting with a digit)"),
+])
+def test_a_mistyped_setting_is_refused_without_its_password(setting, said):
+    stderr = refused_in_one_line(run_cli("paired-rounds", "--env", f"a={sys.executable}",
+                                         "--env", f"b={sys.executable}", "--set", setting))
+    assert "Leak4dSecret" not in stderr and said in stderr, stderr
+
+
 def test_a_password_variable_set_in_any_text_is_masked_and_other_variables_are_not():
     assert hide("--set 'c:PGPASSWORD=Leak3dSecret': no environment") == \
         "--set 'c:PGPASSWORD=***': no environment"

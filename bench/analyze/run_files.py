@@ -12,7 +12,7 @@ import pandas as pd
 
 from bench.errors import UsageError
 from bench.output_path import special_file
-from bench.schema import RESULTS_FILE
+from bench.schema import ENV_FILE, RESULTS_FILE, SWEEP_FILE
 
 
 def refuse_special_file(path: Path) -> None:
@@ -74,6 +74,15 @@ def one_run_id(folder: Path, results: pd.DataFrame) -> str:
         raise UsageError(f"{folder}: run id {run_id[:40]!r} is not one a run writes: "
                          f"printable characters, no space at either end, {MAX_RUN_ID} at most")
     return run_id
+
+
+def check_one_run(folder: Path, run_id: str, env: dict, sweep: dict | None) -> None:
+    """env.json and sweep.json are of the run its results are: a results.csv copied into
+    another run's folder would be read as that run's."""
+    for name, record in ((ENV_FILE, env), (SWEEP_FILE, sweep or {})):
+        if "run_id" in record and record["run_id"] != run_id:
+            raise UsageError(f"{folder / name} is of run {str(record['run_id'])!r:.60}, not "
+                             f"of {run_id} ({RESULTS_FILE}'s): the folder mixes two runs")
 
 
 def shared_run_ids(baseline, candidate) -> list[str]:

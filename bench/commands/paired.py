@@ -13,7 +13,7 @@ import pandas as pd
 from bench.analyze.paired_rounds import compare_paired
 from bench.analyze.plans import MAX_ROUNDS
 from bench.analyze.reader import Run, load_run
-from bench.analyze.run_files import one_run_id, shared_run_ids
+from bench.analyze.run_files import check_one_run, one_run_id, shared_run_ids
 from bench.atomic import write_json_atomic
 from bench.analyze.judge import DEFAULT_THRESHOLD, NOT_JUDGED, OPEN, REGRESSION
 from bench.cli import percent, user_path
@@ -65,7 +65,7 @@ def rounds_in(folder: Path, count: int | None) -> dict[int, Run]:
                          "writes them")
     numbers = {}
     for path in paths:
-        match = re.fullmatch(r"round-(\d+)", path.name)
+        match = re.fullmatch(r"round-([0-9]+)", path.name)  # \d is any script's digit
         if match is None:
             raise UsageError(f"{path} is not a round's folder: rounds are named round-NN, "
                              "as `python -m bench paired-rounds` names them")
@@ -83,7 +83,9 @@ def rounds_in(folder: Path, count: int | None) -> dict[int, Run]:
                              "same `python -m bench paired-rounds` command again to finish it, "
                              "or pair only the rounds before it with --rounds")
         runs[number] = load_run(path)
-        one_run_id(path, runs[number].results)  # a round is one run: no other's rows in it
+        # a round is one run: no other's rows in it, nor another's results beside its files
+        check_one_run(path, one_run_id(path, runs[number].results), runs[number].env,
+                      runs[number].sweep)
     check_one_plan(folder, runs)
     return runs
 

@@ -35,7 +35,7 @@ import pandas as pd
 
 from bench.analyze.reader import (RESULTS_UNIT, SAMPLES_UNIT, load_run, read_samples,
                                   untimed_phases)
-from bench.analyze.run_files import one_run_id
+from bench.analyze.run_files import check_one_run, one_run_id
 from bench.axes import DEVICE
 from bench.errors import UsageError
 from bench.sweep.known_values import check_known_values
@@ -135,9 +135,7 @@ def check_records(folder: Path, env: dict[str, Any], sweep: dict[str, Any] | Non
     sealed = sealed_run(sweep)  # a run that seals its records: each must carry its digest
     for name, record in ((ENV_FILE, env), (SWEEP_FILE, sweep or {})):
         check_seal(record, folder / name, sealed=sealed)
-        if "run_id" in record and record["run_id"] != run_id:
-            raise UsageError(f"{folder / name} is of run {str(record['run_id'])!r:.60}, not "
-                             f"of {run_id} ({RESULTS_FILE}'s): the folder mixes two runs")
+    check_one_run(folder, run_id, env, sweep)
 
 
 def check_one_torch(folder: Path, results: pd.DataFrame, env: dict[str, Any],

@@ -45,7 +45,7 @@ from bench.analyze.plans import FIRST_LOOK, GROUP_ROUNDS, MAX_ROUNDS
 from bench.cli import OneLineParser, percent, user_path  # no torch, no pandas: the bootstrap interpreter has neither
 from bench.output_path import RUN_MARKERS, broken_link
 from bench.schema import SWEEP_FILE
-from bench.secrets import hide_variable, hide_words
+from bench.secrets import hide_each, hide_variable
 from bench.sweep.interrupt import Interrupted, exit_code
 from bench.sweep.pinning import ALL, AUTO, choose_cpus
 # Environment and parse_environments are this tool's too: versions and bisect import them here
@@ -257,7 +257,7 @@ def keep_what_is_measured(out_dir: Path, envs: list[Environment], run_args: list
     what = {"environments": [{"name": e.name, "python": e.python,
                               "variables": {k: hide_variable(k, v) for k, v in
                                             e.variables.items()}} for e in envs],
-            "run_args": [hide_words([arg]) for arg in run_args]}
+            "run_args": hide_each(run_args)}
     path = out_dir / OWN_FILES[2]
     if out_dir.exists() and not out_dir.is_dir():
         raise fail(f"--out-dir {out_dir} is a file; give a folder (made where missing)")

@@ -12,6 +12,8 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 
+from bench.schema import (ENV_FILE, NETWORKS_FILE, OPERATORS_FILE, RATIOS_FILE, RESULTS_FILE,
+                          SAMPLES_FILE, SWEEP_FILE)
 from bench.secrets import hide, hide_variable
 
 USAGE_ERROR = 2  # what `python -m bench run` exits with on arguments it refuses
@@ -37,8 +39,15 @@ def fail(message: str) -> SystemExit:
 # page, its standing, what the rounds measure (checked when the command is run again) and
 # what the next round measures (the configurations still undecided)
 OWN_FILES = ("paired.html", "decisions.json", "rounds.json", "undecided.txt")
-# and what each environment's folder holds: round-01, round-02, ...
-ROUND_FOLDER = re.compile(r"round-\d+")
+# and what each environment's folder holds: round-01, round-02, ... (ASCII digits alone:
+# \d takes any script's, and round-١ would be read as round 1)
+ROUND_FOLDER = re.compile(r"round-[0-9]+")
+# a run's own files: an environment's folder of such a name makes --out-dir look like a
+# run's folder, so the comparison's page is refused there after every round is measured
+RUN_FILE_NAMES = (RESULTS_FILE, SAMPLES_FILE, ENV_FILE, SWEEP_FILE, RATIOS_FILE, NETWORKS_FILE,
+                  OPERATORS_FILE)
+# a variable's name as a shell and the environment take it
+VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def parse_environments(envs: list[str], settings: list[str]) -> list[Environment]:
@@ -60,6 +69,10 @@ def parse_environments(envs: list[str], settings: list[str]) -> list[Environment
             raise fail(f"--env {text!r}: {name!r} is the name of a file the rounds write in "
                        f"--out-dir ({', '.join(OWN_FILES)}) or of a round's folder (round-01, "
                        "...); give the environment another")
+        if name.lower() in RUN_FILE_NAMES:
+            raise fail(f"--env {text!r}: {name!r} is the name of a file a run writes "
+                       f"({', '.join(RUN_FILE_NAMES)}), which would make --out-dir look like a "
+                       "run's folder; give the environment another")
         if name.lower() in {given.lower() for given in out}:  # one folder where case folds
             raise fail(f"--env {name!r} is given twice (names that differ only in case "
                        "share a folder on some file systems)")
@@ -71,7 +84,13 @@ def parse_environments(envs: list[str], settings: list[str]) -> list[Environment
         name, sep, assignment = text.partition(":")
         var, sep2, value = assignment.partition("=")
         if not sep or not sep2 or not var:
-            raise fail(f"--set {hide(text)!r}: expected NAME:VAR=VALUE")
+            # mistyped, the value may still follow a password's name (b:PGPASSWORD:pw)
+            shown = f"{name}:{hide_variable(assignment, assignment)}" if sep else \
+                hide_variable(text, text)
+            raise fail(f"--set {shown!r}: expected NAME:VAR=VALUE")
+        if not VARIABLE_NAME.fullmatch(var):  # ' PGPASSWORD' would be set, and never read
+            raise fail(f"--set '{name}:{var}={hide_variable(var, value)}': {var!r} is not a "
+                       "variable's name (letters, digits and '_', not starting with a digit)")
         if name not in out:  # the value may be a password (PGPASSWORD=...): never shown
             raise fail(f"--set '{name}:{var}={hide_variable(var, value)}': no environment "
                        f"{name!r}; given: {', '.join(out)}")
