@@ -32,16 +32,21 @@ def test_a_saved_run_has_a_benchmark_per_configuration_and_phase(saved):
 
 
 def test_compare_passes_against_itself_and_fails_on_a_slowed_scenario(saved):
-    tmp_path, _ = saved
+    tmp_path, saved_file = saved
     # A shared machine varies a lot from process to process, and a fixed threshold knows
     # nothing of that: the passing comparison looks at whole steps only and allows 400%
-    # (with a burner on each core, a step's minimum came out twice its saved one); the
-    # slowed one adds 50 ms to a step of about a millisecond, some 5,000%. The minimum, not
-    # the median: other work on the machine only ever adds time, so the minimum moves least.
+    # (with a burner on each core, a step's minimum came out twice its saved one). The
+    # minimum, not the median: other work on the machine only ever adds time, so the
+    # minimum moves least. The slowed one adds ten times the saved minimum (50 ms at least,
+    # to a step of about a millisecond): a saved run made while the machine was busy had a
+    # minimum of over 10 ms, and 50 ms more was not 400% more.
+    saved_min_ms = max(b["stats"]["min"] for b in json.loads(saved_file.read_text())
+                       ["benchmarks"] if b["extra_info"]["phase"] == "step") * 1e3
     compare = ["-k", "loop-step", "--benchmark-compare", "--benchmark-compare-fail=min:400%"]
     same = suite(tmp_path, *compare)
     assert same.returncode == 0, same.stdout + same.stderr
-    slowed = suite(tmp_path, *compare, "--suite-slow-scenario=sequential:50")
+    slowed = suite(tmp_path, *compare,
+                   f"--suite-slow-scenario=sequential:{max(50.0, 10 * saved_min_ms):.1f}")
     assert slowed.returncode != 0
     assert "Performance has regressed" in slowed.stdout + slowed.stderr
 
